@@ -1,0 +1,124 @@
+# edge-chat — one entry point for newcomers and CI.
+#
+#   make dev     install the pinned toolchain, build, serve on http://127.0.0.1:8787
+#   make test    everything CI checks: fmt, clippy, unit tests, workerd integration tests,
+#                wrangler deploy --dry-run
+#
+# Every tool is pinned and installed only when missing (or at the wrong version), so a second
+# run skips straight to the work. Nothing is downloaded from GitHub: the Rust tools come from
+# crates.io, everything JavaScript from the npm registry (package-lock.json).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+WORKER_BUILD_VERSION := 0.8.7
+WASM_BINDGEN_VERSION := 0.2.130
+CARGO_BIN := $(HOME)/.cargo/bin
+DEV_PORT ?= 8787
+
+export PATH := $(CARGO_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+# Without these, worker-build would try to download wasm-bindgen and wasm-opt from GitHub.
+export WASM_BINDGEN_BIN := $(CARGO_BIN)/wasm-bindgen
+export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
+# wrangler: no telemetry prompts, no update checks in scripts.
+export WRANGLER_SEND_METRICS := false
+
+RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
+
+.PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev \
+        test check unit integration deploy-check clean
+
+help:
+	@echo "make dev    - set up, build and serve locally on http://127.0.0.1:$(DEV_PORT)"
+	@echo "make test   - run every check and test (what CI runs)"
+	@echo "make build  - build the worker into build/"
+	@echo "make check  - cargo fmt --check + clippy -D warnings"
+
+# ---- set-up ---------------------------------------------------------------------------------
+
+prereqs:
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
+	@command -v rustup >/dev/null || { echo "rustup not found: the wasm32 target is added with rustup"; exit 1; }
+	@command -v node >/dev/null || { echo "node not found: install Node.js 20 or newer"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm not found: install npm with Node.js"; exit 1; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || { echo "Node.js >= 20 is required (found $$(node --version))"; exit 1; }
+
+setup: prereqs tools node-deps
+
+tools: wasm-target worker-build wasm-bindgen
+
+wasm-target:
+	@if rustup target list --installed | grep -qx wasm32-unknown-unknown; then \
+	  echo "ok   rust target wasm32-unknown-unknown"; \
+	else \
+	  echo "add  rust target wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; \
+	fi
+
+worker-build:
+	@if [ "$$($(CARGO_BIN)/worker-build --version 2>/dev/null)" = "worker-build $(WORKER_BUILD_VERSION)" ]; then \
+	  echo "ok   worker-build $(WORKER_BUILD_VERSION)"; \
+	else \
+	  echo "install worker-build $(WORKER_BUILD_VERSION) (from crates.io, ~7 min)"; \
+	  cargo install worker-build --version $(WORKER_BUILD_VERSION) --force; \
+	fi
+
+wasm-bindgen:
+	@if [ "$$($(CARGO_BIN)/wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
+	  echo "ok   wasm-bindgen-cli $(WASM_BINDGEN_VERSION)"; \
+	else \
+	  echo "install wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (from crates.io, ~5 min)"; \
+	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force; \
+	fi
+
+# npm ci only when package-lock.json changed since the last install.
+node-deps: node_modules/.installed
+node_modules/.installed: package-lock.json package.json
+	$(call say,npm ci (wrangler, miniflare, binaryen, ws — pinned in package-lock.json))
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# ---- build ----------------------------------------------------------------------------------
+
+build: setup build/index.js
+
+build/index.js: $(RUST_SOURCES)
+	$(call say,worker-build --release)
+	worker-build --release
+	@touch $@
+
+.dev.vars:
+	cp .dev.vars.example .dev.vars
+	@echo "created .dev.vars from .dev.vars.example"
+
+dev: build .dev.vars
+	$(call say,serving on http://127.0.0.1:$(DEV_PORT)  (WebSocket: ws://127.0.0.1:$(DEV_PORT)/rooms/{room}/ws))
+	@echo "    get a token: curl 'http://127.0.0.1:$(DEV_PORT)/dev/token?user=alice'"
+	wrangler dev --ip 127.0.0.1 --port $(DEV_PORT)
+
+# ---- checks and tests -----------------------------------------------------------------------
+
+check: setup
+	$(call say,cargo fmt --check)
+	cargo fmt --all -- --check
+	$(call say,cargo clippy (native and wasm32) -D warnings)
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown -- -D warnings
+
+unit: setup
+	$(call say,cargo test (pure core, native))
+	cargo test
+
+integration: build
+	$(call say,integration tests: the built worker in workerd (Miniflare), real WebSockets)
+	node --test --test-concurrency=1 --test-reporter=spec tests/
+
+deploy-check: build
+	$(call say,wrangler deploy --dry-run)
+	wrangler deploy --dry-run --outdir build/dry-run
+
+test: check unit deploy-check integration
+
+clean:
+	rm -rf build target/wasm32-unknown-unknown

@@ -1,0 +1,310 @@
+//! User tokens: HS256 JWTs with `sub`, `exp` and an optional `rooms` allow-list.
+//!
+//! Parsing and claim validation are done by the maintained `jsonwebtoken` crate. Its built-in
+//! crypto providers pull RSA, ECDSA and EdDSA code into the Wasm even when only HMAC is used, so
+//! we install a provider that knows HS256 only (RustCrypto `hmac` + `sha2`): any other `alg`
+//! in a token header is refused before a signature is even looked at.
+//!
+//! Expiry is checked here against a caller-supplied clock (`now_secs`) with zero leeway, so the
+//! rule is unit-testable and identical in the worker and in native tests.
+
+use crate::error::{ChatError, ErrorCode};
+use crate::names::{is_valid_room, is_valid_user_id};
+use jsonwebtoken::crypto::{CryptoProvider, JwkUtils, JwtSigner, JwtVerifier};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The claims we read from (and write into) a user token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id, 1–128 characters.
+    pub sub: String,
+    /// Expiry, seconds since the Unix epoch. Required.
+    pub exp: u64,
+    /// Rooms this token may join; absent means any room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rooms: Option<Vec<String>>,
+}
+
+impl Claims {
+    /// May the holder of these claims join `room`?
+    pub fn may_join(&self, room: &str) -> bool {
+        match &self.rooms {
+            None => true,
+            Some(rooms) => rooms.iter().any(|r| r == room),
+        }
+    }
+}
+
+/// Checks signature, algorithm, required claims and expiry; returns the claims.
+///
+/// Every failure is `unauthorized`; the message says why without echoing the token.
+pub fn verify_token(secret: &[u8], token: &str, now_secs: u64) -> Result<Claims, ChatError> {
+    install_hs256_provider();
+    let unauthorized = |why: &str| ChatError::new(ErrorCode::Unauthorized, why);
+    if secret.is_empty() {
+        return Err(unauthorized("server has no AUTH_SECRET configured"));
+    }
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    // Expiry is checked below with our clock and no leeway.
+    validation.validate_exp = false;
+    validation.leeway = 0;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                match e.kind() {
+                    K::InvalidSignature => unauthorized("token signature is invalid"),
+                    K::InvalidAlgorithm | K::InvalidAlgorithmName => {
+                        unauthorized("token algorithm must be HS256")
+                    }
+                    K::MissingRequiredClaim(c) => {
+                        unauthorized(&format!("token lacks the required `{c}` claim"))
+                    }
+                    K::Json(e) => unauthorized(&format!("token claims are invalid: {e}")),
+                    _ => unauthorized("token is malformed"),
+                }
+            })?;
+    let claims = data.claims;
+    if claims.exp <= now_secs {
+        return Err(unauthorized("token has expired"));
+    }
+    if !is_valid_user_id(&claims.sub) {
+        return Err(unauthorized("token `sub` must be 1-128 characters"));
+    }
+    Ok(claims)
+}
+
+/// Signs `claims` with HS256 (used by the `DEV_MODE` token endpoint and by tests).
+pub fn issue_token(secret: &[u8], claims: &Claims) -> Result<String, ChatError> {
+    install_hs256_provider();
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(|e| ChatError::new(ErrorCode::Internal, format!("cannot sign token: {e}")))
+}
+
+/// Parses the `rooms=a,b` query value of `/dev/token` into a validated list.
+pub fn parse_room_list(list: &str) -> Result<Vec<String>, ChatError> {
+    list.split(',')
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            if is_valid_room(r) {
+                Ok(r.to_owned())
+            } else {
+                Err(ChatError::new(
+                    ErrorCode::BadRoom,
+                    format!("invalid room name {r:?}"),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Compares two secrets in time that depends only on their lengths, not on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+// ---- HS256-only crypto provider -------------------------------------------------------------
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+struct Hs256(HmacSha256);
+
+fn hmac_for(secret: &[u8]) -> jsonwebtoken::errors::Result<HmacSha256> {
+    use hmac::Mac;
+    HmacSha256::new_from_slice(secret)
+        .map_err(|_| jsonwebtoken::errors::ErrorKind::InvalidKeyFormat.into())
+}
+
+impl signature::Signer<Vec<u8>> for Hs256 {
+    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
+        use hmac::Mac;
+        let mut mac = self.0.clone();
+        mac.update(msg);
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+}
+
+impl signature::Verifier<Vec<u8>> for Hs256 {
+    fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> Result<(), signature::Error> {
+        use hmac::Mac;
+        let mut mac = self.0.clone();
+        mac.update(msg);
+        // `verify_slice` compares in constant time.
+        mac.verify_slice(sig).map_err(signature::Error::from_source)
+    }
+}
+
+impl JwtSigner for Hs256 {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::HS256
+    }
+}
+
+impl JwtVerifier for Hs256 {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::HS256
+    }
+}
+
+fn only_hs256() -> jsonwebtoken::errors::Error {
+    jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into()
+}
+
+static HS256_PROVIDER: CryptoProvider = CryptoProvider {
+    signer_factory: |alg, key| match alg {
+        Algorithm::HS256 => Ok(Box::new(Hs256(hmac_for(key.try_get_hmac_secret()?)?))),
+        _ => Err(only_hs256()),
+    },
+    verifier_factory: |alg, key| match alg {
+        Algorithm::HS256 => Ok(Box::new(Hs256(hmac_for(key.try_get_hmac_secret()?)?))),
+        _ => Err(only_hs256()),
+    },
+    jwk_utils: JwkUtils {
+        extract_rsa_public_key_components: |_| Err(only_hs256()),
+        extract_ec_public_key_coordinates: |_, _| Err(only_hs256()),
+        compute_digest: |_, _| Vec::new(),
+    },
+};
+
+fn install_hs256_provider() {
+    // Fails harmlessly when already installed (it is process-wide and set once).
+    let _ = HS256_PROVIDER.install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"dev-secret";
+    const NOW: u64 = 1_800_000_000;
+
+    fn claims(sub: &str, exp: u64, rooms: Option<&[&str]>) -> Claims {
+        Claims {
+            sub: sub.into(),
+            exp,
+            rooms: rooms.map(|r| r.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    fn code_of(r: Result<Claims, ChatError>) -> ErrorCode {
+        r.unwrap_err().code
+    }
+
+    #[test]
+    fn a_signed_token_round_trips() {
+        let c = claims("alice", NOW + 60, Some(&["lobby"]));
+        let t = issue_token(SECRET, &c).unwrap();
+        let back = verify_token(SECRET, &t, NOW).unwrap();
+        assert_eq!(back, c);
+        assert!(back.may_join("lobby"));
+        assert!(!back.may_join("other"));
+        assert!(claims("bob", 1, None).may_join("anything"));
+    }
+
+    #[test]
+    fn expired_tokens_are_refused_with_no_leeway() {
+        let t = issue_token(SECRET, &claims("alice", NOW, None)).unwrap();
+        let e = verify_token(SECRET, &t, NOW).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unauthorized);
+        assert!(e.message.contains("expired"));
+        assert!(verify_token(SECRET, &t, NOW - 1).is_ok());
+    }
+
+    #[test]
+    fn wrong_secret_and_garbage_are_refused() {
+        let t = issue_token(SECRET, &claims("alice", NOW + 60, None)).unwrap();
+        assert_eq!(
+            code_of(verify_token(b"other", &t, NOW)),
+            ErrorCode::Unauthorized
+        );
+        for junk in ["", "x", "a.b.c", "....", "eyJ.eyJ.sig", &"A".repeat(10_000)] {
+            assert_eq!(
+                code_of(verify_token(SECRET, junk, NOW)),
+                ErrorCode::Unauthorized
+            );
+        }
+        // A payload swapped in under alice's signature must not verify.
+        let forged = issue_token(SECRET, &claims("mallory", NOW + 60, None)).unwrap();
+        let mut parts: Vec<&str> = t.split('.').collect();
+        parts[1] = forged.split('.').nth(1).unwrap();
+        assert_eq!(
+            code_of(verify_token(SECRET, &parts.join("."), NOW)),
+            ErrorCode::Unauthorized
+        );
+    }
+
+    #[test]
+    fn missing_claims_and_bad_subjects_are_refused() {
+        #[derive(Serialize)]
+        struct NoExp {
+            sub: &'static str,
+        }
+        let key = EncodingKey::from_secret(SECRET);
+        install_hs256_provider();
+        let t = jsonwebtoken::encode(&Header::default(), &NoExp { sub: "a" }, &key).unwrap();
+        assert!(verify_token(SECRET, &t, NOW)
+            .unwrap_err()
+            .message
+            .contains("exp"));
+
+        #[derive(Serialize)]
+        struct NoSub {
+            exp: u64,
+        }
+        let t = jsonwebtoken::encode(&Header::default(), &NoSub { exp: NOW + 9 }, &key).unwrap();
+        assert!(verify_token(SECRET, &t, NOW)
+            .unwrap_err()
+            .message
+            .contains("sub"));
+
+        for sub in ["", &"u".repeat(129)] {
+            let t = issue_token(SECRET, &claims(sub, NOW + 60, None)).unwrap();
+            assert_eq!(
+                code_of(verify_token(SECRET, &t, NOW)),
+                ErrorCode::Unauthorized
+            );
+        }
+    }
+
+    #[test]
+    fn other_algorithms_are_refused() {
+        // alg=none and HS512 headers with otherwise fine claims.
+        let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
+        assert_eq!(
+            code_of(verify_token(SECRET, none, NOW)),
+            ErrorCode::Unauthorized
+        );
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims("a", NOW + 60, None),
+            &EncodingKey::from_secret(SECRET),
+        );
+        assert!(hs512.is_err(), "our provider cannot even sign HS512");
+    }
+
+    #[test]
+    fn room_lists_are_validated() {
+        assert_eq!(parse_room_list("a,b").unwrap(), vec!["a", "b"]);
+        assert_eq!(parse_room_list("").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            parse_room_list("a,b c").unwrap_err().code,
+            ErrorCode::BadRoom
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

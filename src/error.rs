@@ -1,0 +1,148 @@
+//! Error codes of contract v1, shared by WebSocket error frames and HTTP error bodies.
+//!
+//! Every refusal a client can see is one of these codes. Keeping them in one enum means the
+//! wire spelling (`as_str`) and the HTTP status live next to each other and cannot drift.
+
+use serde::Serialize;
+
+/// A machine-readable error code, spelled on the wire exactly as `as_str` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    // --- WebSocket frame errors (the connection stays open) ---
+    /// The text frame is not valid JSON (or nests deeper than the parser allows).
+    BadJson,
+    /// Valid JSON, but not a frame we understand: unknown `type`, missing or invalid field.
+    BadFrame,
+    /// The frame is larger than `MAX_MESSAGE_BYTES`.
+    TooLarge,
+    /// Binary frames are not part of the protocol.
+    BinaryUnsupported,
+    /// The connection's token bucket is empty.
+    RateLimited,
+    /// The addressed connection or user does not exist.
+    NotFound,
+    // --- HTTP refusals (front worker, before any Durable Object is touched) ---
+    /// The room name breaks the naming rules.
+    BadRoom,
+    /// Missing, malformed, badly signed or expired token (or admin token).
+    Unauthorized,
+    /// Valid token, but its `rooms` claim does not include this room.
+    Forbidden,
+    /// A WebSocket endpoint was called without `Upgrade: websocket`.
+    UpgradeRequired,
+    /// HTTP API body or query is unusable.
+    BadRequest,
+    /// The HTTP method is not served on this path.
+    MethodNotAllowed,
+    /// Something on our side failed; the message says what, never a secret.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::BinaryUnsupported => "binary_unsupported",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::BadRoom => "bad_room",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::UpgradeRequired => "upgrade_required",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status that goes with this code when it is an HTTP refusal.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRoom
+            | ErrorCode::BadRequest
+            | ErrorCode::BadJson
+            | ErrorCode::BadFrame => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::UpgradeRequired => 426,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::BinaryUnsupported => 415,
+            ErrorCode::Internal => 500,
+        }
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// An error with a human-readable message, ready to become a frame or an HTTP body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ChatError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ChatError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `{"error":{"code":C,"message":M}}`, the HTTP error body of the contract.
+    pub fn http_body(&self) -> String {
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            code: ErrorCode,
+            message: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: Inner<'a>,
+        }
+        serde_json::to_string(&Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+            },
+        })
+        .unwrap_or_else(|_| String::from(r#"{"error":{"code":"internal","message":"?"}}"#))
+    }
+}
+
+impl std::fmt::Display for ChatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_body_has_the_contract_shape() {
+        let e = ChatError::new(ErrorCode::Forbidden, "room \"x\" not allowed");
+        let v: serde_json::Value = serde_json::from_str(&e.http_body()).unwrap();
+        assert_eq!(v["error"]["code"], "forbidden");
+        assert_eq!(v["error"]["message"], "room \"x\" not allowed");
+        assert_eq!(e.code.http_status(), 403);
+    }
+
+    #[test]
+    fn refusal_statuses_match_the_contract() {
+        assert_eq!(ErrorCode::BadRoom.http_status(), 400);
+        assert_eq!(ErrorCode::Unauthorized.http_status(), 401);
+        assert_eq!(ErrorCode::Forbidden.http_status(), 403);
+        assert_eq!(ErrorCode::UpgradeRequired.http_status(), 426);
+    }
+}

@@ -1,0 +1,508 @@
+//! A chat room's behaviour, free of any runtime: given what happened (a connection opened,
+//! a frame arrived, a connection ended), it updates the user index and says what to send to
+//! whom. The Durable Object shell carries the sends out; tests read them directly.
+//!
+//! Frames are serialised once per event and addressed to a [`Recipients`] set, so a broadcast
+//! to N connections costs one serialisation and N sends, never N serialisations.
+
+use crate::config::Config;
+use crate::error::ErrorCode;
+use crate::protocol::{
+    direct_frame, error_frame, message_frame, parse_client_frame, presence_frame, welcome_frame,
+    ClientFrame, PresenceEvent, Sender, Target,
+};
+use crate::rate_limit::{RateLimiter, Verdict};
+use crate::room_index::{Removed, RoomIndex};
+
+/// A connection as the room keeps it: the runtime's handle and its rate limiter.
+#[derive(Debug)]
+pub struct Conn<H> {
+    pub handle: H,
+    pub limiter: RateLimiter,
+}
+
+/// Who gets a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    /// One connection.
+    One(String),
+    /// Every connection, except the one named (if any).
+    AllExcept(Option<String>),
+    /// Every connection of one user.
+    User(String),
+}
+
+/// Something the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Send {
+        to: Recipients,
+        frame: String,
+    },
+    /// Close one connection (it has already been removed from the index).
+    Close {
+        connection_id: String,
+        code: u16,
+        reason: &'static str,
+    },
+}
+
+impl Action {
+    fn send(to: Recipients, frame: String) -> Self {
+        Action::Send { to, frame }
+    }
+}
+
+/// A frame as received from a socket.
+#[derive(Debug, Clone, Copy)]
+pub enum Incoming<'a> {
+    Text(&'a str),
+    Binary,
+}
+
+#[derive(Debug)]
+pub struct Room<H> {
+    name: String,
+    config: Config,
+    index: RoomIndex<Conn<H>>,
+}
+
+impl<H> Room<H> {
+    pub fn new(name: impl Into<String>, config: Config) -> Self {
+        Room {
+            name: name.into(),
+            config,
+            index: RoomIndex::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn index(&self) -> &RoomIndex<Conn<H>> {
+        &self.index
+    }
+
+    /// Re-registers a connection that survived hibernation: no welcome, no presence (nobody
+    /// left or joined; the object merely slept).
+    pub fn restore(&mut self, connection_id: &str, user_id: &str, handle: H, now_ms: f64) {
+        let limiter = RateLimiter::new(&self.config.rate_limit, now_ms);
+        self.index
+            .add(connection_id, user_id, Conn { handle, limiter });
+    }
+
+    /// A new connection: `welcome` to it, and `join` to everyone else if it is the user's first.
+    pub fn open(
+        &mut self,
+        connection_id: &str,
+        user_id: &str,
+        handle: H,
+        now_ms: f64,
+    ) -> Vec<Action> {
+        let limiter = RateLimiter::new(&self.config.rate_limit, now_ms);
+        let presence = self
+            .index
+            .add(connection_id, user_id, Conn { handle, limiter });
+        let mut actions = Vec::with_capacity(2);
+        if presence == Some(PresenceEvent::Join) {
+            actions.push(Action::send(
+                Recipients::AllExcept(Some(connection_id.to_owned())),
+                presence_frame(PresenceEvent::Join, user_id),
+            ));
+        }
+        actions.push(Action::send(
+            Recipients::One(connection_id.to_owned()),
+            welcome_frame(&self.name, connection_id, user_id, &self.index.members()),
+        ));
+        actions
+    }
+
+    /// A connection ended (closed, errored or was dropped by us). Idempotent.
+    pub fn close(&mut self, connection_id: &str) -> (Option<Removed<Conn<H>>>, Vec<Action>) {
+        let Some(removed) = self.index.remove(connection_id) else {
+            return (None, Vec::new());
+        };
+        let actions = match removed.presence {
+            Some(PresenceEvent::Leave) => vec![Action::send(
+                Recipients::AllExcept(None),
+                presence_frame(PresenceEvent::Leave, &removed.user_id),
+            )],
+            _ => Vec::new(),
+        };
+        (Some(removed), actions)
+    }
+
+    /// A frame from `connection_id`. Refusals become `error` frames to the sender only; a
+    /// connection that keeps flooding after `rate_limited` is closed with 1008.
+    pub fn receive(
+        &mut self,
+        connection_id: &str,
+        incoming: Incoming<'_>,
+        now_ms: u64,
+    ) -> Vec<Action> {
+        let Some(limiter) = self
+            .index
+            .get_mut(connection_id)
+            .map(|e| &mut e.handle.limiter)
+        else {
+            return Vec::new();
+        };
+        let verdict = limiter.check(&self.config.rate_limit, now_ms as f64);
+        let reply = |code: ErrorCode, message: &str, id: Option<&str>| {
+            vec![Action::send(
+                Recipients::One(connection_id.to_owned()),
+                error_frame(code, message, id),
+            )]
+        };
+        match verdict {
+            Verdict::Allow => {}
+            Verdict::Reject => {
+                return reply(ErrorCode::RateLimited, "too many frames; slow down", None)
+            }
+            Verdict::Close => {
+                let (_, mut actions) = self.close(connection_id);
+                actions.insert(
+                    0,
+                    Action::Close {
+                        connection_id: connection_id.to_owned(),
+                        code: 1008,
+                        reason: "rate limit exceeded",
+                    },
+                );
+                return actions;
+            }
+        }
+        let text = match incoming {
+            Incoming::Binary => {
+                return reply(
+                    ErrorCode::BinaryUnsupported,
+                    "binary frames are not supported; send JSON text",
+                    None,
+                )
+            }
+            Incoming::Text(t) => t,
+        };
+        if text.len() > self.config.max_message_bytes {
+            let message = format!(
+                "frame is {} bytes; the limit is {}",
+                text.len(),
+                self.config.max_message_bytes
+            );
+            return reply(ErrorCode::TooLarge, &message, None);
+        }
+        let frame = match parse_client_frame(text) {
+            Ok(f) => f,
+            Err(e) => return reply(e.code, &e.message, e.id.as_deref()),
+        };
+        let Some(sender) = self.index.get(connection_id) else {
+            return Vec::new();
+        };
+        let user_id = sender.user_id.as_str();
+        let from = Sender::Client {
+            user_id,
+            connection_id,
+        };
+        match frame {
+            ClientFrame::Publish { data, id, echo } => {
+                let frame = message_frame(&self.name, from, data, id.as_deref(), now_ms);
+                let except = (!echo).then(|| connection_id.to_owned());
+                vec![Action::send(Recipients::AllExcept(except), frame)]
+            }
+            ClientFrame::Direct { to, data, id } => {
+                let (recipients, found) = match to {
+                    Target::Connection(c) => {
+                        let found = self.index.get(&c).is_some();
+                        (Recipients::One(c), found)
+                    }
+                    Target::User(u) => {
+                        let found = self.index.user_connections(&u) > 0;
+                        (Recipients::User(u), found)
+                    }
+                };
+                if found {
+                    vec![Action::send(recipients, direct_frame(from, data))]
+                } else {
+                    reply(ErrorCode::NotFound, "no such recipient", id.as_deref())
+                }
+            }
+        }
+    }
+
+    /// The handles a [`Recipients`] set names, resolved against the current index.
+    pub fn resolve<'a>(&'a self, to: &'a Recipients) -> Box<dyn Iterator<Item = &'a H> + 'a> {
+        match to {
+            Recipients::One(c) => Box::new(self.index.get(c).map(|e| &e.handle.handle).into_iter()),
+            Recipients::AllExcept(except) => Box::new(
+                self.index
+                    .iter()
+                    .filter(move |(c, _)| Some(*c) != except.as_deref())
+                    .map(|(_, e)| &e.handle.handle),
+            ),
+            Recipients::User(u) => Box::new(
+                self.index
+                    .iter()
+                    .filter(move |(_, e)| &e.user_id == u)
+                    .map(|(_, e)| &e.handle.handle),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rate_limit::RateLimit;
+    use serde_json::Value;
+
+    /// A room whose handles are the connection ids, so deliveries can be read back.
+    fn room() -> Room<String> {
+        Room::new("lobby", Config::default())
+    }
+
+    fn open(r: &mut Room<String>, cid: &str, user: &str) -> Vec<Action> {
+        r.open(cid, user, cid.to_owned(), 0.0)
+    }
+
+    /// Flattens actions into (recipient connection id, parsed frame) pairs.
+    fn deliveries(r: &Room<String>, actions: &[Action]) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for a in actions {
+            if let Action::Send { to, frame } = a {
+                let v: Value = serde_json::from_str(frame).unwrap();
+                let mut to: Vec<String> = r.resolve(to).cloned().collect();
+                to.sort();
+                out.extend(to.into_iter().map(|c| (c, v.clone())));
+            }
+        }
+        out
+    }
+
+    fn send(r: &mut Room<String>, cid: &str, text: &str) -> Vec<(String, Value)> {
+        let actions = r.receive(cid, Incoming::Text(text), 1_000);
+        deliveries(r, &actions)
+    }
+
+    #[test]
+    fn welcome_then_presence_for_first_tab_only() {
+        let mut r = room();
+        let a = open(&mut r, "a1", "alice");
+        let d = deliveries(&r, &a);
+        assert_eq!(d.len(), 1, "nobody else to tell");
+        assert_eq!(d[0].0, "a1");
+        assert_eq!(d[0].1["type"], "welcome");
+        assert_eq!(d[0].1["members"][0]["user_id"], "alice");
+
+        let b = open(&mut r, "b1", "bob");
+        let d = deliveries(&r, &b);
+        assert_eq!(
+            d[0],
+            (
+                "a1".into(),
+                serde_json::json!({"type":"presence","event":"join","user_id":"bob"})
+            )
+        );
+        assert_eq!(d[1].0, "b1");
+        assert_eq!(d[1].1["members"].as_array().unwrap().len(), 2);
+
+        let a2 = open(&mut r, "a2", "alice");
+        let d = deliveries(&r, &a2);
+        assert_eq!(d.len(), 1, "a second tab is silent");
+        assert_eq!(d[0].1["members"][0]["connections"], 2);
+
+        let (_, acts) = r.close("a1");
+        assert!(acts.is_empty(), "alice still has a tab");
+        let (_, acts) = r.close("a2");
+        let d = deliveries(&r, &acts);
+        assert_eq!(
+            d,
+            vec![(
+                "b1".into(),
+                serde_json::json!({"type":"presence","event":"leave","user_id":"alice"})
+            )]
+        );
+        let (_, acts) = r.close("b1");
+        assert!(deliveries(&r, &acts).is_empty());
+        assert!(r.index().is_empty());
+        assert!(r.close("b1").0.is_none(), "closing twice is harmless");
+    }
+
+    #[test]
+    fn publish_reaches_everyone_and_echo_false_excludes_only_the_sender() {
+        let mut r = room();
+        open(&mut r, "a1", "alice");
+        open(&mut r, "a2", "alice");
+        open(&mut r, "b1", "bob");
+        let d = send(
+            &mut r,
+            "a1",
+            r#"{"type":"publish","data":{"t":"hi"},"id":"m1"}"#,
+        );
+        assert_eq!(
+            d.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+            ["a1", "a2", "b1"]
+        );
+        let m = &d[0].1;
+        assert_eq!(m["type"], "message");
+        assert_eq!(m["room"], "lobby");
+        assert_eq!(
+            m["from"],
+            serde_json::json!({"user_id":"alice","connection_id":"a1"})
+        );
+        assert_eq!(m["data"], serde_json::json!({"t":"hi"}));
+        assert_eq!(m["id"], "m1");
+        assert_eq!(m["ts"], 1_000);
+
+        let d = send(&mut r, "a1", r#"{"type":"publish","data":1,"echo":false}"#);
+        assert_eq!(
+            d.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+            ["a2", "b1"]
+        );
+    }
+
+    #[test]
+    fn direct_reaches_exactly_the_target_or_says_not_found() {
+        let mut r = room();
+        open(&mut r, "a1", "alice");
+        open(&mut r, "b1", "bob");
+        open(&mut r, "b2", "bob");
+        let d = send(
+            &mut r,
+            "a1",
+            r#"{"type":"direct","to":{"connection_id":"b2"},"data":"psst"}"#,
+        );
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].0, "b2");
+        assert_eq!(
+            d[0].1,
+            serde_json::json!({"type":"direct","from":{"user_id":"alice","connection_id":"a1"},"data":"psst"})
+        );
+
+        let d = send(
+            &mut r,
+            "a1",
+            r#"{"type":"direct","to":{"user_id":"bob"},"data":1}"#,
+        );
+        assert_eq!(
+            d.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+            ["b1", "b2"]
+        );
+
+        let d = send(
+            &mut r,
+            "a1",
+            r#"{"type":"direct","to":{"connection_id":"zz"},"data":1,"id":"q"}"#,
+        );
+        assert_eq!(d[0].0, "a1");
+        assert_eq!(d[0].1["code"], "not_found");
+        assert_eq!(d[0].1["id"], "q");
+    }
+
+    #[test]
+    fn bad_input_is_answered_to_the_sender_only() {
+        let mut r = Room::new(
+            "lobby",
+            Config {
+                max_message_bytes: 100,
+                ..Config::default()
+            },
+        );
+        open(&mut r, "a1", "alice");
+        open(&mut r, "b1", "bob");
+        let cases = [
+            ("{", "bad_json"),
+            (r#"{"type":"nope","data":1}"#, "bad_frame"),
+            (
+                r#"{"type":"publish","data":"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"}"#,
+                "too_large",
+            ),
+        ];
+        for (text, code) in cases {
+            let d = send(&mut r, "a1", text);
+            assert_eq!(d.len(), 1, "{text}");
+            assert_eq!(d[0].0, "a1");
+            assert_eq!(d[0].1["type"], "error");
+            assert_eq!(d[0].1["code"], code);
+        }
+        let acts = r.receive("a1", Incoming::Binary, 0);
+        let d = deliveries(&r, &acts);
+        assert_eq!(
+            (d[0].0.as_str(), &d[0].1["code"]),
+            ("a1", &Value::from("binary_unsupported"))
+        );
+        // Still a member, still able to publish.
+        assert_eq!(
+            send(&mut r, "a1", r#"{"type":"publish","data":0}"#).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_flood_is_refused_then_closed_and_others_are_told() {
+        let limit = RateLimit {
+            per_second: 1.0,
+            burst: 2.0,
+        };
+        let mut r = Room::new(
+            "lobby",
+            Config {
+                rate_limit: limit,
+                ..Config::default()
+            },
+        );
+        r.open("a1", "alice", "a1".into(), 1_000.0);
+        r.open("b1", "bob", "b1".into(), 1_000.0);
+        let mut codes = Vec::new();
+        let mut closed = None;
+        for _ in 0..20 {
+            let acts = r.receive(
+                "a1",
+                Incoming::Text(r#"{"type":"publish","data":1}"#),
+                1_000,
+            );
+            for a in &acts {
+                if let Action::Close {
+                    connection_id,
+                    code,
+                    ..
+                } = a
+                {
+                    closed = Some((connection_id.clone(), *code));
+                }
+            }
+            let d = deliveries(&r, &acts);
+            if let Some((_, v)) = d.iter().find(|(c, _)| c == "a1") {
+                codes.push(
+                    v["code"]
+                        .as_str()
+                        .unwrap_or(v["type"].as_str().unwrap())
+                        .to_owned(),
+                );
+            }
+            if closed.is_some() {
+                assert!(d.iter().any(|(c, v)| c == "b1" && v["event"] == "leave"));
+                break;
+            }
+        }
+        assert_eq!(codes[..2], ["message", "message"]);
+        assert!(codes[2..].iter().all(|c| c == "rate_limited"));
+        assert_eq!(closed, Some(("a1".into(), 1008)));
+        assert!(r.index().get("a1").is_none());
+    }
+
+    #[test]
+    fn restored_connections_are_silent_members() {
+        let mut r = room();
+        r.restore("a1", "alice", "a1".into(), 0.0);
+        r.restore("b1", "bob", "b1".into(), 0.0);
+        let d = send(&mut r, "b1", r#"{"type":"publish","data":1}"#);
+        assert_eq!(d.len(), 2);
+        assert_eq!(r.index().members().len(), 2);
+    }
+
+    #[test]
+    fn unknown_senders_are_ignored() {
+        let mut r = room();
+        assert!(r.receive("ghost", Incoming::Text("{}"), 0).is_empty());
+    }
+}

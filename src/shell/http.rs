@@ -1,0 +1,23 @@
+//! JSON responses of the HTTP side of the contract.
+
+use crate::error::{ChatError, ErrorCode};
+use worker::{Headers, Response, Result};
+
+/// A JSON body with `status`.
+pub fn json_response(status: u16, body: String) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json; charset=utf-8")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(Response::ok(body)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+/// `{"error":{"code":C,"message":M}}` with the code's status.
+pub fn error_response(e: &ChatError) -> Result<Response> {
+    json_response(e.code.http_status(), e.http_body())
+}
+
+pub fn error(code: ErrorCode, message: impl Into<String>) -> Result<Response> {
+    error_response(&ChatError::new(code, message))
+}

@@ -1,0 +1,55 @@
+// Starts the real built worker (build/index.js + build/index_bg.wasm) in workerd through
+// Miniflare, on a free loopback port, and stops exactly that instance.
+//
+// The options mirror wrangler.toml (bindings, SQLite-backed classes, compatibility date);
+// `config_matches_wrangler_toml` in tests/deploy_config.test.mjs keeps the two in step.
+import { Miniflare } from 'miniflare';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import fs from 'node:fs';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const COMPATIBILITY_DATE = '2026-04-01';
+export const SECRET = 'test-secret';
+export const ADMIN_TOKEN = 'test-admin-token';
+
+/** Miniflare options for our worker; `vars` override the defaults. */
+export function workerOptions({ vars = {}, persistDir } = {}) {
+  const build = path.join(ROOT, 'build');
+  if (!fs.existsSync(path.join(build, 'index.js'))) {
+    throw new Error('build/index.js is missing: run `make build` first');
+  }
+  return {
+    modules: true,
+    scriptPath: path.join(build, 'index.js'),
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
+    compatibilityDate: COMPATIBILITY_DATE,
+    durableObjects: {
+      ROOMS: { className: 'ChatRoom', useSQLite: true },
+    },
+    bindings: {
+      AUTH_SECRET: SECRET,
+      ADMIN_TOKEN,
+      DEV_MODE: '1',
+      ...vars,
+    },
+    host: '127.0.0.1',
+    port: 0,
+    ...(persistDir ? { durableObjectsPersist: persistDir } : {}),
+  };
+}
+
+/** A running worker: `url` (http://127.0.0.1:PORT), `wsUrl`, and `stop()`. */
+export async function startServer(opts = {}) {
+  const mf = new Miniflare(workerOptions(opts));
+  const url = await mf.ready;
+  const base = url.toString().replace(/\/$/, '');
+  return {
+    mf,
+    url: base,
+    wsUrl: base.replace(/^http/, 'ws'),
+    async stop() {
+      await mf.dispose();
+    },
+  };
+}
