@@ -9,7 +9,7 @@
 # crates.io, everything JavaScript from the npm registry (package-lock.json).
 
 SHELL := /bin/bash
-.SHELLFLAGS := -eu -o pipefail -c
+.SHELLFLAGS := -e -o pipefail -c
 .DEFAULT_GOAL := help
 
 WORKER_BUILD_VERSION := 0.8.7
@@ -57,7 +57,7 @@ wasm-target:
 	fi
 
 worker-build:
-	@if [ "$$($(CARGO_BIN)/worker-build --version 2>/dev/null)" = "worker-build $(WORKER_BUILD_VERSION)" ]; then \
+	@if [ "$$($(CARGO_BIN)/worker-build --version 2>/dev/null)" = "$(WORKER_BUILD_VERSION)" ]; then \
 	  echo "ok   worker-build $(WORKER_BUILD_VERSION)"; \
 	else \
 	  echo "install worker-build $(WORKER_BUILD_VERSION) (from crates.io, ~7 min)"; \

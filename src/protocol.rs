@@ -13,9 +13,10 @@ use serde_json::Value;
 
 /// Longest client-chosen message id, in characters.
 pub const MAX_CLIENT_ID_LEN: usize = 128;
-/// Deepest nesting of arrays/objects accepted inside `data`. `RawValue` is scanned without
-/// recursion, so serde's own depth limit does not apply to it; we enforce one so that no
-/// recipient (a browser's `JSON.parse`, a history reader) is handed pathological input.
+/// Deepest nesting of arrays/objects accepted inside `data` (the frame object adds one level).
+/// `serde_json` skips `RawValue`s and ignored fields without applying its recursion limit, so
+/// we check the whole frame in one non-recursive pass first: no recipient (a browser's
+/// `JSON.parse`, a history reader) is ever handed pathological nesting.
 pub const MAX_DATA_DEPTH: usize = 64;
 
 /// A validated client frame; `data` borrows from the received text.
@@ -87,6 +88,13 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
 
 /// Parses and validates one text frame. `text` must already be within the size limit.
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame<'_>, FrameError> {
+    if nesting_depth(text) > MAX_DATA_DEPTH + 1 {
+        return Err(FrameError::new(
+            ErrorCode::BadJson,
+            format!("JSON nests deeper than {MAX_DATA_DEPTH} levels inside the frame"),
+            None,
+        ));
+    }
     let frame: AnyFrame = serde_json::from_str(text).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -118,15 +126,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame<'_>, FrameError> {
         Some(_) => return Err(bad("`type` must be a string")),
         None => return Err(bad("missing `type`")),
     };
-    let data = || match frame.data {
-        None => Err(bad("missing `data`")),
-        Some(raw) if nesting_depth(raw.get()) > MAX_DATA_DEPTH => Err(FrameError::new(
-            ErrorCode::BadJson,
-            format!("`data` nests deeper than {MAX_DATA_DEPTH} levels"),
-            id.clone(),
-        )),
-        Some(raw) => Ok(raw),
-    };
+    let data = || frame.data.ok_or_else(|| bad("missing `data`"));
 
     match kind {
         "publish" => {
@@ -441,8 +441,12 @@ mod tests {
             r#"{{"type":"publish","data":{},"id":"d"}}"#,
             nest("[", "]", 65)
         );
-        let e = err(&just_over);
-        assert_eq!((e.code, e.id.as_deref()), (ErrorCode::BadJson, Some("d")));
+        assert_eq!(err(&just_over).code, ErrorCode::BadJson);
+        let deep_arrays_unknown = format!(
+            r#"{{"type":"publish","data":1,"x":{}}}"#,
+            nest("[", "]", 2000)
+        );
+        assert_eq!(err(&deep_arrays_unknown).code, ErrorCode::BadJson);
         let at_limit = format!(r#"{{"type":"publish","data":{}}}"#, nest("[", "]", 64));
         assert!(parse_client_frame(&at_limit).is_ok());
     }

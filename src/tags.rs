@@ -16,6 +16,10 @@ pub const MAX_TAG_UTF16: usize = 256;
 pub struct Attachment {
     pub user_id: String,
     pub connection_id: String,
+    /// Set when the server closed this socket itself (e.g. a flood). Such a socket already left
+    /// the index, and must not be restored if the object sleeps before its close completes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closing: bool,
 }
 
 /// `c:{connection_id}`: finds one socket without loading the room's index.
@@ -40,6 +44,24 @@ pub fn user_tag(user_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attachments_omit_the_closing_flag_until_set() {
+        let mut a = Attachment {
+            user_id: "u".into(),
+            connection_id: "r.0000000000000000".into(),
+            closing: false,
+        };
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(
+            json,
+            r#"{"user_id":"u","connection_id":"r.0000000000000000"}"#
+        );
+        assert_eq!(serde_json::from_str::<Attachment>(&json).unwrap(), a);
+        a.closing = true;
+        let back: Attachment = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert!(back.closing);
+    }
 
     #[test]
     fn ordinary_ids_stay_readable() {

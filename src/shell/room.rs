@@ -131,8 +131,12 @@ impl ChatRoom {
         if !is_valid_user_id(user) || !is_valid_room(room_name) {
             return super::http::error(ErrorCode::BadRequest, "bad identity");
         }
-        let pair = WebSocketPair::new()?;
         let connection_id = new_connection_id(room_name, random_bytes());
+        // Load the index from the sockets that were here *before* this one: once accepted, the
+        // new socket is listed by getWebSockets() too and would be restored as an old member,
+        // silencing its presence `join`.
+        self.with_room(&connection_id, |_| {});
+        let pair = WebSocketPair::new()?;
         let tags = vec![
             JsValue::from(connection_tag(&connection_id)),
             JsValue::from(user_tag(user)),
@@ -149,6 +153,7 @@ impl ChatRoom {
         pair.server.serialize_attachment(Attachment {
             user_id: user.to_owned(),
             connection_id: connection_id.clone(),
+            closing: false,
         })?;
         self.with_room(&connection_id, |room| {
             let actions = room.open(&connection_id, user, pair.server.clone(), now_ms() as f64);
@@ -182,12 +187,10 @@ impl ChatRoom {
         let mut room = Room::new(name, self.config.clone());
         let now = now_ms() as f64;
         for ws in self.state.get_websockets() {
-            // A socket already closing will get (or got) its close event; skip it so that a
-            // wake between our `close()` and the runtime's event cannot resurrect it.
-            if ws.as_ref().ready_state() > 1 {
-                continue;
-            }
-            if let Some(a) = attachment(&ws) {
+            // Sockets the client is closing are restored too: their close event is what woke us,
+            // and it must find them to announce the leave. Only sockets the server closed itself
+            // (already removed, marked `closing`) stay out.
+            if let Some(a) = attachment(&ws).filter(|a| !a.closing) {
                 room.restore(&a.connection_id, &a.user_id, ws, now);
             }
         }
@@ -196,11 +199,24 @@ impl ChatRoom {
 
     fn debug(&self) -> Result<Response> {
         let loaded = self.room.borrow().is_some();
+        let sockets: Vec<serde_json::Value> = self
+            .state
+            .get_websockets()
+            .iter()
+            .map(|ws| {
+                serde_json::json!({
+                    "tags": self.state.get_tags(ws),
+                    "attachment": attachment(ws),
+                    "ready_state": ws.as_ref().ready_state(),
+                })
+            })
+            .collect();
         let body = serde_json::json!({
             "instance": self.instance,
             "created_ms": self.created_ms,
             "loaded_before_this_call": loaded,
-            "sockets": self.state.get_websockets().len(),
+            "sockets": sockets.len(),
+            "connections": sockets,
         });
         super::http::json_response(200, body.to_string())
     }
@@ -217,7 +233,12 @@ fn perform(room: &Room<WebSocket>, current: &WebSocket, actions: Vec<Action>) {
                 }
             }
             Action::Close { code, reason, .. } => {
-                // Only the current sender is ever closed by the room.
+                // Only the current sender is ever closed by the room. Mark it first, so a wake
+                // before the close completes does not bring it back into the index.
+                if let Some(mut a) = attachment(current) {
+                    a.closing = true;
+                    let _ = current.serialize_attachment(a);
+                }
                 let _ = current.close(Some(code), Some(reason));
             }
         }

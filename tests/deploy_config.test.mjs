@@ -1,0 +1,33 @@
+// The committed wrangler.toml is what users deploy; the integration tests run the worker with
+// options mirrored from it (tests/support/server.mjs). This keeps the two in step, and checks
+// the deployable shape: SQLite-backed classes, no DEV_MODE in the deploy config.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { unstable_readConfig } from 'wrangler';
+import { ROOT, workerOptions, COMPATIBILITY_DATE } from './support/server.mjs';
+
+const config = unstable_readConfig({ config: path.join(ROOT, 'wrangler.toml') });
+
+test('the test server mirrors wrangler.toml', () => {
+  const opts = workerOptions();
+  assert.equal(config.compatibility_date, COMPATIBILITY_DATE);
+  assert.ok(config.compatibility_date <= '2026-04-26', 'wrangler 4.86 / workerd 2026-04-26 cannot run a later date');
+  const bindings = Object.fromEntries(config.durable_objects.bindings.map((b) => [b.name, b.class_name]));
+  const mirrored = Object.fromEntries(Object.entries(opts.durableObjects).map(([k, v]) => [k, v.className]));
+  assert.deepEqual(mirrored, bindings);
+  assert.equal(path.resolve(config.main), opts.scriptPath);
+});
+
+test('every Durable Object class is SQLite-backed through a migration', () => {
+  const sqlite = config.migrations.flatMap((m) => m.new_sqlite_classes ?? []);
+  const legacy = config.migrations.flatMap((m) => m.new_classes ?? []);
+  assert.deepEqual(legacy, []);
+  for (const b of config.durable_objects.bindings) assert.ok(sqlite.includes(b.class_name), b.class_name);
+});
+
+test('the deploy config never enables DEV_MODE or commits secrets', () => {
+  for (const name of ['DEV_MODE', 'AUTH_SECRET', 'ADMIN_TOKEN']) {
+    assert.equal(config.vars?.[name], undefined, `${name} must not be in wrangler.toml [vars]`);
+  }
+});
