@@ -34,6 +34,8 @@ pub enum ErrorCode {
     BadRequest,
     /// The HTTP method is not served on this path.
     MethodNotAllowed,
+    /// A component the request depends on (the user registry) could not be reached in time.
+    Unavailable,
     /// Something on our side failed; the message says what, never a secret.
     Internal,
 }
@@ -53,6 +55,7 @@ impl ErrorCode {
             ErrorCode::UpgradeRequired => "upgrade_required",
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -72,6 +75,7 @@ impl ErrorCode {
             ErrorCode::UpgradeRequired => 426,
             ErrorCode::RateLimited => 429,
             ErrorCode::BinaryUnsupported => 415,
+            ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
     }

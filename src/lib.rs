@@ -16,7 +16,10 @@ pub mod rate_limit;
 pub mod room;
 pub mod room_index;
 pub mod routes;
+pub mod server_api;
+pub mod stats;
 pub mod tags;
+pub mod user_registry;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -95,6 +95,18 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame<'_>, FrameError> {
             None,
         ));
     }
+    // serde would also read a struct from a JSON array; only objects are frames.
+    let trimmed = text.trim_start();
+    if !trimmed.is_empty()
+        && !trimmed.starts_with('{')
+        && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+    {
+        return Err(FrameError::new(
+            ErrorCode::BadFrame,
+            "a frame must be a JSON object with a string `type`",
+            None,
+        ));
+    }
     let frame: AnyFrame = serde_json::from_str(text).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -462,6 +474,7 @@ mod tests {
     fn structural_problems_are_bad_frame_with_the_id() {
         let cases = [
             (r#"[1,2]"#, None),
+            (r#"["publish",{"x":1},"id"]"#, None),
             (r#""publish""#, None),
             (r#"{"data":1}"#, None),
             (r#"{"type":7,"data":1,"id":"a"}"#, Some("a")),

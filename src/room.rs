@@ -6,13 +6,16 @@
 //! to N connections costs one serialisation and N sends, never N serialisations.
 
 use crate::config::Config;
+use crate::connection_id::room_of;
 use crate::error::ErrorCode;
 use crate::protocol::{
     direct_frame, error_frame, message_frame, parse_client_frame, presence_frame, welcome_frame,
-    ClientFrame, PresenceEvent, Sender, Target,
+    ClientFrame, Member, PresenceEvent, Sender, Target,
 };
 use crate::rate_limit::{RateLimiter, Verdict};
 use crate::room_index::{Removed, RoomIndex};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 /// A connection as the room keeps it: the runtime's handle and its rate limiter.
 #[derive(Debug)]
@@ -44,6 +47,18 @@ pub enum Action {
         connection_id: String,
         code: u16,
         reason: &'static str,
+    },
+    /// A user's connection count in this room changed: tell their registry (and the stats).
+    UserCount {
+        user_id: String,
+        connections: u32,
+    },
+    /// A `direct` this room cannot deliver itself: to a user (every room, via the registry) or
+    /// to a connection in another room. On `delivered == 0` the sender gets `not_found`.
+    Forward {
+        to: Target,
+        frame: String,
+        id: Option<String>,
     },
 }
 
@@ -104,7 +119,11 @@ impl<H> Room<H> {
         let presence = self
             .index
             .add(connection_id, user_id, Conn { handle, limiter });
-        let mut actions = Vec::with_capacity(2);
+        let mut actions = Vec::with_capacity(3);
+        actions.push(Action::UserCount {
+            user_id: user_id.to_owned(),
+            connections: self.index.user_connections(user_id),
+        });
         if presence == Some(PresenceEvent::Join) {
             actions.push(Action::send(
                 Recipients::AllExcept(Some(connection_id.to_owned())),
@@ -123,13 +142,16 @@ impl<H> Room<H> {
         let Some(removed) = self.index.remove(connection_id) else {
             return (None, Vec::new());
         };
-        let actions = match removed.presence {
-            Some(PresenceEvent::Leave) => vec![Action::send(
+        let mut actions = vec![Action::UserCount {
+            user_id: removed.user_id.clone(),
+            connections: removed.user_connections,
+        }];
+        if removed.presence == Some(PresenceEvent::Leave) {
+            actions.push(Action::send(
                 Recipients::AllExcept(None),
                 presence_frame(PresenceEvent::Leave, &removed.user_id),
-            )],
-            _ => Vec::new(),
-        };
+            ));
+        }
         (Some(removed), actions)
     }
 
@@ -210,23 +232,75 @@ impl<H> Room<H> {
                 vec![Action::send(Recipients::AllExcept(except), frame)]
             }
             ClientFrame::Direct { to, data, id } => {
-                let (recipients, found) = match to {
-                    Target::Connection(c) => {
-                        let found = self.index.get(&c).is_some();
-                        (Recipients::One(c), found)
+                let frame = direct_frame(from, data);
+                match to {
+                    Target::Connection(c) if self.index.get(&c).is_some() => {
+                        vec![Action::send(Recipients::One(c), frame)]
                     }
-                    Target::User(u) => {
-                        let found = self.index.user_connections(&u) > 0;
-                        (Recipients::User(u), found)
+                    Target::Connection(c) if room_of(&c).is_some_and(|r| r != self.name) => {
+                        vec![Action::Forward {
+                            to: Target::Connection(c),
+                            frame,
+                            id,
+                        }]
                     }
-                };
-                if found {
-                    vec![Action::send(recipients, direct_frame(from, data))]
-                } else {
-                    reply(ErrorCode::NotFound, "no such recipient", id.as_deref())
+                    Target::Connection(_) => {
+                        reply(ErrorCode::NotFound, "no such connection", id.as_deref())
+                    }
+                    // Always through the registry, which knows every room of the user
+                    // (this one included) and delivers to each exactly once.
+                    Target::User(u) => vec![Action::Forward {
+                        to: Target::User(u),
+                        frame,
+                        id,
+                    }],
                 }
             }
         }
+    }
+
+    /// `POST /rooms/{room}/messages`: a server message to the room, optionally leaving out
+    /// one connection. Returns the send and how many connections it reaches.
+    pub fn server_publish(
+        &self,
+        data: &RawValue,
+        exclude: Option<String>,
+        now_ms: u64,
+    ) -> (Action, usize) {
+        let to = Recipients::AllExcept(exclude);
+        let delivered = self.resolve(&to).count();
+        let frame = message_frame(&self.name, Sender::Server, data, None, now_ms);
+        (Action::send(to, frame), delivered)
+    }
+
+    /// A ready-made frame for every connection of `user_id` here (from the registry).
+    pub fn deliver_to_user(&self, user_id: &str, frame: String) -> (Action, usize) {
+        let to = Recipients::User(user_id.to_owned());
+        let delivered = self.resolve(&to).count();
+        (Action::send(to, frame), delivered)
+    }
+
+    /// A ready-made frame for one connection here (from another room or the server API).
+    pub fn deliver_to_connection(&self, connection_id: &str, frame: String) -> (Action, usize) {
+        let to = Recipients::One(connection_id.to_owned());
+        let delivered = self.resolve(&to).count();
+        (Action::send(to, frame), delivered)
+    }
+
+    /// `GET /rooms/{room}`: `{"room","connections","users":[{"user_id","connections"}]}`.
+    pub fn info_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Info<'a> {
+            room: &'a str,
+            connections: usize,
+            users: Vec<Member>,
+        }
+        serde_json::to_string(&Info {
+            room: &self.name,
+            connections: self.index.connection_count(),
+            users: self.index.members(),
+        })
+        .unwrap_or_default()
     }
 
     /// The handles a [`Recipients`] set names, resolved against the current index.
@@ -311,7 +385,7 @@ mod tests {
         assert_eq!(d[0].1["members"][0]["connections"], 2);
 
         let (_, acts) = r.close("a1");
-        assert!(acts.is_empty(), "alice still has a tab");
+        assert!(deliveries(&r, &acts).is_empty(), "alice still has a tab");
         let (_, acts) = r.close("a2");
         let d = deliveries(&r, &acts);
         assert_eq!(
@@ -378,14 +452,20 @@ mod tests {
             serde_json::json!({"type":"direct","from":{"user_id":"alice","connection_id":"a1"},"data":"psst"})
         );
 
-        let d = send(
-            &mut r,
+        let acts = r.receive(
             "a1",
-            r#"{"type":"direct","to":{"user_id":"bob"},"data":1}"#,
+            Incoming::Text(r#"{"type":"direct","to":{"user_id":"bob"},"data":1,"id":"u"}"#),
+            0,
         );
-        assert_eq!(
-            d.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
-            ["b1", "b2"]
+        assert!(
+            matches!(&acts[..], [Action::Forward { to: Target::User(u), id: Some(i), .. }] if u == "bob" && i == "u"),
+            "a direct to a user always goes through the registry"
+        );
+        let other_room =
+            r#"{"type":"direct","to":{"connection_id":"elsewhere.0123456789abcdef"},"data":1}"#;
+        let acts = r.receive("a1", Incoming::Text(other_room), 0);
+        assert!(
+            matches!(&acts[..], [Action::Forward { to: Target::Connection(c), .. }] if c.starts_with("elsewhere."))
         );
 
         let d = send(
@@ -498,6 +578,61 @@ mod tests {
         let d = send(&mut r, "b1", r#"{"type":"publish","data":1}"#);
         assert_eq!(d.len(), 2);
         assert_eq!(r.index().members().len(), 2);
+    }
+
+    #[test]
+    fn counts_are_reported_on_every_change() {
+        let mut r = room();
+        let counts = |acts: &[Action]| -> Vec<(String, u32)> {
+            acts.iter()
+                .filter_map(|a| match a {
+                    Action::UserCount {
+                        user_id,
+                        connections,
+                    } => Some((user_id.clone(), *connections)),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            counts(&open(&mut r, "a1", "alice")),
+            vec![("alice".into(), 1)]
+        );
+        assert_eq!(
+            counts(&open(&mut r, "a2", "alice")),
+            vec![("alice".into(), 2)]
+        );
+        assert_eq!(counts(&r.close("a1").1), vec![("alice".into(), 1)]);
+        assert_eq!(counts(&r.close("a2").1), vec![("alice".into(), 0)]);
+        assert!(counts(&r.close("a2").1).is_empty());
+    }
+
+    #[test]
+    fn server_posts_and_deliveries_count_their_recipients() {
+        let mut r = room();
+        open(&mut r, "a1", "alice");
+        open(&mut r, "b1", "bob");
+        open(&mut r, "b2", "bob");
+        let data = RawValue::from_string("{\"n\":1}".into()).unwrap();
+        let (act, n) = r.server_publish(&data, Some("b1".into()), 7);
+        assert_eq!(n, 2);
+        let d = deliveries(&r, &[act]);
+        assert_eq!(
+            d.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+            ["a1", "b2"]
+        );
+        assert_eq!(d[0].1["from"], serde_json::json!({"server": true}));
+        assert_eq!(d[0].1["ts"], 7);
+        assert!(d[0].1.get("id").is_none());
+        assert_eq!(r.deliver_to_user("bob", "x".into()).1, 2);
+        assert_eq!(r.deliver_to_user("zed", "x".into()).1, 0);
+        assert_eq!(r.deliver_to_connection("a1", "x".into()).1, 1);
+        assert_eq!(r.deliver_to_connection("a9", "x".into()).1, 0);
+        let info: Value = serde_json::from_str(&r.info_json()).unwrap();
+        assert_eq!(
+            info,
+            serde_json::json!({"room":"lobby","connections":3,"users":[{"user_id":"alice","connections":1},{"user_id":"bob","connections":2}]})
+        );
     }
 
     #[test]

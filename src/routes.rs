@@ -1,10 +1,13 @@
 //! The front worker's URL map, as a pure function so that routing is unit-tested.
 //!
-//! Path segments are returned raw; the handler validates them (room names only ever contain
-//! URL-unreserved characters, so a percent sign already means `bad_room`).
+//! Room and connection segments are returned raw: their alphabets are URL-unreserved, so a
+//! percent sign already makes them invalid. User ids may be any Unicode and are
+//! percent-decoded (`None` when the decoding is not UTF-8).
 
-/// Where a request goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use percent_encoding::percent_decode_str;
+
+/// Where a request goes (the method is checked by the handler).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route<'a> {
     /// `GET /health`
     Health,
@@ -15,8 +18,42 @@ pub enum Route<'a> {
     DevRoomDebug(&'a str),
     /// `GET /rooms/{room}/ws` (WebSocket upgrade)
     RoomSocket(&'a str),
+    /// `GET /rooms/{room}` (admin)
+    RoomInfo(&'a str),
+    /// `POST /rooms/{room}/messages` (admin)
+    RoomMessages(&'a str),
+    /// `GET /users/{user}` (admin); `None` when the segment is not valid percent-encoded UTF-8
+    UserInfo(Option<String>),
+    /// `POST /users/{user}/messages` (admin)
+    UserMessages(Option<String>),
+    /// `POST /connections/{connection_id}/messages` (admin)
+    ConnectionMessages(&'a str),
+    /// `GET /stats` (admin)
+    Stats,
     /// Anything else.
     Unknown,
+}
+
+impl Route<'_> {
+    /// Routes of the server HTTP API, which require `Authorization: Bearer <ADMIN_TOKEN>`.
+    pub fn is_admin(&self) -> bool {
+        matches!(
+            self,
+            Route::RoomInfo(_)
+                | Route::RoomMessages(_)
+                | Route::UserInfo(_)
+                | Route::UserMessages(_)
+                | Route::ConnectionMessages(_)
+                | Route::Stats
+        )
+    }
+}
+
+fn decode(segment: &str) -> Option<String> {
+    percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 pub fn route(path: &str) -> Route<'_> {
@@ -26,6 +63,12 @@ pub fn route(path: &str) -> Route<'_> {
         ["dev", "token"] => Route::DevToken,
         ["dev", "rooms", room, "debug"] => Route::DevRoomDebug(room),
         ["rooms", room, "ws"] => Route::RoomSocket(room),
+        ["rooms", room] => Route::RoomInfo(room),
+        ["rooms", room, "messages"] => Route::RoomMessages(room),
+        ["users", user] => Route::UserInfo(decode(user)),
+        ["users", user, "messages"] => Route::UserMessages(decode(user)),
+        ["connections", id, "messages"] => Route::ConnectionMessages(id),
+        ["stats"] => Route::Stats,
         _ => Route::Unknown,
     }
 }
@@ -42,6 +85,24 @@ mod tests {
         assert_eq!(route("/rooms//ws"), Route::RoomSocket(""));
         assert_eq!(route("/rooms/a%20b/ws"), Route::RoomSocket("a%20b"));
         assert_eq!(route("/dev/rooms/x/debug"), Route::DevRoomDebug("x"));
+        assert_eq!(route("/rooms/lobby"), Route::RoomInfo("lobby"));
+        assert_eq!(route("/rooms/lobby/messages"), Route::RoomMessages("lobby"));
+        assert_eq!(
+            route("/users/al%C3%A9"),
+            Route::UserInfo(Some("alé".into()))
+        );
+        assert_eq!(
+            route("/users/bob/messages"),
+            Route::UserMessages(Some("bob".into()))
+        );
+        assert_eq!(route("/users/%FF"), Route::UserInfo(None));
+        assert_eq!(
+            route("/connections/r.00/messages"),
+            Route::ConnectionMessages("r.00")
+        );
+        assert_eq!(route("/stats"), Route::Stats);
+        assert!(route("/stats").is_admin());
+        assert!(!route("/rooms/x/ws").is_admin());
     }
 
     #[test]
@@ -49,10 +110,11 @@ mod tests {
         for p in [
             "/",
             "/rooms",
-            "/rooms/x",
             "/rooms/x/ws/extra",
             "/rooms/a/b/ws",
             "/healthz",
+            "/users",
+            "/connections/x",
         ] {
             assert_eq!(route(p), Route::Unknown, "{p}");
         }

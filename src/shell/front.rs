@@ -6,14 +6,16 @@
 
 use super::env::{dev_mode, env_string, now_ms};
 use super::http::{error, error_response, json_response};
-use crate::auth::{issue_token, parse_room_list, verify_token, Claims};
+use super::objects;
+use crate::auth::{constant_time_eq, issue_token, parse_room_list, verify_token, Claims};
+use crate::config::Config;
+use crate::connection_id::room_of;
 use crate::error::ErrorCode;
 use crate::names::{is_valid_room, is_valid_user_id};
+use crate::protocol::{direct_frame, Sender};
 use crate::routes::{route, Route};
-use worker::{event, Context, Env, Headers, Request, RequestInit, Response, Result, Url};
-
-/// The Durable Object namespace binding of chat rooms (see wrangler.toml).
-pub const ROOMS_BINDING: &str = "ROOMS";
+use crate::server_api::parse_message_post;
+use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result, Url};
 
 /// Dev tokens live one day unless `ttl` (seconds, at most a week) says otherwise.
 const DEV_TOKEN_DEFAULT_TTL_SECS: u64 = 24 * 3600;
@@ -23,27 +25,175 @@ const DEV_TOKEN_MAX_TTL_SECS: u64 = 7 * 24 * 3600;
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
     let url = req.url()?;
-    match route(url.path()) {
-        Route::Health => json_response(200, r#"{"ok":true}"#.into()),
-        Route::DevToken if dev_mode(&env) => dev_token(&url, &env),
-        Route::DevRoomDebug(room) if dev_mode(&env) && is_valid_room(room) => {
-            let internal = room_url("debug", &[])?;
-            room_stub(&env, room)?
-                .fetch_with_request(Request::new(internal.as_str(), worker::Method::Get)?)
-                .await
-        }
-        Route::RoomSocket(room) => room_socket(req, &url, &env, room).await,
-        _ => error(ErrorCode::NotFound, "no such endpoint"),
+    let route = route(url.path());
+    if route.is_admin() && !is_admin(&req, &env) {
+        // Says nothing about the resource: not whether it exists, nor what the token should be.
+        return error(
+            ErrorCode::Unauthorized,
+            "this endpoint needs Authorization: Bearer <ADMIN_TOKEN>",
+        );
     }
+    match (req.method(), route) {
+        (Method::Get, Route::Health) => json_response(200, r#"{"ok":true}"#.into()),
+        (Method::Get, Route::DevToken) if dev_mode(&env) => dev_token(&url, &env),
+        (Method::Get, Route::DevRoomDebug(room)) if dev_mode(&env) && is_valid_room(room) => {
+            objects::get(&objects::room(&env, room)?, "debug", &[]).await
+        }
+        (_, Route::RoomSocket(room)) => room_socket(req, &url, &env, room).await,
+        (Method::Get, Route::RoomInfo(room)) => {
+            if !is_valid_room(room) {
+                return bad_room();
+            }
+            objects::get(&objects::room(&env, room)?, "info", &[("room", room)]).await
+        }
+        (Method::Post, Route::RoomMessages(room)) => post_to_room(req, &env, room).await,
+        (Method::Get, Route::UserInfo(user)) => {
+            let Some(user) = user.filter(|u| is_valid_user_id(u)) else {
+                return bad_user();
+            };
+            objects::get(&objects::registry(&env, &user)?, "info", &[("user", &user)]).await
+        }
+        (Method::Post, Route::UserMessages(user)) => {
+            let Some(user) = user.filter(|u| is_valid_user_id(u)) else {
+                return bad_user();
+            };
+            post_to_user(req, &env, &user).await
+        }
+        (Method::Post, Route::ConnectionMessages(id)) => post_to_connection(req, &env, id).await,
+        (Method::Get, Route::Stats) => {
+            let totals = super::stats::global_totals(&env).await?;
+            json_response(200, serde_json::to_string(&totals)?)
+        }
+        (_, Route::Unknown) => error(ErrorCode::NotFound, "no such endpoint"),
+        (_, Route::DevToken | Route::DevRoomDebug(_)) => {
+            error(ErrorCode::NotFound, "no such endpoint")
+        }
+        _ => error(
+            ErrorCode::MethodNotAllowed,
+            "method not allowed on this endpoint",
+        ),
+    }
+}
+
+/// `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. An unset or empty
+/// `ADMIN_TOKEN` disables the server API rather than opening it.
+fn is_admin(req: &Request, env: &Env) -> bool {
+    let expected = env_string(env, "ADMIN_TOKEN").unwrap_or_default();
+    let given = req
+        .headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let given = given.strip_prefix("Bearer ").unwrap_or_default().trim();
+    !expected.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes())
+}
+
+fn bad_room() -> Result<Response> {
+    error(
+        ErrorCode::BadRoom,
+        "room names are 1-64 characters of A-Z a-z 0-9 . _ ~ -",
+    )
+}
+
+fn bad_user() -> Result<Response> {
+    error(ErrorCode::BadRequest, "user ids are 1-128 characters")
+}
+
+/// Reads a server-API body: `Ok(Err(response))` is a refusal to send back as it is. A body
+/// whose `Content-Length` already says it is too big is refused without being read.
+async fn read_body(
+    mut req: Request,
+    env: &Env,
+) -> Result<std::result::Result<(String, usize), Response>> {
+    let max = Config::from_lookup(|n| env_string(env, n)).max_message_bytes;
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        let message = format!("body is over MAX_MESSAGE_BYTES ({max})");
+        return Ok(Err(error(ErrorCode::BadRequest, message)?));
+    }
+    match req.text().await {
+        Ok(body) => Ok(Ok((body, max))),
+        Err(_) => Ok(Err(error(ErrorCode::BadRequest, "unreadable body")?)),
+    }
+}
+
+/// `POST /rooms/{room}/messages` `{"data":...,"exclude":<connection_id>}` → `{"delivered":N}`.
+async fn post_to_room(req: Request, env: &Env, room: &str) -> Result<Response> {
+    if !is_valid_room(room) {
+        return bad_room();
+    }
+    let (body, max) = match read_body(req, env).await? {
+        Ok(b) => b,
+        Err(refusal) => return Ok(refusal),
+    };
+    let post = match parse_message_post(&body, max, true) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let mut query = vec![("room", room)];
+    if let Some(ex) = post.exclude.as_deref() {
+        query.push(("exclude", ex));
+    }
+    objects::post(
+        &objects::room(env, room)?,
+        "publish",
+        &query,
+        Some(post.data.get().to_owned()),
+    )
+    .await
+}
+
+/// `POST /users/{user}/messages` `{"data":...}` → every connection of the user, all rooms.
+async fn post_to_user(req: Request, env: &Env, user: &str) -> Result<Response> {
+    let (body, max) = match read_body(req, env).await? {
+        Ok(b) => b,
+        Err(refusal) => return Ok(refusal),
+    };
+    let post = match parse_message_post(&body, max, false) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let frame = direct_frame(Sender::Server, post.data);
+    objects::post(
+        &objects::registry(env, user)?,
+        "deliver",
+        &[("user", user)],
+        Some(frame),
+    )
+    .await
+}
+
+/// `POST /connections/{id}/messages` `{"data":...}` → `{"delivered":1}` or 404.
+async fn post_to_connection(req: Request, env: &Env, id: &str) -> Result<Response> {
+    let (body, max) = match read_body(req, env).await? {
+        Ok(b) => b,
+        Err(refusal) => return Ok(refusal),
+    };
+    let post = match parse_message_post(&body, max, false) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let Some(room) = room_of(id) else {
+        return error(ErrorCode::NotFound, "no such connection");
+    };
+    let frame = direct_frame(Sender::Server, post.data);
+    objects::post(
+        &objects::room(env, room)?,
+        "direct",
+        &[("room", room), ("connection", id)],
+        Some(frame),
+    )
+    .await
 }
 
 /// `GET /rooms/{room}/ws`: checks everything, then hands the upgrade to the room object.
 async fn room_socket(req: Request, url: &Url, env: &Env, room: &str) -> Result<Response> {
     if !is_valid_room(room) {
-        return error(
-            ErrorCode::BadRoom,
-            "room names are 1-64 characters of A-Z a-z 0-9 . _ ~ -",
-        );
+        return bad_room();
     }
     let is_upgrade = req
         .headers()
@@ -68,12 +218,12 @@ async fn room_socket(req: Request, url: &Url, env: &Env, room: &str) -> Result<R
     // The identity travels in the internal URL, not in headers: user ids may hold any Unicode,
     // which HTTP header values cannot carry. Room objects are only reachable through this
     // worker, so what arrives there has been verified here.
-    let internal = room_url("ws", &[("user", &claims.sub), ("room", room)])?;
+    let internal = objects::url("ws", &[("user", &claims.sub), ("room", room)])?;
     let headers = Headers::new();
     headers.set("upgrade", "websocket")?;
     let mut init = RequestInit::new();
     init.with_headers(headers);
-    room_stub(env, room)?
+    objects::room(env, room)?
         .fetch_with_request(Request::new_with_init(internal.as_str(), &init)?)
         .await
 }
@@ -146,20 +296,4 @@ fn dev_token(url: &Url, env: &Env) -> Result<Response> {
         Ok(token) => json_response(200, serde_json::json!({ "token": token }).to_string()),
         Err(e) => error_response(&e),
     }
-}
-
-/// The stub of the room object named `room` (one object per room name).
-fn room_stub(env: &Env, room: &str) -> Result<worker::Stub> {
-    env.durable_object(ROOMS_BINDING)?
-        .id_from_name(room)?
-        .get_stub()
-}
-
-/// An internal URL for a room object's `fetch`; the host is never resolved.
-fn room_url(path: &str, query: &[(&str, &str)]) -> Result<Url> {
-    let mut url = Url::parse("https://room.internal/")?.join(path)?;
-    if !query.is_empty() {
-        url.query_pairs_mut().extend_pairs(query);
-    }
-    Ok(url)
 }

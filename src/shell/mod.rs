@@ -4,4 +4,7 @@
 mod env;
 mod front;
 mod http;
+mod objects;
+mod registry;
 mod room;
+mod stats;

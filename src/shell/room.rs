@@ -14,34 +14,58 @@
 //! waking the object. Nothing here sets timers or keeps fetches pending, which would keep the
 //! object resident and defeat hibernation.
 //!
-//! Handlers are `&self` and may interleave at `.await` points; none of the room's handlers
-//! awaits while holding the `RefCell` borrow (they do not await at all), so the borrow can
-//! never be observed twice.
+//! Handlers are `&self` and may interleave at `.await` points (a `direct` to a user awaits the
+//! registry, and the registry may call back into this very room meanwhile): the `RefCell`
+//! borrow of the room is never held across an `.await`.
+//!
+//! Bookkeeping elsewhere is fire-and-forget (`waitUntil`), never on the message path: every
+//! change of a user's count here is reported to that user's registry, and the room's total to
+//! its stats shard (coalesced: at most one report in flight, the latest count always wins).
+//! On every wake the room re-asserts its total, so a shard that missed a report converges.
 
 use super::env::{now_ms, random_bytes};
+use super::http::{error, json_response};
+use super::objects::{self, param};
 use crate::config::Config;
 use crate::connection_id::{new_connection_id, room_of};
 use crate::error::ErrorCode;
 use crate::names::{is_valid_room, is_valid_user_id};
-use crate::protocol::close_reply;
+use crate::protocol::{close_reply, error_frame, Target};
 use crate::room::{Action, Incoming, Room};
 use crate::tags::{connection_tag, user_tag, Attachment};
-use std::cell::RefCell;
+use crate::user_registry::Versions;
+use serde_json::value::RawValue;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
+type SharedRoom = Rc<RefCell<Option<Room<WebSocket>>>>;
+
+/// A `direct` the room could not deliver itself, to be forwarded after the room is released.
+struct Forward {
+    to: Target,
+    frame: String,
+    id: Option<String>,
+}
+
 #[durable_object]
 pub struct ChatRoom {
     state: State,
+    env: Env,
     config: Config,
     /// A random id per instance: it changes after every eviction, which lets tests prove a wake.
     instance: String,
     created_ms: u64,
     /// The room, loaded lazily on the first event after construction.
-    room: RefCell<Option<Room<WebSocket>>>,
+    room: SharedRoom,
+    /// Versions of this room's reports to registries and stats shards.
+    versions: Rc<RefCell<Versions>>,
+    /// Stats reporting: (a report is in flight, the count changed since it was taken).
+    stats_flight: Rc<Cell<(bool, bool)>>,
 }
 
 impl DurableObject for ChatRoom {
@@ -57,29 +81,81 @@ impl DurableObject for ChatRoom {
             .collect();
         ChatRoom {
             state,
+            env,
             config,
             instance,
             created_ms: now_ms(),
-            room: RefCell::new(None),
+            room: Rc::new(RefCell::new(None)),
+            versions: Rc::new(RefCell::new(Versions::default())),
+            stats_flight: Rc::new(Cell::new((false, false))),
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
         let url = req.url()?;
-        let param = |name: &str| {
-            url.query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
+        if url.path() == "/debug" {
+            return self.debug();
+        }
+        // Every other internal call names the room (the front worker validated it).
+        let Some(room) = param(&url, "room").filter(|r| is_valid_room(r)) else {
+            return error(ErrorCode::BadRequest, "missing room");
         };
         match url.path() {
             "/ws" => {
-                let (Some(user), Some(room)) = (param("user"), param("room")) else {
-                    return super::http::error(ErrorCode::BadRequest, "missing identity");
+                let Some(user) = param(&url, "user") else {
+                    return error(ErrorCode::BadRequest, "missing identity");
                 };
                 self.accept(&user, &room)
             }
-            "/debug" => self.debug(),
-            _ => super::http::error(ErrorCode::NotFound, "no such room endpoint"),
+            "/publish" => {
+                let data = req.text().await?;
+                let Ok(data) = serde_json::from_str::<&RawValue>(&data) else {
+                    return error(ErrorCode::BadRequest, "data must be JSON");
+                };
+                let exclude = param(&url, "exclude");
+                let delivered = self.with_room(&room, |r| {
+                    let (send, n) = r.server_publish(data, exclude, now_ms());
+                    (vec![send], n)
+                });
+                json_response(200, format!(r#"{{"delivered":{delivered}}}"#))
+            }
+            "/deliver" => {
+                let Some(user) = param(&url, "user") else {
+                    return error(ErrorCode::BadRequest, "missing user");
+                };
+                let frame = req.text().await?;
+                let delivered = self.with_room(&room, |r| {
+                    let (send, n) = r.deliver_to_user(&user, frame);
+                    (vec![send], n)
+                });
+                json_response(200, format!(r#"{{"delivered":{delivered}}}"#))
+            }
+            "/user-count" => {
+                let Some(user) = param(&url, "user") else {
+                    return error(ErrorCode::BadRequest, "missing user");
+                };
+                let n = self.with_room(&room, |r| (Vec::new(), r.index().user_connections(&user)));
+                json_response(200, format!(r#"{{"delivered":{n}}}"#))
+            }
+            "/direct" => {
+                let Some(connection) = param(&url, "connection") else {
+                    return error(ErrorCode::BadRequest, "missing connection");
+                };
+                let frame = req.text().await?;
+                let delivered = self.with_room(&room, |r| {
+                    let (send, n) = r.deliver_to_connection(&connection, frame);
+                    (vec![send], n)
+                });
+                if delivered == 0 {
+                    return error(ErrorCode::NotFound, "no such connection");
+                }
+                json_response(200, r#"{"delivered":1}"#.into())
+            }
+            "/info" => {
+                let body = self.with_room(&room, |r| (Vec::new(), r.info_json()));
+                json_response(200, body)
+            }
+            _ => error(ErrorCode::NotFound, "no such room endpoint"),
         }
     }
 
@@ -97,10 +173,27 @@ impl DurableObject for ChatRoom {
             WebSocketIncomingMessage::String(text) => Incoming::Text(text),
             WebSocketIncomingMessage::Binary(_) => Incoming::Binary,
         };
-        self.with_room(&me.connection_id, |room| {
-            let actions = room.receive(&me.connection_id, incoming, now_ms());
-            perform(room, &ws, actions);
+        let room = room_of(&me.connection_id).unwrap_or_default().to_owned();
+        let forwards = self.with_room_ws(&room, Some(&ws), |r| {
+            r.receive(&me.connection_id, incoming, now_ms())
         });
+        // The room is released: forwarding may await, and other events may run meanwhile.
+        for f in forwards {
+            let reply = match self.forward(&f).await {
+                Ok(0) => Some((ErrorCode::NotFound, "no such recipient")),
+                Ok(_) => None,
+                Err(e) => {
+                    worker::console_warn!("forwarding a direct failed: {e}");
+                    Some((
+                        ErrorCode::Unavailable,
+                        "the recipient could not be reached; try again",
+                    ))
+                }
+            };
+            if let Some((code, message)) = reply {
+                let _ = ws.send_with_str(error_frame(code, message, f.id.as_deref()));
+            }
+        }
         Ok(())
     }
 
@@ -135,7 +228,7 @@ impl ChatRoom {
         // Load the index from the sockets that were here *before* this one: once accepted, the
         // new socket is listed by getWebSockets() too and would be restored as an old member,
         // silencing its presence `join`.
-        self.with_room(&connection_id, |_| {});
+        self.with_room(room_name, |_| (Vec::new(), ()));
         let pair = WebSocketPair::new()?;
         let tags = vec![
             JsValue::from(connection_tag(&connection_id)),
@@ -155,9 +248,8 @@ impl ChatRoom {
             connection_id: connection_id.clone(),
             closing: false,
         })?;
-        self.with_room(&connection_id, |room| {
-            let actions = room.open(&connection_id, user, pair.server.clone(), now_ms() as f64);
-            perform(room, &pair.server, actions);
+        self.with_room_ws(room_name, Some(&pair.server), |room| {
+            room.open(&connection_id, user, pair.server.clone(), now_ms() as f64)
         });
         Response::from_websocket(pair.client)
     }
@@ -165,21 +257,72 @@ impl ChatRoom {
     /// A socket ended: drop it from the index and tell the room if its user is gone.
     fn forget(&self, ws: &WebSocket) {
         let Some(me) = attachment(ws) else { return };
-        self.with_room(&me.connection_id, |room| {
-            let (_, actions) = room.close(&me.connection_id);
-            perform(room, ws, actions);
-        });
+        let room = room_of(&me.connection_id).unwrap_or_default().to_owned();
+        self.with_room_ws(&room, Some(ws), |r| r.close(&me.connection_id).1);
     }
 
-    /// Runs `f` on the room, loading it from the hibernated sockets first if this instance
-    /// has not yet. `connection_id` names the room when the object has just woken up.
-    fn with_room(&self, connection_id: &str, f: impl FnOnce(&mut Room<WebSocket>)) {
+    /// Runs `f` on the room (loading it first if needed) and carries out the actions it returns.
+    /// `current` is the socket whose event this is (the only one the room may close).
+    fn with_room_ws(
+        &self,
+        room: &str,
+        current: Option<&WebSocket>,
+        f: impl FnOnce(&mut Room<WebSocket>) -> Vec<Action>,
+    ) -> Vec<Forward> {
+        let mut forwards = Vec::new();
         let mut slot = self.room.borrow_mut();
-        let room = slot.get_or_insert_with(|| {
-            let name = room_of(connection_id).unwrap_or_default().to_owned();
-            self.load(name)
+        let woke = slot.is_none();
+        let r = slot.get_or_insert_with(|| self.load(room.to_owned()));
+        let actions = f(r);
+        let mut counts_changed = woke;
+        for action in actions {
+            match action {
+                Action::Send { to, frame } => {
+                    for ws in r.resolve(&to) {
+                        let _ = ws.send_with_str(&frame);
+                    }
+                }
+                Action::Close { code, reason, .. } => {
+                    let Some(current) = current else { continue };
+                    // Mark it first, so a wake before the close completes does not bring it
+                    // back into the index.
+                    if let Some(mut a) = attachment(current) {
+                        a.closing = true;
+                        let _ = current.serialize_attachment(a);
+                    }
+                    let _ = current.close(Some(code), Some(reason));
+                }
+                Action::UserCount {
+                    user_id,
+                    connections,
+                } => {
+                    counts_changed = true;
+                    self.report_user_count(r.name(), &user_id, connections);
+                }
+                Action::Forward { to, frame, id } => forwards.push(Forward { to, frame, id }),
+            }
+        }
+        drop(slot);
+        if counts_changed {
+            self.report_room_count();
+        }
+        forwards
+    }
+
+    /// [`Self::with_room_ws`] for events not tied to a socket (internal HTTP calls), which
+    /// never forward. `f` returns its actions and a result for the caller.
+    fn with_room<T: Default>(
+        &self,
+        room: &str,
+        f: impl FnOnce(&mut Room<WebSocket>) -> (Vec<Action>, T),
+    ) -> T {
+        let mut out = T::default();
+        self.with_room_ws(room, None, |r| {
+            let (actions, t) = f(r);
+            out = t;
+            actions
         });
-        f(room);
+        out
     }
 
     /// Rebuilds the user index from the runtime's list of this object's sockets.
@@ -195,6 +338,85 @@ impl ChatRoom {
             }
         }
         room
+    }
+
+    /// Fire-and-forget: tell `user`'s registry their count in this room (retried briefly).
+    fn report_user_count(&self, room: &str, user: &str, connections: u32) {
+        let version = self.versions.borrow_mut().next(now_ms());
+        let (env, room, user) = (self.env.clone(), room.to_owned(), user.to_owned());
+        self.state.wait_until(async move {
+            for attempt in 0..3u64 {
+                match super::registry::report_count(&env, &user, &room, connections, version).await
+                {
+                    Ok(()) => return,
+                    Err(e) if attempt == 2 => worker::console_warn!("registry report failed: {e}"),
+                    Err(_) => {
+                        worker::Delay::from(std::time::Duration::from_millis(100 << (2 * attempt)))
+                            .await
+                    }
+                }
+            }
+        });
+    }
+
+    /// Fire-and-forget, coalesced: report the room's current total to its stats shard. While a
+    /// report is in flight, further changes only mark it dirty; the in-flight task then sends
+    /// the latest count once more.
+    fn report_room_count(&self) {
+        let (in_flight, _) = self.stats_flight.get();
+        if in_flight {
+            self.stats_flight.set((true, true));
+            return;
+        }
+        self.stats_flight.set((true, false));
+        let (env, room, flight, versions) = (
+            self.env.clone(),
+            self.room.clone(),
+            self.stats_flight.clone(),
+            self.versions.clone(),
+        );
+        self.state.wait_until(async move {
+            loop {
+                let snapshot = room
+                    .borrow()
+                    .as_ref()
+                    .map(|r| (r.name().to_owned(), r.index().connection_count()));
+                let Some((name, count)) = snapshot else { break };
+                let version = versions.borrow_mut().next(now_ms());
+                if let Err(e) = super::stats::report_room(&env, &name, count, version).await {
+                    worker::console_warn!("stats report failed: {e}");
+                }
+                if !flight.get().1 {
+                    break;
+                }
+                flight.set((true, false));
+            }
+            flight.set((false, false));
+        });
+    }
+
+    /// Sends a `direct` this room could not deliver itself; resolves to the number delivered.
+    async fn forward(&self, f: &Forward) -> Result<u64> {
+        match &f.to {
+            Target::User(user) => {
+                let stub = objects::registry(&self.env, user)?;
+                let res = objects::post(&stub, "deliver", &[("user", user)], Some(f.frame.clone()))
+                    .await?;
+                objects::delivered(res).await
+            }
+            Target::Connection(c) => {
+                let Some(room) = room_of(c) else { return Ok(0) };
+                let stub = objects::room(&self.env, room)?;
+                let res = objects::post(
+                    &stub,
+                    "direct",
+                    &[("room", room), ("connection", c)],
+                    Some(f.frame.clone()),
+                )
+                .await?;
+                objects::delivered(res).await
+            }
+        }
     }
 
     fn debug(&self) -> Result<Response> {
@@ -219,29 +441,6 @@ impl ChatRoom {
             "connections": sockets,
         });
         super::http::json_response(200, body.to_string())
-    }
-}
-
-/// Carries out the room's decisions. Send failures (a socket closing under us) are ignored:
-/// the runtime will deliver that socket's close event, which cleans up.
-fn perform(room: &Room<WebSocket>, current: &WebSocket, actions: Vec<Action>) {
-    for action in actions {
-        match action {
-            Action::Send { to, frame } => {
-                for ws in room.resolve(&to) {
-                    let _ = ws.send_with_str(&frame);
-                }
-            }
-            Action::Close { code, reason, .. } => {
-                // Only the current sender is ever closed by the room. Mark it first, so a wake
-                // before the close completes does not bring it back into the index.
-                if let Some(mut a) = attachment(current) {
-                    a.closing = true;
-                    let _ = current.serialize_attachment(a);
-                }
-                let _ = current.close(Some(code), Some(reason));
-            }
-        }
     }
 }
 

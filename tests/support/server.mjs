@@ -26,6 +26,8 @@ export function workerOptions({ vars = {}, persistDir } = {}) {
     compatibilityDate: COMPATIBILITY_DATE,
     durableObjects: {
       ROOMS: { className: 'ChatRoom', useSQLite: true },
+      USERS: { className: 'UserRegistry', useSQLite: true },
+      STATS: { className: 'StatsShard', useSQLite: true },
     },
     bindings: {
       AUTH_SECRET: SECRET,

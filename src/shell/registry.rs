@@ -1,0 +1,244 @@
+//! `UserRegistry`: one Durable Object per user (named by the user id), replacing the original
+//! design's Redis Pub/Sub for per-user fan-out. It knows in which rooms its user has
+//! connections, because room objects report every change of that user's count in them.
+//!
+//! Keeping it right without keeping rooms awake:
+//! - reports are versioned, so late or reordered ones cannot undo newer ones;
+//! - every forward to a room (`/deliver`) and every read (`/info`) asks the rooms themselves,
+//!   and their answer replaces the stored count: a room that no longer holds the user is
+//!   dropped (no ghosts), without any timer;
+//! - entries live in this object's SQLite storage, so eviction loses nothing.
+//!
+//! Each call to `/deliver` forwards to each of the user's rooms once, and each room sends to
+//! each of the user's sockets there once: exactly one copy per connection per call.
+
+use super::env::{dev_mode, env_string, now_ms};
+use super::http::{error, json_response};
+use super::objects::{self, param};
+use super::stats::report_user;
+use crate::error::ErrorCode;
+use crate::user_registry::{OnlineChange, RoomEntry, UserRooms, Versions};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
+    State,
+};
+
+#[durable_object]
+pub struct UserRegistry {
+    state: State,
+    env: Env,
+    sql: SqlStorage,
+    rooms: RefCell<Option<UserRooms>>,
+    versions: RefCell<Versions>,
+}
+
+impl DurableObject for UserRegistry {
+    fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
+        UserRegistry {
+            state,
+            env,
+            sql,
+            rooms: RefCell::new(None),
+            versions: RefCell::new(Versions::default()),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if let Some(fault) = self.dev_fault().await {
+            return fault;
+        }
+        let url = req.url()?;
+        let Some(user) = param(&url, "user") else {
+            return error(ErrorCode::BadRequest, "missing user");
+        };
+        self.load()?;
+        match url.path() {
+            "/update" => {
+                let num = |name: &str| param(&url, name).and_then(|v| v.parse::<u64>().ok());
+                let (Some(room), Some(n), Some(v)) =
+                    (param(&url, "room"), num("connections"), num("version"))
+                else {
+                    return error(
+                        ErrorCode::BadRequest,
+                        "update needs room, connections, version",
+                    );
+                };
+                let applied = self.with_rooms(|r| r.apply(&room, n as u32, v));
+                if let Some((entry, change)) = applied {
+                    self.persist(&room, entry)?;
+                    self.announce(&user, change);
+                }
+                json_response(200, "{}".into())
+            }
+            "/deliver" => {
+                let frame = req.text().await?;
+                let delivered = self.verify_rooms(&user, Some(&frame)).await?;
+                json_response(200, format!(r#"{{"delivered":{delivered}}}"#))
+            }
+            "/info" => {
+                self.verify_rooms(&user, None).await?;
+                let rooms: BTreeMap<String, u32> =
+                    self.with_rooms(|r| r.live_rooms().map(|(k, v)| (k.to_owned(), v)).collect());
+                let body = serde_json::json!({
+                    "user_id": user,
+                    "connections": rooms.values().sum::<u32>(),
+                    "rooms": rooms,
+                });
+                json_response(200, body.to_string())
+            }
+            _ => error(ErrorCode::NotFound, "no such registry endpoint"),
+        }
+    }
+}
+
+impl UserRegistry {
+    /// Asks every room the user is in for their connection count there — delivering `frame`
+    /// to them on the way, when given — and stores the answers. Rooms that cannot be reached
+    /// keep their entry (they may be fine; the next call asks again).
+    async fn verify_rooms(&self, user: &str, frame: Option<&str>) -> Result<u64> {
+        let rooms: Vec<String> =
+            self.with_rooms(|r| r.live_rooms().map(|(k, _)| k.to_owned()).collect());
+        let env = &self.env;
+        let calls = rooms.iter().map(|room| async move {
+            let stub = objects::room(env, room)?;
+            let q = [("user", user), ("room", room.as_str())];
+            let res = match frame {
+                Some(f) => objects::post(&stub, "deliver", &q, Some(f.to_owned())).await?,
+                None => objects::get(&stub, "user-count", &q).await?,
+            };
+            objects::delivered(res).await
+        });
+        let answers = futures::future::join_all(calls).await;
+        let mut total = 0;
+        for (room, answer) in rooms.iter().zip(answers) {
+            let Ok(n) = answer else { continue };
+            total += n;
+            if let Some((entry, change)) = self.with_rooms(|r| r.confirm(room, n as u32)) {
+                self.persist(room, entry)?;
+                self.announce(user, change);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Tells the user's stats shard when the user came online or went offline.
+    fn announce(&self, user: &str, change: OnlineChange) {
+        let online = match change {
+            OnlineChange::CameOnline => true,
+            OnlineChange::WentOffline => false,
+            OnlineChange::Unchanged => return,
+        };
+        let version = self.versions.borrow_mut().next(now_ms());
+        let (env, user) = (self.env.clone(), user.to_owned());
+        self.state.wait_until(async move {
+            if let Err(e) = report_user(&env, &user, online, version).await {
+                worker::console_warn!("stats report for a user failed: {e}");
+            }
+        });
+    }
+
+    fn with_rooms<T>(&self, f: impl FnOnce(&mut UserRooms) -> T) -> T {
+        let mut slot = self.rooms.borrow_mut();
+        f(slot.get_or_insert_with(UserRooms::new))
+    }
+
+    /// Loads the entries from SQLite on the first call after a wake.
+    fn load(&self) -> Result<()> {
+        if self.rooms.borrow().is_some() {
+            return Ok(());
+        }
+        self.sql.exec(
+            "CREATE TABLE IF NOT EXISTS rooms(room TEXT PRIMARY KEY, connections INTEGER NOT NULL, version INTEGER NOT NULL)",
+            None,
+        )?;
+        #[derive(serde::Deserialize)]
+        struct Row {
+            room: String,
+            connections: f64,
+            version: f64,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec("SELECT room, connections, version FROM rooms", None)?
+            .to_array()?;
+        let mut rooms = UserRooms::from_entries(rows.into_iter().map(|r| {
+            (
+                r.room,
+                RoomEntry {
+                    connections: r.connections as u32,
+                    version: r.version as u64,
+                },
+            )
+        }));
+        for gone in rooms.expired_tombstones(now_ms()) {
+            self.sql
+                .exec("DELETE FROM rooms WHERE room = ?", vec![gone.into()])?;
+        }
+        // Versions of our own reports must outrank those written before the eviction.
+        *self.rooms.borrow_mut() = Some(rooms);
+        Ok(())
+    }
+
+    fn persist(&self, room: &str, e: RoomEntry) -> Result<()> {
+        self.sql.exec(
+            "INSERT INTO rooms(room, connections, version) VALUES (?, ?, ?)
+             ON CONFLICT(room) DO UPDATE SET connections = excluded.connections, version = excluded.version",
+            vec![
+                room.into(),
+                SqlStorageValue::Integer(i64::from(e.connections)),
+                SqlStorageValue::Integer(e.version as i64),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Test hook, honoured only with `DEV_MODE=1`: `REGISTRY_FAULT=down` makes every registry
+    /// answer 503, `REGISTRY_FAULT=slow:MS` delays every answer by MS milliseconds. It lets the
+    /// integration tests prove that room chat never waits for a registry.
+    async fn dev_fault(&self) -> Option<Result<Response>> {
+        if !dev_mode(&self.env) {
+            return None;
+        }
+        let fault = env_string(&self.env, "REGISTRY_FAULT")?;
+        if fault == "down" {
+            return Some(error(
+                ErrorCode::Unavailable,
+                "registry is down (REGISTRY_FAULT)",
+            ));
+        }
+        let ms = fault.strip_prefix("slow:")?.parse::<u64>().ok()?;
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+        None
+    }
+}
+
+/// Reports `user`'s connection count in `room` to the user's registry.
+pub async fn report_count(
+    env: &Env,
+    user: &str,
+    room: &str,
+    connections: u32,
+    version: u64,
+) -> Result<()> {
+    let stub = objects::registry(env, user)?;
+    let (n, v) = (connections.to_string(), version.to_string());
+    let res = objects::post(
+        &stub,
+        "update",
+        &[
+            ("user", user),
+            ("room", room),
+            ("connections", &n),
+            ("version", &v),
+        ],
+        None,
+    )
+    .await?;
+    match res.status_code() {
+        200 => Ok(()),
+        s => Err(worker::Error::RustError(format!("registry answered {s}"))),
+    }
+}
