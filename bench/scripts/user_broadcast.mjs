@@ -1,0 +1,43 @@
+// Measures a per-user broadcast (POST /users/{user}/messages) to a user with one connection
+// in each of ROOMS rooms, on the built worker in local workerd. Reports the HTTP reply time
+// (registry + all rooms answered) and the end-to-end time until every socket has the frame.
+//
+//   node bench/scripts/user_broadcast.mjs [ROOMS=10] [ROUNDS=300]
+import { startServer } from '../../tests/support/server.mjs';
+import { join } from '../../tests/support/client.mjs';
+import { admin, eventually } from '../../tests/support/admin.mjs';
+
+const ROOMS = Number(process.argv[2] ?? 10);
+const ROUNDS = Number(process.argv[3] ?? 300);
+const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+const fmt = (xs) => `p50 ${pct(xs, 50).toFixed(2)} ms, p90 ${pct(xs, 90).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms`;
+
+const server = await startServer();
+try {
+  const api = admin(server);
+  const sockets = [];
+  for (let i = 0; i < ROOMS; i++) sockets.push(await join(server, `bench-room-${i}`, 'target'));
+  await eventually(async () => (await api.get('/users/target')).body.connections, ROOMS);
+
+  const reply = [], endToEnd = [];
+  for (let round = 0; round < ROUNDS + 20; round++) {
+    const t0 = performance.now();
+    const arrivals = sockets.map((s) => s.next((f) => f.type === 'direct' && f.data === round).then(() => performance.now()));
+    const r = await api.post('/users/target/messages', { data: round });
+    const t1 = performance.now();
+    if (r.body.delivered !== ROOMS) throw new Error(`delivered ${JSON.stringify(r.body)}, want ${ROOMS}`);
+    const last = Math.max(...(await Promise.all(arrivals)));
+    if (round >= 20) { // the first rounds warm up the isolates
+      reply.push(t1 - t0);
+      endToEnd.push(last - t0);
+    }
+  }
+  reply.sort((a, b) => a - b);
+  endToEnd.sort((a, b) => a - b);
+  console.log(`per-user broadcast to a user in ${ROOMS} rooms, ${ROUNDS} rounds, sequential:`);
+  console.log(`  HTTP reply (delivered=${ROOMS}): ${fmt(reply)}`);
+  console.log(`  last socket received:       ${fmt(endToEnd)}`);
+  sockets.forEach((s) => s.terminate());
+} finally {
+  await server.stop();
+}

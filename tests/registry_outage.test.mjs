@@ -1,0 +1,54 @@
+// A user registry that is down or slow never holds up room chat: registry reports are
+// fire-and-forget. Only what truly needs the registry (a direct to a user) reports the
+// outage, with a clear error. (REGISTRY_FAULT is a DEV_MODE-only test hook of the registry.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './support/server.mjs';
+import { join } from './support/client.mjs';
+import { admin, eventually } from './support/admin.mjs';
+
+const message = (f) => f.type === 'message';
+
+async function roomChatStillFlows(server, room, { within }) {
+  const a = await join(server, room, 'alice');
+  const b = await join(server, room, 'bob');
+  assert.deepEqual(await a.next((f) => f.type === 'presence', within), { type: 'presence', event: 'join', user_id: 'bob' });
+  for (let i = 0; i < 5; i++) a.send({ type: 'publish', data: i });
+  for (let i = 0; i < 5; i++) assert.equal((await b.next(message, within)).data, i);
+  b.send({ type: 'direct', to: { connection_id: a.connectionId }, data: 'dm' });
+  assert.equal((await a.next((f) => f.type === 'direct', within)).data, 'dm');
+  const r = await admin(server).post(`/rooms/${room}/messages`, { data: 'srv' });
+  assert.deepEqual(r.body, { delivered: 2 });
+  return { a, b };
+}
+
+test('with the registry down, rooms chat normally and a direct to a user says unavailable', async () => {
+  const server = await startServer({ vars: { REGISTRY_FAULT: 'down' } });
+  try {
+    const { a, b } = await roomChatStillFlows(server, 'down-room', { within: 2000 });
+    a.send({ type: 'direct', to: { user_id: 'bob' }, data: 1, id: 'u1' });
+    const e = await a.next((f) => f.type === 'error');
+    assert.deepEqual([e.code, e.id], ['unavailable', 'u1']);
+    a.send({ type: 'publish', data: 'after the error' });
+    assert.equal((await b.next((f) => message(f) && f.data === 'after the error')).data, 'after the error');
+    const r = await admin(server).post('/users/bob/messages', { data: 1 });
+    assert.equal(r.status, 503);
+    assert.equal(r.body.error.code, 'unavailable');
+    a.terminate(); b.terminate();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('with a registry that takes 4 s per call, room traffic is not delayed', async () => {
+  const server = await startServer({ vars: { REGISTRY_FAULT: 'slow:4000' } });
+  try {
+    // Every frame must arrive well inside the registry's delay: nothing waits for it.
+    const { a, b } = await roomChatStillFlows(server, 'slow-room', { within: 1500 });
+    // The registry still catches up in the end.
+    await eventually(async () => (await admin(server).get('/users/alice')).body.connections, 1, { ms: 20_000, every: 500 });
+    a.terminate(); b.terminate();
+  } finally {
+    await server.stop();
+  }
+});
