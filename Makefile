@@ -28,7 +28,7 @@ RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev \
-        test check unit integration deploy-check bench-user-broadcast clean
+        test check unit integration deploy-check bench-user-broadcast bench-durable-publish clean
 
 help:
 	@echo "make dev    - set up, build and serve locally on http://127.0.0.1:$(DEV_PORT)"
@@ -123,6 +123,11 @@ test: check unit deploy-check integration
 bench-user-broadcast: build
 	$(call say,per-user broadcast to a user in 10 rooms (local workerd))
 	node bench/scripts/user_broadcast.mjs 10 300
+
+bench-durable-publish: build
+	$(call say,publishes/s and ack latency with and without the durable write (local workerd))
+	node bench/scripts/durable_publish.mjs 8 4 5 3
+	node bench/scripts/durable_publish.mjs 2 1 4 3
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown

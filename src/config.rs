@@ -3,6 +3,7 @@
 //! A value that does not parse or is out of range falls back to its default instead of
 //! failing requests: a typo in `wrangler.toml` must not take a room down.
 
+use crate::history::{HistoryStorage, Retention};
 use crate::rate_limit::RateLimit;
 
 /// Largest text frame a client may send, in bytes (`MAX_MESSAGE_BYTES`).
@@ -14,6 +15,8 @@ pub const MAX_MAX_MESSAGE_BYTES: usize = 1 << 20;
 pub struct Config {
     pub max_message_bytes: usize,
     pub rate_limit: RateLimit,
+    pub retention: Retention,
+    pub history_storage: HistoryStorage,
 }
 
 impl Default for Config {
@@ -21,6 +24,8 @@ impl Default for Config {
         Config {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             rate_limit: RateLimit::default(),
+            retention: Retention::default(),
+            history_storage: HistoryStorage::Durable,
         }
     }
 }
@@ -42,6 +47,20 @@ impl Config {
                 burst: num("RATE_LIMIT_BURST")
                     .and_then(|v| in_range(v, 1.0, 1e9))
                     .unwrap_or(d.rate_limit.burst),
+            },
+            retention: Retention {
+                // 0 = unlimited.
+                max_messages: num("HISTORY_MAX_MESSAGES")
+                    .and_then(|v| in_range(v, 0.0, 1e12))
+                    .map_or(d.retention.max_messages, |v| v as u64),
+                // Fractions of a day are allowed (tests use seconds' worth); 0 = unlimited.
+                max_age_ms: num("HISTORY_MAX_AGE_DAYS")
+                    .and_then(|v| in_range(v, 0.0, 1e6))
+                    .map_or(d.retention.max_age_ms, |v| (v * 86_400_000.0) as u64),
+            },
+            history_storage: match get("HISTORY_STORAGE").as_deref().map(str::trim) {
+                Some("none") => HistoryStorage::None,
+                _ => HistoryStorage::Durable,
             },
         }
     }
@@ -72,7 +91,16 @@ mod tests {
             ("MAX_MESSAGE_BYTES", "1024"),
             ("RATE_LIMIT_PER_SECOND", "2.5"),
             ("RATE_LIMIT_BURST", " 7 "),
+            ("HISTORY_MAX_MESSAGES", "0"),
+            ("HISTORY_MAX_AGE_DAYS", "0.5"),
         ]);
+        assert_eq!(c.retention.max_messages, 0);
+        assert_eq!(c.history_storage, HistoryStorage::Durable);
+        assert_eq!(
+            from(&[("HISTORY_STORAGE", "none")]).history_storage,
+            HistoryStorage::None
+        );
+        assert_eq!(c.retention.max_age_ms, 43_200_000);
         assert_eq!(c.max_message_bytes, 1024);
         assert_eq!(c.rate_limit.per_second, 2.5);
         assert_eq!(c.rate_limit.burst, 7.0);
@@ -84,6 +112,8 @@ mod tests {
             ("MAX_MESSAGE_BYTES", "99999999"),
             ("RATE_LIMIT_PER_SECOND", "fast"),
             ("RATE_LIMIT_BURST", "0"),
+            ("HISTORY_MAX_MESSAGES", "-3"),
+            ("HISTORY_MAX_AGE_DAYS", "forever"),
         ]);
         assert_eq!(c, Config::default());
     }

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod connection_id;
 pub mod error;
+pub mod history;
 pub mod names;
 pub mod protocol;
 pub mod rate_limit;

@@ -253,16 +253,24 @@ struct Welcome<'a> {
     connection_id: &'a str,
     user_id: &'a str,
     members: &'a [Member],
+    seq: u64,
 }
 
-/// `welcome`: the first frame on every connection.
-pub fn welcome_frame(room: &str, connection_id: &str, user_id: &str, members: &[Member]) -> String {
+/// `welcome`: the first frame on every connection; `seq` is the room's latest message seq.
+pub fn welcome_frame(
+    room: &str,
+    connection_id: &str,
+    user_id: &str,
+    members: &[Member],
+    seq: u64,
+) -> String {
     to_json(&Welcome {
         kind: "welcome",
         room,
         connection_id,
         user_id,
         members,
+        seq,
     })
 }
 
@@ -303,15 +311,18 @@ struct Message<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a str>,
     ts: u64,
+    seq: u64,
 }
 
-/// `message`: a room broadcast. `from` is always stamped by the server.
+/// `message`: a room broadcast, with its place in the room's log. `from` is always stamped
+/// by the server.
 pub fn message_frame(
     room: &str,
     from: Sender<'_>,
     data: &RawValue,
     id: Option<&str>,
     ts: u64,
+    seq: u64,
 ) -> String {
     to_json(&Message {
         kind: "message",
@@ -320,6 +331,42 @@ pub fn message_frame(
         data,
         id,
         ts,
+        seq,
+    })
+}
+
+#[derive(Serialize)]
+struct Ack<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    seq: u64,
+}
+
+/// `ack`: the publisher's confirmation that its message is durably stored as `seq`.
+pub fn ack_frame(id: Option<&str>, seq: u64) -> String {
+    to_json(&Ack {
+        kind: "ack",
+        id,
+        seq,
+    })
+}
+
+#[derive(Serialize)]
+struct Gap {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    from: u64,
+    to: u64,
+}
+
+/// `gap`: on resume, messages `from ..= to` are no longer retained.
+pub fn gap_frame(from: u64, to: u64) -> String {
+    to_json(&Gap {
+        kind: "gap",
+        from,
+        to,
     })
 }
 
@@ -527,6 +574,7 @@ mod tests {
             data,
             None,
             5,
+            1,
         );
         let v = json(&out);
         assert_eq!(
@@ -554,9 +602,9 @@ mod tests {
             connections: 2,
         }];
         assert_eq!(
-            json(&welcome_frame("r", "r.c", "a", &members)),
+            json(&welcome_frame("r", "r.c", "a", &members, 4)),
             json(
-                r#"{"type":"welcome","room":"r","connection_id":"r.c","user_id":"a","members":[{"user_id":"a","connections":2}]}"#
+                r#"{"type":"welcome","room":"r","connection_id":"r.c","user_id":"a","members":[{"user_id":"a","connections":2}],"seq":4}"#
             )
         );
         assert_eq!(
@@ -565,9 +613,9 @@ mod tests {
         );
         let data = RawValue::from_string(r#"{"k":[1,"é"]}"#.into()).unwrap();
         assert_eq!(
-            json(&message_frame("r", Sender::Server, &data, Some("m"), 9)),
+            json(&message_frame("r", Sender::Server, &data, Some("m"), 9, 3)),
             json(
-                r#"{"type":"message","room":"r","from":{"server":true},"data":{"k":[1,"é"]},"id":"m","ts":9}"#
+                r#"{"type":"message","room":"r","from":{"server":true},"data":{"k":[1,"é"]},"id":"m","ts":9,"seq":3}"#
             )
         );
         assert_eq!(
@@ -583,5 +631,14 @@ mod tests {
             json(r#"{"type":"error","code":"not_found","message":"no such connection","id":"x"}"#)
         );
         assert!(!error_frame(ErrorCode::BadJson, "m", None).contains("\"id\""));
+        assert_eq!(
+            json(&ack_frame(Some("m"), 7)),
+            json(r#"{"type":"ack","id":"m","seq":7}"#)
+        );
+        assert_eq!(json(&ack_frame(None, 7)), json(r#"{"type":"ack","seq":7}"#));
+        assert_eq!(
+            json(&gap_frame(1, 5)),
+            json(r#"{"type":"gap","from":1,"to":5}"#)
+        );
     }
 }

@@ -8,9 +8,10 @@
 use crate::config::Config;
 use crate::connection_id::room_of;
 use crate::error::ErrorCode;
+use crate::history::{resume_gap, Appended, LogEntry, MessageLog};
 use crate::protocol::{
-    direct_frame, error_frame, message_frame, parse_client_frame, presence_frame, welcome_frame,
-    ClientFrame, Member, PresenceEvent, Sender, Target,
+    ack_frame, direct_frame, error_frame, gap_frame, message_frame, parse_client_frame,
+    presence_frame, welcome_frame, ClientFrame, Member, PresenceEvent, Sender, Target,
 };
 use crate::rate_limit::{RateLimiter, Verdict};
 use crate::room_index::{Removed, RoomIndex};
@@ -108,12 +109,17 @@ impl<H> Room<H> {
     }
 
     /// A new connection: `welcome` to it, and `join` to everyone else if it is the user's first.
+    /// With `since`, the connection then gets the `gap` (if any) and every retained message
+    /// after `since`, before any live traffic: this runs in one synchronous step, so nothing
+    /// can be broadcast in between — no duplicate and no hole between replay and live.
     pub fn open(
         &mut self,
         connection_id: &str,
         user_id: &str,
         handle: H,
         now_ms: f64,
+        since: Option<u64>,
+        log: &dyn MessageLog,
     ) -> Vec<Action> {
         let limiter = RateLimiter::new(&self.config.rate_limit, now_ms);
         let presence = self
@@ -130,10 +136,33 @@ impl<H> Room<H> {
                 presence_frame(PresenceEvent::Join, user_id),
             ));
         }
+        let me = || Recipients::One(connection_id.to_owned());
+        let last = log.last_seq();
         actions.push(Action::send(
-            Recipients::One(connection_id.to_owned()),
-            welcome_frame(&self.name, connection_id, user_id, &self.index.members()),
+            me(),
+            welcome_frame(
+                &self.name,
+                connection_id,
+                user_id,
+                &self.index.members(),
+                last,
+            ),
         ));
+        if let Some(since) = since {
+            if let Some((from, to)) = resume_gap(since, log.first_seq(), last) {
+                actions.push(Action::send(me(), gap_frame(from, to)));
+            }
+            let replayed = log.replay(since, &mut |frame| {
+                actions.push(Action::send(me(), frame.to_owned()));
+            });
+            if let Err(e) = replayed {
+                let message = format!("could not read the room's history: {e}");
+                actions.push(Action::send(
+                    me(),
+                    error_frame(ErrorCode::Internal, &message, None),
+                ));
+            }
+        }
         actions
     }
 
@@ -162,6 +191,7 @@ impl<H> Room<H> {
         connection_id: &str,
         incoming: Incoming<'_>,
         now_ms: u64,
+        log: &mut dyn MessageLog,
     ) -> Vec<Action> {
         let Some(limiter) = self
             .index
@@ -227,9 +257,35 @@ impl<H> Room<H> {
         };
         match frame {
             ClientFrame::Publish { data, id, echo } => {
-                let frame = message_frame(&self.name, from, data, id.as_deref(), now_ms);
-                let except = (!echo).then(|| connection_id.to_owned());
-                vec![Action::send(Recipients::AllExcept(except), frame)]
+                // Stored first, broadcast after: the frame carries its seq, and the runtime's
+                // output gate holds these sends until the write is durable.
+                let seq = log.last_seq() + 1;
+                let frame = message_frame(&self.name, from, data, id.as_deref(), now_ms, seq);
+                let entry = LogEntry {
+                    seq,
+                    ts: now_ms,
+                    user_id: Some(user_id),
+                    client_id: id.as_deref(),
+                    frame: &frame,
+                };
+                let me = || Recipients::One(connection_id.to_owned());
+                match log.append(entry) {
+                    Ok(Appended::Stored) => {
+                        let except = (!echo).then(|| connection_id.to_owned());
+                        vec![
+                            Action::send(Recipients::AllExcept(except), frame),
+                            Action::send(me(), ack_frame(id.as_deref(), seq)),
+                        ]
+                    }
+                    Ok(Appended::Duplicate(original)) => {
+                        vec![Action::send(me(), ack_frame(id.as_deref(), original))]
+                    }
+                    Err(e) => reply(
+                        ErrorCode::Internal,
+                        &format!("the message could not be stored and was not sent: {e}"),
+                        id.as_deref(),
+                    ),
+                }
             }
             ClientFrame::Direct { to, data, id } => {
                 let frame = direct_frame(from, data);
@@ -259,18 +315,29 @@ impl<H> Room<H> {
         }
     }
 
-    /// `POST /rooms/{room}/messages`: a server message to the room, optionally leaving out
-    /// one connection. Returns the send and how many connections it reaches.
+    /// `POST /rooms/{room}/messages`: a server message to the room, stored in the log like any
+    /// other, optionally leaving out one connection. Returns the send, how many connections it
+    /// reaches, and its seq.
     pub fn server_publish(
         &self,
         data: &RawValue,
         exclude: Option<String>,
         now_ms: u64,
-    ) -> (Action, usize) {
+        log: &mut dyn MessageLog,
+    ) -> Result<(Action, usize, u64), String> {
+        let seq = log.last_seq() + 1;
+        let frame = message_frame(&self.name, Sender::Server, data, None, now_ms, seq);
+        let entry = LogEntry {
+            seq,
+            ts: now_ms,
+            user_id: None,
+            client_id: None,
+            frame: &frame,
+        };
+        log.append(entry)?;
         let to = Recipients::AllExcept(exclude);
         let delivered = self.resolve(&to).count();
-        let frame = message_frame(&self.name, Sender::Server, data, None, now_ms);
-        (Action::send(to, frame), delivered)
+        Ok((Action::send(to, frame), delivered, seq))
     }
 
     /// A ready-made frame for every connection of `user_id` here (from the registry).
@@ -326,6 +393,7 @@ impl<H> Room<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::MemoryLog;
     use crate::rate_limit::RateLimit;
     use serde_json::Value;
 
@@ -335,7 +403,7 @@ mod tests {
     }
 
     fn open(r: &mut Room<String>, cid: &str, user: &str) -> Vec<Action> {
-        r.open(cid, user, cid.to_owned(), 0.0)
+        r.open(cid, user, cid.to_owned(), 0.0, None, &MemoryLog::default())
     }
 
     /// Flattens actions into (recipient connection id, parsed frame) pairs.
@@ -352,8 +420,23 @@ mod tests {
         out
     }
 
+    /// Sends `text` from `cid` with a throwaway log; the publisher's `ack` is left out (acks
+    /// have their own tests below).
     fn send(r: &mut Room<String>, cid: &str, text: &str) -> Vec<(String, Value)> {
-        let actions = r.receive(cid, Incoming::Text(text), 1_000);
+        let actions = r.receive(cid, Incoming::Text(text), 1_000, &mut MemoryLog::default());
+        let mut d = deliveries(r, &actions);
+        d.retain(|x| x.1["type"] != "ack");
+        d
+    }
+
+    /// Like `send`, but with a log that persists across calls.
+    fn send_logged(
+        r: &mut Room<String>,
+        log: &mut MemoryLog,
+        cid: &str,
+        text: &str,
+    ) -> Vec<(String, Value)> {
+        let actions = r.receive(cid, Incoming::Text(text), 1_000, log);
         deliveries(r, &actions)
     }
 
@@ -456,6 +539,7 @@ mod tests {
             "a1",
             Incoming::Text(r#"{"type":"direct","to":{"user_id":"bob"},"data":1,"id":"u"}"#),
             0,
+            &mut MemoryLog::default(),
         );
         assert!(
             matches!(&acts[..], [Action::Forward { to: Target::User(u), id: Some(i), .. }] if u == "bob" && i == "u"),
@@ -463,7 +547,12 @@ mod tests {
         );
         let other_room =
             r#"{"type":"direct","to":{"connection_id":"elsewhere.0123456789abcdef"},"data":1}"#;
-        let acts = r.receive("a1", Incoming::Text(other_room), 0);
+        let acts = r.receive(
+            "a1",
+            Incoming::Text(other_room),
+            0,
+            &mut MemoryLog::default(),
+        );
         assert!(
             matches!(&acts[..], [Action::Forward { to: Target::Connection(c), .. }] if c.starts_with("elsewhere."))
         );
@@ -504,7 +593,7 @@ mod tests {
             assert_eq!(d[0].1["type"], "error");
             assert_eq!(d[0].1["code"], code);
         }
-        let acts = r.receive("a1", Incoming::Binary, 0);
+        let acts = r.receive("a1", Incoming::Binary, 0, &mut MemoryLog::default());
         let d = deliveries(&r, &acts);
         assert_eq!(
             (d[0].0.as_str(), &d[0].1["code"]),
@@ -530,8 +619,9 @@ mod tests {
                 ..Config::default()
             },
         );
-        r.open("a1", "alice", "a1".into(), 1_000.0);
-        r.open("b1", "bob", "b1".into(), 1_000.0);
+        let log = MemoryLog::default();
+        r.open("a1", "alice", "a1".into(), 1_000.0, None, &log);
+        r.open("b1", "bob", "b1".into(), 1_000.0, None, &log);
         let mut codes = Vec::new();
         let mut closed = None;
         for _ in 0..20 {
@@ -539,6 +629,7 @@ mod tests {
                 "a1",
                 Incoming::Text(r#"{"type":"publish","data":1}"#),
                 1_000,
+                &mut MemoryLog::default(),
             );
             for a in &acts {
                 if let Action::Close {
@@ -614,7 +705,11 @@ mod tests {
         open(&mut r, "b1", "bob");
         open(&mut r, "b2", "bob");
         let data = RawValue::from_string("{\"n\":1}".into()).unwrap();
-        let (act, n) = r.server_publish(&data, Some("b1".into()), 7);
+        let mut log = MemoryLog::default();
+        let (act, n, seq) = r
+            .server_publish(&data, Some("b1".into()), 7, &mut log)
+            .unwrap();
+        assert_eq!((seq, log.last), (1, 1));
         assert_eq!(n, 2);
         let d = deliveries(&r, &[act]);
         assert_eq!(
@@ -623,6 +718,7 @@ mod tests {
         );
         assert_eq!(d[0].1["from"], serde_json::json!({"server": true}));
         assert_eq!(d[0].1["ts"], 7);
+        assert_eq!(d[0].1["seq"], 1);
         assert!(d[0].1.get("id").is_none());
         assert_eq!(r.deliver_to_user("bob", "x".into()).1, 2);
         assert_eq!(r.deliver_to_user("zed", "x".into()).1, 0);
@@ -636,8 +732,160 @@ mod tests {
     }
 
     #[test]
+    fn publishes_are_stored_with_gapless_seqs_and_acked() {
+        let mut r = room();
+        let mut log = MemoryLog::default();
+        open(&mut r, "a1", "alice");
+        open(&mut r, "b1", "bob");
+        let d = send_logged(
+            &mut r,
+            &mut log,
+            "a1",
+            r#"{"type":"publish","data":1,"id":"m1"}"#,
+        );
+        assert_eq!(d.len(), 3, "two messages and one ack");
+        assert!(d
+            .iter()
+            .filter(|x| x.1["type"] == "message")
+            .all(|x| x.1["seq"] == 1));
+        let ack = d.iter().find(|x| x.1["type"] == "ack").unwrap();
+        assert_eq!(
+            (ack.0.as_str(), &ack.1),
+            ("a1", &serde_json::json!({"type":"ack","id":"m1","seq":1}))
+        );
+        let d = send_logged(
+            &mut r,
+            &mut log,
+            "b1",
+            r#"{"type":"publish","data":2,"echo":false}"#,
+        );
+        assert_eq!(d.iter().filter(|x| x.1["type"] == "message").count(), 1);
+        assert_eq!(
+            d.iter().find(|x| x.1["type"] == "ack").unwrap().1,
+            serde_json::json!({"type":"ack","seq":2})
+        );
+        assert_eq!(log.rows.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2]);
+        let stored: Value = serde_json::from_str(&log.rows[0].3).unwrap();
+        assert_eq!(stored["data"], 1);
+        assert_eq!(stored["seq"], 1);
+    }
+
+    #[test]
+    fn a_retried_id_is_acked_with_its_original_seq_and_not_rebroadcast() {
+        let mut r = room();
+        let mut log = MemoryLog::default();
+        open(&mut r, "a1", "alice");
+        open(&mut r, "a2", "alice");
+        open(&mut r, "b1", "bob");
+        send_logged(
+            &mut r,
+            &mut log,
+            "a1",
+            r#"{"type":"publish","data":"x","id":"same"}"#,
+        );
+        send_logged(
+            &mut r,
+            &mut log,
+            "b1",
+            r#"{"type":"publish","data":"y","id":"same"}"#,
+        );
+        // alice retries from another tab: same user, same id.
+        let d = send_logged(
+            &mut r,
+            &mut log,
+            "a2",
+            r#"{"type":"publish","data":"x","id":"same"}"#,
+        );
+        assert_eq!(
+            d,
+            vec![(
+                "a2".into(),
+                serde_json::json!({"type":"ack","id":"same","seq":1})
+            )]
+        );
+        assert_eq!(log.rows.len(), 2, "bob's equal id is a different message");
+    }
+
+    #[test]
+    fn a_failed_write_broadcasts_nothing() {
+        let mut r = room();
+        let mut log = MemoryLog {
+            fail: true,
+            ..MemoryLog::default()
+        };
+        open(&mut r, "a1", "alice");
+        open(&mut r, "b1", "bob");
+        let d = send_logged(
+            &mut r,
+            &mut log,
+            "a1",
+            r#"{"type":"publish","data":1,"id":"z"}"#,
+        );
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].0.as_str(), &d[0].1["code"], &d[0].1["id"]),
+            ("a1", &Value::from("internal"), &Value::from("z"))
+        );
+    }
+
+    #[test]
+    fn resume_replays_after_since_with_a_gap_for_trimmed_messages() {
+        let mut r = room();
+        let mut log = MemoryLog::default();
+        open(&mut r, "a1", "alice");
+        for i in 0..5 {
+            send_logged(
+                &mut r,
+                &mut log,
+                "a1",
+                &format!(r#"{{"type":"publish","data":{i}}}"#),
+            );
+        }
+        let acts = r.open("b1", "bob", "b1".into(), 0.0, Some(3), &log);
+        let mine: Vec<Value> = deliveries(&r, &acts)
+            .into_iter()
+            .filter(|x| x.0 == "b1")
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(mine[0]["type"], "welcome");
+        assert_eq!(mine[0]["seq"], 5);
+        assert_eq!(
+            mine[1..]
+                .iter()
+                .map(|m| m["seq"].as_u64().unwrap())
+                .collect::<Vec<_>>(),
+            [4, 5]
+        );
+
+        log.rows.drain(..2); // trim seqs 1-2
+        let acts = r.open("c1", "carol", "c1".into(), 0.0, Some(0), &log);
+        let mine: Vec<Value> = deliveries(&r, &acts)
+            .into_iter()
+            .filter(|x| x.0 == "c1")
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(mine[1], serde_json::json!({"type":"gap","from":1,"to":2}));
+        assert_eq!(
+            mine[2..]
+                .iter()
+                .map(|m| m["seq"].as_u64().unwrap())
+                .collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
+
+        let acts = r.open("d1", "dan", "d1".into(), 0.0, Some(5), &log);
+        assert_eq!(
+            deliveries(&r, &acts).iter().filter(|x| x.0 == "d1").count(),
+            1,
+            "up to date: welcome only"
+        );
+    }
+
+    #[test]
     fn unknown_senders_are_ignored() {
         let mut r = room();
-        assert!(r.receive("ghost", Incoming::Text("{}"), 0).is_empty());
+        assert!(r
+            .receive("ghost", Incoming::Text("{}"), 0, &mut MemoryLog::default())
+            .is_empty());
     }
 }

@@ -20,7 +20,8 @@ pub enum Route<'a> {
     RoomSocket(&'a str),
     /// `GET /rooms/{room}` (admin)
     RoomInfo(&'a str),
-    /// `POST /rooms/{room}/messages` (admin)
+    /// `POST /rooms/{room}/messages` (admin), `GET /rooms/{room}/messages` (history: admin or
+    /// a user token that may join the room)
     RoomMessages(&'a str),
     /// `GET /users/{user}` (admin); `None` when the segment is not valid percent-encoded UTF-8
     UserInfo(Option<String>),
@@ -36,16 +37,17 @@ pub enum Route<'a> {
 
 impl Route<'_> {
     /// Routes of the server HTTP API, which require `Authorization: Bearer <ADMIN_TOKEN>`.
-    pub fn is_admin(&self) -> bool {
-        matches!(
-            self,
+    /// (Reading a room's history with `GET` also accepts a user token, checked by its handler.)
+    pub fn is_admin(&self, is_get: bool) -> bool {
+        match self {
+            Route::RoomMessages(_) => !is_get,
             Route::RoomInfo(_)
-                | Route::RoomMessages(_)
-                | Route::UserInfo(_)
-                | Route::UserMessages(_)
-                | Route::ConnectionMessages(_)
-                | Route::Stats
-        )
+            | Route::UserInfo(_)
+            | Route::UserMessages(_)
+            | Route::ConnectionMessages(_)
+            | Route::Stats => true,
+            _ => false,
+        }
     }
 }
 
@@ -101,8 +103,10 @@ mod tests {
             Route::ConnectionMessages("r.00")
         );
         assert_eq!(route("/stats"), Route::Stats);
-        assert!(route("/stats").is_admin());
-        assert!(!route("/rooms/x/ws").is_admin());
+        assert!(route("/stats").is_admin(true));
+        assert!(!route("/rooms/x/ws").is_admin(true));
+        assert!(route("/rooms/x/messages").is_admin(false));
+        assert!(!route("/rooms/x/messages").is_admin(true));
     }
 
     #[test]

@@ -18,7 +18,7 @@ async function roomChatStillFlows(server, room, { within }) {
   b.send({ type: 'direct', to: { connection_id: a.connectionId }, data: 'dm' });
   assert.equal((await a.next((f) => f.type === 'direct', within)).data, 'dm');
   const r = await admin(server).post(`/rooms/${room}/messages`, { data: 'srv' });
-  assert.deepEqual(r.body, { delivered: 2 });
+  assert.equal(r.body.delivered, 2);
   return { a, b };
 }
 

@@ -62,19 +62,19 @@ test('POST /rooms/{room}/messages reaches every connection as a server message; 
   const b = await join(server, 'srv', 'bob');
   const before = Date.now();
   const r = await api.post('/rooms/srv/messages', { data: { notice: 'maintenance' } });
-  assert.deepEqual([r.status, r.body], [200, { delivered: 2 }]);
+  assert.deepEqual([r.status, r.body], [200, { delivered: 2, seq: 1 }]);
   for (const c of [a, b]) {
     const m = await c.next((f) => f.type === 'message');
-    assert.deepEqual({ ...m, ts: 0 }, { type: 'message', room: 'srv', from: { server: true }, data: { notice: 'maintenance' }, ts: 0 });
+    assert.deepEqual({ ...m, ts: 0 }, { type: 'message', room: 'srv', from: { server: true }, data: { notice: 'maintenance' }, ts: 0, seq: 1 });
     assert.ok(m.ts >= before - 1000 && m.ts <= Date.now() + 1000);
   }
   const r2 = await api.post('/rooms/srv/messages', { data: 'not for alice', exclude: a.connectionId });
-  assert.deepEqual(r2.body, { delivered: 1 });
+  assert.deepEqual(r2.body, { delivered: 1, seq: 2 });
   assert.equal((await b.next((f) => f.type === 'message')).data, 'not for alice');
   await sleep(200);
   assert.deepEqual(a.frames.filter((f) => f.type === 'message'), []);
   const empty = await api.post('/rooms/nobody-here/messages', { data: 1 });
-  assert.deepEqual([empty.status, empty.body], [200, { delivered: 0 }]);
+  assert.deepEqual([empty.status, empty.body], [200, { delivered: 0, seq: 1 }], 'stored even when nobody listens');
   a.terminate(); b.terminate();
 });
 

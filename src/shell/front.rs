@@ -11,6 +11,7 @@ use crate::auth::{constant_time_eq, issue_token, parse_room_list, verify_token, 
 use crate::config::Config;
 use crate::connection_id::room_of;
 use crate::error::ErrorCode;
+use crate::history::HistoryQuery;
 use crate::names::{is_valid_room, is_valid_user_id};
 use crate::protocol::{direct_frame, Sender};
 use crate::routes::{route, Route};
@@ -26,7 +27,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
     let url = req.url()?;
     let route = route(url.path());
-    if route.is_admin() && !is_admin(&req, &env) {
+    if route.is_admin(req.method() == Method::Get) && !is_admin(&req, &env) {
         // Says nothing about the resource: not whether it exists, nor what the token should be.
         return error(
             ErrorCode::Unauthorized,
@@ -47,6 +48,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             objects::get(&objects::room(&env, room)?, "info", &[("room", room)]).await
         }
         (Method::Post, Route::RoomMessages(room)) => post_to_room(req, &env, room).await,
+        (Method::Get, Route::RoomMessages(room)) => room_history(&req, &url, &env, room).await,
         (Method::Get, Route::UserInfo(user)) => {
             let Some(user) = user.filter(|u| is_valid_user_id(u)) else {
                 return bad_user();
@@ -73,6 +75,43 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             "method not allowed on this endpoint",
         ),
     }
+}
+
+/// `GET /rooms/{room}/messages?before=N|since=N&limit=L`: a page of the room's log, for the
+/// admin token or a user token that may join the room. The query is validated here, so a bad
+/// one never reaches the room.
+async fn room_history(req: &Request, url: &Url, env: &Env, room: &str) -> Result<Response> {
+    if !is_valid_room(room) {
+        return bad_room();
+    }
+    if !is_admin(req, env) {
+        match authenticate(req, url, env) {
+            Ok(claims) if claims.may_join(room) => {}
+            Ok(_) => {
+                return error(
+                    ErrorCode::Forbidden,
+                    "the token's `rooms` claim does not include this room",
+                )
+            }
+            Err(e) => return error_response(&e),
+        }
+    }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    let query = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    if let Err(e) = HistoryQuery::parse(query) {
+        return error_response(&e);
+    }
+    let mut forwarded: Vec<(&str, &str)> = vec![("room", room)];
+    forwarded.extend(
+        pairs
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "before" | "since" | "limit"))
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    objects::get(&objects::room(env, room)?, "messages", &forwarded).await
 }
 
 /// `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. An unset or empty
@@ -218,7 +257,23 @@ async fn room_socket(req: Request, url: &Url, env: &Env, room: &str) -> Result<R
     // The identity travels in the internal URL, not in headers: user ids may hold any Unicode,
     // which HTTP header values cannot carry. Room objects are only reachable through this
     // worker, so what arrives there has been verified here.
-    let internal = objects::url("ws", &[("user", &claims.sub), ("room", room)])?;
+    // `?since=N` resumes after message N (see docs/protocol.md).
+    let since = url
+        .query_pairs()
+        .find(|(k, _)| k == "since")
+        .map(|(_, v)| v.into_owned());
+    let mut query = vec![("user", claims.sub.as_str()), ("room", room)];
+    match since.as_deref().map(|s| (s, s.parse::<u64>())) {
+        None => {}
+        Some((s, Ok(_))) => query.push(("since", s)),
+        Some(_) => {
+            return error(
+                ErrorCode::BadRequest,
+                "`since` must be a non-negative integer",
+            )
+        }
+    }
+    let internal = objects::url("ws", &query)?;
     let headers = Headers::new();
     headers.set("upgrade", "websocket")?;
     let mut init = RequestInit::new();

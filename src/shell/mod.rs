@@ -7,4 +7,5 @@ mod http;
 mod objects;
 mod registry;
 mod room;
+mod room_log;
 mod stats;

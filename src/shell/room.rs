@@ -26,9 +26,11 @@
 use super::env::{now_ms, random_bytes};
 use super::http::{error, json_response};
 use super::objects::{self, param};
+use super::room_log::RoomLog;
 use crate::config::Config;
 use crate::connection_id::{new_connection_id, room_of};
 use crate::error::ErrorCode;
+use crate::history::HistoryQuery;
 use crate::names::{is_valid_room, is_valid_user_id};
 use crate::protocol::{close_reply, error_frame, Target};
 use crate::room::{Action, Incoming, Room};
@@ -43,7 +45,13 @@ use worker::{
     WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
-type SharedRoom = Rc<RefCell<Option<Room<WebSocket>>>>;
+/// What a woken room loads on its first event: the user index and the log's position.
+struct Loaded {
+    room: Room<WebSocket>,
+    log: RoomLog,
+}
+
+type SharedRoom = Rc<RefCell<Option<Loaded>>>;
 
 /// A `direct` the room could not deliver itself, to be forwarded after the room is released.
 struct Forward {
@@ -66,6 +74,8 @@ pub struct ChatRoom {
     versions: Rc<RefCell<Versions>>,
     /// Stats reporting: (a report is in flight, the count changed since it was taken).
     stats_flight: Rc<Cell<(bool, bool)>>,
+    /// Whether this instance made sure a retention alarm is scheduled.
+    alarm_checked: Cell<bool>,
 }
 
 impl DurableObject for ChatRoom {
@@ -88,6 +98,7 @@ impl DurableObject for ChatRoom {
             room: Rc::new(RefCell::new(None)),
             versions: Rc::new(RefCell::new(Versions::default())),
             stats_flight: Rc::new(Cell::new((false, false))),
+            alarm_checked: Cell::new(false),
         }
     }
 
@@ -105,7 +116,8 @@ impl DurableObject for ChatRoom {
                 let Some(user) = param(&url, "user") else {
                     return error(ErrorCode::BadRequest, "missing identity");
                 };
-                self.accept(&user, &room)
+                let since = param(&url, "since").and_then(|s| s.parse::<u64>().ok());
+                self.accept(&user, &room, since)
             }
             "/publish" => {
                 let data = req.text().await?;
@@ -113,28 +125,60 @@ impl DurableObject for ChatRoom {
                     return error(ErrorCode::BadRequest, "data must be JSON");
                 };
                 let exclude = param(&url, "exclude");
-                let delivered = self.with_room(&room, |r| {
-                    let (send, n) = r.server_publish(data, exclude, now_ms());
-                    (vec![send], n)
-                });
-                json_response(200, format!(r#"{{"delivered":{delivered}}}"#))
+                let result = self.with_room(&room, |r, log| {
+                    match r.server_publish(data, exclude, now_ms(), log) {
+                        Ok((send, n, seq)) => (vec![send], Ok((n, seq))),
+                        Err(e) => (Vec::new(), Err(e)),
+                    }
+                })?;
+                self.ensure_retention_alarm();
+                match result {
+                    Ok((n, seq)) => {
+                        json_response(200, format!(r#"{{"delivered":{n},"seq":{seq}}}"#))
+                    }
+                    Err(e) => error(
+                        ErrorCode::Internal,
+                        format!("could not store the message: {e}"),
+                    ),
+                }
+            }
+            "/messages" => {
+                let query = match HistoryQuery::parse(
+                    url.query_pairs()
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                ) {
+                    Ok(q) => q,
+                    Err(e) => return super::http::error_response(&e),
+                };
+                let page = self.with_room(&room, |_, log| (Vec::new(), Some(log.page(query))))?;
+                match page {
+                    Some(Ok((frames, next))) => {
+                        json_response(200, crate::history::history_body(&frames, next))
+                    }
+                    _ => error(ErrorCode::Internal, "could not read the history"),
+                }
             }
             "/deliver" => {
                 let Some(user) = param(&url, "user") else {
                     return error(ErrorCode::BadRequest, "missing user");
                 };
                 let frame = req.text().await?;
-                let delivered = self.with_room(&room, |r| {
+                let delivered = self.with_room(&room, |r, _| {
                     let (send, n) = r.deliver_to_user(&user, frame);
                     (vec![send], n)
-                });
+                })?;
                 json_response(200, format!(r#"{{"delivered":{delivered}}}"#))
             }
             "/user-count" => {
                 let Some(user) = param(&url, "user") else {
                     return error(ErrorCode::BadRequest, "missing user");
                 };
-                let n = self.with_room(&room, |r| (Vec::new(), r.index().user_connections(&user)));
+                let n = self.with_room(&room, |r, _| {
+                    (Vec::new(), r.index().user_connections(&user))
+                })?;
                 json_response(200, format!(r#"{{"delivered":{n}}}"#))
             }
             "/direct" => {
@@ -142,17 +186,17 @@ impl DurableObject for ChatRoom {
                     return error(ErrorCode::BadRequest, "missing connection");
                 };
                 let frame = req.text().await?;
-                let delivered = self.with_room(&room, |r| {
+                let delivered = self.with_room(&room, |r, _| {
                     let (send, n) = r.deliver_to_connection(&connection, frame);
                     (vec![send], n)
-                });
+                })?;
                 if delivered == 0 {
                     return error(ErrorCode::NotFound, "no such connection");
                 }
                 json_response(200, r#"{"delivered":1}"#.into())
             }
             "/info" => {
-                let body = self.with_room(&room, |r| (Vec::new(), r.info_json()));
+                let body = self.with_room(&room, |r, _| (Vec::new(), r.info_json()))?;
                 json_response(200, body)
             }
             _ => error(ErrorCode::NotFound, "no such room endpoint"),
@@ -174,9 +218,20 @@ impl DurableObject for ChatRoom {
             WebSocketIncomingMessage::Binary(_) => Incoming::Binary,
         };
         let room = room_of(&me.connection_id).unwrap_or_default().to_owned();
-        let forwards = self.with_room_ws(&room, Some(&ws), |r| {
-            r.receive(&me.connection_id, incoming, now_ms())
-        });
+        let forwards = match self.with_room_ws(&room, Some(&ws), |r, log| {
+            r.receive(&me.connection_id, incoming, now_ms(), log)
+        }) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = ws.send_with_str(error_frame(
+                    ErrorCode::Internal,
+                    &format!("room unavailable: {e}"),
+                    None,
+                ));
+                return Ok(());
+            }
+        };
+        self.ensure_retention_alarm();
         // The room is released: forwarding may await, and other events may run meanwhile.
         for f in forwards {
             let reply = match self.forward(&f).await {
@@ -215,12 +270,28 @@ impl DurableObject for ChatRoom {
         self.forget(&ws);
         Ok(())
     }
+
+    /// Age-based retention: trims expired messages, then sleeps until the next one expires.
+    async fn alarm(&self) -> Result<Response> {
+        let now = now_ms();
+        let next = match self.room.borrow_mut().as_mut() {
+            Some(loaded) => loaded.log.trim_expired(now)?,
+            // Woken by the alarm alone: trim through a log of its own rather than loading the
+            // room, whose name only a socket or a request can tell.
+            None => RoomLog::open(self.state.storage().sql(), &self.config)?.trim_expired(now)?,
+        };
+        if let Some(at) = next {
+            let offset = at.saturating_sub(now_ms()).max(1_000) as i64;
+            self.state.storage().set_alarm(offset).await?;
+        }
+        Response::ok("trimmed")
+    }
 }
 
 impl ChatRoom {
     /// Accepts a verified user's upgrade: tags and attachment first (so the socket is fully
     /// described before anything can hibernate), then `welcome` and presence.
-    fn accept(&self, user: &str, room_name: &str) -> Result<Response> {
+    fn accept(&self, user: &str, room_name: &str, since: Option<u64>) -> Result<Response> {
         if !is_valid_user_id(user) || !is_valid_room(room_name) {
             return super::http::error(ErrorCode::BadRequest, "bad identity");
         }
@@ -228,7 +299,7 @@ impl ChatRoom {
         // Load the index from the sockets that were here *before* this one: once accepted, the
         // new socket is listed by getWebSockets() too and would be restored as an old member,
         // silencing its presence `join`.
-        self.with_room(room_name, |_| (Vec::new(), ()));
+        self.with_room(room_name, |_, _| (Vec::new(), ()))?;
         let pair = WebSocketPair::new()?;
         let tags = vec![
             JsValue::from(connection_tag(&connection_id)),
@@ -248,9 +319,16 @@ impl ChatRoom {
             connection_id: connection_id.clone(),
             closing: false,
         })?;
-        self.with_room_ws(room_name, Some(&pair.server), |room| {
-            room.open(&connection_id, user, pair.server.clone(), now_ms() as f64)
-        });
+        self.with_room_ws(room_name, Some(&pair.server), |room, log| {
+            room.open(
+                &connection_id,
+                user,
+                pair.server.clone(),
+                now_ms() as f64,
+                since,
+                log,
+            )
+        })?;
         Response::from_websocket(pair.client)
     }
 
@@ -258,7 +336,9 @@ impl ChatRoom {
     fn forget(&self, ws: &WebSocket) {
         let Some(me) = attachment(ws) else { return };
         let room = room_of(&me.connection_id).unwrap_or_default().to_owned();
-        self.with_room_ws(&room, Some(ws), |r| r.close(&me.connection_id).1);
+        if let Err(e) = self.with_room_ws(&room, Some(ws), |r, _| r.close(&me.connection_id).1) {
+            worker::console_error!("room could not load to forget a socket: {e}");
+        }
     }
 
     /// Runs `f` on the room (loading it first if needed) and carries out the actions it returns.
@@ -267,13 +347,18 @@ impl ChatRoom {
         &self,
         room: &str,
         current: Option<&WebSocket>,
-        f: impl FnOnce(&mut Room<WebSocket>) -> Vec<Action>,
-    ) -> Vec<Forward> {
+        f: impl FnOnce(&mut Room<WebSocket>, &mut RoomLog) -> Vec<Action>,
+    ) -> Result<Vec<Forward>> {
         let mut forwards = Vec::new();
         let mut slot = self.room.borrow_mut();
         let woke = slot.is_none();
-        let r = slot.get_or_insert_with(|| self.load(room.to_owned()));
-        let actions = f(r);
+        if woke {
+            *slot = Some(self.load(room.to_owned())?);
+        }
+        let Some(Loaded { room: r, log }) = slot.as_mut() else {
+            return Err(worker::Error::RustError("room not loaded".into()));
+        };
+        let actions = f(r, log);
         let mut counts_changed = woke;
         for action in actions {
             match action {
@@ -306,27 +391,29 @@ impl ChatRoom {
         if counts_changed {
             self.report_room_count();
         }
-        forwards
+        Ok(forwards)
     }
 
     /// [`Self::with_room_ws`] for events not tied to a socket (internal HTTP calls), which
     /// never forward. `f` returns its actions and a result for the caller.
-    fn with_room<T: Default>(
+    fn with_room<T>(
         &self,
         room: &str,
-        f: impl FnOnce(&mut Room<WebSocket>) -> (Vec<Action>, T),
-    ) -> T {
-        let mut out = T::default();
-        self.with_room_ws(room, None, |r| {
-            let (actions, t) = f(r);
-            out = t;
+        f: impl FnOnce(&mut Room<WebSocket>, &mut RoomLog) -> (Vec<Action>, T),
+    ) -> Result<T> {
+        let mut out = None;
+        self.with_room_ws(room, None, |r, log| {
+            let (actions, t) = f(r, log);
+            out = Some(t);
             actions
-        });
-        out
+        })?;
+        out.ok_or_else(|| worker::Error::RustError("room closure did not run".into()))
     }
 
-    /// Rebuilds the user index from the runtime's list of this object's sockets.
-    fn load(&self, name: String) -> Room<WebSocket> {
+    /// Rebuilds the user index from the runtime's list of this object's sockets, and opens
+    /// the log (reading where it stands).
+    fn load(&self, name: String) -> Result<Loaded> {
+        let log = RoomLog::open(self.state.storage().sql(), &self.config)?;
         let mut room = Room::new(name, self.config.clone());
         let now = now_ms() as f64;
         for ws in self.state.get_websockets() {
@@ -337,7 +424,7 @@ impl ChatRoom {
                 room.restore(&a.connection_id, &a.user_id, ws, now);
             }
         }
-        room
+        Ok(Loaded { room, log })
     }
 
     /// Fire-and-forget: tell `user`'s registry their count in this room (retried briefly).
@@ -380,7 +467,7 @@ impl ChatRoom {
                 let snapshot = room
                     .borrow()
                     .as_ref()
-                    .map(|r| (r.name().to_owned(), r.index().connection_count()));
+                    .map(|l| (l.room.name().to_owned(), l.room.index().connection_count()));
                 let Some((name, count)) = snapshot else { break };
                 let version = versions.borrow_mut().next(now_ms());
                 if let Err(e) = super::stats::report_room(&env, &name, count, version).await {
@@ -392,6 +479,21 @@ impl ChatRoom {
                 flight.set((true, false));
             }
             flight.set((false, false));
+        });
+    }
+
+    /// Makes sure an age-retention alarm is scheduled, once per instance (fire-and-forget).
+    /// An alarm does not keep the object awake: it wakes it when the oldest message expires.
+    fn ensure_retention_alarm(&self) {
+        if self.alarm_checked.replace(true) || self.config.retention.max_age_ms == 0 {
+            return;
+        }
+        let storage = self.state.storage();
+        let offset = self.config.retention.max_age_ms as i64;
+        self.state.wait_until(async move {
+            if let Ok(None) = storage.get_alarm().await {
+                let _ = storage.set_alarm(offset).await;
+            }
         });
     }
 

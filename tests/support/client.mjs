@@ -18,9 +18,9 @@ export async function devToken(server, user, { rooms, ttl } = {}) {
  * Opens a WebSocket and resolves with either `{ client }` (upgraded) or `{ status, body }`
  * (the HTTP refusal, body parsed as JSON when possible).
  */
-export function tryConnect(url, { headers = {} } = {}) {
+export function tryConnect(url, { headers = {}, perMessageDeflate = false } = {}) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
+    const ws = new WebSocket(url, { headers, perMessageDeflate });
     const client = new Client(ws);
     ws.once('open', () => resolve({ client }));
     ws.once('unexpected-response', (_req, res) => {

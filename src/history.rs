@@ -1,0 +1,359 @@
+//! The room log's rules, free of storage: what a log must offer the room, retention, resume
+//! gaps, and history queries.
+//!
+//! Every published message gets the next sequence number of its room (gapless, strictly
+//! increasing) and is appended to the log **before** it is broadcast. The log stores each
+//! message's final frame text, so a resume or a history page replays exactly what live
+//! clients received, without re-serialising anything.
+
+use crate::error::{ChatError, ErrorCode};
+
+/// One message to append. `frame` is the complete `message` frame, `seq` included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogEntry<'a> {
+    pub seq: u64,
+    pub ts: u64,
+    /// The publishing user, `None` for server posts.
+    pub user_id: Option<&'a str>,
+    /// The publisher's message id, the key of idempotent retries (with `user_id`).
+    pub client_id: Option<&'a str>,
+    pub frame: &'a str,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored under the entry's `seq`.
+    Stored,
+    /// The same user already published this `client_id` (still retained) as `seq`: nothing
+    /// was stored; the retry is acknowledged with the original seq.
+    Duplicate(u64),
+}
+
+/// The room's durable log, as the room needs it. The Durable Object implements it on SQLite;
+/// tests implement it in memory.
+pub trait MessageLog {
+    /// The latest seq ever assigned in this room (0 before the first message). Never decreases,
+    /// even when every message has been trimmed.
+    fn last_seq(&self) -> u64;
+    /// The oldest retained seq, `None` when nothing is retained.
+    fn first_seq(&self) -> Option<u64>;
+    /// Appends `entry` (whose seq must be `last_seq() + 1`) unless it is a duplicate.
+    fn append(&mut self, entry: LogEntry<'_>) -> Result<Appended, String>;
+    /// Calls `each` with the frame of every retained message with seq > `after`, in order.
+    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> Result<(), String>;
+}
+
+/// Retention settings (`HISTORY_MAX_MESSAGES`, `HISTORY_MAX_AGE_DAYS`); 0 means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retention {
+    pub max_messages: u64,
+    pub max_age_ms: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_messages: 10_000,
+            max_age_ms: 30 * 24 * 3_600_000,
+        }
+    }
+}
+
+impl Retention {
+    /// Count-based trimming runs in batches: only once the log holds more than
+    /// `max_messages` plus a tenth (at least one message), and then it deletes down to
+    /// `max_messages` in one statement. Returns the seq to delete through.
+    pub fn count_trim(&self, first: Option<u64>, last: u64) -> Option<u64> {
+        let first = first?;
+        if self.max_messages == 0 {
+            return None;
+        }
+        let held = last + 1 - first;
+        let slack = (self.max_messages / 10).max(1);
+        (held > self.max_messages + slack).then(|| last - self.max_messages)
+    }
+
+    /// The timestamp before which messages are expired at `now_ms` (age-based trimming).
+    pub fn age_cutoff(&self, now_ms: u64) -> Option<u64> {
+        (self.max_age_ms > 0).then(|| now_ms.saturating_sub(self.max_age_ms))
+    }
+}
+
+/// The `gap` a client resuming after `since` must be told about: messages `since+1 ..= to`
+/// were trimmed. `None` when everything after `since` is still retained.
+pub fn resume_gap(since: u64, first: Option<u64>, last: u64) -> Option<(u64, u64)> {
+    if since >= last {
+        return None;
+    }
+    // Nothing retained at all: everything after `since` is gone.
+    let first = first.unwrap_or(last + 1);
+    (since + 1 < first).then(|| (since + 1, first - 1))
+}
+
+/// Largest page of `GET /rooms/{room}/messages`.
+pub const MAX_HISTORY_LIMIT: u32 = 200;
+/// Page size when `limit` is not given.
+pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
+
+/// A validated history query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryQuery {
+    /// Newest first, seq < `before` (`u64::MAX`: from the newest).
+    Before { before: u64, limit: u32 },
+    /// Oldest first, seq > `since`.
+    Since { since: u64, limit: u32 },
+}
+
+impl HistoryQuery {
+    /// Parses `before`, `since` and `limit` (at most one of `before`/`since`).
+    pub fn parse<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<HistoryQuery, ChatError> {
+        let bad = |m: String| ChatError::new(ErrorCode::BadRequest, m);
+        let (mut before, mut since, mut limit) = (None, None, None);
+        for (k, v) in params {
+            let slot = match k {
+                "before" => &mut before,
+                "since" => &mut since,
+                "limit" => &mut limit,
+                _ => continue,
+            };
+            let n: u64 = v
+                .parse()
+                .map_err(|_| bad(format!("`{k}` must be a non-negative integer")))?;
+            *slot = Some(n);
+        }
+        let limit = match limit {
+            None => DEFAULT_HISTORY_LIMIT,
+            Some(l) if (1..=u64::from(MAX_HISTORY_LIMIT)).contains(&l) => l as u32,
+            Some(_) => return Err(bad(format!("`limit` must be 1-{MAX_HISTORY_LIMIT}"))),
+        };
+        match (before, since) {
+            (Some(_), Some(_)) => Err(bad("give `before` or `since`, not both".into())),
+            (Some(before), None) => Ok(HistoryQuery::Before { before, limit }),
+            (None, Some(since)) => Ok(HistoryQuery::Since { since, limit }),
+            (None, None) => Ok(HistoryQuery::Before {
+                before: u64::MAX,
+                limit,
+            }),
+        }
+    }
+
+    pub fn limit(&self) -> u32 {
+        match self {
+            HistoryQuery::Before { limit, .. } | HistoryQuery::Since { limit, .. } => *limit,
+        }
+    }
+
+    /// The cursor for the next page, given the seqs of this page in page order and whether
+    /// the store had more rows beyond it (callers fetch `limit + 1` rows to know).
+    pub fn next_cursor(&self, page: &[u64], more: bool) -> Option<u64> {
+        if more {
+            page.last().copied()
+        } else {
+            None
+        }
+    }
+}
+
+/// `{"messages":[<frames>],"next":<cursor|null>}`, built from stored frame texts as they are.
+pub fn history_body(frames: &[String], next: Option<u64>) -> String {
+    let mut body = String::with_capacity(frames.iter().map(|f| f.len() + 1).sum::<usize>() + 32);
+    body.push_str(r#"{"messages":["#);
+    for (i, f) in frames.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(f);
+    }
+    body.push_str(r#"],"next":"#);
+    match next {
+        Some(n) => body.push_str(&n.to_string()),
+        None => body.push_str("null"),
+    }
+    body.push('}');
+    body
+}
+
+/// Where a room keeps its log (`HISTORY_STORAGE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HistoryStorage {
+    /// SQLite in the room object: durable, resumable, with history (the default).
+    #[default]
+    Durable,
+    /// Nothing is stored: seqs are counted in memory (and restart when the object is evicted),
+    /// acks are immediate, resume and history have nothing to return. For benchmarks that
+    /// isolate the cost of the durable write, and for rooms that must not keep messages.
+    None,
+}
+
+/// The log of `HistoryStorage::None`: a counter.
+#[derive(Debug, Default)]
+pub struct NoLog {
+    last: u64,
+}
+
+impl MessageLog for NoLog {
+    fn last_seq(&self) -> u64 {
+        self.last
+    }
+    fn first_seq(&self) -> Option<u64> {
+        None
+    }
+    fn append(&mut self, e: LogEntry<'_>) -> Result<Appended, String> {
+        self.last = e.seq;
+        Ok(Appended::Stored)
+    }
+    fn replay(&self, _after: u64, _each: &mut dyn FnMut(&str)) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// An in-memory [`MessageLog`], for tests of the room logic.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct MemoryLog {
+    pub rows: Vec<(u64, Option<String>, Option<String>, String)>,
+    pub last: u64,
+    pub fail: bool,
+}
+
+#[cfg(test)]
+impl MessageLog for MemoryLog {
+    fn last_seq(&self) -> u64 {
+        self.last
+    }
+    fn first_seq(&self) -> Option<u64> {
+        self.rows.first().map(|r| r.0)
+    }
+    fn append(&mut self, e: LogEntry<'_>) -> Result<Appended, String> {
+        if self.fail {
+            return Err("disk on fire".into());
+        }
+        assert_eq!(e.seq, self.last + 1, "seq must be gapless");
+        if let (Some(u), Some(c)) = (e.user_id, e.client_id) {
+            if let Some(r) = self
+                .rows
+                .iter()
+                .find(|r| r.1.as_deref() == Some(u) && r.2.as_deref() == Some(c))
+            {
+                return Ok(Appended::Duplicate(r.0));
+            }
+        }
+        self.rows.push((
+            e.seq,
+            e.user_id.map(str::to_owned),
+            e.client_id.map(str::to_owned),
+            e.frame.to_owned(),
+        ));
+        self.last = e.seq;
+        Ok(Appended::Stored)
+    }
+    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> Result<(), String> {
+        self.rows
+            .iter()
+            .filter(|r| r.0 > after)
+            .for_each(|r| each(&r.3));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_trimming_is_batched() {
+        let r = Retention {
+            max_messages: 100,
+            max_age_ms: 0,
+        };
+        assert_eq!(r.count_trim(None, 0), None);
+        assert_eq!(r.count_trim(Some(1), 110), None, "within the slack");
+        assert_eq!(r.count_trim(Some(1), 111), Some(11), "trim down to 100");
+        let one = Retention {
+            max_messages: 5,
+            max_age_ms: 0,
+        };
+        assert_eq!(one.count_trim(Some(1), 6), None);
+        assert_eq!(one.count_trim(Some(1), 7), Some(2));
+        let unlimited = Retention {
+            max_messages: 0,
+            max_age_ms: 0,
+        };
+        assert_eq!(unlimited.count_trim(Some(1), 1_000_000), None);
+        assert_eq!(unlimited.age_cutoff(5), None);
+        assert_eq!(
+            Retention::default().age_cutoff(u64::MAX),
+            Some(u64::MAX - 2_592_000_000)
+        );
+    }
+
+    #[test]
+    fn resume_gaps_name_exactly_the_trimmed_range() {
+        assert_eq!(resume_gap(0, Some(1), 10), None);
+        assert_eq!(resume_gap(3, Some(1), 10), None);
+        assert_eq!(resume_gap(0, Some(6), 10), Some((1, 5)));
+        assert_eq!(resume_gap(4, Some(6), 10), Some((5, 5)));
+        assert_eq!(resume_gap(5, Some(6), 10), None);
+        assert_eq!(resume_gap(10, Some(6), 10), None, "up to date");
+        assert_eq!(resume_gap(99, Some(6), 10), None, "ahead of the room");
+        assert_eq!(resume_gap(2, None, 10), Some((3, 10)), "everything trimmed");
+        assert_eq!(resume_gap(0, None, 0), None, "empty room");
+    }
+
+    #[test]
+    fn history_queries_are_validated() {
+        let q = |s: &[(&'static str, &'static str)]| HistoryQuery::parse(s.iter().copied());
+        assert_eq!(
+            q(&[]).unwrap(),
+            HistoryQuery::Before {
+                before: u64::MAX,
+                limit: 50
+            }
+        );
+        assert_eq!(
+            q(&[("before", "9"), ("limit", "200")]).unwrap(),
+            HistoryQuery::Before {
+                before: 9,
+                limit: 200
+            }
+        );
+        assert_eq!(
+            q(&[("since", "0"), ("token", "x")]).unwrap(),
+            HistoryQuery::Since {
+                since: 0,
+                limit: 50
+            }
+        );
+        for bad in [
+            &[("limit", "201")][..],
+            &[("limit", "0")],
+            &[("limit", "-1")],
+            &[("before", "x")],
+            &[("since", "1e3")],
+            &[("since", "1"), ("before", "2")],
+            &[("since", "99999999999999999999999")],
+        ] {
+            assert_eq!(q(bad).unwrap_err().code, ErrorCode::BadRequest, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn pages_and_cursors() {
+        let q = HistoryQuery::Since { since: 0, limit: 2 };
+        assert_eq!(q.next_cursor(&[1, 2], true), Some(2));
+        assert_eq!(q.next_cursor(&[3], false), None);
+        let b = HistoryQuery::Before {
+            before: 10,
+            limit: 2,
+        };
+        assert_eq!(b.next_cursor(&[9, 8], true), Some(8));
+        assert_eq!(
+            history_body(&[r#"{"seq":1}"#.into(), r#"{"seq":2}"#.into()], Some(2)),
+            r#"{"messages":[{"seq":1},{"seq":2}],"next":2}"#
+        );
+        assert_eq!(history_body(&[], None), r#"{"messages":[],"next":null}"#);
+    }
+}

@@ -1,0 +1,258 @@
+//! The room's durable log on the Durable Object's SQLite storage.
+//!
+//! Durability without waiting: `sql.exec` is synchronous, and the runtime's **output gate**
+//! holds every message this object sends (WebSocket frames included) until the writes made
+//! before it are durable. So the room can insert, then broadcast and ack in the same event:
+//! no client sees a message, or an ack, for a write that could still be lost. Writes of one
+//! event are committed together, which batches bursts for free.
+//!
+//! Schema:
+//! - `log(seq PRIMARY KEY, ts, user_id, client_id, frame)` with a unique index on
+//!   `(user_id, client_id)`: the key of idempotent retries (SQLite treats NULLs as distinct, so
+//!   messages without an id never collide);
+//! - `meta(key, value)`: `trimmed_through`, so the latest seq survives even when retention has
+//!   trimmed every message.
+
+use crate::history::{
+    Appended, HistoryQuery, HistoryStorage, LogEntry, MessageLog, NoLog, Retention,
+};
+use serde::Deserialize;
+use worker::{Result, SqlStorage, SqlStorageValue};
+
+pub struct SqliteLog {
+    sql: SqlStorage,
+    retention: Retention,
+    last: u64,
+    first: Option<u64>,
+}
+
+/// Largest integer JavaScript (and so the SQL binding) carries exactly.
+const MAX_SAFE: u64 = (1 << 53) - 1;
+
+/// Seqs and millisecond timestamps stay far below 2^53; cursors from clients are clamped.
+fn int(v: u64) -> SqlStorageValue {
+    SqlStorageValue::Integer(v.min(MAX_SAFE) as i64)
+}
+
+#[derive(Deserialize)]
+struct Num {
+    n: Option<f64>,
+}
+
+impl SqliteLog {
+    /// Creates the schema if needed and reads where the log stands.
+    pub fn open(sql: SqlStorage, retention: Retention) -> Result<Self> {
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS log(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,
+               user_id TEXT, client_id TEXT, frame TEXT NOT NULL)",
+            None,
+        )?;
+        sql.exec(
+            "CREATE UNIQUE INDEX IF NOT EXISTS log_client_id ON log(user_id, client_id)",
+            None,
+        )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+            None,
+        )?;
+        let mut log = SqliteLog {
+            sql,
+            retention,
+            last: 0,
+            first: None,
+        };
+        let max = log.number("SELECT MAX(seq) AS n FROM log", vec![])?;
+        let trimmed = log.number(
+            "SELECT value AS n FROM meta WHERE key = 'trimmed_through'",
+            vec![],
+        )?;
+        log.last = max.unwrap_or(0).max(trimmed.unwrap_or(0));
+        log.first = log.number("SELECT MIN(seq) AS n FROM log", vec![])?;
+        Ok(log)
+    }
+
+    fn number(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Option<u64>> {
+        let rows: Vec<Num> = self.sql.exec(query, args)?.to_array()?;
+        Ok(rows.first().and_then(|r| r.n).map(|n| n as u64))
+    }
+
+    /// Deletes every message up to `through` and remembers it.
+    fn trim_through(&mut self, through: u64) -> Result<()> {
+        self.sql
+            .exec("DELETE FROM log WHERE seq <= ?", vec![int(through)])?;
+        self.sql.exec(
+            "INSERT INTO meta(key, value) VALUES ('trimmed_through', ?)
+             ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+            vec![int(through)],
+        )?;
+        self.first = self.number("SELECT MIN(seq) AS n FROM log", vec![])?;
+        Ok(())
+    }
+
+    /// Age-based trimming (run from the alarm). Returns when the next message expires, in ms
+    /// since the epoch, or `None` when nothing is left to expire.
+    pub fn trim_expired(&mut self, now_ms: u64) -> Result<Option<u64>> {
+        let Some(cutoff) = self.retention.age_cutoff(now_ms) else {
+            return Ok(None);
+        };
+        if let Some(through) = self.number(
+            "SELECT MAX(seq) AS n FROM log WHERE ts < ?",
+            vec![int(cutoff)],
+        )? {
+            self.trim_through(through)?;
+        }
+        let oldest = self.number("SELECT MIN(ts) AS n FROM log", vec![])?;
+        Ok(oldest.map(|ts| ts + self.retention.max_age_ms))
+    }
+
+    /// One page of history, as stored frame texts, and the cursor of the next page.
+    pub fn page(&self, q: HistoryQuery) -> Result<(Vec<String>, Option<u64>)> {
+        #[derive(Deserialize)]
+        struct Row {
+            seq: f64,
+            frame: String,
+        }
+        let fetch = i64::from(q.limit()) + 1;
+        let (sql, cursor) = match q {
+            HistoryQuery::Before { before, .. } => (
+                "SELECT seq, frame FROM log WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+                before,
+            ),
+            HistoryQuery::Since { since, .. } => (
+                "SELECT seq, frame FROM log WHERE seq > ? ORDER BY seq ASC LIMIT ?",
+                since,
+            ),
+        };
+        let mut rows: Vec<Row> = self
+            .sql
+            .exec(sql, vec![int(cursor), SqlStorageValue::Integer(fetch)])?
+            .to_array()?;
+        let more = rows.len() as i64 == fetch;
+        rows.truncate(q.limit() as usize);
+        let seqs: Vec<u64> = rows.iter().map(|r| r.seq as u64).collect();
+        let next = q.next_cursor(&seqs, more);
+        Ok((rows.into_iter().map(|r| r.frame).collect(), next))
+    }
+}
+
+impl MessageLog for SqliteLog {
+    fn last_seq(&self) -> u64 {
+        self.last
+    }
+
+    fn first_seq(&self) -> Option<u64> {
+        self.first
+    }
+
+    fn append(&mut self, e: LogEntry<'_>) -> std::result::Result<Appended, String> {
+        let text = |v: Option<&str>| v.map_or(SqlStorageValue::Null, SqlStorageValue::from);
+        // One statement in the common case; `rowsWritten` tells a stored row from a duplicate
+        // without reading anything back.
+        let written = self
+            .sql
+            .exec(
+                "INSERT INTO log(seq, ts, user_id, client_id, frame) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT(user_id, client_id) DO NOTHING",
+                vec![
+                    int(e.seq),
+                    int(e.ts),
+                    text(e.user_id),
+                    text(e.client_id),
+                    e.frame.into(),
+                ],
+            )
+            .map_err(|err| err.to_string())?
+            .rows_written();
+        if written == 0 {
+            let original = self
+                .number(
+                    "SELECT seq AS n FROM log WHERE user_id = ? AND client_id = ?",
+                    vec![text(e.user_id), text(e.client_id)],
+                )
+                .map_err(|err| err.to_string())?
+                .ok_or("conflicting message vanished")?;
+            return Ok(Appended::Duplicate(original));
+        }
+        self.last = e.seq;
+        self.first.get_or_insert(e.seq);
+        if let Some(through) = self.retention.count_trim(self.first, self.last) {
+            self.trim_through(through).map_err(|err| err.to_string())?;
+        }
+        Ok(Appended::Stored)
+    }
+
+    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> std::result::Result<(), String> {
+        #[derive(Deserialize)]
+        struct Row {
+            frame: String,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT frame FROM log WHERE seq > ? ORDER BY seq",
+                vec![int(after)],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(|err| err.to_string())?;
+        rows.iter().for_each(|r| each(&r.frame));
+        Ok(())
+    }
+}
+
+/// The log a room uses, as configured by `HISTORY_STORAGE`.
+pub enum RoomLog {
+    Durable(SqliteLog),
+    None(NoLog),
+}
+
+impl RoomLog {
+    pub fn open(sql: SqlStorage, config: &crate::config::Config) -> Result<Self> {
+        Ok(match config.history_storage {
+            HistoryStorage::Durable => RoomLog::Durable(SqliteLog::open(sql, config.retention)?),
+            HistoryStorage::None => RoomLog::None(NoLog::default()),
+        })
+    }
+
+    fn inner(&self) -> &dyn MessageLog {
+        match self {
+            RoomLog::Durable(l) => l,
+            RoomLog::None(l) => l,
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut dyn MessageLog {
+        match self {
+            RoomLog::Durable(l) => l,
+            RoomLog::None(l) => l,
+        }
+    }
+
+    pub fn trim_expired(&mut self, now_ms: u64) -> Result<Option<u64>> {
+        match self {
+            RoomLog::Durable(l) => l.trim_expired(now_ms),
+            RoomLog::None(_) => Ok(None),
+        }
+    }
+
+    pub fn page(&self, q: HistoryQuery) -> Result<(Vec<String>, Option<u64>)> {
+        match self {
+            RoomLog::Durable(l) => l.page(q),
+            RoomLog::None(_) => Ok((Vec::new(), None)),
+        }
+    }
+}
+
+impl MessageLog for RoomLog {
+    fn last_seq(&self) -> u64 {
+        self.inner().last_seq()
+    }
+    fn first_seq(&self) -> Option<u64> {
+        self.inner().first_seq()
+    }
+    fn append(&mut self, entry: LogEntry<'_>) -> std::result::Result<Appended, String> {
+        self.inner_mut().append(entry)
+    }
+    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> std::result::Result<(), String> {
+        self.inner().replay(after, each)
+    }
+}
