@@ -27,7 +27,7 @@ export WRANGLER_SEND_METRICS := false
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev \
+.PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium \
         test check unit integration deploy-check bench-user-broadcast bench-durable-publish clean
 
 help:
@@ -81,12 +81,20 @@ node_modules/.installed: package-lock.json package.json
 
 # ---- build ----------------------------------------------------------------------------------
 
-build: setup build/index.js
+build: setup build/index.js public/edge-chat-client.js
 
 build/index.js: $(RUST_SOURCES)
 	$(call say,worker-build --release)
 	worker-build --release
 	@touch $@
+
+# The client library (TypeScript, no runtime dependencies), also served to the demo page.
+CLIENT_SOURCES := $(wildcard client/src/*.ts) client/tsconfig.json
+client/dist/index.js: $(CLIENT_SOURCES) node_modules/.installed
+	$(call say,client library (tsc))
+	tsc -p client/tsconfig.json
+public/edge-chat-client.js: client/dist/index.js
+	cp client/dist/index.js $@
 
 .dev.vars:
 	cp .dev.vars.example .dev.vars
@@ -94,7 +102,8 @@ build/index.js: $(RUST_SOURCES)
 
 dev: build .dev.vars
 	$(call say,serving on http://127.0.0.1:$(DEV_PORT)  (WebSocket: ws://127.0.0.1:$(DEV_PORT)/rooms/{room}/ws))
-	@echo "    get a token: curl 'http://127.0.0.1:$(DEV_PORT)/dev/token?user=alice'"
+	@echo "    open the demo chat: http://127.0.0.1:$(DEV_PORT)/"
+	@echo "    get a token:        curl 'http://127.0.0.1:$(DEV_PORT)/dev/token?user=alice'"
 	wrangler dev --ip 127.0.0.1 --port $(DEV_PORT)
 
 # ---- checks and tests -----------------------------------------------------------------------
@@ -106,12 +115,24 @@ check: setup
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target wasm32-unknown-unknown -- -D warnings
 
-unit: setup
+unit: setup node-deps
 	$(call say,cargo test (pure core, native))
 	cargo test
+	$(call say,client library unit tests (node --test))
+	cd client && ../node_modules/.bin/tsc -p tsconfig.test.json && node --test --test-reporter=spec test-dist/test/
 
-integration: build
-	$(call say,integration tests: the built worker in workerd (Miniflare), real WebSockets)
+# Debian's Chromium for the browser tests (playwright-core drives it; no browser download).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then \
+	  echo "ok   chromium ($$(dpkg-query -W -f='$${Version}' chromium 2>/dev/null))"; \
+	else \
+	  echo "install chromium (Debian package, for the browser tests)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	fi
+
+integration: build chromium
+	$(call say,integration tests: the built worker in workerd (Miniflare), real WebSockets, headless Chromium)
 	node --test --test-concurrency=1 --test-reporter=spec tests/
 
 deploy-check: build

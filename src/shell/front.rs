@@ -23,11 +23,12 @@ const DEV_TOKEN_DEFAULT_TTL_SECS: u64 = 24 * 3600;
 const DEV_TOKEN_MAX_TTL_SECS: u64 = 7 * 24 * 3600;
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
     let url = req.url()?;
     let route = route(url.path());
     if route.is_admin(req.method() == Method::Get) && !is_admin(&req, &env) {
+        drain(&mut req).await;
         // Says nothing about the resource: not whether it exists, nor what the token should be.
         return error(
             ErrorCode::Unauthorized,
@@ -139,6 +140,26 @@ fn bad_user() -> Result<Response> {
     error(ErrorCode::BadRequest, "user ids are 1-128 characters")
 }
 
+/// Reads and discards a request body we refuse without using, chunk by chunk (memory stays
+/// bounded). Answering while the client is still sending makes some HTTP stacks reset the
+/// connection — a kept-alive one then fails the client's *next* request — so refusals let the
+/// body arrive first.
+async fn drain(req: &mut Request) {
+    use futures::StreamExt;
+    let has_body = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .is_some_and(|v| v != "0")
+        || req.headers().has("transfer-encoding").unwrap_or(false);
+    if has_body {
+        if let Ok(mut body) = req.stream() {
+            while let Some(Ok(_)) = body.next().await {}
+        }
+    }
+}
+
 /// Reads a server-API body: `Ok(Err(response))` is a refusal to send back as it is. A body
 /// whose `Content-Length` already says it is too big is refused without being read.
 async fn read_body(
@@ -151,6 +172,7 @@ async fn read_body(
         .get("content-length")?
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max) {
+        drain(&mut req).await;
         let message = format!("body is over MAX_MESSAGE_BYTES ({max})");
         return Ok(Err(error(ErrorCode::BadRequest, message)?));
     }

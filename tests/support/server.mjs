@@ -14,7 +14,7 @@ export const SECRET = 'test-secret';
 export const ADMIN_TOKEN = 'test-admin-token';
 
 /** Miniflare options for our worker; `vars` override the defaults. */
-export function workerOptions({ vars = {}, persistDir } = {}) {
+export function workerOptions({ vars = {}, persistDir, port = 0 } = {}) {
   const build = path.join(ROOT, 'build');
   if (!fs.existsSync(path.join(build, 'index.js'))) {
     throw new Error('build/index.js is missing: run `make build` first');
@@ -35,8 +35,10 @@ export function workerOptions({ vars = {}, persistDir } = {}) {
       DEV_MODE: '1',
       ...vars,
     },
+    // The demo page and the client library, served before the worker like Workers assets.
+    assets: { directory: path.join(ROOT, 'public'), routerConfig: { has_user_worker: true } },
     host: '127.0.0.1',
-    port: 0,
+    port,
     ...(persistDir ? { durableObjectsPersist: persistDir } : {}),
   };
 }
