@@ -23,8 +23,21 @@ const DEV_TOKEN_DEFAULT_TTL_SECS: u64 = 24 * 3600;
 const DEV_TOKEN_MAX_TTL_SECS: u64 = 7 * 24 * 3600;
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
+    match handle(req, &env).await {
+        Ok(res) => Ok(res),
+        // Whatever failed inside (an object unreachable, a binding missing), the client gets
+        // the contract's JSON error body, and the details go to the log, not to the client.
+        Err(e) => {
+            worker::console_error!("request failed: {e}");
+            error(ErrorCode::Internal, "internal error; try again")
+        }
+    }
+}
+
+async fn handle(mut req: Request, env: &Env) -> Result<Response> {
+    let env = env.clone();
     let url = req.url()?;
     let route = route(url.path());
     if route.is_admin(req.method() == Method::Get) && !is_admin(&req, &env) {
@@ -182,18 +195,45 @@ async fn read_body(
     }
 }
 
-/// `POST /rooms/{room}/messages` `{"data":...,"exclude":<connection_id>}` → `{"delivered":N}`.
+/// A validated server-API post: the `data` JSON text (validated, copied once) and `exclude`.
+struct Post {
+    data: String,
+    exclude: Option<String>,
+}
+
+/// Reads and validates a server-API body; `Ok(Err(response))` is the refusal to return.
+async fn read_post(
+    req: Request,
+    env: &Env,
+    allow_exclude: bool,
+) -> Result<std::result::Result<Post, Response>> {
+    let (body, max) = match read_body(req, env).await? {
+        Ok(b) => b,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    Ok(match parse_message_post(&body, max, allow_exclude) {
+        Ok(p) => Ok(Post {
+            data: p.data.get().to_owned(),
+            exclude: p.exclude,
+        }),
+        Err(e) => Err(error_response(&e)?),
+    })
+}
+
+/// The `direct` frame of the server API (`from: {"server": true}`).
+fn server_direct(data: &str) -> Result<String> {
+    let raw = serde_json::from_str::<&serde_json::value::RawValue>(data)?;
+    Ok(direct_frame(Sender::Server, raw))
+}
+
+/// `POST /rooms/{room}/messages` `{"data":...,"exclude":<connection_id>}` → `{"delivered":N,"seq":S}`.
 async fn post_to_room(req: Request, env: &Env, room: &str) -> Result<Response> {
     if !is_valid_room(room) {
         return bad_room();
     }
-    let (body, max) = match read_body(req, env).await? {
-        Ok(b) => b,
-        Err(refusal) => return Ok(refusal),
-    };
-    let post = match parse_message_post(&body, max, true) {
+    let post = match read_post(req, env, true).await? {
         Ok(p) => p,
-        Err(e) => return error_response(&e),
+        Err(refusal) => return Ok(refusal),
     };
     let mut query = vec![("room", room)];
     if let Some(ex) = post.exclude.as_deref() {
@@ -203,22 +243,18 @@ async fn post_to_room(req: Request, env: &Env, room: &str) -> Result<Response> {
         &objects::room(env, room)?,
         "publish",
         &query,
-        Some(post.data.get().to_owned()),
+        Some(post.data),
     )
     .await
 }
 
 /// `POST /users/{user}/messages` `{"data":...}` → every connection of the user, all rooms.
 async fn post_to_user(req: Request, env: &Env, user: &str) -> Result<Response> {
-    let (body, max) = match read_body(req, env).await? {
-        Ok(b) => b,
+    let post = match read_post(req, env, false).await? {
+        Ok(p) => p,
         Err(refusal) => return Ok(refusal),
     };
-    let post = match parse_message_post(&body, max, false) {
-        Ok(p) => p,
-        Err(e) => return error_response(&e),
-    };
-    let frame = direct_frame(Sender::Server, post.data);
+    let frame = server_direct(&post.data)?;
     objects::post(
         &objects::registry(env, user)?,
         "deliver",
@@ -230,25 +266,16 @@ async fn post_to_user(req: Request, env: &Env, user: &str) -> Result<Response> {
 
 /// `POST /connections/{id}/messages` `{"data":...}` → `{"delivered":1}` or 404.
 async fn post_to_connection(req: Request, env: &Env, id: &str) -> Result<Response> {
-    let (body, max) = match read_body(req, env).await? {
-        Ok(b) => b,
-        Err(refusal) => return Ok(refusal),
-    };
-    let post = match parse_message_post(&body, max, false) {
+    let post = match read_post(req, env, false).await? {
         Ok(p) => p,
-        Err(e) => return error_response(&e),
+        Err(refusal) => return Ok(refusal),
     };
     let Some(room) = room_of(id) else {
         return error(ErrorCode::NotFound, "no such connection");
     };
-    let frame = direct_frame(Sender::Server, post.data);
-    objects::post(
-        &objects::room(env, room)?,
-        "direct",
-        &[("room", room), ("connection", id)],
-        Some(frame),
-    )
-    .await
+    let frame = server_direct(&post.data)?;
+    let query = [("room", room), ("connection", id)];
+    objects::post(&objects::room(env, room)?, "direct", &query, Some(frame)).await
 }
 
 /// `GET /rooms/{room}/ws`: checks everything, then hands the upgrade to the room object.

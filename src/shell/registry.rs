@@ -46,7 +46,18 @@ impl DurableObject for UserRegistry {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        // Internal failures still answer in the contract's JSON shape.
+        self.serve(req).await.or_else(|e| {
+            worker::console_error!("registry request failed: {e}");
+            super::http::error(ErrorCode::Internal, "internal error; try again")
+        })
+    }
+}
+
+impl UserRegistry {
+    /// The object's internal HTTP endpoints (called by the front worker and other objects).
+    async fn serve(&self, mut req: Request) -> Result<Response> {
         if let Some(fault) = self.dev_fault().await {
             return fault;
         }
@@ -92,9 +103,7 @@ impl DurableObject for UserRegistry {
             _ => error(ErrorCode::NotFound, "no such registry endpoint"),
         }
     }
-}
 
-impl UserRegistry {
     /// Asks every room the user is in for their connection count there — delivering `frame`
     /// to them on the way, when given — and stores the answers. Rooms that cannot be reached
     /// keep their entry (they may be fine; the next call asks again).

@@ -102,7 +102,102 @@ impl DurableObject for ChatRoom {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        // Internal failures still answer in the contract's JSON shape.
+        self.serve(req).await.or_else(|e| {
+            worker::console_error!("room request failed: {e}");
+            super::http::error(ErrorCode::Internal, "internal error; try again")
+        })
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let Some(me) = attachment(&ws) else {
+            // Not one of ours (cannot happen short of storage corruption): refuse politely.
+            let _ = ws.close(Some(1011), Some("unknown connection"));
+            return Ok(());
+        };
+        let incoming = match &message {
+            WebSocketIncomingMessage::String(text) => Incoming::Text(text),
+            WebSocketIncomingMessage::Binary(_) => Incoming::Binary,
+        };
+        let room = room_of(&me.connection_id).unwrap_or_default().to_owned();
+        let forwards = match self.with_room_ws(&room, Some(&ws), |r, log| {
+            r.receive(&me.connection_id, incoming, now_ms(), log)
+        }) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = ws.send_with_str(error_frame(
+                    ErrorCode::Internal,
+                    &format!("room unavailable: {e}"),
+                    None,
+                ));
+                return Ok(());
+            }
+        };
+        self.ensure_retention_alarm();
+        // The room is released: forwarding may await, and other events may run meanwhile.
+        for f in forwards {
+            let reply = match self.forward(&f).await {
+                Ok(0) => Some((ErrorCode::NotFound, "no such recipient")),
+                Ok(_) => None,
+                Err(e) => {
+                    worker::console_warn!("forwarding a direct failed: {e}");
+                    Some((
+                        ErrorCode::Unavailable,
+                        "the recipient could not be reached; try again",
+                    ))
+                }
+            };
+            if let Some((code, message)) = reply {
+                let _ = ws.send_with_str(error_frame(code, message, f.id.as_deref()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        reason: String,
+        _clean: bool,
+    ) -> Result<()> {
+        // Complete the closing handshake; the client's code is echoed where that is allowed.
+        let (code, reason) = close_reply(u16::try_from(code).unwrap_or(1000), &reason);
+        let _ = ws.close(Some(code), Some(reason));
+        self.forget(&ws);
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.forget(&ws);
+        Ok(())
+    }
+
+    /// Age-based retention: trims expired messages, then sleeps until the next one expires.
+    async fn alarm(&self) -> Result<Response> {
+        let now = now_ms();
+        let next = match self.room.borrow_mut().as_mut() {
+            Some(loaded) => loaded.log.trim_expired(now)?,
+            // Woken by the alarm alone: trim through a log of its own rather than loading the
+            // room, whose name only a socket or a request can tell.
+            None => RoomLog::open(self.state.storage().sql(), &self.config)?.trim_expired(now)?,
+        };
+        if let Some(at) = next {
+            let offset = at.saturating_sub(now_ms()).max(1_000) as i64;
+            self.state.storage().set_alarm(offset).await?;
+        }
+        Response::ok("trimmed")
+    }
+}
+
+impl ChatRoom {
+    /// The object's internal HTTP endpoints (called by the front worker and other objects).
+    async fn serve(&self, mut req: Request) -> Result<Response> {
         let url = req.url()?;
         if url.path() == "/debug" {
             return self.debug();
@@ -203,92 +298,6 @@ impl DurableObject for ChatRoom {
         }
     }
 
-    async fn websocket_message(
-        &self,
-        ws: WebSocket,
-        message: WebSocketIncomingMessage,
-    ) -> Result<()> {
-        let Some(me) = attachment(&ws) else {
-            // Not one of ours (cannot happen short of storage corruption): refuse politely.
-            let _ = ws.close(Some(1011), Some("unknown connection"));
-            return Ok(());
-        };
-        let incoming = match &message {
-            WebSocketIncomingMessage::String(text) => Incoming::Text(text),
-            WebSocketIncomingMessage::Binary(_) => Incoming::Binary,
-        };
-        let room = room_of(&me.connection_id).unwrap_or_default().to_owned();
-        let forwards = match self.with_room_ws(&room, Some(&ws), |r, log| {
-            r.receive(&me.connection_id, incoming, now_ms(), log)
-        }) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = ws.send_with_str(error_frame(
-                    ErrorCode::Internal,
-                    &format!("room unavailable: {e}"),
-                    None,
-                ));
-                return Ok(());
-            }
-        };
-        self.ensure_retention_alarm();
-        // The room is released: forwarding may await, and other events may run meanwhile.
-        for f in forwards {
-            let reply = match self.forward(&f).await {
-                Ok(0) => Some((ErrorCode::NotFound, "no such recipient")),
-                Ok(_) => None,
-                Err(e) => {
-                    worker::console_warn!("forwarding a direct failed: {e}");
-                    Some((
-                        ErrorCode::Unavailable,
-                        "the recipient could not be reached; try again",
-                    ))
-                }
-            };
-            if let Some((code, message)) = reply {
-                let _ = ws.send_with_str(error_frame(code, message, f.id.as_deref()));
-            }
-        }
-        Ok(())
-    }
-
-    async fn websocket_close(
-        &self,
-        ws: WebSocket,
-        code: usize,
-        reason: String,
-        _clean: bool,
-    ) -> Result<()> {
-        // Complete the closing handshake; the client's code is echoed where that is allowed.
-        let (code, reason) = close_reply(u16::try_from(code).unwrap_or(1000), &reason);
-        let _ = ws.close(Some(code), Some(reason));
-        self.forget(&ws);
-        Ok(())
-    }
-
-    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
-        self.forget(&ws);
-        Ok(())
-    }
-
-    /// Age-based retention: trims expired messages, then sleeps until the next one expires.
-    async fn alarm(&self) -> Result<Response> {
-        let now = now_ms();
-        let next = match self.room.borrow_mut().as_mut() {
-            Some(loaded) => loaded.log.trim_expired(now)?,
-            // Woken by the alarm alone: trim through a log of its own rather than loading the
-            // room, whose name only a socket or a request can tell.
-            None => RoomLog::open(self.state.storage().sql(), &self.config)?.trim_expired(now)?,
-        };
-        if let Some(at) = next {
-            let offset = at.saturating_sub(now_ms()).max(1_000) as i64;
-            self.state.storage().set_alarm(offset).await?;
-        }
-        Response::ok("trimmed")
-    }
-}
-
-impl ChatRoom {
     /// Accepts a verified user's upgrade: tags and attachment first (so the socket is fully
     /// described before anything can hibernate), then `welcome` and presence.
     fn accept(&self, user: &str, room_name: &str, since: Option<u64>) -> Result<Response> {

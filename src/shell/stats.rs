@@ -29,51 +29,61 @@ impl DurableObject for StatsShard {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        self.ensure_schema()?;
-        let url = req.url()?;
-        let num = |name: &str| param(&url, name).and_then(|v| v.parse::<i64>().ok());
-        match url.path() {
-            "/room" => {
-                let (Some(room), Some(n), Some(v)) =
-                    (param(&url, "room"), num("connections"), num("version"))
-                else {
-                    return error(
-                        ErrorCode::BadRequest,
-                        "room report needs room, connections, version",
-                    );
-                };
-                self.sql.exec(
-                    "INSERT INTO rooms(name, connections, version) VALUES (?, ?, ?)
-                     ON CONFLICT(name) DO UPDATE SET connections = excluded.connections, version = excluded.version
-                     WHERE excluded.version > rooms.version",
-                    vec![room.into(), SqlStorageValue::Integer(n), SqlStorageValue::Integer(v)],
-                )?;
-                json_response(200, "{}".into())
-            }
-            "/user" => {
-                let (Some(user), Some(online), Some(v)) =
-                    (param(&url, "user"), num("online"), num("version"))
-                else {
-                    return error(
-                        ErrorCode::BadRequest,
-                        "user report needs user, online, version",
-                    );
-                };
-                self.sql.exec(
-                    "INSERT INTO users(id, online, version) VALUES (?, ?, ?)
-                     ON CONFLICT(id) DO UPDATE SET online = excluded.online, version = excluded.version
-                     WHERE excluded.version > users.version",
-                    vec![user.into(), SqlStorageValue::Integer(online), SqlStorageValue::Integer(v)],
-                )?;
-                json_response(200, "{}".into())
-            }
-            "/totals" => json_response(200, serde_json::to_string(&self.totals()?)?),
-            _ => error(ErrorCode::NotFound, "no such stats endpoint"),
-        }
+        // Internal failures still answer in the contract's JSON shape.
+        self.serve(req).await.or_else(|e| {
+            worker::console_error!("stats request failed: {e}");
+            super::http::error(ErrorCode::Internal, "internal error; try again")
+        })
     }
 }
 
 impl StatsShard {
+    /// The object's internal HTTP endpoints (called by the front worker and other objects).
+    async fn serve(&self, req: Request) -> Result<Response> {
+        self.ensure_schema()?;
+        let url = req.url()?;
+        let num = |name: &str| param(&url, name).and_then(|v| v.parse::<i64>().ok());
+        match url.path() {
+            "/room" => self.upsert(
+                "INSERT INTO rooms(name, connections, version) VALUES (?, ?, ?)
+                 ON CONFLICT(name) DO UPDATE SET connections = excluded.connections,
+                   version = excluded.version WHERE excluded.version > rooms.version",
+                (param(&url, "room"), num("connections"), num("version")),
+            ),
+            "/user" => self.upsert(
+                "INSERT INTO users(id, online, version) VALUES (?, ?, ?)
+                 ON CONFLICT(id) DO UPDATE SET online = excluded.online,
+                   version = excluded.version WHERE excluded.version > users.version",
+                (param(&url, "user"), num("online"), num("version")),
+            ),
+            "/totals" => json_response(200, serde_json::to_string(&self.totals()?)?),
+            _ => error(ErrorCode::NotFound, "no such stats endpoint"),
+        }
+    }
+
+    /// Applies a versioned report `(key, value, version)`; an older version changes nothing.
+    fn upsert(
+        &self,
+        sql: &str,
+        report: (Option<String>, Option<i64>, Option<i64>),
+    ) -> Result<Response> {
+        let (Some(key), Some(value), Some(version)) = report else {
+            return error(
+                ErrorCode::BadRequest,
+                "a report needs a key, a value and a version",
+            );
+        };
+        self.sql.exec(
+            sql,
+            vec![
+                key.into(),
+                SqlStorageValue::Integer(value),
+                SqlStorageValue::Integer(version),
+            ],
+        )?;
+        json_response(200, "{}".into())
+    }
+
     fn ensure_schema(&self) -> Result<()> {
         if !self.schema_ready.get() {
             self.sql.exec(
