@@ -27,7 +27,7 @@ export WRANGLER_SEND_METRICS := false
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium \
+.PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium loadgen \
         test check unit integration deploy-check bench-user-broadcast bench-durable-publish clean
 
 help:
@@ -112,12 +112,12 @@ check: setup
 	$(call say,cargo fmt --check)
 	cargo fmt --all -- --check
 	$(call say,cargo clippy (native and wasm32) -D warnings)
-	cargo clippy --all-targets -- -D warnings
-	cargo clippy --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p edge-chat --target wasm32-unknown-unknown -- -D warnings
 
 unit: setup node-deps
-	$(call say,cargo test (pure core, native))
-	cargo test
+	$(call say,cargo test (pure core and load generator, native))
+	cargo test --workspace
 	$(call say,client library unit tests (node --test))
 	cd client && ../node_modules/.bin/tsc -p tsconfig.test.json && node --test --test-reporter=spec test-dist/test/
 
@@ -131,7 +131,11 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
 	fi
 
-integration: build chromium
+# The load generator (bench/, native only); the integration tests run a tiny smoke of it.
+loadgen:
+	cargo build -p edge-chat-bench
+
+integration: build chromium loadgen
 	$(call say,integration tests: the built worker in workerd (Miniflare), real WebSockets, headless Chromium)
 	node --test --test-concurrency=1 --test-reporter=spec tests/
 

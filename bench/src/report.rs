@@ -1,0 +1,203 @@
+//! The run's summary: JSON for machines, a Markdown table row for people.
+
+use crate::{Args, ConnReport};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Serialize, Debug)]
+pub struct Percentiles {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    pub samples: u64,
+}
+
+fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Percentiles {
+        p50_ms: ms(0.5),
+        p90_ms: ms(0.9),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        max_ms: h.max() as f64 / 1000.0,
+        samples: h.len(),
+    }
+}
+
+#[derive(Serialize, Debug)]
+pub struct Summary {
+    pub label: String,
+    pub mode: crate::Mode,
+    pub rooms: usize,
+    pub connections: usize,
+    pub users: usize,
+    pub publishers: usize,
+    pub payload_bytes: usize,
+    pub in_flight: usize,
+    pub duration_s: f64,
+    pub connections_per_s: f64,
+    pub connect_p99_ms: f64,
+    pub publishes: u64,
+    pub acked: u64,
+    pub delivered: u64,
+    pub expected_deliveries: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    /// Deliveries per second over the whole publishing window (warm-up included).
+    pub delivered_per_s: f64,
+    /// Acked publishes per second per room.
+    pub publishes_per_s_per_room: f64,
+    pub latency: Percentiles,
+    pub ack_latency: Percentiles,
+    pub server_processes: usize,
+    pub server_cpu_s: f64,
+    pub server_cpu_s_per_million_deliveries: Option<f64>,
+    pub server_rss_bytes: u64,
+    pub errors: Vec<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn summarise(
+    args: &Args,
+    users: usize,
+    publishers: usize,
+    reports: &[ConnReport],
+    connect_elapsed: Duration,
+    cpu_s: f64,
+    rss: u64,
+    server_processes: usize,
+) -> Summary {
+    let mut latency = crate::histogram();
+    let mut ack_latency = crate::histogram();
+    let mut connect = crate::histogram();
+    let mut members: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut acked_per_room: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for r in reports {
+        if let Some(h) = &r.latency {
+            let _ = latency.add(h);
+        }
+        if let Some(h) = &r.ack_latency {
+            let _ = ack_latency.add(h);
+        }
+        let _ = connect.record((r.connect_ms * 1000.0).max(1.0) as u64);
+        *members.entry(r.room).or_default() += 1;
+        *acked_per_room.entry(r.room).or_default() += r.acked;
+        errors.extend(r.errors.iter().cloned());
+    }
+    // Every connection of a room must receive every message acked in that room.
+    let expected: u64 = acked_per_room
+        .iter()
+        .map(|(room, acked)| acked * members.get(room).copied().unwrap_or(0))
+        .sum();
+    let delivered: u64 = reports.iter().map(|r| r.received).sum();
+    let duplicated: u64 = reports.iter().map(|r| r.duplicates).sum();
+    let gaps: u64 = reports.iter().map(|r| r.gaps).sum();
+    let window = args.warmup + args.duration;
+    let acked: u64 = reports.iter().map(|r| r.acked).sum();
+    Summary {
+        label: args.label.clone(),
+        mode: args.mode,
+        rooms: args.rooms,
+        connections: args.conns,
+        users,
+        publishers,
+        payload_bytes: args.payload,
+        in_flight: args.in_flight,
+        duration_s: args.duration,
+        connections_per_s: args.conns as f64 / connect_elapsed.as_secs_f64().max(1e-9),
+        connect_p99_ms: connect.value_at_quantile(0.99) as f64 / 1000.0,
+        publishes: reports.iter().map(|r| r.published).sum(),
+        acked,
+        delivered,
+        expected_deliveries: expected,
+        lost: expected.saturating_sub(delivered).max(gaps),
+        duplicated,
+        delivered_per_s: delivered as f64 / window,
+        publishes_per_s_per_room: acked as f64 / window / args.rooms.max(1) as f64,
+        latency: percentiles(&latency),
+        ack_latency: percentiles(&ack_latency),
+        server_processes,
+        server_cpu_s: cpu_s,
+        server_cpu_s_per_million_deliveries: (server_processes > 0 && delivered > 0)
+            .then(|| cpu_s / delivered as f64 * 1e6),
+        server_rss_bytes: rss,
+        errors,
+    }
+}
+
+/// A Markdown table (header + one row).
+pub fn markdown(s: &Summary) -> String {
+    let cpu = s
+        .server_cpu_s_per_million_deliveries
+        .map_or("–".to_owned(), |c| format!("{c:.1}"));
+    format!(
+        "| peer | rooms×conns | payload | delivered/s | publishes/s/room | p50 | p99 | p99.9 | ack p99 | conn/s | connect p99 | CPU s/M deliveries | RSS MiB | lost | dup |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n\
+         | {} | {}×{} | {} B | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} | {:.1} ms | {} | {:.1} | {} | {} |",
+        s.label,
+        s.rooms,
+        s.connections,
+        s.payload_bytes,
+        s.delivered_per_s,
+        s.publishes_per_s_per_room,
+        s.latency.p50_ms,
+        s.latency.p99_ms,
+        s.latency.p999_ms,
+        s.ack_latency.p99_ms,
+        s.connections_per_s,
+        s.connect_p99_ms,
+        cpu,
+        s.server_rss_bytes as f64 / 1048576.0,
+        s.lost,
+        s.duplicated,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn conn(room: usize, acked: u64, received: u64, gaps: u64, duplicates: u64) -> ConnReport {
+        ConnReport {
+            room,
+            acked,
+            received,
+            gaps,
+            duplicates,
+            ..ConnReport::default()
+        }
+    }
+
+    fn summary(reports: &[ConnReport]) -> Summary {
+        let args = Args::parse_from(["loadgen", "--rooms", "2", "--conns", "4"]);
+        summarise(&args, 4, 4, reports, Duration::from_secs(1), 0.0, 0, 0)
+    }
+
+    #[test]
+    fn a_complete_run_has_no_loss() {
+        // Room 0: 2 members, 3 acked in total → 6 deliveries expected.
+        let s = summary(&[
+            conn(0, 2, 3, 0, 0),
+            conn(0, 1, 3, 0, 0),
+            conn(1, 5, 5, 0, 0),
+        ]);
+        assert_eq!(
+            (s.expected_deliveries, s.delivered, s.lost, s.duplicated),
+            (11, 11, 0, 0)
+        );
+    }
+
+    #[test]
+    fn missing_and_repeated_deliveries_are_counted() {
+        let s = summary(&[conn(0, 2, 3, 0, 0), conn(0, 1, 2, 1, 0)]);
+        assert_eq!(s.lost, 1);
+        let s = summary(&[conn(0, 2, 2, 0, 1)]);
+        assert_eq!(s.duplicated, 1);
+    }
+}

@@ -1,0 +1,47 @@
+// A tiny smoke run of the Rust load generator (bench/) against the built worker: correctness
+// only — every message delivered to every member once, in order — never timing.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, ROOT, SECRET } from './support/server.mjs';
+
+const LOADGEN = process.env.LOADGEN ?? path.join(ROOT, 'target', 'debug', 'loadgen');
+let server;
+before(async () => { server = await startServer({ vars: { RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000' } }); });
+after(async () => { await server?.stop(); });
+
+function loadgen(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(LOADGEN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000); // only our own child
+    child.on('error', reject);
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, out }); });
+  });
+}
+
+for (const [name, extra] of [
+  ['closed loop, 2 rooms, users with 2 connections', ['--mode', 'closed', '--rooms', '2', '--conns', '8', '--users', '4', '--in-flight', '2']],
+  ['fixed rate, 3 rooms', ['--mode', 'rate', '--rate', '200', '--rooms', '3', '--conns', '6']],
+]) {
+  test(`the generator verifies every delivery: ${name}`, { timeout: 90_000 }, async () => {
+    assert.ok(fs.existsSync(LOADGEN), `${LOADGEN} is missing: run \`cargo build -p edge-chat-bench\``);
+    const json = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loadgen-')), 'report.json');
+    const { code, out } = await loadgen([
+      '--url', server.url, '--secret', SECRET, '--duration', '1', '--warmup', '0.5',
+      '--no-progress', '--json', json, '--workerd-of', String(process.pid), ...extra,
+    ]);
+    assert.equal(code, 0, out);
+    const r = JSON.parse(fs.readFileSync(json, 'utf8'));
+    assert.ok(r.acked > 0 && r.delivered > 0, out);
+    assert.equal(r.delivered, r.expected_deliveries);
+    assert.deepEqual([r.lost, r.duplicated, r.errors], [0, 0, []]);
+    assert.ok(r.server_processes >= 1, 'found the workerd process');
+    assert.match(out, /\| peer \|/);
+  });
+}
