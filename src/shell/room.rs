@@ -115,7 +115,7 @@ impl DurableObject for ChatRoom {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let Some(me) = attachment(&ws) else {
+        let Some(connection_id) = connection_id_of(&ws) else {
             // Not one of ours (cannot happen short of storage corruption): refuse politely.
             let _ = ws.close(Some(1011), Some("unknown connection"));
             return Ok(());
@@ -124,9 +124,9 @@ impl DurableObject for ChatRoom {
             WebSocketIncomingMessage::String(text) => Incoming::Text(text),
             WebSocketIncomingMessage::Binary(_) => Incoming::Binary,
         };
-        let room = room_of(&me.connection_id).unwrap_or_default().to_owned();
+        let room = room_of(&connection_id).unwrap_or_default().to_owned();
         let forwards = match self.with_room_ws(&room, Some(&ws), |r, log| {
-            r.receive(&me.connection_id, incoming, now_ms(), log)
+            r.receive(&connection_id, incoming, now_ms(), log)
         }) {
             Ok(f) => f,
             Err(e) => {
@@ -328,6 +328,7 @@ impl ChatRoom {
             connection_id: connection_id.clone(),
             closing: false,
         })?;
+        remember_connection_id(&pair.server, &connection_id);
         self.with_room_ws(room_name, Some(&pair.server), |room, log| {
             room.open(
                 &connection_id,
@@ -372,8 +373,10 @@ impl ChatRoom {
         for action in actions {
             match action {
                 Action::Send { to, frame } => {
+                    // One UTF-8 → JS string conversion per frame, not one per recipient.
+                    let text = JsValue::from_str(&frame);
                     for ws in r.resolve(&to) {
-                        let _ = ws.send_with_str(&frame);
+                        let _ = send_text(ws, &text);
                     }
                 }
                 Action::Close { code, reason, .. } => {
@@ -430,6 +433,7 @@ impl ChatRoom {
             // and it must find them to announce the leave. Only sockets the server closed itself
             // (already removed, marked `closing`) stay out.
             if let Some(a) = attachment(&ws).filter(|a| !a.closing) {
+                remember_connection_id(&ws, &a.connection_id);
                 room.restore(&a.connection_id, &a.user_id, ws, now);
             }
         }
@@ -553,6 +557,49 @@ impl ChatRoom {
         });
         super::http::json_response(200, body.to_string())
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A WebSocket seen only as something with `send(string)`: lets a frame converted to a JS
+    /// string once be handed to every recipient as it is (`send_with_str` would re-encode
+    /// the Rust string for each of them).
+    type TextSink;
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send(this: &TextSink, data: &JsValue) -> std::result::Result<(), JsValue>;
+}
+
+fn send_text(ws: &WebSocket, text: &JsValue) -> std::result::Result<(), JsValue> {
+    use wasm_bindgen::JsCast;
+    let raw: &JsValue = ws.as_ref().as_ref();
+    raw.unchecked_ref::<TextSink>().send(text)
+}
+
+/// The JS property that caches a socket's connection id on the socket object itself. The
+/// attachment is the durable record; reading it back is a structured-clone deserialisation,
+/// too slow for every message, so the id is also kept here. After a wake the runtime hands
+/// out new socket objects without it, and `load` (or the fallback below) puts it back.
+const CONNECTION_ID_KEY: &str = "__edgeChatConnectionId";
+
+fn remember_connection_id(ws: &WebSocket, id: &str) {
+    let raw: &JsValue = ws.as_ref().as_ref();
+    let _ = js_sys::Reflect::set(
+        raw,
+        &JsValue::from_str(CONNECTION_ID_KEY),
+        &JsValue::from_str(id),
+    );
+}
+
+fn connection_id_of(ws: &WebSocket) -> Option<String> {
+    let raw: &JsValue = ws.as_ref().as_ref();
+    js_sys::Reflect::get(raw, &JsValue::from_str(CONNECTION_ID_KEY))
+        .ok()
+        .and_then(|v| v.as_string())
+        .or_else(|| {
+            let id = attachment(ws)?.connection_id;
+            remember_connection_id(ws, &id);
+            Some(id)
+        })
 }
 
 fn attachment(ws: &WebSocket) -> Option<Attachment> {

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One load-generator run against one peer, server and generator pinned to different cores.
+#
+#   bench/scripts/ab.sh PEER [VAR=value ...] -- [loadgen args]
+#   e.g. bench/scripts/ab.sh rust -- --rooms 1 --conns 64 --in-flight 4 --duration 5
+#        bench/scripts/ab.sh js   -- --rooms 1 --conns 64 --in-flight 4 --duration 5
+#
+# PEER is `rust` (this worker) or `js` (the JS twin, bench/peers/js-room). Prints the Markdown
+# row; with --json FILE the full report. Stops exactly the server it started.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+peer=$1; shift
+vars=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do vars+=("$1"); shift; done
+[ $# -gt 0 ] && shift
+out=$(mktemp)
+taskset -c 0 node bench/scripts/serve.mjs --peer "$peer" "${vars[@]}" > "$out" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -f "$out"' EXIT
+for _ in $(seq 100); do grep -q '"url"' "$out" && break; sleep 0.1; done
+url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$out" | head -1)
+taskset -c 1 ./target/release/loadgen --url "$url" --secret test-secret --workerd-of "$server" \
+  --no-progress --label "$peer" "$@" | tail -1
