@@ -28,7 +28,7 @@ RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium loadgen \
-        test check unit integration deploy-check bench-user-broadcast bench-durable-publish clean
+        test check unit integration deploy-check bench-user-broadcast bench-durable-publish fastapi-peer clean
 
 help:
 	@echo "make dev    - set up, build and serve locally on http://127.0.0.1:$(DEV_PORT)"
@@ -153,6 +153,17 @@ bench-durable-publish: build
 	$(call say,publishes/s and ack latency with and without the durable write (local workerd))
 	node bench/scripts/durable_publish.mjs 8 4 5 3
 	node bench/scripts/durable_publish.mjs 2 1 4 3
+
+# The original design as a benchmark peer: Debian's redis-server and a venv with the pinned
+# FastAPI/uvicorn/redis/PyJWT (bench/peers/fastapi-redis/requirements.txt).
+FASTAPI_VENV := bench/peers/fastapi-redis/.venv
+fastapi-peer: $(FASTAPI_VENV)/.installed
+	@command -v redis-server >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server; }
+$(FASTAPI_VENV)/.installed: bench/peers/fastapi-redis/requirements.txt
+	python3 -m venv $(FASTAPI_VENV)
+	$(FASTAPI_VENV)/bin/pip install -q -r bench/peers/fastapi-redis/requirements.txt
+	@touch $@
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown

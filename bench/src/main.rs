@@ -33,9 +33,10 @@ enum Mode {
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Verified load generator for edge-chat rooms")]
 struct Args {
-    /// Base URL of the server (ws:// or http://).
-    #[arg(long, default_value = "ws://127.0.0.1:8787")]
-    url: String,
+    /// Base URL of the server (ws:// or http://). Repeat it for a multi-instance peer:
+    /// connection i goes to URL i mod n.
+    #[arg(long = "url", default_value = "ws://127.0.0.1:8787")]
+    urls: Vec<String>,
     /// HS256 secret the server verifies tokens with (AUTH_SECRET).
     #[arg(long, default_value = "dev-secret")]
     secret: String,
@@ -70,9 +71,12 @@ struct Args {
     /// Processes whose CPU time and RSS are the server's (repeatable).
     #[arg(long = "server-pid")]
     server_pids: Vec<u32>,
-    /// Or: every `workerd` process descending from this pid.
-    #[arg(long)]
-    workerd_of: Option<u32>,
+    /// Or: every process named `--server-name` descending from this pid.
+    #[arg(long, alias = "workerd-of")]
+    server_of: Option<u32>,
+    /// Process names that make up the server under `--server-of` (repeatable).
+    #[arg(long = "server-name", default_value = "workerd")]
+    server_names: Vec<String>,
     /// Write the JSON report here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -156,8 +160,10 @@ async fn run(args: Args) -> Result<bool, String> {
         .clone()
         .unwrap_or_else(|| format!("bench-{:x}", std::process::id() ^ (now_nanos() as u32)));
     let mut pids = args.server_pids.clone();
-    if let Some(root) = args.workerd_of {
-        pids.extend(proc_stats::descendants_named(root, "workerd"));
+    if let Some(root) = args.server_of {
+        for name in &args.server_names {
+            pids.extend(proc_stats::descendants_named(root, name));
+        }
     }
     let progress = if args.no_progress {
         ProgressBar::hidden()
@@ -276,7 +282,9 @@ async fn connection(
         ack_latency: Some(histogram()),
         ..ConnReport::default()
     };
-    let base = args.url.trim_end_matches('/').replacen("http", "ws", 1);
+    let base = args.urls[index % args.urls.len().max(1)]
+        .trim_end_matches('/')
+        .replacen("http", "ws", 1);
     let t0 = Instant::now();
     let url = match token(&args.secret, &format!("user-{user}")) {
         Ok(t) => format!("{base}/rooms/{}-{room}/ws?token={t}", plan.prefix),
