@@ -59,11 +59,6 @@ impl FrameError {
             id,
         }
     }
-
-    /// The `error` frame for this refusal.
-    pub fn to_frame(&self) -> String {
-        error_frame(self.code, &self.message, self.id.as_deref())
-    }
 }
 
 /// Every field any frame type may carry; each frame type then checks what it needs.
