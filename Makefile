@@ -28,7 +28,7 @@ RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium loadgen \
-        test check unit integration deploy-check bench-user-broadcast bench-durable-publish fastapi-peer clean
+        test check unit integration deploy-check bench-user-broadcast bench-durable-publish fastapi-peer bench-quick clean
 
 help:
 	@echo "make dev    - set up, build and serve locally on http://127.0.0.1:$(DEV_PORT)"
@@ -164,6 +164,11 @@ $(FASTAPI_VENV)/.installed: bench/peers/fastapi-redis/requirements.txt
 	python3 -m venv $(FASTAPI_VENV)
 	$(FASTAPI_VENV)/bin/pip install -q -r bench/peers/fastapi-redis/requirements.txt
 	@touch $@
+
+# A small slice of the benchmark matrix (every peer, alternated, medians): under 3 minutes.
+bench-quick: build fastapi-peer
+	cargo build -p edge-chat-bench --release
+	node bench/scripts/quick.mjs 2
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown

@@ -24,9 +24,14 @@ else
   names=(--server-name workerd)
 fi
 server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -f "$out"' EXIT
+stop() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$out"; }
+trap stop EXIT
 for _ in $(seq 100); do grep -q '"pid"' "$out" && break; sleep 0.1; done
 urls=()
 for u in $(grep -o 'ws[s]*://[^"]*\|http://[^"]*' "$out"); do urls+=(--url "$u"); done
+status=0
 taskset -c 1 ./target/release/loadgen "${urls[@]}" --secret test-secret --server-of "$server" \
-  "${names[@]}" --no-progress --label "$peer" "$@" | tail -1
+  "${names[@]}" --no-progress --label "$peer" "$@" | tail -1 || status=$?
+stop
+trap - EXIT
+exit "$status"
