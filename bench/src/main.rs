@@ -15,7 +15,6 @@ use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
@@ -130,7 +129,6 @@ struct Plan {
     /// Send times in messages are µs since this instant (one clock for sender and receiver).
     start: Instant,
     prefix: String,
-    delivered: AtomicU64,
 }
 
 #[tokio::main]
@@ -183,7 +181,6 @@ async fn run(args: Args) -> Result<bool, String> {
     let plan = Arc::new(Plan {
         start,
         prefix,
-        delivered: AtomicU64::new(0),
         args: args.clone(),
     });
     let (go_tx, go_rx) = tokio::sync::watch::channel(None::<(Instant, Instant)>);
@@ -224,7 +221,6 @@ async fn run(args: Args) -> Result<bool, String> {
     progress.finish_and_clear();
     let cpu_after = proc_stats::cpu_seconds(&pids);
     let rss = proc_stats::rss_bytes(&pids);
-    let _ = plan.delivered.load(Ordering::Relaxed);
     let summary = report::summarise(
         &args,
         users,
@@ -375,7 +371,6 @@ async fn connection(
                     "message" => {
                         let Some(seq) = f.seq else { continue };
                         rep.received += 1;
-                        plan.delivered.fetch_add(1, Ordering::Relaxed);
                         match rep.last_seq {
                             Some(last) if seq <= last => rep.duplicates += 1,
                             Some(last) if seq > last + 1 => rep.gaps += seq - last - 1,

@@ -186,7 +186,6 @@ impl UserRegistry {
             self.sql
                 .exec("DELETE FROM rooms WHERE room = ?", vec![gone.into()])?;
         }
-        // Versions of our own reports must outrank those written before the eviction.
         *self.rooms.borrow_mut() = Some(rooms);
         Ok(())
     }
