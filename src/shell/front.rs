@@ -25,7 +25,15 @@ const DEV_TOKEN_MAX_TTL_SECS: u64 = 7 * 24 * 3600;
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
-    match handle(req, &env).await {
+    // Another handle on the same JS request, so that whatever route answers (and however early
+    // it refuses), a body it left unread is drained before the response goes out.
+    // (`Clone::clone` copies the handle; the inherent `clone()` would be JS `Request.clone()`.)
+    let mut unread = Request::from(Clone::clone(req.inner()));
+    let res = handle(req, &env).await;
+    if !unread.inner().body_used() {
+        drain(&mut unread).await;
+    }
+    match res {
         Ok(res) => Ok(res),
         // Whatever failed inside (an object unreachable, a binding missing), the client gets
         // the contract's JSON error body, and the details go to the log, not to the client.
@@ -36,12 +44,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
 }
 
-async fn handle(mut req: Request, env: &Env) -> Result<Response> {
+async fn handle(req: Request, env: &Env) -> Result<Response> {
     let env = env.clone();
     let url = req.url()?;
     let route = route(url.path());
     if route.is_admin(req.method() == Method::Get) && !is_admin(&req, &env) {
-        drain(&mut req).await;
         // Says nothing about the resource: not whether it exists, nor what the token should be.
         return error(
             ErrorCode::Unauthorized,
@@ -185,7 +192,6 @@ async fn read_body(
         .get("content-length")?
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max) {
-        drain(&mut req).await;
         let message = format!("body is over MAX_MESSAGE_BYTES ({max})");
         return Ok(Err(error(ErrorCode::BadRequest, message)?));
     }
