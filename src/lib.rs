@@ -12,6 +12,7 @@ pub mod connection_id;
 pub mod error;
 pub mod history;
 pub mod names;
+pub mod outbox;
 pub mod protocol;
 pub mod rate_limit;
 pub mod room;

@@ -20,6 +20,9 @@ pub struct Attachment {
     /// the index, and must not be restored if the object sleeps before its close completes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closing: bool,
+    /// The connection takes coalesced `batch` frames (it connected with `?batch=1`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 /// `c:{connection_id}`: finds one socket without loading the room's index.
@@ -51,6 +54,7 @@ mod tests {
             user_id: "u".into(),
             connection_id: "r.0000000000000000".into(),
             closing: false,
+            batch: false,
         };
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(

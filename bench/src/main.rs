@@ -87,6 +87,10 @@ struct Args {
     room_prefix: Option<String>,
     #[arg(long)]
     no_progress: bool,
+    /// Connect with `?batch=1`: the server may coalesce a turn's frames into one `batch` frame
+    /// (each frame inside is verified like any other).
+    #[arg(long)]
+    batch: bool,
 }
 
 /// What one connection saw.
@@ -97,6 +101,8 @@ struct ConnReport {
     published: u64,
     acked: u64,
     received: u64,
+    /// WebSocket messages received after the start (a `batch` counts once).
+    ws_messages: u64,
     /// Seqs that arrived twice or out of order.
     duplicates: u64,
     /// Holes between consecutive seqs.
@@ -116,6 +122,9 @@ struct Frame<'a> {
     id: Option<&'a str>,
     code: Option<&'a str>,
     data: Option<Data>,
+    /// The frames of a `batch`.
+    #[serde(borrow)]
+    frames: Option<Vec<Frame<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -283,14 +292,20 @@ async fn connection(
         .replacen("http", "ws", 1);
     let t0 = Instant::now();
     let url = match token(&args.secret, &format!("user-{user}")) {
-        Ok(t) => format!("{base}/rooms/{}-{room}/ws?token={t}", plan.prefix),
+        Ok(t) => format!(
+            "{base}/rooms/{}-{room}/ws?token={t}{}",
+            plan.prefix,
+            if args.batch { "&batch=1" } else { "" }
+        ),
         Err(e) => {
             rep.errors.push(e);
             barrier.wait().await;
             return rep;
         }
     };
-    let ws = match tokio_tungstenite::connect_async(url.as_str()).await {
+    let ws = match // Nagle off: small publishes must not wait for the previous one's ACK (delayed ACKs
+    // put a ~40 ms floor under every latency otherwise).
+    tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await {
         Ok((ws, _)) => ws,
         Err(e) => {
             rep.errors.push(format!("connect: {e}"));
@@ -325,7 +340,13 @@ async fn connection(
     // Rate mode: each publisher's share of the total rate.
     let publishers = args.publishers.unwrap_or(args.conns).min(args.conns).max(1);
     let period = Duration::from_secs_f64(publishers as f64 / args.rate.max(0.001));
-    let mut tick = tokio::time::interval(period);
+    // Publishers are spread evenly over the period: started in phase, they would all fire at
+    // once and every "fixed rate" would really be a burst per period.
+    let phase = period.mul_f64((index % publishers) as f64 / publishers as f64);
+    let mut tick = tokio::time::interval_at(
+        (measure_from - Duration::from_secs_f64(args.warmup) + phase).into(),
+        period,
+    );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if publishes && matches!(args.mode, Mode::Closed) {
         for _ in 0..args.in_flight {
@@ -365,8 +386,15 @@ async fn connection(
                     }
                     continue;
                 };
-                let Ok(f) = serde_json::from_str::<Frame>(&text) else { continue };
+                let Ok(mut f) = serde_json::from_str::<Frame>(&text) else { continue };
                 let arrived = Instant::now();
+                rep.ws_messages += 1;
+                let frames = match f.frames.take() {
+                    Some(inner) if f.kind == "batch" => inner,
+                    _ => vec![f],
+                };
+                let mut closed = false;
+                for f in frames {
                 match f.kind {
                     "message" => {
                         let Some(seq) = f.seq else { continue };
@@ -399,7 +427,7 @@ async fn connection(
                         }
                         if publishes && matches!(args.mode, Mode::Closed) && arrived < stop_at {
                             sent_at.borrow_mut().insert(n, Instant::now());
-                            if tx.send(Message::text(publish(n))).await.is_err() { break; }
+                            if tx.send(Message::text(publish(n))).await.is_err() { closed = true; break; }
                             n += 1;
                             outstanding += 1;
                         }
@@ -407,6 +435,8 @@ async fn connection(
                     "error" => rep.errors.push(format!("error frame: {}", f.code.unwrap_or("?"))),
                     _ => {}
                 }
+                }
+                if closed { break; }
             }
             _ = tokio::time::sleep_until(wake.into()) => {}
         }

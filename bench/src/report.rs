@@ -49,6 +49,11 @@ pub struct Summary {
     pub duplicated: u64,
     /// Deliveries per second over the whole publishing window (warm-up included).
     pub delivered_per_s: f64,
+    /// Message deliveries per WebSocket message received (acks and other frames count in the
+    /// denominator: below 1 without `--batch`, above 1 when the server coalesced).
+    pub deliveries_per_ws_message: f64,
+    /// Whether the connections took coalesced `batch` frames.
+    pub batch: bool,
     /// Acked publishes per second per room.
     pub publishes_per_s_per_room: f64,
     pub latency: Percentiles,
@@ -118,6 +123,11 @@ pub fn summarise(
         lost: expected.saturating_sub(delivered).max(gaps),
         duplicated,
         delivered_per_s: delivered as f64 / window,
+        deliveries_per_ws_message: {
+            let m: u64 = reports.iter().map(|r| r.ws_messages).sum();
+            delivered as f64 / m.max(1) as f64
+        },
+        batch: args.batch,
         publishes_per_s_per_room: acked as f64 / window / args.rooms.max(1) as f64,
         latency: percentiles(&latency),
         ack_latency: percentiles(&ack_latency),

@@ -122,6 +122,9 @@ export interface ConnectOptions {
   getToken?: () => string | Promise<string>;
   /** Resume after this seq from the start (e.g. the newest message of a history page). */
   since?: number;
+  /** Take coalesced `batch` frames (default true): under load the server then sends each
+   * turn's frames in one WebSocket message; the events the application sees are the same. */
+  batch?: boolean;
   backoff?: BackoffOptions;
   /** Most publishes kept while disconnected or unacknowledged (default 100). */
   queueLimit?: number;
@@ -399,6 +402,7 @@ export class Room {
     const q = new URLSearchParams({ token });
     const since = this.resume.since;
     if (since !== undefined) q.set('since', String(since));
+    if (this.opts.batch !== false) q.set('batch', '1');
     return `${base}/rooms/${encodeURIComponent(this.opts.room)}/ws?${q}`;
   }
 
@@ -433,6 +437,18 @@ export class Room {
     } catch {
       return;
     }
+    // Under load the server coalesces a turn's frames into one `batch` (see docs/protocol.md).
+    if (f.type === 'batch' && Array.isArray(f.frames)) {
+      for (const inner of f.frames as { type?: string }[]) {
+        if (ws !== this.ws) return; // a handler closed this socket
+        this.handle(ws, inner);
+      }
+      return;
+    }
+    this.handle(ws, f);
+  }
+
+  private handle(ws: SocketLike, f: { type?: string; [k: string]: unknown }): void {
     switch (f.type) {
       case 'welcome': {
         const w = f as unknown as WelcomeFrame;

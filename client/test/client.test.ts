@@ -110,7 +110,7 @@ test('reconnects with since=last seq, delivers each message once, re-sends unack
     room.on('state', (s) => states.push(s));
     await tick();
     const s1 = FakeSocket.all[0];
-    assert.match(s1.url, /^ws:\/\/h\/rooms\/r\/ws\?token=t$/);
+    assert.match(s1.url, /^ws:\/\/h\/rooms\/r\/ws\?token=t&batch=1$/);
     s1.accept({ seq: 4 });
     s1.push(msg(5));
     s1.push(msg(6));
@@ -141,6 +141,31 @@ test('reconnects with since=last seq, delivers each message once, re-sends unack
   } finally {
     mock.timers.reset();
   }
+});
+
+test('batch frames are unwrapped in order: messages, acks and presence as if sent one by one', async () => {
+  FakeSocket.all = [];
+  const room = connect({ url: 'ws://h', room: 'r', token: 't', WebSocket: FakeSocket, heartbeat: { intervalMs: 0 } });
+  const seen: number[] = [];
+  const members: string[][] = [];
+  room.on('message', (m) => seen.push(m.seq));
+  room.on('members', (ms) => members.push(ms.map((m) => m.user_id)));
+  await tick();
+  FakeSocket.all[0].accept({ seq: 1 });
+  const p = room.publish('x', { id: 'a' });
+  FakeSocket.all[0].push({
+    type: 'batch',
+    frames: [{ type: 'ack', id: 'a', seq: 2 }, msg(2), msg(2), msg(3), { type: 'presence', event: 'join', user_id: 'v' }],
+  });
+  assert.deepEqual(await p, { id: 'a', seq: 2 });
+  assert.deepEqual(seen, [2, 3], 'in order, the duplicate dropped');
+  assert.deepEqual(members.at(-1), ['v']);
+  room.close();
+
+  const plain = connect({ url: 'ws://h', room: 'r', token: 't', batch: false, WebSocket: FakeSocket, heartbeat: { intervalMs: 0 } });
+  await tick();
+  assert.doesNotMatch(FakeSocket.all[1].url, /batch/);
+  plain.close();
 });
 
 test('error frames reject the publish with the same id; others stay pending', async () => {

@@ -328,6 +328,18 @@ async fn room_socket(req: Request, url: &Url, env: &Env, room: &str) -> Result<R
             )
         }
     }
+    // `?batch=1` opts this connection into coalesced delivery (`batch` frames, see
+    // docs/protocol.md); without it the connection gets exactly the v1 frames.
+    match url
+        .query_pairs()
+        .find(|(k, _)| k == "batch")
+        .as_ref()
+        .map(|(_, v)| v.as_ref())
+    {
+        None | Some("0" | "false") => {}
+        Some("1" | "true") => query.push(("batch", "1")),
+        Some(_) => return error(ErrorCode::BadRequest, "`batch` must be 1 or 0"),
+    }
     let internal = objects::url("ws", &query)?;
     let headers = Headers::new();
     headers.set("upgrade", "websocket")?;

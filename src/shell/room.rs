@@ -32,6 +32,7 @@ use crate::connection_id::{new_connection_id, room_of};
 use crate::error::ErrorCode;
 use crate::history::HistoryQuery;
 use crate::names::{is_valid_room, is_valid_user_id};
+use crate::outbox::Outbox;
 use crate::protocol::{close_reply, error_frame, Target};
 use crate::room::{Action, Incoming, Room};
 use crate::tags::{connection_tag, user_tag, Attachment};
@@ -45,10 +46,33 @@ use worker::{
     WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
+/// A connection as the room holds it: the runtime's socket and whether it takes `batch` frames.
+#[derive(Debug)]
+struct Peer {
+    ws: WebSocket,
+    batch: bool,
+}
+
 /// What a woken room loads on its first event: the user index and the log's position.
 struct Loaded {
-    room: Room<WebSocket>,
+    room: Room<Peer>,
     log: RoomLog,
+}
+
+/// A frame received from a socket and not processed yet (see `websocket_message`).
+struct Received {
+    ws: WebSocket,
+    connection_id: String,
+    /// `None` for a binary frame (refused when processed, in order with the rest).
+    text: Option<String>,
+}
+
+/// What one turn of the room produced beyond its sends.
+#[derive(Default)]
+struct Turn {
+    outbox: Outbox,
+    counts_changed: bool,
+    forwards: Vec<(WebSocket, Forward)>,
 }
 
 type SharedRoom = Rc<RefCell<Option<Loaded>>>;
@@ -76,6 +100,12 @@ pub struct ChatRoom {
     stats_flight: Rc<Cell<(bool, bool)>>,
     /// Whether this instance made sure a retention alarm is scheduled.
     alarm_checked: Cell<bool>,
+    /// Frames received since the last turn, in arrival order.
+    inbox: RefCell<Vec<Received>>,
+    /// A handler is waiting to run the next turn.
+    turn_pending: Cell<bool>,
+    /// (turns run, frames they processed): how much coalescing happens, for `/debug`.
+    turn_stats: Cell<(u64, u64)>,
 }
 
 impl DurableObject for ChatRoom {
@@ -99,6 +129,9 @@ impl DurableObject for ChatRoom {
             versions: Rc::new(RefCell::new(Versions::default())),
             stats_flight: Rc::new(Cell::new((false, false))),
             alarm_checked: Cell::new(false),
+            inbox: RefCell::new(Vec::new()),
+            turn_pending: Cell::new(false),
+            turn_stats: Cell::new((0, 0)),
         }
     }
 
@@ -110,6 +143,20 @@ impl DurableObject for ChatRoom {
         })
     }
 
+    /// Frames are not processed one event at a time but in **turns**: the first frame to arrive
+    /// queues itself and waits on a zero timer; awaiting a timer (unlike a storage call) keeps
+    /// the object's input gate open, so the frames already queued behind it are delivered
+    /// meanwhile and only queue themselves too. The waiting handler then processes them all
+    /// in one synchronous step. That is where the speed under load comes from:
+    ///
+    /// - their log writes fall into one implicit SQLite transaction, so one commit makes a
+    ///   whole turn durable (group commit) — and the output gate still holds every send of the
+    ///   turn, acks included, until that commit is done;
+    /// - each recipient gets one send per turn when it takes `batch` frames.
+    ///
+    /// An idle room pays one zero timer per message. Every other event (a socket opening or
+    /// closing, an HTTP call) runs the pending turn first, so order is kept: a new socket
+    /// never sees a message accepted before its `welcome`, a closing one gets its last acks.
     async fn websocket_message(
         &self,
         ws: WebSocket,
@@ -120,41 +167,37 @@ impl DurableObject for ChatRoom {
             let _ = ws.close(Some(1011), Some("unknown connection"));
             return Ok(());
         };
-        let incoming = match &message {
-            WebSocketIncomingMessage::String(text) => Incoming::Text(text),
-            WebSocketIncomingMessage::Binary(_) => Incoming::Binary,
+        let text = match message {
+            WebSocketIncomingMessage::String(text) => Some(text),
+            WebSocketIncomingMessage::Binary(_) => None,
         };
         let room = room_of(&connection_id).unwrap_or_default().to_owned();
-        let forwards = match self.with_room_ws(&room, Some(&ws), |r, log| {
-            r.receive(&connection_id, incoming, now_ms(), log)
-        }) {
+        self.inbox.borrow_mut().push(Received {
+            ws,
+            connection_id,
+            text,
+        });
+        if self.turn_pending.replace(true) {
+            return Ok(()); // the waiting handler's turn will take this frame
+        }
+        worker::Delay::from(std::time::Duration::ZERO).await;
+        self.turn_pending.set(false);
+        let forwards = match self.with_room_ws(&room, None, |_, _| Vec::new()) {
             Ok(f) => f,
             Err(e) => {
-                let _ = ws.send_with_str(error_frame(
-                    ErrorCode::Internal,
-                    &format!("room unavailable: {e}"),
-                    None,
-                ));
+                // The room could not load: everyone waiting hears it, nothing was stored.
+                let message = format!("room unavailable: {e}");
+                for r in self.inbox.take() {
+                    let _ =
+                        r.ws.send_with_str(error_frame(ErrorCode::Internal, &message, None));
+                }
                 return Ok(());
             }
         };
         self.ensure_retention_alarm();
         // The room is released: forwarding may await, and other events may run meanwhile.
-        for f in forwards {
-            let reply = match self.forward(&f).await {
-                Ok(0) => Some((ErrorCode::NotFound, "no such recipient")),
-                Ok(_) => None,
-                Err(e) => {
-                    worker::console_warn!("forwarding a direct failed: {e}");
-                    Some((
-                        ErrorCode::Unavailable,
-                        "the recipient could not be reached; try again",
-                    ))
-                }
-            };
-            if let Some((code, message)) = reply {
-                let _ = ws.send_with_str(error_frame(code, message, f.id.as_deref()));
-            }
+        for (ws, f) in forwards {
+            forward_and_report(&self.env, &ws, &f).await;
         }
         Ok(())
     }
@@ -212,7 +255,8 @@ impl ChatRoom {
                     return error(ErrorCode::BadRequest, "missing identity");
                 };
                 let since = param(&url, "since").and_then(|s| s.parse::<u64>().ok());
-                self.accept(&user, &room, since)
+                let batch = param(&url, "batch").is_some_and(|b| b == "1");
+                self.accept(&user, &room, since, batch)
             }
             "/publish" => {
                 let data = req.text().await?;
@@ -300,7 +344,13 @@ impl ChatRoom {
 
     /// Accepts a verified user's upgrade: tags and attachment first (so the socket is fully
     /// described before anything can hibernate), then `welcome` and presence.
-    fn accept(&self, user: &str, room_name: &str, since: Option<u64>) -> Result<Response> {
+    fn accept(
+        &self,
+        user: &str,
+        room_name: &str,
+        since: Option<u64>,
+        batch: bool,
+    ) -> Result<Response> {
         if !is_valid_user_id(user) || !is_valid_room(room_name) {
             return super::http::error(ErrorCode::BadRequest, "bad identity");
         }
@@ -327,17 +377,22 @@ impl ChatRoom {
             user_id: user.to_owned(),
             connection_id: connection_id.clone(),
             closing: false,
+            batch,
         })?;
         remember_connection_id(&pair.server, &connection_id);
-        self.with_room_ws(room_name, Some(&pair.server), |room, log| {
-            room.open(
+        self.with_room(room_name, |room, log| {
+            let actions = room.open(
                 &connection_id,
                 user,
-                pair.server.clone(),
+                Peer {
+                    ws: pair.server.clone(),
+                    batch,
+                },
                 now_ms() as f64,
                 since,
                 log,
-            )
+            );
+            (actions, ())
         })?;
         Response::from_websocket(pair.client)
     }
@@ -346,20 +401,21 @@ impl ChatRoom {
     fn forget(&self, ws: &WebSocket) {
         let Some(me) = attachment(ws) else { return };
         let room = room_of(&me.connection_id).unwrap_or_default().to_owned();
-        if let Err(e) = self.with_room_ws(&room, Some(ws), |r, _| r.close(&me.connection_id).1) {
+        if let Err(e) = self.with_room(&room, |r, _| (r.close(&me.connection_id).1, ())) {
             worker::console_error!("room could not load to forget a socket: {e}");
         }
     }
 
-    /// Runs `f` on the room (loading it first if needed) and carries out the actions it returns.
-    /// `current` is the socket whose event this is (the only one the room may close).
+    /// Runs one turn on the room (loading it first if needed): the frames received so far,
+    /// then `f`, then the turn's sends, planned together (see [`Outbox`]). `current` is the
+    /// socket whose event this is (the only one `f`'s actions may close). Returns the
+    /// `direct`s to forward, with the socket to tell if that fails.
     fn with_room_ws(
         &self,
         room: &str,
         current: Option<&WebSocket>,
-        f: impl FnOnce(&mut Room<WebSocket>, &mut RoomLog) -> Vec<Action>,
-    ) -> Result<Vec<Forward>> {
-        let mut forwards = Vec::new();
+        f: impl FnOnce(&mut Room<Peer>, &mut RoomLog) -> Vec<Action>,
+    ) -> Result<Vec<(WebSocket, Forward)>> {
         let mut slot = self.room.borrow_mut();
         let woke = slot.is_none();
         if woke {
@@ -368,19 +424,56 @@ impl ChatRoom {
         let Some(Loaded { room: r, log }) = slot.as_mut() else {
             return Err(worker::Error::RustError("room not loaded".into()));
         };
+        let mut turn = Turn {
+            counts_changed: woke,
+            ..Turn::default()
+        };
+        let received = self.inbox.take();
+        if !received.is_empty() {
+            let (turns, frames) = self.turn_stats.get();
+            self.turn_stats
+                .set((turns + 1, frames + received.len() as u64));
+            let now = now_ms();
+            for m in &received {
+                let incoming = match &m.text {
+                    Some(text) => Incoming::Text(text),
+                    None => Incoming::Binary,
+                };
+                let actions = r.receive(&m.connection_id, incoming, now, log);
+                self.apply(r, actions, Some(&m.ws), &mut turn);
+            }
+        }
         let actions = f(r, log);
-        let mut counts_changed = woke;
+        self.apply(r, actions, current, &mut turn);
+        send_planned(r, &mut turn.outbox);
+        drop(slot);
+        if turn.counts_changed {
+            self.report_room_count();
+        }
+        Ok(turn.forwards)
+    }
+
+    /// Carries out a step's actions: sends go to the turn's outbox, the rest happens now.
+    fn apply(
+        &self,
+        r: &mut Room<Peer>,
+        actions: Vec<Action>,
+        current: Option<&WebSocket>,
+        turn: &mut Turn,
+    ) {
         for action in actions {
             match action {
-                Action::Send { to, frame } => {
-                    // One UTF-8 → JS string conversion per frame, not one per recipient.
-                    let text = JsValue::from_str(&frame);
-                    for ws in r.resolve(&to) {
-                        let _ = send_text(ws, &text);
-                    }
-                }
-                Action::Close { code, reason, .. } => {
+                Action::Send { to, frame } => turn.outbox.push(to, frame),
+                Action::Close {
+                    connection_id,
+                    code,
+                    reason,
+                } => {
                     let Some(current) = current else { continue };
+                    // It has left the index already: what this turn owes it goes out first.
+                    for frame in turn.outbox.take_for(&connection_id) {
+                        let _ = current.send_with_str(frame);
+                    }
                     // Mark it first, so a wake before the close completes does not bring it
                     // back into the index.
                     if let Some(mut a) = attachment(current) {
@@ -393,32 +486,40 @@ impl ChatRoom {
                     user_id,
                     connections,
                 } => {
-                    counts_changed = true;
+                    turn.counts_changed = true;
                     self.report_user_count(r.name(), &user_id, connections);
                 }
-                Action::Forward { to, frame, id } => forwards.push(Forward { to, frame, id }),
+                Action::Forward { to, frame, id } => {
+                    if let Some(ws) = current {
+                        turn.forwards.push((ws.clone(), Forward { to, frame, id }));
+                    }
+                }
             }
         }
-        drop(slot);
-        if counts_changed {
-            self.report_room_count();
-        }
-        Ok(forwards)
     }
 
-    /// [`Self::with_room_ws`] for events not tied to a socket (internal HTTP calls), which
-    /// never forward. `f` returns its actions and a result for the caller.
+    /// [`Self::with_room_ws`] for events not tied to a socket (internal HTTP calls). `f`
+    /// returns its actions and a result for the caller. `direct`s from frames that were
+    /// waiting for a turn are forwarded in the background.
     fn with_room<T>(
         &self,
         room: &str,
-        f: impl FnOnce(&mut Room<WebSocket>, &mut RoomLog) -> (Vec<Action>, T),
+        f: impl FnOnce(&mut Room<Peer>, &mut RoomLog) -> (Vec<Action>, T),
     ) -> Result<T> {
         let mut out = None;
-        self.with_room_ws(room, None, |r, log| {
+        let forwards = self.with_room_ws(room, None, |r, log| {
             let (actions, t) = f(r, log);
             out = Some(t);
             actions
         })?;
+        if !forwards.is_empty() {
+            let env = self.env.clone();
+            self.state.wait_until(async move {
+                for (ws, f) in forwards {
+                    forward_and_report(&env, &ws, &f).await;
+                }
+            });
+        }
         out.ok_or_else(|| worker::Error::RustError("room closure did not run".into()))
     }
 
@@ -434,7 +535,8 @@ impl ChatRoom {
             // (already removed, marked `closing`) stay out.
             if let Some(a) = attachment(&ws).filter(|a| !a.closing) {
                 remember_connection_id(&ws, &a.connection_id);
-                room.restore(&a.connection_id, &a.user_id, ws, now);
+                let peer = Peer { ws, batch: a.batch };
+                room.restore(&a.connection_id, &a.user_id, peer, now);
             }
         }
         Ok(Loaded { room, log })
@@ -510,30 +612,6 @@ impl ChatRoom {
         });
     }
 
-    /// Sends a `direct` this room could not deliver itself; resolves to the number delivered.
-    async fn forward(&self, f: &Forward) -> Result<u64> {
-        match &f.to {
-            Target::User(user) => {
-                let stub = objects::registry(&self.env, user)?;
-                let res = objects::post(&stub, "deliver", &[("user", user)], Some(f.frame.clone()))
-                    .await?;
-                objects::delivered(res).await
-            }
-            Target::Connection(c) => {
-                let Some(room) = room_of(c) else { return Ok(0) };
-                let stub = objects::room(&self.env, room)?;
-                let res = objects::post(
-                    &stub,
-                    "direct",
-                    &[("room", room), ("connection", c)],
-                    Some(f.frame.clone()),
-                )
-                .await?;
-                objects::delivered(res).await
-            }
-        }
-    }
-
     fn debug(&self) -> Result<Response> {
         let loaded = self.room.borrow().is_some();
         let sockets: Vec<serde_json::Value> = self
@@ -552,10 +630,67 @@ impl ChatRoom {
             "instance": self.instance,
             "created_ms": self.created_ms,
             "loaded_before_this_call": loaded,
+            "turns": self.turn_stats.get().0,
+            "frames_in_turns": self.turn_stats.get().1,
             "sockets": sockets.len(),
             "connections": sockets,
         });
         super::http::json_response(200, body.to_string())
+    }
+}
+
+/// Sends a `direct` this room could not deliver itself; resolves to the number delivered.
+async fn forward(env: &Env, f: &Forward) -> Result<u64> {
+    match &f.to {
+        Target::User(user) => {
+            let stub = objects::registry(env, user)?;
+            let res =
+                objects::post(&stub, "deliver", &[("user", user)], Some(f.frame.clone())).await?;
+            objects::delivered(res).await
+        }
+        Target::Connection(c) => {
+            let Some(room) = room_of(c) else { return Ok(0) };
+            let stub = objects::room(env, room)?;
+            let res = objects::post(
+                &stub,
+                "direct",
+                &[("room", room), ("connection", c)],
+                Some(f.frame.clone()),
+            )
+            .await?;
+            objects::delivered(res).await
+        }
+    }
+}
+
+/// Forwards a `direct` and tells the sender when nobody got it or it could not be delivered.
+async fn forward_and_report(env: &Env, ws: &WebSocket, f: &Forward) {
+    let reply = match forward(env, f).await {
+        Ok(0) => Some((ErrorCode::NotFound, "no such recipient")),
+        Ok(_) => None,
+        Err(e) => {
+            worker::console_warn!("forwarding a direct failed: {e}");
+            Some((
+                ErrorCode::Unavailable,
+                "the recipient could not be reached; try again",
+            ))
+        }
+    };
+    if let Some((code, message)) = reply {
+        let _ = ws.send_with_str(error_frame(code, message, f.id.as_deref()));
+    }
+}
+
+/// Sends what a turn planned: each distinct text is converted to a JS string once (UTF-8 →
+/// UTF-16 is not free) and that same string is handed to every socket that gets it.
+fn send_planned(r: &Room<Peer>, outbox: &mut Outbox) {
+    if outbox.is_empty() {
+        return;
+    }
+    let plan = outbox.plan(r, |p| p.batch);
+    let texts: Vec<JsValue> = plan.texts.iter().map(|t| JsValue::from_str(t)).collect();
+    for (peer, t) in plan.sends {
+        let _ = send_text(&peer.ws, &texts[t]);
     }
 }
 

@@ -1,0 +1,345 @@
+//! Coalesced delivery: what a room sends during one turn, planned as few sends as possible.
+//!
+//! Under load most of a room's time goes into per-socket sends (each is a crossing into the
+//! runtime and a WebSocket frame), not into the messages themselves. A room therefore collects
+//! the frames of one turn — every publish that arrived while the previous turn ran — in an
+//! [`Outbox`], and [`Outbox::plan`] turns them into sends:
+//!
+//! - a connection that opted in (`?batch=1`) gets **one** `{"type":"batch","frames":[...]}`
+//!   text per turn for the room's broadcasts (and one for frames addressed to it alone), and
+//!   every connection that receives the same broadcasts shares the very same text, so it is
+//!   built and converted once;
+//! - any other connection gets exactly the v1 frames, one send each, in order.
+//!
+//! A batch of one frame is sent as that frame, unwrapped. The frames inside a batch are the
+//! frames the connection would otherwise have received, in the same order; the frames
+//! addressed to one connection (welcome, replay, acks, errors, directs) come before the
+//! turn's broadcasts, so a welcome or a replay still precedes live traffic.
+
+use crate::room::{Conn, Recipients, Room};
+use std::collections::HashMap;
+
+/// A batch is closed before it would grow past this many bytes (the next frame starts a new
+/// one), so a turn under load never produces a single oversized WebSocket message.
+pub const BATCH_MAX_BYTES: usize = 128 * 1024;
+
+/// Frames queued for one turn, with whom they go to.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    items: Vec<(Recipients, String)>,
+}
+
+/// The sends a turn comes down to: each distinct text once, and who gets which.
+#[derive(Debug)]
+pub struct Plan<'a, H> {
+    pub texts: Vec<String>,
+    /// (recipient, index into `texts`), in the order they must be sent.
+    pub sends: Vec<(&'a H, usize)>,
+}
+
+impl Outbox {
+    pub fn push(&mut self, to: Recipients, frame: String) {
+        self.items.push((to, frame));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Removes and returns the frames addressed to `connection_id` alone, in order: for a
+    /// connection the room is closing in the middle of a turn (it has left the index already,
+    /// so the plan would not reach it).
+    pub fn take_for(&mut self, connection_id: &str) -> Vec<String> {
+        let (mine, rest) = std::mem::take(&mut self.items)
+            .into_iter()
+            .partition(|(to, _)| matches!(to, Recipients::One(c) if c == connection_id));
+        self.items = rest;
+        mine.into_iter().map(|(_, frame)| frame).collect()
+    }
+
+    /// Plans the turn's sends against the room as it is now and empties the outbox.
+    /// `batches(handle)` says whether that connection takes `batch` frames.
+    pub fn plan<'a, H>(&mut self, room: &'a Room<H>, batches: impl Fn(&H) -> bool) -> Plan<'a, H> {
+        let items = std::mem::take(&mut self.items);
+        let mut plan = Plan {
+            texts: Vec::new(),
+            sends: Vec::new(),
+        };
+        // Each item's own text, made on first use (for connections that take v1 frames).
+        let mut single: Vec<Option<usize>> = vec![None; items.len()];
+        // Batch texts by the list of items they carry: connections with the same list share one.
+        let mut batched: HashMap<Vec<usize>, Vec<usize>> = HashMap::new();
+        let broadcasts: Vec<usize> = (0..items.len())
+            .filter(|&i| matches!(items[i].0, Recipients::AllExcept(_)))
+            .collect();
+        let excluded: Vec<&str> = broadcasts
+            .iter()
+            .filter_map(|&i| match &items[i].0 {
+                Recipients::AllExcept(Some(c)) => Some(c.as_str()),
+                _ => None,
+            })
+            .collect();
+        // A turn without broadcasts (a welcome, an ack, a direct) only concerns the connections
+        // it names; otherwise every connection is visited once.
+        let everyone = !broadcasts.is_empty()
+            || items
+                .iter()
+                .any(|(to, _)| matches!(to, Recipients::User(_)));
+        let named: Vec<(&str, &crate::room_index::Entry<Conn<H>>)> = if everyone {
+            room.index().iter().collect()
+        } else {
+            let mut ids: Vec<&str> = items
+                .iter()
+                .filter_map(|(to, _)| match to {
+                    Recipients::One(c) => Some(c.as_str()),
+                    _ => None,
+                })
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.into_iter()
+                .filter_map(|c| room.index().get(c).map(|e| (c, e)))
+                .collect()
+        };
+        for (connection_id, entry) in named {
+            let handle = &entry.handle.handle;
+            let personal: Vec<usize> = (0..items.len())
+                .filter(|&i| match &items[i].0 {
+                    Recipients::One(c) => c == connection_id,
+                    Recipients::User(u) => *u == entry.user_id,
+                    Recipients::AllExcept(_) => false,
+                })
+                .collect();
+            let shared: Vec<usize> = if excluded.contains(&connection_id) {
+                broadcasts
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        !matches!(&items[i].0, Recipients::AllExcept(Some(c)) if c == connection_id)
+                    })
+                    .collect()
+            } else {
+                broadcasts.clone()
+            };
+            if batches(handle) {
+                for list in [personal, shared] {
+                    if list.is_empty() {
+                        continue;
+                    }
+                    let texts = batched
+                        .entry(list)
+                        .or_insert_with_key(|list| batch_texts(&items, list, &mut plan.texts));
+                    plan.sends.extend(texts.iter().map(|&t| (handle, t)));
+                }
+            } else {
+                // v1 order: everything as it was pushed.
+                let mut all = personal;
+                all.extend(shared);
+                all.sort_unstable();
+                for i in all {
+                    let t = *single[i].get_or_insert_with(|| {
+                        plan.texts.push(items[i].1.clone());
+                        plan.texts.len() - 1
+                    });
+                    plan.sends.push((handle, t));
+                }
+            }
+        }
+        plan
+    }
+}
+
+/// The texts carrying `list` (indices into `items`): one frame as itself, more as `batch`
+/// frames of at most [`BATCH_MAX_BYTES`] each. Returns their indices in `texts`.
+fn batch_texts(
+    items: &[(Recipients, String)],
+    list: &[usize],
+    texts: &mut Vec<String>,
+) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut chunk: Vec<&str> = Vec::new();
+    let mut size = 0;
+    let mut close = |chunk: &mut Vec<&str>, texts: &mut Vec<String>| {
+        if chunk.is_empty() {
+            return;
+        }
+        texts.push(if chunk.len() == 1 {
+            chunk[0].to_owned()
+        } else {
+            batch_frame(chunk)
+        });
+        out.push(texts.len() - 1);
+        chunk.clear();
+    };
+    for &i in list {
+        let frame = items[i].1.as_str();
+        if !chunk.is_empty() && size + frame.len() + 1 > BATCH_MAX_BYTES {
+            close(&mut chunk, texts);
+            size = 0;
+        }
+        size += frame.len() + 1;
+        chunk.push(frame);
+    }
+    close(&mut chunk, texts);
+    out
+}
+
+/// `{"type":"batch","frames":[f1,f2,...]}`: the frames are JSON objects already, so they are
+/// spliced in verbatim.
+pub fn batch_frame(frames: &[&str]) -> String {
+    let len: usize = frames.iter().map(|f| f.len() + 1).sum();
+    let mut out = String::with_capacity(len + 30);
+    out.push_str(r#"{"type":"batch","frames":["#);
+    for (n, f) in frames.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(f);
+    }
+    out.push_str("]}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::history::NoLog;
+    use serde_json::Value;
+
+    /// Handles are (connection id, takes batches).
+    fn room(conns: &[(&str, &str, bool)]) -> Room<(String, bool)> {
+        let mut r = Room::new("r", Config::default());
+        for (c, u, b) in conns {
+            r.open(c, u, (c.to_string(), *b), 0.0, None, &NoLog::default());
+        }
+        r
+    }
+
+    fn v(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    /// The texts connection `c` is sent, in order.
+    fn texts_to(plan: &Plan<'_, (String, bool)>, c: &str) -> Vec<String> {
+        plan.sends
+            .iter()
+            .filter(|(h, _)| h.0 == c)
+            .map(|(_, t)| plan.texts[*t].clone())
+            .collect()
+    }
+
+    /// The frames connection `c` sees once batches are unwrapped, in order.
+    fn frames_to(plan: &Plan<'_, (String, bool)>, c: &str) -> Vec<Value> {
+        texts_to(plan, c)
+            .iter()
+            .flat_map(|t| {
+                let v = v(t);
+                if v["type"] == "batch" {
+                    v["frames"].as_array().unwrap().clone()
+                } else {
+                    vec![v]
+                }
+            })
+            .collect()
+    }
+
+    fn f(n: u32) -> String {
+        format!(r#"{{"type":"message","seq":{n}}}"#)
+    }
+
+    #[test]
+    fn batching_connections_share_one_text_and_others_get_every_frame() {
+        let r = room(&[("a", "ua", true), ("b", "ub", true), ("c", "uc", false)]);
+        let mut out = Outbox::default();
+        for n in 1..=3 {
+            out.push(Recipients::AllExcept(None), f(n));
+        }
+        let plan = out.plan(&r, |h| h.1);
+        assert_eq!(texts_to(&plan, "a").len(), 1);
+        assert_eq!(texts_to(&plan, "a"), texts_to(&plan, "b"));
+        assert_eq!(frames_to(&plan, "a"), vec![v(&f(1)), v(&f(2)), v(&f(3))]);
+        assert_eq!(texts_to(&plan, "c"), vec![f(1), f(2), f(3)]);
+        // One batch text and three single frames: each built once.
+        assert_eq!(plan.texts.len(), 4);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn exclusions_and_personal_frames_are_respected() {
+        let r = room(&[("a", "ua", true), ("b", "ub", true), ("c", "uc", false)]);
+        let (ack1, ack2, direct) = (
+            r#"{"type":"ack","seq":1}"#,
+            r#"{"type":"ack","seq":2}"#,
+            r#"{"type":"direct"}"#,
+        );
+        let mut out = Outbox::default();
+        out.push(Recipients::AllExcept(Some("a".into())), f(1));
+        out.push(Recipients::One("a".into()), ack1.into());
+        out.push(Recipients::AllExcept(None), f(2));
+        out.push(Recipients::One("c".into()), ack2.into());
+        out.push(Recipients::User("ub".into()), direct.into());
+        let plan = out.plan(&r, |h| h.1);
+        // Personal frames first, then the broadcasts this connection is not excluded from.
+        assert_eq!(frames_to(&plan, "a"), vec![v(ack1), v(&f(2))]);
+        assert_eq!(frames_to(&plan, "b"), vec![v(direct), v(&f(1)), v(&f(2))]);
+        // A v1 connection gets every frame on its own, in the order pushed.
+        assert_eq!(texts_to(&plan, "c"), vec![f(1), f(2), ack2.to_string()]);
+    }
+
+    #[test]
+    fn a_single_frame_is_sent_unwrapped_and_large_turns_split() {
+        let r = room(&[("a", "ua", true)]);
+        let mut out = Outbox::default();
+        out.push(Recipients::AllExcept(None), f(1));
+        let plan = out.plan(&r, |h| h.1);
+        assert_eq!(plan.texts, vec![f(1)]);
+
+        let big = format!(r#"{{"type":"message","data":"{}"}}"#, "x".repeat(40_000));
+        for _ in 0..7 {
+            out.push(Recipients::AllExcept(None), big.clone());
+        }
+        let plan = out.plan(&r, |h| h.1);
+        let texts = texts_to(&plan, "a");
+        assert!(texts.len() >= 3);
+        assert!(texts.iter().all(|t| t.len() <= BATCH_MAX_BYTES + 64));
+        assert_eq!(frames_to(&plan, "a").len(), 7);
+    }
+
+    #[test]
+    fn frames_for_a_closing_connection_can_be_taken_out() {
+        let mut out = Outbox::default();
+        out.push(Recipients::One("a".into()), "1".into());
+        out.push(Recipients::AllExcept(None), "2".into());
+        out.push(Recipients::One("b".into()), "3".into());
+        out.push(Recipients::One("a".into()), "4".into());
+        assert_eq!(out.take_for("a"), vec!["1".to_string(), "4".to_string()]);
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn a_turn_without_broadcasts_reaches_only_whom_it_names() {
+        let r = room(&[("a", "ua", true), ("b", "ub", false), ("c", "uc", true)]);
+        let mut out = Outbox::default();
+        out.push(Recipients::One("b".into()), f(1));
+        out.push(Recipients::One("c".into()), f(2));
+        out.push(Recipients::One("c".into()), f(3));
+        out.push(Recipients::One("gone".into()), f(4));
+        let plan = out.plan(&r, |h| h.1);
+        assert!(texts_to(&plan, "a").is_empty());
+        assert_eq!(texts_to(&plan, "b"), vec![f(1)]);
+        assert_eq!(frames_to(&plan, "c"), vec![v(&f(2)), v(&f(3))]);
+        assert_eq!(plan.sends.len(), 2);
+    }
+
+    #[test]
+    fn an_empty_outbox_plans_nothing() {
+        let r = room(&[("a", "ua", true), ("b", "ub", false)]);
+        let plan = Outbox::default().plan(&r, |h| h.1);
+        assert!(plan.sends.is_empty() && plan.texts.is_empty());
+    }
+}
