@@ -172,6 +172,8 @@ async fn run(args: Args) -> Result<bool, String> {
             pids.extend(proc_stats::descendants_named(root, name));
         }
     }
+    // Before any connection: the baseline for memory per connection.
+    let rss_before = proc_stats::rss_bytes(&pids);
     let progress = if args.no_progress {
         ProgressBar::hidden()
     } else {
@@ -230,7 +232,7 @@ async fn run(args: Args) -> Result<bool, String> {
     progress.finish_and_clear();
     let cpu_after = proc_stats::cpu_seconds(&pids);
     let rss = proc_stats::rss_bytes(&pids);
-    let summary = report::summarise(
+    let mut summary = report::summarise(
         &args,
         users,
         publishers,
@@ -240,6 +242,9 @@ async fn run(args: Args) -> Result<bool, String> {
         rss,
         pids.len(),
     );
+    summary.server_rss_before_bytes = rss_before;
+    summary.server_rss_per_connection_bytes =
+        rss.saturating_sub(rss_before) as f64 / args.conns.max(1) as f64;
     println!("{}", report::markdown(&summary));
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
@@ -358,19 +363,26 @@ async fn connection(
             outstanding += 1;
         }
     }
-    // After the stop: wait for outstanding acks, then a quiet second for the last deliveries.
+    // After the stop: wait for outstanding acks, then for a quiet second (no frame at all) for
+    // the last deliveries: a loaded server may still be flushing other publishers' messages
+    // to this socket long after this connection's own acks came back.
     let drain_deadline = stop_at + Duration::from_secs(10);
     let mut quiet_until = None::<Instant>;
     loop {
         let now = Instant::now();
         let publishing = publishes && now < stop_at;
-        if !publishing && outstanding == 0 && quiet_until.is_none() {
+        // Readers (and idle runs) stay until the end; then everyone drains.
+        if now >= stop_at && outstanding == 0 && quiet_until.is_none() {
             quiet_until = Some(now + Duration::from_secs(1));
         }
         if quiet_until.is_some_and(|q| now >= q) || now >= drain_deadline {
             break;
         }
-        let wake = quiet_until.unwrap_or(drain_deadline);
+        let wake = quiet_until.unwrap_or(if now < stop_at {
+            stop_at
+        } else {
+            drain_deadline
+        });
         tokio::select! {
             _ = tick.tick(), if publishing && matches!(args.mode, Mode::Rate) => {
                 sent_at.borrow_mut().insert(n, Instant::now());
@@ -389,6 +401,9 @@ async fn connection(
                 let Ok(mut f) = serde_json::from_str::<Frame>(&text) else { continue };
                 let arrived = Instant::now();
                 rep.ws_messages += 1;
+                if let Some(q) = quiet_until.as_mut() {
+                    *q = arrived + Duration::from_secs(1);
+                }
                 let frames = match f.frames.take() {
                     Some(inner) if f.kind == "batch" => inner,
                     _ => vec![f],

@@ -62,6 +62,11 @@ pub struct Summary {
     pub server_cpu_s: f64,
     pub server_cpu_s_per_million_deliveries: Option<f64>,
     pub server_rss_bytes: u64,
+    /// RSS before the first connection opened.
+    pub server_rss_before_bytes: u64,
+    /// (RSS at the end − RSS before) / connections: with `--publishers 0` and a duration past
+    /// the hibernation timeout, the memory an idle, hibernated connection costs.
+    pub server_rss_per_connection_bytes: f64,
     pub errors: Vec<String>,
 }
 
@@ -136,6 +141,8 @@ pub fn summarise(
         server_cpu_s_per_million_deliveries: (server_processes > 0 && delivered > 0)
             .then(|| cpu_s / delivered as f64 * 1e6),
         server_rss_bytes: rss,
+        server_rss_before_bytes: 0,
+        server_rss_per_connection_bytes: 0.0,
         errors,
     }
 }

@@ -79,7 +79,13 @@ class RedisConnectionManager:
 
     def __init__(self, local_manager: ConnectionManager):
         self.local_manager = local_manager
-        self.redis = redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
+        # A blocking pool: with redis-py 8 the default pool is bounded and raises
+        # MaxConnectionsError ("Too many connections") when hundreds of sockets call Redis at
+        # once; a production deployment waits for a free connection instead.
+        pool = redis.BlockingConnectionPool.from_url(
+            os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"), max_connections=64, timeout=None
+        )
+        self.redis = redis.Redis(connection_pool=pool)
         self.redis_pubsub_channel = CHANNEL
         self._pubsub_task = None
         self._publish = self.redis.register_script(PUBLISH_SCRIPT)
