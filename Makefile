@@ -28,7 +28,7 @@ RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium loadgen \
-        test check unit integration deploy-check bench-user-broadcast bench-durable-publish fastapi-peer bench-quick clean
+        test check unit integration deploy-check bench-user-broadcast bench-durable-publish fastapi-peer bench bench-quick bench-tools clean
 
 help:
 	@echo "make dev    - set up, build and serve locally on http://127.0.0.1:$(DEV_PORT)"
@@ -165,10 +165,22 @@ $(FASTAPI_VENV)/.installed: bench/peers/fastapi-redis/requirements.txt
 	$(FASTAPI_VENV)/bin/pip install -q -r bench/peers/fastapi-redis/requirements.txt
 	@touch $@
 
-# A small slice of the benchmark matrix (every peer, alternated, medians): under 3 minutes.
-bench-quick: build fastapi-peer
+# The benchmark (bench/scripts/matrix.mjs says what and how): every peer through the same
+# load generator, server on core 0 and generator on core 1, peers alternated, 5 runs per cell;
+# then latency at half the JS twin's maximum and the scenarios. Rewrites the generated part of
+# docs/benchmarks.md and docs/benchmarks-throughput.svg. About 40 minutes on the reference machine.
+bench-tools: build fastapi-peer
+	@command -v taskset >/dev/null || { echo "taskset is missing: apt-get install util-linux"; exit 1; }
 	cargo build -p edge-chat-bench --release
-	node bench/scripts/quick.mjs 2
+
+bench: bench-tools
+	$(call say,benchmark matrix (see bench/scripts/matrix.mjs))
+	node bench/scripts/matrix.mjs
+
+# A slice of the matrix (2 cells, every peer, 2 alternated runs): under 3 minutes, no doc change.
+bench-quick: bench-tools
+	$(call say,benchmark slice (bench/results/quick.json))
+	node bench/scripts/matrix.mjs --quick
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown

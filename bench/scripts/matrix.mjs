@@ -1,0 +1,183 @@
+// The benchmark matrix: every peer through the same load generator, the same way every time.
+//
+//   node bench/scripts/matrix.mjs            # `make bench`: full matrix + scenarios → docs/benchmarks.md
+//   node bench/scripts/matrix.mjs --quick    # `make bench-quick`: a slice, < 3 minutes, no doc change
+//   options: --runs N (runs per cell and peer), --seconds S (measured seconds per run),
+//            --cells id,id  --peers id,id  --no-scenarios  --no-latency
+//
+// Design (one factor at a time around a base cell, not the full cross product — 48 cells × 4
+// peers × 5 runs would take hours on the reference machine and say little more):
+//   base       1 room × 64 members, 32 B payload, 1 connection per user, 4 publishes in flight
+//   room size  2, 16, 256 members (256 with 1 in flight, so ~256 publishes are in flight as in base)
+//   payload    256 B, 4 KiB
+//   rooms      100 rooms × 8 members (800 connections, 2 in flight each)
+//   users      1 room × 63 connections of 21 users (3 connections each)
+// Each run is one `bench/scripts/ab.sh` (server on core 0, generator on core 1, the server
+// started fresh and stopped after), peers alternate run by run (the order rotates), and every
+// run verifies every delivery: a lost or duplicated message fails the benchmark.
+// Then latency at a fixed arrival rate of half the JS twin's measured maximum, and the scenarios
+// (idle memory per hibernated connection, wake cost, per-user broadcast).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(`--${name}`);
+const opt = (name, dflt) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : dflt);
+const QUICK = flag('quick');
+const RUNS = Number(opt('runs', QUICK ? 2 : 5));
+const SECONDS = Number(opt('seconds', QUICK ? 3 : 3));
+
+const CELLS = [
+  { id: 'base', factor: 'base', name: '1 room × 64, 32 B', args: ['--rooms', '1', '--conns', '64', '--in-flight', '4'] },
+  { id: 'size-2', factor: 'room size', name: '1 room × 2', args: ['--rooms', '1', '--conns', '2', '--in-flight', '4'] },
+  { id: 'size-16', factor: 'room size', name: '1 room × 16', args: ['--rooms', '1', '--conns', '16', '--in-flight', '4'] },
+  { id: 'size-256', factor: 'room size', name: '1 room × 256', args: ['--rooms', '1', '--conns', '256', '--in-flight', '1'] },
+  { id: 'payload-256', factor: 'payload', name: '1 room × 64, 256 B', args: ['--rooms', '1', '--conns', '64', '--in-flight', '4', '--payload', '256'] },
+  { id: 'payload-4k', factor: 'payload', name: '1 room × 64, 4 KiB', args: ['--rooms', '1', '--conns', '64', '--in-flight', '4', '--payload', '4096'] },
+  { id: 'rooms-100', factor: 'rooms', name: '100 rooms × 8', args: ['--rooms', '100', '--conns', '800', '--in-flight', '2'] },
+  { id: 'users-3', factor: 'connections per user', name: '1 room × 63, 3 per user', args: ['--rooms', '1', '--conns', '63', '--users', '21', '--in-flight', '4'] },
+];
+const QUICK_CELLS = ['base', 'payload-4k'];
+const PEERS = [
+  { id: 'rust-batch', label: 'Rust, `?batch=1` (durable)', peer: 'rust', args: ['--batch'] },
+  { id: 'rust', label: 'Rust, v1 frames (durable)', peer: 'rust', args: [] },
+  { id: 'js', label: 'JS twin (durable)', peer: 'js', args: [] },
+  { id: 'fastapi', label: 'FastAPI + Redis (no write)', peer: 'fastapi', args: [] },
+];
+
+const pick = (list, ids) => (ids ? list.filter((x) => ids.split(',').includes(x.id)) : list);
+const cells = pick(CELLS, opt('cells', QUICK ? QUICK_CELLS.join(',') : undefined));
+const peers = pick(PEERS, opt('peers'));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-matrix-'));
+const resultsDir = path.join(ROOT, 'bench/results');
+fs.mkdirSync(resultsDir, { recursive: true });
+
+let counter = 0;
+/** One generator run against one peer; returns the run record (summary or failure). */
+function run(peer, loadArgs, label) {
+  const json = path.join(tmp, `${counter++}.json`);
+  const args = [peer.peer, '--', ...peer.args, ...loadArgs, '--json', json];
+  process.stderr.write(`  ${label} · ${peer.label}\n`);
+  try {
+    execFileSync(path.join(ROOT, 'bench/scripts/ab.sh'), args, { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
+    return { summary: JSON.parse(fs.readFileSync(json, 'utf8')) };
+  } catch (e) {
+    // ab.sh exits 1 when the generator saw a loss or a duplicate: keep its report if it wrote one.
+    const summary = fs.existsSync(json) ? JSON.parse(fs.readFileSync(json, 'utf8')) : undefined;
+    return { summary, failed: String(e.message).split('\n')[0] };
+  }
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : undefined; };
+const total = cells.length * peers.length * RUNS;
+const started = new Date();
+process.stderr.write(`benchmark matrix: ${cells.length} cells × ${peers.length} peers × ${RUNS} runs = ${total} runs of ${SECONDS} s\n`);
+
+const runs = [];
+for (const cell of cells) {
+  for (let round = 0; round < RUNS; round++) {
+    // A/B alternation: the peer order rotates every round, so no peer always runs first
+    // (a warm page cache, a cooler CPU) or last.
+    const order = peers.map((_, i) => peers[(i + round) % peers.length]);
+    for (const peer of order) {
+      const label = `[${runs.length + 1}/${total}] ${cell.name} · round ${round + 1}`;
+      const r = run(peer, [...cell.args, '--duration', String(SECONDS), '--warmup', '1'], label);
+      runs.push({ cell: cell.id, peer: peer.id, round, ...r });
+    }
+  }
+}
+
+// Latency at a fixed arrival rate: half of what the JS twin delivered at most in the base cell.
+let latency;
+const jsBase = median(runs.filter((r) => r.cell === 'base' && r.peer === 'js' && r.summary).map((r) => r.summary.delivered_per_s));
+if (!QUICK && !flag('no-latency') && jsBase) {
+  const rate = Math.round((0.5 * jsBase) / 64); // every publish reaches all 64 members (echo on)
+  process.stderr.write(`latency at ${rate} publishes/s (half the JS twin's ${Math.round(jsBase)} deliveries/s)\n`);
+  const lruns = [];
+  for (let round = 0; round < RUNS; round++) {
+    const order = peers.map((_, i) => peers[(i + round) % peers.length]);
+    for (const peer of order) {
+      const r = run(peer, ['--rooms', '1', '--conns', '64', '--mode', 'rate', '--rate', String(rate), '--duration', '5', '--warmup', '1'], `latency · round ${round + 1}`);
+      lruns.push({ cell: 'latency', peer: peer.id, round, ...r });
+    }
+  }
+  latency = { rate, basis: `half the JS twin's median maximum in the base cell, ${Math.round(jsBase)} deliveries/s; 1 room × 64, 32 B`, runs: lruns };
+}
+
+// Scenarios.
+const scenarios = {};
+if (!QUICK && !flag('no-scenarios')) {
+  process.stderr.write('scenario: memory per idle (hibernated) connection, 1,000 connections\n');
+  const idle = [];
+  for (const peer of peers.filter((p) => p.id !== 'rust-batch')) {
+    // No publishers; the run lasts past the ~10 s hibernation timeout, so what stays is the
+    // memory of 1,000 idle, hibernated connections (the FastAPI peer has no hibernation).
+    const r = run(peer, ['--rooms', '10', '--conns', '1000', '--publishers', '0', '--duration', '20', '--warmup', '0'], 'idle memory');
+    idle.push({ peer: peer.id, label: peer.label, ...r });
+  }
+  scenarios['Memory per idle connection (1,000 connections in 10 rooms, after 20 s idle)'] = {
+    runs: idle,
+    markdown: ['| peer | RSS before | RSS with 1,000 idle connections | per connection | connections/s |', '|---|---|---|---|---|',
+      ...idle.map((r) => r.summary
+        ? `| ${r.label} | ${(r.summary.server_rss_before_bytes / 1048576).toFixed(1)} MiB | ${(r.summary.server_rss_bytes / 1048576).toFixed(1)} MiB | ${(r.summary.server_rss_per_connection_bytes / 1024).toFixed(1)} KiB | ${r.summary.connections_per_s.toFixed(0)} |`
+        : `| ${r.label} | failed: ${r.failed} | | | |`)].join('\n'),
+  };
+
+  process.stderr.write('scenario: wake cost (first message to a hibernated room)\n');
+  const wake = [];
+  for (const peer of ['rust', 'js']) {
+    const json = path.join(tmp, `wake-${peer}.json`);
+    try {
+      execFileSync('taskset', ['-c', '0', 'node', path.join(ROOT, 'bench/scripts/wake_cost.mjs'), '--peer', peer, '--rooms', '5', '--json', json], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+      wake.push(JSON.parse(fs.readFileSync(json, 'utf8')));
+    } catch (e) { wake.push({ peer, failed: String(e.message).split('\n')[0] }); }
+  }
+  scenarios['Wake cost (5 rooms of 2, first message after 15 s idle vs a warm message)'] = {
+    runs: wake,
+    markdown: ['| peer | warm: publish → other member (median) | after hibernation (median) | wake cost |', '|---|---|---|---|',
+      ...wake.map((w) => w.failed ? `| ${w.peer} | failed: ${w.failed} | | |`
+        : `| ${w.peer === 'rust' ? 'Rust worker' : 'JS twin'} | ${w.warm_median_ms.toFixed(2)} ms | ${w.cold_median_ms.toFixed(2)} ms | **${w.wake_cost_ms.toFixed(2)} ms** |`)].join('\n'),
+  };
+
+  process.stderr.write('scenario: per-user broadcast to a user in 10 rooms\n');
+  const ub = path.join(tmp, 'user-broadcast.json');
+  try {
+    execFileSync('taskset', ['-c', '0', 'node', path.join(ROOT, 'bench/scripts/user_broadcast.mjs'), '10', '300', '--json', ub], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
+    scenarios['Per-user broadcast to a user in 10 rooms'] = JSON.parse(fs.readFileSync(ub, 'utf8'));
+  } catch (e) {
+    scenarios['Per-user broadcast to a user in 10 rooms'] = { failed: String(e.message).split('\n')[0], markdown: 'failed' };
+  }
+}
+
+const cpuModel = (os.cpus()[0]?.model ?? 'unknown CPU').trim();
+const matrix = {
+  started: started.toISOString().replace(/\.\d+Z$/, 'Z'),
+  machine: `${os.cpus().length} × ${cpuModel}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}`,
+  runs_per_cell: RUNS,
+  seconds_per_run: SECONDS,
+  cells: cells.map(({ id, name, factor, args }) => ({ id, name, factor, args })),
+  peers: peers.map(({ id, label }) => ({ id, label })),
+  runs,
+  latency,
+  scenarios,
+};
+// Only the whole standard matrix rewrites docs/benchmarks.md; a slice prints its report.
+const partial = QUICK || opt('cells') || opt('peers') || opt('runs') || flag('no-scenarios') || flag('no-latency');
+const out = path.join(resultsDir, QUICK ? 'quick.json' : partial ? 'partial.json' : 'matrix.json');
+fs.writeFileSync(out, JSON.stringify(matrix, null, 2));
+process.stderr.write(`results: ${path.relative(ROOT, out)}\n`);
+
+const report = path.join(ROOT, 'target/release/bench-report');
+const reportArgs = partial
+  ? [out, '--svg', out.replace(/\.json$/, '.svg')]
+  : [out, '--doc', path.join(ROOT, 'docs/benchmarks.md'), '--svg', path.join(ROOT, 'docs/benchmarks-throughput.svg')];
+execFileSync(report, reportArgs, { stdio: 'inherit' });
+const bad = [...runs, ...(latency?.runs ?? [])].filter((r) => r.failed || r.summary?.lost || r.summary?.duplicated);
+if (bad.length) {
+  process.stderr.write(`${bad.length} run(s) failed or lost/duplicated messages: ${bad.map((r) => `${r.cell}/${r.peer}: ${r.failed ?? 'loss'}`).join('; ')}\n`);
+  process.exitCode = 1;
+}
