@@ -381,7 +381,7 @@ fn chart(m: &Matrix, path: &PathBuf) -> Result<(), String> {
         .margin(16)
         .x_label_area_size(70)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..groups as f64, (1_000f64..top * 1.5).log_scale())
+        .build_cartesian_2d(0f64..groups as f64, (1_000f64..top * 8.0).log_scale())
         .map_err(|e| e.to_string())?;
     let names: Vec<String> = m.cells.iter().map(|c| c.name.clone()).collect();
     ctx.configure_mesh()
