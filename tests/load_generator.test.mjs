@@ -28,6 +28,8 @@ function loadgen(args) {
 for (const [name, extra] of [
   ['closed loop, 2 rooms, users with 2 connections', ['--mode', 'closed', '--rooms', '2', '--conns', '8', '--users', '4', '--in-flight', '2']],
   ['fixed rate, 3 rooms', ['--mode', 'rate', '--rate', '200', '--rooms', '3', '--conns', '6']],
+  ['coalesced batch frames, 1 room', ['--mode', 'closed', '--rooms', '1', '--conns', '8', '--in-flight', '4', '--batch']],
+  ['readers that never publish, 2 rooms', ['--mode', 'closed', '--rooms', '2', '--conns', '8', '--publishers', '2']],
 ]) {
   test(`the generator verifies every delivery: ${name}`, { timeout: 90_000 }, async () => {
     assert.ok(fs.existsSync(LOADGEN), `${LOADGEN} is missing: run \`cargo build -p edge-chat-bench\``);
@@ -43,5 +45,6 @@ for (const [name, extra] of [
     assert.deepEqual([r.lost, r.duplicated, r.errors], [0, 0, []]);
     assert.ok(r.server_processes >= 1, 'found the workerd process');
     assert.match(out, /\| peer \|/);
+    if (extra.includes('--batch')) assert.equal(r.batch, true);
   });
 }
