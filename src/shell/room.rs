@@ -11,8 +11,12 @@
 //! nothing is loaded, so the constructor stays cheap, as it runs on every wake.
 //!
 //! `ping` is answered `pong` by `setWebSocketAutoResponse`, inside the runtime, without
-//! waking the object. Nothing here sets timers or keeps fetches pending, which would keep the
-//! object resident and defeat hibernation.
+//! waking the object. Nothing here keeps fetches pending or sets long timers, which would keep
+//! the object resident and defeat hibernation; the only timer is a turn's zero-length one.
+//!
+//! Frames are processed in **turns** (see `websocket_message`): what queued up while the room
+//! was busy goes through the room core in one synchronous step, with one storage commit, and
+//! its sends are planned together by [`Outbox`] (one `batch` frame per recipient that opted in).
 //!
 //! Handlers are `&self` and may interleave at `.await` points (a `direct` to a user awaits the
 //! registry, and the registry may call back into this very room meanwhile): the `RefCell`
