@@ -50,15 +50,24 @@ impl Outbox {
         self.items.len()
     }
 
-    /// Removes and returns the frames addressed to `connection_id` alone, in order: for a
-    /// connection the room is closing in the middle of a turn (it has left the index already,
-    /// so the plan would not reach it).
-    pub fn take_for(&mut self, connection_id: &str) -> Vec<String> {
-        let (mine, rest) = std::mem::take(&mut self.items)
-            .into_iter()
-            .partition(|(to, _)| matches!(to, Recipients::One(c) if c == connection_id));
-        self.items = rest;
-        mine.into_iter().map(|(_, frame)| frame).collect()
+    /// What a connection the room closes in the middle of a turn is still owed, in order: the
+    /// frames addressed to it alone (taken out) and the turn's broadcasts it is not excluded
+    /// from (copied: they still go to everyone else). It has left the index already, so the
+    /// plan would not reach it, and it was connected when those frames were accepted.
+    pub fn owed_to(&mut self, connection_id: &str) -> Vec<String> {
+        let mut owed = Vec::new();
+        self.items.retain(|(to, frame)| match to {
+            Recipients::One(c) if c == connection_id => {
+                owed.push(frame.clone());
+                false
+            }
+            Recipients::AllExcept(except) if except.as_deref() != Some(connection_id) => {
+                owed.push(frame.clone());
+                true
+            }
+            _ => true,
+        });
+        owed
     }
 
     /// Plans the turn's sends against the room as it is now and empties the outbox.
@@ -311,14 +320,17 @@ mod tests {
     }
 
     #[test]
-    fn frames_for_a_closing_connection_can_be_taken_out() {
+    fn a_connection_closed_mid_turn_gets_what_it_is_owed_in_order() {
         let mut out = Outbox::default();
         out.push(Recipients::One("a".into()), "1".into());
         out.push(Recipients::AllExcept(None), "2".into());
         out.push(Recipients::One("b".into()), "3".into());
-        out.push(Recipients::One("a".into()), "4".into());
-        assert_eq!(out.take_for("a"), vec!["1".to_string(), "4".to_string()]);
-        assert_eq!(out.len(), 2);
+        out.push(Recipients::AllExcept(Some("a".into())), "4".into());
+        out.push(Recipients::One("a".into()), "5".into());
+        let owed: Vec<String> = ["1", "2", "5"].map(String::from).to_vec();
+        assert_eq!(out.owed_to("a"), owed);
+        // Its own frames are gone; the broadcasts stay for everyone else.
+        assert_eq!(out.len(), 3);
     }
 
     #[test]

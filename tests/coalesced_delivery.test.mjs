@@ -98,6 +98,21 @@ test('a batch connection gets welcome first, then its replay, then live traffic'
   writer.terminate();
 });
 
+test('a client that publishes and closes at once still gets its acks before the close', async () => {
+  const room = 'coalesce-close';
+  const reader = await join(server, room, 'reader');
+  for (const batch of ['', '&batch=1']) {
+    const quitter = await join(server, room, `quitter${batch ? '-b' : ''}`, { query: batch });
+    for (let n = 0; n < 3; n++) quitter.send({ type: 'publish', data: n, id: `q${n}` });
+    quitter.ws.close(1000, 'bye'); // in the same breath: the frames are still queued for a turn
+    await quitter.closed;
+    const acks = unwrap(quitter).frames.filter((f) => f.type === 'ack').map((f) => f.id);
+    assert.deepEqual(acks, ['q0', 'q1', 'q2'], `acks before the close (batch=${!!batch})`);
+  }
+  await until(() => reader.frames.filter((f) => f.type === 'message').length === 6);
+  reader.terminate();
+});
+
 test('a bad batch value is refused with 400 bad_request before any room is touched', async () => {
   const token = await devToken(server, 'u');
   for (const v of ['yes', '2', '']) {

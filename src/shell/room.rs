@@ -213,10 +213,12 @@ impl DurableObject for ChatRoom {
         reason: String,
         _clean: bool,
     ) -> Result<()> {
-        // Complete the closing handshake; the client's code is echoed where that is allowed.
+        // Forget first: that runs the pending turn, whose acks and messages this socket is
+        // still owed and can still be sent before our close frame. Then complete the closing
+        // handshake; the client's code is echoed where that is allowed.
+        self.forget(&ws);
         let (code, reason) = close_reply(u16::try_from(code).unwrap_or(1000), &reason);
         let _ = ws.close(Some(code), Some(reason));
-        self.forget(&ws);
         Ok(())
     }
 
@@ -446,6 +448,9 @@ impl ChatRoom {
                 let actions = r.receive(&m.connection_id, incoming, now, log);
                 self.apply(r, actions, Some(&m.ws), &mut turn);
             }
+            // Sent before `f` runs: if `f` closes a socket, that socket still gets the acks
+            // and messages of what was accepted while it was connected.
+            send_planned(r, &mut turn.outbox);
         }
         let actions = f(r, log);
         self.apply(r, actions, current, &mut turn);
@@ -475,7 +480,7 @@ impl ChatRoom {
                 } => {
                     let Some(current) = current else { continue };
                     // It has left the index already: what this turn owes it goes out first.
-                    for frame in turn.outbox.take_for(&connection_id) {
+                    for frame in turn.outbox.owed_to(&connection_id) {
                         let _ = current.send_with_str(frame);
                     }
                     // Mark it first, so a wake before the close completes does not bring it
