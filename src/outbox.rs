@@ -17,7 +17,8 @@
 //! turn's broadcasts, so a welcome or a replay still precedes live traffic.
 
 use crate::room::{Conn, Recipients, Room};
-use std::collections::HashMap;
+use crate::room_index::Entry;
+use std::collections::{HashMap, HashSet};
 
 /// A batch is closed before it would grow past this many bytes (the next frame starts a new
 /// one), so a turn under load never produces a single oversized WebSocket message.
@@ -74,91 +75,120 @@ impl Outbox {
     /// `batches(handle)` says whether that connection takes `batch` frames.
     pub fn plan<'a, H>(&mut self, room: &'a Room<H>, batches: impl Fn(&H) -> bool) -> Plan<'a, H> {
         let items = std::mem::take(&mut self.items);
-        let mut plan = Plan {
-            texts: Vec::new(),
-            sends: Vec::new(),
+        // Sort the items once by kind: the broadcasts (and who is left out of one), the frames
+        // for one connection, the frames for every connection of a user.
+        let mut broadcasts = Vec::new();
+        let mut excluded = HashSet::new();
+        let mut personal: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut to_users: Vec<(&str, usize)> = Vec::new();
+        for (i, (to, _)) in items.iter().enumerate() {
+            match to {
+                Recipients::AllExcept(except) => {
+                    broadcasts.push(i);
+                    excluded.extend(except.as_deref());
+                }
+                Recipients::One(c) => personal.entry(c.as_str()).or_default().push(i),
+                Recipients::User(u) => to_users.push((u.as_str(), i)),
+            }
+        }
+        let mut texts = Texts {
+            items: &items,
+            plan: Plan {
+                texts: Vec::new(),
+                sends: Vec::new(),
+            },
+            single: vec![None; items.len()],
         };
-        // Each item's own text, made on first use (for connections that take v1 frames).
-        let mut single: Vec<Option<usize>> = vec![None; items.len()];
-        // Batch texts by the list of items they carry: connections with the same list share one.
-        let mut batched: HashMap<Vec<usize>, Vec<usize>> = HashMap::new();
-        let broadcasts: Vec<usize> = (0..items.len())
-            .filter(|&i| matches!(items[i].0, Recipients::AllExcept(_)))
-            .collect();
-        let excluded: Vec<&str> = broadcasts
-            .iter()
-            .filter_map(|&i| match &items[i].0 {
-                Recipients::AllExcept(Some(c)) => Some(c.as_str()),
-                _ => None,
-            })
-            .collect();
+        // The broadcasts as batches, built once for every batch connection not left out.
+        let mut all_broadcasts: Option<Vec<usize>> = None;
         // A turn without broadcasts (a welcome, an ack, a direct) only concerns the connections
         // it names; otherwise every connection is visited once.
-        let everyone = !broadcasts.is_empty()
-            || items
-                .iter()
-                .any(|(to, _)| matches!(to, Recipients::User(_)));
-        let named: Vec<(&str, &crate::room_index::Entry<Conn<H>>)> = if everyone {
-            room.index().iter().collect()
-        } else {
-            let mut ids: Vec<&str> = items
-                .iter()
-                .filter_map(|(to, _)| match to {
-                    Recipients::One(c) => Some(c.as_str()),
-                    _ => None,
-                })
-                .collect();
+        let named: Vec<(&str, &Entry<Conn<H>>)> = if broadcasts.is_empty() && to_users.is_empty() {
+            let mut ids: Vec<&str> = personal.keys().copied().collect();
             ids.sort_unstable();
-            ids.dedup();
             ids.into_iter()
                 .filter_map(|c| room.index().get(c).map(|e| (c, e)))
                 .collect()
+        } else {
+            room.index().iter().collect()
         };
         for (connection_id, entry) in named {
             let handle = &entry.handle.handle;
-            let personal: Vec<usize> = (0..items.len())
-                .filter(|&i| match &items[i].0 {
-                    Recipients::One(c) => c == connection_id,
-                    Recipients::User(u) => *u == entry.user_id,
-                    Recipients::AllExcept(_) => false,
-                })
-                .collect();
-            let shared: Vec<usize> = if excluded.contains(&connection_id) {
+            let mut mine = personal.remove(connection_id).unwrap_or_default();
+            if !to_users.is_empty() {
+                mine.extend(
+                    to_users
+                        .iter()
+                        .filter(|(u, _)| *u == entry.user_id)
+                        .map(|(_, i)| *i),
+                );
+                mine.sort_unstable();
+            }
+            let left_out = excluded.contains(connection_id);
+            let shared = || -> Vec<usize> {
                 broadcasts
                     .iter()
                     .copied()
                     .filter(|&i| {
-                        !matches!(&items[i].0, Recipients::AllExcept(Some(c)) if c == connection_id)
+                        !left_out
+                            || !matches!(&items[i].0, Recipients::AllExcept(Some(c)) if c == connection_id)
                     })
                     .collect()
-            } else {
-                broadcasts.clone()
             };
             if batches(handle) {
-                for list in [personal, shared] {
-                    if list.is_empty() {
-                        continue;
-                    }
-                    let texts = batched
-                        .entry(list)
-                        .or_insert_with_key(|list| batch_texts(&items, list, &mut plan.texts));
-                    plan.sends.extend(texts.iter().map(|&t| (handle, t)));
-                }
+                let mine = texts.for_list(&mine);
+                let shared = if broadcasts.is_empty() {
+                    Vec::new()
+                } else if left_out {
+                    texts.for_list(&shared())
+                } else {
+                    all_broadcasts
+                        .get_or_insert_with(|| texts.for_list(&broadcasts))
+                        .clone()
+                };
+                texts.send(handle, mine.into_iter().chain(shared));
             } else {
-                // v1 order: everything as it was pushed.
-                let mut all = personal;
-                all.extend(shared);
-                all.sort_unstable();
-                for i in all {
-                    let t = *single[i].get_or_insert_with(|| {
-                        plan.texts.push(items[i].1.clone());
-                        plan.texts.len() - 1
-                    });
-                    plan.sends.push((handle, t));
-                }
+                // v1 order: everything as it was pushed, one frame per send.
+                mine.extend(shared());
+                mine.sort_unstable();
+                let singles: Vec<usize> = mine.iter().map(|&i| texts.single(i)).collect();
+                texts.send(handle, singles);
             }
         }
-        plan
+        texts.plan
+    }
+}
+
+/// The texts of one plan, each built once.
+struct Texts<'i, 'a, H> {
+    items: &'i [(Recipients, String)],
+    plan: Plan<'a, H>,
+    /// Each item's own text, once made.
+    single: Vec<Option<usize>>,
+}
+
+impl<'a, H> Texts<'_, 'a, H> {
+    /// The text of item `i` on its own.
+    fn single(&mut self, i: usize) -> usize {
+        let (items, texts) = (self.items, &mut self.plan.texts);
+        *self.single[i].get_or_insert_with(|| {
+            texts.push(items[i].1.clone());
+            texts.len() - 1
+        })
+    }
+
+    /// The texts carrying `list`: nothing, one frame as itself (shared with everyone who gets
+    /// it alone), or `batch` frames.
+    fn for_list(&mut self, list: &[usize]) -> Vec<usize> {
+        match list {
+            [] => Vec::new(),
+            [i] => vec![self.single(*i)],
+            _ => batch_texts(self.items, list, &mut self.plan.texts),
+        }
+    }
+
+    fn send(&mut self, to: &'a H, texts: impl IntoIterator<Item = usize>) {
+        self.plan.sends.extend(texts.into_iter().map(|t| (to, t)));
     }
 }
 

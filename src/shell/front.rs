@@ -15,7 +15,7 @@ use crate::history::HistoryQuery;
 use crate::names::{is_valid_room, is_valid_user_id};
 use crate::protocol::{direct_frame, Sender};
 use crate::routes::{route, Route};
-use crate::server_api::parse_message_post;
+use crate::server_api::{parse_message_post, MessagePost};
 use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result, Url};
 
 /// Dev tokens live one day unless `ttl` (seconds, at most a week) says otherwise.
@@ -33,22 +33,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     if !unread.inner().body_used() {
         drain(&mut unread).await;
     }
-    match res {
-        Ok(res) => Ok(res),
-        // Whatever failed inside (an object unreachable, a binding missing), the client gets
-        // the contract's JSON error body, and the details go to the log, not to the client.
-        Err(e) => {
-            worker::console_error!("request failed: {e}");
-            error(ErrorCode::Internal, "internal error; try again")
-        }
-    }
+    super::http::or_internal_error("request", res)
 }
 
 async fn handle(req: Request, env: &Env) -> Result<Response> {
-    let env = env.clone();
     let url = req.url()?;
     let route = route(url.path());
-    if route.is_admin(req.method() == Method::Get) && !is_admin(&req, &env) {
+    if route.is_admin(req.method() == Method::Get) && !is_admin(&req, env) {
         // Says nothing about the resource: not whether it exists, nor what the token should be.
         return error(
             ErrorCode::Unauthorized,
@@ -57,34 +48,34 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
     }
     match (req.method(), route) {
         (Method::Get, Route::Health) => json_response(200, r#"{"ok":true}"#.into()),
-        (Method::Get, Route::DevToken) if dev_mode(&env) => dev_token(&url, &env),
-        (Method::Get, Route::DevRoomDebug(room)) if dev_mode(&env) && is_valid_room(room) => {
-            objects::get(&objects::room(&env, room)?, "debug", &[]).await
+        (Method::Get, Route::DevToken) if dev_mode(env) => dev_token(&url, env),
+        (Method::Get, Route::DevRoomDebug(room)) if dev_mode(env) && is_valid_room(room) => {
+            objects::get(&objects::room(env, room)?, "debug", &[]).await
         }
-        (_, Route::RoomSocket(room)) => room_socket(req, &url, &env, room).await,
+        (_, Route::RoomSocket(room)) => room_socket(req, &url, env, room).await,
         (Method::Get, Route::RoomInfo(room)) => {
             if !is_valid_room(room) {
                 return bad_room();
             }
-            objects::get(&objects::room(&env, room)?, "info", &[("room", room)]).await
+            objects::get(&objects::room(env, room)?, "info", &[("room", room)]).await
         }
-        (Method::Post, Route::RoomMessages(room)) => post_to_room(req, &env, room).await,
-        (Method::Get, Route::RoomMessages(room)) => room_history(&req, &url, &env, room).await,
+        (Method::Post, Route::RoomMessages(room)) => post_to_room(req, env, room).await,
+        (Method::Get, Route::RoomMessages(room)) => room_history(&req, &url, env, room).await,
         (Method::Get, Route::UserInfo(user)) => {
             let Some(user) = user.filter(|u| is_valid_user_id(u)) else {
                 return bad_user();
             };
-            objects::get(&objects::registry(&env, &user)?, "info", &[("user", &user)]).await
+            objects::get(&objects::registry(env, &user)?, "info", &[("user", &user)]).await
         }
         (Method::Post, Route::UserMessages(user)) => {
             let Some(user) = user.filter(|u| is_valid_user_id(u)) else {
                 return bad_user();
             };
-            post_to_user(req, &env, &user).await
+            post_to_user(req, env, &user).await
         }
-        (Method::Post, Route::ConnectionMessages(id)) => post_to_connection(req, &env, id).await,
+        (Method::Post, Route::ConnectionMessages(id)) => post_to_connection(req, env, id).await,
         (Method::Get, Route::Stats) => {
-            let totals = super::stats::global_totals(&env).await?;
+            let totals = super::stats::global_totals(env).await?;
             json_response(200, serde_json::to_string(&totals)?)
         }
         (_, Route::Unknown) => error(ErrorCode::NotFound, "no such endpoint"),
@@ -201,35 +192,28 @@ async fn read_body(
     }
 }
 
-/// A validated server-API post: the `data` JSON text (validated, copied once) and `exclude`.
-struct Post {
-    data: String,
-    exclude: Option<String>,
-}
-
-/// Reads and validates a server-API body; `Ok(Err(response))` is the refusal to return.
-async fn read_post(
+/// Reads and validates a server-API body and makes what the route sends on from it, while
+/// the body is still borrowed (`data` is validated once and copied once);
+/// `Ok(Err(response))` is the refusal to return.
+async fn read_post<T>(
     req: Request,
     env: &Env,
     allow_exclude: bool,
-) -> Result<std::result::Result<Post, Response>> {
+    make: impl FnOnce(MessagePost<'_>) -> T,
+) -> Result<std::result::Result<T, Response>> {
     let (body, max) = match read_body(req, env).await? {
         Ok(b) => b,
         Err(refusal) => return Ok(Err(refusal)),
     };
     Ok(match parse_message_post(&body, max, allow_exclude) {
-        Ok(p) => Ok(Post {
-            data: p.data.get().to_owned(),
-            exclude: p.exclude,
-        }),
+        Ok(post) => Ok(make(post)),
         Err(e) => Err(error_response(&e)?),
     })
 }
 
 /// The `direct` frame of the server API (`from: {"server": true}`).
-fn server_direct(data: &str) -> Result<String> {
-    let raw = serde_json::from_str::<&serde_json::value::RawValue>(data)?;
-    Ok(direct_frame(Sender::Server, raw))
+fn server_direct(post: MessagePost<'_>) -> String {
+    direct_frame(Sender::Server, post.data)
 }
 
 /// `POST /rooms/{room}/messages` `{"data":...,"exclude":<connection_id>}` → `{"delivered":N,"seq":S}`.
@@ -237,30 +221,24 @@ async fn post_to_room(req: Request, env: &Env, room: &str) -> Result<Response> {
     if !is_valid_room(room) {
         return bad_room();
     }
-    let post = match read_post(req, env, true).await? {
+    let make = |p: MessagePost<'_>| (p.data.get().to_owned(), p.exclude);
+    let (data, exclude) = match read_post(req, env, true, make).await? {
         Ok(p) => p,
         Err(refusal) => return Ok(refusal),
     };
     let mut query = vec![("room", room)];
-    if let Some(ex) = post.exclude.as_deref() {
+    if let Some(ex) = exclude.as_deref() {
         query.push(("exclude", ex));
     }
-    objects::post(
-        &objects::room(env, room)?,
-        "publish",
-        &query,
-        Some(post.data),
-    )
-    .await
+    objects::post(&objects::room(env, room)?, "publish", &query, Some(data)).await
 }
 
 /// `POST /users/{user}/messages` `{"data":...}` → every connection of the user, all rooms.
 async fn post_to_user(req: Request, env: &Env, user: &str) -> Result<Response> {
-    let post = match read_post(req, env, false).await? {
-        Ok(p) => p,
+    let frame = match read_post(req, env, false, server_direct).await? {
+        Ok(f) => f,
         Err(refusal) => return Ok(refusal),
     };
-    let frame = server_direct(&post.data)?;
     objects::post(
         &objects::registry(env, user)?,
         "deliver",
@@ -272,14 +250,13 @@ async fn post_to_user(req: Request, env: &Env, user: &str) -> Result<Response> {
 
 /// `POST /connections/{id}/messages` `{"data":...}` → `{"delivered":1}` or 404.
 async fn post_to_connection(req: Request, env: &Env, id: &str) -> Result<Response> {
-    let post = match read_post(req, env, false).await? {
-        Ok(p) => p,
+    let frame = match read_post(req, env, false, server_direct).await? {
+        Ok(f) => f,
         Err(refusal) => return Ok(refusal),
     };
     let Some(room) = room_of(id) else {
         return error(ErrorCode::NotFound, "no such connection");
     };
-    let frame = server_direct(&post.data)?;
     let query = [("room", room), ("connection", id)];
     objects::post(&objects::room(env, room)?, "direct", &query, Some(frame)).await
 }

@@ -21,3 +21,12 @@ pub fn error_response(e: &ChatError) -> Result<Response> {
 pub fn error(code: ErrorCode, message: impl Into<String>) -> Result<Response> {
     error_response(&ChatError::new(code, message))
 }
+
+/// Whatever failed inside (an object unreachable, a binding missing, storage), the caller
+/// gets the contract's JSON error body; the details go to the log, not to the client.
+pub fn or_internal_error(what: &str, result: Result<Response>) -> Result<Response> {
+    result.or_else(|e| {
+        worker::console_error!("{what} failed: {e}");
+        error(ErrorCode::Internal, "internal error; try again")
+    })
+}

@@ -47,11 +47,7 @@ impl DurableObject for UserRegistry {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        // Internal failures still answer in the contract's JSON shape.
-        self.serve(req).await.or_else(|e| {
-            worker::console_error!("registry request failed: {e}");
-            super::http::error(ErrorCode::Internal, "internal error; try again")
-        })
+        super::http::or_internal_error("registry request", self.serve(req).await)
     }
 }
 

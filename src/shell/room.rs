@@ -140,11 +140,7 @@ impl DurableObject for ChatRoom {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        // Internal failures still answer in the contract's JSON shape.
-        self.serve(req).await.or_else(|e| {
-            worker::console_error!("room request failed: {e}");
-            super::http::error(ErrorCode::Internal, "internal error; try again")
-        })
+        super::http::or_internal_error("room request", self.serve(req).await)
     }
 
     /// Frames are not processed one event at a time but in **turns**: the first frame to arrive
@@ -175,18 +171,20 @@ impl DurableObject for ChatRoom {
             WebSocketIncomingMessage::String(text) => Some(text),
             WebSocketIncomingMessage::Binary(_) => None,
         };
-        let room = room_of(&connection_id).unwrap_or_default().to_owned();
+        // Only the handler that will run the turn needs the room's name (to load it).
+        let runs_turn = !self.turn_pending.replace(true);
+        let room = runs_turn.then(|| room_of(&connection_id).unwrap_or_default().to_owned());
         self.inbox.borrow_mut().push(Received {
             ws,
             connection_id,
             text,
         });
-        if self.turn_pending.replace(true) {
+        let Some(room) = room else {
             return Ok(()); // the waiting handler's turn will take this frame
-        }
+        };
         worker::Delay::from(std::time::Duration::ZERO).await;
         self.turn_pending.set(false);
-        let forwards = match self.with_room_ws(&room, None, |_, _| Vec::new()) {
+        let forwards = match self.run_turn(&room, |_, _| Vec::new()) {
             Ok(f) => f,
             Err(e) => {
                 // The room could not load: everyone waiting hears it, nothing was stored.
@@ -413,13 +411,12 @@ impl ChatRoom {
     }
 
     /// Runs one turn on the room (loading it first if needed): the frames received so far,
-    /// then `f`, then the turn's sends, planned together (see [`Outbox`]). `current` is the
-    /// socket whose event this is (the only one `f`'s actions may close). Returns the
-    /// `direct`s to forward, with the socket to tell if that fails.
-    fn with_room_ws(
+    /// then `f` (an event's own step, which never closes a socket or forwards), then the turn's
+    /// sends, planned together (see [`Outbox`]). Returns the `direct`s the received frames
+    /// asked for, each with the socket to tell if forwarding fails.
+    fn run_turn(
         &self,
         room: &str,
-        current: Option<&WebSocket>,
         f: impl FnOnce(&mut Room<Peer>, &mut RoomLog) -> Vec<Action>,
     ) -> Result<Vec<(WebSocket, Forward)>> {
         let mut slot = self.room.borrow_mut();
@@ -453,7 +450,7 @@ impl ChatRoom {
             send_planned(r, &mut turn.outbox);
         }
         let actions = f(r, log);
-        self.apply(r, actions, current, &mut turn);
+        self.apply(r, actions, None, &mut turn);
         send_planned(r, &mut turn.outbox);
         drop(slot);
         if turn.counts_changed {
@@ -507,7 +504,7 @@ impl ChatRoom {
         }
     }
 
-    /// [`Self::with_room_ws`] for events not tied to a socket (internal HTTP calls). `f`
+    /// [`Self::run_turn`] for events not tied to a socket (internal HTTP calls). `f`
     /// returns its actions and a result for the caller. `direct`s from frames that were
     /// waiting for a turn are forwarded in the background.
     fn with_room<T>(
@@ -516,7 +513,7 @@ impl ChatRoom {
         f: impl FnOnce(&mut Room<Peer>, &mut RoomLog) -> (Vec<Action>, T),
     ) -> Result<T> {
         let mut out = None;
-        let forwards = self.with_room_ws(room, None, |r, log| {
+        let forwards = self.run_turn(room, |r, log| {
             let (actions, t) = f(r, log);
             out = Some(t);
             actions

@@ -29,11 +29,7 @@ impl DurableObject for StatsShard {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        // Internal failures still answer in the contract's JSON shape.
-        self.serve(req).await.or_else(|e| {
-            worker::console_error!("stats request failed: {e}");
-            super::http::error(ErrorCode::Internal, "internal error; try again")
-        })
+        super::http::or_internal_error("stats request", self.serve(req).await)
     }
 }
 
