@@ -125,22 +125,19 @@ impl Outbox {
                 mine.sort_unstable();
             }
             let left_out = excluded.contains(connection_id);
-            let shared = || -> Vec<usize> {
-                broadcasts
-                    .iter()
-                    .copied()
-                    .filter(|&i| {
-                        !left_out
-                            || !matches!(&items[i].0, Recipients::AllExcept(Some(c)) if c == connection_id)
-                    })
-                    .collect()
+            let shared = || {
+                let items = &items;
+                broadcasts.iter().copied().filter(move |&i| {
+                    !left_out
+                        || !matches!(&items[i].0, Recipients::AllExcept(Some(c)) if c == connection_id)
+                })
             };
             if batches(handle) {
                 let mine = texts.for_list(&mine);
                 let shared = if broadcasts.is_empty() {
                     Vec::new()
                 } else if left_out {
-                    texts.for_list(&shared())
+                    texts.for_list(&shared().collect::<Vec<_>>())
                 } else {
                     all_broadcasts
                         .get_or_insert_with(|| texts.for_list(&broadcasts))
@@ -148,11 +145,21 @@ impl Outbox {
                 };
                 texts.send(handle, mine.into_iter().chain(shared));
             } else {
-                // v1 order: everything as it was pushed, one frame per send.
-                mine.extend(shared());
-                mine.sort_unstable();
-                let singles: Vec<usize> = mine.iter().map(|&i| texts.single(i)).collect();
-                texts.send(handle, singles);
+                // v1 order: everything as it was pushed, one frame per send (both lists are
+                // in push order already: merge them).
+                let mut mine = mine.into_iter().peekable();
+                for b in shared() {
+                    while let Some(i) = mine.next_if(|&i| i < b) {
+                        let t = texts.single(i);
+                        texts.plan.sends.push((handle, t));
+                    }
+                    let t = texts.single(b);
+                    texts.plan.sends.push((handle, t));
+                }
+                for i in mine {
+                    let t = texts.single(i);
+                    texts.plan.sends.push((handle, t));
+                }
             }
         }
         texts.plan

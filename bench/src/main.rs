@@ -64,7 +64,8 @@ struct Args {
     /// Measured seconds (after the warm-up).
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
-    /// Warm-up seconds (load runs, nothing is recorded).
+    /// Warm-up seconds: load runs and latency is not recorded (throughput, CPU and RSS cover
+    /// warm-up and measured seconds together; see the report fields).
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
     /// Processes whose CPU time and RSS are the server's (repeatable).
@@ -94,7 +95,6 @@ struct Args {
 }
 
 /// What one connection saw.
-#[derive(Default)]
 struct ConnReport {
     room: usize,
     connect_ms: f64,
@@ -107,11 +107,29 @@ struct ConnReport {
     duplicates: u64,
     /// Holes between consecutive seqs.
     gaps: u64,
-    first_seq: Option<u64>,
     last_seq: Option<u64>,
     errors: Vec<String>,
-    latency: Option<Histogram<u64>>,
-    ack_latency: Option<Histogram<u64>>,
+    latency: Histogram<u64>,
+    ack_latency: Histogram<u64>,
+}
+
+impl Default for ConnReport {
+    fn default() -> Self {
+        ConnReport {
+            room: 0,
+            connect_ms: 0.0,
+            published: 0,
+            acked: 0,
+            received: 0,
+            ws_messages: 0,
+            duplicates: 0,
+            gaps: 0,
+            last_seq: None,
+            errors: Vec::new(),
+            latency: histogram(),
+            ack_latency: histogram(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -138,6 +156,8 @@ struct Plan {
     /// Send times in messages are µs since this instant (one clock for sender and receiver).
     start: Instant,
     prefix: String,
+    /// How many connections publish (the first ones).
+    publishers: usize,
 }
 
 #[tokio::main]
@@ -172,6 +192,9 @@ async fn run(args: Args) -> Result<bool, String> {
             pids.extend(proc_stats::descendants_named(root, name));
         }
     }
+    // A process named twice (`--server-pid` and `--server-of`) counts once.
+    pids.sort_unstable();
+    pids.dedup();
     // Before any connection: the baseline for memory per connection.
     let rss_before = proc_stats::rss_bytes(&pids);
     let progress = if args.no_progress {
@@ -192,6 +215,7 @@ async fn run(args: Args) -> Result<bool, String> {
     let plan = Arc::new(Plan {
         start,
         prefix,
+        publishers,
         args: args.clone(),
     });
     let (go_tx, go_rx) = tokio::sync::watch::channel(None::<(Instant, Instant)>);
@@ -288,13 +312,14 @@ async fn connection(
     let room = index % args.rooms.max(1);
     let mut rep = ConnReport {
         room,
-        latency: Some(histogram()),
-        ack_latency: Some(histogram()),
         ..ConnReport::default()
     };
-    let base = args.urls[index % args.urls.len().max(1)]
-        .trim_end_matches('/')
-        .replacen("http", "ws", 1);
+    let url = args.urls[index % args.urls.len().max(1)].trim_end_matches('/');
+    // http://h → ws://h, https://h → wss://h; ws:// and wss:// stay.
+    let base = match url.strip_prefix("http") {
+        Some(rest) => format!("ws{rest}"),
+        None => url.to_owned(),
+    };
     let t0 = Instant::now();
     let url = match token(&args.secret, &format!("user-{user}")) {
         Ok(t) => format!(
@@ -335,7 +360,8 @@ async fn connection(
     };
 
     let pad = "x".repeat(args.payload.saturating_sub(24));
-    let sent_at = std::cell::RefCell::new(std::collections::HashMap::<u64, Instant>::new());
+    // Outstanding publishes by number: an ack counts once, and only for one we sent.
+    let mut sent_at = std::collections::HashMap::<u64, Instant>::new();
     let mut n: u64 = 0;
     let mut outstanding = 0usize;
     let publish = |n: u64| -> String {
@@ -343,7 +369,7 @@ async fn connection(
         format!(r#"{{"type":"publish","data":{{"t":{t},"p":"{pad}"}},"id":"{index}-{n}"}}"#)
     };
     // Rate mode: each publisher's share of the total rate.
-    let publishers = args.publishers.unwrap_or(args.conns).min(args.conns).max(1);
+    let publishers = plan.publishers.max(1);
     let period = Duration::from_secs_f64(publishers as f64 / args.rate.max(0.001));
     // Publishers are spread evenly over the period: started in phase, they would all fire at
     // once and every "fixed rate" would really be a burst per period.
@@ -355,7 +381,7 @@ async fn connection(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if publishes && matches!(args.mode, Mode::Closed) {
         for _ in 0..args.in_flight {
-            sent_at.borrow_mut().insert(n, Instant::now());
+            sent_at.insert(n, Instant::now());
             if tx.send(Message::text(publish(n))).await.is_err() {
                 break;
             }
@@ -385,7 +411,7 @@ async fn connection(
         });
         tokio::select! {
             _ = tick.tick(), if publishing && matches!(args.mode, Mode::Rate) => {
-                sent_at.borrow_mut().insert(n, Instant::now());
+                sent_at.insert(n, Instant::now());
                 if tx.send(Message::text(publish(n))).await.is_err() { break; }
                 n += 1;
                 outstanding += 1;
@@ -398,18 +424,22 @@ async fn connection(
                     }
                     continue;
                 };
-                let Ok(mut f) = serde_json::from_str::<Frame>(&text) else { continue };
                 let arrived = Instant::now();
                 rep.ws_messages += 1;
                 if let Some(q) = quiet_until.as_mut() {
                     *q = arrived + Duration::from_secs(1);
                 }
-                let frames = match f.frames.take() {
-                    Some(inner) if f.kind == "batch" => inner,
-                    _ => vec![f],
+                let Ok(mut f) = serde_json::from_str::<Frame>(&text) else {
+                    rep.errors.push(format!("unreadable frame: {}", &text[..text.len().min(80)]));
+                    continue;
+                };
+                // A frame on its own, or the frames of a batch (no allocation for the former).
+                let (single, batch) = match f.frames.take() {
+                    Some(inner) if f.kind == "batch" => (None, inner),
+                    _ => (Some(f), Vec::new()),
                 };
                 let mut closed = false;
-                for f in frames {
+                for f in single.into_iter().chain(batch) {
                 match f.kind {
                     "message" => {
                         let Some(seq) = f.seq else { continue };
@@ -420,28 +450,24 @@ async fn connection(
                             _ => {}
                         }
                         if rep.last_seq.is_none_or(|l| seq > l) { rep.last_seq = Some(seq); }
-                        rep.first_seq.get_or_insert(seq);
                         if arrived >= measure_from && arrived < stop_at {
                             if let Some(d) = f.data {
                                 let sent = plan.start + Duration::from_micros(d.t);
                                 let us = arrived.saturating_duration_since(sent).as_micros() as u64;
-                                if let Some(h) = rep.latency.as_mut() { let _ = h.record(us.max(1)); }
+                                let _ = rep.latency.record(us.max(1));
                             }
                         }
                     }
                     "ack" => {
                         let Some(k) = f.id.and_then(|id| id.rsplit('-').next()).and_then(|k| k.parse::<u64>().ok()) else { continue };
-                        if let Some(t) = sent_at.borrow_mut().remove(&k) {
-                            outstanding = outstanding.saturating_sub(1);
-                            rep.acked += 1;
-                            if arrived >= measure_from && arrived < stop_at {
-                                if let Some(h) = rep.ack_latency.as_mut() {
-                                    let _ = h.record((arrived - t).as_micros().max(1) as u64);
-                                }
-                            }
+                        let Some(t) = sent_at.remove(&k) else { continue };
+                        outstanding = outstanding.saturating_sub(1);
+                        rep.acked += 1;
+                        if arrived >= measure_from && arrived < stop_at {
+                            let _ = rep.ack_latency.record((arrived - t).as_micros().max(1) as u64);
                         }
                         if publishes && matches!(args.mode, Mode::Closed) && arrived < stop_at {
-                            sent_at.borrow_mut().insert(n, Instant::now());
+                            sent_at.insert(n, Instant::now());
                             if tx.send(Message::text(publish(n))).await.is_err() { closed = true; break; }
                             n += 1;
                             outstanding += 1;

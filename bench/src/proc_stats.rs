@@ -72,9 +72,27 @@ mod tests {
     #[test]
     fn reads_our_own_process() {
         let me = std::process::id();
-        assert!(cpu_seconds(&[me]) >= 0.0);
+        // Burn a little CPU, so that a misparsed stat line (reading 0) fails.
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < std::time::Duration::from_millis(200) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        assert!(cpu_seconds(&[me]) > 0.05);
         assert!(rss_bytes(&[me]) > 1_000_000);
         assert_eq!(cpu_seconds(&[u32::MAX]), 0.0);
         assert!(descendants_named(me, "no-such-process").is_empty());
+    }
+
+    #[test]
+    fn finds_a_child_by_name() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("spawn sleep");
+        let found = descendants_named(std::process::id(), "sleep");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(found, vec![child.id()]);
     }
 }

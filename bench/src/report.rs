@@ -88,12 +88,8 @@ pub fn summarise(
     let mut acked_per_room: BTreeMap<usize, u64> = BTreeMap::new();
     let mut errors = Vec::new();
     for r in reports {
-        if let Some(h) = &r.latency {
-            let _ = latency.add(h);
-        }
-        if let Some(h) = &r.ack_latency {
-            let _ = ack_latency.add(h);
-        }
+        let _ = latency.add(&r.latency);
+        let _ = ack_latency.add(&r.ack_latency);
         let _ = connect.record((r.connect_ms * 1000.0).max(1.0) as u64);
         *members.entry(r.room).or_default() += 1;
         *acked_per_room.entry(r.room).or_default() += r.acked;
@@ -106,7 +102,18 @@ pub fn summarise(
         .sum();
     let delivered: u64 = reports.iter().map(|r| r.received).sum();
     let duplicated: u64 = reports.iter().map(|r| r.duplicates).sum();
-    let gaps: u64 = reports.iter().map(|r| r.gaps).sum();
+    // Counted per connection, so that a duplicate cannot hide a loss, nor one connection's
+    // extra copies another's missing ones: what it should have had, minus the distinct
+    // messages it got (or the holes in its seqs, if that says more).
+    let lost: u64 = reports
+        .iter()
+        .map(|r| {
+            let should = acked_per_room.get(&r.room).copied().unwrap_or(0);
+            should
+                .saturating_sub(r.received.saturating_sub(r.duplicates))
+                .max(r.gaps)
+        })
+        .sum();
     let window = args.warmup + args.duration;
     let acked: u64 = reports.iter().map(|r| r.acked).sum();
     Summary {
@@ -125,7 +132,7 @@ pub fn summarise(
         acked,
         delivered,
         expected_deliveries: expected,
-        lost: expected.saturating_sub(delivered).max(gaps),
+        lost,
         duplicated,
         delivered_per_s: delivered as f64 / window,
         deliveries_per_ws_message: {
@@ -214,7 +221,12 @@ mod tests {
     fn missing_and_repeated_deliveries_are_counted() {
         let s = summary(&[conn(0, 2, 3, 0, 0), conn(0, 1, 2, 1, 0)]);
         assert_eq!(s.lost, 1);
+        // Two copies of one message and none of the other: one duplicate that must not hide
+        // the loss.
         let s = summary(&[conn(0, 2, 2, 0, 1)]);
-        assert_eq!(s.duplicated, 1);
+        assert_eq!((s.duplicated, s.lost), (1, 1));
+        // One connection's extra copy does not make up for another's missing message.
+        let s = summary(&[conn(0, 1, 2, 0, 1), conn(0, 0, 0, 0, 0)]);
+        assert_eq!((s.duplicated, s.lost), (1, 1));
     }
 }

@@ -73,7 +73,6 @@ struct Stat {
     median: f64,
     min: f64,
     max: f64,
-    n: usize,
 }
 
 fn stat(mut xs: Vec<f64>) -> Option<Stat> {
@@ -91,7 +90,6 @@ fn stat(mut xs: Vec<f64>) -> Option<Stat> {
         median,
         min: xs[0],
         max: xs[n - 1],
-        n,
     })
 }
 
@@ -135,6 +133,27 @@ fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or("–".into(), |r| format!("{r:.2}×"))
 }
 
+/// `| first | peer… | extra… |` and its rule line.
+fn header(first: &str, peers: &[Peer], extra: &[&str]) -> String {
+    let cols: Vec<&str> = std::iter::once(first)
+        .chain(peers.iter().map(|p| p.label.as_str()))
+        .chain(extra.iter().copied())
+        .collect();
+    format!("| {} |\n|{}", cols.join(" | "), "---|".repeat(cols.len()))
+}
+
+/// Lost + duplicated messages over every run of `peer` (matrix and latency runs).
+fn damage(m: &Matrix, peer: &str) -> f64 {
+    let latency = m.latency.iter().flat_map(|l| l.runs.iter());
+    m.runs
+        .iter()
+        .chain(latency)
+        .filter(|r| r.peer == peer)
+        .filter_map(|r| r.summary.as_ref())
+        .map(|s| metric(s, &["lost"]).unwrap_or(0.0) + metric(s, &["duplicated"]).unwrap_or(0.0))
+        .sum()
+}
+
 /// The Markdown section: setup, throughput table, ratios, latency, scenarios, verdict.
 fn markdown(m: &Matrix, chart_name: &str) -> String {
     let mut out = String::new();
@@ -145,102 +164,76 @@ fn markdown(m: &Matrix, chart_name: &str) -> String {
          generator to core 1. Figures are medians with the range [min–max]._\n",
         m.started, m.machine, m.runs_per_cell, m.seconds_per_run
     );
+    let delivered = |cell: &str, peer: &str| stat_of(&m.runs, cell, peer, &["delivered_per_s"]);
+
     let _ = writeln!(out, "### Messages delivered per second (closed loop)\n");
-    let mut header = String::from("| cell |");
-    let mut rule = String::from("|---|");
-    for p in &m.peers {
-        let _ = write!(header, " {} |", p.label);
-        rule.push_str("---|");
-    }
-    header.push_str(" batch ÷ JS | v1 ÷ JS | batch ÷ FastAPI |");
-    rule.push_str("---|---|---|");
-    let _ = writeln!(out, "{header}\n{rule}");
+    let ratios = ["batch ÷ JS", "v1 ÷ JS", "batch ÷ FastAPI"];
+    let _ = writeln!(out, "{}", header("cell", &m.peers, &ratios));
     let mut failures = Vec::new();
-    let mut lost = 0.0;
     for c in &m.cells {
         let mut row = format!("| {} |", c.name);
         for p in &m.peers {
-            let s = stat_of(&m.runs, &c.id, &p.id, &["delivered_per_s"]);
             let failed = runs_of(&m.runs, &c.id, &p.id)
                 .filter(|r| r.failed.is_some())
                 .count();
             if failed > 0 {
                 failures.push(format!("{} · {}: {failed} failed run(s)", c.name, p.label));
             }
-            match s {
+            let warn = if failed > 0 { " ⚠" } else { "" };
+            match delivered(&c.id, &p.id) {
                 Some(s) => {
-                    let _ = write!(
-                        row,
-                        " **{}** [{}–{}]{} |",
-                        human(s.median),
-                        human(s.min),
-                        human(s.max),
-                        if failed > 0 { " ⚠" } else { "" }
-                    );
+                    let (med, min, max) = (human(s.median), human(s.min), human(s.max));
+                    let _ = write!(row, " **{med}** [{min}–{max}]{warn} |");
                 }
                 None => row.push_str(" failed |"),
             }
-            for r in runs_of(&m.runs, &c.id, &p.id) {
-                if let Some(s) = &r.summary {
-                    lost += metric(s, &["lost"]).unwrap_or(0.0)
-                        + metric(s, &["duplicated"]).unwrap_or(0.0);
-                }
-            }
         }
-        let get = |peer: &str| stat_of(&m.runs, &c.id, peer, &["delivered_per_s"]);
-        let _ = writeln!(
-            row,
-            " {} | {} | {} |",
-            fmt_ratio(ratio(get("rust-batch"), get("js"))),
-            fmt_ratio(ratio(get("rust"), get("js"))),
-            fmt_ratio(ratio(get("rust-batch"), get("fastapi"))),
-        );
-        out.push_str(&row);
+        for (a, b) in [
+            ("rust-batch", "js"),
+            ("rust", "js"),
+            ("rust-batch", "fastapi"),
+        ] {
+            let r = ratio(delivered(&c.id, a), delivered(&c.id, b));
+            let _ = write!(row, " {} |", fmt_ratio(r));
+        }
+        let _ = writeln!(out, "{row}");
     }
+    let total: f64 = m.peers.iter().map(|p| damage(m, &p.id)).sum();
+    let failed = if failures.is_empty() {
+        String::new()
+    } else {
+        format!(" Failed runs: {}.", failures.join("; "))
+    };
     let _ = writeln!(
         out,
-        "\nLost + duplicated messages over every run of the matrix: **{lost:.0}**.{}\n",
-        if failures.is_empty() {
-            String::new()
-        } else {
-            format!(" Failed runs: {}.", failures.join("; "))
-        }
+        "\nLost + duplicated messages over every run (matrix and latency): **{total:.0}**.{failed}\n"
     );
 
     let _ = writeln!(out, "### Server CPU seconds per million deliveries\n");
-    let _ = writeln!(
-        out,
-        "{header_cpu}",
-        header_cpu = {
-            let mut h = String::from("| cell |");
-            for p in &m.peers {
-                let _ = write!(h, " {} |", p.label);
-            }
-            h.push('\n');
-            h.push_str(&"|---".repeat(m.peers.len() + 1));
-            h.push('|');
-            h
-        }
-    );
+    let _ = writeln!(out, "{}", header("cell", &m.peers, &[]));
     for c in &m.cells {
         let mut row = format!("| {} |", c.name);
         for p in &m.peers {
-            match stat_of(
+            let cpu = stat_of(
                 &m.runs,
                 &c.id,
                 &p.id,
                 &["server_cpu_s_per_million_deliveries"],
-            ) {
-                Some(s) => {
-                    let _ = write!(row, " {:.1} |", s.median);
-                }
-                None => row.push_str(" – |"),
-            }
+            );
+            let _ = write!(
+                row,
+                " {} |",
+                cpu.map_or("–".into(), |s| format!("{:.1}", s.median))
+            );
         }
         let _ = writeln!(out, "{row}");
     }
     out.push('\n');
 
+    let p99 = |peer: &str| {
+        let l = m.latency.as_ref()?;
+        stat_of(&l.runs, "latency", peer, &["latency", "p99_ms"])
+    };
     if let Some(l) = &m.latency {
         let _ = writeln!(
             out,
@@ -251,10 +244,9 @@ fn markdown(m: &Matrix, chart_name: &str) -> String {
             out,
             "| peer | delivered/s | p50 | p90 | p99 | p99.9 | p99 ÷ JS twin's |\n|---|---|---|---|---|---|---|"
         );
-        let js_p99 = stat_of(&l.runs, "latency", "js", &["latency", "p99_ms"]);
         for p in &m.peers {
             let g = |path: &[&str]| stat_of(&l.runs, "latency", &p.id, path);
-            let Some(p99) = g(&["latency", "p99_ms"]) else {
+            let Some(mine) = p99(&p.id) else {
                 let _ = writeln!(out, "| {} | failed | | | | | |", p.label);
                 continue;
             };
@@ -266,11 +258,11 @@ fn markdown(m: &Matrix, chart_name: &str) -> String {
                 g(&["delivered_per_s"]).map_or("–".into(), |s| human(s.median)),
                 ms(g(&["latency", "p50_ms"])),
                 ms(g(&["latency", "p90_ms"])),
-                p99.median,
-                p99.min,
-                p99.max,
+                mine.median,
+                mine.min,
+                mine.max,
                 ms(g(&["latency", "p999_ms"])),
-                fmt_ratio(ratio(Some(p99), js_p99)),
+                fmt_ratio(ratio(Some(mine), p99("js"))),
             );
         }
         out.push('\n');
@@ -283,64 +275,64 @@ fn markdown(m: &Matrix, chart_name: &str) -> String {
             if let Some(table) = v.get("markdown").and_then(Value::as_str) {
                 let _ = writeln!(out, "{table}\n");
             } else {
-                let _ = writeln!(out, "```json\n{}\n```\n", v);
+                let _ = writeln!(out, "```json\n{v}\n```\n");
             }
         }
     }
 
-    // The targets of the benchmark issue, checked against the base cell.
+    // The targets of the benchmark issue, checked against the base cell, for both Rust modes.
     let base = m
         .cells
         .iter()
         .find(|c| c.factor == "base")
         .or(m.cells.first());
     if let Some(base) = base {
-        let get = |peer: &str| stat_of(&m.runs, &base.id, peer, &["delivered_per_s"]);
-        let yes = |b: Option<bool>| match b {
-            Some(true) => "**met**",
-            Some(false) => "**not met**",
-            None => "not measured",
-        };
         let _ = writeln!(out, "### Targets ({})\n", base.name);
         let _ = writeln!(
             out,
             "| target | batch (`?batch=1`) | v1 frames |\n|---|---|---|"
         );
-        let twice = |peer: &str| ratio(get(peer), get("js")).map(|r| r >= 2.0);
-        let ahead = |peer: &str| ratio(get(peer), get("fastapi")).map(|r| r > 1.0);
-        let _ = writeln!(
-            out,
-            "| delivered/s ≥ 2× the JS twin | {} ({}) | {} ({}) |",
-            yes(twice("rust-batch")),
-            fmt_ratio(ratio(get("rust-batch"), get("js"))),
-            yes(twice("rust")),
-            fmt_ratio(ratio(get("rust"), get("js"))),
-        );
-        let _ = writeln!(
-            out,
-            "| delivered/s ahead of FastAPI + Redis | {} ({}) | {} ({}) |",
-            yes(ahead("rust-batch")),
-            fmt_ratio(ratio(get("rust-batch"), get("fastapi"))),
-            yes(ahead("rust")),
-            fmt_ratio(ratio(get("rust"), get("fastapi"))),
-        );
-        if let Some(l) = &m.latency {
-            let p99 = |peer: &str| stat_of(&l.runs, "latency", peer, &["latency", "p99_ms"]);
-            let half = |peer: &str| ratio(p99(peer), p99("js")).map(|r| r <= 0.5);
+        let verdict = |b: Option<bool>| match b {
+            Some(true) => "**met**",
+            Some(false) => "**not met**",
+            None => "not measured",
+        };
+        // A row: for each Rust peer the verdict of `met` on its ratio `of`, and the ratio.
+        let mut row = |label: &str, of: &dyn Fn(&str) -> Option<f64>, met: fn(f64) -> bool| {
+            let cell = |peer: &str| {
+                let r = of(peer);
+                format!("{} ({})", verdict(r.map(met)), fmt_ratio(r))
+            };
             let _ = writeln!(
                 out,
-                "| p99 at 50 % of the twin's maximum ≤ 0.5× the twin's | {} ({}) | {} ({}) |",
-                yes(half("rust-batch")),
-                fmt_ratio(ratio(p99("rust-batch"), p99("js"))),
-                yes(half("rust")),
-                fmt_ratio(ratio(p99("rust"), p99("js"))),
+                "| {label} | {} | {} |",
+                cell("rust-batch"),
+                cell("rust")
+            );
+        };
+        let vs = |other: &'static str| {
+            move |peer: &str| ratio(delivered(&base.id, peer), delivered(&base.id, other))
+        };
+        row("delivered/s ≥ 2× the JS twin", &vs("js"), |r| r >= 2.0);
+        row(
+            "delivered/s ahead of FastAPI + Redis",
+            &vs("fastapi"),
+            |r| r > 1.0,
+        );
+        if m.latency.is_some() {
+            let of_twin = |peer: &str| ratio(p99(peer), p99("js"));
+            row(
+                "p99 at 50 % of the twin's maximum ≤ 0.5× the twin's",
+                &of_twin,
+                |r| r <= 0.5,
             );
         }
+        let clean = |peer: &str| verdict(Some(damage(m, peer) == 0.0));
         let _ = writeln!(
             out,
             "| 0 lost, 0 duplicated | {} | {} |\n",
-            yes(Some(lost == 0.0)),
-            yes(Some(lost == 0.0))
+            clean("rust-batch"),
+            clean("rust")
         );
     }
     let _ = writeln!(
@@ -502,7 +494,7 @@ mod tests {
     #[test]
     fn medians_of_odd_and_even_counts() {
         let s = stat(vec![3.0, 1.0, 2.0]).unwrap();
-        assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 3));
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
         assert_eq!(stat(vec![1.0, 2.0, 3.0, 10.0]).unwrap().median, 2.5);
         assert!(stat(vec![]).is_none());
     }
@@ -518,16 +510,17 @@ mod tests {
 
     #[test]
     fn a_small_matrix_renders_tables_and_a_chart() {
-        let run = |cell: &str, peer: &str, d: f64| Run {
+        let run_lost = |cell: &str, peer: &str, d: f64, p99: f64, lost: u64| Run {
             cell: cell.into(),
             peer: peer.into(),
             summary: Some(serde_json::json!({
-                "delivered_per_s": d, "lost": 0, "duplicated": 0,
+                "delivered_per_s": d, "lost": lost, "duplicated": 0,
                 "server_cpu_s_per_million_deliveries": 10.0,
-                "latency": {"p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": 3.0, "p999_ms": 4.0}
+                "latency": {"p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": p99, "p999_ms": 4.0}
             })),
             failed: None,
         };
+        let run = |cell: &str, peer: &str, d: f64| run_lost(cell, peer, d, 3.0, 0);
         let m = Matrix {
             started: "now".into(),
             machine: "test".into(),
@@ -551,7 +544,16 @@ mod tests {
                 run("base", "js", 40_000.0),
                 run("base", "fastapi", 50_000.0),
             ],
-            latency: None,
+            latency: Some(Latency {
+                rate: 100.0,
+                basis: "test".into(),
+                runs: vec![
+                    run_lost("latency", "rust-batch", 1.0, 2.0, 0),
+                    // A loss in the v1 peer's latency run, and one in the twin's.
+                    run_lost("latency", "rust", 1.0, 6.0, 2),
+                    run_lost("latency", "js", 1.0, 5.0, 1),
+                ],
+            }),
             scenarios: BTreeMap::new(),
         };
         let md = markdown(&m, "chart.svg");
@@ -561,6 +563,22 @@ mod tests {
             md.contains("| delivered/s ≥ 2× the JS twin | **met** (10.00×) | **met** (2.00×) |"),
             "{md}"
         );
+        assert!(
+            md.contains(
+                "| delivered/s ahead of FastAPI + Redis | **met** (8.00×) | **met** (1.60×) |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("≤ 0.5× the twin's | **met** (0.40×) | **not met** (1.20×) |"),
+            "{md}"
+        );
+        // Losses count for the peer that had them, over matrix and latency runs alike.
+        assert!(
+            md.contains("| 0 lost, 0 duplicated | **met** | **not met** |"),
+            "{md}"
+        );
+        assert!(md.contains("(matrix and latency): **3**"), "{md}");
         let svg = std::env::temp_dir().join(format!("bench-report-{}.svg", std::process::id()));
         chart(&m, &svg).unwrap();
         let text = std::fs::read_to_string(&svg).unwrap();

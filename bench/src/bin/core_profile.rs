@@ -66,7 +66,8 @@ fn time(mut f: impl FnMut(usize)) -> f64 {
 fn main() {
     println!("| step (native, {MEMBERS} members) | 32 B | 4 KiB |");
     println!("|---|---|---|");
-    let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
+    // One column per payload, one row per step.
+    let mut columns: Vec<Vec<f64>> = Vec::new();
     for payload in [32usize, 4096] {
         let (mut r, ids) = room(false);
         let frames: Vec<String> = (0..1024).map(|n| publish(n, payload)).collect();
@@ -103,7 +104,7 @@ fn main() {
             });
             results.push(per_turn / k as f64);
         }
-        rows.push(("".into(), results));
+        columns.push(results);
     }
     let names = [
         "`receive` a publish: parse, validate, serialise `message` + `ack`",
@@ -115,7 +116,7 @@ fn main() {
     for (i, name) in names.iter().enumerate() {
         println!(
             "| {name} | {:.2} µs | {:.2} µs |",
-            rows[0].1[i], rows[1].1[i]
+            columns[0][i], columns[1][i]
         );
     }
 }
