@@ -70,7 +70,7 @@ for (let r = 0; r < RUNS; r++) {
     console.log(`run ${r + 1} ${storage.padEnd(7)} ${res.publishes_per_s.toFixed(0).padStart(7)} publishes/s  ${res.deliveries_per_s.toFixed(0).padStart(7)} deliveries/s  ack p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms`);
   }
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+import { median } from './peers.mjs';
 const summary = (k) => ({
   publishes_per_s: median(results[k].map((r) => r.publishes_per_s)),
   p50: median(results[k].map((r) => r.p50)),

@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './peers.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const argv = process.argv.slice(2);
@@ -29,7 +30,7 @@ const flag = (name) => argv.includes(`--${name}`);
 const opt = (name, dflt) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : dflt);
 const QUICK = flag('quick');
 const RUNS = Number(opt('runs', QUICK ? 2 : 5));
-const SECONDS = Number(opt('seconds', QUICK ? 3 : 3));
+const SECONDS = Number(opt('seconds', 3));
 
 const CELLS = [
   { id: 'base', factor: 'base', name: '1 room × 64, 32 B', args: ['--rooms', '1', '--conns', '64', '--in-flight', '4'] },
@@ -57,22 +58,28 @@ const resultsDir = path.join(ROOT, 'bench/results');
 fs.mkdirSync(resultsDir, { recursive: true });
 
 let counter = 0;
-/** One generator run against one peer; returns the run record (summary or failure). */
-function run(peer, loadArgs, label) {
+/** Runs `cmd args… --json FILE` and returns `{summary}` (the JSON it wrote) or, when it failed,
+ * `{summary?, failed}` (a generator that saw a loss exits 1 but still writes its report). */
+function runJson(cmd, args, timeout) {
   const json = path.join(tmp, `${counter++}.json`);
-  const args = [peer.peer, '--', ...peer.args, ...loadArgs, '--json', json];
-  process.stderr.write(`  ${label} · ${peer.label}\n`);
+  const read = () => (fs.existsSync(json) ? JSON.parse(fs.readFileSync(json, 'utf8')) : undefined);
   try {
-    execFileSync(path.join(ROOT, 'bench/scripts/ab.sh'), args, { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
-    return { summary: JSON.parse(fs.readFileSync(json, 'utf8')) };
+    execFileSync(cmd, [...args, '--json', json], { stdio: ['ignore', 'ignore', 'inherit'], timeout });
+    return { summary: read() };
   } catch (e) {
-    // ab.sh exits 1 when the generator saw a loss or a duplicate: keep its report if it wrote one.
-    const summary = fs.existsSync(json) ? JSON.parse(fs.readFileSync(json, 'utf8')) : undefined;
-    return { summary, failed: String(e.message).split('\n')[0] };
+    return { summary: read(), failed: String(e.message).split('\n')[0] };
   }
 }
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : undefined; };
+/** One generator run against one peer (bench/scripts/ab.sh: pinned, fresh server). */
+function run(peer, loadArgs, label) {
+  process.stderr.write(`  ${label} · ${peer.label}\n`);
+  return runJson(path.join(ROOT, 'bench/scripts/ab.sh'), [peer.peer, '--', ...peer.args, ...loadArgs], 180_000);
+}
+
+/** A/B alternation: the peer order rotates every round, so no peer always runs first (a warm
+ * page cache, a cooler CPU) or last. */
+const rotated = (round) => peers.map((_, i) => peers[(i + round) % peers.length]);
 const total = cells.length * peers.length * RUNS;
 const started = new Date();
 process.stderr.write(`benchmark matrix: ${cells.length} cells × ${peers.length} peers × ${RUNS} runs = ${total} runs of ${SECONDS} s\n`);
@@ -80,10 +87,7 @@ process.stderr.write(`benchmark matrix: ${cells.length} cells × ${peers.length}
 const runs = [];
 for (const cell of cells) {
   for (let round = 0; round < RUNS; round++) {
-    // A/B alternation: the peer order rotates every round, so no peer always runs first
-    // (a warm page cache, a cooler CPU) or last.
-    const order = peers.map((_, i) => peers[(i + round) % peers.length]);
-    for (const peer of order) {
+    for (const peer of rotated(round)) {
       const label = `[${runs.length + 1}/${total}] ${cell.name} · round ${round + 1}`;
       const r = run(peer, [...cell.args, '--duration', String(SECONDS), '--warmup', '1'], label);
       runs.push({ cell: cell.id, peer: peer.id, round, ...r });
@@ -99,8 +103,7 @@ if (!QUICK && !flag('no-latency') && jsBase) {
   process.stderr.write(`latency at ${rate} publishes/s (half the JS twin's ${Math.round(jsBase)} deliveries/s)\n`);
   const lruns = [];
   for (let round = 0; round < RUNS; round++) {
-    const order = peers.map((_, i) => peers[(i + round) % peers.length]);
-    for (const peer of order) {
+    for (const peer of rotated(round)) {
       const r = run(peer, ['--rooms', '1', '--conns', '64', '--mode', 'rate', '--rate', String(rate), '--duration', '5', '--warmup', '1'], `latency · round ${round + 1}`);
       lruns.push({ cell: 'latency', peer: peer.id, round, ...r });
     }
@@ -128,13 +131,12 @@ if (!QUICK && !flag('no-scenarios')) {
   };
 
   process.stderr.write('scenario: wake cost (first message to a hibernated room)\n');
+  // Client and server share core 0 here: one message at a time, nothing to contend for.
+  const node = (script, ...args) => ['-c', '0', 'node', path.join(ROOT, 'bench/scripts', script), ...args];
   const wake = [];
-  for (const peer of ['rust', 'js']) {
-    const json = path.join(tmp, `wake-${peer}.json`);
-    try {
-      execFileSync('taskset', ['-c', '0', 'node', path.join(ROOT, 'bench/scripts/wake_cost.mjs'), '--peer', peer, '--rooms', '5', '--json', json], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
-      wake.push(JSON.parse(fs.readFileSync(json, 'utf8')));
-    } catch (e) { wake.push({ peer, failed: String(e.message).split('\n')[0] }); }
+  for (const peer of [...new Set(peers.map((p) => p.peer))].filter((p) => p !== 'fastapi')) {
+    const r = runJson('taskset', node('wake_cost.mjs', '--peer', peer, '--rooms', '5'), 120_000);
+    wake.push(r.failed ? { peer, failed: r.failed } : r.summary);
   }
   scenarios['Wake cost (5 rooms of 2, first message after 15 s idle vs a warm message)'] = {
     runs: wake,
@@ -144,13 +146,8 @@ if (!QUICK && !flag('no-scenarios')) {
   };
 
   process.stderr.write('scenario: per-user broadcast to a user in 10 rooms\n');
-  const ub = path.join(tmp, 'user-broadcast.json');
-  try {
-    execFileSync('taskset', ['-c', '0', 'node', path.join(ROOT, 'bench/scripts/user_broadcast.mjs'), '10', '300', '--json', ub], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
-    scenarios['Per-user broadcast to a user in 10 rooms'] = JSON.parse(fs.readFileSync(ub, 'utf8'));
-  } catch (e) {
-    scenarios['Per-user broadcast to a user in 10 rooms'] = { failed: String(e.message).split('\n')[0], markdown: 'failed' };
-  }
+  const ub = runJson('taskset', node('user_broadcast.mjs', '10', '300'), 180_000);
+  scenarios['Per-user broadcast to a user in 10 rooms'] = ub.failed ? { failed: ub.failed, markdown: `failed: ${ub.failed}` } : ub.summary;
 }
 
 const cpuModel = (os.cpus()[0]?.model ?? 'unknown CPU').trim();
@@ -166,7 +163,7 @@ const matrix = {
   scenarios,
 };
 // Only the whole standard matrix rewrites docs/benchmarks.md; a slice prints its report.
-const partial = QUICK || opt('cells') || opt('peers') || opt('runs') || flag('no-scenarios') || flag('no-latency');
+const partial = QUICK || argv.length > 0;
 const out = path.join(resultsDir, QUICK ? 'quick.json' : partial ? 'partial.json' : 'matrix.json');
 fs.writeFileSync(out, JSON.stringify(matrix, null, 2));
 process.stderr.write(`results: ${path.relative(ROOT, out)}\n`);
@@ -176,7 +173,10 @@ const reportArgs = partial
   ? [out, '--svg', out.replace(/\.json$/, '.svg')]
   : [out, '--doc', path.join(ROOT, 'docs/benchmarks.md'), '--svg', path.join(ROOT, 'docs/benchmarks-throughput.svg')];
 execFileSync(report, reportArgs, { stdio: 'inherit' });
-const bad = [...runs, ...(latency?.runs ?? [])].filter((r) => r.failed || r.summary?.lost || r.summary?.duplicated);
+fs.rmSync(tmp, { recursive: true, force: true });
+const scenarioRuns = Object.entries(scenarios).flatMap(([name, v]) =>
+  (v.runs ?? [v]).map((r) => ({ cell: name, peer: r.peer ?? '-', ...r })));
+const bad = [...runs, ...(latency?.runs ?? []), ...scenarioRuns].filter((r) => r.failed || r.summary?.lost || r.summary?.duplicated);
 if (bad.length) {
   process.stderr.write(`${bad.length} run(s) failed or lost/duplicated messages: ${bad.map((r) => `${r.cell}/${r.peer}: ${r.failed ?? 'loss'}`).join('; ')}\n`);
   process.exitCode = 1;

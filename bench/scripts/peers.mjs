@@ -1,0 +1,35 @@
+// What the benchmark scripts share: starting a peer in this process (the Rust worker or the JS
+// twin, in the same kind of local workerd, with the same bindings) and one median.
+import path from 'node:path';
+import { Miniflare } from 'miniflare';
+import { startServer, ROOT, SECRET, COMPATIBILITY_DATE } from '../../tests/support/server.mjs';
+
+/** Rate limits out of the way: the generator floods on purpose. */
+const BENCH_VARS = { RATE_LIMIT_PER_SECOND: '1000000', RATE_LIMIT_BURST: '1000000' };
+
+async function startJsTwin(vars) {
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: path.join(ROOT, 'bench', 'peers', 'js-room', 'worker.mjs'),
+    compatibilityDate: COMPATIBILITY_DATE,
+    durableObjects: { ROOMS: { className: 'JsRoom', useSQLite: true } },
+    bindings: { AUTH_SECRET: SECRET, ...vars },
+    host: '127.0.0.1',
+    port: 0,
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, '');
+  return { url, wsUrl: url.replace(/^http/, 'ws'), stop: () => mf.dispose() };
+}
+
+/** `rust` or `js`, with extra variables; resolves to `{url, wsUrl, stop}`. */
+export function startPeer(peer, vars = {}) {
+  return peer === 'js' ? startJsTwin(vars) : startServer({ vars: { ...BENCH_VARS, ...vars } });
+}
+
+/** The median; for an even count, the mean of the two middle values (as `bench-report`). */
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  if (!s.length) return undefined;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
