@@ -64,8 +64,8 @@ struct Args {
     /// Measured seconds (after the warm-up).
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
-    /// Warm-up seconds: load runs and latency is not recorded (throughput, CPU and RSS cover
-    /// warm-up and measured seconds together; see the report fields).
+    /// Warm-up seconds: load runs, nothing is recorded (every rate, latency and the server's
+    /// CPU cover the measured seconds only; loss checks cover the whole run).
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
     /// Processes whose CPU time and RSS are the server's (repeatable).
@@ -101,6 +101,9 @@ struct ConnReport {
     published: u64,
     acked: u64,
     received: u64,
+    /// Messages and acks that arrived in the measured window (after the warm-up, before the stop).
+    received_in_window: u64,
+    acked_in_window: u64,
     /// WebSocket messages received after the start (a `batch` counts once).
     ws_messages: u64,
     /// Seqs that arrived twice or out of order.
@@ -121,6 +124,8 @@ impl Default for ConnReport {
             published: 0,
             acked: 0,
             received: 0,
+            received_in_window: 0,
+            acked_in_window: 0,
             ws_messages: 0,
             duplicates: 0,
             gaps: 0,
@@ -230,10 +235,21 @@ async fn run(args: Args) -> Result<bool, String> {
     }
     barrier.wait().await;
     let connect_elapsed = connect_started.elapsed();
-    let cpu_before = proc_stats::cpu_seconds(&pids);
     let measure_from = Instant::now() + Duration::from_secs_f64(args.warmup);
     let stop_at = measure_from + Duration::from_secs_f64(args.duration);
     let _ = go_tx.send(Some((measure_from, stop_at)));
+    // The server's CPU over the measured window only, and its RSS at the end of it (before
+    // the drain and before any socket closes).
+    let usage = {
+        let pids = pids.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            let cpu_from = proc_stats::cpu_seconds(&pids);
+            tokio::time::sleep_until(stop_at.into()).await;
+            let cpu = proc_stats::cpu_seconds(&pids) - cpu_from;
+            (cpu, proc_stats::rss_bytes(&pids))
+        })
+    };
     progress.set_message("publishing");
     let ticker = {
         let progress = progress.clone();
@@ -254,15 +270,16 @@ async fn run(args: Args) -> Result<bool, String> {
     }
     ticker.abort();
     progress.finish_and_clear();
-    let cpu_after = proc_stats::cpu_seconds(&pids);
-    let rss = proc_stats::rss_bytes(&pids);
+    let (cpu, rss) = usage
+        .await
+        .map_err(|e| format!("the usage probe failed: {e}"))?;
     let mut summary = report::summarise(
         &args,
         users,
         publishers,
         &reports,
         connect_elapsed,
-        cpu_after - cpu_before,
+        cpu,
         rss,
         pids.len(),
     );
@@ -451,6 +468,7 @@ async fn connection(
                         }
                         if rep.last_seq.is_none_or(|l| seq > l) { rep.last_seq = Some(seq); }
                         if arrived >= measure_from && arrived < stop_at {
+                            rep.received_in_window += 1;
                             if let Some(d) = f.data {
                                 let sent = plan.start + Duration::from_micros(d.t);
                                 let us = arrived.saturating_duration_since(sent).as_micros() as u64;
@@ -464,6 +482,7 @@ async fn connection(
                         outstanding = outstanding.saturating_sub(1);
                         rep.acked += 1;
                         if arrived >= measure_from && arrived < stop_at {
+                            rep.acked_in_window += 1;
                             let _ = rep.ack_latency.record((arrived - t).as_micros().max(1) as u64);
                         }
                         if publishes && matches!(args.mode, Mode::Closed) && arrived < stop_at {

@@ -47,7 +47,7 @@ pub struct Summary {
     pub expected_deliveries: u64,
     pub lost: u64,
     pub duplicated: u64,
-    /// Deliveries per second over the whole publishing window (warm-up included).
+    /// Deliveries per second in the measured window (after the warm-up, before the stop).
     pub delivered_per_s: f64,
     /// Message deliveries per WebSocket message received (acks and other frames count in the
     /// denominator: below 1 without `--batch`, above 1 when the server coalesced).
@@ -59,8 +59,10 @@ pub struct Summary {
     pub latency: Percentiles,
     pub ack_latency: Percentiles,
     pub server_processes: usize,
+    /// The server's CPU seconds in the measured window, and per million deliveries in it.
     pub server_cpu_s: f64,
     pub server_cpu_s_per_million_deliveries: Option<f64>,
+    /// The server's RSS at the end of the measured window (before the drain and the closes).
     pub server_rss_bytes: u64,
     /// RSS before the first connection opened.
     pub server_rss_before_bytes: u64,
@@ -114,7 +116,9 @@ pub fn summarise(
                 .max(r.gaps)
         })
         .sum();
-    let window = args.warmup + args.duration;
+    let window = args.duration.max(1e-9);
+    let delivered_in_window: u64 = reports.iter().map(|r| r.received_in_window).sum();
+    let acked_in_window: u64 = reports.iter().map(|r| r.acked_in_window).sum();
     let acked: u64 = reports.iter().map(|r| r.acked).sum();
     Summary {
         label: args.label.clone(),
@@ -134,19 +138,19 @@ pub fn summarise(
         expected_deliveries: expected,
         lost,
         duplicated,
-        delivered_per_s: delivered as f64 / window,
+        delivered_per_s: delivered_in_window as f64 / window,
         deliveries_per_ws_message: {
             let m: u64 = reports.iter().map(|r| r.ws_messages).sum();
             delivered as f64 / m.max(1) as f64
         },
         batch: args.batch,
-        publishes_per_s_per_room: acked as f64 / window / args.rooms.max(1) as f64,
+        publishes_per_s_per_room: acked_in_window as f64 / window / args.rooms.max(1) as f64,
         latency: percentiles(&latency),
         ack_latency: percentiles(&ack_latency),
         server_processes,
         server_cpu_s: cpu_s,
-        server_cpu_s_per_million_deliveries: (server_processes > 0 && delivered > 0)
-            .then(|| cpu_s / delivered as f64 * 1e6),
+        server_cpu_s_per_million_deliveries: (server_processes > 0 && delivered_in_window > 0)
+            .then(|| cpu_s / delivered_in_window as f64 * 1e6),
         server_rss_bytes: rss,
         server_rss_before_bytes: 0,
         server_rss_per_connection_bytes: 0.0,
