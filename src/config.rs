@@ -3,7 +3,7 @@
 //! A value that does not parse or is out of range falls back to its default instead of
 //! failing requests: a typo in `wrangler.toml` must not take a room down.
 
-use crate::history::{HistoryStorage, Retention};
+use crate::message_log::{HistoryStorage, Retention};
 use crate::rate_limit::RateLimit;
 
 /// Largest text frame a client may send, in bytes (`MAX_MESSAGE_BYTES`).

@@ -7,10 +7,12 @@
 //!   runtime: the stateless front worker and the room Durable Object.
 
 pub mod auth;
+pub mod calls;
+pub mod coalesced_report;
 pub mod config;
 pub mod connection_id;
 pub mod error;
-pub mod history;
+pub mod message_log;
 pub mod names;
 pub mod outbox;
 pub mod protocol;

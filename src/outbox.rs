@@ -16,12 +16,13 @@
 //! addressed to one connection (welcome, replay, acks, errors, directs) come before the
 //! turn's broadcasts, so a welcome or a replay still precedes live traffic.
 
-use crate::room::{Conn, Recipients, Room};
-use crate::room_index::Entry;
-use std::collections::{HashMap, HashSet};
+use crate::protocol::server::{batch_frame, BATCH_OVERHEAD};
+use crate::room::{Recipients, Room};
+use std::collections::HashMap;
 
-/// A batch is closed before it would grow past this many bytes (the next frame starts a new
-/// one), so a turn under load never produces a single oversized WebSocket message.
+/// A `batch` frame never grows past this many bytes, wrapper included: the next frame starts a
+/// new one, so a turn under load never produces a single oversized WebSocket message. (A lone
+/// frame larger than this is sent as itself.)
 pub const BATCH_MAX_BYTES: usize = 128 * 1024;
 
 /// Frames queued for one turn, with whom they go to.
@@ -51,22 +52,18 @@ impl Outbox {
         self.items.len()
     }
 
-    /// What a connection the room closes in the middle of a turn is still owed, in order: the
-    /// frames addressed to it alone (taken out) and the turn's broadcasts it is not excluded
-    /// from (copied: they still go to everyone else). It has left the index already, so the
+    /// What a connection the room closes in the middle of a turn is still owed, in order: every
+    /// frame of the turn that [includes](Recipients::includes) it. Those addressed to it alone
+    /// are taken out; the others stay for everyone else. It has left the index already, so the
     /// plan would not reach it, and it was connected when those frames were accepted.
-    pub fn owed_to(&mut self, connection_id: &str) -> Vec<String> {
+    pub fn owed_to(&mut self, connection_id: &str, user_id: &str) -> Vec<String> {
         let mut owed = Vec::new();
-        self.items.retain(|(to, frame)| match to {
-            Recipients::One(c) if c == connection_id => {
-                owed.push(frame.clone());
-                false
+        self.items.retain(|(to, frame)| {
+            if !to.includes(connection_id, user_id) {
+                return true;
             }
-            Recipients::AllExcept(except) if except.as_deref() != Some(connection_id) => {
-                owed.push(frame.clone());
-                true
-            }
-            _ => true,
+            owed.push(frame.clone());
+            to.only_connection().is_none()
         });
         owed
     }
@@ -75,22 +72,7 @@ impl Outbox {
     /// `batches(handle)` says whether that connection takes `batch` frames.
     pub fn plan<'a, H>(&mut self, room: &'a Room<H>, batches: impl Fn(&H) -> bool) -> Plan<'a, H> {
         let items = std::mem::take(&mut self.items);
-        // Sort the items once by kind: the broadcasts (and who is left out of one), the frames
-        // for one connection, the frames for every connection of a user.
-        let mut broadcasts = Vec::new();
-        let mut excluded = HashSet::new();
-        let mut personal: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut to_users: Vec<(&str, usize)> = Vec::new();
-        for (i, (to, _)) in items.iter().enumerate() {
-            match to {
-                Recipients::AllExcept(except) => {
-                    broadcasts.push(i);
-                    excluded.extend(except.as_deref());
-                }
-                Recipients::One(c) => personal.entry(c.as_str()).or_default().push(i),
-                Recipients::User(u) => to_users.push((u.as_str(), i)),
-            }
-        }
+        let mut sorted = Sorted::new(&items);
         let mut texts = Texts {
             items: &items,
             plan: Plan {
@@ -98,65 +80,29 @@ impl Outbox {
                 sends: Vec::new(),
             },
             single: vec![None; items.len()],
+            all_room_wide: None,
         };
-        // The broadcasts as batches, built once for every batch connection not left out.
-        let mut all_broadcasts: Option<Vec<usize>> = None;
-        // A turn without broadcasts (a welcome, an ack, a direct) only concerns the connections
-        // it names; otherwise every connection is visited once.
-        let named: Vec<(&str, &Entry<Conn<H>>)> = if broadcasts.is_empty() && to_users.is_empty() {
-            let mut ids: Vec<&str> = personal.keys().copied().collect();
-            ids.sort_unstable();
-            ids.into_iter()
-                .filter_map(|c| room.index().get(c).map(|e| (c, e)))
-                .collect()
-        } else {
-            room.index().iter().collect()
-        };
-        for (connection_id, entry) in named {
-            let handle = &entry.handle.handle;
-            let mut mine = personal.remove(connection_id).unwrap_or_default();
-            if !to_users.is_empty() {
-                mine.extend(
-                    to_users
-                        .iter()
-                        .filter(|(u, _)| *u == entry.user_id)
-                        .map(|(_, i)| *i),
-                );
-                mine.sort_unstable();
-            }
-            let left_out = excluded.contains(connection_id);
-            let shared = || {
-                let items = &items;
-                broadcasts.iter().copied().filter(move |&i| {
-                    !left_out
-                        || !matches!(&items[i].0, Recipients::AllExcept(Some(c)) if c == connection_id)
-                })
+        for (connection_id, user_id, handle) in sorted.connections(room) {
+            let mine = sorted.take_personal(connection_id, user_id);
+            let some;
+            let shared: &[usize] = match sorted.room_wide_for(connection_id, user_id) {
+                RoomWide::All => &sorted.room_wide,
+                RoomWide::Some(list) => {
+                    some = list;
+                    &some
+                }
             };
             if batches(handle) {
                 let mine = texts.for_list(&mine);
-                let shared = if broadcasts.is_empty() {
-                    Vec::new()
-                } else if left_out {
-                    texts.for_list(&shared().collect::<Vec<_>>())
+                let shared = if shared.len() == sorted.room_wide.len() {
+                    texts.all_room_wide(shared)
                 } else {
-                    all_broadcasts
-                        .get_or_insert_with(|| texts.for_list(&broadcasts))
-                        .clone()
+                    texts.for_list(shared)
                 };
                 texts.send(handle, mine.into_iter().chain(shared));
             } else {
-                // v1 order: everything as it was pushed, one frame per send (both lists are
-                // in push order already: merge them).
-                let mut mine = mine.into_iter().peekable();
-                for b in shared() {
-                    while let Some(i) = mine.next_if(|&i| i < b) {
-                        let t = texts.single(i);
-                        texts.plan.sends.push((handle, t));
-                    }
-                    let t = texts.single(b);
-                    texts.plan.sends.push((handle, t));
-                }
-                for i in mine {
+                // v1 order: every frame on its own, as pushed (both lists are in push order).
+                for i in merge(&mine, shared) {
                     let t = texts.single(i);
                     texts.plan.sends.push((handle, t));
                 }
@@ -166,12 +112,115 @@ impl Outbox {
     }
 }
 
+/// A turn's items sorted once by how their recipients are found: room-wide frames (and
+/// which of them may leave someone out), frames for one connection, frames for one user.
+struct Sorted<'i> {
+    items: &'i [(Recipients, String)],
+    room_wide: Vec<usize>,
+    /// Room-wide frames that do not include everyone: the only ones to check per connection.
+    conditional: Vec<usize>,
+    personal: HashMap<&'i str, Vec<usize>>,
+    to_users: Vec<usize>,
+}
+
+/// The room-wide frames one connection gets.
+enum RoomWide {
+    /// All of them (the common case: one shared text).
+    All,
+    /// Only these.
+    Some(Vec<usize>),
+}
+
+impl<'i> Sorted<'i> {
+    fn new(items: &'i [(Recipients, String)]) -> Self {
+        let mut s = Sorted {
+            items,
+            room_wide: Vec::new(),
+            conditional: Vec::new(),
+            personal: HashMap::new(),
+            to_users: Vec::new(),
+        };
+        for (i, (to, _)) in items.iter().enumerate() {
+            if to.is_room_wide() {
+                s.room_wide.push(i);
+                if !to.is_everyone() {
+                    s.conditional.push(i);
+                }
+            } else if let Some(c) = to.only_connection() {
+                s.personal.entry(c).or_default().push(i);
+            } else {
+                s.to_users.push(i);
+            }
+        }
+        s
+    }
+
+    /// The connections to visit: a turn with nothing room-wide and nothing per user only
+    /// concerns the connections it names; otherwise every connection, once.
+    fn connections<'a, H>(&self, room: &'a Room<H>) -> Vec<(&'a str, &'a str, &'a H)> {
+        let index = room.index();
+        if self.room_wide.is_empty() && self.to_users.is_empty() {
+            let mut ids: Vec<&str> = self.personal.keys().copied().collect();
+            ids.sort_unstable();
+            return ids
+                .into_iter()
+                .filter_map(|c| index.get_key_value(c))
+                .map(|(c, e)| (c, e.user_id.as_str(), &e.handle.handle))
+                .collect();
+        }
+        index
+            .iter()
+            .map(|(c, e)| (c, e.user_id.as_str(), &e.handle.handle))
+            .collect()
+    }
+
+    /// The frames addressed to this connection alone or to its user, in push order (each
+    /// connection is visited once, so its list is moved out rather than copied).
+    fn take_personal(&mut self, connection_id: &str, user_id: &str) -> Vec<usize> {
+        let mut mine = self.personal.remove(connection_id).unwrap_or_default();
+        if !self.to_users.is_empty() {
+            let items = self.items;
+            let theirs = self.to_users.iter().copied();
+            mine.extend(theirs.filter(|&i| items[i].0.includes(connection_id, user_id)));
+            mine.sort_unstable();
+        }
+        mine
+    }
+
+    fn room_wide_for(&self, connection_id: &str, user_id: &str) -> RoomWide {
+        let items = self.items;
+        let includes = |i: usize| items[i].0.includes(connection_id, user_id);
+        if self.conditional.iter().all(|&i| includes(i)) {
+            return RoomWide::All;
+        }
+        RoomWide::Some(
+            self.room_wide
+                .iter()
+                .copied()
+                .filter(|&i| includes(i))
+                .collect(),
+        )
+    }
+}
+
+/// Two ascending lists of item indices as one ascending sequence, without allocating.
+fn merge<'x>(a: &'x [usize], b: &'x [usize]) -> impl Iterator<Item = usize> + 'x {
+    let (mut a, mut b) = (a.iter().copied().peekable(), b.iter().copied().peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if x <= y => a.next(),
+        (Some(_), None) => a.next(),
+        _ => b.next(),
+    })
+}
+
 /// The texts of one plan, each built once.
 struct Texts<'i, 'a, H> {
     items: &'i [(Recipients, String)],
     plan: Plan<'a, H>,
     /// Each item's own text, once made.
     single: Vec<Option<usize>>,
+    /// The texts carrying every room-wide frame, shared by all who get them all.
+    all_room_wide: Option<Vec<usize>>,
 }
 
 impl<'a, H> Texts<'_, 'a, H> {
@@ -194,13 +243,22 @@ impl<'a, H> Texts<'_, 'a, H> {
         }
     }
 
+    fn all_room_wide(&mut self, room_wide: &[usize]) -> Vec<usize> {
+        if let Some(t) = &self.all_room_wide {
+            return t.clone();
+        }
+        let t = self.for_list(room_wide);
+        self.all_room_wide = Some(t.clone());
+        t
+    }
+
     fn send(&mut self, to: &'a H, texts: impl IntoIterator<Item = usize>) {
         self.plan.sends.extend(texts.into_iter().map(|t| (to, t)));
     }
 }
 
 /// The texts carrying `list` (indices into `items`): one frame as itself, more as `batch`
-/// frames of at most [`BATCH_MAX_BYTES`] each. Returns their indices in `texts`.
+/// frames of at most [`BATCH_MAX_BYTES`] each, wrapper included. Returns their indices.
 fn batch_texts(
     items: &[(Recipients, String)],
     list: &[usize],
@@ -208,45 +266,28 @@ fn batch_texts(
 ) -> Vec<usize> {
     let mut out = Vec::new();
     let mut chunk: Vec<&str> = Vec::new();
-    let mut size = 0;
     let mut close = |chunk: &mut Vec<&str>, texts: &mut Vec<String>| {
-        if chunk.is_empty() {
-            return;
+        match chunk.as_slice() {
+            [] => return,
+            [one] => texts.push((*one).to_owned()),
+            many => texts.push(batch_frame(many)),
         }
-        texts.push(if chunk.len() == 1 {
-            chunk[0].to_owned()
-        } else {
-            batch_frame(chunk)
-        });
         out.push(texts.len() - 1);
         chunk.clear();
     };
+    let mut size = 0;
     for &i in list {
         let frame = items[i].1.as_str();
-        if !chunk.is_empty() && size + frame.len() + 1 > BATCH_MAX_BYTES {
+        // The batch with this frame added: the wrapper, its frames, one comma per frame before.
+        let grown = BATCH_OVERHEAD + size + frame.len() + chunk.len();
+        if !chunk.is_empty() && grown > BATCH_MAX_BYTES {
             close(&mut chunk, texts);
             size = 0;
         }
-        size += frame.len() + 1;
+        size += frame.len();
         chunk.push(frame);
     }
     close(&mut chunk, texts);
-    out
-}
-
-/// `{"type":"batch","frames":[f1,f2,...]}`: the frames are JSON objects already, so they are
-/// spliced in verbatim.
-pub fn batch_frame(frames: &[&str]) -> String {
-    let len: usize = frames.iter().map(|f| f.len() + 1).sum();
-    let mut out = String::with_capacity(len + 30);
-    out.push_str(r#"{"type":"batch","frames":["#);
-    for (n, f) in frames.iter().enumerate() {
-        if n > 0 {
-            out.push(',');
-        }
-        out.push_str(f);
-    }
-    out.push_str("]}");
     out
 }
 
@@ -254,7 +295,7 @@ pub fn batch_frame(frames: &[&str]) -> String {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::history::NoLog;
+    use crate::message_log::NoLog;
     use serde_json::Value;
 
     /// Handles are (connection id, takes batches).
@@ -352,8 +393,48 @@ mod tests {
         let plan = out.plan(&r, |h| h.1);
         let texts = texts_to(&plan, "a");
         assert!(texts.len() >= 3);
-        assert!(texts.iter().all(|t| t.len() <= BATCH_MAX_BYTES + 64));
+        assert!(texts.iter().all(|t| t.len() <= BATCH_MAX_BYTES));
         assert_eq!(frames_to(&plan, "a").len(), 7);
+    }
+
+    /// Two frames of 65,535 bytes once made a 131,099-byte batch (the cap was checked without
+    /// the wrapper): the cap holds exactly, wrapper and commas included, at every size.
+    #[test]
+    fn no_batch_is_ever_over_the_cap() {
+        let r = room(&[("a", "ua", true)]);
+        let frame_of = |len: usize| {
+            let pad = len - r#"{"type":"message","data":""}"#.len();
+            format!(r#"{{"type":"message","data":"{}"}}"#, "x".repeat(pad))
+        };
+        let mut out = Outbox::default();
+        for _ in 0..2 {
+            out.push(Recipients::AllExcept(None), frame_of(65_535));
+        }
+        let plan = out.plan(&r, |h| h.1);
+        assert_eq!(
+            texts_to(&plan, "a").len(),
+            2,
+            "two frames that cannot share a batch"
+        );
+        // Sizes around the boundary: a batch that fits exactly, and one byte over.
+        let half = (BATCH_MAX_BYTES - crate::protocol::server::BATCH_OVERHEAD - 1) / 2;
+        for (len, sends) in [(half, 1), (half + 1, 2)] {
+            out.push(Recipients::AllExcept(None), frame_of(len));
+            out.push(Recipients::AllExcept(None), frame_of(len));
+            let plan = out.plan(&r, |h| h.1);
+            let texts = texts_to(&plan, "a");
+            assert_eq!(texts.len(), sends, "frames of {len} bytes");
+            assert!(texts.iter().all(|t| t.len() <= BATCH_MAX_BYTES));
+        }
+        for len in [100, 5_000, 40_000, 65_535] {
+            for _ in 0..9 {
+                out.push(Recipients::AllExcept(None), frame_of(len));
+            }
+            let plan = out.plan(&r, |h| h.1);
+            let texts = texts_to(&plan, "a");
+            assert!(texts.iter().all(|t| t.len() <= BATCH_MAX_BYTES), "{len}");
+            assert_eq!(frames_to(&plan, "a").len(), 9);
+        }
     }
 
     #[test]
@@ -364,10 +445,12 @@ mod tests {
         out.push(Recipients::One("b".into()), "3".into());
         out.push(Recipients::AllExcept(Some("a".into())), "4".into());
         out.push(Recipients::One("a".into()), "5".into());
-        let owed: Vec<String> = ["1", "2", "5"].map(String::from).to_vec();
-        assert_eq!(out.owed_to("a"), owed);
-        // Its own frames are gone; the broadcasts stay for everyone else.
-        assert_eq!(out.len(), 3);
+        out.push(Recipients::User("ua".into()), "6".into());
+        out.push(Recipients::User("ub".into()), "7".into());
+        let owed: Vec<String> = ["1", "2", "5", "6"].map(String::from).to_vec();
+        assert_eq!(out.owed_to("a", "ua"), owed);
+        // Its own frames are gone; the broadcasts and per-user frames stay for everyone else.
+        assert_eq!(out.len(), 5);
     }
 
     #[test]

@@ -93,6 +93,13 @@ impl<H> RoomIndex<H> {
         self.connections.get(connection_id)
     }
 
+    /// The entry and the index's own copy of its id (which outlives the caller's borrow).
+    pub fn get_key_value(&self, connection_id: &str) -> Option<(&str, &Entry<H>)> {
+        self.connections
+            .get_key_value(connection_id)
+            .map(|(id, e)| (id.as_str(), e))
+    }
+
     pub fn get_mut(&mut self, connection_id: &str) -> Option<&mut Entry<H>> {
         self.connections.get_mut(connection_id)
     }

@@ -2,8 +2,8 @@
 //! before anything is forwarded: size, JSON, nesting, required `data`, optional `exclude`.
 
 use crate::error::{ChatError, ErrorCode};
-use crate::protocol::{nesting_depth, MAX_DATA_DEPTH};
-use serde::{Deserialize, Deserializer};
+use crate::protocol::json::{looks_like_object, present, within_depth, MAX_DATA_DEPTH};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// A validated message post; `data` borrows from the body text.
@@ -22,10 +22,6 @@ struct Body<'a> {
     exclude: Option<serde_json::Value>,
 }
 
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&'de RawValue>::deserialize(d).map(Some)
-}
-
 /// Parses `{"data":..., "exclude":...}`; `exclude` is only accepted when `allow_exclude`.
 pub fn parse_message_post(
     body: &str,
@@ -39,13 +35,13 @@ pub fn parse_message_post(
             body.len()
         )));
     }
-    if nesting_depth(body) > MAX_DATA_DEPTH + 1 {
+    if !within_depth(body) {
         return Err(bad(format!(
             "JSON nests deeper than {MAX_DATA_DEPTH} levels"
         )));
     }
     // serde would also read a struct from a JSON array; only objects are bodies.
-    if !body.trim_start().starts_with('{') {
+    if !looks_like_object(body) {
         return Err(bad("body must be a JSON object".to_owned()));
     }
     let parsed: Body =

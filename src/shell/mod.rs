@@ -4,8 +4,8 @@
 mod env;
 mod front;
 mod http;
+mod message_log;
 mod objects;
-mod registry;
 mod room;
-mod room_log;
 mod stats;
+mod user_registry;

@@ -1,16 +1,16 @@
-//! Calls between our Durable Objects: who is bound where, and small typed helpers for the
-//! internal HTTP requests they exchange. Internal URLs carry parameters in the query (values
-//! may be any Unicode, which headers cannot carry) and frames as the raw body.
+//! Calls between our Durable Objects, on the runtime: who is bound where, and sending and
+//! receiving the typed calls of [`crate::calls`].
 
-use worker::{Env, Method, Request, RequestInit, Response, Result, Stub, Url};
+use crate::calls::{Call, InternalRequest, Method as CallMethod};
+use crate::error::ChatError;
+use worker::{Env, Headers, Method, Request, RequestInit, Response, Result, Stub, Url};
 
 /// Durable Object namespace bindings (see wrangler.toml).
-pub const ROOMS: &str = "ROOMS";
-pub const USERS: &str = "USERS";
-pub const STATS: &str = "STATS";
+const ROOMS: &str = "ROOMS";
+const USERS: &str = "USERS";
+const STATS: &str = "STATS";
 
-/// The object named `name` in namespace `binding`.
-pub fn stub(env: &Env, binding: &str, name: &str) -> Result<Stub> {
+fn stub(env: &Env, binding: &str, name: &str) -> Result<Stub> {
     env.durable_object(binding)?.id_from_name(name)?.get_stub()
 }
 
@@ -24,53 +24,76 @@ pub fn registry(env: &Env, user_id: &str) -> Result<Stub> {
     stub(env, USERS, user_id)
 }
 
-/// An internal URL; the host is never resolved.
-pub fn url(path: &str, query: &[(&str, &str)]) -> Result<Url> {
-    let mut url = Url::parse("https://internal/")?.join(path)?;
-    if !query.is_empty() {
-        url.query_pairs_mut().extend_pairs(query);
+/// Stats shard number `n`.
+pub fn stats_shard(env: &Env, n: u32) -> Result<Stub> {
+    stub(env, STATS, &crate::stats::shard_name(n))
+}
+
+/// Sends `call` to the object behind `stub`.
+pub async fn call(stub: &Stub, call: &impl Call) -> Result<Response> {
+    stub.fetch_with_request(to_worker_request(call.to_request())?)
+        .await
+}
+
+fn to_worker_request(req: InternalRequest) -> Result<Request> {
+    // The host is never resolved: a stub's fetch goes to its object whatever the URL says.
+    let mut url = Url::parse("https://internal/")?.join(&req.path[1..])?;
+    if !req.query.is_empty() {
+        url.query_pairs_mut().extend_pairs(&req.query);
     }
-    Ok(url)
-}
-
-/// `GET` an internal path on `stub`.
-pub async fn get(stub: &Stub, path: &str, query: &[(&str, &str)]) -> Result<Response> {
-    let req = Request::new(url(path, query)?.as_str(), Method::Get)?;
-    stub.fetch_with_request(req).await
-}
-
-/// `POST` `body` to an internal path on `stub`.
-pub async fn post(
-    stub: &Stub,
-    path: &str,
-    query: &[(&str, &str)],
-    body: Option<String>,
-) -> Result<Response> {
     let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(body.map(|b| b.into()));
-    let req = Request::new_with_init(url(path, query)?.as_str(), &init)?;
-    stub.fetch_with_request(req).await
+    init.with_method(match req.method {
+        CallMethod::Get => Method::Get,
+        CallMethod::Post => Method::Post,
+    });
+    init.with_body(req.body.map(Into::into));
+    if req.upgrade {
+        let headers = Headers::new();
+        headers.set("upgrade", "websocket")?;
+        init.with_headers(headers);
+    }
+    Request::new_with_init(url.as_str(), &init)
 }
 
-/// Reads `{"delivered":N}` from an internal reply; a 404 means zero.
-pub async fn delivered(mut res: Response) -> Result<u64> {
-    #[derive(serde::Deserialize)]
-    struct Delivered {
-        delivered: u64,
-    }
+/// Reads the call an object's `fetch` received; `Ok(Err(_))` is a malformed call (a bug on
+/// our side, answered 400).
+pub async fn receive<C: Call>(mut req: Request) -> Result<std::result::Result<C, ChatError>> {
+    let url = req.url()?;
+    let (method, body) = match req.method() {
+        Method::Get => (CallMethod::Get, None),
+        _ => (CallMethod::Post, Some(req.text().await?)),
+    };
+    let query = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    Ok(InternalRequest::received(method, url.path(), query, body).and_then(C::from_request))
+}
+
+/// Reads a JSON reply of type `T`; any status but 200 is an error.
+pub async fn reply<T: serde::de::DeserializeOwned>(mut res: Response) -> Result<T> {
     match res.status_code() {
-        404 => Ok(0),
-        200 => Ok(res.json::<Delivered>().await?.delivered),
+        200 => res.json::<T>().await,
         s => Err(worker::Error::RustError(format!(
             "internal call answered {s}"
         ))),
     }
 }
 
-/// A query parameter of `url`.
-pub fn param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+/// Reads a delivery's reply: how many connections got it (a 404 means none).
+pub async fn delivered(res: Response) -> Result<u64> {
+    if res.status_code() == 404 {
+        return Ok(0);
+    }
+    Ok(reply::<crate::calls::Delivered>(res).await?.delivered)
+}
+
+/// `Ok(())` for a 200 reply, else an error naming the status.
+pub fn ok(res: &Response) -> Result<()> {
+    match res.status_code() {
+        200 => Ok(()),
+        s => Err(worker::Error::RustError(format!(
+            "internal call answered {s}"
+        ))),
+    }
 }

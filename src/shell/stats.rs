@@ -4,10 +4,10 @@
 //! and an older report never overwrites a newer one. Rows live in the object's SQLite storage,
 //! so a shard that hibernates or is evicted loses nothing.
 
-use super::http::{error, json_response};
-use super::objects::{self, param};
-use crate::error::ErrorCode;
-use crate::stats::{shard_name, shard_of, Totals};
+use super::http::{error_response, json_response};
+use super::objects;
+use crate::calls::StatsCall;
+use crate::stats::{shard_of, Totals};
 use std::cell::Cell;
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
@@ -34,49 +34,47 @@ impl DurableObject for StatsShard {
 }
 
 impl StatsShard {
-    /// The object's internal HTTP endpoints (called by the front worker and other objects).
+    /// One short dispatch over the calls a shard serves ([`StatsCall`]).
     async fn serve(&self, req: Request) -> Result<Response> {
         self.ensure_schema()?;
-        let url = req.url()?;
-        let num = |name: &str| param(&url, name).and_then(|v| v.parse::<i64>().ok());
-        match url.path() {
-            "/room" => self.upsert(
+        let call = match objects::receive::<StatsCall>(req).await? {
+            Ok(call) => call,
+            Err(e) => return error_response(&e),
+        };
+        match call {
+            StatsCall::RoomCount {
+                room,
+                connections,
+                version,
+            } => self.upsert(
                 "INSERT INTO rooms(name, connections, version) VALUES (?, ?, ?)
                  ON CONFLICT(name) DO UPDATE SET connections = excluded.connections,
                    version = excluded.version WHERE excluded.version > rooms.version",
-                (param(&url, "room"), num("connections"), num("version")),
+                room,
+                connections,
+                version,
             ),
-            "/user" => self.upsert(
+            StatsCall::UserOnline {
+                user,
+                online,
+                version,
+            } => self.upsert(
                 "INSERT INTO users(id, online, version) VALUES (?, ?, ?)
                  ON CONFLICT(id) DO UPDATE SET online = excluded.online,
                    version = excluded.version WHERE excluded.version > users.version",
-                (param(&url, "user"), num("online"), num("version")),
+                user,
+                u64::from(online),
+                version,
             ),
-            "/totals" => json_response(200, serde_json::to_string(&self.totals()?)?),
-            _ => error(ErrorCode::NotFound, "no such stats endpoint"),
+            StatsCall::Totals => json_response(200, serde_json::to_string(&self.totals()?)?),
         }
     }
 
     /// Applies a versioned report `(key, value, version)`; an older version changes nothing.
-    fn upsert(
-        &self,
-        sql: &str,
-        report: (Option<String>, Option<i64>, Option<i64>),
-    ) -> Result<Response> {
-        let (Some(key), Some(value), Some(version)) = report else {
-            return error(
-                ErrorCode::BadRequest,
-                "a report needs a key, a value and a version",
-            );
-        };
-        self.sql.exec(
-            sql,
-            vec![
-                key.into(),
-                SqlStorageValue::Integer(value),
-                SqlStorageValue::Integer(version),
-            ],
-        )?;
+    fn upsert(&self, sql: &str, key: String, value: u64, version: u64) -> Result<Response> {
+        let int = |v: u64| SqlStorageValue::Integer(v.min(i64::MAX as u64) as i64);
+        self.sql
+            .exec(sql, vec![key.into(), int(value), int(version)])?;
         json_response(200, "{}".into())
     }
 
@@ -120,59 +118,26 @@ impl StatsShard {
     }
 }
 
-/// Reports a room's connection count to its shard.
-pub async fn report_room(
-    env: &worker::Env,
-    room: &str,
-    connections: usize,
-    version: u64,
-) -> Result<()> {
-    let stub = objects::stub(env, objects::STATS, &shard_name(shard_of(room)))?;
-    let (n, v) = (connections.to_string(), version.to_string());
-    let res = objects::post(
-        &stub,
-        "room",
-        &[("room", room), ("connections", &n), ("version", &v)],
-        None,
-    )
-    .await?;
-    ok_or_err(res)
-}
-
 /// Reports whether a user is online to its shard.
 pub async fn report_user(env: &worker::Env, user: &str, online: bool, version: u64) -> Result<()> {
-    let stub = objects::stub(env, objects::STATS, &shard_name(shard_of(user)))?;
-    let v = version.to_string();
-    let online = if online { "1" } else { "0" };
-    let res = objects::post(
-        &stub,
-        "user",
-        &[("user", user), ("online", online), ("version", &v)],
-        None,
-    )
-    .await?;
-    ok_or_err(res)
+    let call = StatsCall::UserOnline {
+        user: user.to_owned(),
+        online,
+        version,
+    };
+    let res = objects::call(&objects::stats_shard(env, shard_of(user))?, &call).await?;
+    objects::ok(&res)
 }
 
 /// `GET /stats`: every shard's totals, added up (the shards are asked concurrently).
 pub async fn global_totals(env: &worker::Env) -> Result<Totals> {
     let calls = (0..crate::stats::STATS_SHARDS).map(|n| async move {
-        let stub = objects::stub(env, objects::STATS, &shard_name(n))?;
-        let mut res = objects::get(&stub, "totals", &[]).await?;
-        res.json::<Totals>().await
+        let res = objects::call(&objects::stats_shard(env, n)?, &StatsCall::Totals).await?;
+        objects::reply::<Totals>(res).await
     });
     let mut sum = Totals::default();
     for t in futures::future::join_all(calls).await {
         sum = sum + t?;
     }
     Ok(sum)
-}
-
-fn ok_or_err(res: Response) -> Result<()> {
-    match res.status_code() {
-        200 => Ok(()),
-        s => Err(worker::Error::RustError(format!(
-            "stats shard answered {s}"
-        ))),
-    }
 }

@@ -10,7 +10,7 @@
 //! ```
 
 use edge_chat::config::Config;
-use edge_chat::history::NoLog;
+use edge_chat::message_log::NoLog;
 use edge_chat::outbox::Outbox;
 use edge_chat::room::{Action, Incoming, Room};
 use std::hint::black_box;

@@ -13,8 +13,8 @@
 //! - `meta(key, value)`: `trimmed_through`, so the latest seq survives even when retention has
 //!   trimmed every message.
 
-use crate::history::{
-    Appended, HistoryQuery, HistoryStorage, LogEntry, MessageLog, NoLog, Retention,
+use crate::message_log::{
+    Appended, HistoryQuery, HistoryStorage, LogEntry, LogError, MessageLog, NoLog, Retention,
 };
 use serde::Deserialize;
 use worker::{Result, SqlStorage, SqlStorageValue};
@@ -24,6 +24,10 @@ pub struct SqliteLog {
     retention: Retention,
     last: u64,
     first: Option<u64>,
+}
+
+fn storage(e: worker::Error) -> LogError {
+    LogError::Storage(e.to_string())
 }
 
 /// Largest integer JavaScript (and so the SQL binding) carries exactly.
@@ -144,7 +148,7 @@ impl MessageLog for SqliteLog {
         self.first
     }
 
-    fn append(&mut self, e: LogEntry<'_>) -> std::result::Result<Appended, String> {
+    fn append(&mut self, e: LogEntry<'_>) -> std::result::Result<Appended, LogError> {
         let text = |v: Option<&str>| v.map_or(SqlStorageValue::Null, SqlStorageValue::from);
         // One statement in the common case; `rowsWritten` tells a stored row from a duplicate
         // without reading anything back.
@@ -161,7 +165,7 @@ impl MessageLog for SqliteLog {
                     e.frame.into(),
                 ],
             )
-            .map_err(|err| err.to_string())?
+            .map_err(storage)?
             .rows_written();
         if written == 0 {
             let original = self
@@ -169,19 +173,19 @@ impl MessageLog for SqliteLog {
                     "SELECT seq AS n FROM log WHERE user_id = ? AND client_id = ?",
                     vec![text(e.user_id), text(e.client_id)],
                 )
-                .map_err(|err| err.to_string())?
-                .ok_or("conflicting message vanished")?;
+                .map_err(storage)?
+                .ok_or(LogError::ConflictVanished)?;
             return Ok(Appended::Duplicate(original));
         }
         self.last = e.seq;
         self.first.get_or_insert(e.seq);
         if let Some(through) = self.retention.count_trim(self.first, self.last) {
-            self.trim_through(through).map_err(|err| err.to_string())?;
+            self.trim_through(through).map_err(storage)?;
         }
         Ok(Appended::Stored)
     }
 
-    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> std::result::Result<(), String> {
+    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> std::result::Result<(), LogError> {
         #[derive(Deserialize)]
         struct Row {
             frame: String,
@@ -193,7 +197,7 @@ impl MessageLog for SqliteLog {
                 vec![int(after)],
             )
             .and_then(|c| c.to_array())
-            .map_err(|err| err.to_string())?;
+            .map_err(storage)?;
         rows.iter().for_each(|r| each(&r.frame));
         Ok(())
     }
@@ -249,10 +253,10 @@ impl MessageLog for RoomLog {
     fn first_seq(&self) -> Option<u64> {
         self.inner().first_seq()
     }
-    fn append(&mut self, entry: LogEntry<'_>) -> std::result::Result<Appended, String> {
+    fn append(&mut self, entry: LogEntry<'_>) -> std::result::Result<Appended, LogError> {
         self.inner_mut().append(entry)
     }
-    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> std::result::Result<(), String> {
+    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> std::result::Result<(), LogError> {
         self.inner().replay(after, each)
     }
 }

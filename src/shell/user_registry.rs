@@ -4,18 +4,19 @@
 //!
 //! Keeping it right without keeping rooms awake:
 //! - reports are versioned, so late or reordered ones cannot undo newer ones;
-//! - every forward to a room (`/deliver`) and every read (`/info`) asks the rooms themselves,
+//! - every fan-out to the rooms and every read asks the rooms themselves,
 //!   and their answer replaces the stored count: a room that no longer holds the user is
 //!   dropped (no ghosts), without any timer;
 //! - entries live in this object's SQLite storage, so eviction loses nothing.
 //!
-//! Each call to `/deliver` forwards to each of the user's rooms once, and each room sends to
+//! Each fan-out forwards to each of the user's rooms once, and each room sends to
 //! each of the user's sockets there once: exactly one copy per connection per call.
 
 use super::env::{dev_mode, env_string, now_ms};
-use super::http::{error, json_response};
-use super::objects::{self, param};
+use super::http::{error, error_response, json_response};
+use super::objects;
 use super::stats::report_user;
+use crate::calls::{Connections, Delivered, RegistryCall, RegistryRequest, RoomCall, RoomRequest};
 use crate::error::ErrorCode;
 use crate::user_registry::{OnlineChange, RoomEntry, UserRooms, Versions};
 use std::cell::RefCell;
@@ -52,52 +53,48 @@ impl DurableObject for UserRegistry {
 }
 
 impl UserRegistry {
-    /// The object's internal HTTP endpoints (called by the front worker and other objects).
-    async fn serve(&self, mut req: Request) -> Result<Response> {
+    /// One short dispatch over the calls a registry serves ([`RegistryCall`]).
+    async fn serve(&self, req: Request) -> Result<Response> {
         if let Some(fault) = self.dev_fault().await {
             return fault;
         }
-        let url = req.url()?;
-        let Some(user) = param(&url, "user") else {
-            return error(ErrorCode::BadRequest, "missing user");
+        let RegistryRequest { user, call } = match objects::receive(req).await? {
+            Ok(call) => call,
+            Err(e) => return error_response(&e),
         };
         self.load()?;
-        match url.path() {
-            "/update" => {
-                let num = |name: &str| param(&url, name).and_then(|v| v.parse::<u64>().ok());
-                let (Some(room), Some(n), Some(v)) =
-                    (param(&url, "room"), num("connections"), num("version"))
-                else {
-                    return error(
-                        ErrorCode::BadRequest,
-                        "update needs room, connections, version",
-                    );
-                };
-                let applied = self.with_rooms(|r| r.apply(&room, n as u32, v));
+        match call {
+            RegistryCall::Report {
+                room,
+                connections,
+                version,
+            } => {
+                let applied = self.with_rooms(|r| r.apply(&room, connections, version));
                 if let Some((entry, change)) = applied {
                     self.persist(&room, entry)?;
                     self.announce(&user, change);
                 }
                 json_response(200, "{}".into())
             }
-            "/deliver" => {
-                let frame = req.text().await?;
+            RegistryCall::FanOut { frame } => {
                 let delivered = self.verify_rooms(&user, Some(&frame)).await?;
-                json_response(200, format!(r#"{{"delivered":{delivered}}}"#))
+                json_response(200, serde_json::to_string(&Delivered { delivered })?)
             }
-            "/info" => {
-                self.verify_rooms(&user, None).await?;
-                let rooms: BTreeMap<String, u32> =
-                    self.with_rooms(|r| r.live_rooms().map(|(k, v)| (k.to_owned(), v)).collect());
-                let body = serde_json::json!({
-                    "user_id": user,
-                    "connections": rooms.values().sum::<u32>(),
-                    "rooms": rooms,
-                });
-                json_response(200, body.to_string())
-            }
-            _ => error(ErrorCode::NotFound, "no such registry endpoint"),
+            RegistryCall::Info => self.info(&user).await,
         }
+    }
+
+    /// `GET /users/{user}`: the user's connections per room, each checked with its room.
+    async fn info(&self, user: &str) -> Result<Response> {
+        self.verify_rooms(user, None).await?;
+        let rooms: BTreeMap<String, u32> =
+            self.with_rooms(|r| r.live_rooms().map(|(k, v)| (k.to_owned(), v)).collect());
+        let body = serde_json::json!({
+            "user_id": user,
+            "connections": rooms.values().sum::<u32>(),
+            "rooms": rooms,
+        });
+        json_response(200, body.to_string())
     }
 
     /// Asks every room the user is in for their connection count there — delivering `frame`
@@ -109,12 +106,25 @@ impl UserRegistry {
         let env = &self.env;
         let calls = rooms.iter().map(|room| async move {
             let stub = objects::room(env, room)?;
-            let q = [("user", user), ("room", room.as_str())];
-            let res = match frame {
-                Some(f) => objects::post(&stub, "deliver", &q, Some(f.to_owned())).await?,
-                None => objects::get(&stub, "user-count", &q).await?,
+            let user = user.to_owned();
+            let call = match frame {
+                Some(f) => RoomCall::DeliverToUser {
+                    user,
+                    frame: f.to_owned(),
+                },
+                None => RoomCall::CountUser { user },
             };
-            objects::delivered(res).await
+            let is_delivery = frame.is_some();
+            let call = RoomRequest {
+                room: room.clone(),
+                call,
+            };
+            let res = objects::call(&stub, &call).await?;
+            if is_delivery {
+                objects::delivered(res).await
+            } else {
+                Ok(objects::reply::<Connections>(res).await?.connections)
+            }
         });
         let answers = futures::future::join_all(calls).await;
         let mut total = 0;
@@ -216,33 +226,5 @@ impl UserRegistry {
         let ms = fault.strip_prefix("slow:")?.parse::<u64>().ok()?;
         worker::Delay::from(std::time::Duration::from_millis(ms)).await;
         None
-    }
-}
-
-/// Reports `user`'s connection count in `room` to the user's registry.
-pub async fn report_count(
-    env: &Env,
-    user: &str,
-    room: &str,
-    connections: u32,
-    version: u64,
-) -> Result<()> {
-    let stub = objects::registry(env, user)?;
-    let (n, v) = (connections.to_string(), version.to_string());
-    let res = objects::post(
-        &stub,
-        "update",
-        &[
-            ("user", user),
-            ("room", room),
-            ("connections", &n),
-            ("version", &v),
-        ],
-        None,
-    )
-    .await?;
-    match res.status_code() {
-        200 => Ok(()),
-        s => Err(worker::Error::RustError(format!("registry answered {s}"))),
     }
 }

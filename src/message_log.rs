@@ -20,6 +20,25 @@ pub struct LogEntry<'a> {
     pub frame: &'a str,
 }
 
+/// Why the log could not do what was asked. The detail is for the operator's log; clients
+/// are only ever told that storage failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogError {
+    /// The storage layer refused (its own error text).
+    Storage(String),
+    /// An append conflicted with a stored message that could then not be read back.
+    ConflictVanished,
+}
+
+impl std::fmt::Display for LogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogError::Storage(e) => write!(f, "storage failed: {e}"),
+            LogError::ConflictVanished => f.write_str("conflicting message vanished"),
+        }
+    }
+}
+
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
@@ -39,9 +58,9 @@ pub trait MessageLog {
     /// The oldest retained seq, `None` when nothing is retained.
     fn first_seq(&self) -> Option<u64>;
     /// Appends `entry` (whose seq must be `last_seq() + 1`) unless it is a duplicate.
-    fn append(&mut self, entry: LogEntry<'_>) -> Result<Appended, String>;
+    fn append(&mut self, entry: LogEntry<'_>) -> Result<Appended, LogError>;
     /// Calls `each` with the frame of every retained message with seq > `after`, in order.
-    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> Result<(), String>;
+    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> Result<(), LogError>;
 }
 
 /// Retention settings (`HISTORY_MAX_MESSAGES`, `HISTORY_MAX_AGE_DAYS`); 0 means unlimited.
@@ -140,6 +159,21 @@ impl HistoryQuery {
         }
     }
 
+    /// The query as parameters that [`HistoryQuery::parse`] reads back to the same query.
+    pub fn to_params(&self) -> Vec<(&'static str, u64)> {
+        match *self {
+            HistoryQuery::Before { before, limit } if before == u64::MAX => {
+                vec![("limit", u64::from(limit))]
+            }
+            HistoryQuery::Before { before, limit } => {
+                vec![("before", before), ("limit", u64::from(limit))]
+            }
+            HistoryQuery::Since { since, limit } => {
+                vec![("since", since), ("limit", u64::from(limit))]
+            }
+        }
+    }
+
     pub fn limit(&self) -> u32 {
         match self {
             HistoryQuery::Before { limit, .. } | HistoryQuery::Since { limit, .. } => *limit,
@@ -201,11 +235,11 @@ impl MessageLog for NoLog {
     fn first_seq(&self) -> Option<u64> {
         None
     }
-    fn append(&mut self, e: LogEntry<'_>) -> Result<Appended, String> {
+    fn append(&mut self, e: LogEntry<'_>) -> Result<Appended, LogError> {
         self.last = e.seq;
         Ok(Appended::Stored)
     }
-    fn replay(&self, _after: u64, _each: &mut dyn FnMut(&str)) -> Result<(), String> {
+    fn replay(&self, _after: u64, _each: &mut dyn FnMut(&str)) -> Result<(), LogError> {
         Ok(())
     }
 }
@@ -227,9 +261,9 @@ impl MessageLog for MemoryLog {
     fn first_seq(&self) -> Option<u64> {
         self.rows.first().map(|r| r.0)
     }
-    fn append(&mut self, e: LogEntry<'_>) -> Result<Appended, String> {
+    fn append(&mut self, e: LogEntry<'_>) -> Result<Appended, LogError> {
         if self.fail {
-            return Err("disk on fire".into());
+            return Err(LogError::Storage("disk on fire".into()));
         }
         assert_eq!(e.seq, self.last + 1, "seq must be gapless");
         if let (Some(u), Some(c)) = (e.user_id, e.client_id) {
@@ -250,7 +284,7 @@ impl MessageLog for MemoryLog {
         self.last = e.seq;
         Ok(Appended::Stored)
     }
-    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> Result<(), String> {
+    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> Result<(), LogError> {
         self.rows
             .iter()
             .filter(|r| r.0 > after)

@@ -1,0 +1,112 @@
+//! The calls a user's registry object (`UserRegistry`) serves. Every one names the user.
+
+use super::{bad, Call, InternalRequest, Method};
+use crate::error::ChatError;
+use crate::names::is_valid_user_id;
+
+pub(super) const PATHS: &[&str] = &[REPORT, FAN_OUT, INFO];
+const REPORT: &str = "/registry/report";
+const FAN_OUT: &str = "/registry/fan-out";
+const INFO: &str = "/registry/info";
+
+/// A call to the registry object of `user`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRequest {
+    pub user: String,
+    pub call: RegistryCall,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryCall {
+    /// A room's report of the user's connection count there (versioned: an older report
+    /// never undoes a newer one).
+    Report {
+        room: String,
+        connections: u32,
+        version: u64,
+    },
+    /// A ready-made frame for every connection of the user, in every room: forwarded once to
+    /// each room the user is in. Answers [`super::Delivered`].
+    FanOut { frame: String },
+    /// `GET /users/{user}`: the user's connections per room, checked with each room.
+    Info,
+}
+
+impl Call for RegistryRequest {
+    fn to_request(&self) -> InternalRequest {
+        let req = |method, path| InternalRequest::new(method, path).param("user", &self.user);
+        match &self.call {
+            RegistryCall::Report {
+                room,
+                connections,
+                version,
+            } => req(Method::Post, REPORT)
+                .param("room", room)
+                .param("connections", connections)
+                .param("version", version),
+            RegistryCall::FanOut { frame } => req(Method::Post, FAN_OUT).body(frame.clone()),
+            RegistryCall::Info => req(Method::Get, INFO),
+        }
+    }
+
+    fn from_request(mut req: InternalRequest) -> Result<Self, ChatError> {
+        let user = req.required("user")?.to_owned();
+        if !is_valid_user_id(&user) {
+            return Err(bad("invalid user"));
+        }
+        let call = match req.path {
+            REPORT => RegistryCall::Report {
+                room: req.required("room")?.to_owned(),
+                connections: req.number("connections")?,
+                version: req.number("version")?,
+            },
+            FAN_OUT => RegistryCall::FanOut {
+                frame: req.take_body()?,
+            },
+            INFO => RegistryCall::Info,
+            _ => return Err(bad("no such registry endpoint")),
+        };
+        Ok(RegistryRequest { user, call })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::round_trip;
+
+    #[test]
+    fn every_registry_call_round_trips() {
+        for call in [
+            RegistryCall::Report {
+                room: "lobby".into(),
+                connections: 3,
+                version: u64::MAX,
+            },
+            RegistryCall::FanOut {
+                frame: r#"{"type":"direct"}"#.into(),
+            },
+            RegistryCall::Info,
+        ] {
+            round_trip(RegistryRequest {
+                user: "😀 al&ice=".into(),
+                call,
+            });
+        }
+    }
+
+    #[test]
+    fn malformed_reports_are_refused() {
+        let mut req = RegistryRequest {
+            user: "u".into(),
+            call: RegistryCall::Report {
+                room: "r".into(),
+                connections: 1,
+                version: 2,
+            },
+        }
+        .to_request();
+        req.query.retain(|(k, _)| k != "version");
+        assert!(RegistryRequest::from_request(req).is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! Reports that coalesce: at most one in flight, and the latest state always sent last.
+//!
+//! A room reports its connection count to its stats shard after every change. During a
+//! connect storm that is hundreds of changes a second; sending each would queue hundreds of
+//! sub-requests to one shard. Instead the first change starts a report task; changes while
+//! it is in flight only mark it dirty; when the report completes, the task sends once more
+//! if anything changed meanwhile (reading the state afresh), else it ends.
+
+/// The bookkeeping of one coalesced report stream.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CoalescedReport {
+    in_flight: bool,
+    dirty: bool,
+}
+
+impl CoalescedReport {
+    /// Something changed. `true`: the caller must start a report task (none is in flight);
+    /// `false`: the task in flight will send the change.
+    pub fn changed(&mut self) -> bool {
+        if self.in_flight {
+            self.dirty = true;
+            return false;
+        }
+        self.in_flight = true;
+        true
+    }
+
+    /// The task's report completed. `true`: send again (something changed meanwhile);
+    /// `false`: the task ends and the next change starts a new one.
+    pub fn sent(&mut self) -> bool {
+        if self.dirty {
+            self.dirty = false;
+            return true;
+        }
+        self.in_flight = false;
+        false
+    }
+
+    /// The task gave up (e.g. the state it reports is gone): the next change starts anew.
+    pub fn abandoned(&mut self) {
+        *self = CoalescedReport::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_task_at_a_time_and_the_last_change_is_sent() {
+        let mut r = CoalescedReport::default();
+        assert!(r.changed(), "the first change starts a task");
+        assert!(!r.changed() && !r.changed(), "changes in flight are folded");
+        assert!(r.sent(), "so the task sends once more");
+        assert!(!r.sent(), "and then ends");
+        assert!(r.changed(), "the next change starts a new task");
+        assert!(!r.sent());
+    }
+
+    #[test]
+    fn an_abandoned_task_lets_the_next_change_start_one() {
+        let mut r = CoalescedReport::default();
+        assert!(r.changed());
+        assert!(!r.changed());
+        r.abandoned();
+        assert!(r.changed());
+    }
+}

@@ -1,0 +1,414 @@
+//! A chat room's behaviour, free of any runtime: given what happened (a connection opened, a
+//! frame arrived, a connection ended, a server call came in), it updates the user index and
+//! says what to send to whom. The Durable Object shell (`src/shell/room/`) carries the
+//! [`Action`]s out; tests read them directly.
+//!
+//! Frames are serialised once per event and addressed to a [`Recipients`] set, so a broadcast
+//! to N connections costs one serialisation and N sends, never N serialisations.
+//!
+//! A received frame goes through [`admission`] (rate, binary, size, parse), then to the module
+//! of its kind: [`publish`], [`direct`].
+
+mod admission;
+mod direct;
+mod publish;
+mod recipients;
+#[cfg(test)]
+mod test_support;
+
+pub use admission::Incoming;
+pub use direct::Delivery;
+pub use publish::ServerPost;
+pub use recipients::Recipients;
+
+use crate::config::Config;
+use crate::message_log::{resume_gap, MessageLog};
+use crate::protocol::{ClientFrame, Member, PresenceEvent, ServerFrame, Target};
+use crate::rate_limit::RateLimiter;
+use crate::room_index::{Removed, RoomIndex};
+use admission::Admission;
+use serde::Serialize;
+
+/// A connection as the room keeps it: the runtime's handle and its rate limiter.
+#[derive(Debug)]
+pub struct Conn<H> {
+    pub handle: H,
+    pub limiter: RateLimiter,
+}
+
+/// Something the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Send {
+        to: Recipients,
+        frame: String,
+    },
+    /// Close one connection (it has already been removed from the index).
+    Close {
+        connection_id: String,
+        code: u16,
+        reason: &'static str,
+    },
+    /// A user's connection count in this room changed: tell their registry (and the stats).
+    UserCount {
+        user_id: String,
+        connections: u32,
+    },
+    /// A `direct` this room cannot deliver itself: to a user (every room, via the registry) or
+    /// to a connection in another room. On `delivered == 0` the sender gets `not_found`.
+    Forward {
+        to: Target,
+        frame: String,
+        id: Option<String>,
+    },
+}
+
+impl Action {
+    fn send(to: Recipients, frame: String) -> Self {
+        Action::Send { to, frame }
+    }
+}
+
+/// What closing a connection did: the connection as it was (`None` when it was not open) and
+/// what to tell the others.
+#[derive(Debug)]
+pub struct Closed<H> {
+    pub removed: Option<Removed<Conn<H>>>,
+    pub actions: Vec<Action>,
+}
+
+/// The connection a received frame came from, as frames name it in `from`.
+#[derive(Debug, Clone, Copy)]
+struct Author<'a> {
+    connection_id: &'a str,
+    user_id: &'a str,
+}
+
+#[derive(Debug)]
+pub struct Room<H> {
+    name: String,
+    config: Config,
+    index: RoomIndex<Conn<H>>,
+}
+
+impl<H> Room<H> {
+    pub fn new(name: impl Into<String>, config: Config) -> Self {
+        Room {
+            name: name.into(),
+            config,
+            index: RoomIndex::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn index(&self) -> &RoomIndex<Conn<H>> {
+        &self.index
+    }
+
+    /// Re-registers a connection that survived hibernation: no welcome, no presence (nobody
+    /// left or joined; the object merely slept).
+    pub fn restore(&mut self, connection_id: &str, user_id: &str, handle: H, now_ms: f64) {
+        let limiter = RateLimiter::new(&self.config.rate_limit, now_ms);
+        self.index
+            .add(connection_id, user_id, Conn { handle, limiter });
+    }
+
+    /// A new connection: `welcome` to it, and `join` to everyone else if it is the user's first.
+    /// With `since`, the connection then gets the `gap` (if any) and every retained message
+    /// after `since`, before any live traffic: this runs in one synchronous step, so nothing
+    /// can be broadcast in between — no duplicate and no hole between replay and live.
+    pub fn open(
+        &mut self,
+        connection_id: &str,
+        user_id: &str,
+        handle: H,
+        now_ms: f64,
+        since: Option<u64>,
+        log: &dyn MessageLog,
+    ) -> Vec<Action> {
+        let limiter = RateLimiter::new(&self.config.rate_limit, now_ms);
+        let presence = self
+            .index
+            .add(connection_id, user_id, Conn { handle, limiter });
+        let mut actions = Vec::with_capacity(3);
+        actions.push(Action::UserCount {
+            user_id: user_id.to_owned(),
+            connections: self.index.user_connections(user_id),
+        });
+        if presence == Some(PresenceEvent::Join) {
+            let join = ServerFrame::Presence {
+                event: PresenceEvent::Join,
+                user_id,
+            };
+            let others = Recipients::AllExcept(Some(connection_id.to_owned()));
+            actions.push(Action::send(others, join.to_json()));
+        }
+        let welcome = ServerFrame::Welcome {
+            room: &self.name,
+            connection_id,
+            user_id,
+            members: &self.index.members(),
+            seq: log.last_seq(),
+            max_message_bytes: self.config.max_message_bytes,
+        };
+        let me = Recipients::One(connection_id.to_owned());
+        actions.push(Action::send(me, welcome.to_json()));
+        if let Some(since) = since {
+            self.replay(connection_id, since, log, &mut actions);
+        }
+        actions
+    }
+
+    /// A resume: the `gap` (if any), then every retained message after `since`, to one
+    /// connection.
+    fn replay(
+        &self,
+        connection_id: &str,
+        since: u64,
+        log: &dyn MessageLog,
+        actions: &mut Vec<Action>,
+    ) {
+        let me = || Recipients::One(connection_id.to_owned());
+        if let Some((from, to)) = resume_gap(since, log.first_seq(), log.last_seq()) {
+            actions.push(Action::send(me(), ServerFrame::Gap { from, to }.to_json()));
+        }
+        let replayed = log.replay(since, &mut |frame| {
+            actions.push(Action::send(me(), frame.to_owned()));
+        });
+        if let Err(e) = replayed {
+            let message = format!("could not read the room's history: {e}");
+            actions.push(Action::send(
+                me(),
+                crate::protocol::error_frame(crate::error::ErrorCode::Internal, &message, None),
+            ));
+        }
+    }
+
+    /// A connection ended (closed, errored or was dropped by us). Idempotent.
+    pub fn close(&mut self, connection_id: &str) -> Closed<H> {
+        let Some(removed) = self.index.remove(connection_id) else {
+            return Closed {
+                removed: None,
+                actions: Vec::new(),
+            };
+        };
+        let mut actions = vec![Action::UserCount {
+            user_id: removed.user_id.clone(),
+            connections: removed.user_connections,
+        }];
+        if removed.presence == Some(PresenceEvent::Leave) {
+            let leave = ServerFrame::Presence {
+                event: PresenceEvent::Leave,
+                user_id: &removed.user_id,
+            };
+            actions.push(Action::send(Recipients::AllExcept(None), leave.to_json()));
+        }
+        Closed {
+            removed: Some(removed),
+            actions,
+        }
+    }
+
+    /// A frame from `connection_id`. Refusals become `error` frames to the sender only; a
+    /// connection that keeps flooding after `rate_limited` is closed with 1008.
+    pub fn receive(
+        &mut self,
+        connection_id: &str,
+        incoming: Incoming<'_>,
+        now_ms: u64,
+        log: &mut dyn MessageLog,
+    ) -> Vec<Action> {
+        let frame = match self.admit(connection_id, incoming, now_ms) {
+            Admission::Accepted(frame) => frame,
+            Admission::Refused(actions) => return actions,
+        };
+        let Some(entry) = self.index.get(connection_id) else {
+            return Vec::new();
+        };
+        let from = Author {
+            connection_id,
+            user_id: &entry.user_id,
+        };
+        match frame {
+            ClientFrame::Publish { data, id, echo } => {
+                self.publish(from, data, id.as_deref(), echo, now_ms, log)
+            }
+            ClientFrame::Direct { to, data, id } => self.direct(from, to, data, id),
+        }
+    }
+
+    /// `GET /rooms/{room}`: `{"room","connections","users":[{"user_id","connections"}]}`.
+    pub fn info_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Info<'a> {
+            room: &'a str,
+            connections: usize,
+            users: Vec<Member>,
+        }
+        serde_json::to_string(&Info {
+            room: &self.name,
+            connections: self.index.connection_count(),
+            users: self.index.members(),
+        })
+        .unwrap_or_default()
+    }
+
+    /// The handles a [`Recipients`] set names, resolved against the current index by
+    /// [`Recipients::includes`].
+    pub fn resolve<'a>(&'a self, to: &'a Recipients) -> Box<dyn Iterator<Item = &'a H> + 'a> {
+        if let Some(c) = to.only_connection() {
+            return Box::new(self.index.get(c).map(|e| &e.handle.handle).into_iter());
+        }
+        Box::new(
+            self.index
+                .iter()
+                .filter(move |(c, e)| to.includes(c, &e.user_id))
+                .map(|(_, e)| &e.handle.handle),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::message_log::MemoryLog;
+    use crate::room::test_support::*;
+    use crate::room::*;
+    use serde_json::Value;
+
+    #[test]
+    fn welcome_then_presence_for_first_tab_only() {
+        let mut r = room();
+        let a = open(&mut r, "a1", "alice");
+        let d = deliveries(&r, &a);
+        assert_eq!(d.len(), 1, "nobody else to tell");
+        assert_eq!(d[0].0, "a1");
+        assert_eq!(d[0].1["type"], "welcome");
+        assert_eq!(d[0].1["members"][0]["user_id"], "alice");
+
+        let b = open(&mut r, "b1", "bob");
+        let d = deliveries(&r, &b);
+        assert_eq!(
+            d[0],
+            (
+                "a1".into(),
+                serde_json::json!({"type":"presence","event":"join","user_id":"bob"})
+            )
+        );
+        assert_eq!(d[1].0, "b1");
+        assert_eq!(d[1].1["members"].as_array().unwrap().len(), 2);
+
+        let a2 = open(&mut r, "a2", "alice");
+        let d = deliveries(&r, &a2);
+        assert_eq!(d.len(), 1, "a second tab is silent");
+        assert_eq!(d[0].1["members"][0]["connections"], 2);
+
+        let acts = r.close("a1").actions;
+        assert!(deliveries(&r, &acts).is_empty(), "alice still has a tab");
+        let acts = r.close("a2").actions;
+        let d = deliveries(&r, &acts);
+        assert_eq!(
+            d,
+            vec![(
+                "b1".into(),
+                serde_json::json!({"type":"presence","event":"leave","user_id":"alice"})
+            )]
+        );
+        let acts = r.close("b1").actions;
+        assert!(deliveries(&r, &acts).is_empty());
+        assert!(r.index().is_empty());
+        assert!(r.close("b1").removed.is_none(), "closing twice is harmless");
+    }
+
+    #[test]
+    fn restored_connections_are_silent_members() {
+        let mut r = room();
+        r.restore("a1", "alice", "a1".into(), 0.0);
+        r.restore("b1", "bob", "b1".into(), 0.0);
+        let d = send(&mut r, "b1", r#"{"type":"publish","data":1}"#);
+        assert_eq!(d.len(), 2);
+        assert_eq!(r.index().members().len(), 2);
+    }
+
+    #[test]
+    fn counts_are_reported_on_every_change() {
+        let mut r = room();
+        let counts = |acts: &[Action]| -> Vec<(String, u32)> {
+            acts.iter()
+                .filter_map(|a| match a {
+                    Action::UserCount {
+                        user_id,
+                        connections,
+                    } => Some((user_id.clone(), *connections)),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            counts(&open(&mut r, "a1", "alice")),
+            vec![("alice".into(), 1)]
+        );
+        assert_eq!(
+            counts(&open(&mut r, "a2", "alice")),
+            vec![("alice".into(), 2)]
+        );
+        assert_eq!(counts(&r.close("a1").actions), vec![("alice".into(), 1)]);
+        assert_eq!(counts(&r.close("a2").actions), vec![("alice".into(), 0)]);
+        assert!(counts(&r.close("a2").actions).is_empty());
+    }
+
+    #[test]
+    fn resume_replays_after_since_with_a_gap_for_trimmed_messages() {
+        let mut r = room();
+        let mut log = MemoryLog::default();
+        open(&mut r, "a1", "alice");
+        for i in 0..5 {
+            send_logged(
+                &mut r,
+                &mut log,
+                "a1",
+                &format!(r#"{{"type":"publish","data":{i}}}"#),
+            );
+        }
+        let acts = r.open("b1", "bob", "b1".into(), 0.0, Some(3), &log);
+        let mine: Vec<Value> = deliveries(&r, &acts)
+            .into_iter()
+            .filter(|x| x.0 == "b1")
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(mine[0]["type"], "welcome");
+        assert_eq!(mine[0]["seq"], 5);
+        assert_eq!(
+            mine[1..]
+                .iter()
+                .map(|m| m["seq"].as_u64().unwrap())
+                .collect::<Vec<_>>(),
+            [4, 5]
+        );
+
+        log.rows.drain(..2); // trim seqs 1-2
+        let acts = r.open("c1", "carol", "c1".into(), 0.0, Some(0), &log);
+        let mine: Vec<Value> = deliveries(&r, &acts)
+            .into_iter()
+            .filter(|x| x.0 == "c1")
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(mine[1], serde_json::json!({"type":"gap","from":1,"to":2}));
+        assert_eq!(
+            mine[2..]
+                .iter()
+                .map(|m| m["seq"].as_u64().unwrap())
+                .collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
+
+        let acts = r.open("d1", "dan", "d1".into(), 0.0, Some(5), &log);
+        assert_eq!(
+            deliveries(&r, &acts).iter().filter(|x| x.0 == "d1").count(),
+            1,
+            "up to date: welcome only"
+        );
+    }
+}

@@ -1,0 +1,67 @@
+//! Who receives a frame: the one rule every part of the room uses — resolving sends against the
+//! index ([`super::Room::resolve`]), planning a turn's sends ([`crate::outbox::Outbox::plan`])
+//! and settling what a connection closed mid-turn is still owed
+//! ([`crate::outbox::Outbox::owed_to`]).
+
+/// Who gets a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    /// One connection.
+    One(String),
+    /// Every connection, except the one named (if any).
+    AllExcept(Option<String>),
+    /// Every connection of one user.
+    User(String),
+}
+
+impl Recipients {
+    /// **The rule**: does a frame addressed to `self` go to connection `connection_id`, which
+    /// belongs to `user_id`?
+    pub fn includes(&self, connection_id: &str, user_id: &str) -> bool {
+        match self {
+            Recipients::One(c) => c == connection_id,
+            Recipients::AllExcept(except) => except.as_deref() != Some(connection_id),
+            Recipients::User(u) => u == user_id,
+        }
+    }
+
+    /// Whether the frame goes to the whole room, but for at most a few: such frames are shared
+    /// by every connection they include (and planned as one shared `batch` text).
+    pub fn is_room_wide(&self) -> bool {
+        matches!(self, Recipients::AllExcept(_))
+    }
+
+    /// Whether a room-wide frame includes every connection without exception.
+    pub fn is_everyone(&self) -> bool {
+        matches!(self, Recipients::AllExcept(None))
+    }
+
+    /// The connection a frame is addressed to alone, if it is: an index key, so that planning
+    /// looks only at the frames that can concern a connection.
+    pub fn only_connection(&self) -> Option<&str> {
+        match self {
+            Recipients::One(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Recipients::*;
+
+    #[test]
+    fn the_rule() {
+        let one = One("c1".into());
+        assert!(one.includes("c1", "u") && !one.includes("c2", "u"));
+        let all = AllExcept(None);
+        assert!(all.includes("c1", "u") && all.is_everyone() && all.is_room_wide());
+        let but = AllExcept(Some("c1".into()));
+        assert!(!but.includes("c1", "u") && but.includes("c2", "u"));
+        assert!(but.is_room_wide() && !but.is_everyone());
+        let user = User("alice".into());
+        assert!(user.includes("c9", "alice") && !user.includes("c9", "bob"));
+        assert!(!user.is_room_wide() && user.only_connection().is_none());
+        assert_eq!(one.only_connection(), Some("c1"));
+    }
+}

@@ -1,0 +1,50 @@
+//! Helpers of the room core's unit tests: rooms whose handles are connection ids, so every
+//! behaviour can be read back from the actions it returns.
+
+use super::{Action, Incoming, Room};
+use crate::config::Config;
+use crate::message_log::MemoryLog;
+use serde_json::Value;
+
+/// A room whose handles are the connection ids, so deliveries can be read back.
+pub fn room() -> Room<String> {
+    Room::new("lobby", Config::default())
+}
+
+pub fn open(r: &mut Room<String>, cid: &str, user: &str) -> Vec<Action> {
+    r.open(cid, user, cid.to_owned(), 0.0, None, &MemoryLog::default())
+}
+
+/// Flattens actions into (recipient connection id, parsed frame) pairs.
+pub fn deliveries(r: &Room<String>, actions: &[Action]) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for a in actions {
+        if let Action::Send { to, frame } = a {
+            let v: Value = serde_json::from_str(frame).unwrap();
+            let mut to: Vec<String> = r.resolve(to).cloned().collect();
+            to.sort();
+            out.extend(to.into_iter().map(|c| (c, v.clone())));
+        }
+    }
+    out
+}
+
+/// Sends `text` from `cid` with a throwaway log; the publisher's `ack` is left out (acks
+/// have their own tests below).
+pub fn send(r: &mut Room<String>, cid: &str, text: &str) -> Vec<(String, Value)> {
+    let actions = r.receive(cid, Incoming::Text(text), 1_000, &mut MemoryLog::default());
+    let mut d = deliveries(r, &actions);
+    d.retain(|x| x.1["type"] != "ack");
+    d
+}
+
+/// Like `send`, but with a log that persists across calls.
+pub fn send_logged(
+    r: &mut Room<String>,
+    log: &mut MemoryLog,
+    cid: &str,
+    text: &str,
+) -> Vec<(String, Value)> {
+    let actions = r.receive(cid, Incoming::Text(text), 1_000, log);
+    deliveries(r, &actions)
+}

@@ -1,0 +1,89 @@
+//! Who is asking: user tokens (HS256 JWTs), the admin token, and the `DEV_MODE` token endpoint.
+
+use super::request::{bearer, query_param};
+use crate::auth::{constant_time_eq, issue_token, parse_room_list, verify_token, Claims};
+use crate::error::{ChatError, ErrorCode};
+use crate::names::is_valid_user_id;
+use crate::shell::env::{env_string, now_ms};
+use crate::shell::http::{error, error_response, json_response};
+use worker::{Env, Request, Response, Result, Url};
+
+/// Dev tokens live one day unless `ttl` (seconds, at most a week) says otherwise.
+const DEV_TOKEN_DEFAULT_TTL_SECS: u64 = 24 * 3600;
+const DEV_TOKEN_MAX_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. An unset or empty
+/// `ADMIN_TOKEN` disables the server API rather than opening it.
+pub fn is_admin(req: &Request, env: &Env) -> bool {
+    let expected = env_string(env, "ADMIN_TOKEN").unwrap_or_default();
+    let given = bearer(req).unwrap_or_default();
+    !expected.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes())
+}
+
+/// Verifies the user token from `?token=` or `Authorization: Bearer`.
+pub fn authenticate(req: &Request, url: &Url, env: &Env) -> std::result::Result<Claims, ChatError> {
+    let token = query_param(url, "token")
+        .filter(|t| !t.is_empty())
+        .or_else(|| bearer(req))
+        .ok_or_else(|| {
+            ChatError::new(
+                ErrorCode::Unauthorized,
+                "missing token: pass ?token= or Authorization: Bearer",
+            )
+        })?;
+    let secret = env_string(env, "AUTH_SECRET").unwrap_or_default();
+    verify_token(secret.as_bytes(), &token, now_ms() / 1000)
+}
+
+/// The claims of a token that may use `room`: `Err` is the refusal (401, or 403 when the
+/// token's `rooms` claim does not list the room).
+pub fn authorize_room(
+    req: &Request,
+    url: &Url,
+    env: &Env,
+    room: &str,
+) -> std::result::Result<Claims, ChatError> {
+    let claims = authenticate(req, url, env)?;
+    if !claims.may_join(room) {
+        return Err(ChatError::new(
+            ErrorCode::Forbidden,
+            "the token's `rooms` claim does not include this room",
+        ));
+    }
+    Ok(claims)
+}
+
+/// `GET /dev/token?user=U[&rooms=a,b][&ttl=S]` (DEV_MODE only): a signed token for demos.
+pub fn dev_token(url: &Url, env: &Env) -> Result<Response> {
+    let Some(user) = query_param(url, "user").filter(|u| is_valid_user_id(u)) else {
+        return error(ErrorCode::BadRequest, "`user` must be 1-128 characters");
+    };
+    let rooms = match query_param(url, "rooms")
+        .map(|r| parse_room_list(&r))
+        .transpose()
+    {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    let ttl = match query_param(url, "ttl").map(|t| t.parse::<u64>()) {
+        None => DEV_TOKEN_DEFAULT_TTL_SECS,
+        Some(Ok(t)) if (1..=DEV_TOKEN_MAX_TTL_SECS).contains(&t) => t,
+        Some(_) => {
+            let message = format!("`ttl` must be 1-{DEV_TOKEN_MAX_TTL_SECS} seconds");
+            return error(ErrorCode::BadRequest, message);
+        }
+    };
+    let secret = env_string(env, "AUTH_SECRET").unwrap_or_default();
+    if secret.is_empty() {
+        return error(ErrorCode::Internal, "AUTH_SECRET is not configured");
+    }
+    let claims = Claims {
+        sub: user,
+        exp: now_ms() / 1000 + ttl,
+        rooms,
+    };
+    match issue_token(secret.as_bytes(), &claims) {
+        Ok(token) => json_response(200, serde_json::json!({ "token": token }).to_string()),
+        Err(e) => error_response(&e),
+    }
+}

@@ -1,0 +1,96 @@
+//! The stateless front worker: it authenticates, validates and routes; it holds no state.
+//!
+//! Every refusal of contract v1 (`bad_room`, `upgrade_required`, `unauthorized`, `forbidden`)
+//! is decided here, before any Durable Object is touched, so junk traffic never wakes a room.
+//! Checks run cheapest first: room name, upgrade header, then the token's signature.
+//!
+//! - [`socket`]: `GET /rooms/{room}/ws`, the upgrade;
+//! - [`server_api`]: the admin HTTP API and history reads;
+//! - [`auth`]: user tokens, the admin token, and the `DEV_MODE` token endpoint;
+//! - [`request`]: reading query parameters, bearer tokens and bodies.
+
+mod auth;
+mod request;
+mod server_api;
+mod socket;
+
+use super::env::dev_mode;
+use super::http::{error, json_response};
+use crate::calls::{RoomCall, RoomRequest};
+use crate::error::ErrorCode;
+use crate::names::is_valid_room;
+use crate::routes::{route, Route};
+use worker::{event, Context, Env, Method, Request, Response, Result};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    console_error_panic_hook::set_once();
+    // Another handle on the same JS request, so that whatever route answers (and however early
+    // it refuses), a body it left unread is drained before the response goes out.
+    // (`Clone::clone` copies the handle; the inherent `clone()` would be JS `Request.clone()`.)
+    let mut unread = Request::from(Clone::clone(req.inner()));
+    let res = handle(req, &env).await;
+    if !unread.inner().body_used() {
+        request::drain(&mut unread).await;
+    }
+    super::http::or_internal_error("request", res)
+}
+
+async fn handle(req: Request, env: &Env) -> Result<Response> {
+    let url = req.url()?;
+    let route = route(url.path());
+    if route.is_admin(req.method() == Method::Get) && !auth::is_admin(&req, env) {
+        // Says nothing about the resource: not whether it exists, nor what the token should be.
+        return error(
+            ErrorCode::Unauthorized,
+            "this endpoint needs Authorization: Bearer <ADMIN_TOKEN>",
+        );
+    }
+    match (req.method(), route) {
+        (Method::Get, Route::Health) => json_response(200, r#"{"ok":true}"#.into()),
+        (Method::Get, Route::DevToken) if dev_mode(env) => auth::dev_token(&url, env),
+        (Method::Get, Route::DevRoomDebug(room)) if dev_mode(env) && is_valid_room(room) => {
+            server_api::room_call(env, room, RoomCall::Debug).await
+        }
+        (_, Route::RoomSocket(room)) => socket::room_socket(req, &url, env, room).await,
+        (Method::Get, Route::RoomInfo(room)) => {
+            server_api::room_call(env, room, RoomCall::Info).await
+        }
+        (Method::Post, Route::RoomMessages(room)) => server_api::post_to_room(req, env, room).await,
+        (Method::Get, Route::RoomMessages(room)) => {
+            server_api::room_history(&req, &url, env, room).await
+        }
+        (Method::Get, Route::UserInfo(user)) => server_api::user_info(env, user).await,
+        (Method::Post, Route::UserMessages(user)) => server_api::post_to_user(req, env, user).await,
+        (Method::Post, Route::ConnectionMessages(id)) => {
+            server_api::post_to_connection(req, env, id).await
+        }
+        (Method::Get, Route::Stats) => {
+            let totals = super::stats::global_totals(env).await?;
+            json_response(200, serde_json::to_string(&totals)?)
+        }
+        (_, Route::Unknown | Route::DevToken | Route::DevRoomDebug(_)) => {
+            error(ErrorCode::NotFound, "no such endpoint")
+        }
+        _ => error(
+            ErrorCode::MethodNotAllowed,
+            "method not allowed on this endpoint",
+        ),
+    }
+}
+
+fn bad_room() -> Result<Response> {
+    error(
+        ErrorCode::BadRoom,
+        "room names are 1-64 characters of A-Z a-z 0-9 . _ ~ -",
+    )
+}
+
+/// A call to the room object of `room`, answered as the room answers it.
+async fn call_room(env: &Env, room: &str, call: RoomCall) -> Result<Response> {
+    let request = RoomRequest {
+        room: room.to_owned(),
+        call,
+    };
+    super::objects::call(&super::objects::room(env, room)?, &request).await
+}

@@ -1,0 +1,114 @@
+//! The server HTTP API (admin token, see docs/http-api.md) and history reads: each route
+//! validates what it can here, then makes one typed call to the object that owns the answer.
+
+use super::auth::{authorize_room, is_admin};
+use super::request::read_post;
+use super::{bad_room, call_room};
+use crate::calls::{RegistryCall, RegistryRequest, RoomCall};
+use crate::connection_id::room_of;
+use crate::error::ErrorCode;
+use crate::message_log::HistoryQuery;
+use crate::names::{is_valid_room, is_valid_user_id};
+use crate::protocol::{Sender, ServerFrame};
+use crate::server_api::MessagePost;
+use crate::shell::http::{error, error_response};
+use crate::shell::objects;
+use worker::{Env, Request, Response, Result, Url};
+
+/// A call to a room named in the URL, once the name is checked.
+pub async fn room_call(env: &Env, room: &str, call: RoomCall) -> Result<Response> {
+    if !is_valid_room(room) {
+        return bad_room();
+    }
+    call_room(env, room, call).await
+}
+
+/// `GET /rooms/{room}/messages?before=N|since=N&limit=L`: a page of the room's log, for the
+/// admin token or a user token that may join the room. The query is validated here, so a bad
+/// one never reaches the room.
+pub async fn room_history(req: &Request, url: &Url, env: &Env, room: &str) -> Result<Response> {
+    if !is_valid_room(room) {
+        return bad_room();
+    }
+    if !is_admin(req, env) {
+        if let Err(e) = authorize_room(req, url, env, room) {
+            return error_response(&e);
+        }
+    }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    match HistoryQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(query) => call_room(env, room, RoomCall::History(query)).await,
+        Err(e) => error_response(&e),
+    }
+}
+
+/// `POST /rooms/{room}/messages` `{"data":...,"exclude":<connection_id>}` → `{"delivered":N,"seq":S}`.
+pub async fn post_to_room(req: Request, env: &Env, room: &str) -> Result<Response> {
+    if !is_valid_room(room) {
+        return bad_room();
+    }
+    let make = |p: MessagePost<'_>| RoomCall::Publish {
+        data: p.data.get().to_owned(),
+        exclude: p.exclude,
+    };
+    match read_post(req, env, true, make).await? {
+        Ok(call) => call_room(env, room, call).await,
+        Err(refusal) => Ok(refusal),
+    }
+}
+
+/// `GET /users/{user}` → the user's connections, per room.
+pub async fn user_info(env: &Env, user: Option<String>) -> Result<Response> {
+    let Some(user) = user.filter(|u| is_valid_user_id(u)) else {
+        return bad_user();
+    };
+    call_registry(env, user, RegistryCall::Info).await
+}
+
+/// `POST /users/{user}/messages` `{"data":...}` → every connection of the user, all rooms.
+pub async fn post_to_user(req: Request, env: &Env, user: Option<String>) -> Result<Response> {
+    let Some(user) = user.filter(|u| is_valid_user_id(u)) else {
+        return bad_user();
+    };
+    match read_post(req, env, false, server_direct).await? {
+        Ok(frame) => call_registry(env, user, RegistryCall::FanOut { frame }).await,
+        Err(refusal) => Ok(refusal),
+    }
+}
+
+/// `POST /connections/{id}/messages` `{"data":...}` → `{"delivered":1}` or 404.
+pub async fn post_to_connection(req: Request, env: &Env, id: &str) -> Result<Response> {
+    let frame = match read_post(req, env, false, server_direct).await? {
+        Ok(f) => f,
+        Err(refusal) => return Ok(refusal),
+    };
+    let Some(room) = room_of(id) else {
+        return error(ErrorCode::NotFound, "no such connection");
+    };
+    let call = RoomCall::DeliverToConnection {
+        connection: id.to_owned(),
+        frame,
+    };
+    call_room(env, room, call).await
+}
+
+/// The `direct` frame of the server API (`from: {"server": true}`).
+fn server_direct(post: MessagePost<'_>) -> String {
+    ServerFrame::Direct {
+        from: Sender::Server,
+        data: post.data,
+    }
+    .to_json()
+}
+
+async fn call_registry(env: &Env, user: String, call: RegistryCall) -> Result<Response> {
+    let stub = objects::registry(env, &user)?;
+    objects::call(&stub, &RegistryRequest { user, call }).await
+}
+
+fn bad_user() -> Result<Response> {
+    error(ErrorCode::BadRequest, "user ids are 1-128 characters")
+}

@@ -1,0 +1,209 @@
+//! The calls other objects and the front worker make to a room ([`RoomCall`]): one short
+//! dispatch, one handler per call.
+
+use super::sockets::{self, attachment};
+use super::turn::Peer;
+use super::ChatRoom;
+use crate::calls::{Connections, Delivered, RoomCall, RoomRequest};
+use crate::connection_id::new_connection_id;
+use crate::error::ErrorCode;
+use crate::message_log::{history_body, HistoryQuery};
+use crate::names::is_valid_user_id;
+use crate::room::{Delivery, ServerPost};
+use crate::shell::env::{now_ms, random_bytes};
+use crate::shell::http::{error, error_response, json_response};
+use crate::shell::objects;
+use crate::tags::{connection_tag, user_tag, Attachment};
+use serde_json::value::RawValue;
+use wasm_bindgen::JsValue;
+use worker::{Request, Response, Result, WebSocketPair};
+
+impl ChatRoom {
+    pub(super) async fn serve(&self, req: Request) -> Result<Response> {
+        let RoomRequest { room, call } = match objects::receive::<RoomRequest>(req).await? {
+            Ok(call) => call,
+            Err(e) => return error_response(&e),
+        };
+        match call {
+            RoomCall::Connect { user, since, batch } => {
+                self.accept_socket(&room, &user, since, batch)
+            }
+            RoomCall::Publish { data, exclude } => self.publish(&room, &data, exclude),
+            RoomCall::History(query) => self.history(&room, query),
+            RoomCall::DeliverToUser { user, frame } => self.deliver_to_user(&room, &user, frame),
+            RoomCall::CountUser { user } => {
+                let connections = sockets::of_user(&self.state, &user).len() as u64;
+                json_response(200, serde_json::to_string(&Connections { connections })?)
+            }
+            RoomCall::DeliverToConnection { connection, frame } => {
+                self.deliver_to_connection(&room, &connection, frame)
+            }
+            RoomCall::Info => {
+                let body = self.with_room(&room, |r, _| (Vec::new(), r.info_json()))?;
+                json_response(200, body)
+            }
+            RoomCall::Debug => self.debug(),
+        }
+    }
+
+    /// Accepts a verified user's upgrade: tags and attachment first (so the socket is fully
+    /// described before anything can hibernate), then `welcome` and presence.
+    fn accept_socket(
+        &self,
+        room: &str,
+        user: &str,
+        since: Option<u64>,
+        batch: bool,
+    ) -> Result<Response> {
+        if !is_valid_user_id(user) {
+            return error(ErrorCode::BadRequest, "bad identity");
+        }
+        let connection_id = new_connection_id(room, random_bytes());
+        // Load the index from the sockets that were here *before* this one: once accepted, the
+        // new socket is listed by getWebSockets() too and would be restored as an old member,
+        // silencing its presence `join`.
+        self.with_room(room, |_, _| (Vec::new(), ()))?;
+        let pair = WebSocketPair::new()?;
+        let tags = vec![
+            JsValue::from(connection_tag(&connection_id)),
+            JsValue::from(user_tag(user)),
+        ];
+        // The raw binding returns the runtime's error instead of panicking like the wrapper.
+        let accepted = self
+            .state
+            .as_raw()
+            .accept_websocket_with_tags(pair.server.as_ref(), tags);
+        if let Err(e) = accepted {
+            worker::console_error!("could not accept a socket: {:?}", e.as_string());
+            return error(ErrorCode::Internal, "could not accept the socket; retry");
+        }
+        pair.server.serialize_attachment(Attachment {
+            user_id: user.to_owned(),
+            connection_id: connection_id.clone(),
+            closing: false,
+            batch,
+        })?;
+        sockets::remember_connection_id(&pair.server, &connection_id);
+        let peer = Peer {
+            ws: pair.server.clone(),
+            batch,
+        };
+        self.with_room(room, |r, log| {
+            let now = now_ms() as f64;
+            (r.open(&connection_id, user, peer, now, since, log), ())
+        })?;
+        Response::from_websocket(pair.client)
+    }
+
+    /// A server post: stored and broadcast like any message.
+    fn publish(&self, room: &str, data: &str, exclude: Option<String>) -> Result<Response> {
+        let Ok(data) = serde_json::from_str::<&RawValue>(data) else {
+            return error(ErrorCode::BadRequest, "data must be JSON");
+        };
+        let posted = self.with_room(room, |r, log| {
+            match r.server_publish(data, exclude, now_ms(), log) {
+                Ok(ServerPost {
+                    send,
+                    delivered,
+                    seq,
+                }) => (vec![send], Ok((delivered, seq))),
+                Err(e) => (Vec::new(), Err(e)),
+            }
+        })?;
+        self.ensure_retention_alarm();
+        match posted {
+            Ok((n, seq)) => json_response(200, format!(r#"{{"delivered":{n},"seq":{seq}}}"#)),
+            Err(e) => {
+                worker::console_error!("a server post could not be stored: {e}");
+                error(ErrorCode::Internal, "could not store the message; retry")
+            }
+        }
+    }
+
+    fn history(&self, room: &str, query: HistoryQuery) -> Result<Response> {
+        match self.with_room(room, |_, log| (Vec::new(), log.page(query)))? {
+            Ok((frames, next)) => json_response(200, history_body(&frames, next)),
+            Err(e) => {
+                worker::console_error!("history read failed: {e}");
+                error(ErrorCode::Internal, "could not read the history; retry")
+            }
+        }
+    }
+
+    /// A frame from the user's registry for each of the user's connections here. A room that
+    /// is not loaded (and so has nothing pending) finds them by tag and sends directly, rather
+    /// than rebuilding the index of the whole room for one user's delivery.
+    fn deliver_to_user(&self, room: &str, user: &str, frame: String) -> Result<Response> {
+        if !self.is_loaded() && self.turns.is_idle() {
+            let sockets = sockets::of_user(&self.state, user);
+            for ws in &sockets {
+                let _ = ws.send_with_str(&frame);
+            }
+            return delivered_reply(sockets.len());
+        }
+        let delivered = self.with_room(room, |r, _| {
+            let Delivery { send, delivered } = r.deliver_to_user(user, frame);
+            (vec![send], delivered)
+        })?;
+        delivered_reply(delivered)
+    }
+
+    /// A ready-made frame for one connection here: by tag when the room is not loaded (as for
+    /// a user's delivery above), else through a turn.
+    fn deliver_to_connection(
+        &self,
+        room: &str,
+        connection: &str,
+        frame: String,
+    ) -> Result<Response> {
+        let delivered = if !self.is_loaded() && self.turns.is_idle() {
+            let socket = sockets::of_connection(&self.state, connection);
+            if let Some(ws) = &socket {
+                let _ = ws.send_with_str(&frame);
+            }
+            usize::from(socket.is_some())
+        } else {
+            self.with_room(room, |r, _| {
+                let Delivery { send, delivered } = r.deliver_to_connection(connection, frame);
+                (vec![send], delivered)
+            })?
+        };
+        if delivered == 0 {
+            return error(ErrorCode::NotFound, "no such connection");
+        }
+        delivered_reply(delivered)
+    }
+
+    fn debug(&self) -> Result<Response> {
+        let sockets: Vec<serde_json::Value> = self
+            .state
+            .get_websockets()
+            .iter()
+            .map(|ws| {
+                serde_json::json!({
+                    "tags": self.state.get_tags(ws),
+                    "attachment": attachment(ws),
+                    "ready_state": ws.as_ref().ready_state(),
+                })
+            })
+            .collect();
+        let (turns, frames) = self.turns.stats.get();
+        let body = serde_json::json!({
+            "instance": self.instance,
+            "created_ms": self.created_ms,
+            "loaded_before_this_call": self.is_loaded(),
+            "turns": turns,
+            "frames_in_turns": frames,
+            "sockets": sockets.len(),
+            "connections": sockets,
+        });
+        json_response(200, body.to_string())
+    }
+}
+
+fn delivered_reply(delivered: usize) -> Result<Response> {
+    let body = Delivered {
+        delivered: delivered as u64,
+    };
+    json_response(200, serde_json::to_string(&body)?)
+}

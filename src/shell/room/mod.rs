@@ -1,0 +1,146 @@
+//! `ChatRoom`, the Durable Object behind each room: one instance per room name, holding that
+//! room's WebSockets through the **WebSocket Hibernation API**.
+//!
+//! How it survives sleep: sockets are accepted with `acceptWebSocket` (via
+//! `accept_websocket_with_tags`), so the runtime — not this object — owns them. After ~10 s
+//! without events the runtime may evict the object from memory while the sockets stay open;
+//! the next event (a message, a close, an HTTP call, the alarm) constructs a fresh instance.
+//! Everything the room needs to carry on is on the sockets themselves: each has tags
+//! (`c:{connection}`, `u:{user}`) and a serialized attachment naming its user and connection
+//! id ([`sockets`]). The first event that needs the whole room rebuilds the in-memory user index
+//! from `getWebSockets()`; until then nothing is loaded, so the constructor stays cheap, as it
+//! runs on every wake. Calls about one user or one connection find its sockets by tag, without
+//! loading the room.
+//!
+//! `ping` is answered `pong` by `setWebSocketAutoResponse`, inside the runtime, without
+//! waking the object. Nothing here keeps fetches pending or sets long timers, which would keep
+//! the object resident and defeat hibernation; the only timer is a turn's zero-length one.
+//!
+//! Where things live:
+//! - [`turn`]: frames are processed in **turns** — what queued up while the room was busy goes
+//!   through the room core in one synchronous step, with one storage commit, and its sends are
+//!   planned together (one `batch` frame per recipient that opted in);
+//! - [`endpoints`]: the calls other objects and the front worker make ([`RoomCall`]);
+//! - [`forward`]: `direct`s this room cannot deliver itself;
+//! - [`reports`]: fire-and-forget bookkeeping — every change of a user's count here goes to
+//!   that user's registry, and the room's total to its stats shard (coalesced);
+//! - [`retention`]: the alarm that trims expired messages;
+//! - [`sockets`]: what each socket carries through hibernation.
+//!
+//! Handlers are `&self` and may interleave at `.await` points (a `direct` to a user awaits the
+//! registry, and the registry may call back into this very room meanwhile): the `RefCell`
+//! borrow of the room is never held across an `.await`.
+//!
+//! [`RoomCall`]: crate::calls::RoomCall
+
+mod endpoints;
+mod forward;
+mod reports;
+mod retention;
+mod sockets;
+mod turn;
+
+use super::env::{now_ms, random_bytes};
+use crate::config::Config;
+use crate::protocol::close_reply;
+use reports::Reports;
+use turn::{SharedRoom, TurnQueue};
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketRequestResponsePair,
+};
+
+#[durable_object]
+pub struct ChatRoom {
+    state: State,
+    env: Env,
+    config: Config,
+    /// A random id per instance: it changes after every eviction, which lets tests prove a wake.
+    instance: String,
+    created_ms: u64,
+    /// The room, loaded lazily on the first event that needs it.
+    room: SharedRoom,
+    /// Frames waiting for the next turn.
+    turns: TurnQueue,
+    /// Reports to registries and the stats shard.
+    reports: Reports,
+    /// Whether this instance made sure a retention alarm is scheduled.
+    alarm_checked: std::cell::Cell<bool>,
+}
+
+impl DurableObject for ChatRoom {
+    fn new(state: State, env: Env) -> Self {
+        let config = Config::from_lookup(|name| super::env::env_string(&env, name));
+        // Auto-response is handled by the runtime even while the object is evicted.
+        if let Ok(pair) = WebSocketRequestResponsePair::new("ping", "pong") {
+            let _ = state.as_raw().set_websocket_auto_response(&pair);
+        }
+        let instance = random_bytes::<6>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        ChatRoom {
+            state,
+            env,
+            config,
+            instance,
+            created_ms: now_ms(),
+            room: SharedRoom::default(),
+            turns: TurnQueue::default(),
+            reports: Reports::default(),
+            alarm_checked: Default::default(),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        super::http::or_internal_error("room request", self.serve(req).await)
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        self.on_frame(ws, message).await;
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        reason: String,
+        _clean: bool,
+    ) -> Result<()> {
+        // Forget first: that runs the pending turn, whose acks and messages this socket is
+        // still owed and can still be sent before our close frame. Then complete the closing
+        // handshake; the client's code is echoed where that is allowed.
+        self.forget(&ws);
+        let (code, reason) = close_reply(u16::try_from(code).unwrap_or(1000), &reason);
+        let _ = ws.close(Some(code), Some(reason));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.forget(&ws);
+        Ok(())
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.on_alarm().await
+    }
+}
+
+impl ChatRoom {
+    /// A socket ended: drop it from the index and tell the room if its user is gone.
+    fn forget(&self, ws: &WebSocket) {
+        let Some(me) = sockets::attachment(ws) else {
+            return;
+        };
+        let room = crate::connection_id::room_of(&me.connection_id).unwrap_or_default();
+        let closed = self.with_room(room, |r, _| (r.close(&me.connection_id).actions, ()));
+        if let Err(e) = closed {
+            worker::console_error!("room could not load to forget a socket: {e}");
+        }
+    }
+}

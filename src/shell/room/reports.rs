@@ -1,0 +1,109 @@
+//! Fire-and-forget bookkeeping, never on the message path (`waitUntil`): every change of a
+//! user's count in this room goes to that user's registry, and the room's total to its stats
+//! shard — coalesced ([`CoalescedReport`]): at most one report in flight, the latest count
+//! always sent last. On every wake the room re-asserts its total, so a shard that missed a
+//! report converges.
+
+use super::ChatRoom;
+use crate::calls::{RegistryCall, RegistryRequest, StatsCall};
+use crate::coalesced_report::CoalescedReport;
+use crate::shell::env::now_ms;
+use crate::shell::objects;
+use crate::stats::shard_of;
+use crate::user_registry::Versions;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use worker::{Env, Result};
+
+/// Versions of this room's reports, and the stats report's coalescing.
+#[derive(Default)]
+pub struct Reports {
+    versions: Rc<RefCell<Versions>>,
+    stats: Rc<Cell<CoalescedReport>>,
+}
+
+/// Registry reports are retried this many times, with backoff (100 ms, 400 ms).
+const REGISTRY_ATTEMPTS: u64 = 3;
+
+impl ChatRoom {
+    /// Tells `user`'s registry their count in this room (retried briefly).
+    pub(super) fn report_user_count(&self, room: &str, user: &str, connections: u32) {
+        let version = self.reports.versions.borrow_mut().next(now_ms());
+        let call = RegistryRequest {
+            user: user.to_owned(),
+            call: RegistryCall::Report {
+                room: room.to_owned(),
+                connections,
+                version,
+            },
+        };
+        let env = self.env.clone();
+        self.state.wait_until(async move {
+            for attempt in 0..REGISTRY_ATTEMPTS {
+                match report_to_registry(&env, &call).await {
+                    Ok(()) => return,
+                    Err(e) if attempt + 1 == REGISTRY_ATTEMPTS => {
+                        worker::console_warn!("registry report failed: {e}")
+                    }
+                    Err(_) => {
+                        let backoff = std::time::Duration::from_millis(100 << (2 * attempt));
+                        worker::Delay::from(backoff).await
+                    }
+                }
+            }
+        });
+    }
+
+    /// Reports the room's current total to its stats shard, coalesced (see the module doc).
+    pub(super) fn report_room_count(&self) {
+        let mut flight = self.reports.stats.get();
+        let starts = flight.changed();
+        self.reports.stats.set(flight);
+        if !starts {
+            return;
+        }
+        let (env, room, stats, versions) = (
+            self.env.clone(),
+            self.room.clone(),
+            self.reports.stats.clone(),
+            self.reports.versions.clone(),
+        );
+        self.state.wait_until(async move {
+            loop {
+                let snapshot = room
+                    .borrow()
+                    .as_ref()
+                    .map(|l| (l.room.name().to_owned(), l.room.index().connection_count()));
+                let Some((name, count)) = snapshot else {
+                    stats.set(CoalescedReport::default());
+                    return;
+                };
+                let version = versions.borrow_mut().next(now_ms());
+                if let Err(e) = report_to_shard(&env, &name, count, version).await {
+                    worker::console_warn!("stats report failed: {e}");
+                }
+                let mut flight = stats.get();
+                let again = flight.sent();
+                stats.set(flight);
+                if !again {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+async fn report_to_registry(env: &Env, call: &RegistryRequest) -> Result<()> {
+    let res = objects::call(&objects::registry(env, &call.user)?, call).await?;
+    objects::ok(&res)
+}
+
+async fn report_to_shard(env: &Env, room: &str, connections: usize, version: u64) -> Result<()> {
+    let call = StatsCall::RoomCount {
+        room: room.to_owned(),
+        connections: connections as u64,
+        version,
+    };
+    let res = objects::call(&objects::stats_shard(env, shard_of(room))?, &call).await?;
+    objects::ok(&res)
+}

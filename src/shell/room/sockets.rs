@@ -1,0 +1,80 @@
+//! What each socket carries through hibernation, and finding sockets without loading the room.
+//!
+//! Every socket is accepted with two tags — `c:{connection_id}` and `u:{user_id}` (see
+//! [`crate::tags`]) — and an [`Attachment`]. The attachment is what the room's index is
+//! rebuilt from after a wake; the tags let a call about one connection or one user find its
+//! sockets with `getWebSockets(tag)` without rebuilding the index of a whole (possibly large,
+//! hibernated) room.
+
+use crate::tags::{connection_tag, user_tag, Attachment};
+use wasm_bindgen::JsValue;
+use worker::{State, WebSocket};
+
+/// The socket's attachment (`None` for a socket that is not ours).
+pub fn attachment(ws: &WebSocket) -> Option<Attachment> {
+    ws.deserialize_attachment::<Attachment>().ok().flatten()
+}
+
+/// The sockets of `user_id` in this room that the server has not closed itself.
+pub fn of_user(state: &State, user_id: &str) -> Vec<WebSocket> {
+    live(state.get_websockets_with_tag(&user_tag(user_id)))
+}
+
+/// The socket of `connection_id`, unless the server has closed it itself.
+pub fn of_connection(state: &State, connection_id: &str) -> Option<WebSocket> {
+    live(state.get_websockets_with_tag(&connection_tag(connection_id)))
+        .into_iter()
+        .next()
+}
+
+fn live(sockets: Vec<WebSocket>) -> Vec<WebSocket> {
+    sockets
+        .into_iter()
+        .filter(|ws| attachment(ws).is_some_and(|a| !a.closing))
+        .collect()
+}
+
+/// The JS property that caches a socket's connection id on the socket object itself. The
+/// attachment is the durable record; reading it back is a structured-clone deserialisation,
+/// too slow for every message, so the id is also kept here. After a wake the runtime hands
+/// out new socket objects without it, and the index rebuild (or the fallback below) puts it
+/// back.
+const CONNECTION_ID_KEY: &str = "__edgeChatConnectionId";
+
+pub fn remember_connection_id(ws: &WebSocket, id: &str) {
+    let raw: &JsValue = ws.as_ref().as_ref();
+    let _ = js_sys::Reflect::set(
+        raw,
+        &JsValue::from_str(CONNECTION_ID_KEY),
+        &JsValue::from_str(id),
+    );
+}
+
+pub fn connection_id_of(ws: &WebSocket) -> Option<String> {
+    let raw: &JsValue = ws.as_ref().as_ref();
+    js_sys::Reflect::get(raw, &JsValue::from_str(CONNECTION_ID_KEY))
+        .ok()
+        .and_then(|v| v.as_string())
+        .or_else(|| {
+            let id = attachment(ws)?.connection_id;
+            remember_connection_id(ws, &id);
+            Some(id)
+        })
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A WebSocket seen only as something with `send(string)`: lets a frame converted to a JS
+    /// string once be handed to every recipient as it is (`send_with_str` would re-encode
+    /// the Rust string for each of them).
+    type TextSink;
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send(this: &TextSink, data: &JsValue) -> std::result::Result<(), JsValue>;
+}
+
+/// Sends a text already converted to a JS string.
+pub fn send_text(ws: &WebSocket, text: &JsValue) -> std::result::Result<(), JsValue> {
+    use wasm_bindgen::JsCast;
+    let raw: &JsValue = ws.as_ref().as_ref();
+    raw.unchecked_ref::<TextSink>().send(text)
+}
