@@ -1,4 +1,5 @@
-//! User tokens: HS256 JWTs with `sub`, `exp` and an optional `rooms` allow-list.
+//! User tokens: HS256 JWTs with `sub`, `exp`, and optional `rooms` (an allow-list), `nbf`
+//! (not before) and `iat` (issued at, what a revocation compares).
 //!
 //! Parsing and claim validation are done by the maintained `jsonwebtoken` crate. Its built-in
 //! crypto providers pull RSA, ECDSA and EdDSA code into the Wasm even when only HMAC is used, so
@@ -15,7 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 /// The claims we read from (and write into) a user token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id, 1–128 characters.
     pub sub: String,
@@ -24,6 +25,28 @@ pub struct Claims {
     /// Rooms this token may join; absent means any room.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rooms: Option<Vec<String>>,
+    /// Not valid before this time (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// When the token was issued (seconds since the epoch): a revocation refuses the user's
+    /// tokens issued before its time, and tokens without `iat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+}
+
+/// Rules a token must meet beyond its signature and its own claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRules {
+    /// `exp` may be at most this far ahead (`MAX_TOKEN_LIFETIME_SECONDS`; 0 = no cap).
+    pub max_lifetime_secs: u64,
+}
+
+impl Default for TokenRules {
+    fn default() -> Self {
+        TokenRules {
+            max_lifetime_secs: 7 * 24 * 3600,
+        }
+    }
 }
 
 impl Claims {
@@ -36,10 +59,16 @@ impl Claims {
     }
 }
 
-/// Checks signature, algorithm, required claims and expiry; returns the claims.
+/// Checks signature, algorithm, required claims, expiry, `nbf` and the lifetime cap; returns
+/// the claims.
 ///
 /// Every failure is `unauthorized`; the message says why without echoing the token.
-pub fn verify_token(secret: &[u8], token: &str, now_secs: u64) -> Result<Claims, ChatError> {
+pub fn verify_token(
+    secret: &[u8],
+    token: &str,
+    now_secs: u64,
+    rules: &TokenRules,
+) -> Result<Claims, ChatError> {
     install_hs256_provider();
     let unauthorized = |why: &str| ChatError::new(ErrorCode::Unauthorized, why);
     if secret.is_empty() {
@@ -69,6 +98,15 @@ pub fn verify_token(secret: &[u8], token: &str, now_secs: u64) -> Result<Claims,
     let claims = data.claims;
     if claims.exp <= now_secs {
         return Err(unauthorized("token has expired"));
+    }
+    if claims.nbf.is_some_and(|nbf| nbf > now_secs) {
+        return Err(unauthorized("token is not valid yet (nbf)"));
+    }
+    let cap = rules.max_lifetime_secs;
+    if cap > 0 && claims.exp - now_secs > cap {
+        return Err(unauthorized(&format!(
+            "token expires more than MAX_TOKEN_LIFETIME_SECONDS ({cap}) from now"
+        )));
     }
     if !is_valid_user_id(&claims.sub) {
         return Err(unauthorized("token `sub` must be 1-128 characters"));
@@ -186,13 +224,52 @@ mod tests {
 
     const SECRET: &[u8] = b"dev-secret";
     const NOW: u64 = 1_800_000_000;
+    const RULES: TokenRules = TokenRules {
+        max_lifetime_secs: 3600,
+    };
 
     fn claims(sub: &str, exp: u64, rooms: Option<&[&str]>) -> Claims {
         Claims {
             sub: sub.into(),
             exp,
             rooms: rooms.map(|r| r.iter().map(|s| s.to_string()).collect()),
+            ..Claims::default()
         }
+    }
+
+    #[test]
+    fn nbf_is_honoured_and_the_lifetime_is_capped() {
+        let mut c = claims("a", NOW + 60, None);
+        c.nbf = Some(NOW + 1);
+        let t = issue_token(SECRET, &c).unwrap();
+        let e = verify_token(SECRET, &t, NOW, &RULES).unwrap_err();
+        assert!(e.message.contains("nbf"), "{}", e.message);
+        assert!(
+            verify_token(SECRET, &t, NOW + 1, &RULES).is_ok(),
+            "valid from nbf on"
+        );
+
+        let at_cap = issue_token(SECRET, &claims("a", NOW + 3600, None)).unwrap();
+        assert!(verify_token(SECRET, &at_cap, NOW, &RULES).is_ok());
+        let over = issue_token(SECRET, &claims("a", NOW + 3601, None)).unwrap();
+        let e = verify_token(SECRET, &over, NOW, &RULES).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unauthorized);
+        assert!(e.message.contains("MAX_TOKEN_LIFETIME_SECONDS"));
+        let uncapped = TokenRules {
+            max_lifetime_secs: 0,
+        };
+        assert!(
+            verify_token(SECRET, &over, NOW, &uncapped).is_ok(),
+            "0 = no cap"
+        );
+
+        let mut c = claims("a", NOW + 60, None);
+        c.iat = Some(NOW - 5);
+        let t = issue_token(SECRET, &c).unwrap();
+        assert_eq!(
+            verify_token(SECRET, &t, NOW, &RULES).unwrap().iat,
+            Some(NOW - 5)
+        );
     }
 
     fn code_of(r: Result<Claims, ChatError>) -> ErrorCode {
@@ -203,7 +280,7 @@ mod tests {
     fn a_signed_token_round_trips() {
         let c = claims("alice", NOW + 60, Some(&["lobby"]));
         let t = issue_token(SECRET, &c).unwrap();
-        let back = verify_token(SECRET, &t, NOW).unwrap();
+        let back = verify_token(SECRET, &t, NOW, &RULES).unwrap();
         assert_eq!(back, c);
         assert!(back.may_join("lobby"));
         assert!(!back.may_join("other"));
@@ -213,22 +290,22 @@ mod tests {
     #[test]
     fn expired_tokens_are_refused_with_no_leeway() {
         let t = issue_token(SECRET, &claims("alice", NOW, None)).unwrap();
-        let e = verify_token(SECRET, &t, NOW).unwrap_err();
+        let e = verify_token(SECRET, &t, NOW, &RULES).unwrap_err();
         assert_eq!(e.code, ErrorCode::Unauthorized);
         assert!(e.message.contains("expired"));
-        assert!(verify_token(SECRET, &t, NOW - 1).is_ok());
+        assert!(verify_token(SECRET, &t, NOW - 1, &RULES).is_ok());
     }
 
     #[test]
     fn wrong_secret_and_garbage_are_refused() {
         let t = issue_token(SECRET, &claims("alice", NOW + 60, None)).unwrap();
         assert_eq!(
-            code_of(verify_token(b"other", &t, NOW)),
+            code_of(verify_token(b"other", &t, NOW, &RULES)),
             ErrorCode::Unauthorized
         );
         for junk in ["", "x", "a.b.c", "....", "eyJ.eyJ.sig", &"A".repeat(10_000)] {
             assert_eq!(
-                code_of(verify_token(SECRET, junk, NOW)),
+                code_of(verify_token(SECRET, junk, NOW, &RULES)),
                 ErrorCode::Unauthorized
             );
         }
@@ -237,7 +314,7 @@ mod tests {
         let mut parts: Vec<&str> = t.split('.').collect();
         parts[1] = forged.split('.').nth(1).unwrap();
         assert_eq!(
-            code_of(verify_token(SECRET, &parts.join("."), NOW)),
+            code_of(verify_token(SECRET, &parts.join("."), NOW, &RULES)),
             ErrorCode::Unauthorized
         );
     }
@@ -251,7 +328,7 @@ mod tests {
         let key = EncodingKey::from_secret(SECRET);
         install_hs256_provider();
         let t = jsonwebtoken::encode(&Header::default(), &NoExp { sub: "a" }, &key).unwrap();
-        assert!(verify_token(SECRET, &t, NOW)
+        assert!(verify_token(SECRET, &t, NOW, &RULES)
             .unwrap_err()
             .message
             .contains("exp"));
@@ -261,7 +338,7 @@ mod tests {
             exp: u64,
         }
         let t = jsonwebtoken::encode(&Header::default(), &NoSub { exp: NOW + 9 }, &key).unwrap();
-        assert!(verify_token(SECRET, &t, NOW)
+        assert!(verify_token(SECRET, &t, NOW, &RULES)
             .unwrap_err()
             .message
             .contains("sub"));
@@ -269,7 +346,7 @@ mod tests {
         for sub in ["", &"u".repeat(129)] {
             let t = issue_token(SECRET, &claims(sub, NOW + 60, None)).unwrap();
             assert_eq!(
-                code_of(verify_token(SECRET, &t, NOW)),
+                code_of(verify_token(SECRET, &t, NOW, &RULES)),
                 ErrorCode::Unauthorized
             );
         }
@@ -313,17 +390,17 @@ mod tests {
         let c = claims("a", NOW + 60, None);
         // The hand-built HS256 token verifies: the builder itself is right.
         assert_eq!(
-            verify_token(SECRET, &signed_with("HS256", &c), NOW),
+            verify_token(SECRET, &signed_with("HS256", &c), NOW, &RULES),
             Ok(c.clone())
         );
         for alg in ["HS384", "HS512", "none", "RS256", "hs256"] {
-            let e = verify_token(SECRET, &signed_with(alg, &c), NOW).unwrap_err();
+            let e = verify_token(SECRET, &signed_with(alg, &c), NOW, &RULES).unwrap_err();
             assert_eq!(e.code, ErrorCode::Unauthorized, "{alg}");
             assert!(e.message.contains("HS256"), "{alg}: {}", e.message);
         }
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
         assert_eq!(
-            code_of(verify_token(SECRET, none, NOW)),
+            code_of(verify_token(SECRET, none, NOW, &RULES)),
             ErrorCode::Unauthorized
         );
     }

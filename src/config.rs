@@ -3,6 +3,7 @@
 //! A value that does not parse or is out of range falls back to its default instead of
 //! failing requests: a typo in `wrangler.toml` must not take a room down.
 
+use crate::auth::TokenRules;
 use crate::message_log::{HistoryStorage, Retention};
 use crate::rate_limit::RateLimit;
 
@@ -17,6 +18,11 @@ pub struct Config {
     pub rate_limit: RateLimit,
     pub retention: Retention,
     pub history_storage: HistoryStorage,
+    /// `TOKEN_REFRESH_NOTICE_SECONDS`: `token_expiring` comes this long before `exp`.
+    pub token_notice_secs: u64,
+    pub token_rules: TokenRules,
+    /// `AUTH_SECRET`, for tokens presented on an open connection (`auth`).
+    pub auth_secret: Secret,
 }
 
 impl Default for Config {
@@ -26,7 +32,30 @@ impl Default for Config {
             rate_limit: RateLimit::default(),
             retention: Retention::default(),
             history_storage: HistoryStorage::Durable,
+            token_notice_secs: 60,
+            token_rules: TokenRules::default(),
+            auth_secret: Secret::default(),
         }
+    }
+}
+
+/// A secret value: compared and used, never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
     }
 }
 
@@ -62,6 +91,15 @@ impl Config {
                 Some("none") => HistoryStorage::None,
                 _ => HistoryStorage::Durable,
             },
+            token_notice_secs: num("TOKEN_REFRESH_NOTICE_SECONDS")
+                .and_then(|v| in_range(v, 0.0, 1e9))
+                .map_or(d.token_notice_secs, |v| v as u64),
+            token_rules: TokenRules {
+                max_lifetime_secs: num("MAX_TOKEN_LIFETIME_SECONDS")
+                    .and_then(|v| in_range(v, 0.0, 1e12))
+                    .map_or(d.token_rules.max_lifetime_secs, |v| v as u64),
+            },
+            auth_secret: Secret::new(get("AUTH_SECRET").unwrap_or_default()),
         }
     }
 }
@@ -93,7 +131,17 @@ mod tests {
             ("RATE_LIMIT_BURST", " 7 "),
             ("HISTORY_MAX_MESSAGES", "0"),
             ("HISTORY_MAX_AGE_DAYS", "0.5"),
+            ("TOKEN_REFRESH_NOTICE_SECONDS", "5"),
+            ("MAX_TOKEN_LIFETIME_SECONDS", "0"),
+            ("AUTH_SECRET", "s3cret"),
         ]);
+        assert_eq!(c.token_notice_secs, 5);
+        assert_eq!(c.token_rules.max_lifetime_secs, 0);
+        assert_eq!(c.auth_secret, Secret::new("s3cret"));
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "secrets are never printed"
+        );
         assert_eq!(c.retention.max_messages, 0);
         assert_eq!(c.history_storage, HistoryStorage::Durable);
         assert_eq!(
@@ -114,6 +162,8 @@ mod tests {
             ("RATE_LIMIT_BURST", "0"),
             ("HISTORY_MAX_MESSAGES", "-3"),
             ("HISTORY_MAX_AGE_DAYS", "forever"),
+            ("TOKEN_REFRESH_NOTICE_SECONDS", "-1"),
+            ("MAX_TOKEN_LIFETIME_SECONDS", "a week"),
         ]);
         assert_eq!(c, Config::default());
     }

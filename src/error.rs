@@ -28,6 +28,10 @@ pub enum ErrorCode {
     Unauthorized,
     /// Valid token, but its `rooms` claim does not include this room.
     Forbidden,
+    /// The user is banned from this room (HTTP 403, with `until`).
+    Banned,
+    /// The token was issued before a revocation of the user's tokens (HTTP 401).
+    Revoked,
     /// A WebSocket endpoint was called without `Upgrade: websocket`.
     UpgradeRequired,
     /// HTTP API body or query is unusable.
@@ -52,6 +56,8 @@ impl ErrorCode {
             ErrorCode::BadRoom => "bad_room",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Banned => "banned",
+            ErrorCode::Revoked => "revoked",
             ErrorCode::UpgradeRequired => "upgrade_required",
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
@@ -67,8 +73,8 @@ impl ErrorCode {
             | ErrorCode::BadRequest
             | ErrorCode::BadJson
             | ErrorCode::BadFrame => 400,
-            ErrorCode::Unauthorized => 401,
-            ErrorCode::Forbidden => 403,
+            ErrorCode::Unauthorized | ErrorCode::Revoked => 401,
+            ErrorCode::Forbidden | ErrorCode::Banned => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::TooLarge => 413,
@@ -92,6 +98,8 @@ impl Serialize for ErrorCode {
 pub struct ChatError {
     pub code: ErrorCode,
     pub message: String,
+    /// For `banned`: when the ban ends (unix ms; `Some(None)`: until unbanned).
+    pub until: Option<Option<u64>>,
 }
 
 impl ChatError {
@@ -99,6 +107,15 @@ impl ChatError {
         ChatError {
             code,
             message: message.into(),
+            until: None,
+        }
+    }
+
+    /// `banned`, with when the ban ends.
+    pub fn banned(until: Option<u64>) -> Self {
+        ChatError {
+            until: Some(until),
+            ..ChatError::new(ErrorCode::Banned, "you are banned from this room")
         }
     }
 
@@ -108,6 +125,8 @@ impl ChatError {
         struct Inner<'a> {
             code: ErrorCode,
             message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            until: Option<Option<u64>>,
         }
         #[derive(Serialize)]
         struct Body<'a> {
@@ -117,6 +136,7 @@ impl ChatError {
             error: Inner {
                 code: self.code,
                 message: &self.message,
+                until: self.until,
             },
         })
         .unwrap_or_else(|_| String::from(r#"{"error":{"code":"internal","message":"?"}}"#))
@@ -140,6 +160,19 @@ mod tests {
         assert_eq!(v["error"]["code"], "forbidden");
         assert_eq!(v["error"]["message"], "room \"x\" not allowed");
         assert_eq!(e.code.http_status(), 403);
+    }
+
+    #[test]
+    fn bans_say_until_when() {
+        let v: serde_json::Value =
+            serde_json::from_str(&ChatError::banned(None).http_body()).unwrap();
+        assert_eq!(v["error"]["code"], "banned");
+        assert!(v["error"]["until"].is_null() && v["error"].get("until").is_some());
+        let v: serde_json::Value =
+            serde_json::from_str(&ChatError::banned(Some(5)).http_body()).unwrap();
+        assert_eq!(v["error"]["until"], 5);
+        assert_eq!(ErrorCode::Banned.http_status(), 403);
+        assert_eq!(ErrorCode::Revoked.http_status(), 401);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - a **thin shell** (`shell`, only built for `wasm32`) that binds the core to the Workers
 //!   runtime: the stateless front worker and the room Durable Object.
 
+pub mod alarm;
 pub mod auth;
 pub mod calls;
 pub mod coalesced_report;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod connection_id;
 pub mod error;
 pub mod message_log;
+pub mod moderation;
 pub mod names;
 pub mod outbox;
 pub mod protocol;
@@ -21,6 +23,7 @@ pub mod room;
 pub mod room_index;
 pub mod routes;
 pub mod server_api;
+pub mod session;
 pub mod stats;
 pub mod tags;
 pub mod user_registry;

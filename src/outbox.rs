@@ -302,7 +302,14 @@ mod tests {
     fn room(conns: &[(&str, &str, bool)]) -> Room<(String, bool)> {
         let mut r = Room::new("r", Config::default());
         for (c, u, b) in conns {
-            r.open(c, u, (c.to_string(), *b), 0.0, None, &NoLog::default());
+            let j = crate::room::Joining {
+                connection_id: c,
+                user_id: u,
+                handle: (c.to_string(), *b),
+                session: Default::default(),
+                since: None,
+            };
+            r.open(j, 0, &NoLog::default());
         }
         r
     }

@@ -29,6 +29,18 @@ pub enum Route<'a> {
     UserMessages(Option<String>),
     /// `POST /connections/{connection_id}/messages` (admin)
     ConnectionMessages(&'a str),
+    /// `POST /connections/{connection_id}/disconnect` (admin)
+    ConnectionDisconnect(&'a str),
+    /// `POST /rooms/{room}/kick` (admin)
+    RoomKick(&'a str),
+    /// `GET /rooms/{room}/bans` (admin)
+    RoomBans(&'a str),
+    /// `DELETE /rooms/{room}/bans/{user}` (admin)
+    RoomBan(&'a str, Option<String>),
+    /// `POST /users/{user}/disconnect` (admin)
+    UserDisconnect(Option<String>),
+    /// `POST /users/{user}/revoke` (admin)
+    UserRevoke(Option<String>),
     /// `GET /stats` (admin)
     Stats,
     /// Anything else.
@@ -45,6 +57,12 @@ impl Route<'_> {
             | Route::UserInfo(_)
             | Route::UserMessages(_)
             | Route::ConnectionMessages(_)
+            | Route::ConnectionDisconnect(_)
+            | Route::RoomKick(_)
+            | Route::RoomBans(_)
+            | Route::RoomBan(..)
+            | Route::UserDisconnect(_)
+            | Route::UserRevoke(_)
             | Route::Stats => true,
             _ => false,
         }
@@ -70,6 +88,12 @@ pub fn route(path: &str) -> Route<'_> {
         ["users", user] => Route::UserInfo(decode(user)),
         ["users", user, "messages"] => Route::UserMessages(decode(user)),
         ["connections", id, "messages"] => Route::ConnectionMessages(id),
+        ["connections", id, "disconnect"] => Route::ConnectionDisconnect(id),
+        ["rooms", room, "kick"] => Route::RoomKick(room),
+        ["rooms", room, "bans"] => Route::RoomBans(room),
+        ["rooms", room, "bans", user] => Route::RoomBan(room, decode(user)),
+        ["users", user, "disconnect"] => Route::UserDisconnect(decode(user)),
+        ["users", user, "revoke"] => Route::UserRevoke(decode(user)),
         ["stats"] => Route::Stats,
         _ => Route::Unknown,
     }
@@ -103,6 +127,37 @@ mod tests {
             Route::ConnectionMessages("r.00")
         );
         assert_eq!(route("/stats"), Route::Stats);
+        assert_eq!(
+            route("/connections/r.00/disconnect"),
+            Route::ConnectionDisconnect("r.00")
+        );
+        assert_eq!(route("/rooms/x/kick"), Route::RoomKick("x"));
+        assert_eq!(route("/rooms/x/bans"), Route::RoomBans("x"));
+        assert_eq!(
+            route("/rooms/x/bans/al%C3%A9"),
+            Route::RoomBan("x", Some("alé".into()))
+        );
+        assert_eq!(
+            route("/users/bob/disconnect"),
+            Route::UserDisconnect(Some("bob".into()))
+        );
+        assert_eq!(
+            route("/users/bob/revoke"),
+            Route::UserRevoke(Some("bob".into()))
+        );
+        for admin in [
+            "/connections/r.00/disconnect",
+            "/rooms/x/kick",
+            "/rooms/x/bans",
+            "/rooms/x/bans/u",
+            "/users/u/disconnect",
+            "/users/u/revoke",
+        ] {
+            assert!(
+                route(admin).is_admin(true) && route(admin).is_admin(false),
+                "{admin}"
+            );
+        }
         assert!(route("/stats").is_admin(true));
         assert!(!route("/rooms/x/ws").is_admin(true));
         assert!(route("/rooms/x/messages").is_admin(false));

@@ -5,6 +5,7 @@
 //! short (room ≤ 64 + 17), but a 128-character user id made of astral-plane characters is 256
 //! UTF-16 units on its own, so over-long user tags are replaced by a SHA-256 digest.
 
+use crate::session::Session;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -12,7 +13,7 @@ use sha2::{Digest, Sha256};
 pub const MAX_TAG_UTF16: usize = 256;
 
 /// The serialized attachment of every socket (kept well under the 16 KiB limit: ≤ ~300 bytes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     pub user_id: String,
     pub connection_id: String,
@@ -23,6 +24,32 @@ pub struct Attachment {
     /// The connection takes coalesced `batch` frames (it connected with `?batch=1`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub batch: bool,
+    /// The token's expiry (unix s; 0: none), `iat`, and whether `token_expiring` was sent:
+    /// the session survives hibernation with the socket.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notified: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Attachment {
+    pub fn session(&self) -> Session {
+        Session {
+            exp: self.exp,
+            iat: self.iat,
+            notified: self.notified,
+        }
+    }
+
+    pub fn set_session(&mut self, s: Session) {
+        (self.exp, self.iat, self.notified) = (s.exp, s.iat, s.notified);
+    }
 }
 
 /// `c:{connection_id}`: finds one socket without loading the room's index.
@@ -55,6 +82,9 @@ mod tests {
             connection_id: "r.0000000000000000".into(),
             closing: false,
             batch: false,
+            exp: 0,
+            iat: None,
+            notified: false,
         };
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(
@@ -63,8 +93,14 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<Attachment>(&json).unwrap(), a);
         a.closing = true;
+        a.set_session(Session {
+            exp: 9,
+            iat: Some(3),
+            notified: true,
+        });
         let back: Attachment = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert!(back.closing);
+        assert_eq!(back.session(), a.session());
     }
 
     #[test]

@@ -305,7 +305,7 @@ fn token(secret: &str, user: &str) -> Result<String, String> {
     let claims = edge_chat::auth::Claims {
         sub: user.to_owned(),
         exp: (now_nanos() / 1_000_000_000) as u64 + 3600,
-        rooms: None,
+        ..Default::default()
     };
     edge_chat::auth::issue_token(secret.as_bytes(), &claims).map_err(|e| e.to_string())
 }

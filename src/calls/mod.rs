@@ -11,7 +11,7 @@ pub mod registry;
 pub mod room;
 pub mod stats;
 
-pub use registry::{RegistryCall, RegistryRequest};
+pub use registry::{RegistryCall, RegistryRequest, ReportReply};
 pub use room::{RoomCall, RoomRequest};
 pub use stats::StatsCall;
 
@@ -97,6 +97,18 @@ impl InternalRequest {
             .ok_or_else(|| bad(&format!("missing `{name}`")))
     }
 
+    fn text(&self, name: &str) -> Result<String, ChatError> {
+        self.required(name).map(str::to_owned)
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_owned)
+    }
+
+    fn optional_number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ChatError> {
+        self.get(name).map(|_| self.number(name)).transpose()
+    }
+
     fn number<T: std::str::FromStr>(&self, name: &str) -> Result<T, ChatError> {
         self.required(name)?
             .parse()
@@ -132,6 +144,12 @@ fn known_path(path: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivered {
     pub delivered: u64,
+}
+
+/// The answer of a call that closes connections: how many it closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closed {
+    pub closed: u64,
 }
 
 /// The answer of a call that counts one user's connections.

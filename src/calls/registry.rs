@@ -4,10 +4,12 @@ use super::{bad, Call, InternalRequest, Method};
 use crate::error::ChatError;
 use crate::names::is_valid_user_id;
 
-pub(super) const PATHS: &[&str] = &[REPORT, FAN_OUT, INFO];
+pub(super) const PATHS: &[&str] = &[REPORT, FAN_OUT, INFO, DISCONNECT, REVOKE];
 const REPORT: &str = "/registry/report";
 const FAN_OUT: &str = "/registry/fan-out";
 const INFO: &str = "/registry/info";
+const DISCONNECT: &str = "/registry/disconnect";
+const REVOKE: &str = "/registry/revoke";
 
 /// A call to the registry object of `user`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +21,8 @@ pub struct RegistryRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistryCall {
     /// A room's report of the user's connection count there (versioned: an older report
-    /// never undoes a newer one).
+    /// never undoes a newer one). Answers [`ReportReply`]: the user's revocation, which a room
+    /// awaits before it accepts the user's first connection there.
     Report {
         room: String,
         connections: u32,
@@ -30,6 +33,20 @@ pub enum RegistryCall {
     FanOut { frame: String },
     /// `GET /users/{user}`: the user's connections per room, checked with each room.
     Info,
+    /// `POST /users/{user}/disconnect`: every connection of the user, every room (4003).
+    /// Answers [`super::Closed`].
+    Disconnect { reason: Option<String> },
+    /// `POST /users/{user}/revoke`: the user's tokens issued before `before` (unix s) are
+    /// refused from now on, and live connections on them are closed (4005). Answers
+    /// [`super::Closed`].
+    Revoke { before: u64, reason: Option<String> },
+}
+
+/// The answer to a [`RegistryCall::Report`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReportReply {
+    /// The user's tokens issued before this (unix s) are revoked.
+    pub revoked_before: Option<u64>,
 }
 
 impl Call for RegistryRequest {
@@ -46,6 +63,12 @@ impl Call for RegistryRequest {
                 .param("version", version),
             RegistryCall::FanOut { frame } => req(Method::Post, FAN_OUT).body(frame.clone()),
             RegistryCall::Info => req(Method::Get, INFO),
+            RegistryCall::Disconnect { reason } => {
+                req(Method::Post, DISCONNECT).param_opt("reason", reason.as_deref())
+            }
+            RegistryCall::Revoke { before, reason } => req(Method::Post, REVOKE)
+                .param("before", before)
+                .param_opt("reason", reason.as_deref()),
         }
     }
 
@@ -64,6 +87,13 @@ impl Call for RegistryRequest {
                 frame: req.take_body()?,
             },
             INFO => RegistryCall::Info,
+            DISCONNECT => RegistryCall::Disconnect {
+                reason: req.get("reason").map(str::to_owned),
+            },
+            REVOKE => RegistryCall::Revoke {
+                before: req.number("before")?,
+                reason: req.get("reason").map(str::to_owned),
+            },
             _ => return Err(bad("no such registry endpoint")),
         };
         Ok(RegistryRequest { user, call })
@@ -87,6 +117,14 @@ mod tests {
                 frame: r#"{"type":"direct"}"#.into(),
             },
             RegistryCall::Info,
+            RegistryCall::Disconnect { reason: None },
+            RegistryCall::Disconnect {
+                reason: Some("bye".into()),
+            },
+            RegistryCall::Revoke {
+                before: 7,
+                reason: None,
+            },
         ] {
             round_trip(RegistryRequest {
                 user: "😀 al&ice=".into(),

@@ -15,6 +15,12 @@ pub(super) const PATHS: &[&str] = &[
     DELIVER_TO_CONNECTION,
     INFO,
     DEBUG,
+    DISCONNECT,
+    DISCONNECT_USER,
+    KICK,
+    BANS,
+    UNBAN,
+    REVOKE,
 ];
 const CONNECT: &str = "/room/connect";
 const PUBLISH: &str = "/room/publish";
@@ -24,6 +30,12 @@ const COUNT_USER: &str = "/room/count-user";
 const DELIVER_TO_CONNECTION: &str = "/room/deliver-to-connection";
 const INFO: &str = "/room/info";
 const DEBUG: &str = "/room/debug";
+const DISCONNECT: &str = "/room/disconnect";
+const DISCONNECT_USER: &str = "/room/disconnect-user";
+const KICK: &str = "/room/kick";
+const BANS: &str = "/room/bans";
+const UNBAN: &str = "/room/unban";
+const REVOKE: &str = "/room/revoke";
 
 /// A call to the room object of `room`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +46,14 @@ pub struct RoomRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomCall {
-    /// A verified user's WebSocket upgrade (from the front worker). Answers the socket.
+    /// A verified user's WebSocket upgrade (from the front worker), with what the room must
+    /// know of the token (`exp`, `iat`). Answers the socket, or a refusal (banned, revoked).
     Connect {
         user: String,
         since: Option<u64>,
         batch: bool,
+        exp: u64,
+        iat: Option<u64>,
     },
     /// A server post to the room: `data` is validated JSON. Answers
     /// `{"delivered":N,"seq":S}` (the server API's own reply).
@@ -60,6 +75,50 @@ pub enum RoomCall {
     Info,
     /// The object's instance facts (`DEV_MODE` only): lets tests prove evictions and wakes.
     Debug,
+    /// Close one connection here (4003). Answers [`super::Closed`], or 404.
+    Disconnect {
+        connection: String,
+        reason: Option<String>,
+    },
+    /// Close every connection of `user` here (4003), for the user's registry. Answers
+    /// [`super::Closed`].
+    DisconnectUser {
+        user: String,
+        reason: Option<String>,
+    },
+    /// `POST /rooms/{room}/kick`: close the user's connections (4003), and ban them when
+    /// `ban` is given (`Some(None)`: until unbanned; `Some(Some(s))`: for `s` seconds).
+    /// Answers [`super::Closed`].
+    Kick {
+        user: String,
+        ban: Option<Option<u64>>,
+        reason: Option<String>,
+    },
+    /// `GET /rooms/{room}/bans`.
+    Bans,
+    /// `DELETE /rooms/{room}/bans/{user}`. Answers `{"removed":bool}`.
+    Unban { user: String },
+    /// A revocation of `user`'s tokens issued before `before` (unix s), from the user's
+    /// registry: remembered, and the covered connections closed (4005). Answers
+    /// [`super::Closed`].
+    Revoke {
+        user: String,
+        before: u64,
+        reason: Option<String>,
+    },
+}
+
+/// `ban` as a parameter: absent, `forever`, or seconds.
+fn ban_param(ban: &Option<Option<u64>>) -> Option<String> {
+    ban.map(|b| b.map_or_else(|| "forever".to_owned(), |s| s.to_string()))
+}
+
+fn parse_ban(req: &InternalRequest) -> Result<Option<Option<u64>>, ChatError> {
+    match req.get("ban") {
+        None => Ok(None),
+        Some("forever") => Ok(Some(None)),
+        Some(_) => Ok(Some(Some(req.number("ban")?))),
+    }
 }
 
 impl Call for RoomRequest {
@@ -67,11 +126,19 @@ impl Call for RoomRequest {
         use RoomCall::*;
         let req = |method, path| InternalRequest::new(method, path).param("room", &self.room);
         match &self.call {
-            Connect { user, since, batch } => {
+            Connect {
+                user,
+                since,
+                batch,
+                exp,
+                iat,
+            } => {
                 let mut r = req(Method::Get, CONNECT)
                     .param("user", user)
                     .param_opt("since", *since)
-                    .param_opt("batch", batch.then_some(1));
+                    .param_opt("batch", batch.then_some(1))
+                    .param("exp", exp)
+                    .param_opt("iat", *iat);
                 r.upgrade = true;
                 r
             }
@@ -91,46 +158,97 @@ impl Call for RoomRequest {
                 .body(frame.clone()),
             Info => req(Method::Get, INFO),
             Debug => req(Method::Get, DEBUG),
+            Disconnect { connection, reason } => req(Method::Post, DISCONNECT)
+                .param("connection", connection)
+                .param_opt("reason", reason.as_deref()),
+            DisconnectUser { user, reason } => req(Method::Post, DISCONNECT_USER)
+                .param("user", user)
+                .param_opt("reason", reason.as_deref()),
+            Kick { user, ban, reason } => req(Method::Post, KICK)
+                .param("user", user)
+                .param_opt("ban", ban_param(ban))
+                .param_opt("reason", reason.as_deref()),
+            Bans => req(Method::Get, BANS),
+            Unban { user } => req(Method::Post, UNBAN).param("user", user),
+            Revoke {
+                user,
+                before,
+                reason,
+            } => req(Method::Post, REVOKE)
+                .param("user", user)
+                .param("before", before)
+                .param_opt("reason", reason.as_deref()),
         }
     }
 
     fn from_request(mut req: InternalRequest) -> Result<Self, ChatError> {
         use RoomCall::*;
-        let room = req.required("room")?.to_owned();
+        let room = req.text("room")?;
         if !is_valid_room(&room) {
             return Err(bad("invalid room"));
         }
-        let text = |req: &InternalRequest, name: &str| req.required(name).map(str::to_owned);
         let call = match req.path {
             CONNECT => Connect {
-                user: text(&req, "user")?,
-                since: req.get("since").map(|_| req.number("since")).transpose()?,
+                user: req.text("user")?,
+                since: req.optional_number("since")?,
                 batch: req.get("batch") == Some("1"),
+                exp: req.number("exp")?,
+                iat: req.optional_number("iat")?,
             },
             PUBLISH => Publish {
-                exclude: req.get("exclude").map(str::to_owned),
+                exclude: req.optional("exclude"),
                 data: req.take_body()?,
             },
             HISTORY => History(HistoryQuery::parse(
                 req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             )?),
             DELIVER_TO_USER => DeliverToUser {
-                user: text(&req, "user")?,
+                user: req.text("user")?,
                 frame: req.take_body()?,
             },
             COUNT_USER => CountUser {
-                user: text(&req, "user")?,
+                user: req.text("user")?,
             },
             DELIVER_TO_CONNECTION => DeliverToConnection {
-                connection: text(&req, "connection")?,
+                connection: req.text("connection")?,
                 frame: req.take_body()?,
             },
             INFO => Info,
             DEBUG => Debug,
-            _ => return Err(bad("no such room endpoint")),
+            _ => moderation_call(&req)?,
         };
         Ok(RoomRequest { room, call })
     }
+}
+
+/// The operators' calls (see [`RoomCall::Disconnect`] and after).
+fn moderation_call(req: &InternalRequest) -> Result<RoomCall, ChatError> {
+    use RoomCall::*;
+    Ok(match req.path {
+        DISCONNECT => Disconnect {
+            connection: req.text("connection")?,
+            reason: req.optional("reason"),
+        },
+        DISCONNECT_USER => DisconnectUser {
+            user: req.text("user")?,
+            reason: req.optional("reason"),
+        },
+        KICK => Kick {
+            user: req.text("user")?,
+            ban: parse_ban(req)?,
+            reason: req.optional("reason"),
+        },
+        BANS => Bans,
+        UNBAN => Unban {
+            user: req.text("user")?,
+        },
+        REVOKE => Revoke {
+            user: req.text("user")?,
+            before: req.number("before")?,
+            reason: req.optional("reason"),
+        },
+        _ => return Err(bad("no such room endpoint")),
+    })
 }
 
 #[cfg(test)]
@@ -145,11 +263,15 @@ mod tests {
                 user: "é u".into(),
                 since: Some(7),
                 batch: true,
+                exp: 99,
+                iat: Some(3),
             },
             RoomCall::Connect {
                 user: "u".into(),
                 since: None,
                 batch: false,
+                exp: 1,
+                iat: None,
             },
             RoomCall::Publish {
                 data: r#"{"a":"&="}"#.into(),
@@ -179,6 +301,40 @@ mod tests {
             },
             RoomCall::Info,
             RoomCall::Debug,
+            RoomCall::Disconnect {
+                connection: "r.0123456789abcdef".into(),
+                reason: Some("bye & =".into()),
+            },
+            RoomCall::Disconnect {
+                connection: "r.0123456789abcdef".into(),
+                reason: None,
+            },
+            RoomCall::DisconnectUser {
+                user: "u".into(),
+                reason: None,
+            },
+            RoomCall::Kick {
+                user: "u".into(),
+                ban: None,
+                reason: None,
+            },
+            RoomCall::Kick {
+                user: "u".into(),
+                ban: Some(None),
+                reason: Some("spam".into()),
+            },
+            RoomCall::Kick {
+                user: "u".into(),
+                ban: Some(Some(60)),
+                reason: None,
+            },
+            RoomCall::Bans,
+            RoomCall::Unban { user: "u".into() },
+            RoomCall::Revoke {
+                user: "u".into(),
+                before: 1_800_000_000,
+                reason: Some("stolen".into()),
+            },
         ];
         for call in calls {
             round_trip(RoomRequest {

@@ -29,6 +29,8 @@ pub enum ClientFrame<'a> {
         data: &'a RawValue,
         id: Option<String>,
     },
+    /// Refresh the connection's token in place (same user), before it expires.
+    Auth { token: String, id: Option<String> },
 }
 
 /// Who a `direct` frame is addressed to.
@@ -69,6 +71,8 @@ struct AnyFrame<'a> {
     echo: Option<Value>,
     #[serde(default)]
     to: Option<Value>,
+    #[serde(default)]
+    token: Option<Value>,
 }
 
 const NOT_A_FRAME: &str = "a frame must be a JSON object with a string `type`";
@@ -106,6 +110,10 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame<'_>, FrameError> {
                 id,
             })
         }
+        "auth" => match frame.token {
+            Some(Value::String(token)) if !token.is_empty() => Ok(ClientFrame::Auth { token, id }),
+            _ => Err(bad("`token` must be a non-empty string")),
+        },
         other => Err(bad(&format!(
             "unknown frame type {:?}",
             other.chars().take(64).collect::<String>()
@@ -324,6 +332,21 @@ mod tests {
             v["from"],
             json(r#"{"user_id":"mallory","connection_id":"r.0000000000000000"}"#)
         );
+    }
+
+    #[test]
+    fn auth_frames_carry_a_token() {
+        let f = parse_client_frame(r#"{"type":"auth","token":"a.b.c","id":"r1"}"#).unwrap();
+        assert!(
+            matches!(f, ClientFrame::Auth { token, id } if token == "a.b.c" && id.as_deref() == Some("r1"))
+        );
+        for bad in [
+            r#"{"type":"auth"}"#,
+            r#"{"type":"auth","token":""}"#,
+            r#"{"type":"auth","token":5}"#,
+        ] {
+            assert_eq!(err(bad).code, ErrorCode::BadFrame, "{bad}");
+        }
     }
 
     #[test]

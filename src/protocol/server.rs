@@ -93,6 +93,22 @@ pub enum ServerFrame<'a> {
         from: Sender<'a>,
         data: &'a RawValue,
     },
+    /// The connection's token expires at `exp` (unix s): refresh it with `auth` before then.
+    TokenExpiring { exp: u64 },
+    /// A refresh (`auth`) was accepted: the connection now expires at `exp`.
+    AuthOk {
+        exp: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
+    },
+    /// Sent just before the server closes the connection on purpose: the close code and
+    /// reason text the close frame carries, and the operator's `message`, if any.
+    Closing {
+        code: u16,
+        reason: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<&'a str>,
+    },
     /// A refused frame; the connection stays open.
     Error {
         code: ErrorCode,
@@ -250,6 +266,22 @@ mod tests {
             (
                 ServerFrame::Gap { from: 1, to: 5 },
                 r#"{"type":"gap","from":1,"to":5}"#,
+            ),
+            (
+                ServerFrame::TokenExpiring { exp: 9 },
+                r#"{"type":"token_expiring","exp":9}"#,
+            ),
+            (
+                ServerFrame::AuthOk { exp: 9, id: None },
+                r#"{"type":"auth_ok","exp":9}"#,
+            ),
+            (
+                ServerFrame::Closing {
+                    code: 4003,
+                    reason: "kicked",
+                    message: Some("spam"),
+                },
+                r#"{"type":"closing","code":4003,"reason":"kicked","message":"spam"}"#,
             ),
         ];
         for (frame, expected) in cases {

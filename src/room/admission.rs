@@ -74,16 +74,15 @@ impl<H> Room<H> {
         }
     }
 
-    /// A connection that ignored its `rate_limited` refusals: closed with 1008, and the room
-    /// told as for any close.
+    /// A connection that ignored its `rate_limited` refusals: closed with 1008 (as in v1: no
+    /// `closing` frame), and the room told as for any close.
     fn close_flooder(&mut self, connection_id: &str) -> Vec<Action> {
         let mut actions = self.close(connection_id).actions;
         actions.insert(
             0,
             Action::Close {
                 connection_id: connection_id.to_owned(),
-                code: 1008,
-                reason: "rate limit exceeded",
+                reason: crate::session::CloseReason::RateLimited,
             },
         );
         actions
@@ -153,15 +152,15 @@ mod tests {
         };
         let mut r = Room::new("lobby", config);
         let mut log = MemoryLog::default();
-        r.open("a1", "alice", "a1".into(), 1_000.0, None, &log);
-        r.open("b1", "bob", "b1".into(), 1_000.0, None, &log);
+        open_with(&mut r, "a1", "alice", 1_000, None, &log);
+        open_with(&mut r, "b1", "bob", 1_000, None, &log);
         let (mut acks, mut to_bob, mut refused, mut closed) = (Vec::new(), 0, Vec::new(), None);
         for n in 0..20 {
             let text = format!(r#"{{"type":"publish","data":{n},"id":"m{n}"}}"#);
             let acts = r.receive("a1", Incoming::Text(&text), 1_000, &mut log);
             for a in &acts {
-                if let Action::Close { code, reason, .. } = a {
-                    closed = Some((n, *code, *reason));
+                if let Action::Close { reason, .. } = a {
+                    closed = Some((n, reason.code(), reason.reason()));
                 }
             }
             for (c, v) in deliveries(&r, &acts) {
@@ -205,7 +204,7 @@ mod tests {
         };
         let mut r = Room::new("lobby", config);
         let mut log = MemoryLog::default();
-        r.open("a1", "alice", "a1".into(), 0.0, None, &log);
+        open_with(&mut r, "a1", "alice", 0, None, &log);
         send_logged(&mut r, &mut log, "a1", r#"{"type":"publish","data":1}"#);
         let over = format!(
             r#"{{"type":"publish","id":"big","data":"{}"}}"#,

@@ -7,33 +7,52 @@
 //! to N connections costs one serialisation and N sends, never N serialisations.
 //!
 //! A received frame goes through [`admission`] (rate, binary, size, parse), then to the module
-//! of its kind: [`publish`], [`direct`].
+//! of its kind: [`publish`], [`direct`], [`session`] (`auth`). Operators' calls are in
+//! [`moderation`]; the clock's work (notices, expiry) is in [`session`].
 
 mod admission;
 mod direct;
+mod moderation;
 mod publish;
 mod recipients;
+mod session;
 #[cfg(test)]
 mod test_support;
 
 pub use admission::Incoming;
 pub use direct::Delivery;
+pub use moderation::Removal;
 pub use publish::ServerPost;
 pub use recipients::Recipients;
 
 use crate::config::Config;
 use crate::message_log::{resume_gap, MessageLog};
+use crate::moderation::Ban;
 use crate::protocol::{ClientFrame, Member, PresenceEvent, ServerFrame, Target};
 use crate::rate_limit::RateLimiter;
 use crate::room_index::{Removed, RoomIndex};
+use crate::session::{CloseReason, Session};
 use admission::Admission;
 use serde::Serialize;
+use std::collections::HashMap;
 
-/// A connection as the room keeps it: the runtime's handle and its rate limiter.
+/// A connection as the room keeps it: the runtime's handle, its rate limiter, its session.
 #[derive(Debug)]
 pub struct Conn<H> {
     pub handle: H,
     pub limiter: RateLimiter,
+    pub session: Session,
+}
+
+/// A connection being opened.
+#[derive(Debug)]
+pub struct Joining<'a, H> {
+    pub connection_id: &'a str,
+    pub user_id: &'a str,
+    pub handle: H,
+    pub session: Session,
+    /// Resume after this seq (`?since=`).
+    pub since: Option<u64>,
 }
 
 /// Something the shell must do.
@@ -46,9 +65,16 @@ pub enum Action {
     /// Close one connection (it has already been removed from the index).
     Close {
         connection_id: String,
-        code: u16,
-        reason: &'static str,
+        reason: CloseReason,
     },
+    /// A connection's session changed (refreshed, or noticed): its socket's attachment must
+    /// say so, to survive hibernation.
+    SaveSession {
+        connection_id: String,
+        session: Session,
+    },
+    /// The room needs to be woken at this time (unix ms) for its sessions.
+    WakeAt(u64),
     /// A user's connection count in this room changed: tell their registry (and the stats).
     UserCount {
         user_id: String,
@@ -89,6 +115,10 @@ pub struct Room<H> {
     name: String,
     config: Config,
     index: RoomIndex<Conn<H>>,
+    /// Revocations of users connected here: tokens issued before (unix s) are refused.
+    revocations: HashMap<String, u64>,
+    /// Users banned from this room.
+    bans: HashMap<String, Ban>,
 }
 
 impl<H> Room<H> {
@@ -97,6 +127,8 @@ impl<H> Room<H> {
             name: name.into(),
             config,
             index: RoomIndex::new(),
+            revocations: HashMap::new(),
+            bans: HashMap::new(),
         }
     }
 
@@ -110,29 +142,35 @@ impl<H> Room<H> {
 
     /// Re-registers a connection that survived hibernation: no welcome, no presence (nobody
     /// left or joined; the object merely slept).
-    pub fn restore(&mut self, connection_id: &str, user_id: &str, handle: H, now_ms: f64) {
-        let limiter = RateLimiter::new(&self.config.rate_limit, now_ms);
-        self.index
-            .add(connection_id, user_id, Conn { handle, limiter });
+    pub fn restore(
+        &mut self,
+        connection_id: &str,
+        user_id: &str,
+        handle: H,
+        session: Session,
+        now_ms: u64,
+    ) {
+        let conn = self.conn(handle, session, now_ms);
+        self.index.add(connection_id, user_id, conn);
+    }
+
+    fn conn(&self, handle: H, session: Session, now_ms: u64) -> Conn<H> {
+        Conn {
+            handle,
+            limiter: RateLimiter::new(&self.config.rate_limit, now_ms as f64),
+            session,
+        }
     }
 
     /// A new connection: `welcome` to it, and `join` to everyone else if it is the user's first.
     /// With `since`, the connection then gets the `gap` (if any) and every retained message
     /// after `since`, before any live traffic: this runs in one synchronous step, so nothing
-    /// can be broadcast in between — no duplicate and no hole between replay and live.
-    pub fn open(
-        &mut self,
-        connection_id: &str,
-        user_id: &str,
-        handle: H,
-        now_ms: f64,
-        since: Option<u64>,
-        log: &dyn MessageLog,
-    ) -> Vec<Action> {
-        let limiter = RateLimiter::new(&self.config.rate_limit, now_ms);
-        let presence = self
-            .index
-            .add(connection_id, user_id, Conn { handle, limiter });
+    /// can be broadcast in between — no duplicate and no hole between replay and live. A token
+    /// that expires within the notice period gets its `token_expiring` right away.
+    pub fn open(&mut self, j: Joining<'_, H>, now_ms: u64, log: &dyn MessageLog) -> Vec<Action> {
+        let (connection_id, user_id) = (j.connection_id, j.user_id);
+        let conn = self.conn(j.handle, j.session, now_ms);
+        let presence = self.index.add(connection_id, user_id, conn);
         let mut actions = Vec::with_capacity(3);
         actions.push(Action::UserCount {
             user_id: user_id.to_owned(),
@@ -156,9 +194,10 @@ impl<H> Room<H> {
         };
         let me = Recipients::One(connection_id.to_owned());
         actions.push(Action::send(me, welcome.to_json()));
-        if let Some(since) = since {
+        if let Some(since) = j.since {
             self.replay(connection_id, since, log, &mut actions);
         }
+        actions.extend(self.schedule_session(connection_id, now_ms));
         actions
     }
 
@@ -237,6 +276,10 @@ impl<H> Room<H> {
                 self.publish(from, data, id.as_deref(), echo, now_ms, log)
             }
             ClientFrame::Direct { to, data, id } => self.direct(from, to, data, id),
+            ClientFrame::Auth { token, id } => {
+                let connection_id = connection_id.to_owned();
+                self.refresh(&connection_id, &token, id.as_deref(), now_ms)
+            }
         }
     }
 
@@ -325,8 +368,8 @@ mod tests {
     #[test]
     fn restored_connections_are_silent_members() {
         let mut r = room();
-        r.restore("a1", "alice", "a1".into(), 0.0);
-        r.restore("b1", "bob", "b1".into(), 0.0);
+        r.restore("a1", "alice", "a1".into(), Default::default(), 0);
+        r.restore("b1", "bob", "b1".into(), Default::default(), 0);
         let d = send(&mut r, "b1", r#"{"type":"publish","data":1}"#);
         assert_eq!(d.len(), 2);
         assert_eq!(r.index().members().len(), 2);
@@ -372,7 +415,7 @@ mod tests {
                 &format!(r#"{{"type":"publish","data":{i}}}"#),
             );
         }
-        let acts = r.open("b1", "bob", "b1".into(), 0.0, Some(3), &log);
+        let acts = open_with(&mut r, "b1", "bob", 0, Some(3), &log);
         let mine: Vec<Value> = deliveries(&r, &acts)
             .into_iter()
             .filter(|x| x.0 == "b1")
@@ -389,7 +432,7 @@ mod tests {
         );
 
         log.rows.drain(..2); // trim seqs 1-2
-        let acts = r.open("c1", "carol", "c1".into(), 0.0, Some(0), &log);
+        let acts = open_with(&mut r, "c1", "carol", 0, Some(0), &log);
         let mine: Vec<Value> = deliveries(&r, &acts)
             .into_iter()
             .filter(|x| x.0 == "c1")
@@ -404,7 +447,7 @@ mod tests {
             [3, 4, 5]
         );
 
-        let acts = r.open("d1", "dan", "d1".into(), 0.0, Some(5), &log);
+        let acts = open_with(&mut r, "d1", "dan", 0, Some(5), &log);
         assert_eq!(
             deliveries(&r, &acts).iter().filter(|x| x.0 == "d1").count(),
             1,

@@ -1,9 +1,11 @@
 //! Helpers of the room core's unit tests: rooms whose handles are connection ids, so every
 //! behaviour can be read back from the actions it returns.
 
-use super::{Action, Incoming, Room};
+use super::{Action, Incoming, Joining, Room};
 use crate::config::Config;
 use crate::message_log::MemoryLog;
+use crate::message_log::MessageLog;
+use crate::session::Session;
 use serde_json::Value;
 
 /// A room whose handles are the connection ids, so deliveries can be read back.
@@ -12,7 +14,26 @@ pub fn room() -> Room<String> {
 }
 
 pub fn open(r: &mut Room<String>, cid: &str, user: &str) -> Vec<Action> {
-    r.open(cid, user, cid.to_owned(), 0.0, None, &MemoryLog::default())
+    open_with(r, cid, user, 0, None, &MemoryLog::default())
+}
+
+/// Opens a connection (handle: its id) with a session that never expires.
+pub fn open_with(
+    r: &mut Room<String>,
+    cid: &str,
+    user: &str,
+    now_ms: u64,
+    since: Option<u64>,
+    log: &dyn MessageLog,
+) -> Vec<Action> {
+    let j = Joining {
+        connection_id: cid,
+        user_id: user,
+        handle: cid.to_owned(),
+        session: Session::default(),
+        since,
+    };
+    r.open(j, now_ms, log)
 }
 
 /// Flattens actions into (recipient connection id, parsed frame) pairs.

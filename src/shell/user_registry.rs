@@ -15,11 +15,15 @@
 use super::env::{dev_mode, env_string, now_ms};
 use super::http::{error, error_response, json_response};
 use super::objects;
+use super::sql::{has_table, int, number};
 use super::stats::report_user;
-use crate::calls::{Connections, Delivered, RegistryCall, RegistryRequest, RoomCall, RoomRequest};
+use crate::calls::{
+    Closed, Connections, Delivered, RegistryCall, RegistryRequest, ReportReply, RoomCall,
+    RoomRequest,
+};
 use crate::error::ErrorCode;
 use crate::user_registry::{OnlineChange, RoomEntry, UserRooms, Versions};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
@@ -33,6 +37,8 @@ pub struct UserRegistry {
     sql: SqlStorage,
     rooms: RefCell<Option<UserRooms>>,
     versions: RefCell<Versions>,
+    /// The user's tokens issued before this (unix s) are revoked (loaded with the rooms).
+    revoked_before: Cell<Option<u64>>,
 }
 
 impl DurableObject for UserRegistry {
@@ -44,6 +50,7 @@ impl DurableObject for UserRegistry {
             sql,
             rooms: RefCell::new(None),
             versions: RefCell::new(Versions::default()),
+            revoked_before: Cell::new(None),
         }
     }
 
@@ -74,14 +81,80 @@ impl UserRegistry {
                     self.persist(&room, entry)?;
                     self.announce(&user, change);
                 }
-                json_response(200, "{}".into())
+                let reply = ReportReply {
+                    revoked_before: self.revoked_before.get(),
+                };
+                json_response(200, serde_json::to_string(&reply)?)
             }
             RegistryCall::FanOut { frame } => {
                 let delivered = self.verify_rooms(&user, Some(&frame)).await?;
                 json_response(200, serde_json::to_string(&Delivered { delivered })?)
             }
             RegistryCall::Info => self.info(&user).await,
+            RegistryCall::Disconnect { reason } => {
+                let closed = self
+                    .close_everywhere(&user, |user| RoomCall::DisconnectUser {
+                        user,
+                        reason: reason.clone(),
+                    })
+                    .await;
+                json_response(200, serde_json::to_string(&Closed { closed })?)
+            }
+            RegistryCall::Revoke { before, reason } => {
+                self.store_revocation(before)?;
+                let before = self.revoked_before.get().unwrap_or(before);
+                let closed = self
+                    .close_everywhere(&user, |user| RoomCall::Revoke {
+                        user,
+                        before,
+                        reason: reason.clone(),
+                    })
+                    .await;
+                json_response(200, serde_json::to_string(&Closed { closed })?)
+            }
         }
+    }
+
+    /// Sends `call` to every room the user is in, concurrently; answers how many connections
+    /// they closed. A room that cannot be reached is logged and counts nothing.
+    async fn close_everywhere(&self, user: &str, call: impl Fn(String) -> RoomCall) -> u64 {
+        let rooms: Vec<String> =
+            self.with_rooms(|r| r.live_rooms().map(|(k, _)| k.to_owned()).collect());
+        let env = &self.env;
+        let calls = rooms.iter().map(|room| {
+            let request = RoomRequest {
+                room: room.clone(),
+                call: call(user.to_owned()),
+            };
+            async move {
+                let res = objects::call(&objects::room(env, &request.room)?, &request).await?;
+                objects::reply::<Closed>(res).await
+            }
+        });
+        let mut closed = 0;
+        for answer in futures::future::join_all(calls).await {
+            match answer {
+                Ok(c) => closed += c.closed,
+                Err(e) => worker::console_warn!("a room could not be reached to close: {e}"),
+            }
+        }
+        closed
+    }
+
+    /// Remembers a revocation durably (the latest `before` wins).
+    fn store_revocation(&self, before: u64) -> Result<()> {
+        let before = self.revoked_before.get().map_or(before, |b| b.max(before));
+        self.sql.exec(
+            "CREATE TABLE IF NOT EXISTS revocation(id INTEGER PRIMARY KEY CHECK (id = 1), before INTEGER NOT NULL)",
+            None,
+        )?;
+        self.sql.exec(
+            "INSERT INTO revocation(id, before) VALUES (1, ?)
+             ON CONFLICT(id) DO UPDATE SET before = excluded.before",
+            vec![int(before)],
+        )?;
+        self.revoked_before.set(Some(before));
+        Ok(())
     }
 
     /// `GET /users/{user}`: the user's connections per room, each checked with its room.
@@ -193,6 +266,10 @@ impl UserRegistry {
                 .exec("DELETE FROM rooms WHERE room = ?", vec![gone.into()])?;
         }
         *self.rooms.borrow_mut() = Some(rooms);
+        if has_table(&self.sql, "revocation")? {
+            let before = number(&self.sql, "SELECT before AS n FROM revocation", vec![])?;
+            self.revoked_before.set(before);
+        }
         Ok(())
     }
 

@@ -12,7 +12,7 @@
 use edge_chat::config::Config;
 use edge_chat::message_log::NoLog;
 use edge_chat::outbox::Outbox;
-use edge_chat::room::{Action, Incoming, Room};
+use edge_chat::room::{Action, Incoming, Joining, Room};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -28,14 +28,14 @@ fn room(batch: bool) -> (Room<bool>, Vec<String>) {
         .map(|i| format!("bench-room.{i:016x}"))
         .collect();
     for (i, id) in ids.iter().enumerate() {
-        r.open(
-            id,
-            &format!("user-{i}"),
-            batch,
-            0.0,
-            None,
-            &NoLog::default(),
-        );
+        let joining = Joining {
+            connection_id: id,
+            user_id: &format!("user-{i}"),
+            handle: batch,
+            session: Default::default(),
+            since: None,
+        };
+        r.open(joining, 0, &NoLog::default());
     }
     (r, ids)
 }

@@ -2,6 +2,7 @@
 
 use super::request::{bearer, query_param};
 use crate::auth::{constant_time_eq, issue_token, parse_room_list, verify_token, Claims};
+use crate::config::Config;
 use crate::error::{ChatError, ErrorCode};
 use crate::names::is_valid_user_id;
 use crate::shell::env::{env_string, now_ms};
@@ -31,8 +32,9 @@ pub fn authenticate(req: &Request, url: &Url, env: &Env) -> std::result::Result<
                 "missing token: pass ?token= or Authorization: Bearer",
             )
         })?;
-    let secret = env_string(env, "AUTH_SECRET").unwrap_or_default();
-    verify_token(secret.as_bytes(), &token, now_ms() / 1000)
+    let config = Config::from_lookup(|name| env_string(env, name));
+    let secret = config.auth_secret.as_bytes();
+    verify_token(secret, &token, now_ms() / 1000, &config.token_rules)
 }
 
 /// The claims of a token that may use `room`: `Err` is the refusal (401, or 403 when the
@@ -77,10 +79,13 @@ pub fn dev_token(url: &Url, env: &Env) -> Result<Response> {
     if secret.is_empty() {
         return error(ErrorCode::Internal, "AUTH_SECRET is not configured");
     }
+    let now = now_ms() / 1000;
     let claims = Claims {
         sub: user,
-        exp: now_ms() / 1000 + ttl,
+        exp: now + ttl,
         rooms,
+        iat: Some(now),
+        ..Claims::default()
     };
     match issue_token(secret.as_bytes(), &claims) {
         Ok(token) => json_response(200, serde_json::json!({ "token": token }).to_string()),

@@ -10,6 +10,7 @@
 //! - [`request`]: reading query parameters, bearer tokens and bodies.
 
 mod auth;
+mod moderation;
 mod request;
 mod server_api;
 mod socket;
@@ -65,6 +66,18 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
         (Method::Post, Route::ConnectionMessages(id)) => {
             server_api::post_to_connection(req, env, id).await
         }
+        (Method::Post, Route::ConnectionDisconnect(id)) => {
+            moderation::disconnect_connection(req, env, id).await
+        }
+        (Method::Post, Route::RoomKick(room)) => moderation::kick(req, env, room).await,
+        (Method::Get, Route::RoomBans(room)) => {
+            server_api::room_call(env, room, RoomCall::Bans).await
+        }
+        (Method::Delete, Route::RoomBan(room, user)) => moderation::unban(env, room, user).await,
+        (Method::Post, Route::UserDisconnect(user)) => {
+            moderation::disconnect_user(req, env, user).await
+        }
+        (Method::Post, Route::UserRevoke(user)) => moderation::revoke(req, env, user).await,
         (Method::Get, Route::Stats) => {
             let totals = super::stats::global_totals(env).await?;
             json_response(200, serde_json::to_string(&totals)?)

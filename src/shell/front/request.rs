@@ -45,7 +45,7 @@ pub async fn drain(req: &mut Request) {
 
 /// Reads a server-API body: `Ok(Err(response))` is a refusal to send back as it is. A body
 /// whose `Content-Length` already says it is too big is refused without being read.
-async fn read_body(
+pub async fn read_body(
     mut req: Request,
     env: &Env,
 ) -> Result<std::result::Result<(String, usize), Response>> {

@@ -104,7 +104,7 @@ fn server_direct(post: MessagePost<'_>) -> String {
     .to_json()
 }
 
-async fn call_registry(env: &Env, user: String, call: RegistryCall) -> Result<Response> {
+pub async fn call_registry(env: &Env, user: String, call: RegistryCall) -> Result<Response> {
     let stub = objects::registry(env, &user)?;
     objects::call(&stub, &RegistryRequest { user, call }).await
 }

@@ -51,6 +51,8 @@ pub async fn room_socket(req: Request, url: &Url, env: &Env, room: &str) -> Resu
         user: claims.sub,
         since,
         batch,
+        exp: claims.exp,
+        iat: claims.iat,
     };
     call_room(env, room, call).await
 }

@@ -9,7 +9,8 @@ use crate::connection_id::new_connection_id;
 use crate::error::ErrorCode;
 use crate::message_log::{history_body, HistoryQuery};
 use crate::names::is_valid_user_id;
-use crate::room::{Delivery, ServerPost};
+use crate::room::{Delivery, Joining, ServerPost};
+use crate::session::Session;
 use crate::shell::env::{now_ms, random_bytes};
 use crate::shell::http::{error, error_response, json_response};
 use crate::shell::objects;
@@ -25,8 +26,18 @@ impl ChatRoom {
             Err(e) => return error_response(&e),
         };
         match call {
-            RoomCall::Connect { user, since, batch } => {
-                self.accept_socket(&room, &user, since, batch)
+            RoomCall::Connect {
+                user,
+                since,
+                batch,
+                exp,
+                iat,
+            } => {
+                let session = Session::new(exp, iat);
+                if let Err(refusal) = self.admission(&room, &user, session).await? {
+                    return error_response(&refusal);
+                }
+                self.accept_socket(&room, &user, session, since, batch)
             }
             RoomCall::Publish { data, exclude } => self.publish(&room, &data, exclude),
             RoomCall::History(query) => self.history(&room, query),
@@ -43,6 +54,20 @@ impl ChatRoom {
                 json_response(200, body)
             }
             RoomCall::Debug => self.debug(),
+            RoomCall::Disconnect { connection, reason } => {
+                self.disconnect(&room, &connection, reason.as_deref())
+            }
+            RoomCall::DisconnectUser { user, reason } => {
+                self.disconnect_user(&room, &user, reason.as_deref())
+            }
+            RoomCall::Kick { user, ban, reason } => self.kick(&room, &user, ban, reason),
+            RoomCall::Bans => self.bans(&room),
+            RoomCall::Unban { user } => self.unban(&room, &user),
+            RoomCall::Revoke {
+                user,
+                before,
+                reason,
+            } => self.revoke(&room, &user, before, reason.as_deref()),
         }
     }
 
@@ -52,6 +77,7 @@ impl ChatRoom {
         &self,
         room: &str,
         user: &str,
+        session: Session,
         since: Option<u64>,
         batch: bool,
     ) -> Result<Response> {
@@ -77,20 +103,29 @@ impl ChatRoom {
             worker::console_error!("could not accept a socket: {:?}", e.as_string());
             return error(ErrorCode::Internal, "could not accept the socket; retry");
         }
-        pair.server.serialize_attachment(Attachment {
+        let mut attachment = Attachment {
             user_id: user.to_owned(),
             connection_id: connection_id.clone(),
             closing: false,
             batch,
-        })?;
+            ..Attachment::default()
+        };
+        attachment.set_session(session);
+        pair.server.serialize_attachment(attachment)?;
         sockets::remember_connection_id(&pair.server, &connection_id);
         let peer = Peer {
             ws: pair.server.clone(),
             batch,
         };
         self.with_room(room, |r, log| {
-            let now = now_ms() as f64;
-            (r.open(&connection_id, user, peer, now, since, log), ())
+            let joining = Joining {
+                connection_id: &connection_id,
+                user_id: user,
+                handle: peer,
+                session,
+                since,
+            };
+            (r.open(joining, now_ms(), log), ())
         })?;
         Response::from_websocket(pair.client)
     }

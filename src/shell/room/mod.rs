@@ -22,9 +22,11 @@
 //!   planned together (one `batch` frame per recipient that opted in);
 //! - [`endpoints`]: the calls other objects and the front worker make ([`RoomCall`]);
 //! - [`forward`]: `direct`s this room cannot deliver itself;
+//! - [`moderation`]: operators' calls (disconnect, kick, ban, revoke) and the checks a new
+//!   connection must pass (not banned, token not revoked);
 //! - [`reports`]: fire-and-forget bookkeeping — every change of a user's count here goes to
 //!   that user's registry, and the room's total to its stats shard (coalesced);
-//! - [`retention`]: the alarm that trims expired messages;
+//! - [`alarm`]: the one alarm, shared by retention and sessions (notices, expiry);
 //! - [`sockets`]: what each socket carries through hibernation.
 //!
 //! Handlers are `&self` and may interleave at `.await` points (a `direct` to a user awaits the
@@ -33,16 +35,18 @@
 //!
 //! [`RoomCall`]: crate::calls::RoomCall
 
+mod alarm;
 mod endpoints;
 mod forward;
+mod moderation;
 mod reports;
-mod retention;
 mod sockets;
 mod turn;
 
 use super::env::{now_ms, random_bytes};
 use crate::config::Config;
 use crate::protocol::close_reply;
+use alarm::AlarmClock;
 use reports::Reports;
 use turn::{SharedRoom, TurnQueue};
 use worker::{
@@ -64,8 +68,7 @@ pub struct ChatRoom {
     turns: TurnQueue,
     /// Reports to registries and the stats shard.
     reports: Reports,
-    /// Whether this instance made sure a retention alarm is scheduled.
-    alarm_checked: std::cell::Cell<bool>,
+    alarm: AlarmClock,
 }
 
 impl DurableObject for ChatRoom {
@@ -88,7 +91,7 @@ impl DurableObject for ChatRoom {
             room: SharedRoom::default(),
             turns: TurnQueue::default(),
             reports: Reports::default(),
-            alarm_checked: Default::default(),
+            alarm: AlarmClock::default(),
         }
     }
 

@@ -12,6 +12,7 @@ use crate::shell::objects;
 use crate::stats::shard_of;
 use crate::user_registry::Versions;
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use worker::{Env, Result};
 
@@ -20,6 +21,29 @@ use worker::{Env, Result};
 pub struct Reports {
     versions: Rc<RefCell<Versions>>,
     stats: Rc<Cell<CoalescedReport>>,
+    /// Counts already reported (and awaited) before a first connection was accepted: the
+    /// report that opening it asks for again is not sent twice.
+    pre_reported: RefCell<HashMap<String, u32>>,
+}
+
+impl Reports {
+    /// The version of the next report this room sends.
+    pub fn next_version(&self) -> u64 {
+        self.versions.borrow_mut().next(now_ms())
+    }
+
+    /// `user`'s count `connections` was reported (and awaited) before the connection opened.
+    pub fn mark_reported(&self, user: &str, connections: u32) {
+        self.pre_reported
+            .borrow_mut()
+            .insert(user.to_owned(), connections);
+    }
+
+    /// Whether `user`'s count `connections` was reported before the connection was accepted.
+    pub fn already_reported(&self, user: &str, connections: u32) -> bool {
+        let mut pre = self.pre_reported.borrow_mut();
+        pre.remove(user).is_some_and(|n| n == connections)
+    }
 }
 
 /// Registry reports are retried this many times, with backoff (100 ms, 400 ms).
@@ -28,7 +52,7 @@ const REGISTRY_ATTEMPTS: u64 = 3;
 impl ChatRoom {
     /// Tells `user`'s registry their count in this room (retried briefly).
     pub(super) fn report_user_count(&self, room: &str, user: &str, connections: u32) {
-        let version = self.reports.versions.borrow_mut().next(now_ms());
+        let version = self.reports.next_version();
         let call = RegistryRequest {
             user: user.to_owned(),
             call: RegistryCall::Report {

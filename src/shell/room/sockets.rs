@@ -15,6 +15,14 @@ pub fn attachment(ws: &WebSocket) -> Option<Attachment> {
     ws.deserialize_attachment::<Attachment>().ok().flatten()
 }
 
+/// Writes a connection's session into its socket's attachment (it survives hibernation there).
+pub fn save_session(ws: &WebSocket, session: crate::session::Session) {
+    if let Some(mut a) = attachment(ws) {
+        a.set_session(session);
+        let _ = ws.serialize_attachment(a);
+    }
+}
+
 /// The sockets of `user_id` in this room that the server has not closed itself.
 pub fn of_user(state: &State, user_id: &str) -> Vec<WebSocket> {
     live(state.get_websockets_with_tag(&user_tag(user_id)))

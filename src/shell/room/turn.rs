@@ -29,6 +29,7 @@ use wasm_bindgen::JsValue;
 use worker::{Result, WebSocket, WebSocketIncomingMessage};
 
 use super::super::message_log::RoomLog;
+use super::super::moderation::ModerationStore;
 
 /// A connection as the room holds it: the runtime's socket and whether it takes `batch` frames.
 #[derive(Debug)]
@@ -182,17 +183,36 @@ impl ChatRoom {
         for action in actions {
             match action {
                 Action::Send { to, frame } => turn.outbox.push(to, frame),
-                Action::Close { code, reason, .. } => {
-                    if let Some(ws) = current {
-                        close_mid_turn(ws, &mut turn.outbox, code, reason);
+                Action::Close {
+                    connection_id,
+                    reason,
+                } => {
+                    // The frame's own socket, or (an operator's call, the clock) found by tag.
+                    let ws = current
+                        .filter(|ws| connection_id_of(ws).as_deref() == Some(&connection_id))
+                        .cloned()
+                        .or_else(|| sockets::of_connection(&self.state, &connection_id));
+                    if let Some(ws) = ws {
+                        close_mid_turn(&ws, &mut turn.outbox, reason.code(), reason.reason());
                     }
                 }
+                Action::SaveSession {
+                    connection_id,
+                    session,
+                } => {
+                    if let Some(entry) = r.index().get(&connection_id) {
+                        sockets::save_session(&entry.handle.handle.ws, session);
+                    }
+                }
+                Action::WakeAt(at) => self.wake_at(at),
                 Action::UserCount {
                     user_id,
                     connections,
                 } => {
                     turn.counts_changed = true;
-                    self.report_user_count(r.name(), &user_id, connections);
+                    if !self.reports.already_reported(&user_id, connections) {
+                        self.report_user_count(r.name(), &user_id, connections);
+                    }
                 }
                 Action::Forward { to, frame, id } => {
                     if let Some(ws) = current {
@@ -229,21 +249,30 @@ impl ChatRoom {
         self.room.borrow().is_some()
     }
 
-    /// Rebuilds the user index from the runtime's list of this object's sockets, and opens
-    /// the log (reading where it stands).
+    /// Rebuilds the user index from the runtime's list of this object's sockets, opens the
+    /// log (reading where it stands) and loads the room's bans and known revocations.
     fn load(&self, name: String) -> Result<Loaded> {
-        let log = RoomLog::open(self.state.storage().sql(), &self.config)?;
+        let sql = self.state.storage().sql();
+        let log = RoomLog::open(sql.clone(), &self.config)?;
         let mut room = Room::new(name, self.config.clone());
-        let now = super::super::env::now_ms() as f64;
+        let now = super::super::env::now_ms();
         for ws in self.state.get_websockets() {
             // Sockets the client is closing are restored too: their close event is what woke us,
             // and it must find them to announce the leave. Only sockets the server closed itself
             // (already removed, marked `closing`) stay out.
             if let Some(a) = attachment(&ws).filter(|a| !a.closing) {
                 sockets::remember_connection_id(&ws, &a.connection_id);
+                let session = a.session();
                 let peer = Peer { ws, batch: a.batch };
-                room.restore(&a.connection_id, &a.user_id, peer, now);
+                room.restore(&a.connection_id, &a.user_id, peer, session, now);
             }
+        }
+        let store = ModerationStore::new(sql);
+        for ban in store.bans()? {
+            room.restore_ban(ban);
+        }
+        for (user, before) in store.revocations()? {
+            room.learn_revocation(&user, before);
         }
         Ok(Loaded { room, log })
     }

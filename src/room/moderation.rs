@@ -1,0 +1,236 @@
+//! Operators' calls on a room: disconnect a connection, kick (and ban) a user, revoke a user's
+//! tokens. Every connection the server closes on purpose first gets a `closing` frame with the
+//! close code, reason and the operator's message, then the close; presence, counts and the
+//! registry follow as for any close.
+
+use super::{Action, Recipients, Room};
+use crate::moderation::Ban;
+use crate::protocol::ServerFrame;
+use crate::session::CloseReason;
+
+/// What a moderation call did: how many connections it closed, and what to carry out.
+#[derive(Debug)]
+pub struct Removal {
+    pub closed: usize,
+    pub actions: Vec<Action>,
+}
+
+impl<H> Room<H> {
+    /// Closes one connection on purpose: `closing`, the close, then what any close causes.
+    pub(super) fn close_by_server(
+        &mut self,
+        connection_id: &str,
+        reason: CloseReason,
+        message: Option<&str>,
+    ) -> Vec<Action> {
+        if self.index.get(connection_id).is_none() {
+            return Vec::new();
+        }
+        let closing = ServerFrame::Closing {
+            code: reason.code(),
+            reason: reason.reason(),
+            message,
+        };
+        let mut actions = vec![
+            Action::send(Recipients::One(connection_id.to_owned()), closing.to_json()),
+            Action::Close {
+                connection_id: connection_id.to_owned(),
+                reason,
+            },
+        ];
+        actions.extend(self.close(connection_id).actions);
+        actions
+    }
+
+    /// Closes each of `connections` for `reason`.
+    fn close_all(
+        &mut self,
+        connections: Vec<String>,
+        reason: CloseReason,
+        message: Option<&str>,
+    ) -> Removal {
+        let mut actions = Vec::new();
+        for id in &connections {
+            actions.extend(self.close_by_server(id, reason, message));
+        }
+        Removal {
+            closed: connections.len(),
+            actions,
+        }
+    }
+
+    fn connections_of(&self, user_id: &str, also: impl Fn(&super::Conn<H>) -> bool) -> Vec<String> {
+        self.index
+            .iter()
+            .filter(|(_, e)| e.user_id == user_id && also(&e.handle))
+            .map(|(id, _)| id.to_owned())
+            .collect()
+    }
+
+    /// `POST /connections/{id}/disconnect`: close 4003.
+    pub fn disconnect(&mut self, connection_id: &str, message: Option<&str>) -> Removal {
+        let ids = self
+            .index
+            .get_key_value(connection_id)
+            .map(|(id, _)| id.to_owned());
+        self.close_all(ids.into_iter().collect(), CloseReason::Kicked, message)
+    }
+
+    /// Every connection of `user_id` here: closed 4003 (`kicked`), or 4004 (`banned`) when
+    /// `ban` is given — the ban is remembered (the caller stores it).
+    pub fn kick(&mut self, user_id: &str, ban: Option<Ban>, message: Option<&str>) -> Removal {
+        let reason = match ban {
+            Some(ban) => {
+                self.bans.insert(user_id.to_owned(), ban);
+                CloseReason::Banned
+            }
+            None => CloseReason::Kicked,
+        };
+        let ids = self.connections_of(user_id, |_| true);
+        self.close_all(ids, reason, message)
+    }
+
+    /// A revocation of `user_id`'s tokens issued before `before` (unix s): remembered, and the
+    /// user's connections here whose token it covers are closed 4005.
+    pub fn revoke(&mut self, user_id: &str, before: u64, message: Option<&str>) -> Removal {
+        self.learn_revocation(user_id, before);
+        let before = self.revoked_before(user_id);
+        let ids = self.connections_of(user_id, |c| c.session.revoked_by(before));
+        self.close_all(ids, CloseReason::Revoked, message)
+    }
+
+    /// Remembers a revocation (the latest `before` wins) without closing anything.
+    pub fn learn_revocation(&mut self, user_id: &str, before: u64) {
+        let known = self.revocations.entry(user_id.to_owned()).or_insert(before);
+        *known = (*known).max(before);
+    }
+
+    /// The revocation this room knows of for `user_id`.
+    pub fn revoked_before(&self, user_id: &str) -> Option<u64> {
+        self.revocations.get(user_id).copied()
+    }
+
+    /// Loads a stored ban (on wake).
+    pub fn restore_ban(&mut self, ban: Ban) {
+        self.bans.insert(ban.user_id.clone(), ban);
+    }
+
+    /// The ban on `user_id` in force at `now_ms`, if any.
+    pub fn ban_of(&self, user_id: &str, now_ms: u64) -> Option<&Ban> {
+        self.bans.get(user_id).filter(|b| b.is_active(now_ms))
+    }
+
+    /// Lifts a ban; `false` when there was none in force.
+    pub fn unban(&mut self, user_id: &str, now_ms: u64) -> bool {
+        self.bans
+            .remove(user_id)
+            .is_some_and(|b| b.is_active(now_ms))
+    }
+
+    /// Every ban in force, ordered by user id.
+    pub fn bans(&self, now_ms: u64) -> Vec<&Ban> {
+        let mut bans: Vec<&Ban> = self.bans.values().filter(|b| b.is_active(now_ms)).collect();
+        bans.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        bans
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::message_log::MemoryLog;
+    use crate::moderation::Ban;
+    use crate::room::test_support::*;
+    use crate::room::*;
+    use crate::session::{CloseReason, Session};
+
+    fn join(r: &mut Room<String>, cid: &str, user: &str, iat: Option<u64>) {
+        let j = Joining {
+            connection_id: cid,
+            user_id: user,
+            handle: cid.to_owned(),
+            session: Session::new(0, iat),
+            since: None,
+        };
+        r.open(j, 0, &MemoryLog::default());
+    }
+
+    fn closes(acts: &[Action]) -> Vec<(String, CloseReason)> {
+        let mut c: Vec<_> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::Close {
+                    connection_id,
+                    reason,
+                } => Some((connection_id.clone(), *reason)),
+                _ => None,
+            })
+            .collect();
+        c.sort_by(|a, b| a.0.cmp(&b.0));
+        c
+    }
+
+    #[test]
+    fn kicks_bans_and_disconnects_close_with_their_codes() {
+        let mut r = room();
+        join(&mut r, "a1", "alice", None);
+        join(&mut r, "a2", "alice", None);
+        join(&mut r, "b1", "bob", None);
+        let k = r.kick("alice", None, Some("spam"));
+        assert_eq!(k.closed, 2);
+        assert_eq!(
+            closes(&k.actions),
+            [
+                ("a1".into(), CloseReason::Kicked),
+                ("a2".into(), CloseReason::Kicked)
+            ]
+        );
+        let d = deliveries(&r, &k.actions);
+        assert_eq!(
+            d.iter()
+                .filter(|(c, v)| c == "b1" && v["event"] == "leave")
+                .count(),
+            1
+        );
+        assert!(k.actions.iter().any(|a| matches!(a, Action::Send { frame, .. } if frame == r#"{"type":"closing","code":4003,"reason":"kicked","message":"spam"}"#)));
+        assert!(r.ban_of("alice", 0).is_none(), "a kick alone bans nobody");
+
+        join(&mut r, "a3", "alice", None);
+        let ban = Ban {
+            user_id: "alice".into(),
+            until: Some(1_000),
+            reason: None,
+        };
+        let k = r.kick("alice", Some(ban), None);
+        assert_eq!(closes(&k.actions), [("a3".into(), CloseReason::Banned)]);
+        assert!(r.ban_of("alice", 999).is_some() && r.ban_of("alice", 1_000).is_none());
+        assert_eq!(r.bans(0).len(), 1);
+        assert!(r.unban("alice", 0) && !r.unban("alice", 0));
+
+        assert_eq!(r.disconnect("zz", None).closed, 0);
+        let d = r.disconnect("b1", None);
+        assert_eq!(closes(&d.actions), [("b1".into(), CloseReason::Kicked)]);
+        assert!(r.index().is_empty());
+    }
+
+    #[test]
+    fn a_revocation_closes_only_the_tokens_it_covers_and_is_remembered() {
+        let mut r = room();
+        join(&mut r, "old", "alice", Some(100));
+        join(&mut r, "new", "alice", Some(200));
+        join(&mut r, "none", "alice", None);
+        join(&mut r, "bob", "bob", Some(1));
+        let rv = r.revoke("alice", 150, None);
+        assert_eq!(
+            closes(&rv.actions),
+            [
+                ("none".into(), CloseReason::Revoked),
+                ("old".into(), CloseReason::Revoked)
+            ]
+        );
+        assert_eq!(r.revoked_before("alice"), Some(150));
+        r.learn_revocation("alice", 120);
+        assert_eq!(r.revoked_before("alice"), Some(150), "the latest wins");
+        assert_eq!(r.revoked_before("bob"), None);
+        assert!(r.index().get("new").is_some());
+    }
+}

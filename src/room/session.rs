@@ -1,0 +1,300 @@
+//! Sessions in the room: refreshing a connection's token in place (`auth`), and the clock's
+//! work — `token_expiring` shortly before `exp`, close 4001 at `exp`. The shell wakes the room
+//! with the object's alarm at [`Room::next_session_wake`]; nothing here keeps a timer.
+
+use super::{Action, Recipients, Room};
+use crate::auth::verify_token;
+use crate::error::ErrorCode;
+use crate::protocol::{error_frame, ServerFrame};
+use crate::session::{CloseReason, Session};
+
+/// Notices due within this long of a wake are sent in that wake (a notice a few seconds early
+/// is harmless), so that connections opened together are noticed together. Closes are never
+/// early: a token is valid until its `exp`.
+pub const NOTICE_GROUPING_MS: u64 = 5_000;
+
+impl<H> Room<H> {
+    /// What a connection's session asks right after it opened or refreshed: the notice, if it is
+    /// already due, and a wake for what comes next.
+    pub(super) fn schedule_session(&mut self, connection_id: &str, now_ms: u64) -> Vec<Action> {
+        let notice_secs = self.config.token_notice_secs;
+        let Some(conn) = self.index.get_mut(connection_id) else {
+            return Vec::new();
+        };
+        let mut actions = Vec::new();
+        let s = &mut conn.handle.session;
+        if !s.notified && s.notice_ms(notice_secs).is_some_and(|at| at <= now_ms) {
+            s.notified = true;
+            let notice = ServerFrame::TokenExpiring { exp: s.exp };
+            let me = Recipients::One(connection_id.to_owned());
+            actions.push(Action::send(me, notice.to_json()));
+            actions.push(Action::SaveSession {
+                connection_id: connection_id.to_owned(),
+                session: *s,
+            });
+        }
+        actions.extend(s.next_wake_ms(notice_secs).map(Action::WakeAt));
+        actions
+    }
+
+    /// `{"type":"auth","token":T}`: the same user, a token this room accepts, not expired, not
+    /// revoked → `auth_ok` and the new expiry; otherwise an `error` and the old expiry stands.
+    pub(super) fn refresh(
+        &mut self,
+        connection_id: &str,
+        token: &str,
+        id: Option<&str>,
+        now_ms: u64,
+    ) -> Vec<Action> {
+        let me = || Recipients::One(connection_id.to_owned());
+        let session = match self.verify_refresh(connection_id, token, now_ms) {
+            Ok(s) => s,
+            Err((code, message)) => {
+                return vec![Action::send(me(), error_frame(code, message, id))]
+            }
+        };
+        let Some(conn) = self.index.get_mut(connection_id) else {
+            return Vec::new();
+        };
+        conn.handle.session = session;
+        let ok = ServerFrame::AuthOk {
+            exp: session.exp,
+            id,
+        };
+        let mut actions = vec![
+            Action::send(me(), ok.to_json()),
+            Action::SaveSession {
+                connection_id: connection_id.to_owned(),
+                session,
+            },
+        ];
+        actions.extend(self.schedule_session(connection_id, now_ms));
+        actions
+    }
+
+    fn verify_refresh(
+        &self,
+        connection_id: &str,
+        token: &str,
+        now_ms: u64,
+    ) -> Result<Session, (ErrorCode, &'static str)> {
+        let unauthorized = |m| (ErrorCode::Unauthorized, m);
+        let secret = self.config.auth_secret.as_bytes();
+        let claims = verify_token(secret, token, now_ms / 1000, &self.config.token_rules)
+            .map_err(|_| unauthorized("the token is invalid or expired"))?;
+        let user_id = self.index.get(connection_id).map(|c| c.user_id.as_str());
+        if user_id != Some(claims.sub.as_str()) {
+            return Err(unauthorized("the token is for another user"));
+        }
+        if !claims.may_join(&self.name) {
+            let message = "the token's `rooms` claim does not include this room";
+            return Err((ErrorCode::Forbidden, message));
+        }
+        let session = Session::new(claims.exp, claims.iat);
+        if session.revoked_by(self.revoked_before(&claims.sub)) {
+            return Err(unauthorized("the token was revoked"));
+        }
+        Ok(session)
+    }
+
+    /// The clock's work at `now_ms`: notices due (within [`NOTICE_GROUPING_MS`]) are sent,
+    /// expired connections are closed with 4001.
+    pub fn sessions_due(&mut self, now_ms: u64) -> Vec<Action> {
+        let notice_secs = self.config.token_notice_secs;
+        let (mut expired, mut noticed) = (Vec::new(), Vec::new());
+        for (id, conn) in self.index.iter() {
+            let s = &conn.handle.session;
+            if s.expires_ms().is_some_and(|at| at <= now_ms) {
+                expired.push(id.to_owned());
+            } else if !s.notified
+                && s.notice_ms(notice_secs)
+                    .is_some_and(|at| at <= now_ms + NOTICE_GROUPING_MS)
+            {
+                noticed.push(id.to_owned());
+            }
+        }
+        let mut actions = Vec::new();
+        for id in noticed {
+            if let Some(conn) = self.index.get_mut(&id) {
+                conn.handle.session.notified = true;
+                let session = conn.handle.session;
+                let notice = ServerFrame::TokenExpiring { exp: session.exp };
+                actions.push(Action::send(Recipients::One(id.clone()), notice.to_json()));
+                actions.push(Action::SaveSession {
+                    connection_id: id,
+                    session,
+                });
+            }
+        }
+        for id in expired {
+            actions.extend(self.close_by_server(&id, CloseReason::TokenExpired, None));
+        }
+        actions
+    }
+
+    /// When the room must next wake for its sessions (unix ms), looking at every connection.
+    pub fn next_session_wake(&self) -> Option<u64> {
+        let notice_secs = self.config.token_notice_secs;
+        self.index
+            .iter()
+            .filter_map(|(_, c)| c.handle.session.next_wake_ms(notice_secs))
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::auth::{issue_token, Claims};
+    use crate::config::{Config, Secret};
+    use crate::message_log::MemoryLog;
+    use crate::room::test_support::*;
+    use crate::room::*;
+    use crate::session::{CloseReason, Session};
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn secured() -> Room<String> {
+        let config = Config {
+            auth_secret: Secret::new("k"),
+            token_notice_secs: 60,
+            ..Config::default()
+        };
+        Room::new("lobby", config)
+    }
+
+    fn join(r: &mut Room<String>, cid: &str, user: &str, session: Session) -> Vec<Action> {
+        let j = Joining {
+            connection_id: cid,
+            user_id: user,
+            handle: cid.to_owned(),
+            session,
+            since: None,
+        };
+        r.open(j, NOW * 1000, &MemoryLog::default())
+    }
+
+    fn token(sub: &str, exp: u64, rooms: Option<Vec<String>>, iat: Option<u64>) -> String {
+        let claims = Claims {
+            sub: sub.into(),
+            exp,
+            rooms,
+            iat,
+            ..Claims::default()
+        };
+        issue_token(b"k", &claims).unwrap()
+    }
+
+    fn auth(r: &mut Room<String>, cid: &str, t: &str) -> Vec<Action> {
+        let frame = format!(r#"{{"type":"auth","token":"{t}","id":"r"}}"#);
+        r.receive(
+            cid,
+            Incoming::Text(&frame),
+            NOW * 1000,
+            &mut MemoryLog::default(),
+        )
+    }
+
+    #[test]
+    fn a_session_is_noticed_then_closed_and_wakes_are_asked_for() {
+        let mut r = secured();
+        let acts = join(&mut r, "a1", "alice", Session::new(NOW + 600, None));
+        assert!(acts.contains(&Action::WakeAt((NOW + 540) * 1000)));
+        let soon = join(&mut r, "b1", "bob", Session::new(NOW + 30, None));
+        let d = deliveries(&r, &soon);
+        assert_eq!(
+            d.last().unwrap().1,
+            serde_json::json!({"type":"token_expiring","exp":NOW + 30})
+        );
+        assert!(
+            soon.contains(&Action::WakeAt((NOW + 30) * 1000)),
+            "next: its expiry"
+        );
+        assert_eq!(r.next_session_wake(), Some((NOW + 30) * 1000));
+
+        // At bob's expiry: bob is closed 4001 (after a `closing` frame), alice hears the leave.
+        let acts = r.sessions_due((NOW + 30) * 1000);
+        let closes: Vec<_> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::Close {
+                    connection_id,
+                    reason,
+                } => Some((connection_id.as_str(), *reason)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(closes, [("b1", CloseReason::TokenExpired)]);
+        let closing = acts.iter().find_map(|a| match a {
+            Action::Send { frame, .. } if frame.contains("closing") => Some(frame.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            closing.as_deref(),
+            Some(r#"{"type":"closing","code":4001,"reason":"token_expired"}"#)
+        );
+        assert!(r.index().get("b1").is_none());
+        // Alice's notice is due 540 s in; a wake 4 s earlier sends it (grouping), not before.
+        assert!(r.sessions_due((NOW + 530) * 1000).is_empty());
+        let acts = r.sessions_due((NOW + 536) * 1000);
+        assert!(deliveries(&r, &acts)
+            .iter()
+            .any(|(c, v)| c == "a1" && v["type"] == "token_expiring"));
+        assert!(
+            r.sessions_due((NOW + 599) * 1000).is_empty(),
+            "noticed once"
+        );
+        assert_eq!(r.next_session_wake(), Some((NOW + 600) * 1000));
+    }
+
+    #[test]
+    fn a_refresh_extends_the_session_only_for_the_same_user_and_room() {
+        let mut r = secured();
+        join(&mut r, "a1", "alice", Session::new(NOW + 30, None));
+        let expect_error = |acts: &[Action], r: &Room<String>, code: &str| {
+            let d = deliveries(r, acts);
+            assert_eq!(
+                (d[0].1["type"].as_str(), d[0].1["code"].as_str()),
+                (Some("error"), Some(code))
+            );
+            assert_eq!(d[0].1["id"], "r");
+        };
+        let acts = auth(&mut r, "a1", &token("bob", NOW + 900, None, None));
+        expect_error(&acts, &r, "unauthorized");
+        let acts = auth(&mut r, "a1", &token("alice", NOW - 1, None, None));
+        expect_error(&acts, &r, "unauthorized");
+        let acts = auth(
+            &mut r,
+            "a1",
+            &token("alice", NOW + 900, Some(vec!["other".into()]), None),
+        );
+        expect_error(&acts, &r, "forbidden");
+        r.learn_revocation("alice", NOW - 10);
+        let acts = auth(
+            &mut r,
+            "a1",
+            &token("alice", NOW + 900, None, Some(NOW - 11)),
+        );
+        expect_error(&acts, &r, "unauthorized");
+        assert_eq!(
+            r.index().get("a1").unwrap().handle.session.exp,
+            NOW + 30,
+            "old expiry stands"
+        );
+
+        let acts = auth(&mut r, "a1", &token("alice", NOW + 900, None, Some(NOW)));
+        let d = deliveries(&r, &acts);
+        assert_eq!(
+            d[0].1,
+            serde_json::json!({"type":"auth_ok","exp":NOW + 900,"id":"r"})
+        );
+        assert!(acts.contains(&Action::SaveSession {
+            connection_id: "a1".into(),
+            session: Session::new(NOW + 900, Some(NOW)),
+        }));
+        assert!(acts.contains(&Action::WakeAt((NOW + 840) * 1000)));
+        assert!(
+            r.sessions_due((NOW + 31) * 1000).is_empty(),
+            "no longer expires at the old exp"
+        );
+    }
+}

@@ -1,0 +1,99 @@
+//! The room's one alarm, shared by retention and sessions ([`crate::alarm`]): it wakes a
+//! hibernated room to trim expired messages, to send `token_expiring`, and to close expired
+//! connections. An alarm does not keep the object awake; it only wakes it at that time —
+//! unlike a timer, which would keep it resident and defeat hibernation.
+
+use super::ChatRoom;
+use crate::alarm::{should_move, Wakes};
+use crate::connection_id::room_of;
+use crate::shell::env::now_ms;
+use crate::shell::message_log::RoomLog;
+use std::cell::Cell;
+use std::rc::Rc;
+use worker::{Response, Result, ScheduledTime};
+
+/// What this instance knows of the scheduled alarm: the time it last asked for (unix ms).
+#[derive(Default)]
+pub struct AlarmClock {
+    scheduled: Rc<Cell<Option<u64>>>,
+    /// This instance made sure a retention alarm exists.
+    retention_checked: Cell<bool>,
+}
+
+fn at(ms: u64) -> ScheduledTime {
+    ScheduledTime::new(js_sys::Date::new(&js_sys::Number::from(ms as f64)))
+}
+
+impl ChatRoom {
+    pub(super) async fn on_alarm(&self) -> Result<Response> {
+        let now = now_ms();
+        self.alarm.scheduled.set(None);
+        let retention = match self.room.borrow_mut().as_mut() {
+            Some(loaded) => loaded.log.trim_expired(now)?,
+            // Woken by the alarm alone: trim through a log of its own; the room is loaded
+            // below only if it has sockets.
+            None => RoomLog::open(self.state.storage().sql(), &self.config)?.trim_expired(now)?,
+        };
+        let sessions = match self.room_name() {
+            Some(name) => self.with_room(&name, |r, _| {
+                let actions = r.sessions_due(now);
+                (actions, r.next_session_wake())
+            })?,
+            None => None,
+        };
+        if let Some(next) = (Wakes {
+            retention,
+            sessions,
+        })
+        .next(now)
+        {
+            self.alarm.scheduled.set(Some(next));
+            self.state.storage().set_alarm(at(next)).await?;
+        }
+        Response::ok("alarm")
+    }
+
+    /// The room's name: known once loaded, else from any of its sockets (an object does not
+    /// know its own name). `None`: no sockets, nothing to do for sessions.
+    fn room_name(&self) -> Option<String> {
+        if let Some(l) = self.room.borrow().as_ref() {
+            return Some(l.room.name().to_owned());
+        }
+        self.state.get_websockets().iter().find_map(|ws| {
+            let a = super::sockets::attachment(ws)?;
+            room_of(&a.connection_id).map(str::to_owned)
+        })
+    }
+
+    /// Asks to be woken at `at_ms` — only ever moving the alarm earlier (see
+    /// [`crate::alarm`]). The read-compare-write runs in the background; if an earlier wake is
+    /// asked for meanwhile, this one stands down.
+    pub(super) fn wake_at(&self, at_ms: u64) {
+        if !should_move(self.alarm.scheduled.get(), at_ms) {
+            return;
+        }
+        self.alarm.scheduled.set(Some(at_ms));
+        let (storage, scheduled) = (self.state.storage(), self.alarm.scheduled.clone());
+        self.state.wait_until(async move {
+            let current = storage.get_alarm().await.ok().flatten();
+            if scheduled.get() != Some(at_ms) {
+                return; // an earlier wake was asked for meanwhile
+            }
+            if should_move(current.map(|c| c as u64), at_ms) {
+                if let Err(e) = storage.set_alarm(at(at_ms)).await {
+                    worker::console_error!("could not set the alarm: {e}");
+                }
+            }
+        });
+    }
+
+    /// Makes sure an age-retention wake exists, once per instance: at the latest when a message
+    /// stored now expires (the alarm then recomputes from the oldest message).
+    pub(super) fn ensure_retention_alarm(&self) {
+        let max_age = self.config.retention.max_age_ms;
+        if self.alarm.retention_checked.replace(true) || max_age == 0 {
+            return;
+        }
+        self.wake_at(now_ms() + max_age);
+    }
+}

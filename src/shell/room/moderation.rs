@@ -1,0 +1,193 @@
+//! Operators' calls on a room and the checks a new connection must pass.
+//!
+//! **Revocation without a hop on every connect.** A room remembers the revocations of the
+//! users connected to it (pushed by their registries, and stored here so they survive
+//! eviction). A user's first connection to a room is the only one it knows nothing about: that
+//! connect awaits the report the room sends the user's registry anyway, whose reply carries
+//! the user's revocation — bounded by [`REVOCATION_CHECK_MS`]; a registry that fails or is
+//! slower lets the connection in (room chat never depends on a registry) and is logged. Every
+//! later connection of that user to the room is checked locally. A revoked token is refused
+//! with HTTP 401 `revoked` before the socket exists, so it never receives room traffic.
+
+use super::ChatRoom;
+use crate::calls::{Closed, RegistryCall, RegistryRequest, ReportReply};
+use crate::error::{ChatError, ErrorCode};
+use crate::moderation::Ban;
+use crate::room::Removal;
+use crate::session::Session;
+use crate::shell::env::now_ms;
+use crate::shell::http::{error, json_response};
+use crate::shell::moderation::ModerationStore;
+use crate::shell::objects;
+use futures::future::{select, Either};
+use worker::{Response, Result};
+
+/// How long a user's first connect to a room waits for the registry's answer about
+/// revocations before letting the connection in anyway.
+pub const REVOCATION_CHECK_MS: u64 = 1_000;
+
+impl ChatRoom {
+    fn store(&self) -> ModerationStore {
+        ModerationStore::new(self.state.storage().sql())
+    }
+
+    /// Whether `user` may open a connection here with `session`: not banned, token not
+    /// revoked. `Ok(Err(refusal))` is the HTTP refusal to answer.
+    pub(super) async fn admission(
+        &self,
+        room: &str,
+        user: &str,
+        session: Session,
+    ) -> Result<std::result::Result<(), ChatError>> {
+        let now = now_ms();
+        let (banned, connected) = self.with_room(room, |r, _| {
+            let ban = r.ban_of(user, now).map(|b| b.until);
+            (Vec::new(), (ban, r.index().user_connections(user)))
+        })?;
+        if let Some(until) = banned {
+            return Ok(Err(ChatError::banned(until)));
+        }
+        if connected == 0 {
+            if let Some(before) = self.first_report(room, user, connected + 1).await {
+                self.learn_revocation(room, user, before)?;
+            }
+        }
+        let before = self.with_room(room, |r, _| (Vec::new(), r.revoked_before(user)))?;
+        if session.revoked_by(before) {
+            let message = "this token was revoked; get a new one";
+            return Ok(Err(ChatError::new(ErrorCode::Revoked, message)));
+        }
+        Ok(Ok(()))
+    }
+
+    /// The report of a user's first connection here, sent before it is accepted and awaited
+    /// (bounded): the registry's reply says whether the user's tokens were revoked.
+    async fn first_report(&self, room: &str, user: &str, connections: u32) -> Option<u64> {
+        let version = self.reports.next_version();
+        let call = RegistryRequest {
+            user: user.to_owned(),
+            call: RegistryCall::Report {
+                room: room.to_owned(),
+                connections,
+                version,
+            },
+        };
+        let ask = async {
+            let res = objects::call(&objects::registry(&self.env, user)?, &call).await?;
+            objects::reply::<ReportReply>(res).await
+        };
+        let timeout = worker::Delay::from(std::time::Duration::from_millis(REVOCATION_CHECK_MS));
+        let outcome = select(Box::pin(ask), timeout).await;
+        match outcome {
+            Either::Left((Ok(reply), _)) => {
+                self.reports.mark_reported(user, connections);
+                reply.revoked_before
+            }
+            Either::Left((Err(e), _)) => {
+                worker::console_warn!("revocation check failed; letting the connection in: {e}");
+                None
+            }
+            Either::Right(_) => {
+                worker::console_warn!("revocation check timed out; letting the connection in");
+                None
+            }
+        }
+    }
+
+    fn learn_revocation(&self, room: &str, user: &str, before: u64) -> Result<()> {
+        self.store().save_revocation(user, before)?;
+        self.with_room(room, |r, _| {
+            r.learn_revocation(user, before);
+            (Vec::new(), ())
+        })
+    }
+
+    /// Runs a moderation step through a turn and answers how many connections it closed.
+    fn closing(
+        &self,
+        room: &str,
+        step: impl FnOnce(&mut crate::room::Room<super::turn::Peer>) -> Removal,
+    ) -> Result<usize> {
+        self.with_room(room, |r, _| {
+            let Removal { closed, actions } = step(r);
+            (actions, closed)
+        })
+    }
+
+    pub(super) fn disconnect(
+        &self,
+        room: &str,
+        connection: &str,
+        reason: Option<&str>,
+    ) -> Result<Response> {
+        let closed = self.closing(room, |r| r.disconnect(connection, reason))?;
+        if closed == 0 {
+            return error(ErrorCode::NotFound, "no such connection");
+        }
+        closed_reply(closed)
+    }
+
+    pub(super) fn disconnect_user(
+        &self,
+        room: &str,
+        user: &str,
+        reason: Option<&str>,
+    ) -> Result<Response> {
+        closed_reply(self.closing(room, |r| r.kick(user, None, reason))?)
+    }
+
+    /// Kick, and ban when asked: the ban is stored before anyone is closed.
+    pub(super) fn kick(
+        &self,
+        room: &str,
+        user: &str,
+        ban: Option<Option<u64>>,
+        reason: Option<String>,
+    ) -> Result<Response> {
+        let now = now_ms();
+        let ban = ban.map(|seconds| Ban {
+            user_id: user.to_owned(),
+            until: seconds.map(|s| now.saturating_add(s.saturating_mul(1000))),
+            reason: reason.clone(),
+        });
+        if let Some(ban) = &ban {
+            self.store().save_ban(ban)?;
+        }
+        closed_reply(self.closing(room, |r| r.kick(user, ban, reason.as_deref()))?)
+    }
+
+    pub(super) fn bans(&self, room: &str) -> Result<Response> {
+        let now = now_ms();
+        let body = self.with_room(room, |r, _| {
+            let bans = r.bans(now);
+            (Vec::new(), serde_json::json!({ "bans": bans }).to_string())
+        })?;
+        json_response(200, body)
+    }
+
+    pub(super) fn unban(&self, room: &str, user: &str) -> Result<Response> {
+        let now = now_ms();
+        let removed = self.with_room(room, |r, _| (Vec::new(), r.unban(user, now)))?;
+        self.store().delete_ban(user)?;
+        json_response(200, serde_json::json!({ "removed": removed }).to_string())
+    }
+
+    /// A revocation pushed by the user's registry: stored, then the covered connections closed.
+    pub(super) fn revoke(
+        &self,
+        room: &str,
+        user: &str,
+        before: u64,
+        reason: Option<&str>,
+    ) -> Result<Response> {
+        self.store().save_revocation(user, before)?;
+        closed_reply(self.closing(room, |r| r.revoke(user, before, reason))?)
+    }
+}
+
+fn closed_reply(closed: usize) -> Result<Response> {
+    let body = Closed {
+        closed: closed as u64,
+    };
+    json_response(200, serde_json::to_string(&body)?)
+}
