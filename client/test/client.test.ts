@@ -168,7 +168,7 @@ test('getToken is called again when the token has expired or a connection attemp
     const calls: string[] = [];
     let next = exp(Math.floor(Date.now() / 1000) + 3600);
     const room = connect({
-      url: 'ws://h', room: 'r', WebSocket: FakeSocket, heartbeat: { intervalMs: 0 },
+      url: 'ws://h', room: 'r', WebSocket: FakeSocket, heartbeat: { intervalMs: 0 }, probe: false,
       getToken: () => { calls.push(next); return next; },
     });
     await tick();

@@ -64,3 +64,18 @@ export async function settled<T>(p: Promise<T>): Promise<'pending' | { ok: T } |
 }
 
 export const msg = (seq: number) => ({ type: 'message', room: 'r', from: { user_id: 'x' }, data: seq, ts: 0, seq });
+
+/** A fake `fetch` answering every request with `status` and `{"error":{code,message}}` (or
+ * `body`); it records the requests. */
+export function fakeFetch(status = 400, code = 'bad_request', body?: unknown) {
+  const calls: { url: string; headers: Record<string, string> }[] = [];
+  const fetch = async (url: string, init: { headers: Record<string, string> }) => {
+    calls.push({ url, headers: init.headers });
+    return {
+      ok: status >= 200 && status < 300,
+      status,
+      json: async () => body ?? { error: { code, message: `${code} (${status})` } },
+    };
+  };
+  return Object.assign(fetch, { calls });
+}
