@@ -327,6 +327,41 @@ test('a refusal is shown once, and a 1008 close says why', { timeout: 90_000 }, 
   }
 });
 
+test('the client library, in the browser, gives up on a refused token and says why', { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    // What the client's check of a failed attempt relies on: the front worker answers the
+    // history request with limit=0 after checking the token, before touching the room.
+    const probe = (token, room) => fetch(`${server.url}/rooms/${room}/messages?limit=0`, { headers: { authorization: `Bearer ${token}` } });
+    const { token } = await (await fetch(`${server.url}/dev/token?user=probe&rooms=mine`)).json();
+    assert.deepEqual([(await probe(token, 'mine')).status, (await (await probe(token, 'mine')).json()).error.code], [400, 'bad_request']);
+    assert.equal((await probe('not-a-jwt', 'mine')).status, 401);
+    assert.equal((await probe(token, 'other')).status, 403);
+
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/`);
+    const failure = (token, room) => page.evaluate(async ([token, room]) => {
+      const { connect } = await import('/edge-chat-client.js');
+      const r = connect({ url: location.origin, room, token, backoff: { initialMs: 50 } });
+      const disconnects = [];
+      r.on('disconnect', (d) => disconnects.push(d));
+      const failed = await new Promise((resolve) => r.on('failed', resolve));
+      return { failed, state: r.state, disconnects };
+    }, [token, room]);
+    const bad = await failure('not-a-jwt', 'mine');
+    assert.equal(bad.state, 'failed');
+    assert.equal(bad.failed.code, 'unauthorized');
+    assert.equal(bad.failed.status, 401);
+    assert.equal(bad.disconnects.length, 3, 'three refused attempts (maxRefusals)');
+    assert.ok(bad.disconnects.every((d) => !d.wasOpen));
+    const forbidden = await failure(token, 'other');
+    assert.deepEqual([forbidden.failed.code, forbidden.failed.status], ['forbidden', 403]);
+    await page.close();
+  } finally {
+    await server.stop();
+  }
+});
+
 test('without DEV_MODE the page explains how to pass a token', { timeout: 60_000 }, async () => {
   const server = await startServer({ vars: { DEV_MODE: '0' } });
   try {
