@@ -6,7 +6,7 @@ import {
   backoffDelay, ResumeTracker, OutboundQueue, ChatError, tokenExpiry, connect,
   type Ack,
 } from '../src/index.js';
-import { FakeSocket, tick, msg } from './fake.js';
+import { FakeSocket, tick, msg } from '../test-support/fake.js';
 
 test('backoff grows exponentially, is capped, and is jittered within bounds', () => {
   const opts = { initialMs: 100, maxMs: 1000, factor: 2, jitter: 0.5 };

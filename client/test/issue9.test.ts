@@ -4,7 +4,7 @@
 import { test, mock, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, fetchHistory, utf8Length, ChatError, type ConnectOptions, type Member } from '../src/index.js';
-import { FakeSocket, tick, settled, msg, fakeFetch } from './fake.js';
+import { FakeSocket, tick, settled, msg, fakeFetch } from '../test-support/fake.js';
 
 const base = (extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
   url: 'ws://h', room: 'r', token: 't', WebSocket: FakeSocket, heartbeat: { intervalMs: 0 }, random: () => 0.5,
