@@ -1,37 +1,74 @@
 // The demo chat page, built on the client library (served as /edge-chat-client.js).
 // Tokens come from /dev/token when the server runs with DEV_MODE=1; otherwise open the page
-// with ?token=<jwt> (signed with your AUTH_SECRET) and, optionally, &room=<room>.
-import { connect } from '/edge-chat-client.js';
+// with ?token=<jwt> (signed with your AUTH_SECRET) and, optionally, &room=<room>. The token is
+// then removed from the address bar, and it is sent in a header wherever the browser allows
+// one (history); the WebSocket URL still carries it, as browsers cannot set WebSocket headers.
+// &keep=N changes how many items the list keeps (default 500).
+import { connect, fetchHistory } from '/edge-chat-client.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const givenToken = params.get('token');
+if (givenToken) {
+  params.delete('token');
+  const rest = params.toString();
+  history.replaceState(null, '', `${location.pathname}${rest ? `?${rest}` : ''}${location.hash}`);
+}
 if (params.get('room')) $('room').value = params.get('room');
 if (params.get('name')) $('name').value = params.get('name');
+// A long session stays fast: the list keeps at most this many items (the oldest go).
+const KEEP = Math.min(5000, Math.max(20, Number(params.get('keep')) || 500));
 let room;
 
+// ---- notices: each one shown once ---------------------------------------------------------------
+
 function notice(text) {
-  $('notice').textContent = text;
-  $('notice').hidden = !text;
+  const el = $('notice');
+  if (el.textContent === text && el.hidden === !text) return; // already shown: not announced again
+  el.textContent = text;
+  el.hidden = !text;
 }
 
-let lastState;
-function showState(state) {
-  if (lastState === 'open' && state === 'reconnecting') addEvent('connection lost — reconnecting…');
-  if (lastState === 'reconnecting' && state === 'open') addEvent('reconnected');
-  lastState = state;
-  const labels = { connecting: 'connecting…', open: 'connected', reconnecting: 'reconnecting…', closed: 'closed' };
-  $('state').textContent = labels[state] ?? state;
-  $('state').className = `state ${state}`;
-  $('state').dataset.state = state;
+// ---- the message list ---------------------------------------------------------------------------
+
+const list = $('messages');
+const bySeq = new Map(); // seq → li, for the items still in the list
+let newestSeq = -Infinity;
+let lastEvent; // the newest event item and its text, to fold repeats into one line
+
+const clock = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+const time = (ts) => clock.format(new Date(ts));
+
+/** Whether the reader is at (or near) the bottom of the list: only then does it follow. */
+function atBottom() {
+  return list.scrollHeight - list.scrollTop - list.clientHeight < 24;
 }
 
-function time(ts) {
-  return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+/** Drops the oldest items beyond `limit`; with `keepView` (the reader is scrolled up) what
+ * they see stays put. */
+function trim(limit, keepView) {
+  while (list.childElementCount > limit) {
+    const first = list.firstElementChild;
+    const height = keepView ? first.offsetHeight : 0;
+    if (first.dataset.seq) bySeq.delete(Number(first.dataset.seq));
+    first.remove();
+    if (height) list.scrollTop -= height;
+  }
+}
+
+/** Adds an item and follows the newest only when the reader was already at the bottom;
+ * otherwise their place is kept and a button offers the jump. The list keeps KEEP items
+ * (up to twice as many while the reader is scrolled up, so what they read does not vanish). */
+function place(li, before = null) {
+  const follow = atBottom();
+  list.insertBefore(li, before);
+  trim(follow ? KEEP : 2 * KEEP, !follow);
+  if (follow) list.scrollTop = list.scrollHeight;
+  else $('jump').hidden = false;
 }
 
 function addMessage(m) {
-  if (document.querySelector(`#messages li[data-seq="${m.seq}"]`)) return; // already shown
+  if (bySeq.has(m.seq)) return; // already shown (history and live traffic can overlap)
   const li = document.createElement('li');
   li.dataset.seq = m.seq;
   const t = document.createElement('time');
@@ -44,17 +81,61 @@ function addMessage(m) {
   text.className = 'text';
   text.textContent = typeof m.data?.text === 'string' ? m.data.text : JSON.stringify(m.data);
   li.append(t, who, text);
-  // Keep seq order even if history and live traffic interleave.
-  const after = [...$('messages').children].find((x) => x.dataset.seq && Number(x.dataset.seq) > m.seq);
-  $('messages').insertBefore(li, after ?? null);
-  li.scrollIntoView({ block: 'end' });
+  bySeq.set(m.seq, li);
+  lastEvent = undefined;
+  if (m.seq > newestSeq) {
+    newestSeq = m.seq;
+    place(li);
+    return;
+  }
+  // Out of order (rare): walk back from the end to keep seq order.
+  let after = list.lastElementChild;
+  while (after && !(after.dataset.seq && Number(after.dataset.seq) < m.seq)) after = after.previousElementSibling;
+  place(li, after ? after.nextElementSibling : list.firstElementChild);
 }
 
-function addEvent(text) {
+/** An event line; the same text again right after it is counted on that line, not repeated. */
+function addEvent(text, { problem = false } = {}) {
+  if (lastEvent && lastEvent.text === text && lastEvent.li.isConnected) {
+    lastEvent.count++;
+    lastEvent.li.querySelector('.count').textContent = ` (×${lastEvent.count})`;
+    return;
+  }
   const li = document.createElement('li');
-  li.className = 'event';
-  li.textContent = `${time(Date.now())} ${text}`;
-  $('messages').append(li);
+  li.className = problem ? 'event problem' : 'event';
+  const body = document.createElement('span');
+  body.textContent = `${time(Date.now())} ${text}`;
+  const count = document.createElement('span');
+  count.className = 'count';
+  li.append(body, count);
+  lastEvent = { text, li, count: 1 };
+  place(li);
+}
+
+function toBottom() {
+  trim(KEEP, false);
+  list.scrollTop = list.scrollHeight;
+  $('jump').hidden = true;
+}
+list.addEventListener('scroll', () => {
+  if (!$('jump').hidden && atBottom()) toBottom();
+});
+$('jump').addEventListener('click', () => {
+  toBottom();
+  $('text').focus();
+});
+
+// ---- state and members --------------------------------------------------------------------------
+
+let lastState;
+function showState(state) {
+  if (lastState === 'open' && state === 'reconnecting') addEvent('connection lost — reconnecting…');
+  if (lastState === 'reconnecting' && state === 'open') addEvent('reconnected');
+  lastState = state;
+  const labels = { connecting: 'connecting…', open: 'connected', reconnecting: 'reconnecting…', failed: 'not connected', closed: 'closed' };
+  $('state').textContent = labels[state] ?? state;
+  $('state').className = `state ${state}`;
+  $('state').dataset.state = state;
 }
 
 function showMembers(members) {
@@ -66,6 +147,8 @@ function showMembers(members) {
   }));
 }
 
+// ---- joining ------------------------------------------------------------------------------------
+
 async function devToken(user, roomName) {
   const res = await fetch(`/dev/token?${new URLSearchParams({ user, rooms: roomName })}`);
   if (res.status === 404) return null;
@@ -74,39 +157,51 @@ async function devToken(user, roomName) {
 }
 
 async function join(user, roomName) {
-  let token = givenToken ?? (await devToken(user, roomName));
+  const token = givenToken ?? (await devToken(user, roomName));
   if (!token) {
     notice('This server is not in DEV_MODE, so it cannot hand out demo tokens. Open this page with ?token=<jwt> — an HS256 token signed with the AUTH_SECRET, claims sub, exp and optionally rooms.');
     return;
   }
   notice('');
   // History first, so the page shows the recent past; the live connection then resumes
-  // right after the newest message shown: no gap, no duplicate.
-  const res = await fetch(`/rooms/${encodeURIComponent(roomName)}/messages?limit=50&token=${encodeURIComponent(token)}`);
-  if (!res.ok) {
-    notice(`Cannot read the room: ${(await res.json()).error?.message ?? res.status}`);
+  // right after the newest message shown: no gap, no duplicate. The token goes in the
+  // Authorization header, not in the URL (which ends up in logs).
+  let page;
+  try {
+    page = await fetchHistory({ url: location.origin, room: roomName, token, limit: 50 });
+  } catch (err) {
+    notice(`Cannot read the room: ${err.message}`);
+    $('name').focus();
     return;
   }
-  const page = await res.json();
-  const history = page.messages.reverse();
+  const recent = page.messages.reverse(); // oldest first
   $('join').hidden = true;
   $('chat').hidden = false;
   $('room-name').textContent = roomName;
-  history.forEach(addMessage);
+  recent.forEach(addMessage);
+  list.scrollTop = list.scrollHeight;
   room = connect({
     url: location.origin,
     room: roomName,
     token,
     getToken: givenToken ? undefined : () => devToken(user, roomName),
-    since: history.length ? history[history.length - 1].seq : 0,
+    since: recent.length ? recent[recent.length - 1].seq : 0,
   });
   room.on('state', showState);
   room.on('message', addMessage);
   room.on('members', showMembers);
   room.on('presence', (p) => addEvent(`${p.user_id} ${p.event === 'join' ? 'joined' : 'left'}`));
   room.on('gap', (g) => addEvent(`messages ${g.from}–${g.to} are no longer available`));
-  room.on('error', (e) => addEvent(`error: ${e.code} — ${e.message}`));
+  room.on('reset', () => addEvent('the room started its message count over'));
+  // Errors that carry an id belong to a publish: its rejection below reports them.
+  room.on('error', (e) => e.id || addEvent(`error: ${e.code} — ${e.message}`, { problem: true }));
+  room.on('disconnect', (d) => {
+    if (d.code === 1008) addEvent(`the server closed the connection: ${d.reason || 'policy violation'} (1008)`, { problem: true });
+    else if (d.reason && d.code !== 1000 && d.code !== 4000) addEvent(`the server closed the connection: ${d.reason} (${d.code})`, { problem: true });
+  });
+  room.on('failed', (f) => notice(`Cannot connect to the room: ${f.message}. Reload the page to try again.`));
   showState(room.state);
+  $('text').focus();
   window.chatRoom = room; // handy in the console, and for the end-to-end tests
 }
 
@@ -121,7 +216,7 @@ $('compose').addEventListener('submit', (e) => {
   if (!text || !room) return;
   $('text').value = '';
   // Queued by the client while offline, re-sent after reconnect under the same id.
-  room.publish({ text }).catch((err) => addEvent(`not sent: ${err.code ?? ''} ${err.message}`));
+  room.publish({ text }).catch((err) => addEvent(`not sent: ${err.code ?? ''} — ${err.message}`, { problem: true }));
 });
 
 if (params.get('autojoin') && $('name').value) $('join').requestSubmit();

@@ -1,7 +1,10 @@
 // The demo page in real headless Chromium (Debian's, driven by playwright-core): two pages
 // chat and see each other's presence; the local server is killed and restarted (same port,
 // same persisted state) and both pages reconnect and show every message sent meanwhile, none
-// twice. A screenshot is written to tests/artifacts/demo.png.
+// twice. A screenshot is written to tests/artifacts/demo.png. Then what can be checked of the
+// page's manners: tokens never in a history URL, labels and roles, keyboard focus, the
+// contrast of its text colours, a reader who scrolled up is left in place, a long session
+// keeps a bounded list, a refusal is shown once and a 1008 close says why.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -109,15 +112,250 @@ test('two pages chat, survive a server restart, and show every message exactly o
   }
 });
 
-test('history loads on join', { timeout: 60_000 }, async () => {
+/** Every request the page makes to a room's history, with its URL and Authorization header. */
+function historyRequests(page) {
+  const seen = [];
+  page.on('request', (req) => {
+    if (new URL(req.url()).pathname.endsWith('/messages')) seen.push({ url: req.url(), authorization: req.headers().authorization });
+  });
+  return seen;
+}
+
+test('history loads on join, with the token in a header, never in the URL', { timeout: 60_000 }, async () => {
   const server = await startServer();
   try {
     for (let i = 1; i <= 3; i++) await admin(server).post('/rooms/hist-demo/messages', { data: { text: `earlier ${i}` } });
     const page = await browser.newPage();
+    const requests = historyRequests(page);
     await page.goto(`${server.url}/?name=late&room=hist-demo&autojoin=1`);
     await page.waitForSelector('#state[data-state="open"]');
     const items = await shown(page);
     assert.deepEqual(items.map((i) => [i.seq, i.text]), [[1, 'earlier 1'], [2, 'earlier 2'], [3, 'earlier 3']]);
+    assert.equal(requests.length, 1);
+    assert.doesNotMatch(requests[0].url, /token=/);
+    assert.match(requests[0].authorization, /^Bearer ey/);
+
+    // A token given in the page's URL: used, then removed from the address bar; the history
+    // request still carries it in the header only.
+    const { token } = await (await fetch(`${server.url}/dev/token?user=given&rooms=hist-demo`)).json();
+    const second = await browser.newPage();
+    const secondRequests = historyRequests(second);
+    await second.goto(`${server.url}/?name=given&room=hist-demo&autojoin=1&token=${token}`);
+    await second.waitForSelector('#state[data-state="open"]');
+    assert.equal((await shown(second)).length, 3);
+    assert.doesNotMatch(second.url(), /token=/);
+    assert.equal(secondRequests.length, 1);
+    assert.doesNotMatch(secondRequests[0].url, /token=/);
+    assert.equal(secondRequests[0].authorization, `Bearer ${token}`);
+    await page.close();
+    await second.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+// WCAG 2 contrast of an element's text colour on the background it is painted on (the first
+// ancestor with an opaque background), computed in the page.
+function contrastOf(selectors) {
+  const parse = (c) => (c.match(/[\d.]+/g) ?? []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] === 1) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  return selectors.map((sel) => {
+    const el = document.querySelector(sel);
+    if (!el) return { sel, missing: true };
+    const fg = parse(getComputedStyle(el).color).slice(0, 3);
+    const [a, b] = [luminance(fg), luminance(background(el))].sort((x, y) => y - x);
+    return { sel, ratio: Math.round(((a + 0.05) / (b + 0.05)) * 100) / 100 };
+  });
+}
+
+test('labels, roles, keyboard focus and the contrast of every text colour', { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    await admin(server).post('/rooms/a11y/messages', { data: { text: 'from the server' } });
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/?room=a11y`);
+    // The join form: every field has a label.
+    assert.equal(await page.getByLabel('Name').count(), 1);
+    assert.equal(await page.getByLabel('Room').count(), 1);
+    assert.equal(await page.getAttribute('#notice', 'role'), 'alert');
+    await page.fill('#name', 'reader');
+    await page.press('#name', 'Enter');
+    await page.waitForSelector('#state[data-state="open"]');
+    await page.waitForSelector('#messages li:has-text("from the server")');
+    // The chat: the message field is labelled, the list is a log, focus is where one types.
+    assert.equal(await page.getByRole('textbox', { name: 'Message' }).count(), 1);
+    assert.equal(await page.getByRole('log', { name: 'Messages' }).count(), 1);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'text');
+    await page.keyboard.type('typed with the keyboard');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#messages li:has-text("typed with the keyboard")');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'text', 'focus stays in the field after sending');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Send');
+
+    // Every text colour the page uses, on its background: states, messages, events, problems,
+    // buttons, the notice, inputs.
+    await page.evaluate(() => {
+      const header = document.querySelector('header');
+      for (const s of ['idle', 'connecting', 'reconnecting', 'failed', 'closed']) {
+        const span = document.createElement('span');
+        span.className = `state ${s}`;
+        span.id = `probe-${s}`;
+        span.textContent = s;
+        header.append(span);
+      }
+      for (const className of ['event', 'event problem']) {
+        const li = document.createElement('li');
+        li.className = className;
+        li.textContent = className;
+        document.getElementById('messages').append(li);
+      }
+      const notice = document.getElementById('notice');
+      notice.textContent = 'a notice';
+      notice.hidden = false;
+    });
+    const results = await page.evaluate(contrastOf, [
+      'h1', '#state', '#probe-idle', '#probe-connecting', '#probe-reconnecting', '#probe-failed', '#probe-closed',
+      '#messages li[data-seq] time', '#messages li[data-seq] .who', '#messages li[data-seq] .text',
+      '#messages li.event:not(.problem)', '#messages li.event.problem', '#notice', '#compose button', '#text',
+      '#members li', '#members-heading',
+    ]);
+    for (const r of results) {
+      assert.ok(!r.missing, `${r.sel} is on the page`);
+      assert.ok(r.ratio >= 4.5, `${r.sel}: contrast ${r.ratio}:1 is below 4.5:1`);
+    }
+    await page.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a reader who scrolled up is left in place; a long session keeps a bounded list', { timeout: 90_000 }, async () => {
+  const server = await startServer();
+  try {
+    const post = (text) => admin(server).post('/rooms/scroll/messages', { data: { text } });
+    for (let i = 1; i <= 60; i++) await post(`old ${i}`);
+    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    await page.goto(`${server.url}/?name=reader&room=scroll&autojoin=1&keep=40`);
+    await page.waitForSelector('#state[data-state="open"]');
+    const list = () => page.$eval('#messages', (l) => ({
+      top: l.scrollTop,
+      bottom: l.scrollHeight - l.clientHeight - l.scrollTop,
+      items: l.children.length,
+      seqs: [...l.querySelectorAll('li[data-seq]')].map((li) => Number(li.dataset.seq)),
+    }));
+    // 50 history messages, 40 kept: the newest ones, in order; the page starts at the bottom.
+    let now = await list();
+    assert.equal(now.items, 40);
+    assert.deepEqual(now.seqs, Array.from({ length: 40 }, (_, i) => 21 + i));
+    assert.ok(now.bottom < 2, `starts at the bottom (${now.bottom}px above it)`);
+
+    // At the bottom, a new message is followed.
+    await post('followed');
+    await page.waitForSelector('#messages li:has-text("followed")');
+    now = await list();
+    assert.ok(now.bottom < 2, 'followed to the bottom');
+    assert.equal(now.items, 40, 'still 40 items: the oldest went');
+
+    // Scrolled up to read: new messages do not move the list, and what the reader sees stays
+    // (the list may then hold up to twice the bound until they return to the bottom).
+    await page.$eval('#messages', (l) => { l.scrollTop = 100; });
+    const topItem = () => page.$eval('#messages', (l) => {
+      const top = l.getBoundingClientRect().top;
+      return [...l.children].find((li) => li.getBoundingClientRect().bottom > top)?.textContent;
+    });
+    const firstVisible = await topItem();
+    for (let i = 1; i <= 5; i++) await post(`while reading ${i}`);
+    await page.waitForSelector('#messages li:has-text("while reading 5")');
+    now = await list();
+    assert.equal(now.top, 100, 'not scrolled');
+    assert.equal(await topItem(), firstVisible, 'the reader sees what they saw');
+    assert.equal(now.items, 45);
+    assert.equal(await page.isVisible('#jump'), true, 'a button offers the newest');
+    await page.click('#jump');
+    now = await list();
+    assert.ok(now.bottom < 2);
+    assert.equal(await page.isVisible('#jump'), false);
+    assert.equal(now.items, 40, 'back at the bottom: 40 items again');
+    assert.equal(now.seqs.at(-1), 66);
+    await page.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a refusal is shown once, and a 1008 close says why', { timeout: 90_000 }, async () => {
+  const server = await startServer({ vars: { MAX_MESSAGE_BYTES: '300', RATE_LIMIT_BURST: '2', RATE_LIMIT_PER_SECOND: '1' } });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/?name=loud&room=limits&autojoin=1`);
+    await page.waitForSelector('#state[data-state="open"]');
+    const lines = (pattern) => page.$$eval('#messages li.event', (lis, p) => lis.filter((li) => new RegExp(p).test(li.textContent)).map((li) => li.textContent), pattern);
+
+    // Too large: refused by the client (when the welcome says the limit) or by the server
+    // (an error frame without an id): either way one line.
+    await page.fill('#text', 'x'.repeat(400));
+    await page.press('#text', 'Enter');
+    await page.waitForSelector('#messages li.event:has-text("too_large")');
+    await page.waitForTimeout(300); // a second report would arrive in this time
+    assert.equal((await lines('too_large')).length, 1);
+
+    // A burst over the rate limit (typed, so the page reports what the client rejects): the
+    // refusals fold into one line.
+    for (let i = 0; i < 6; i++) await say(page, `burst ${i}`);
+    await page.waitForSelector('#messages li.event:has-text("rate_limited")');
+    await page.waitForTimeout(300);
+    assert.equal((await lines('rate_limited')).length, 1, `one line: ${await lines('rate_limited')}`);
+
+    // Flooding on: the server closes with 1008, and the page says why.
+    await page.evaluate(() => { for (let i = 0; i < 40; i++) window.chatRoom.publish({ text: `flood ${i}` }).catch(() => {}); });
+    const closed = await page.waitForSelector('#messages li.event:has-text("(1008)")');
+    assert.match(await closed.textContent(), /rate limit exceeded \(1008\)/);
+    await page.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('the client library, in the browser, gives up on a refused token and says why', { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    // What the client's check of a failed attempt relies on: the front worker answers the
+    // history request with limit=0 after checking the token, before touching the room.
+    const probe = (token, room) => fetch(`${server.url}/rooms/${room}/messages?limit=0`, { headers: { authorization: `Bearer ${token}` } });
+    const { token } = await (await fetch(`${server.url}/dev/token?user=probe&rooms=mine`)).json();
+    assert.deepEqual([(await probe(token, 'mine')).status, (await (await probe(token, 'mine')).json()).error.code], [400, 'bad_request']);
+    assert.equal((await probe('not-a-jwt', 'mine')).status, 401);
+    assert.equal((await probe(token, 'other')).status, 403);
+
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/`);
+    const failure = (token, room) => page.evaluate(async ([token, room]) => {
+      const { connect } = await import('/edge-chat-client.js');
+      const r = connect({ url: location.origin, room, token, backoff: { initialMs: 50 } });
+      const disconnects = [];
+      r.on('disconnect', (d) => disconnects.push(d));
+      const failed = await new Promise((resolve) => r.on('failed', resolve));
+      return { failed, state: r.state, disconnects };
+    }, [token, room]);
+    const bad = await failure('not-a-jwt', 'mine');
+    assert.equal(bad.state, 'failed');
+    assert.equal(bad.failed.code, 'unauthorized');
+    assert.equal(bad.failed.status, 401);
+    assert.equal(bad.disconnects.length, 3, 'three refused attempts (maxRefusals)');
+    assert.ok(bad.disconnects.every((d) => !d.wasOpen));
+    const forbidden = await failure(token, 'other');
+    assert.deepEqual([forbidden.failed.code, forbidden.failed.status], ['forbidden', 403]);
     await page.close();
   } finally {
     await server.stop();

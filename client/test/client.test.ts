@@ -4,8 +4,9 @@ import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   backoffDelay, ResumeTracker, OutboundQueue, ChatError, tokenExpiry, connect,
-  type SocketLike, type Ack,
+  type Ack,
 } from '../src/index.js';
+import { FakeSocket, tick, msg } from '../test-support/fake.js';
 
 test('backoff grows exponentially, is capped, and is jittered within bounds', () => {
   const opts = { initialMs: 100, maxMs: 1000, factor: 2, jitter: 0.5 };
@@ -71,33 +72,6 @@ test('tokenExpiry reads exp from a JWT and tolerates junk', () => {
   assert.equal(tokenExpiry('junk'), undefined);
   assert.equal(tokenExpiry('a.!!!.b'), undefined);
 });
-
-// ---- a scripted fake WebSocket -----------------------------------------------------------
-
-class FakeSocket implements SocketLike {
-  static all: FakeSocket[] = [];
-  readyState = 0;
-  sent: string[] = [];
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number }) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  constructor(readonly url: string) { FakeSocket.all.push(this); }
-  send(data: string) { this.sent.push(data); }
-  close() { this.drop(); }
-  // test controls
-  accept(welcome: object) {
-    this.readyState = 1;
-    this.onopen?.({});
-    this.push({ type: 'welcome', room: 'r', connection_id: 'r.0', user_id: 'u', members: [], seq: 0, ...welcome });
-  }
-  push(frame: object | string) { this.onmessage?.({ data: typeof frame === 'string' ? frame : JSON.stringify(frame) }); }
-  drop() { if (this.readyState === 3) return; this.readyState = 3; this.onclose?.({ code: 1006 }); }
-  publishes() { return this.sent.filter((s) => s !== 'ping').map((s) => JSON.parse(s)); }
-}
-
-const tick = () => new Promise((r) => setImmediate(r));
-const msg = (seq: number) => ({ type: 'message', room: 'r', from: { user_id: 'x' }, data: seq, ts: 0, seq });
 
 test('reconnects with since=last seq, delivers each message once, re-sends unacked publishes with their ids', async () => {
   mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
@@ -194,7 +168,7 @@ test('getToken is called again when the token has expired or a connection attemp
     const calls: string[] = [];
     let next = exp(Math.floor(Date.now() / 1000) + 3600);
     const room = connect({
-      url: 'ws://h', room: 'r', WebSocket: FakeSocket, heartbeat: { intervalMs: 0 },
+      url: 'ws://h', room: 'r', WebSocket: FakeSocket, heartbeat: { intervalMs: 0 }, probe: false,
       getToken: () => { calls.push(next); return next; },
     });
     await tick();
