@@ -1,6 +1,7 @@
 //! The run's summary: JSON for machines, a Markdown table row for people.
 
-use crate::{Args, ConnReport};
+use crate::args::{Args, Mode};
+use crate::connection::{histogram, ConnReport};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -31,7 +32,7 @@ fn percentiles(h: &Histogram<u64>) -> Percentiles {
 #[derive(Serialize, Debug)]
 pub struct Summary {
     pub label: String,
-    pub mode: crate::Mode,
+    pub mode: Mode,
     pub rooms: usize,
     pub connections: usize,
     pub users: usize,
@@ -83,9 +84,9 @@ pub fn summarise(
     rss: u64,
     server_processes: usize,
 ) -> Summary {
-    let mut latency = crate::histogram();
-    let mut ack_latency = crate::histogram();
-    let mut connect = crate::histogram();
+    let mut latency = histogram();
+    let mut ack_latency = histogram();
+    let mut connect = histogram();
     let mut members: BTreeMap<usize, u64> = BTreeMap::new();
     let mut acked_per_room: BTreeMap<usize, u64> = BTreeMap::new();
     let mut errors = Vec::new();
