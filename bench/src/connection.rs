@@ -386,3 +386,52 @@ impl Session<'_> {
         self.rep
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_urls_become_websocket_urls() {
+        assert_eq!(ws_base("http://h:1/"), "ws://h:1");
+        assert_eq!(ws_base("https://h"), "wss://h");
+        assert_eq!(ws_base("ws://h"), "ws://h");
+        assert_eq!(ws_base("wss://h//"), "wss://h");
+    }
+
+    #[test]
+    fn seqs_count_repeats_and_holes() {
+        let mut rep = ConnReport::default();
+        for seq in [1, 2, 2, 5, 3, 6] {
+            rep.count_seq(seq);
+        }
+        // 2 twice and 3 after 5 are duplicates; 3 and 4 were missing when 5 came.
+        assert_eq!((rep.received, rep.duplicates, rep.gaps), (6, 2, 2));
+        assert_eq!(rep.last_seq, Some(6));
+    }
+
+    #[test]
+    fn a_connection_drains_for_a_quiet_second_after_its_acks() {
+        let stop = Instant::now() + Duration::from_secs(5);
+        let mut drain = Drain::new(stop);
+        let before = stop - Duration::from_secs(1);
+        assert_eq!(drain.wake_at(before, 0), Some(stop));
+        // After the stop, outstanding acks are awaited until the deadline.
+        let after = stop + Duration::from_millis(10);
+        assert_eq!(
+            drain.wake_at(after, 1),
+            Some(stop + Duration::from_secs(10))
+        );
+        // Then a quiet second, which every arrival starts again.
+        let quiet = drain.wake_at(after, 0);
+        assert_eq!(quiet, Some(after + Duration::from_secs(1)));
+        drain.heard(after + Duration::from_millis(500));
+        let later = after + Duration::from_millis(1200);
+        assert_eq!(
+            drain.wake_at(later, 0),
+            Some(after + Duration::from_millis(1500))
+        );
+        assert_eq!(drain.wake_at(after + Duration::from_millis(1500), 0), None);
+        assert_eq!(drain.wake_at(stop + Duration::from_secs(10), 3), None);
+    }
+}
