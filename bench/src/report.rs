@@ -1,6 +1,7 @@
 //! The run's summary: JSON for machines, a Markdown table row for people.
 
-use crate::{Args, ConnReport};
+use crate::args::{Args, Mode};
+use crate::connection::{histogram, ConnReport};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -31,7 +32,7 @@ fn percentiles(h: &Histogram<u64>) -> Percentiles {
 #[derive(Serialize, Debug)]
 pub struct Summary {
     pub label: String,
-    pub mode: crate::Mode,
+    pub mode: Mode,
     pub rooms: usize,
     pub connections: usize,
     pub users: usize,
@@ -72,6 +73,60 @@ pub struct Summary {
     pub errors: Vec<String>,
 }
 
+/// Every connection's histograms merged, and who was in which room and what it acked.
+struct Merged {
+    latency: Histogram<u64>,
+    ack_latency: Histogram<u64>,
+    connect: Histogram<u64>,
+    /// Connections per room.
+    members: BTreeMap<usize, u64>,
+    acked_per_room: BTreeMap<usize, u64>,
+    errors: Vec<String>,
+}
+
+fn merge(reports: &[ConnReport]) -> Merged {
+    let mut m = Merged {
+        latency: histogram(),
+        ack_latency: histogram(),
+        connect: histogram(),
+        members: BTreeMap::new(),
+        acked_per_room: BTreeMap::new(),
+        errors: Vec::new(),
+    };
+    for r in reports {
+        let _ = m.latency.add(&r.latency);
+        let _ = m.ack_latency.add(&r.ack_latency);
+        let _ = m.connect.record((r.connect_ms * 1000.0).max(1.0) as u64);
+        *m.members.entry(r.room).or_default() += 1;
+        *m.acked_per_room.entry(r.room).or_default() += r.acked;
+        m.errors.extend(r.errors.iter().cloned());
+    }
+    m
+}
+
+/// Every connection of a room must receive every message acked in that room.
+fn expected_deliveries(m: &Merged) -> u64 {
+    m.acked_per_room
+        .iter()
+        .map(|(room, acked)| acked * m.members.get(room).copied().unwrap_or(0))
+        .sum()
+}
+
+/// Counted per connection, so that a duplicate cannot hide a loss, nor one connection's extra
+/// copies another's missing ones: what it should have had, minus the distinct messages it got
+/// (or the holes in its seqs, if that says more).
+fn lost(reports: &[ConnReport], acked_per_room: &BTreeMap<usize, u64>) -> u64 {
+    reports
+        .iter()
+        .map(|r| {
+            let should = acked_per_room.get(&r.room).copied().unwrap_or(0);
+            should
+                .saturating_sub(r.received.saturating_sub(r.duplicates))
+                .max(r.gaps)
+        })
+        .sum()
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn summarise(
     args: &Args,
@@ -83,43 +138,11 @@ pub fn summarise(
     rss: u64,
     server_processes: usize,
 ) -> Summary {
-    let mut latency = crate::histogram();
-    let mut ack_latency = crate::histogram();
-    let mut connect = crate::histogram();
-    let mut members: BTreeMap<usize, u64> = BTreeMap::new();
-    let mut acked_per_room: BTreeMap<usize, u64> = BTreeMap::new();
-    let mut errors = Vec::new();
-    for r in reports {
-        let _ = latency.add(&r.latency);
-        let _ = ack_latency.add(&r.ack_latency);
-        let _ = connect.record((r.connect_ms * 1000.0).max(1.0) as u64);
-        *members.entry(r.room).or_default() += 1;
-        *acked_per_room.entry(r.room).or_default() += r.acked;
-        errors.extend(r.errors.iter().cloned());
-    }
-    // Every connection of a room must receive every message acked in that room.
-    let expected: u64 = acked_per_room
-        .iter()
-        .map(|(room, acked)| acked * members.get(room).copied().unwrap_or(0))
-        .sum();
-    let delivered: u64 = reports.iter().map(|r| r.received).sum();
-    let duplicated: u64 = reports.iter().map(|r| r.duplicates).sum();
-    // Counted per connection, so that a duplicate cannot hide a loss, nor one connection's
-    // extra copies another's missing ones: what it should have had, minus the distinct
-    // messages it got (or the holes in its seqs, if that says more).
-    let lost: u64 = reports
-        .iter()
-        .map(|r| {
-            let should = acked_per_room.get(&r.room).copied().unwrap_or(0);
-            should
-                .saturating_sub(r.received.saturating_sub(r.duplicates))
-                .max(r.gaps)
-        })
-        .sum();
+    let merged = merge(reports);
+    let sum = |field: fn(&ConnReport) -> u64| -> u64 { reports.iter().map(field).sum() };
+    let delivered = sum(|r| r.received);
     let window = args.duration.max(1e-9);
-    let delivered_in_window: u64 = reports.iter().map(|r| r.received_in_window).sum();
-    let acked_in_window: u64 = reports.iter().map(|r| r.acked_in_window).sum();
-    let acked: u64 = reports.iter().map(|r| r.acked).sum();
+    let delivered_in_window = sum(|r| r.received_in_window);
     Summary {
         label: args.label.clone(),
         mode: args.mode,
@@ -131,22 +154,21 @@ pub fn summarise(
         in_flight: args.in_flight,
         duration_s: args.duration,
         connections_per_s: args.conns as f64 / connect_elapsed.as_secs_f64().max(1e-9),
-        connect_p99_ms: connect.value_at_quantile(0.99) as f64 / 1000.0,
-        publishes: reports.iter().map(|r| r.published).sum(),
-        acked,
+        connect_p99_ms: merged.connect.value_at_quantile(0.99) as f64 / 1000.0,
+        publishes: sum(|r| r.published),
+        acked: sum(|r| r.acked),
         delivered,
-        expected_deliveries: expected,
-        lost,
-        duplicated,
+        expected_deliveries: expected_deliveries(&merged),
+        lost: lost(reports, &merged.acked_per_room),
+        duplicated: sum(|r| r.duplicates),
         delivered_per_s: delivered_in_window as f64 / window,
-        deliveries_per_ws_message: {
-            let m: u64 = reports.iter().map(|r| r.ws_messages).sum();
-            delivered as f64 / m.max(1) as f64
-        },
+        deliveries_per_ws_message: delivered as f64 / sum(|r| r.ws_messages).max(1) as f64,
         batch: args.batch,
-        publishes_per_s_per_room: acked_in_window as f64 / window / args.rooms.max(1) as f64,
-        latency: percentiles(&latency),
-        ack_latency: percentiles(&ack_latency),
+        publishes_per_s_per_room: sum(|r| r.acked_in_window) as f64
+            / window
+            / args.rooms.max(1) as f64,
+        latency: percentiles(&merged.latency),
+        ack_latency: percentiles(&merged.ack_latency),
         server_processes,
         server_cpu_s: cpu_s,
         server_cpu_s_per_million_deliveries: (server_processes > 0 && delivered_in_window > 0)
@@ -154,7 +176,7 @@ pub fn summarise(
         server_rss_bytes: rss,
         server_rss_before_bytes: 0,
         server_rss_per_connection_bytes: 0.0,
-        errors,
+        errors: merged.errors,
     }
 }
 
