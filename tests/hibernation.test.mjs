@@ -50,7 +50,9 @@ test('a hibernated room keeps its sockets, tags, attachments, members and behavi
   const state = await evicted.check();
   assert.equal(state.sockets, 3);
   const byConn = Object.fromEntries(state.connections.map((c) => [c.attachment.connection_id, c]));
-  assert.deepEqual(byConn[a1.connectionId].attachment, { user_id: 'alice', connection_id: a1.connectionId });
+  const { user_id, connection_id, exp } = byConn[a1.connectionId].attachment;
+  assert.deepEqual({ user_id, connection_id }, { user_id: 'alice', connection_id: a1.connectionId });
+  assert.ok(exp > Date.now() / 1000, 'the session (token expiry) survives hibernation with the socket');
   assert.deepEqual(byConn[a1.connectionId].tags, [`c:${a1.connectionId}`, 'u:alice']);
   assert.deepEqual(byConn[b.connectionId].tags, [`c:${b.connectionId}`, 'u:bob']);
 
