@@ -34,6 +34,10 @@ pub struct Claims {
     pub iat: Option<u64>,
 }
 
+/// Most rooms a token's `rooms` claim may list: the list travels with every connection (in its
+/// socket's attachment, at most 16 KiB) to scope its `direct`s.
+pub const MAX_ROOMS_CLAIM: usize = 100;
+
 /// Rules a token must meet beyond its signature and its own claims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenRules {
@@ -111,6 +115,15 @@ pub fn verify_token(
     if !is_valid_user_id(&claims.sub) {
         return Err(unauthorized("token `sub` must be 1-128 characters"));
     }
+    if claims
+        .rooms
+        .as_ref()
+        .is_some_and(|r| r.len() > MAX_ROOMS_CLAIM)
+    {
+        return Err(unauthorized(&format!(
+            "token `rooms` may list at most {MAX_ROOMS_CLAIM} rooms"
+        )));
+    }
     Ok(claims)
 }
 
@@ -142,12 +155,11 @@ pub fn parse_room_list(list: &str) -> Result<Vec<String>, ChatError> {
         .collect()
 }
 
-/// Compares two secrets in time that depends only on their lengths, not on where they differ.
+/// Compares two secrets in time that does not depend on where they differ (`subtle`, a
+/// maintained constant-time primitive; unequal lengths compare unequal).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 // ---- HS256-only crypto provider -------------------------------------------------------------
@@ -261,6 +273,19 @@ mod tests {
         assert!(
             verify_token(SECRET, &over, NOW, &uncapped).is_ok(),
             "0 = no cap"
+        );
+
+        let many: Vec<String> = (0..=MAX_ROOMS_CLAIM).map(|n| format!("r{n}")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        let t = issue_token(SECRET, &claims("a", NOW + 60, Some(&refs))).unwrap();
+        assert!(
+            verify_token(SECRET, &t, NOW, &RULES).is_err(),
+            "over MAX_ROOMS_CLAIM"
+        );
+        let t = issue_token(SECRET, &claims("a", NOW + 60, Some(&refs[1..]))).unwrap();
+        assert!(
+            verify_token(SECRET, &t, NOW, &RULES).is_ok(),
+            "at MAX_ROOMS_CLAIM"
         );
 
         let mut c = claims("a", NOW + 60, None);

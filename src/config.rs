@@ -23,6 +23,31 @@ pub struct Config {
     pub token_rules: TokenRules,
     /// `AUTH_SECRET`, for tokens presented on an open connection (`auth`).
     pub auth_secret: Secret,
+    /// `DIRECT_RATE_PER_SECOND` / `DIRECT_RATE_BURST`: directs per user per room.
+    pub direct_rate: RateLimit,
+    /// `MAX_CONNECTIONS_PER_USER`: one user's connections in one room.
+    pub max_connections_per_user: usize,
+    /// `MAX_ROOM_CONNECTIONS`: connections in one room.
+    pub max_room_connections: usize,
+    /// `REPLAY_MAX_MESSAGES` / `REPLAY_MAX_BYTES`: what one resume replays at most.
+    pub replay: ReplayLimit,
+}
+
+/// The most one resume (`?since=`) replays; older messages are announced as a `gap` with
+/// reason `replay_limit`, for the client to read over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayLimit {
+    pub max_messages: u64,
+    pub max_bytes: u64,
+}
+
+impl Default for ReplayLimit {
+    fn default() -> Self {
+        ReplayLimit {
+            max_messages: 1_000,
+            max_bytes: 8 << 20,
+        }
+    }
 }
 
 impl Default for Config {
@@ -35,6 +60,13 @@ impl Default for Config {
             token_notice_secs: 60,
             token_rules: TokenRules::default(),
             auth_secret: Secret::default(),
+            direct_rate: RateLimit {
+                per_second: 5.0,
+                burst: 20.0,
+            },
+            max_connections_per_user: 10,
+            max_room_connections: 10_000,
+            replay: ReplayLimit::default(),
         }
     }
 }
@@ -63,43 +95,69 @@ impl Config {
     /// Builds the configuration from a variable lookup (the Worker `Env` in production).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
         let d = Config::default();
-        let num = |name: &str| get(name).and_then(|v| v.trim().parse::<f64>().ok());
-        let in_range = |v: f64, lo: f64, hi: f64| (lo..=hi).contains(&v).then_some(v);
+        let vars = Vars(&get);
         Config {
-            max_message_bytes: num("MAX_MESSAGE_BYTES")
-                .and_then(|v| in_range(v, 1.0, MAX_MAX_MESSAGE_BYTES as f64))
+            max_message_bytes: vars
+                .within("MAX_MESSAGE_BYTES", 1.0, MAX_MAX_MESSAGE_BYTES as f64)
                 .map_or(d.max_message_bytes, |v| v as usize),
-            rate_limit: RateLimit {
-                per_second: num("RATE_LIMIT_PER_SECOND")
-                    .and_then(|v| in_range(v, 0.001, 1e9))
-                    .unwrap_or(d.rate_limit.per_second),
-                burst: num("RATE_LIMIT_BURST")
-                    .and_then(|v| in_range(v, 1.0, 1e9))
-                    .unwrap_or(d.rate_limit.burst),
-            },
+            rate_limit: vars.rate("RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", d.rate_limit),
             retention: Retention {
                 // 0 = unlimited.
-                max_messages: num("HISTORY_MAX_MESSAGES")
-                    .and_then(|v| in_range(v, 0.0, 1e12))
+                max_messages: vars
+                    .within("HISTORY_MAX_MESSAGES", 0.0, 1e12)
                     .map_or(d.retention.max_messages, |v| v as u64),
                 // Fractions of a day are allowed (tests use seconds' worth); 0 = unlimited.
-                max_age_ms: num("HISTORY_MAX_AGE_DAYS")
-                    .and_then(|v| in_range(v, 0.0, 1e6))
+                max_age_ms: vars
+                    .within("HISTORY_MAX_AGE_DAYS", 0.0, 1e6)
                     .map_or(d.retention.max_age_ms, |v| (v * 86_400_000.0) as u64),
             },
             history_storage: match get("HISTORY_STORAGE").as_deref().map(str::trim) {
                 Some("none") => HistoryStorage::None,
                 _ => HistoryStorage::Durable,
             },
-            token_notice_secs: num("TOKEN_REFRESH_NOTICE_SECONDS")
-                .and_then(|v| in_range(v, 0.0, 1e9))
+            token_notice_secs: vars
+                .within("TOKEN_REFRESH_NOTICE_SECONDS", 0.0, 1e9)
                 .map_or(d.token_notice_secs, |v| v as u64),
             token_rules: TokenRules {
-                max_lifetime_secs: num("MAX_TOKEN_LIFETIME_SECONDS")
-                    .and_then(|v| in_range(v, 0.0, 1e12))
+                max_lifetime_secs: vars
+                    .within("MAX_TOKEN_LIFETIME_SECONDS", 0.0, 1e12)
                     .map_or(d.token_rules.max_lifetime_secs, |v| v as u64),
             },
             auth_secret: Secret::new(get("AUTH_SECRET").unwrap_or_default()),
+            direct_rate: vars.rate("DIRECT_RATE_PER_SECOND", "DIRECT_RATE_BURST", d.direct_rate),
+            max_connections_per_user: vars
+                .within("MAX_CONNECTIONS_PER_USER", 1.0, 1e9)
+                .map_or(d.max_connections_per_user, |v| v as usize),
+            max_room_connections: vars
+                .within("MAX_ROOM_CONNECTIONS", 1.0, 1e9)
+                .map_or(d.max_room_connections, |v| v as usize),
+            replay: ReplayLimit {
+                max_messages: vars
+                    .within("REPLAY_MAX_MESSAGES", 1.0, 1e9)
+                    .map_or(d.replay.max_messages, |v| v as u64),
+                max_bytes: vars
+                    .within("REPLAY_MAX_BYTES", 1.0, 1e12)
+                    .map_or(d.replay.max_bytes, |v| v as u64),
+            },
+        }
+    }
+}
+
+/// Numeric variables, each read with a range: out of range or unparsable is `None`.
+struct Vars<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
+    fn within(&self, name: &str, lo: f64, hi: f64) -> Option<f64> {
+        let v = (self.0)(name)?.trim().parse::<f64>().ok()?;
+        (lo..=hi).contains(&v).then_some(v)
+    }
+
+    fn rate(&self, per_second: &str, burst: &str, default: RateLimit) -> RateLimit {
+        RateLimit {
+            per_second: self
+                .within(per_second, 0.001, 1e9)
+                .unwrap_or(default.per_second),
+            burst: self.within(burst, 1.0, 1e9).unwrap_or(default.burst),
         }
     }
 }
@@ -136,6 +194,29 @@ mod tests {
             ("AUTH_SECRET", "s3cret"),
         ]);
         assert_eq!(c.token_notice_secs, 5);
+        let limits = from(&[
+            ("DIRECT_RATE_PER_SECOND", "1"),
+            ("DIRECT_RATE_BURST", "3"),
+            ("MAX_CONNECTIONS_PER_USER", "2"),
+            ("MAX_ROOM_CONNECTIONS", "50"),
+            ("REPLAY_MAX_MESSAGES", "10"),
+            ("REPLAY_MAX_BYTES", "1000"),
+        ]);
+        assert_eq!(
+            (limits.direct_rate.per_second, limits.direct_rate.burst),
+            (1.0, 3.0)
+        );
+        assert_eq!(
+            (limits.max_connections_per_user, limits.max_room_connections),
+            (2, 50)
+        );
+        assert_eq!(
+            limits.replay,
+            ReplayLimit {
+                max_messages: 10,
+                max_bytes: 1000
+            }
+        );
         assert_eq!(c.token_rules.max_lifetime_secs, 0);
         assert_eq!(c.auth_secret, Secret::new("s3cret"));
         assert!(
@@ -164,6 +245,8 @@ mod tests {
             ("HISTORY_MAX_AGE_DAYS", "forever"),
             ("TOKEN_REFRESH_NOTICE_SECONDS", "-1"),
             ("MAX_TOKEN_LIFETIME_SECONDS", "a week"),
+            ("MAX_CONNECTIONS_PER_USER", "0"),
+            ("REPLAY_MAX_MESSAGES", "-1"),
         ]);
         assert_eq!(c, Config::default());
     }

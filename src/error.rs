@@ -32,6 +32,10 @@ pub enum ErrorCode {
     Banned,
     /// The token was issued before a revocation of the user's tokens (HTTP 401).
     Revoked,
+    /// The user already has `MAX_CONNECTIONS_PER_USER` connections in the room (HTTP 429).
+    TooManyConnections,
+    /// The room already holds `MAX_ROOM_CONNECTIONS` connections (HTTP 503).
+    RoomFull,
     /// A WebSocket endpoint was called without `Upgrade: websocket`.
     UpgradeRequired,
     /// HTTP API body or query is unusable.
@@ -58,6 +62,8 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Banned => "banned",
             ErrorCode::Revoked => "revoked",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::RoomFull => "room_full",
             ErrorCode::UpgradeRequired => "upgrade_required",
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
@@ -79,9 +85,9 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::TooLarge => 413,
             ErrorCode::UpgradeRequired => 426,
-            ErrorCode::RateLimited => 429,
+            ErrorCode::RateLimited | ErrorCode::TooManyConnections => 429,
             ErrorCode::BinaryUnsupported => 415,
-            ErrorCode::Unavailable => 503,
+            ErrorCode::Unavailable | ErrorCode::RoomFull => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -100,6 +106,8 @@ pub struct ChatError {
     pub message: String,
     /// For `banned`: when the ban ends (unix ms; `Some(None)`: until unbanned).
     pub until: Option<Option<u64>>,
+    /// For `internal`: the incident id the operator's log has the detail under.
+    pub incident: Option<String>,
 }
 
 impl ChatError {
@@ -108,6 +116,15 @@ impl ChatError {
             code,
             message: message.into(),
             until: None,
+            incident: None,
+        }
+    }
+
+    /// `internal`, with nothing but the incident id.
+    pub fn internal(incident: String) -> Self {
+        ChatError {
+            incident: Some(incident),
+            ..ChatError::new(ErrorCode::Internal, "internal error; try again")
         }
     }
 
@@ -127,6 +144,8 @@ impl ChatError {
             message: &'a str,
             #[serde(skip_serializing_if = "Option::is_none")]
             until: Option<Option<u64>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            incident: Option<&'a str>,
         }
         #[derive(Serialize)]
         struct Body<'a> {
@@ -137,6 +156,7 @@ impl ChatError {
                 code: self.code,
                 message: &self.message,
                 until: self.until,
+                incident: self.incident.as_deref(),
             },
         })
         .unwrap_or_else(|_| String::from(r#"{"error":{"code":"internal","message":"?"}}"#))

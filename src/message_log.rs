@@ -60,7 +60,47 @@ pub trait MessageLog {
     /// Appends `entry` (whose seq must be `last_seq() + 1`) unless it is a duplicate.
     fn append(&mut self, entry: LogEntry<'_>) -> Result<Appended, LogError>;
     /// Calls `each` with the frame of every retained message with seq > `after`, in order.
-    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> Result<(), LogError>;
+    /// The seqs and frame lengths (bytes) of the newest retained messages with seq > `after`,
+    /// newest first, at most `max` of them: what a resume would replay, without reading a frame.
+    fn newest_lengths(&self, after: u64, max: u64) -> Result<Vec<(u64, usize)>, LogError>;
+    /// The frames of at most `limit` retained messages with seq >= `from`, oldest first.
+    fn read_from(&self, from: u64, limit: usize) -> Result<Vec<(u64, String)>, LogError>;
+}
+
+/// What a resume after `since` sends, besides the messages themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayPlan {
+    /// The first seq to replay (the replay runs through the room's latest), if any.
+    pub from: Option<u64>,
+    /// Retained messages left out by the replay limits: `from ..= to`, for the client to read
+    /// over HTTP.
+    pub limited: Option<(u64, u64)>,
+}
+
+/// Plans a resume after `since` from the newest retained messages (newest first, as
+/// [`MessageLog::newest_lengths`] gives them, already capped at `REPLAY_MAX_MESSAGES`): it
+/// replays the newest that fit in `max_bytes`, and names the retained ones it leaves out
+/// (`first` is the oldest retained seq; what was trimmed before it is a gap of its own).
+pub fn plan_replay(
+    since: u64,
+    first: Option<u64>,
+    newest: &[(u64, usize)],
+    max_bytes: u64,
+) -> ReplayPlan {
+    let mut bytes = 0u64;
+    let mut from = None;
+    for &(seq, len) in newest {
+        bytes += len as u64;
+        if bytes > max_bytes && from.is_some() {
+            break;
+        }
+        from = Some(seq);
+    }
+    // Everything retained after `since` below `from` is left out (`newest` may hold fewer
+    // messages than are retained: the count cap).
+    let oldest = (since + 1).max(first.unwrap_or(0));
+    let limited = from.filter(|&f| f > oldest).map(|f| (oldest, f - 1));
+    ReplayPlan { from, limited }
 }
 
 /// Retention settings (`HISTORY_MAX_MESSAGES`, `HISTORY_MAX_AGE_DAYS`); 0 means unlimited.
@@ -239,8 +279,11 @@ impl MessageLog for NoLog {
         self.last = e.seq;
         Ok(Appended::Stored)
     }
-    fn replay(&self, _after: u64, _each: &mut dyn FnMut(&str)) -> Result<(), LogError> {
-        Ok(())
+    fn newest_lengths(&self, _after: u64, _max: u64) -> Result<Vec<(u64, usize)>, LogError> {
+        Ok(Vec::new())
+    }
+    fn read_from(&self, _from: u64, _limit: usize) -> Result<Vec<(u64, String)>, LogError> {
+        Ok(Vec::new())
     }
 }
 
@@ -284,12 +327,13 @@ impl MessageLog for MemoryLog {
         self.last = e.seq;
         Ok(Appended::Stored)
     }
-    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> Result<(), LogError> {
-        self.rows
-            .iter()
-            .filter(|r| r.0 > after)
-            .for_each(|r| each(&r.3));
-        Ok(())
+    fn newest_lengths(&self, after: u64, max: u64) -> Result<Vec<(u64, usize)>, LogError> {
+        let rows = self.rows.iter().rev().filter(|r| r.0 > after);
+        Ok(rows.take(max as usize).map(|r| (r.0, r.3.len())).collect())
+    }
+    fn read_from(&self, from: u64, limit: usize) -> Result<Vec<(u64, String)>, LogError> {
+        let rows = self.rows.iter().filter(|r| r.0 >= from).take(limit);
+        Ok(rows.map(|r| (r.0, r.3.clone())).collect())
     }
 }
 
@@ -322,6 +366,44 @@ mod tests {
             Retention::default().age_cutoff(u64::MAX),
             Some(u64::MAX - 2_592_000_000)
         );
+    }
+
+    #[test]
+    fn a_replay_keeps_the_newest_that_fit_and_names_the_rest() {
+        let newest = [(10, 100), (9, 100), (8, 100), (7, 100)];
+        // Everything fits.
+        assert_eq!(
+            plan_replay(6, Some(1), &newest, 1_000),
+            ReplayPlan {
+                from: Some(7),
+                limited: None
+            }
+        );
+        // The byte cap keeps 9 and 10; 7-8 are left out.
+        assert_eq!(
+            plan_replay(6, Some(1), &newest, 250),
+            ReplayPlan {
+                from: Some(9),
+                limited: Some((7, 8))
+            }
+        );
+        // The count cap already cut the list: 2-6 are left out too ...
+        assert_eq!(
+            plan_replay(1, Some(1), &newest, 1_000).limited,
+            Some((2, 6))
+        );
+        // ... but not what retention trimmed (a gap of its own): only 4-6.
+        assert_eq!(
+            plan_replay(1, Some(4), &newest, 1_000).limited,
+            Some((4, 6))
+        );
+        // A single message over the byte cap is still replayed (never nothing but a gap).
+        assert_eq!(plan_replay(9, Some(1), &[(10, 5_000)], 100).from, Some(10));
+        let nothing = ReplayPlan {
+            from: None,
+            limited: None,
+        };
+        assert_eq!(plan_replay(10, Some(1), &[], 100), nothing);
     }
 
     #[test]

@@ -291,6 +291,19 @@ fn batch_texts(
     out
 }
 
+/// `frames` as the texts a `batch` connection receives: one frame as itself, more as `batch`
+/// frames of at most [`BATCH_MAX_BYTES`] each (a resume's replay chunk, outside a turn's plan).
+pub fn batch_texts_of(frames: &[&str]) -> Vec<String> {
+    let items: Vec<(Recipients, String)> = frames
+        .iter()
+        .map(|f| (Recipients::AllExcept(None), (*f).to_owned()))
+        .collect();
+    let list: Vec<usize> = (0..items.len()).collect();
+    let mut texts = Vec::new();
+    batch_texts(&items, &list, &mut texts);
+    texts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +320,7 @@ mod tests {
                 user_id: u,
                 handle: (c.to_string(), *b),
                 session: Default::default(),
+                rooms: None,
                 since: None,
             };
             r.open(j, 0, &NoLog::default());

@@ -34,44 +34,88 @@ pub enum Verdict {
     Close,
 }
 
+/// A token bucket: `capacity` tokens, refilled at `per_second`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RateLimiter {
+pub struct TokenBucket {
     tokens: f64,
-    strikes: f64,
     last_ms: f64,
 }
 
-impl RateLimiter {
+impl TokenBucket {
     /// A full bucket at time `now_ms`.
-    pub fn new(limit: &RateLimit, now_ms: f64) -> Self {
-        RateLimiter {
-            tokens: limit.burst,
-            strikes: strike_capacity(limit),
+    pub fn full(capacity: f64, now_ms: f64) -> Self {
+        TokenBucket {
+            tokens: capacity,
             last_ms: now_ms,
         }
     }
 
-    /// Takes one token for a frame received at `now_ms`.
-    pub fn check(&mut self, limit: &RateLimit, now_ms: f64) -> Verdict {
+    /// Refills for the time elapsed, then takes one token if there is one.
+    pub fn take(&mut self, capacity: f64, per_second: f64, now_ms: f64) -> bool {
         let elapsed_s = ((now_ms - self.last_ms) / 1000.0).max(0.0);
         self.last_ms = self.last_ms.max(now_ms);
-        let refill = elapsed_s * limit.per_second;
-        self.tokens = (self.tokens + refill).min(limit.burst);
-        self.strikes = (self.strikes + refill).min(strike_capacity(limit));
+        self.tokens = (self.tokens + elapsed_s * per_second).min(capacity);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
-            Verdict::Allow
-        } else if self.strikes >= 1.0 {
-            self.strikes -= 1.0;
-            Verdict::Reject
+            true
         } else {
-            Verdict::Close
+            false
         }
     }
 }
 
+/// What a user's connections in one room share: every frame takes a token from `frames`
+/// (`RATE_LIMIT_*`), a `direct` also one from `directs` (`DIRECT_RATE_*`). One user with five
+/// sockets gets one user's worth of frames, not five.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserBuckets {
+    pub frames: TokenBucket,
+    pub directs: TokenBucket,
+}
+
+impl UserBuckets {
+    pub fn new(frames: &RateLimit, directs: &RateLimit, now_ms: f64) -> Self {
+        UserBuckets {
+            frames: TokenBucket::full(frames.burst, now_ms),
+            directs: TokenBucket::full(directs.burst, now_ms),
+        }
+    }
+}
+
+/// A connection that keeps sending after `rate_limited` is told so about one burst's worth
+/// of times (at least 10), then closed: the strikes are per connection, so one flooding socket
+/// is closed without closing the user's others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Strikes(TokenBucket);
+
+impl Strikes {
+    pub fn new(limit: &RateLimit, now_ms: f64) -> Self {
+        Strikes(TokenBucket::full(strike_capacity(limit), now_ms))
+    }
+}
+
+/// The verdict on one frame: a token from the user's `frames` bucket, else a strike of the
+/// connection's, else the close. Strikes refill at the same rate as tokens.
+pub fn check(
+    frames: &mut TokenBucket,
+    strikes: &mut Strikes,
+    limit: &RateLimit,
+    now_ms: f64,
+) -> Verdict {
+    if frames.take(limit.burst, limit.per_second, now_ms) {
+        Verdict::Allow
+    } else if strikes
+        .0
+        .take(strike_capacity(limit), limit.per_second, now_ms)
+    {
+        Verdict::Reject
+    } else {
+        Verdict::Close
+    }
+}
+
 /// A flooder is told `rate_limited` about one burst's worth of times (at least 10) before the
-/// connection is closed; strikes refill at the same rate as tokens.
+/// connection is closed.
 fn strike_capacity(limit: &RateLimit) -> f64 {
     limit.burst.max(10.0)
 }
@@ -85,6 +129,22 @@ mod tests {
         burst: 20.0,
     };
 
+    /// A connection's view: its user's frame bucket and its own strikes.
+    struct RateLimiter(TokenBucket, Strikes);
+
+    impl RateLimiter {
+        fn new(limit: &RateLimit, now_ms: f64) -> Self {
+            RateLimiter(
+                TokenBucket::full(limit.burst, now_ms),
+                Strikes::new(limit, now_ms),
+            )
+        }
+
+        fn check(&mut self, limit: &RateLimit, now_ms: f64) -> Verdict {
+            check(&mut self.0, &mut self.1, limit, now_ms)
+        }
+    }
+
     #[test]
     fn allows_a_burst_then_rejects() {
         let mut l = RateLimiter::new(&LIMIT, 0.0);
@@ -92,6 +152,26 @@ mod tests {
             assert_eq!(l.check(&LIMIT, 0.0), Verdict::Allow);
         }
         assert_eq!(l.check(&LIMIT, 0.0), Verdict::Reject);
+    }
+
+    #[test]
+    fn sockets_of_one_user_share_the_bucket_but_not_the_strikes() {
+        let mut user = TokenBucket::full(LIMIT.burst, 0.0);
+        let (mut s1, mut s2) = (Strikes::new(&LIMIT, 0.0), Strikes::new(&LIMIT, 0.0));
+        let allowed = (0..40)
+            .map(|n| {
+                let strikes = if n % 2 == 0 { &mut s1 } else { &mut s2 };
+                check(&mut user, strikes, &LIMIT, 0.0)
+            })
+            .filter(|v| *v == Verdict::Allow)
+            .count();
+        assert_eq!(allowed, 20, "two sockets, one user's burst");
+        // s1 floods on: it is closed after its own strikes, s2 still has all of its own.
+        let closed_after = (0..100)
+            .position(|_| check(&mut user, &mut s1, &LIMIT, 0.0) == Verdict::Close)
+            .unwrap();
+        assert_eq!(closed_after, 10, "s1 had used 10 of its 20 strikes");
+        assert_eq!(check(&mut user, &mut s2, &LIMIT, 0.0), Verdict::Reject);
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct Attachment {
     pub iat: Option<u64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notified: bool,
+    /// The token's `rooms` claim: where the connection's `direct`s may go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rooms: Option<Vec<String>>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -85,6 +88,7 @@ mod tests {
             exp: 0,
             iat: None,
             notified: false,
+            rooms: None,
         };
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(

@@ -17,6 +17,8 @@ test('the test server mirrors wrangler.toml', () => {
   const mirrored = Object.fromEntries(Object.entries(opts.durableObjects).map(([k, v]) => [k, v.className]));
   assert.deepEqual(mirrored, bindings);
   assert.equal(path.resolve(config.main), opts.scriptPath);
+  const limits = Object.fromEntries((config.ratelimits ?? []).map((r) => [r.name, { simple: r.simple }]));
+  assert.deepEqual(limits, opts.ratelimits, 'the per-IP limiter (IP_LIMITER) is mirrored');
 });
 
 test('every Durable Object class is SQLite-backed through a migration', () => {

@@ -28,9 +28,13 @@ pub enum RegistryCall {
         connections: u32,
         version: u64,
     },
-    /// A ready-made frame for every connection of the user, in every room: forwarded once to
-    /// each room the user is in. Answers [`super::Delivered`].
-    FanOut { frame: String },
+    /// A ready-made frame for every connection of the user, in every room (or only in
+    /// `rooms`, the sender's token's claim): forwarded once to each room the user is in.
+    /// Answers [`super::Delivered`].
+    FanOut {
+        frame: String,
+        rooms: Option<Vec<String>>,
+    },
     /// `GET /users/{user}`: the user's connections per room, checked with each room.
     Info,
     /// `POST /users/{user}/disconnect`: every connection of the user, every room (4003).
@@ -61,7 +65,9 @@ impl Call for RegistryRequest {
                 .param("room", room)
                 .param("connections", connections)
                 .param("version", version),
-            RegistryCall::FanOut { frame } => req(Method::Post, FAN_OUT).body(frame.clone()),
+            RegistryCall::FanOut { frame, rooms } => req(Method::Post, FAN_OUT)
+                .param_opt("rooms", rooms.as_ref().map(|r| r.join(",")))
+                .body(frame.clone()),
             RegistryCall::Info => req(Method::Get, INFO),
             RegistryCall::Disconnect { reason } => {
                 req(Method::Post, DISCONNECT).param_opt("reason", reason.as_deref())
@@ -84,6 +90,12 @@ impl Call for RegistryRequest {
                 version: req.number("version")?,
             },
             FAN_OUT => RegistryCall::FanOut {
+                rooms: req.get("rooms").map(|r| {
+                    r.split(',')
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }),
                 frame: req.take_body()?,
             },
             INFO => RegistryCall::Info,
@@ -115,6 +127,11 @@ mod tests {
             },
             RegistryCall::FanOut {
                 frame: r#"{"type":"direct"}"#.into(),
+                rooms: None,
+            },
+            RegistryCall::FanOut {
+                frame: "{}".into(),
+                rooms: Some(vec!["a".into(), "b".into()]),
             },
             RegistryCall::Info,
             RegistryCall::Disconnect { reason: None },

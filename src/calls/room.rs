@@ -54,6 +54,10 @@ pub enum RoomCall {
         batch: bool,
         exp: u64,
         iat: Option<u64>,
+        /// The token's `rooms` claim.
+        rooms: Option<Vec<String>>,
+        /// Answer the 101 with `Sec-WebSocket-Protocol: edge-chat.v1` (the client offered it).
+        subprotocol: bool,
     },
     /// A server post to the room: `data` is validated JSON. Answers
     /// `{"delivered":N,"seq":S}` (the server API's own reply).
@@ -132,13 +136,17 @@ impl Call for RoomRequest {
                 batch,
                 exp,
                 iat,
+                rooms,
+                subprotocol,
             } => {
                 let mut r = req(Method::Get, CONNECT)
                     .param("user", user)
                     .param_opt("since", *since)
                     .param_opt("batch", batch.then_some(1))
                     .param("exp", exp)
-                    .param_opt("iat", *iat);
+                    .param_opt("iat", *iat)
+                    .param_opt("rooms", rooms.as_ref().map(|r| r.join(",")))
+                    .param_opt("subprotocol", subprotocol.then_some(1));
                 r.upgrade = true;
                 r
             }
@@ -158,26 +166,7 @@ impl Call for RoomRequest {
                 .body(frame.clone()),
             Info => req(Method::Get, INFO),
             Debug => req(Method::Get, DEBUG),
-            Disconnect { connection, reason } => req(Method::Post, DISCONNECT)
-                .param("connection", connection)
-                .param_opt("reason", reason.as_deref()),
-            DisconnectUser { user, reason } => req(Method::Post, DISCONNECT_USER)
-                .param("user", user)
-                .param_opt("reason", reason.as_deref()),
-            Kick { user, ban, reason } => req(Method::Post, KICK)
-                .param("user", user)
-                .param_opt("ban", ban_param(ban))
-                .param_opt("reason", reason.as_deref()),
-            Bans => req(Method::Get, BANS),
-            Unban { user } => req(Method::Post, UNBAN).param("user", user),
-            Revoke {
-                user,
-                before,
-                reason,
-            } => req(Method::Post, REVOKE)
-                .param("user", user)
-                .param("before", before)
-                .param_opt("reason", reason.as_deref()),
+            _ => moderation_request(req(Method::Post, ""), &self.call),
         }
     }
 
@@ -194,6 +183,14 @@ impl Call for RoomRequest {
                 batch: req.get("batch") == Some("1"),
                 exp: req.number("exp")?,
                 iat: req.optional_number("iat")?,
+                // Room names never hold a comma; an empty claim lists no room.
+                rooms: req.get("rooms").map(|r| {
+                    r.split(',')
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }),
+                subprotocol: req.get("subprotocol") == Some("1"),
             },
             PUBLISH => Publish {
                 exclude: req.optional("exclude"),
@@ -218,6 +215,41 @@ impl Call for RoomRequest {
             _ => moderation_call(&req)?,
         };
         Ok(RoomRequest { room, call })
+    }
+}
+
+/// The operators' calls as requests: `base` names the room, its path is set here.
+fn moderation_request(base: InternalRequest, call: &RoomCall) -> InternalRequest {
+    use RoomCall::*;
+    let at = |path| InternalRequest {
+        path,
+        ..base.clone()
+    };
+    match call {
+        Disconnect { connection, reason } => at(DISCONNECT)
+            .param("connection", connection)
+            .param_opt("reason", reason.as_deref()),
+        DisconnectUser { user, reason } => at(DISCONNECT_USER)
+            .param("user", user)
+            .param_opt("reason", reason.as_deref()),
+        Kick { user, ban, reason } => at(KICK)
+            .param("user", user)
+            .param_opt("ban", ban_param(ban))
+            .param_opt("reason", reason.as_deref()),
+        Bans => InternalRequest {
+            method: Method::Get,
+            ..at(BANS)
+        },
+        Unban { user } => at(UNBAN).param("user", user),
+        Revoke {
+            user,
+            before,
+            reason,
+        } => at(REVOKE)
+            .param("user", user)
+            .param("before", before)
+            .param_opt("reason", reason.as_deref()),
+        _ => base,
     }
 }
 
@@ -265,6 +297,8 @@ mod tests {
                 batch: true,
                 exp: 99,
                 iat: Some(3),
+                rooms: Some(vec!["a".into(), "b.c".into()]),
+                subprotocol: true,
             },
             RoomCall::Connect {
                 user: "u".into(),
@@ -272,6 +306,17 @@ mod tests {
                 batch: false,
                 exp: 1,
                 iat: None,
+                rooms: None,
+                subprotocol: false,
+            },
+            RoomCall::Connect {
+                user: "u".into(),
+                since: None,
+                batch: false,
+                exp: 1,
+                iat: None,
+                rooms: Some(Vec::new()),
+                subprotocol: false,
             },
             RoomCall::Publish {
                 data: r#"{"a":"&="}"#.into(),

@@ -178,7 +178,12 @@ fn parse_target(to: Option<&Value>) -> Result<Target, String> {
     let obj = to.and_then(Value::as_object).ok_or(USAGE)?;
     match (obj.get("connection_id"), obj.get("user_id")) {
         (Some(Value::String(c)), None) if !c.is_empty() => Ok(Target::Connection(c.clone())),
-        (None, Some(Value::String(u))) if !u.is_empty() => Ok(Target::User(u.clone())),
+        (None, Some(Value::String(u))) if crate::names::is_valid_user_id(u) => {
+            Ok(Target::User(u.clone()))
+        }
+        (None, Some(Value::String(_))) => {
+            Err("`to.user_id` must be a user id: 1-128 characters, no control characters".into())
+        }
         _ => Err(USAGE.to_owned()),
     }
 }
@@ -291,6 +296,10 @@ mod tests {
                 None,
             ),
             (r#"{"type":"direct","to":{"user_id":""},"data":1}"#, None),
+            (
+                r#"{"type":"direct","to":{"user_id":"a\u0000b"},"data":1}"#,
+                None,
+            ),
             (r#"{"type":"direct","to":{"connection_id":"x"}}"#, None),
             (r#"{"type":"publish","type":"publish","data":1}"#, None),
         ];

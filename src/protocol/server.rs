@@ -50,6 +50,14 @@ pub enum PresenceEvent {
     Leave,
 }
 
+/// Why a `gap` frame leaves messages out, when they still exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapReason {
+    /// The resume's replay limits (`REPLAY_MAX_MESSAGES`, `REPLAY_MAX_BYTES`).
+    ReplayLimit,
+}
+
 /// Every frame of contract v1 the server sends (except `batch`, see [`batch_frame`]).
 /// Serialised with `"type"` first, then the fields in the order written here.
 #[derive(Debug, Serialize)]
@@ -86,8 +94,14 @@ pub enum ServerFrame<'a> {
         id: Option<&'a str>,
         seq: u64,
     },
-    /// On resume: messages `from ..= to` are no longer retained.
-    Gap { from: u64, to: u64 },
+    /// On resume: messages `from ..= to` are not sent — no longer retained (no `reason`), or
+    /// left out by the replay limits (`replay_limit`: read them over HTTP).
+    Gap {
+        from: u64,
+        to: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<GapReason>,
+    },
     /// A message to one connection or to every connection of one user.
     Direct {
         from: Sender<'a>,
@@ -115,6 +129,9 @@ pub enum ServerFrame<'a> {
         message: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<&'a str>,
+        /// For `internal`: the incident id to quote to the operator.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        incident: Option<&'a str>,
     },
 }
 
@@ -130,7 +147,26 @@ impl ServerFrame<'_> {
 
 /// Shorthand for the most common frame built outside the room: an `error`.
 pub fn error_frame(code: ErrorCode, message: &str, id: Option<&str>) -> String {
-    ServerFrame::Error { code, message, id }.to_json()
+    let incident = None;
+    ServerFrame::Error {
+        code,
+        message,
+        id,
+        incident,
+    }
+    .to_json()
+}
+
+/// The `internal` error a client gets when something failed inside: nothing of the failure
+/// itself, only the incident id the operator's log has it under.
+pub fn internal_error_frame(incident: &str, id: Option<&str>) -> String {
+    ServerFrame::Error {
+        code: ErrorCode::Internal,
+        message: "internal error; nothing was stored or sent; retrying is safe",
+        id,
+        incident: Some(incident),
+    }
+    .to_json()
 }
 
 /// Bytes `{"type":"batch","frames":[` and `]}` add around the frames of a batch.
@@ -249,6 +285,7 @@ mod tests {
                     code: ErrorCode::NotFound,
                     message: "no such connection",
                     id: Some("x"),
+                    incident: None,
                 },
                 r#"{"type":"error","code":"not_found","message":"no such connection","id":"x"}"#,
             ),
@@ -264,8 +301,20 @@ mod tests {
                 r#"{"type":"ack","seq":7}"#,
             ),
             (
-                ServerFrame::Gap { from: 1, to: 5 },
+                ServerFrame::Gap {
+                    from: 1,
+                    to: 5,
+                    reason: None,
+                },
                 r#"{"type":"gap","from":1,"to":5}"#,
+            ),
+            (
+                ServerFrame::Gap {
+                    from: 1,
+                    to: 5,
+                    reason: Some(GapReason::ReplayLimit),
+                },
+                r#"{"type":"gap","from":1,"to":5,"reason":"replay_limit"}"#,
             ),
             (
                 ServerFrame::TokenExpiring { exp: 9 },

@@ -5,13 +5,16 @@
 use super::{Action, Recipients, Room};
 use crate::error::ErrorCode;
 use crate::protocol::{error_frame, parse_client_frame, read_id, ClientFrame};
-use crate::rate_limit::Verdict;
+use crate::rate_limit::{check, Verdict};
 
 /// A frame as received from a socket.
 #[derive(Debug, Clone, Copy)]
 pub enum Incoming<'a> {
     Text(&'a str),
     Binary,
+    /// A text frame over `MAX_MESSAGE_BYTES`, of this many bytes: dropped by the shell on
+    /// arrival, before it was queued, and only refused here, in order with the rest.
+    TooLarge(usize),
 }
 
 /// The outcome of admitting a frame.
@@ -38,12 +41,13 @@ impl<H> Room<H> {
         let Some(entry) = self.index.get_mut(connection_id) else {
             return Admission::Refused(Vec::new());
         };
+        let Some(buckets) = self.buckets.get_mut(&entry.user_id) else {
+            return Admission::Refused(Vec::new());
+        };
         let max = self.config.max_message_bytes;
-        match entry
-            .handle
-            .limiter
-            .check(&self.config.rate_limit, now_ms as f64)
-        {
+        let limit = &self.config.rate_limit;
+        let strikes = &mut entry.handle.strikes;
+        match check(&mut buckets.frames, strikes, limit, now_ms as f64) {
             Verdict::Allow => {}
             Verdict::Reject => {
                 // The refused frame's id, so the sender can settle what it waits for. Only a
@@ -62,18 +66,26 @@ impl<H> Room<H> {
                 let message = "binary frames are not supported; send JSON text";
                 return refuse(ErrorCode::BinaryUnsupported, message, None);
             }
-            Incoming::Text(t) => t,
+            Incoming::TooLarge(len) => len_refusal(len, max),
+            Incoming::Text(t) if t.len() > max => len_refusal(t.len(), max),
+            Incoming::Text(t) => Ok(t),
         };
-        if text.len() > max {
-            let message = format!("frame is {} bytes; the limit is {max}", text.len());
-            return refuse(ErrorCode::TooLarge, &message, None);
-        }
+        let text = match text {
+            Ok(t) => t,
+            Err(message) => return refuse(ErrorCode::TooLarge, &message, None),
+        };
         match parse_client_frame(text) {
             Ok(frame) => Admission::Accepted(frame),
             Err(e) => refuse(e.code, &e.message, e.id.as_deref()),
         }
     }
+}
 
+fn len_refusal<'t>(len: usize, max: usize) -> Result<&'t str, String> {
+    Err(format!("frame is {len} bytes; the limit is {max}"))
+}
+
+impl<H> Room<H> {
     /// A connection that ignored its `rate_limited` refusals: closed with 1008 (as in v1: no
     /// `closing` frame), and the room told as for any close.
     fn close_flooder(&mut self, connection_id: &str) -> Vec<Action> {

@@ -20,6 +20,10 @@ impl<H> Room<H> {
     /// A client's `direct`: delivered here when the target connection is here; anything else
     /// is forwarded — to the user's registry (which knows every room of the user, this one
     /// included, and delivers to each exactly once) or to the room of the target connection.
+    ///
+    /// A connection whose token lists rooms reaches only connections in those rooms
+    /// (`forbidden` otherwise), and a user's connections only in those rooms (the registry
+    /// filters; none there is `not_found`, which says nothing about the user's other rooms).
     pub(super) fn direct(
         &self,
         from: Author<'_>,
@@ -27,6 +31,28 @@ impl<H> Room<H> {
         data: &RawValue,
         id: Option<String>,
     ) -> Vec<Action> {
+        let me = || Recipients::One(from.connection_id.to_owned());
+        let refuse = |code, message| {
+            vec![Action::send(
+                me(),
+                error_frame(code, message, id.as_deref()),
+            )]
+        };
+        let allowed = self
+            .index
+            .get(from.connection_id)
+            .and_then(|c| c.handle.rooms.clone());
+        if let (Target::Connection(c), Some(rooms)) = (&to, &allowed) {
+            // A connection here is in this room, whatever its id looks like.
+            let room = match self.index.get(c) {
+                Some(_) => Some(self.name.as_str()),
+                None => room_of(c),
+            };
+            if !room.is_some_and(|r| rooms.iter().any(|a| a == r)) {
+                let message = "the token's `rooms` claim does not include that connection's room";
+                return refuse(ErrorCode::Forbidden, message);
+            }
+        }
         let frame = ServerFrame::Direct {
             from: Sender::Client {
                 user_id: from.user_id,
@@ -41,19 +67,32 @@ impl<H> Room<H> {
             }
             Target::Connection(c) if room_of(&c).is_some_and(|r| r != self.name) => {
                 let to = Target::Connection(c);
-                vec![Action::Forward { to, frame, id }]
+                vec![Action::Forward {
+                    to,
+                    frame,
+                    id,
+                    rooms: None,
+                }]
             }
-            Target::Connection(_) => {
-                let me = Recipients::One(from.connection_id.to_owned());
-                let error = error_frame(ErrorCode::NotFound, "no such connection", id.as_deref());
-                vec![Action::send(me, error)]
-            }
+            Target::Connection(_) => refuse(ErrorCode::NotFound, "no such connection"),
             Target::User(u) => vec![Action::Forward {
                 to: Target::User(u),
                 frame,
                 id,
+                rooms: allowed,
             }],
         }
+    }
+
+    /// Takes a token from the sender's user's `direct` bucket (`DIRECT_RATE_*`).
+    pub(super) fn take_direct_token(&mut self, connection_id: &str, now_ms: u64) -> bool {
+        let Some(user) = self.index.get(connection_id).map(|e| e.user_id.as_str()) else {
+            return false;
+        };
+        let limit = &self.config.direct_rate;
+        self.buckets
+            .get_mut(user)
+            .is_some_and(|b| b.directs.take(limit.burst, limit.per_second, now_ms as f64))
     }
 
     /// A ready-made frame for every connection of `user_id` here (from the registry).
@@ -130,5 +169,107 @@ mod tests {
         assert_eq!(d[0].0, "a1");
         assert_eq!(d[0].1["code"], "not_found");
         assert_eq!(d[0].1["id"], "q");
+    }
+
+    fn join_with_rooms(r: &mut Room<String>, cid: &str, user: &str, rooms: Option<Vec<String>>) {
+        let j = Joining {
+            connection_id: cid,
+            user_id: user,
+            handle: cid.to_owned(),
+            session: Default::default(),
+            rooms,
+            since: None,
+        };
+        r.open(j, 0, &MemoryLog::default());
+    }
+
+    #[test]
+    fn directs_honour_the_rooms_claim() {
+        let mut r = room();
+        join_with_rooms(
+            &mut r,
+            "a1",
+            "alice",
+            Some(vec!["lobby".into(), "ok".into()]),
+        );
+        join_with_rooms(&mut r, "b1", "bob", None);
+        let to_conn = |c: &str| {
+            format!(r#"{{"type":"direct","to":{{"connection_id":"{c}"}},"data":1,"id":"d"}}"#)
+        };
+        let d = send(&mut r, "a1", &to_conn("elsewhere.0123456789abcdef"));
+        assert_eq!(
+            (d[0].0.as_str(), &d[0].1["code"], &d[0].1["id"]),
+            (
+                "a1",
+                &serde_json::json!("forbidden"),
+                &serde_json::json!("d")
+            )
+        );
+        let acts = r.receive(
+            "a1",
+            Incoming::Text(&to_conn("ok.0123456789abcdef")),
+            0,
+            &mut MemoryLog::default(),
+        );
+        assert!(
+            matches!(&acts[..], [Action::Forward { .. }]),
+            "an allowed room is forwarded"
+        );
+        assert_eq!(
+            send(&mut r, "a1", &to_conn("b1"))[0].0,
+            "b1",
+            "this room is in the claim"
+        );
+        let to_user = r#"{"type":"direct","to":{"user_id":"carol"},"data":1}"#;
+        let acts = r.receive("a1", Incoming::Text(to_user), 0, &mut MemoryLog::default());
+        assert!(
+            matches!(&acts[..], [Action::Forward { rooms: Some(rooms), .. }] if rooms == &["lobby", "ok"])
+        );
+        let acts = r.receive("b1", Incoming::Text(to_user), 0, &mut MemoryLog::default());
+        assert!(
+            matches!(&acts[..], [Action::Forward { rooms: None, .. }]),
+            "no claim, no filter"
+        );
+    }
+
+    #[test]
+    fn directs_have_their_own_bucket_per_user() {
+        let mut r = room();
+        join_with_rooms(&mut r, "a1", "alice", None);
+        join_with_rooms(&mut r, "a2", "alice", None);
+        join_with_rooms(&mut r, "b1", "bob", None);
+        let direct = |n: usize| {
+            format!(r#"{{"type":"direct","to":{{"connection_id":"b1"}},"data":{n},"id":"d{n}"}}"#)
+        };
+        let mut delivered = 0;
+        let mut limited = Vec::new();
+        for n in 0..30 {
+            let from = if n % 2 == 0 { "a1" } else { "a2" };
+            for (c, v) in send(&mut r, from, &direct(n)) {
+                match (c.as_str(), v["type"].as_str().unwrap()) {
+                    ("b1", "direct") => delivered += 1,
+                    (_, "error") if v["code"] == "rate_limited" => {
+                        limited.push(v["id"].as_str().unwrap().to_owned())
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            delivered, 20,
+            "DIRECT_RATE_BURST, across both of alice's sockets"
+        );
+        assert_eq!(limited.len(), 10);
+        assert_eq!(limited[0], "d20");
+        // Publishes use the other bucket.
+        assert_eq!(
+            send(&mut r, "a1", r#"{"type":"publish","data":1}"#).len(),
+            3
+        );
+        assert_eq!(
+            send(&mut r, "b1", &direct(99).replace("b1", "a1")).len(),
+            1,
+            "bob's bucket is his own"
+        );
     }
 }

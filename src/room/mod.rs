@@ -26,22 +26,26 @@ pub use publish::ServerPost;
 pub use recipients::Recipients;
 
 use crate::config::Config;
-use crate::message_log::{resume_gap, MessageLog};
+use crate::error::{ChatError, ErrorCode};
+use crate::message_log::{plan_replay, resume_gap, MessageLog};
 use crate::moderation::Ban;
-use crate::protocol::{ClientFrame, Member, PresenceEvent, ServerFrame, Target};
-use crate::rate_limit::RateLimiter;
+use crate::protocol::{ClientFrame, GapReason, Member, PresenceEvent, ServerFrame, Target};
+use crate::rate_limit::{Strikes, UserBuckets};
 use crate::room_index::{Removed, RoomIndex};
 use crate::session::{CloseReason, Session};
 use admission::Admission;
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// A connection as the room keeps it: the runtime's handle, its rate limiter, its session.
+/// A connection as the room keeps it: the runtime's handle, its flood strikes (its user's
+/// rate buckets are shared, in the room), its session, and the rooms its token allows.
 #[derive(Debug)]
 pub struct Conn<H> {
     pub handle: H,
-    pub limiter: RateLimiter,
+    pub strikes: Strikes,
     pub session: Session,
+    /// The token's `rooms` claim (`None`: any room): where its `direct`s may go.
+    pub rooms: Option<Vec<String>>,
 }
 
 /// A connection being opened.
@@ -51,6 +55,8 @@ pub struct Joining<'a, H> {
     pub user_id: &'a str,
     pub handle: H,
     pub session: Session,
+    /// The token's `rooms` claim.
+    pub rooms: Option<Vec<String>>,
     /// Resume after this seq (`?since=`).
     pub since: Option<u64>,
 }
@@ -75,6 +81,20 @@ pub enum Action {
     },
     /// The room needs to be woken at this time (unix ms) for its sessions.
     WakeAt(u64),
+    /// Send one connection every retained message from seq `from` through the latest, oldest
+    /// first, after what was queued for it so far (a resume; the shell reads the log in
+    /// bounded chunks).
+    Replay {
+        connection_id: String,
+        from: u64,
+    },
+    /// Something failed inside: the connection gets an `internal` error with an incident id
+    /// (and the frame's `id`, if any); `detail` goes to the operator's log, never to clients.
+    InternalError {
+        connection_id: String,
+        id: Option<String>,
+        detail: String,
+    },
     /// A user's connection count in this room changed: tell their registry (and the stats).
     UserCount {
         user_id: String,
@@ -86,6 +106,8 @@ pub enum Action {
         to: Target,
         frame: String,
         id: Option<String>,
+        /// The sender's token's `rooms` claim: a user's connections only in these rooms.
+        rooms: Option<Vec<String>>,
     },
 }
 
@@ -93,6 +115,22 @@ impl Action {
     fn send(to: Recipients, frame: String) -> Self {
         Action::Send { to, frame }
     }
+
+    fn internal_error(connection_id: &str, id: Option<&str>, detail: String) -> Self {
+        Action::InternalError {
+            connection_id: connection_id.to_owned(),
+            id: id.map(str::to_owned),
+            detail,
+        }
+    }
+}
+
+/// A connection that survived hibernation, as its socket's attachment describes it.
+#[derive(Debug)]
+pub struct Restored<H> {
+    pub handle: H,
+    pub session: Session,
+    pub rooms: Option<Vec<String>>,
 }
 
 /// What closing a connection did: the connection as it was (`None` when it was not open) and
@@ -119,6 +157,8 @@ pub struct Room<H> {
     revocations: HashMap<String, u64>,
     /// Users banned from this room.
     bans: HashMap<String, Ban>,
+    /// The rate buckets of each user connected here, shared by the user's connections.
+    buckets: HashMap<String, UserBuckets>,
 }
 
 impl<H> Room<H> {
@@ -129,6 +169,7 @@ impl<H> Room<H> {
             index: RoomIndex::new(),
             revocations: HashMap::new(),
             bans: HashMap::new(),
+            buckets: HashMap::new(),
         }
     }
 
@@ -142,23 +183,51 @@ impl<H> Room<H> {
 
     /// Re-registers a connection that survived hibernation: no welcome, no presence (nobody
     /// left or joined; the object merely slept).
-    pub fn restore(
-        &mut self,
-        connection_id: &str,
-        user_id: &str,
-        handle: H,
-        session: Session,
-        now_ms: u64,
-    ) {
-        let conn = self.conn(handle, session, now_ms);
+    pub fn restore(&mut self, connection_id: &str, user_id: &str, conn: Restored<H>, now_ms: u64) {
+        let conn = self.conn(user_id, conn.handle, conn.session, conn.rooms, now_ms);
         self.index.add(connection_id, user_id, conn);
     }
 
-    fn conn(&self, handle: H, session: Session, now_ms: u64) -> Conn<H> {
+    /// Whether `user_id` may open one more connection here at `now_ms`: not banned, under
+    /// `MAX_CONNECTIONS_PER_USER` and `MAX_ROOM_CONNECTIONS`. (Revocation is checked by the
+    /// caller, which may have to ask the user's registry first.)
+    pub fn may_connect(&self, user_id: &str, now_ms: u64) -> Result<(), ChatError> {
+        if let Some(ban) = self.ban_of(user_id, now_ms) {
+            return Err(ChatError::banned(ban.until));
+        }
+        let (per_user, per_room) = (
+            self.config.max_connections_per_user,
+            self.config.max_room_connections,
+        );
+        if self.index.user_connections(user_id) as usize >= per_user {
+            let message = format!("at most {per_user} connections per user in a room");
+            return Err(ChatError::new(ErrorCode::TooManyConnections, message));
+        }
+        if self.index.connection_count() >= per_room {
+            let message = format!("the room is full ({per_room} connections)");
+            return Err(ChatError::new(ErrorCode::RoomFull, message));
+        }
+        Ok(())
+    }
+
+    fn conn(
+        &mut self,
+        user_id: &str,
+        handle: H,
+        session: Session,
+        rooms: Option<Vec<String>>,
+        now_ms: u64,
+    ) -> Conn<H> {
+        let now = now_ms as f64;
+        let (frames, directs) = (&self.config.rate_limit, &self.config.direct_rate);
+        self.buckets
+            .entry(user_id.to_owned())
+            .or_insert_with(|| UserBuckets::new(frames, directs, now));
         Conn {
             handle,
-            limiter: RateLimiter::new(&self.config.rate_limit, now_ms as f64),
+            strikes: Strikes::new(frames, now),
             session,
+            rooms,
         }
     }
 
@@ -169,7 +238,7 @@ impl<H> Room<H> {
     /// that expires within the notice period gets its `token_expiring` right away.
     pub fn open(&mut self, j: Joining<'_, H>, now_ms: u64, log: &dyn MessageLog) -> Vec<Action> {
         let (connection_id, user_id) = (j.connection_id, j.user_id);
-        let conn = self.conn(j.handle, j.session, now_ms);
+        let conn = self.conn(user_id, j.handle, j.session, j.rooms, now_ms);
         let presence = self.index.add(connection_id, user_id, conn);
         let mut actions = Vec::with_capacity(3);
         actions.push(Action::UserCount {
@@ -201,8 +270,10 @@ impl<H> Room<H> {
         actions
     }
 
-    /// A resume: the `gap` (if any), then every retained message after `since`, to one
-    /// connection.
+    /// A resume: the `gap` of what retention trimmed (if any), the `gap` of what the replay
+    /// limits leave out (reason `replay_limit`, for the client to read over HTTP), then the
+    /// newest retained messages after `since` — streamed by the shell ([`Action::Replay`]) in
+    /// bounded chunks, never the whole log at once.
     fn replay(
         &self,
         connection_id: &str,
@@ -211,18 +282,32 @@ impl<H> Room<H> {
         actions: &mut Vec<Action>,
     ) {
         let me = || Recipients::One(connection_id.to_owned());
+        let gap = |from, to, reason| ServerFrame::Gap { from, to, reason }.to_json();
         if let Some((from, to)) = resume_gap(since, log.first_seq(), log.last_seq()) {
-            actions.push(Action::send(me(), ServerFrame::Gap { from, to }.to_json()));
+            actions.push(Action::send(me(), gap(from, to, None)));
         }
-        let replayed = log.replay(since, &mut |frame| {
-            actions.push(Action::send(me(), frame.to_owned()));
-        });
-        if let Err(e) = replayed {
-            let message = format!("could not read the room's history: {e}");
-            actions.push(Action::send(
-                me(),
-                crate::protocol::error_frame(crate::error::ErrorCode::Internal, &message, None),
-            ));
+        let limit = self.config.replay;
+        let plan = log
+            .newest_lengths(since, limit.max_messages)
+            .map(|newest| plan_replay(since, log.first_seq(), &newest, limit.max_bytes));
+        match plan {
+            Ok(plan) => {
+                if let Some((from, to)) = plan.limited {
+                    let frame = gap(from, to, Some(GapReason::ReplayLimit));
+                    actions.push(Action::send(me(), frame));
+                }
+                if let Some(from) = plan.from {
+                    let connection_id = connection_id.to_owned();
+                    actions.push(Action::Replay {
+                        connection_id,
+                        from,
+                    });
+                }
+            }
+            Err(e) => {
+                let detail = format!("could not plan a replay: {e}");
+                actions.push(Action::internal_error(connection_id, None, detail));
+            }
         }
     }
 
@@ -234,6 +319,9 @@ impl<H> Room<H> {
                 actions: Vec::new(),
             };
         };
+        if removed.user_connections == 0 {
+            self.buckets.remove(&removed.user_id);
+        }
         let mut actions = vec![Action::UserCount {
             user_id: removed.user_id.clone(),
             connections: removed.user_connections,
@@ -264,6 +352,15 @@ impl<H> Room<H> {
             Admission::Accepted(frame) => frame,
             Admission::Refused(actions) => return actions,
         };
+        if let ClientFrame::Direct { id, .. } = &frame {
+            if !self.take_direct_token(connection_id, now_ms) {
+                let to = Recipients::One(connection_id.to_owned());
+                let message = "too many directs; slow down";
+                let error =
+                    crate::protocol::error_frame(ErrorCode::RateLimited, message, id.as_deref());
+                return vec![Action::send(to, error)];
+            }
+        }
         let Some(entry) = self.index.get(connection_id) else {
             return Vec::new();
         };
@@ -368,8 +465,14 @@ mod tests {
     #[test]
     fn restored_connections_are_silent_members() {
         let mut r = room();
-        r.restore("a1", "alice", "a1".into(), Default::default(), 0);
-        r.restore("b1", "bob", "b1".into(), Default::default(), 0);
+        for (c, u) in [("a1", "alice"), ("b1", "bob")] {
+            let restored = Restored {
+                handle: c.to_owned(),
+                session: Default::default(),
+                rooms: None,
+            };
+            r.restore(c, u, restored, 0);
+        }
         let d = send(&mut r, "b1", r#"{"type":"publish","data":1}"#);
         assert_eq!(d.len(), 2);
         assert_eq!(r.index().members().len(), 2);
@@ -415,7 +518,7 @@ mod tests {
                 &format!(r#"{{"type":"publish","data":{i}}}"#),
             );
         }
-        let acts = open_with(&mut r, "b1", "bob", 0, Some(3), &log);
+        let acts = with_replays(open_with(&mut r, "b1", "bob", 0, Some(3), &log), &log);
         let mine: Vec<Value> = deliveries(&r, &acts)
             .into_iter()
             .filter(|x| x.0 == "b1")
@@ -432,7 +535,7 @@ mod tests {
         );
 
         log.rows.drain(..2); // trim seqs 1-2
-        let acts = open_with(&mut r, "c1", "carol", 0, Some(0), &log);
+        let acts = with_replays(open_with(&mut r, "c1", "carol", 0, Some(0), &log), &log);
         let mine: Vec<Value> = deliveries(&r, &acts)
             .into_iter()
             .filter(|x| x.0 == "c1")
@@ -447,11 +550,91 @@ mod tests {
             [3, 4, 5]
         );
 
-        let acts = open_with(&mut r, "d1", "dan", 0, Some(5), &log);
+        let acts = with_replays(open_with(&mut r, "d1", "dan", 0, Some(5), &log), &log);
         assert_eq!(
             deliveries(&r, &acts).iter().filter(|x| x.0 == "d1").count(),
             1,
             "up to date: welcome only"
         );
+    }
+
+    #[test]
+    fn connections_are_capped_per_user_and_per_room() {
+        let config = Config {
+            max_connections_per_user: 2,
+            max_room_connections: 3,
+            ..Config::default()
+        };
+        let mut r = Room::new("lobby", config);
+        open(&mut r, "a1", "alice");
+        assert!(r.may_connect("alice", 0).is_ok());
+        open(&mut r, "a2", "alice");
+        let e = r.may_connect("alice", 0).unwrap_err();
+        assert_eq!(
+            (e.code, e.code.http_status()),
+            (ErrorCode::TooManyConnections, 429)
+        );
+        assert!(r.may_connect("bob", 0).is_ok());
+        open(&mut r, "b1", "bob");
+        let e = r.may_connect("carol", 0).unwrap_err();
+        assert_eq!((e.code, e.code.http_status()), (ErrorCode::RoomFull, 503));
+        r.close("a1");
+        assert!(r.may_connect("alice", 0).is_ok() && r.may_connect("carol", 0).is_ok());
+        let ban = crate::moderation::Ban {
+            user_id: "carol".into(),
+            until: None,
+            reason: None,
+        };
+        r.restore_ban(ban);
+        assert_eq!(
+            r.may_connect("carol", 0).unwrap_err().code,
+            ErrorCode::Banned
+        );
+    }
+
+    #[test]
+    fn a_resume_replays_at_most_the_limits_and_names_the_rest() {
+        let config = Config {
+            replay: crate::config::ReplayLimit {
+                max_messages: 3,
+                max_bytes: 1 << 20,
+            },
+            ..Config::default()
+        };
+        let mut r = Room::new("lobby", config);
+        let mut log = MemoryLog::default();
+        open(&mut r, "a1", "alice");
+        for i in 0..10 {
+            send_logged(
+                &mut r,
+                &mut log,
+                "a1",
+                &format!(r#"{{"type":"publish","data":{i}}}"#),
+            );
+        }
+        log.rows.drain(..2); // retention trimmed 1-2
+        let acts = open_with(&mut r, "b1", "bob", 0, Some(0), &log);
+        assert!(
+            acts.contains(&Action::Replay {
+                connection_id: "b1".into(),
+                from: 8
+            }),
+            "the newest 3, streamed by the shell"
+        );
+        let mine: Vec<Value> = deliveries(&r, &with_replays(acts, &log))
+            .into_iter()
+            .filter(|x| x.0 == "b1")
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(mine[1], serde_json::json!({"type":"gap","from":1,"to":2}));
+        assert_eq!(
+            mine[2],
+            serde_json::json!({"type":"gap","from":3,"to":7,"reason":"replay_limit"})
+        );
+        let seqs: Vec<u64> = mine[3..]
+            .iter()
+            .map(|m| m["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, [8, 9, 10]);
     }
 }

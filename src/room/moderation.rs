@@ -149,6 +149,7 @@ mod tests {
             user_id: user,
             handle: cid.to_owned(),
             session: Session::new(0, iat),
+            rooms: None,
             since: None,
         };
         r.open(j, 0, &MemoryLog::default());

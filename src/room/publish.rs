@@ -2,9 +2,8 @@
 //! before anyone sees them.
 
 use super::{Action, Author, Recipients, Room};
-use crate::error::ErrorCode;
 use crate::message_log::{Appended, LogEntry, LogError, MessageLog};
-use crate::protocol::{error_frame, Sender, ServerFrame};
+use crate::protocol::{Sender, ServerFrame};
 use serde_json::value::RawValue;
 
 /// What a server post (`POST /rooms/{room}/messages`) did.
@@ -64,9 +63,8 @@ impl<H> Room<H> {
                 vec![Action::send(me(), ack.to_json())]
             }
             Err(e) => {
-                let message = format!("the message could not be stored and was not sent: {e}");
-                let error = error_frame(ErrorCode::Internal, &message, id);
-                vec![Action::send(me(), error)]
+                let detail = format!("a publish could not be stored and was not sent: {e}");
+                vec![Action::internal_error(from.connection_id, id, detail)]
             }
         }
     }
@@ -287,16 +285,18 @@ mod tests {
         };
         open(&mut r, "a1", "alice");
         open(&mut r, "b1", "bob");
-        let d = send_logged(
-            &mut r,
-            &mut log,
-            "a1",
-            r#"{"type":"publish","data":1,"id":"z"}"#,
-        );
-        assert_eq!(d.len(), 1);
-        assert_eq!(
-            (d[0].0.as_str(), &d[0].1["code"], &d[0].1["id"]),
-            ("a1", &Value::from("internal"), &Value::from("z"))
-        );
+        let frame = r#"{"type":"publish","data":1,"id":"z"}"#;
+        let acts = r.receive("a1", Incoming::Text(frame), 1_000, &mut log);
+        match &acts[..] {
+            [Action::InternalError {
+                connection_id,
+                id,
+                detail,
+            }] => {
+                assert_eq!((connection_id.as_str(), id.as_deref()), ("a1", Some("z")));
+                assert!(detail.contains("disk on fire"), "the detail is for the log");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

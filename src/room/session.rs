@@ -168,6 +168,7 @@ mod tests {
             user_id: user,
             handle: cid.to_owned(),
             session,
+            rooms: None,
             since: None,
         };
         r.open(j, NOW * 1000, &MemoryLog::default())

@@ -31,6 +31,7 @@ pub fn open_with(
         user_id: user,
         handle: cid.to_owned(),
         session: Session::default(),
+        rooms: None,
         since,
     };
     r.open(j, now_ms, log)
@@ -68,4 +69,25 @@ pub fn send_logged(
 ) -> Vec<(String, Value)> {
     let actions = r.receive(cid, Incoming::Text(text), 1_000, log);
     deliveries(r, &actions)
+}
+
+/// The actions with every [`Action::Replay`] carried out as the shell does: the log's frames
+/// from `from` on, each as a send to that connection.
+pub fn with_replays(actions: Vec<Action>, log: &dyn MessageLog) -> Vec<Action> {
+    let mut out = Vec::new();
+    for a in actions {
+        match a {
+            Action::Replay {
+                connection_id,
+                from,
+            } => {
+                for (_, frame) in log.read_from(from, usize::MAX).unwrap() {
+                    let to = super::Recipients::One(connection_id.clone());
+                    out.push(Action::Send { to, frame });
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }

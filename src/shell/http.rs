@@ -23,10 +23,13 @@ pub fn error(code: ErrorCode, message: impl Into<String>) -> Result<Response> {
 }
 
 /// Whatever failed inside (an object unreachable, a binding missing, storage), the caller
-/// gets the contract's JSON error body; the details go to the log, not to the client.
+/// gets the contract's JSON error body with an incident id; the detail goes to the log.
 pub fn or_internal_error(what: &str, result: Result<Response>) -> Result<Response> {
-    result.or_else(|e| {
-        worker::console_error!("{what} failed: {e}");
-        error(ErrorCode::Internal, "internal error; try again")
-    })
+    result.or_else(|e| internal(what, &e.to_string()))
+}
+
+/// `500 internal` with the incident id under which `detail` was logged.
+pub fn internal(what: &str, detail: &str) -> Result<Response> {
+    let incident = super::incident::report(what, detail);
+    error_response(&ChatError::internal(incident))
 }

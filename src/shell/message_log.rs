@@ -12,6 +12,9 @@
 //!   messages without an id never collide);
 //! - `meta(key, value)`: `trimmed_through`, so the latest seq survives even when retention has
 //!   trimmed every message.
+//!
+//! The tables are created by the first message: a room that never had one (a history read of
+//! a random name, a room whose members never published) stores nothing at all.
 
 use crate::message_log::{
     Appended, HistoryQuery, HistoryStorage, LogEntry, LogError, MessageLog, NoLog, Retention,
@@ -24,6 +27,8 @@ pub struct SqliteLog {
     retention: Retention,
     last: u64,
     first: Option<u64>,
+    /// The tables exist (the room has stored a message).
+    exists: bool,
 }
 
 fn storage(e: worker::Error) -> LogError {
@@ -44,35 +49,45 @@ struct Num {
 }
 
 impl SqliteLog {
-    /// Creates the schema if needed and reads where the log stands.
+    /// Reads where the log stands (nothing when the room never stored a message).
     pub fn open(sql: SqlStorage, retention: Retention) -> Result<Self> {
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS log(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,
-               user_id TEXT, client_id TEXT, frame TEXT NOT NULL)",
-            None,
-        )?;
-        sql.exec(
-            "CREATE UNIQUE INDEX IF NOT EXISTS log_client_id ON log(user_id, client_id)",
-            None,
-        )?;
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-            None,
-        )?;
+        let exists = super::sql::has_table(&sql, "log")?;
         let mut log = SqliteLog {
             sql,
             retention,
             last: 0,
             first: None,
+            exists,
         };
-        let max = log.number("SELECT MAX(seq) AS n FROM log", vec![])?;
-        let trimmed = log.number(
-            "SELECT value AS n FROM meta WHERE key = 'trimmed_through'",
-            vec![],
-        )?;
-        log.last = max.unwrap_or(0).max(trimmed.unwrap_or(0));
-        log.first = log.number("SELECT MIN(seq) AS n FROM log", vec![])?;
+        if exists {
+            let max = log.number("SELECT MAX(seq) AS n FROM log", vec![])?;
+            let trimmed = log.number(
+                "SELECT value AS n FROM meta WHERE key = 'trimmed_through'",
+                vec![],
+            )?;
+            log.last = max.unwrap_or(0).max(trimmed.unwrap_or(0));
+            log.first = log.number("SELECT MIN(seq) AS n FROM log", vec![])?;
+        }
         Ok(log)
+    }
+
+    /// Creates the schema, on the room's first message.
+    fn create(&mut self) -> Result<()> {
+        self.sql.exec(
+            "CREATE TABLE IF NOT EXISTS log(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,
+               user_id TEXT, client_id TEXT, frame TEXT NOT NULL)",
+            None,
+        )?;
+        self.sql.exec(
+            "CREATE UNIQUE INDEX IF NOT EXISTS log_client_id ON log(user_id, client_id)",
+            None,
+        )?;
+        self.sql.exec(
+            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+            None,
+        )?;
+        self.exists = true;
+        Ok(())
     }
 
     fn number(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Option<u64>> {
@@ -96,7 +111,7 @@ impl SqliteLog {
     /// Age-based trimming (run from the alarm). Returns when the next message expires, in ms
     /// since the epoch, or `None` when nothing is left to expire.
     pub fn trim_expired(&mut self, now_ms: u64) -> Result<Option<u64>> {
-        let Some(cutoff) = self.retention.age_cutoff(now_ms) else {
+        let Some(cutoff) = self.retention.age_cutoff(now_ms).filter(|_| self.exists) else {
             return Ok(None);
         };
         if let Some(through) = self.number(
@@ -111,6 +126,9 @@ impl SqliteLog {
 
     /// One page of history, as stored frame texts, and the cursor of the next page.
     pub fn page(&self, q: HistoryQuery) -> Result<(Vec<String>, Option<u64>)> {
+        if !self.exists {
+            return Ok((Vec::new(), None));
+        }
         #[derive(Deserialize)]
         struct Row {
             seq: f64,
@@ -149,6 +167,9 @@ impl MessageLog for SqliteLog {
     }
 
     fn append(&mut self, e: LogEntry<'_>) -> std::result::Result<Appended, LogError> {
+        if !self.exists {
+            self.create().map_err(storage)?;
+        }
         let text = |v: Option<&str>| v.map_or(SqlStorageValue::Null, SqlStorageValue::from);
         // One statement in the common case; `rowsWritten` tells a stored row from a duplicate
         // without reading anything back.
@@ -185,21 +206,56 @@ impl MessageLog for SqliteLog {
         Ok(Appended::Stored)
     }
 
-    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> std::result::Result<(), LogError> {
+    fn newest_lengths(
+        &self,
+        after: u64,
+        max: u64,
+    ) -> std::result::Result<Vec<(u64, usize)>, LogError> {
         #[derive(Deserialize)]
         struct Row {
-            frame: String,
+            seq: f64,
+            len: f64,
+        }
+        if !self.exists {
+            return Ok(Vec::new());
         }
         let rows: Vec<Row> = self
             .sql
             .exec(
-                "SELECT frame FROM log WHERE seq > ? ORDER BY seq",
-                vec![int(after)],
+                "SELECT seq, length(CAST(frame AS BLOB)) AS len FROM log WHERE seq > ?
+                 ORDER BY seq DESC LIMIT ?",
+                vec![int(after), int(max)],
             )
             .and_then(|c| c.to_array())
             .map_err(storage)?;
-        rows.iter().for_each(|r| each(&r.frame));
-        Ok(())
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.seq as u64, r.len as usize))
+            .collect())
+    }
+
+    fn read_from(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> std::result::Result<Vec<(u64, String)>, LogError> {
+        #[derive(Deserialize)]
+        struct Row {
+            seq: f64,
+            frame: String,
+        }
+        if !self.exists {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT seq, frame FROM log WHERE seq >= ? ORDER BY seq LIMIT ?",
+                vec![int(from), int(limit as u64)],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(storage)?;
+        Ok(rows.into_iter().map(|r| (r.seq as u64, r.frame)).collect())
     }
 }
 
@@ -256,7 +312,18 @@ impl MessageLog for RoomLog {
     fn append(&mut self, entry: LogEntry<'_>) -> std::result::Result<Appended, LogError> {
         self.inner_mut().append(entry)
     }
-    fn replay(&self, after: u64, each: &mut dyn FnMut(&str)) -> std::result::Result<(), LogError> {
-        self.inner().replay(after, each)
+    fn newest_lengths(
+        &self,
+        after: u64,
+        max: u64,
+    ) -> std::result::Result<Vec<(u64, usize)>, LogError> {
+        self.inner().newest_lengths(after, max)
+    }
+    fn read_from(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> std::result::Result<Vec<(u64, String)>, LogError> {
+        self.inner().read_from(from, limit)
     }
 }

@@ -4,6 +4,7 @@
 mod env;
 mod front;
 mod http;
+mod incident;
 mod message_log;
 mod moderation;
 mod objects;

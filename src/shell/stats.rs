@@ -42,6 +42,18 @@ impl StatsShard {
             Err(e) => return error_response(&e),
         };
         match call {
+            // A room or user at zero is removed, not stored: rooms that ever existed must not
+            // accumulate rows. (Reports of one reporter arrive in order: at most one in flight.)
+            StatsCall::RoomCount {
+                room,
+                connections: 0,
+                ..
+            } => self.delete("DELETE FROM rooms WHERE name = ?", room),
+            StatsCall::UserOnline {
+                user,
+                online: false,
+                ..
+            } => self.delete("DELETE FROM users WHERE id = ?", user),
             StatsCall::RoomCount {
                 room,
                 connections,
@@ -68,6 +80,11 @@ impl StatsShard {
             ),
             StatsCall::Totals => json_response(200, serde_json::to_string(&self.totals()?)?),
         }
+    }
+
+    fn delete(&self, sql: &str, key: String) -> Result<Response> {
+        self.sql.exec(sql, vec![key.into()])?;
+        json_response(200, "{}".into())
     }
 
     /// Applies a versioned report `(key, value, version)`; an older version changes nothing.

@@ -39,6 +39,8 @@ pub struct UserRegistry {
     versions: RefCell<Versions>,
     /// The user's tokens issued before this (unix s) are revoked (loaded with the rooms).
     revoked_before: Cell<Option<u64>>,
+    /// The `rooms` table exists (created by the first report).
+    has_rooms_table: Cell<bool>,
 }
 
 impl DurableObject for UserRegistry {
@@ -51,6 +53,7 @@ impl DurableObject for UserRegistry {
             rooms: RefCell::new(None),
             versions: RefCell::new(Versions::default()),
             revoked_before: Cell::new(None),
+            has_rooms_table: Cell::new(false),
         }
     }
 
@@ -86,8 +89,10 @@ impl UserRegistry {
                 };
                 json_response(200, serde_json::to_string(&reply)?)
             }
-            RegistryCall::FanOut { frame } => {
-                let delivered = self.verify_rooms(&user, Some(&frame)).await?;
+            RegistryCall::FanOut { frame, rooms } => {
+                let delivered = self
+                    .verify_rooms(&user, Some((&frame, rooms.as_deref())))
+                    .await?;
                 json_response(200, serde_json::to_string(&Delivered { delivered })?)
             }
             RegistryCall::Info => self.info(&user).await,
@@ -171,11 +176,25 @@ impl UserRegistry {
     }
 
     /// Asks every room the user is in for their connection count there — delivering `frame`
-    /// to them on the way, when given — and stores the answers. Rooms that cannot be reached
-    /// keep their entry (they may be fine; the next call asks again).
-    async fn verify_rooms(&self, user: &str, frame: Option<&str>) -> Result<u64> {
-        let rooms: Vec<String> =
-            self.with_rooms(|r| r.live_rooms().map(|(k, _)| k.to_owned()).collect());
+    /// to them on the way, when given (only to the rooms of the sender's `rooms` claim, when it
+    /// has one) — and stores the answers. Rooms that cannot be reached keep their entry (they
+    /// may be fine; the next call asks again).
+    async fn verify_rooms(
+        &self,
+        user: &str,
+        delivery: Option<(&str, Option<&[String]>)>,
+    ) -> Result<u64> {
+        let allowed = |room: &str| match delivery {
+            Some((_, Some(rooms))) => rooms.iter().any(|r| r == room),
+            _ => true,
+        };
+        let rooms: Vec<String> = self.with_rooms(|r| {
+            r.live_rooms()
+                .filter(|(k, _)| allowed(k))
+                .map(|(k, _)| k.to_owned())
+                .collect()
+        });
+        let frame = delivery.map(|(f, _)| f);
         let env = &self.env;
         let calls = rooms.iter().map(|room| async move {
             let stub = objects::room(env, room)?;
@@ -238,10 +257,16 @@ impl UserRegistry {
         if self.rooms.borrow().is_some() {
             return Ok(());
         }
-        self.sql.exec(
-            "CREATE TABLE IF NOT EXISTS rooms(room TEXT PRIMARY KEY, connections INTEGER NOT NULL, version INTEGER NOT NULL)",
-            None,
-        )?;
+        if has_table(&self.sql, "revocation")? {
+            let before = number(&self.sql, "SELECT before AS n FROM revocation", vec![])?;
+            self.revoked_before.set(before);
+        }
+        // A registry that never had a room (a direct to, or a read of, an unknown user) has no
+        // table: it is created by the first report.
+        if !has_table(&self.sql, "rooms")? {
+            *self.rooms.borrow_mut() = Some(UserRooms::new());
+            return Ok(());
+        }
         #[derive(serde::Deserialize)]
         struct Row {
             room: String,
@@ -266,14 +291,17 @@ impl UserRegistry {
                 .exec("DELETE FROM rooms WHERE room = ?", vec![gone.into()])?;
         }
         *self.rooms.borrow_mut() = Some(rooms);
-        if has_table(&self.sql, "revocation")? {
-            let before = number(&self.sql, "SELECT before AS n FROM revocation", vec![])?;
-            self.revoked_before.set(before);
-        }
+        self.has_rooms_table.set(true);
         Ok(())
     }
 
     fn persist(&self, room: &str, e: RoomEntry) -> Result<()> {
+        if !self.has_rooms_table.replace(true) {
+            self.sql.exec(
+                "CREATE TABLE IF NOT EXISTS rooms(room TEXT PRIMARY KEY, connections INTEGER NOT NULL, version INTEGER NOT NULL)",
+                None,
+            )?;
+        }
         self.sql.exec(
             "INSERT INTO rooms(room, connections, version) VALUES (?, ?, ?)
              ON CONFLICT(room) DO UPDATE SET connections = excluded.connections, version = excluded.version",

@@ -13,8 +13,15 @@ export const COMPATIBILITY_DATE = '2026-04-01';
 export const SECRET = 'test-secret';
 export const ADMIN_TOKEN = 'test-admin-token';
 
-/** Miniflare options for our worker; `vars` override the defaults. */
-export function workerOptions({ vars = {}, persistDir, port = 0 } = {}) {
+/** The per-IP limit of wrangler.toml's `[[ratelimits]]` binding `IP_LIMITER`. */
+export const IP_LIMIT = { simple: { limit: 600, period: 60 } };
+
+/**
+ * Miniflare options for our worker; `vars` override the defaults. `ipLimit`: the
+ * `IP_LIMITER` rate-limit binding (wrangler.toml's by default; `null` for none, as a load
+ * generator from one address needs).
+ */
+export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LIMIT } = {}) {
   const build = path.join(ROOT, 'build');
   if (!fs.existsSync(path.join(build, 'index.js'))) {
     throw new Error('build/index.js is missing: run `make build` first');
@@ -35,6 +42,7 @@ export function workerOptions({ vars = {}, persistDir, port = 0 } = {}) {
       DEV_MODE: '1',
       ...vars,
     },
+    ...(ipLimit ? { ratelimits: { IP_LIMITER: ipLimit } } : {}),
     // The demo page and the client library, served before the worker like Workers assets.
     assets: { directory: path.join(ROOT, 'public'), routerConfig: { has_user_worker: true } },
     host: '127.0.0.1',

@@ -33,6 +33,7 @@ fn room(batch: bool) -> (Room<bool>, Vec<String>) {
             user_id: &format!("user-{i}"),
             handle: batch,
             session: Default::default(),
+            rooms: None,
             since: None,
         };
         r.open(joining, 0, &NoLog::default());

@@ -5,6 +5,7 @@ use crate::auth::{constant_time_eq, issue_token, parse_room_list, verify_token, 
 use crate::config::Config;
 use crate::error::{ChatError, ErrorCode};
 use crate::names::is_valid_user_id;
+use crate::protocol::token_from_subprotocols;
 use crate::shell::env::{env_string, now_ms};
 use crate::shell::http::{error, error_response, json_response};
 use worker::{Env, Request, Response, Result, Url};
@@ -21,15 +22,22 @@ pub fn is_admin(req: &Request, env: &Env) -> bool {
     !expected.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes())
 }
 
-/// Verifies the user token from `?token=` or `Authorization: Bearer`.
+/// Verifies the user token from `?token=`, `Authorization: Bearer`, or the
+/// `edge-chat.token.<jwt>` WebSocket subprotocol (browsers can set no header on a WebSocket,
+/// and a token in the URL ends up in logs).
 pub fn authenticate(req: &Request, url: &Url, env: &Env) -> std::result::Result<Claims, ChatError> {
+    let from_subprotocol = || {
+        let offered = req.headers().get("sec-websocket-protocol").ok().flatten()?;
+        token_from_subprotocols(&offered).map(str::to_owned)
+    };
     let token = query_param(url, "token")
         .filter(|t| !t.is_empty())
         .or_else(|| bearer(req))
+        .or_else(from_subprotocol)
         .ok_or_else(|| {
             ChatError::new(
                 ErrorCode::Unauthorized,
-                "missing token: pass ?token= or Authorization: Bearer",
+                "missing token: pass ?token=, Authorization: Bearer, or the edge-chat.token.<jwt> subprotocol",
             )
         })?;
     let config = Config::from_lookup(|name| env_string(env, name));

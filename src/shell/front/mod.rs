@@ -10,6 +10,7 @@
 //! - [`request`]: reading query parameters, bearer tokens and bodies.
 
 mod auth;
+mod ip_limit;
 mod moderation;
 mod request;
 mod server_api;

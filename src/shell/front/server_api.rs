@@ -34,6 +34,9 @@ pub async fn room_history(req: &Request, url: &Url, env: &Env, room: &str) -> Re
         if let Err(e) = authorize_room(req, url, env, room) {
             return error_response(&e);
         }
+        if let Err(e) = super::ip_limit::check(req, env).await {
+            return error_response(&e);
+        }
     }
     let pairs: Vec<(String, String)> = url
         .query_pairs()
@@ -74,7 +77,10 @@ pub async fn post_to_user(req: Request, env: &Env, user: Option<String>) -> Resu
         return bad_user();
     };
     match read_post(req, env, false, server_direct).await? {
-        Ok(frame) => call_registry(env, user, RegistryCall::FanOut { frame }).await,
+        Ok(frame) => {
+            let call = RegistryCall::FanOut { frame, rooms: None };
+            call_registry(env, user, call).await
+        }
         Err(refusal) => Ok(refusal),
     }
 }

@@ -7,6 +7,7 @@ use super::{bad_room, call_room};
 use crate::calls::RoomCall;
 use crate::error::ErrorCode;
 use crate::names::is_valid_room;
+use crate::protocol::{offers_subprotocol, token_from_subprotocols};
 use crate::shell::http::{error, error_response};
 use worker::{Env, Request, Response, Result, Url};
 
@@ -24,25 +25,27 @@ pub async fn room_socket(req: Request, url: &Url, env: &Env, room: &str) -> Resu
             "this endpoint takes a WebSocket upgrade (Upgrade: websocket)",
         );
     }
+    let offered = req.headers().get("sec-websocket-protocol")?;
+    let subprotocol = offered.as_deref().is_some_and(offers_subprotocol);
+    if !subprotocol
+        && offered
+            .as_deref()
+            .and_then(token_from_subprotocols)
+            .is_some()
+    {
+        let message = "offer the edge-chat.v1 subprotocol along with the token";
+        return error(ErrorCode::BadRequest, message);
+    }
     let claims = match authorize_room(&req, url, env, room) {
         Ok(c) => c,
         Err(e) => return error_response(&e),
     };
-    // `?since=N` resumes after message N (see docs/protocol.md).
-    let since = match query_param(url, "since").map(|s| s.parse::<u64>()) {
-        None => None,
-        Some(Ok(n)) => Some(n),
-        Some(Err(_)) => {
-            let message = "`since` must be a non-negative integer";
-            return error(ErrorCode::BadRequest, message);
-        }
-    };
-    // `?batch=1` opts this connection into coalesced delivery (`batch` frames, see
-    // docs/protocol.md); without it the connection gets exactly the v1 frames.
-    let batch = match query_param(url, "batch").as_deref() {
-        None | Some("0" | "false") => false,
-        Some("1" | "true") => true,
-        Some(_) => return error(ErrorCode::BadRequest, "`batch` must be 1 or 0"),
+    if let Err(e) = super::ip_limit::check(&req, env).await {
+        return error_response(&e);
+    }
+    let (since, batch) = match connect_options(url) {
+        Ok(o) => o,
+        Err(message) => return error(ErrorCode::BadRequest, message),
     };
     // The identity travels in the internal call, not in headers: user ids may hold any
     // Unicode, which HTTP header values cannot carry. Room objects are only reachable through
@@ -53,6 +56,25 @@ pub async fn room_socket(req: Request, url: &Url, env: &Env, room: &str) -> Resu
         batch,
         exp: claims.exp,
         iat: claims.iat,
+        rooms: claims.rooms,
+        subprotocol,
     };
     call_room(env, room, call).await
+}
+
+/// `?since=N` resumes after message N; `?batch=1` opts the connection into coalesced delivery
+/// (`batch` frames; without it the connection gets exactly the v1 frames). See
+/// docs/protocol.md. `Err` is the `bad_request` message.
+fn connect_options(url: &Url) -> std::result::Result<(Option<u64>, bool), &'static str> {
+    let since = match query_param(url, "since").map(|s| s.parse::<u64>()) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => return Err("`since` must be a non-negative integer"),
+    };
+    let batch = match query_param(url, "batch").as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(_) => return Err("`batch` must be 1 or 0"),
+    };
+    Ok((since, batch))
 }

@@ -12,12 +12,21 @@ use crate::names::is_valid_user_id;
 use crate::room::{Delivery, Joining, ServerPost};
 use crate::session::Session;
 use crate::shell::env::{now_ms, random_bytes};
-use crate::shell::http::{error, error_response, json_response};
+use crate::shell::http::{error, error_response, internal, json_response};
 use crate::shell::objects;
 use crate::tags::{connection_tag, user_tag, Attachment};
 use serde_json::value::RawValue;
 use wasm_bindgen::JsValue;
-use worker::{Request, Response, Result, WebSocketPair};
+use worker::{Headers, Request, Response, Result, WebSocketPair};
+
+/// What a new connection brings besides its user.
+struct Opening {
+    session: Session,
+    rooms: Option<Vec<String>>,
+    since: Option<u64>,
+    batch: bool,
+    subprotocol: bool,
+}
 
 impl ChatRoom {
     pub(super) async fn serve(&self, req: Request) -> Result<Response> {
@@ -32,12 +41,21 @@ impl ChatRoom {
                 batch,
                 exp,
                 iat,
+                rooms,
+                subprotocol,
             } => {
                 let session = Session::new(exp, iat);
                 if let Err(refusal) = self.admission(&room, &user, session).await? {
                     return error_response(&refusal);
                 }
-                self.accept_socket(&room, &user, session, since, batch)
+                let opening = Opening {
+                    session,
+                    rooms,
+                    since,
+                    batch,
+                    subprotocol,
+                };
+                self.accept_socket(&room, &user, opening)
             }
             RoomCall::Publish { data, exclude } => self.publish(&room, &data, exclude),
             RoomCall::History(query) => self.history(&room, query),
@@ -73,14 +91,7 @@ impl ChatRoom {
 
     /// Accepts a verified user's upgrade: tags and attachment first (so the socket is fully
     /// described before anything can hibernate), then `welcome` and presence.
-    fn accept_socket(
-        &self,
-        room: &str,
-        user: &str,
-        session: Session,
-        since: Option<u64>,
-        batch: bool,
-    ) -> Result<Response> {
+    fn accept_socket(&self, room: &str, user: &str, o: Opening) -> Result<Response> {
         if !is_valid_user_id(user) {
             return error(ErrorCode::BadRequest, "bad identity");
         }
@@ -100,34 +111,42 @@ impl ChatRoom {
             .as_raw()
             .accept_websocket_with_tags(pair.server.as_ref(), tags);
         if let Err(e) = accepted {
-            worker::console_error!("could not accept a socket: {:?}", e.as_string());
-            return error(ErrorCode::Internal, "could not accept the socket; retry");
+            return internal("accept a socket", &format!("{:?}", e.as_string()));
         }
         let mut attachment = Attachment {
             user_id: user.to_owned(),
             connection_id: connection_id.clone(),
-            closing: false,
-            batch,
+            batch: o.batch,
+            rooms: o.rooms.clone(),
             ..Attachment::default()
         };
-        attachment.set_session(session);
+        attachment.set_session(o.session);
         pair.server.serialize_attachment(attachment)?;
         sockets::remember_connection_id(&pair.server, &connection_id);
         let peer = Peer {
             ws: pair.server.clone(),
-            batch,
+            batch: o.batch,
         };
         self.with_room(room, |r, log| {
             let joining = Joining {
                 connection_id: &connection_id,
                 user_id: user,
                 handle: peer,
-                session,
-                since,
+                session: o.session,
+                rooms: o.rooms,
+                since: o.since,
             };
             (r.open(joining, now_ms(), log), ())
         })?;
-        Response::from_websocket(pair.client)
+        let response = Response::from_websocket(pair.client)?;
+        if !o.subprotocol {
+            return Ok(response);
+        }
+        // The client offered its token as a subprotocol (browsers cannot set headers on a
+        // WebSocket): the 101 selects the protocol proper, never echoing the token.
+        let headers = Headers::new();
+        headers.set("sec-websocket-protocol", crate::protocol::SUBPROTOCOL)?;
+        Ok(response.with_headers(headers))
     }
 
     /// A server post: stored and broadcast like any message.
@@ -148,20 +167,14 @@ impl ChatRoom {
         self.ensure_retention_alarm();
         match posted {
             Ok((n, seq)) => json_response(200, format!(r#"{{"delivered":{n},"seq":{seq}}}"#)),
-            Err(e) => {
-                worker::console_error!("a server post could not be stored: {e}");
-                error(ErrorCode::Internal, "could not store the message; retry")
-            }
+            Err(e) => internal("server post", &e.to_string()),
         }
     }
 
     fn history(&self, room: &str, query: HistoryQuery) -> Result<Response> {
         match self.with_room(room, |_, log| (Vec::new(), log.page(query)))? {
             Ok((frames, next)) => json_response(200, history_body(&frames, next)),
-            Err(e) => {
-                worker::console_error!("history read failed: {e}");
-                error(ErrorCode::Internal, "could not read the history; retry")
-            }
+            Err(e) => internal("history read", &e.to_string()),
         }
     }
 

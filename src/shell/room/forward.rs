@@ -14,6 +14,8 @@ pub struct Forward {
     pub to: Target,
     pub frame: String,
     pub id: Option<String>,
+    /// The sender's token's `rooms` claim (see [`crate::room::Action::Forward`]).
+    pub rooms: Option<Vec<String>>,
 }
 
 /// Forwards each `direct`, in order, telling each sender what went wrong.
@@ -30,7 +32,10 @@ async fn forward(env: &Env, f: &Forward) -> Result<u64> {
         Target::User(user) => {
             let call = RegistryRequest {
                 user: user.clone(),
-                call: RegistryCall::FanOut { frame },
+                call: RegistryCall::FanOut {
+                    frame,
+                    rooms: f.rooms.clone(),
+                },
             };
             objects::call(&objects::registry(env, user)?, &call).await?
         }

@@ -40,12 +40,12 @@ impl ChatRoom {
         session: Session,
     ) -> Result<std::result::Result<(), ChatError>> {
         let now = now_ms();
-        let (banned, connected) = self.with_room(room, |r, _| {
-            let ban = r.ban_of(user, now).map(|b| b.until);
-            (Vec::new(), (ban, r.index().user_connections(user)))
+        let (allowed, connected) = self.with_room(room, |r, _| {
+            let allowed = r.may_connect(user, now);
+            (Vec::new(), (allowed, r.index().user_connections(user)))
         })?;
-        if let Some(until) = banned {
-            return Ok(Err(ChatError::banned(until)));
+        if let Err(refusal) = allowed {
+            return Ok(Err(refusal));
         }
         if connected == 0 {
             if let Some(before) = self.first_report(room, user, connected + 1).await {

@@ -19,10 +19,12 @@ use super::forward::{forward_all, Forward};
 use super::sockets::{self, attachment, connection_id_of};
 use super::ChatRoom;
 use crate::connection_id::room_of;
-use crate::error::ErrorCode;
-use crate::outbox::Outbox;
-use crate::protocol::error_frame;
-use crate::room::{Action, Incoming, Room};
+use crate::message_log::MessageLog;
+use crate::outbox::{batch_texts_of, Outbox};
+use crate::protocol::internal_error_frame;
+use crate::room::{Action, Incoming, Recipients, Restored, Room};
+use crate::session::CloseReason;
+use crate::shell::incident;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
@@ -51,8 +53,15 @@ pub type SharedRoom = Rc<RefCell<Option<Loaded>>>;
 struct Received {
     ws: WebSocket,
     connection_id: String,
-    /// `None` for a binary frame (refused when processed, in order with the rest).
-    text: Option<String>,
+    frame: Frame,
+}
+
+/// What a queued frame holds: an oversize or binary one is refused when processed, in order
+/// with the rest, but its content is never kept.
+enum Frame {
+    Text(String),
+    Binary,
+    TooLarge(usize),
 }
 
 /// Frames waiting for the next turn, and how much coalescing happens (for `/debug`).
@@ -88,9 +97,17 @@ impl ChatRoom {
             let _ = ws.close(Some(1011), Some("unknown connection"));
             return;
         };
-        let text = match message {
-            WebSocketIncomingMessage::String(text) => Some(text),
-            WebSocketIncomingMessage::Binary(_) => None,
+        // The size is checked before the frame is queued. (workers-rs has already copied the
+        // text into Wasm memory, bounded by the runtime's own limit: 1 MiB locally, 32 MiB on
+        // Cloudflare; from here on an oversize frame costs nothing more.)
+        let frame = match message {
+            WebSocketIncomingMessage::String(text)
+                if text.len() > self.config.max_message_bytes =>
+            {
+                Frame::TooLarge(text.len())
+            }
+            WebSocketIncomingMessage::String(text) => Frame::Text(text),
+            WebSocketIncomingMessage::Binary(_) => Frame::Binary,
         };
         // Only the handler that will run the turn needs the room's name (to load it).
         let runs_turn = !self.turns.pending.replace(true);
@@ -98,7 +115,7 @@ impl ChatRoom {
         self.turns.inbox.borrow_mut().push(Received {
             ws,
             connection_id,
-            text,
+            frame,
         });
         let Some(room) = room else {
             return; // the waiting handler's turn will take this frame
@@ -113,8 +130,8 @@ impl ChatRoom {
             }
             Err(e) => {
                 // The room could not load: everyone waiting hears it, nothing was stored.
-                worker::console_error!("room could not load for a turn: {e}");
-                let error = error_frame(ErrorCode::Internal, "room unavailable; retry", None);
+                let incident = incident::report("room turn", &e.to_string());
+                let error = internal_error_frame(&incident, None);
                 for r in self.turns.inbox.take() {
                     let _ = r.ws.send_with_str(&error);
                 }
@@ -139,8 +156,11 @@ impl ChatRoom {
         let Some(Loaded { room: r, log }) = slot.as_mut() else {
             return Err(worker::Error::RustError("room not loaded".into()));
         };
+        // A woken room re-asserts its total to its stats shard, so a shard that missed a report
+        // converges — unless it has no connections: a room woken by a read of a name nobody
+        // uses must not wake a shard (closes to zero are reported when they happen).
         let mut turn = Turn {
-            counts_changed: woke,
+            counts_changed: woke && !r.index().is_empty(),
             ..Turn::default()
         };
         let received = self.turns.inbox.take();
@@ -150,19 +170,20 @@ impl ChatRoom {
             self.turns.stats.set((turns + 1, frames));
             let now = super::super::env::now_ms();
             for m in &received {
-                let incoming = match &m.text {
-                    Some(text) => Incoming::Text(text),
-                    None => Incoming::Binary,
+                let incoming = match &m.frame {
+                    Frame::Text(text) => Incoming::Text(text),
+                    Frame::Binary => Incoming::Binary,
+                    Frame::TooLarge(len) => Incoming::TooLarge(*len),
                 };
                 let actions = r.receive(&m.connection_id, incoming, now, log);
-                self.apply(r, actions, Some(&m.ws), &mut turn);
+                self.apply(r, log, actions, Some(&m.ws), &mut turn);
             }
             // Sent before `f` runs: if `f` closes a socket, that socket still gets the acks
             // and messages of what was accepted while it was connected.
             send_planned(r, &mut turn.outbox);
         }
         let actions = f(r, log);
-        self.apply(r, actions, None, &mut turn);
+        self.apply(r, log, actions, None, &mut turn);
         send_planned(r, &mut turn.outbox);
         drop(slot);
         if turn.counts_changed {
@@ -176,50 +197,101 @@ impl ChatRoom {
     fn apply(
         &self,
         r: &Room<Peer>,
+        log: &RoomLog,
         actions: Vec<Action>,
         current: Option<&WebSocket>,
         turn: &mut Turn,
     ) {
         for action in actions {
-            match action {
-                Action::Send { to, frame } => turn.outbox.push(to, frame),
-                Action::Close {
-                    connection_id,
-                    reason,
-                } => {
-                    // The frame's own socket, or (an operator's call, the clock) found by tag.
-                    let ws = current
-                        .filter(|ws| connection_id_of(ws).as_deref() == Some(&connection_id))
-                        .cloned()
-                        .or_else(|| sockets::of_connection(&self.state, &connection_id));
-                    if let Some(ws) = ws {
-                        close_mid_turn(&ws, &mut turn.outbox, reason.code(), reason.reason());
-                    }
-                }
-                Action::SaveSession {
-                    connection_id,
-                    session,
-                } => {
-                    if let Some(entry) = r.index().get(&connection_id) {
-                        sockets::save_session(&entry.handle.handle.ws, session);
-                    }
-                }
-                Action::WakeAt(at) => self.wake_at(at),
-                Action::UserCount {
-                    user_id,
-                    connections,
-                } => {
-                    turn.counts_changed = true;
-                    if !self.reports.already_reported(&user_id, connections) {
-                        self.report_user_count(r.name(), &user_id, connections);
-                    }
-                }
-                Action::Forward { to, frame, id } => {
-                    if let Some(ws) = current {
-                        turn.forwards.push((ws.clone(), Forward { to, frame, id }));
-                    }
+            self.apply_one(r, log, action, current, turn);
+        }
+    }
+
+    fn apply_one(
+        &self,
+        r: &Room<Peer>,
+        log: &RoomLog,
+        action: Action,
+        current: Option<&WebSocket>,
+        turn: &mut Turn,
+    ) {
+        match action {
+            Action::Send { to, frame } => turn.outbox.push(to, frame),
+            Action::Replay {
+                connection_id,
+                from,
+            } => {
+                // What the connection was sent so far (welcome, gaps) goes out first.
+                send_planned(r, &mut turn.outbox);
+                replay(r, log, &connection_id, from);
+            }
+            Action::InternalError {
+                connection_id,
+                id,
+                detail,
+            } => {
+                let incident = incident::report("room", &detail);
+                let frame = internal_error_frame(&incident, id.as_deref());
+                turn.outbox.push(Recipients::One(connection_id), frame);
+            }
+            Action::Close {
+                connection_id,
+                reason,
+            } => self.close_socket(current, &connection_id, reason, &mut turn.outbox),
+            Action::SaveSession {
+                connection_id,
+                session,
+            } => {
+                if let Some(entry) = r.index().get(&connection_id) {
+                    sockets::save_session(&entry.handle.handle.ws, session);
                 }
             }
+            Action::WakeAt(at) => self.wake_at(at),
+            Action::UserCount {
+                user_id,
+                connections,
+            } => self.user_count_changed(r, turn, &user_id, connections),
+            Action::Forward {
+                to,
+                frame,
+                id,
+                rooms,
+            } => {
+                let f = Forward {
+                    to,
+                    frame,
+                    id,
+                    rooms,
+                };
+                turn.forwards.extend(current.map(|ws| (ws.clone(), f)));
+            }
+        }
+    }
+
+    /// A user's count here changed: the stats shard hears of the room's total after the turn,
+    /// the user's registry now (unless the connect already reported it, awaited).
+    fn user_count_changed(&self, r: &Room<Peer>, turn: &mut Turn, user: &str, connections: u32) {
+        turn.counts_changed = true;
+        if !self.reports.already_reported(user, connections) {
+            self.report_user_count(r.name(), user, connections);
+        }
+    }
+
+    /// Closes a connection the room dropped: the frame's own socket, or (an operator's call,
+    /// the clock) the one found by its tag.
+    fn close_socket(
+        &self,
+        current: Option<&WebSocket>,
+        connection_id: &str,
+        reason: CloseReason,
+        outbox: &mut Outbox,
+    ) {
+        let ws = current
+            .filter(|ws| connection_id_of(ws).as_deref() == Some(connection_id))
+            .cloned()
+            .or_else(|| sockets::of_connection(&self.state, connection_id));
+        if let Some(ws) = ws {
+            close_mid_turn(&ws, outbox, reason.code(), reason.reason());
         }
     }
 
@@ -262,9 +334,12 @@ impl ChatRoom {
             // (already removed, marked `closing`) stay out.
             if let Some(a) = attachment(&ws).filter(|a| !a.closing) {
                 sockets::remember_connection_id(&ws, &a.connection_id);
-                let session = a.session();
-                let peer = Peer { ws, batch: a.batch };
-                room.restore(&a.connection_id, &a.user_id, peer, session, now);
+                let restored = Restored {
+                    session: a.session(),
+                    rooms: a.rooms.clone(),
+                    handle: Peer { ws, batch: a.batch },
+                };
+                room.restore(&a.connection_id, &a.user_id, restored, now);
             }
         }
         let store = ModerationStore::new(sql);
@@ -290,6 +365,46 @@ fn close_mid_turn(ws: &WebSocket, outbox: &mut Outbox, code: u16, reason: &str) 
         let _ = ws.serialize_attachment(a);
     }
     let _ = ws.close(Some(code), Some(reason));
+}
+
+/// Rows a replay reads from the log at a time: the Wasm heap holds one chunk, not the log.
+const REPLAY_CHUNK: usize = 64;
+
+/// Streams a resume's replay to one connection: the log from `from` on, read in chunks of
+/// [`REPLAY_CHUNK`] rows, each chunk sent before the next is read (in `batch` frames for a
+/// connection that takes them). Synchronous, so no live traffic can come between replay and
+/// live; the replay limits bound what the runtime buffers for the socket.
+fn replay(r: &Room<Peer>, log: &RoomLog, connection_id: &str, from: u64) {
+    let Some(peer) = r.index().get(connection_id).map(|e| &e.handle.handle) else {
+        return;
+    };
+    let mut next = from;
+    loop {
+        let rows = match log.read_from(next, REPLAY_CHUNK) {
+            Ok(rows) => rows,
+            Err(e) => {
+                let incident = incident::report("replay", &e.to_string());
+                let _ = peer.ws.send_with_str(internal_error_frame(&incident, None));
+                return;
+            }
+        };
+        let Some(&(last, _)) = rows.last() else {
+            return;
+        };
+        let frames: Vec<&str> = rows.iter().map(|(_, f)| f.as_str()).collect();
+        let texts = if peer.batch {
+            batch_texts_of(&frames)
+        } else {
+            frames.iter().map(|f| (*f).to_owned()).collect()
+        };
+        for text in texts {
+            let _ = peer.ws.send_with_str(text);
+        }
+        if rows.len() < REPLAY_CHUNK {
+            return;
+        }
+        next = last + 1;
+    }
 }
 
 /// Sends what a turn planned: each distinct text is converted to a JS string once (UTF-8 →

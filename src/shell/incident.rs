@@ -1,0 +1,21 @@
+//! Internal failures: clients get the `internal` code and an opaque incident id; the detail
+//! goes to the log as one JSON line carrying the same id, so an operator can find it from
+//! what a user reports.
+
+use super::env::random_bytes;
+
+/// Logs `detail` (what failed, in our words and the runtime's) and returns the incident id.
+pub fn report(what: &str, detail: &str) -> String {
+    let id: String = random_bytes::<6>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let line = serde_json::json!({
+        "level": "error",
+        "incident": id,
+        "what": what,
+        "detail": detail,
+    });
+    worker::console_error!("{line}");
+    id
+}
