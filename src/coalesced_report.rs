@@ -3,8 +3,14 @@
 //! A room reports its connection count to its stats shard after every change. During a
 //! connect storm that is hundreds of changes a second; sending each would queue hundreds of
 //! sub-requests to one shard. Instead the first change starts a report task; changes while
-//! it is in flight only mark it dirty; when the report completes, the task sends once more
-//! if anything changed meanwhile (reading the state afresh), else it ends.
+//! it is in flight only mark it dirty; when the report completes, the task waits
+//! [`REPORT_INTERVAL_MS`] and sends once more if anything changed meanwhile (reading the state
+//! afresh), else it ends. So a busy reporter sends at most one report per interval, and a
+//! quiet one sends its change at once.
+
+/// The least time between two reports of one reporter while changes keep coming. The totals
+/// they feed (`GET /stats`) are eventually consistent anyway; this bounds their cost.
+pub const REPORT_INTERVAL_MS: u64 = 1_000;
 
 /// The bookkeeping of one coalesced report stream.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

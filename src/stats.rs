@@ -12,12 +12,17 @@ pub const STATS_SHARDS: u32 = 16;
 
 /// The shard a room name or user id reports to: FNV-1a, stable across releases and platforms.
 pub fn shard_of(key: &str) -> u32 {
+    fnv1a(key) % STATS_SHARDS
+}
+
+/// FNV-1a (32 bits) of `key`: a stable hash for spreading names over shards.
+pub fn fnv1a(key: &str) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for b in key.bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
-    h % STATS_SHARDS
+    h
 }
 
 /// The name of shard `n`'s Durable Object.

@@ -15,8 +15,9 @@ const BENCH_VARS = {
   MAX_ROOM_CONNECTIONS: '1000000',
 };
 
-async function startJsTwin(vars) {
+async function startJsTwin(vars, extra = {}) {
   const mf = new Miniflare({
+    ...extra,
     modules: true,
     scriptPath: path.join(ROOT, 'bench', 'peers', 'js-room', 'worker.mjs'),
     compatibilityDate: COMPATIBILITY_DATE,
@@ -30,9 +31,9 @@ async function startJsTwin(vars) {
 }
 
 /** `rust` or `js`, with extra variables; resolves to `{url, wsUrl, stop}`. */
-export function startPeer(peer, vars = {}) {
+export function startPeer(peer, vars = {}, extra = {}) {
   return peer === 'js'
-    ? startJsTwin(vars)
+    ? startJsTwin(vars, extra)
     : startServer({ vars: { ...BENCH_VARS, ...vars }, ipLimit: null });
 }
 

@@ -1,8 +1,12 @@
-//! The calls a user's registry object (`UserRegistry`) serves. Every one names the user.
+//! The calls a registry shard (`UserRegistry`) serves. Users are spread over
+//! [`REGISTRY_SHARDS`](crate::user_registry::REGISTRY_SHARDS) objects by a hash of their id;
+//! every call names its user, or (a room's batched reports) its users.
 
 use super::{bad, Call, InternalRequest, Method};
 use crate::error::ChatError;
 use crate::names::is_valid_user_id;
+use crate::user_registry::registry_shard_of;
+use std::collections::BTreeMap;
 
 pub(super) const PATHS: &[&str] = &[REPORT, FAN_OUT, INFO, DISCONNECT, REVOKE];
 const REPORT: &str = "/registry/report";
@@ -11,23 +15,47 @@ const INFO: &str = "/registry/info";
 const DISCONNECT: &str = "/registry/disconnect";
 const REVOKE: &str = "/registry/revoke";
 
-/// A call to the registry object of `user`.
+/// A call to a registry shard: about one user (routed by the user's shard), or a room's
+/// presence reports for several users of one shard, batched.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistryRequest {
+pub enum RegistryRequest {
+    User {
+        user: String,
+        call: RegistryCall,
+    },
+    /// A room's reports of its users' presence (their first connection there opened, or their
+    /// last closed): versioned, so an older report never undoes a newer one. Answers
+    /// [`ReportReply`]: the revocations of those users, which a room awaits before it accepts
+    /// a user's first connection there.
+    Reports {
+        room: String,
+        reports: Vec<PresenceReport>,
+    },
+}
+
+/// One user's presence in one room, as the room reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PresenceReport {
     pub user: String,
-    pub call: RegistryCall,
+    /// The user's connections in the room (0: gone; a room reports 0 and its first 1 only).
+    pub connections: u32,
+    pub version: u64,
+}
+
+impl RegistryRequest {
+    /// The registry shard this request goes to (all reports of a batch share it).
+    pub fn shard(&self) -> u32 {
+        match self {
+            RegistryRequest::User { user, .. } => registry_shard_of(user),
+            RegistryRequest::Reports { reports, .. } => {
+                reports.first().map_or(0, |r| registry_shard_of(&r.user))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistryCall {
-    /// A room's report of the user's connection count there (versioned: an older report
-    /// never undoes a newer one). Answers [`ReportReply`]: the user's revocation, which a room
-    /// awaits before it accepts the user's first connection there.
-    Report {
-        room: String,
-        connections: u32,
-        version: u64,
-    },
     /// A ready-made frame for every connection of the user, in every room (or only in
     /// `rooms`, the sender's token's claim): forwarded once to each room the user is in.
     /// Answers [`super::Delivered`].
@@ -46,25 +74,26 @@ pub enum RegistryCall {
     Revoke { before: u64, reason: Option<String> },
 }
 
-/// The answer to a [`RegistryCall::Report`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The answer to [`RegistryRequest::Reports`]: the revocation of each reported user who has
+/// one (unix s; tokens issued before it are refused).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReportReply {
-    /// The user's tokens issued before this (unix s) are revoked.
-    pub revoked_before: Option<u64>,
+    pub revoked_before: BTreeMap<String, u64>,
 }
 
 impl Call for RegistryRequest {
     fn to_request(&self) -> InternalRequest {
-        let req = |method, path| InternalRequest::new(method, path).param("user", &self.user);
-        match &self.call {
-            RegistryCall::Report {
-                room,
-                connections,
-                version,
-            } => req(Method::Post, REPORT)
-                .param("room", room)
-                .param("connections", connections)
-                .param("version", version),
+        let (user, call) = match self {
+            RegistryRequest::Reports { room, reports } => {
+                let body = serde_json::to_string(reports).unwrap_or_default();
+                return InternalRequest::new(Method::Post, REPORT)
+                    .param("room", room)
+                    .body(body);
+            }
+            RegistryRequest::User { user, call } => (user, call),
+        };
+        let req = |method, path| InternalRequest::new(method, path).param("user", user);
+        match call {
             RegistryCall::FanOut { frame, rooms } => req(Method::Post, FAN_OUT)
                 .param_opt("rooms", rooms.as_ref().map(|r| r.join(",")))
                 .body(frame.clone()),
@@ -79,16 +108,21 @@ impl Call for RegistryRequest {
     }
 
     fn from_request(mut req: InternalRequest) -> Result<Self, ChatError> {
-        let user = req.required("user")?.to_owned();
+        if req.path == REPORT {
+            let room = req.text("room")?;
+            let body = req.take_body()?;
+            let reports: Vec<PresenceReport> =
+                serde_json::from_str(&body).map_err(|_| bad("reports must be a JSON list"))?;
+            if reports.iter().any(|r| !is_valid_user_id(&r.user)) {
+                return Err(bad("invalid user"));
+            }
+            return Ok(RegistryRequest::Reports { room, reports });
+        }
+        let user = req.text("user")?;
         if !is_valid_user_id(&user) {
             return Err(bad("invalid user"));
         }
         let call = match req.path {
-            REPORT => RegistryCall::Report {
-                room: req.required("room")?.to_owned(),
-                connections: req.number("connections")?,
-                version: req.number("version")?,
-            },
             FAN_OUT => RegistryCall::FanOut {
                 rooms: req.get("rooms").map(|r| {
                     r.split(',')
@@ -100,15 +134,15 @@ impl Call for RegistryRequest {
             },
             INFO => RegistryCall::Info,
             DISCONNECT => RegistryCall::Disconnect {
-                reason: req.get("reason").map(str::to_owned),
+                reason: req.optional("reason"),
             },
             REVOKE => RegistryCall::Revoke {
                 before: req.number("before")?,
-                reason: req.get("reason").map(str::to_owned),
+                reason: req.optional("reason"),
             },
             _ => return Err(bad("no such registry endpoint")),
         };
-        Ok(RegistryRequest { user, call })
+        Ok(RegistryRequest::User { user, call })
     }
 }
 
@@ -120,11 +154,6 @@ mod tests {
     #[test]
     fn every_registry_call_round_trips() {
         for call in [
-            RegistryCall::Report {
-                room: "lobby".into(),
-                connections: 3,
-                version: u64::MAX,
-            },
             RegistryCall::FanOut {
                 frame: r#"{"type":"direct"}"#.into(),
                 rooms: None,
@@ -143,25 +172,64 @@ mod tests {
                 reason: None,
             },
         ] {
-            round_trip(RegistryRequest {
+            round_trip(RegistryRequest::User {
                 user: "😀 al&ice=".into(),
                 call,
             });
         }
+        round_trip(RegistryRequest::Reports {
+            room: "lobby".into(),
+            reports: vec![
+                PresenceReport {
+                    user: "a".into(),
+                    connections: 1,
+                    version: u64::MAX >> 11,
+                },
+                PresenceReport {
+                    user: "é".into(),
+                    connections: 0,
+                    version: 3,
+                },
+            ],
+        });
     }
 
     #[test]
-    fn malformed_reports_are_refused() {
-        let mut req = RegistryRequest {
+    fn malformed_calls_are_refused() {
+        let mut req = RegistryRequest::User {
             user: "u".into(),
-            call: RegistryCall::Report {
-                room: "r".into(),
-                connections: 1,
-                version: 2,
+            call: RegistryCall::Revoke {
+                before: 1,
+                reason: None,
             },
         }
         .to_request();
-        req.query.retain(|(k, _)| k != "version");
+        req.query.retain(|(k, _)| k != "before");
         assert!(RegistryRequest::from_request(req).is_err());
+        let mut reports = RegistryRequest::Reports {
+            room: "r".into(),
+            reports: Vec::new(),
+        }
+        .to_request();
+        reports.body = Some(r#"[{"user":"","connections":1,"version":1}]"#.into());
+        assert!(RegistryRequest::from_request(reports).is_err());
+    }
+
+    #[test]
+    fn a_request_goes_to_its_users_shard() {
+        let user = RegistryRequest::User {
+            user: "alice".into(),
+            call: RegistryCall::Info,
+        };
+        assert_eq!(user.shard(), registry_shard_of("alice"));
+        let batch = RegistryRequest::Reports {
+            room: "r".into(),
+            reports: vec![PresenceReport {
+                user: "alice".into(),
+                connections: 1,
+                version: 1,
+            }],
+        };
+        assert_eq!(batch.shard(), user.shard());
     }
 }

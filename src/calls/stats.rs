@@ -3,9 +3,9 @@
 use super::{bad, Call, InternalRequest, Method};
 use crate::error::ChatError;
 
-pub(super) const PATHS: &[&str] = &[ROOM_COUNT, USER_ONLINE, TOTALS];
+pub(super) const PATHS: &[&str] = &[ROOM_COUNT, REGISTRY_ONLINE, TOTALS];
 const ROOM_COUNT: &str = "/stats/room-count";
-const USER_ONLINE: &str = "/stats/user-online";
+const REGISTRY_ONLINE: &str = "/stats/registry-online";
 const TOTALS: &str = "/stats/totals";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,10 +16,11 @@ pub enum StatsCall {
         connections: u64,
         version: u64,
     },
-    /// Whether a user is online (versioned by the user's registry).
-    UserOnline {
-        user: String,
-        online: bool,
+    /// How many of a registry shard's users are online (versioned by that shard): the users
+    /// of `GET /stats` are the sum over registry shards.
+    RegistryOnline {
+        registry: u32,
+        online: u64,
         version: u64,
     },
     /// This shard's share of `GET /stats`. Answers [`crate::stats::Totals`].
@@ -37,13 +38,13 @@ impl Call for StatsCall {
                 .param("room", room)
                 .param("connections", connections)
                 .param("version", version),
-            StatsCall::UserOnline {
-                user,
+            StatsCall::RegistryOnline {
+                registry,
                 online,
                 version,
-            } => InternalRequest::new(Method::Post, USER_ONLINE)
-                .param("user", user)
-                .param("online", u8::from(*online))
+            } => InternalRequest::new(Method::Post, REGISTRY_ONLINE)
+                .param("registry", registry)
+                .param("online", online)
                 .param("version", version),
             StatsCall::Totals => InternalRequest::new(Method::Get, TOTALS),
         }
@@ -56,9 +57,9 @@ impl Call for StatsCall {
                 connections: req.number("connections")?,
                 version: req.number("version")?,
             },
-            USER_ONLINE => StatsCall::UserOnline {
-                user: req.required("user")?.to_owned(),
-                online: req.number::<u8>("online")? == 1,
+            REGISTRY_ONLINE => StatsCall::RegistryOnline {
+                registry: req.number("registry")?,
+                online: req.number("online")?,
                 version: req.number("version")?,
             },
             TOTALS => StatsCall::Totals,
@@ -80,15 +81,10 @@ mod tests {
                 connections: 0,
                 version: 1 << 60,
             },
-            StatsCall::UserOnline {
-                user: "é".into(),
-                online: true,
+            StatsCall::RegistryOnline {
+                registry: 63,
+                online: 1_000_000,
                 version: 5,
-            },
-            StatsCall::UserOnline {
-                user: "b".into(),
-                online: false,
-                version: 6,
             },
             StatsCall::Totals,
         ] {

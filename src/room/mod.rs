@@ -99,6 +99,9 @@ pub enum Action {
     UserCount {
         user_id: String,
         connections: u32,
+        /// `Join`: the user's first connection here; `Leave`: their last. Only these change
+        /// the user's set of rooms, which is what their registry keeps.
+        presence: Option<PresenceEvent>,
     },
     /// A `direct` this room cannot deliver itself: to a user (every room, via the registry) or
     /// to a connection in another room. On `delivered == 0` the sender gets `not_found`.
@@ -244,6 +247,7 @@ impl<H> Room<H> {
         actions.push(Action::UserCount {
             user_id: user_id.to_owned(),
             connections: self.index.user_connections(user_id),
+            presence,
         });
         if presence == Some(PresenceEvent::Join) {
             let join = ServerFrame::Presence {
@@ -325,6 +329,7 @@ impl<H> Room<H> {
         let mut actions = vec![Action::UserCount {
             user_id: removed.user_id.clone(),
             connections: removed.user_connections,
+            presence: removed.presence,
         }];
         if removed.presence == Some(PresenceEvent::Leave) {
             let leave = ServerFrame::Presence {
@@ -487,6 +492,7 @@ mod tests {
                     Action::UserCount {
                         user_id,
                         connections,
+                        ..
                     } => Some((user_id.clone(), *connections)),
                     _ => None,
                 })

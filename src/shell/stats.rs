@@ -1,6 +1,6 @@
 //! `StatsShard`: one of [`STATS_SHARDS`](crate::stats::STATS_SHARDS) Durable Objects that hold
-//! the global counts. Rooms report their connection count to `shard_of(room)`; registries
-//! report whether their user is online to `shard_of(user)`. Rows carry the reporter's version
+//! the global counts. Rooms report their connection count to `shard_of(room)`; registry shards
+//! report how many of their users are online to `shard_of(registry name)`. Rows carry the reporter's version
 //! and an older report never overwrites a newer one. Rows live in the object's SQLite storage,
 //! so a shard that hibernates or is evicted loses nothing.
 
@@ -49,11 +49,14 @@ impl StatsShard {
                 connections: 0,
                 ..
             } => self.delete("DELETE FROM rooms WHERE name = ?", room),
-            StatsCall::UserOnline {
-                user,
-                online: false,
+            StatsCall::RegistryOnline {
+                registry,
+                online: 0,
                 ..
-            } => self.delete("DELETE FROM users WHERE id = ?", user),
+            } => self.delete(
+                "DELETE FROM registries WHERE shard = ?",
+                registry.to_string(),
+            ),
             StatsCall::RoomCount {
                 room,
                 connections,
@@ -66,16 +69,16 @@ impl StatsShard {
                 connections,
                 version,
             ),
-            StatsCall::UserOnline {
-                user,
+            StatsCall::RegistryOnline {
+                registry,
                 online,
                 version,
             } => self.upsert(
-                "INSERT INTO users(id, online, version) VALUES (?, ?, ?)
-                 ON CONFLICT(id) DO UPDATE SET online = excluded.online,
-                   version = excluded.version WHERE excluded.version > users.version",
-                user,
-                u64::from(online),
+                "INSERT INTO registries(shard, online, version) VALUES (?, ?, ?)
+                 ON CONFLICT(shard) DO UPDATE SET online = excluded.online,
+                   version = excluded.version WHERE excluded.version > registries.version",
+                registry.to_string(),
+                online,
                 version,
             ),
             StatsCall::Totals => json_response(200, serde_json::to_string(&self.totals()?)?),
@@ -102,7 +105,7 @@ impl StatsShard {
                 None,
             )?;
             self.sql.exec(
-                "CREATE TABLE IF NOT EXISTS users(id TEXT PRIMARY KEY, online INTEGER NOT NULL, version INTEGER NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS registries(shard TEXT PRIMARY KEY, online INTEGER NOT NULL, version INTEGER NOT NULL)",
                 None,
             )?;
             self.schema_ready.set(true);
@@ -115,14 +118,14 @@ impl StatsShard {
         struct Row {
             connections: Option<f64>,
             rooms: f64,
-            users: f64,
+            users: Option<f64>,
         }
         let rows: Vec<Row> = self
             .sql
             .exec(
                 "SELECT (SELECT SUM(connections) FROM rooms) AS connections,
                         (SELECT COUNT(*) FROM rooms WHERE connections > 0) AS rooms,
-                        (SELECT COUNT(*) FROM users WHERE online = 1) AS users",
+                        (SELECT SUM(online) FROM registries) AS users",
                 None,
             )?
             .to_array()?;
@@ -130,19 +133,25 @@ impl StatsShard {
         Ok(Totals {
             connections: row.and_then(|r| r.connections).unwrap_or(0.0) as u64,
             rooms: row.map_or(0.0, |r| r.rooms) as u64,
-            users: row.map_or(0.0, |r| r.users) as u64,
+            users: row.and_then(|r| r.users).unwrap_or(0.0) as u64,
         })
     }
 }
 
-/// Reports whether a user is online to its shard.
-pub async fn report_user(env: &worker::Env, user: &str, online: bool, version: u64) -> Result<()> {
-    let call = StatsCall::UserOnline {
-        user: user.to_owned(),
+/// Reports how many of registry shard `registry`'s users are online.
+pub async fn report_registry(
+    env: &worker::Env,
+    registry: u32,
+    online: u64,
+    version: u64,
+) -> Result<()> {
+    let call = StatsCall::RegistryOnline {
+        registry,
         online,
         version,
     };
-    let res = objects::call(&objects::stats_shard(env, shard_of(user))?, &call).await?;
+    let name = crate::user_registry::registry_name(registry);
+    let res = objects::call(&objects::stats_shard(env, shard_of(&name))?, &call).await?;
     objects::ok(&res)
 }
 

@@ -21,7 +21,7 @@ export const IP_LIMIT = { simple: { limit: 600, period: 60 } };
  * `IP_LIMITER` rate-limit binding (wrangler.toml's by default; `null` for none, as a load
  * generator from one address needs).
  */
-export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LIMIT } = {}) {
+export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LIMIT, inspectorPort, log } = {}) {
   const build = path.join(ROOT, 'build');
   if (!fs.existsSync(path.join(build, 'index.js'))) {
     throw new Error('build/index.js is missing: run `make build` first');
@@ -43,6 +43,8 @@ export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LI
       ...vars,
     },
     ...(ipLimit ? { ratelimits: { IP_LIMITER: ipLimit } } : {}),
+    ...(inspectorPort ? { inspectorPort } : {}),
+    ...(log ? { log } : {}),
     // The demo page and the client library, served before the worker like Workers assets.
     assets: { directory: path.join(ROOT, 'public'), routerConfig: { has_user_worker: true } },
     host: '127.0.0.1',

@@ -2,11 +2,10 @@
 
 use super::request::{bearer, query_param};
 use crate::auth::{constant_time_eq, issue_token, parse_room_list, verify_token, Claims};
-use crate::config::Config;
 use crate::error::{ChatError, ErrorCode};
 use crate::names::is_valid_user_id;
 use crate::protocol::token_from_subprotocols;
-use crate::shell::env::{env_string, now_ms};
+use crate::shell::env::{now_ms, settings};
 use crate::shell::http::{error, error_response, json_response};
 use worker::{Env, Request, Response, Result, Url};
 
@@ -17,9 +16,10 @@ const DEV_TOKEN_MAX_TTL_SECS: u64 = 7 * 24 * 3600;
 /// `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. An unset or empty
 /// `ADMIN_TOKEN` disables the server API rather than opening it.
 pub fn is_admin(req: &Request, env: &Env) -> bool {
-    let expected = env_string(env, "ADMIN_TOKEN").unwrap_or_default();
+    let settings = settings(env);
+    let expected = settings.admin_token.as_bytes();
     let given = bearer(req).unwrap_or_default();
-    !expected.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes())
+    !expected.is_empty() && constant_time_eq(given.as_bytes(), expected)
 }
 
 /// Verifies the user token from `?token=`, `Authorization: Bearer`, or the
@@ -40,7 +40,7 @@ pub fn authenticate(req: &Request, url: &Url, env: &Env) -> std::result::Result<
                 "missing token: pass ?token=, Authorization: Bearer, or the edge-chat.token.<jwt> subprotocol",
             )
         })?;
-    let config = Config::from_lookup(|name| env_string(env, name));
+    let config = &settings(env).config;
     let secret = config.auth_secret.as_bytes();
     verify_token(secret, &token, now_ms() / 1000, &config.token_rules)
 }
@@ -83,7 +83,8 @@ pub fn dev_token(url: &Url, env: &Env) -> Result<Response> {
             return error(ErrorCode::BadRequest, message);
         }
     };
-    let secret = env_string(env, "AUTH_SECRET").unwrap_or_default();
+    let settings = settings(env);
+    let secret = settings.config.auth_secret.as_bytes();
     if secret.is_empty() {
         return error(ErrorCode::Internal, "AUTH_SECRET is not configured");
     }
@@ -95,7 +96,7 @@ pub fn dev_token(url: &Url, env: &Env) -> Result<Response> {
         iat: Some(now),
         ..Claims::default()
     };
-    match issue_token(secret.as_bytes(), &claims) {
+    match issue_token(secret, &claims) {
         Ok(token) => json_response(200, serde_json::json!({ "token": token }).to_string()),
         Err(e) => error_response(&e),
     }

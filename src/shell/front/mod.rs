@@ -16,7 +16,6 @@ mod request;
 mod server_api;
 mod socket;
 
-use super::env::dev_mode;
 use super::http::{error, json_response};
 use crate::calls::{RoomCall, RoomRequest};
 use crate::error::ErrorCode;
@@ -29,11 +28,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
     // Another handle on the same JS request, so that whatever route answers (and however early
     // it refuses), a body it left unread is drained before the response goes out.
-    // (`Clone::clone` copies the handle; the inherent `clone()` would be JS `Request.clone()`.)
-    let mut unread = Request::from(Clone::clone(req.inner()));
+    // (`Clone::clone` copies the handle; the inherent `clone()` would be JS `Request.clone()`.
+    // It stays a raw handle: converting it to a `worker::Request` reads `Request.cf`, which
+    // showed in profiles.)
+    let raw = Clone::clone(req.inner());
     let res = handle(req, &env).await;
-    if !unread.inner().body_used() {
-        request::drain(&mut unread).await;
+    if !raw.body_used() && request::has_body(&raw) {
+        request::drain(&mut Request::from(raw)).await;
     }
     super::http::or_internal_error("request", res)
 }
@@ -48,10 +49,11 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
             "this endpoint needs Authorization: Bearer <ADMIN_TOKEN>",
         );
     }
+    let dev = super::env::settings(env).dev_mode;
     match (req.method(), route) {
         (Method::Get, Route::Health) => json_response(200, r#"{"ok":true}"#.into()),
-        (Method::Get, Route::DevToken) if dev_mode(env) => auth::dev_token(&url, env),
-        (Method::Get, Route::DevRoomDebug(room)) if dev_mode(env) && is_valid_room(room) => {
+        (Method::Get, Route::DevToken) if dev => auth::dev_token(&url, env),
+        (Method::Get, Route::DevRoomDebug(room)) if dev && is_valid_room(room) => {
             server_api::room_call(env, room, RoomCall::Debug).await
         }
         (_, Route::RoomSocket(room)) => socket::room_socket(req, &url, env, room).await,

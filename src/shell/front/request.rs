@@ -1,9 +1,7 @@
 //! Reading what a request carries: query parameters, bearer tokens, bodies — each in one place.
 
-use crate::config::Config;
 use crate::error::ErrorCode;
 use crate::server_api::{parse_message_post, MessagePost};
-use crate::shell::env::env_string;
 use crate::shell::http::{error, error_response};
 use worker::{Env, Request, Response, Result, Url};
 
@@ -29,18 +27,16 @@ pub fn bearer(req: &Request) -> Option<String> {
 /// body arrive first.
 pub async fn drain(req: &mut Request) {
     use futures::StreamExt;
-    let has_body = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .is_some_and(|v| v != "0")
-        || req.headers().has("transfer-encoding").unwrap_or(false);
-    if has_body {
-        if let Ok(mut body) = req.stream() {
-            while let Some(Ok(_)) = body.next().await {}
-        }
+    if let Ok(mut body) = req.stream() {
+        while let Some(Ok(_)) = body.next().await {}
     }
+}
+
+/// Whether the request came with a body (a length, or chunks).
+pub fn has_body(raw: &worker::worker_sys::web_sys::Request) -> bool {
+    let headers = raw.headers();
+    let length = headers.get("content-length").ok().flatten();
+    length.is_some_and(|v| v != "0") || headers.has("transfer-encoding").unwrap_or(false)
 }
 
 /// Reads a server-API body: `Ok(Err(response))` is a refusal to send back as it is. A body
@@ -49,7 +45,7 @@ pub async fn read_body(
     mut req: Request,
     env: &Env,
 ) -> Result<std::result::Result<(String, usize), Response>> {
-    let max = Config::from_lookup(|n| env_string(env, n)).max_message_bytes;
+    let max = crate::shell::env::settings(env).config.max_message_bytes;
     let declared = req
         .headers()
         .get("content-length")?

@@ -111,8 +111,7 @@ fn server_direct(post: MessagePost<'_>) -> String {
 }
 
 pub async fn call_registry(env: &Env, user: String, call: RegistryCall) -> Result<Response> {
-    let stub = objects::registry(env, &user)?;
-    objects::call(&stub, &RegistryRequest { user, call }).await
+    objects::call_registry(env, &RegistryRequest::User { user, call }).await
 }
 
 fn bad_user() -> Result<Response> {

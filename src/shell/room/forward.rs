@@ -30,14 +30,14 @@ async fn forward(env: &Env, f: &Forward) -> Result<u64> {
     let frame = f.frame.clone();
     let res = match &f.to {
         Target::User(user) => {
-            let call = RegistryRequest {
+            let request = RegistryRequest::User {
                 user: user.clone(),
                 call: RegistryCall::FanOut {
                     frame,
                     rooms: f.rooms.clone(),
                 },
             };
-            objects::call(&objects::registry(env, user)?, &call).await?
+            objects::call_registry(env, &request).await?
         }
         Target::Connection(c) => {
             let Some(room) = room_of(c) else {

@@ -39,6 +39,7 @@ mod alarm;
 mod endpoints;
 mod forward;
 mod moderation;
+mod registry_queue;
 mod reports;
 mod sockets;
 mod turn;
@@ -47,6 +48,7 @@ use super::env::{now_ms, random_bytes};
 use crate::config::Config;
 use crate::protocol::close_reply;
 use alarm::AlarmClock;
+pub use reports::again;
 use reports::Reports;
 use turn::{SharedRoom, TurnQueue};
 use worker::{
@@ -73,7 +75,7 @@ pub struct ChatRoom {
 
 impl DurableObject for ChatRoom {
     fn new(state: State, env: Env) -> Self {
-        let config = Config::from_lookup(|name| super::env::env_string(&env, name));
+        let config = super::env::settings(&env).config.clone();
         // Auto-response is handled by the runtime even while the object is evicted.
         if let Ok(pair) = WebSocketRequestResponsePair::new("ping", "pong") {
             let _ = state.as_raw().set_websocket_auto_response(&pair);

@@ -10,7 +10,7 @@
 //! with HTTP 401 `revoked` before the socket exists, so it never receives room traffic.
 
 use super::ChatRoom;
-use crate::calls::{Closed, RegistryCall, RegistryRequest, ReportReply};
+use crate::calls::{Closed, PresenceReport};
 use crate::error::{ChatError, ErrorCode};
 use crate::moderation::Ban;
 use crate::room::Removal;
@@ -18,7 +18,6 @@ use crate::session::Session;
 use crate::shell::env::now_ms;
 use crate::shell::http::{error, json_response};
 use crate::shell::moderation::ModerationStore;
-use crate::shell::objects;
 use futures::future::{select, Either};
 use worker::{Response, Result};
 
@@ -61,32 +60,25 @@ impl ChatRoom {
     }
 
     /// The report of a user's first connection here, sent before it is accepted and awaited
-    /// (bounded): the registry's reply says whether the user's tokens were revoked.
+    /// (bounded): the registry's reply says whether the user's tokens were revoked. It is
+    /// queued with the room's other reports to that registry shard, so a connect storm makes a
+    /// few requests per shard, not one per user.
     async fn first_report(&self, room: &str, user: &str, connections: u32) -> Option<u64> {
-        let version = self.reports.next_version();
-        let call = RegistryRequest {
+        let report = PresenceReport {
             user: user.to_owned(),
-            call: RegistryCall::Report {
-                room: room.to_owned(),
-                connections,
-                version,
-            },
+            connections,
+            version: self.reports.next_version(),
         };
-        let ask = async {
-            let res = objects::call(&objects::registry(&self.env, user)?, &call).await?;
-            objects::reply::<ReportReply>(res).await
-        };
+        let queue = &self.reports.registry;
+        let answer = queue.report(&self.state, &self.env, room, report, true)?;
         let timeout = worker::Delay::from(std::time::Duration::from_millis(REVOCATION_CHECK_MS));
-        let outcome = select(Box::pin(ask), timeout).await;
+        let outcome = select(answer, timeout).await;
         match outcome {
-            Either::Left((Ok(reply), _)) => {
+            Either::Left((Ok(revoked), _)) => {
                 self.reports.mark_reported(user, connections);
-                reply.revoked_before
+                revoked
             }
-            Either::Left((Err(e), _)) => {
-                worker::console_warn!("revocation check failed; letting the connection in: {e}");
-                None
-            }
+            Either::Left((Err(_), _)) => None,
             Either::Right(_) => {
                 worker::console_warn!("revocation check timed out; letting the connection in");
                 None

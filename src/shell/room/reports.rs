@@ -1,12 +1,13 @@
-//! Fire-and-forget bookkeeping, never on the message path (`waitUntil`): every change of a
-//! user's count in this room goes to that user's registry, and the room's total to its stats
-//! shard — coalesced ([`CoalescedReport`]): at most one report in flight, the latest count
+//! Fire-and-forget bookkeeping, never on the message path (`waitUntil`): a user's presence
+//! here beginning or ending goes to the user's registry shard (batched, [`RegistryQueue`]),
+//! and the room's total to its stats shard — coalesced ([`CoalescedReport`]): at most one report in flight, the latest count
 //! always sent last. On every wake the room re-asserts its total, so a shard that missed a
 //! report converges.
 
+use super::registry_queue::RegistryQueue;
 use super::ChatRoom;
-use crate::calls::{RegistryCall, RegistryRequest, StatsCall};
-use crate::coalesced_report::CoalescedReport;
+use crate::calls::{PresenceReport, StatsCall};
+use crate::coalesced_report::{CoalescedReport, REPORT_INTERVAL_MS};
 use crate::shell::env::now_ms;
 use crate::shell::objects;
 use crate::stats::shard_of;
@@ -16,10 +17,11 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use worker::{Env, Result};
 
-/// Versions of this room's reports, and the stats report's coalescing.
+/// Versions of this room's reports, the registry queue, and the stats report's coalescing.
 #[derive(Default)]
 pub struct Reports {
     versions: Rc<RefCell<Versions>>,
+    pub registry: RegistryQueue,
     stats: Rc<Cell<CoalescedReport>>,
     /// Counts already reported (and awaited) before a first connection was accepted: the
     /// report that opening it asks for again is not sent twice.
@@ -46,36 +48,18 @@ impl Reports {
     }
 }
 
-/// Registry reports are retried this many times, with backoff (100 ms, 400 ms).
-const REGISTRY_ATTEMPTS: u64 = 3;
-
 impl ChatRoom {
-    /// Tells `user`'s registry their count in this room (retried briefly).
-    pub(super) fn report_user_count(&self, room: &str, user: &str, connections: u32) {
-        let version = self.reports.next_version();
-        let call = RegistryRequest {
+    /// Tells `user`'s registry that their presence here began (`connections` 1) or ended (0),
+    /// batched with the room's other reports to that registry shard.
+    pub(super) fn report_presence(&self, room: &str, user: &str, connections: u32) {
+        let report = PresenceReport {
             user: user.to_owned(),
-            call: RegistryCall::Report {
-                room: room.to_owned(),
-                connections,
-                version,
-            },
+            connections,
+            version: self.reports.next_version(),
         };
-        let env = self.env.clone();
-        self.state.wait_until(async move {
-            for attempt in 0..REGISTRY_ATTEMPTS {
-                match report_to_registry(&env, &call).await {
-                    Ok(()) => return,
-                    Err(e) if attempt + 1 == REGISTRY_ATTEMPTS => {
-                        worker::console_warn!("registry report failed: {e}")
-                    }
-                    Err(_) => {
-                        let backoff = std::time::Duration::from_millis(100 << (2 * attempt));
-                        worker::Delay::from(backoff).await
-                    }
-                }
-            }
-        });
+        self.reports
+            .registry
+            .report(&self.state, &self.env, room, report, false);
     }
 
     /// Reports the room's current total to its stats shard, coalesced (see the module doc).
@@ -106,10 +90,7 @@ impl ChatRoom {
                 if let Err(e) = report_to_shard(&env, &name, count, version).await {
                     worker::console_warn!("stats report failed: {e}");
                 }
-                let mut flight = stats.get();
-                let again = flight.sent();
-                stats.set(flight);
-                if !again {
+                if !again(&stats).await {
                     return;
                 }
             }
@@ -117,9 +98,17 @@ impl ChatRoom {
     }
 }
 
-async fn report_to_registry(env: &Env, call: &RegistryRequest) -> Result<()> {
-    let res = objects::call(&objects::registry(env, &call.user)?, call).await?;
-    objects::ok(&res)
+/// After a coalesced report completed: whether to send again (something changed meanwhile),
+/// after the reporting interval — which keeps the object awake that long, no more.
+pub async fn again(flight: &Cell<CoalescedReport>) -> bool {
+    let mut f = flight.get();
+    let again = f.sent();
+    flight.set(f);
+    if again {
+        let interval = std::time::Duration::from_millis(REPORT_INTERVAL_MS);
+        worker::Delay::from(interval).await;
+    }
+    again
 }
 
 async fn report_to_shard(env: &Env, room: &str, connections: usize, version: u64) -> Result<()> {

@@ -250,7 +250,13 @@ impl ChatRoom {
             Action::UserCount {
                 user_id,
                 connections,
-            } => self.user_count_changed(r, turn, &user_id, connections),
+                presence,
+            } => {
+                turn.counts_changed = true;
+                if presence.is_some() {
+                    self.presence_changed(r, &user_id, connections);
+                }
+            }
             Action::Forward {
                 to,
                 frame,
@@ -268,12 +274,12 @@ impl ChatRoom {
         }
     }
 
-    /// A user's count here changed: the stats shard hears of the room's total after the turn,
-    /// the user's registry now (unless the connect already reported it, awaited).
-    fn user_count_changed(&self, r: &Room<Peer>, turn: &mut Turn, user: &str, connections: u32) {
-        turn.counts_changed = true;
+    /// A user's first connection here opened, or their last closed: only that changes the
+    /// user's set of rooms, which is what their registry keeps (a first connection's report
+    /// was usually sent already, awaited, by the connect).
+    fn presence_changed(&self, r: &Room<Peer>, user: &str, connections: u32) {
         if !self.reports.already_reported(user, connections) {
-            self.report_user_count(r.name(), user, connections);
+            self.report_presence(r.name(), user, connections);
         }
     }
 
