@@ -13,7 +13,7 @@ export const COMPATIBILITY_DATE = '2026-04-01';
 export const SECRET = 'test-secret';
 export const ADMIN_TOKEN = 'test-admin-token';
 
-/** Miniflare options for our worker; `vars` override the defaults. */
+/** Miniflare options for our worker; `vars` override the defaults (`null` removes one). */
 export function workerOptions({ vars = {}, persistDir, port = 0 } = {}) {
   const build = path.join(ROOT, 'build');
   if (!fs.existsSync(path.join(build, 'index.js'))) {
@@ -29,12 +29,12 @@ export function workerOptions({ vars = {}, persistDir, port = 0 } = {}) {
       USERS: { className: 'UserRegistry', useSQLite: true },
       STATS: { className: 'StatsShard', useSQLite: true },
     },
-    bindings: {
+    bindings: Object.fromEntries(Object.entries({
       AUTH_SECRET: SECRET,
       ADMIN_TOKEN,
       DEV_MODE: '1',
       ...vars,
-    },
+    }).filter(([, v]) => v !== null)),
     // The demo page and the client library, served before the worker like Workers assets.
     assets: { directory: path.join(ROOT, 'public'), routerConfig: { has_user_worker: true } },
     host: '127.0.0.1',
