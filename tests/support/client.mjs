@@ -154,14 +154,6 @@ export class Client {
     return ahead;
   }
 
-  /** Resolves with the matching frames received within `ms` (taking them). */
-  async collect(pred, ms) {
-    await sleep(ms);
-    const out = this.frames.filter(pred);
-    this.frames = this.frames.filter((f) => !pred(f));
-    return out;
-  }
-
   send(frame) {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
