@@ -143,6 +143,39 @@ test('after a workerd restart with persisted state, every acked message is in hi
   }
 });
 
+test('a room whose storage cannot be read answers 500 internal, without internal detail; other rooms carry on', { timeout: 60_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-broken-'));
+  try {
+    await withServer({ persistDir: dir }, async (server) => {
+      const a = await join(server, 'broken', 'alice');
+      await publishAndAck(a, 1);
+    });
+    // The only room object's SQLite file, overwritten with junk while workerd is stopped.
+    const rooms = path.join(dir, '-ChatRoom');
+    const db = fs.readdirSync(rooms).filter((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
+    assert.equal(db.length, 1);
+    for (const ext of ['-wal', '-shm']) fs.rmSync(path.join(rooms, db[0] + ext), { force: true });
+    fs.writeFileSync(path.join(rooms, db[0]), Buffer.alloc(8192, 0x41));
+    await withServer({ persistDir: dir }, async (server) => {
+      const token = await devToken(server, 'alice');
+      const connect = await tryConnect(`${server.wsUrl}/rooms/broken/ws?token=${token}`);
+      const api = admin(server);
+      const history = await api.get('/rooms/broken/messages');
+      const post = await api.post('/rooms/broken/messages', { data: 1 });
+      for (const [what, status, body] of [['connect', connect.status, connect.body], ['history', history.status, history.body], ['post', post.status, post.body]]) {
+        assert.equal(status, 500, what);
+        assert.equal(body.error.code, 'internal', what);
+        // Neither the storage's complaint nor the runtime's exception (with its reference) reaches the client.
+        assert.doesNotMatch(body.error.message, /sqlite|database|NOTADB|Error:|reference|\.c\+\+|stack/i, `${what}: no internal detail in ${JSON.stringify(body.error.message)}`);
+      }
+      const other = await join(server, 'unharmed', 'alice');
+      assert.equal(await publishAndAck(other, 'fine'), 1);
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('trimming by count: a since older than the retained range gets a gap, then what is kept', () => withServer({ vars: { HISTORY_MAX_MESSAGES: '5' } }, async (server) => {
   const a = await join(server, 'trim', 'alice');
   for (let i = 1; i <= 12; i++) await publishAndAck(a, i);
