@@ -10,7 +10,8 @@ import { isAck, isMessage, messageWith, range, unwrapBatches } from './support/f
 import { roomDebug, waitForEviction } from './support/eviction.mjs';
 
 let server;
-before(async () => { server = await startServer(); });
+// Buckets big enough for a live burst that lasts as long as a connect takes (resume test).
+before(async () => { server = await startServer({ vars: { RATE_LIMIT_BURST: '100000' } }); });
 after(async () => { await server?.stop(); });
 
 /** Everything a batch client received since it connected (welcome included), unwrapped. */
@@ -28,7 +29,7 @@ test('a burst reaches batch and v1 connections alike: every message once, in ord
   const batched = await join(server, room, 'reader-b', { query: '&batch=1' });
   const plain = await join(server, room, 'reader-p');
   const publishers = await Promise.all(['p1', 'p2', 'p3'].map((u) => join(server, room, u)));
-  const PER = 80; // under the default burst of 100 per connection
+  const PER = 80;
   // Written back to back without waiting, so they queue up in the room between turns.
   for (let n = 0; n < PER; n++) {
     for (const [i, p] of publishers.entries()) p.send({ type: 'publish', data: { i, n }, id: `${i}-${n}` });
