@@ -5,10 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './support/server.mjs';
-import { join, sleep } from './support/client.mjs';
+import { join } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
-
-const EVICTION_WAIT_MS = 12_500;
+import { roomDebug, waitForEviction } from './support/eviction.mjs';
 let server, api;
 before(async () => { server = await startServer(); api = admin(server); });
 after(async () => { await server?.stop(); });
@@ -39,14 +38,12 @@ test('counts follow connects, closes, drops and hibernation', { timeout: 60_000 
   assert.deepEqual(await room('c-green'), { room: 'c-green', connections: 0, users: [] });
 
   // Everything sleeps (rooms, registries, shards); the counts must survive the eviction.
-  const before = (await (await fetch(`${server.url}/dev/rooms/c-red/debug`)).json()).instance;
-  await sleep(EVICTION_WAIT_MS);
+  const fresh = await waitForEviction(server, 'c-red');
   assert.deepEqual(await room('c-red'), {
     room: 'c-red', connections: 2,
     users: [{ user_id: 'alice', connections: 1 }, { user_id: 'bob', connections: 1 }],
   });
-  const after = (await (await fetch(`${server.url}/dev/rooms/c-red/debug`)).json()).instance;
-  assert.notEqual(after, before, 'the room had been evicted');
+  assert.equal((await roomDebug(server, 'c-red')).instance, fresh.instance, 'the count was read by the instance constructed after the eviction');
   assert.deepEqual(await stats(), { connections: 3, rooms: 2, users: 2 });
   assert.deepEqual(await user('alice'), { connections: 2, rooms: { 'c-blue': 1, 'c-red': 1 }, user_id: 'alice' });
 

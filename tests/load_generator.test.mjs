@@ -1,5 +1,6 @@
 // A tiny smoke run of the Rust load generator (bench/) against the built worker: correctness
-// only — every message delivered to every member once, in order — never timing.
+// only — every publish acked, every acked message delivered to every member once, in order —
+// never timing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -43,6 +44,9 @@ for (const [name, extra] of [
     assert.equal(code, 0, out);
     const r = JSON.parse(fs.readFileSync(json, 'utf8'));
     assert.ok(r.acked > 0 && r.delivered > 0, out);
+    // Every publish sent was acked: a publish the server dropped without a word would otherwise
+    // go unnoticed, as the expected deliveries are computed from the acked publishes.
+    assert.equal(r.acked, r.publishes, 'every publish acked');
     assert.equal(r.delivered, r.expected_deliveries);
     assert.deepEqual([r.lost, r.duplicated, r.errors], [0, 0, []]);
     assert.ok(r.server_processes >= 1, 'found the workerd process');

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import jwt from './support/jwt.mjs';
 import { startServer, SECRET } from './support/server.mjs';
 import { devToken, tryConnect } from './support/client.mjs';
+import { roomDebug } from './support/eviction.mjs';
 
 let server;
 before(async () => { server = await startServer(); });
@@ -46,6 +47,54 @@ test('missing, invalid and expired tokens are 401 unauthorized', async () => {
   await refused(ws('lobby'), 401, 'unauthorized', { headers: { Authorization: 'Basic abc' } });
   const body = await refused(ws('lobby', `?token=${jwt.sign({ sub: 'a', exp: now - 5 }, SECRET)}`), 401, 'unauthorized');
   assert.match(body.error.message, /expired/);
+  // No leeway: a token is expired from its `exp` second on.
+  await refused(ws('lobby', `?token=${jwt.sign({ sub: 'a', exp: now }, SECRET)}`), 401, 'unauthorized');
+  // Control characters are not allowed in `sub`; an empty `sub` is not a user.
+  for (const sub of ['a\u0007b', 'line\nbreak', '']) {
+    await refused(ws('lobby', `?token=${jwt.sign({ sub, exp: now + 60 }, SECRET)}`), 401, 'unauthorized');
+  }
+});
+
+test('only HS256 is accepted: correctly signed HS384 and HS512 tokens are 401', async () => {
+  const claims = { sub: 'a', exp: Math.floor(Date.now() / 1000) + 60 };
+  for (const alg of ['HS384', 'HS512']) {
+    const body = await refused(ws('lobby', `?token=${jwt.sign(claims, SECRET, alg)}`), 401, 'unauthorized');
+    assert.match(body.error.message, /HS256/, alg);
+  }
+  const ok = await tryConnect(ws('lobby', `?token=${jwt.sign(claims, SECRET, 'HS256')}`));
+  assert.ok(ok.client, 'the same claims signed HS256 are accepted');
+  ok.client.terminate();
+});
+
+test('refusals come in the documented order: 400 bad_room, 426, 401, 403, whatever else is wrong', async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const good = jwt.sign({ sub: 'a', exp: now + 60 }, SECRET);
+  const elsewhere = jwt.sign({ sub: 'a', exp: now + 60, rooms: ['other'] }, SECRET);
+  const expiredElsewhere = jwt.sign({ sub: 'a', exp: now - 60, rooms: ['other'] }, SECRET);
+  const plain = async (room, token) => {
+    const res = await fetch(`${server.url}/rooms/${room}/ws${token === undefined ? '' : `?token=${token}`}`);
+    return [res.status, (await res.json()).error.code];
+  };
+  const upgrade = async (room, token) => {
+    const r = await tryConnect(ws(room, token === undefined ? '' : `?token=${token}`));
+    r.client?.terminate();
+    return [r.status, r.body?.error?.code];
+  };
+  // bad room beats everything
+  assert.deepEqual(await plain('bad%20room', 'garbage'), [400, 'bad_room'], 'bad room + no upgrade + bad token');
+  assert.deepEqual(await plain('bad%20room', elsewhere), [400, 'bad_room'], 'bad room + no upgrade + forbidden');
+  assert.deepEqual(await upgrade('bad%20room'), [400, 'bad_room'], 'bad room + no token');
+  assert.deepEqual(await upgrade('bad%20room', elsewhere), [400, 'bad_room'], 'bad room + forbidden');
+  // then the upgrade
+  assert.deepEqual(await plain('lobby'), [426, 'upgrade_required'], 'no upgrade + no token');
+  assert.deepEqual(await plain('lobby', 'garbage'), [426, 'upgrade_required'], 'no upgrade + bad token');
+  assert.deepEqual(await plain('lobby', elsewhere), [426, 'upgrade_required'], 'no upgrade + forbidden');
+  // then the token
+  assert.deepEqual(await upgrade('lobby', expiredElsewhere), [401, 'unauthorized'], 'expired + forbidden');
+  assert.deepEqual(await upgrade('lobby', `${elsewhere}x`), [401, 'unauthorized'], 'bad signature + forbidden');
+  // and a valid token for another room last
+  assert.deepEqual(await upgrade('lobby', elsewhere), [403, 'forbidden']);
+  assert.deepEqual(await upgrade('lobby', good), [undefined, undefined], 'and nothing wrong: upgraded');
 });
 
 test('a token is accepted from the query or an Authorization: Bearer header', async () => {
@@ -95,14 +144,57 @@ test('/dev/token validates its input', async () => {
   }
 });
 
-test('without DEV_MODE there is no /dev/token', async () => {
-  const prod = await startServer({ vars: { DEV_MODE: '0' } });
-  try {
-    const res = await fetch(`${prod.url}/dev/token?user=alice`);
-    assert.equal(res.status, 404);
-    assert.equal((await res.json()).error.code, 'not_found');
-  } finally {
-    await prod.stop();
+test('/dev/token signs for a day by default and for a week at most', async () => {
+  const before = Math.floor(Date.now() / 1000);
+  const day = jwt.claims(await devToken(server, 'alice'));
+  assert.ok(day.exp >= before + 86_400 && day.exp <= Math.floor(Date.now() / 1000) + 86_400, `default ttl: exp ${day.exp - before} s ahead`);
+  assert.equal(day.sub, 'alice');
+  assert.equal('rooms' in day, false, 'no rooms claim unless asked');
+  const week = jwt.claims(await devToken(server, 'alice', { ttl: 604_800, rooms: ['a', 'b'] }));
+  assert.ok(week.exp >= before + 604_800);
+  assert.deepEqual(week.rooms, ['a', 'b']);
+  const tooLong = await fetch(`${server.url}/dev/token?user=alice&ttl=604801`);
+  assert.deepEqual([tooLong.status, (await tooLong.json()).error.code], [400, 'bad_request']);
+});
+
+test('without DEV_MODE=1 there is no /dev/token and no /dev/rooms/{room}/debug', async () => {
+  for (const vars of [{ DEV_MODE: '0' }, { DEV_MODE: null }, { DEV_MODE: 'true' }]) {
+    const prod = await startServer({ vars });
+    try {
+      for (const p of ['/dev/token?user=alice', '/dev/rooms/lobby/debug']) {
+        const res = await fetch(`${prod.url}${p}`);
+        assert.equal(res.status, 404, `${p} with ${JSON.stringify(vars)}`);
+        assert.equal((await res.json()).error.code, 'not_found');
+      }
+    } finally {
+      await prod.stop();
+    }
+  }
+  // With it, the debug route answers.
+  assert.equal((await fetch(`${server.url}/dev/rooms/lobby/debug`)).status, 200);
+});
+
+test('without AUTH_SECRET every token is refused, and /dev/token issues none', async () => {
+  for (const vars of [{ AUTH_SECRET: null }, { AUTH_SECRET: '' }]) {
+    const open = await startServer({ vars });
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      const url = (t) => `${open.wsUrl}/rooms/lobby/ws?token=${t}`;
+      for (const secret of ['', SECRET]) {
+        const r = await tryConnect(url(jwt.sign({ sub: 'a', exp: now + 60 }, secret)));
+        r.client?.terminate();
+        assert.deepEqual([r.status, r.body?.error?.code], [401, 'unauthorized'], `signed with ${JSON.stringify(secret)}, ${JSON.stringify(vars)}`);
+      }
+      const res = await fetch(`${open.url}/dev/token?user=alice`);
+      const body = await res.json();
+      assert.deepEqual([res.status, body.error.code], [500, 'internal'], JSON.stringify(vars));
+      assert.equal('token' in body, false);
+      // History over HTTP with a user token is refused the same way.
+      const hist = await fetch(`${open.url}/rooms/lobby/messages?token=${jwt.sign({ sub: 'a', exp: now + 60 }, '')}`);
+      assert.equal(hist.status, 401);
+    } finally {
+      await open.stop();
+    }
   }
 });
 
@@ -114,7 +206,7 @@ test('refusals never reach (and so never create or wake) a room object', async (
   const res = await fetch(ws(room, `?token=${jwt.sign({ sub: 'a', exp: now + 60 }, SECRET)}`).replace(/^ws/, 'http'));
   assert.equal(res.status, 426);
   const afterRefusals = Date.now();
-  const debug = await (await fetch(`${server.url}/dev/rooms/${room}/debug`)).json();
+  const debug = await roomDebug(server, room);
   assert.ok(debug.created_ms >= afterRefusals, 'the room object was first constructed by the debug call');
   assert.equal(debug.sockets, 0);
 });

@@ -4,12 +4,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './support/server.mjs';
 import { join } from './support/client.mjs';
+import { admin } from './support/admin.mjs';
+import { isDirect, isMessage, isPresence, messageWith, directWith, presenceOf } from './support/frames.mjs';
 
 let server;
 before(async () => { server = await startServer(); });
 after(async () => { await server?.stop(); });
 
-const isMessage = (f) => f.type === 'message';
 
 test('welcome names the room, the connection, the user and the members', async () => {
   const a = await join(server, 'welcome', 'alice');
@@ -29,6 +30,38 @@ test('welcome names the room, the connection, the user and the members', async (
   ]);
   assert.notEqual(a.connectionId, a2.connectionId);
   for (const c of [a, b, a2]) c.terminate();
+});
+
+test('members are ordered by user_id, not by who joined first', async () => {
+  const order = ['mallory', 'zoe', 'bob', 'zoe', 'alice', 'carol'];
+  const clients = [];
+  for (const u of order) clients.push(await join(server, 'ordered', u));
+  const expected = [
+    { user_id: 'alice', connections: 1 },
+    { user_id: 'bob', connections: 1 },
+    { user_id: 'carol', connections: 1 },
+    { user_id: 'mallory', connections: 1 },
+    { user_id: 'zoe', connections: 2 },
+  ];
+  assert.deepEqual(clients.at(-1).welcome.members, expected);
+  assert.deepEqual(clients[2].welcome.members, [
+    { user_id: 'bob', connections: 1 },
+    { user_id: 'mallory', connections: 1 },
+    { user_id: 'zoe', connections: 1 },
+  ]);
+  assert.deepEqual((await admin(server).get('/rooms/ordered')).body.users, expected, 'GET /rooms/{room} in the same order');
+  for (const c of clients) c.terminate();
+});
+
+test('a room name of 64 characters, using every allowed symbol, is accepted', async () => {
+  const room = `A-z_0.9~${'r'.repeat(56)}`;
+  assert.equal(room.length, 64);
+  const a = await join(server, room, 'alice');
+  assert.equal(a.welcome.room, room);
+  assert.match(a.connectionId, new RegExp(`^${room.replace(/[.~]/g, '\\$&')}\\.[0-9a-f]{16}$`));
+  a.send({ type: 'publish', data: 'ok' });
+  assert.equal((await a.next(isMessage)).room, room);
+  a.terminate();
 });
 
 test('publish reaches every connection with the contract fields', async () => {
@@ -74,11 +107,16 @@ test('two rooms never see each other\'s traffic', async () => {
   blue[1].send({ type: 'publish', data: 'in blue' });
   for (const c of red) assert.equal((await c.next(isMessage)).data, 'in red');
   for (const c of blue) assert.equal((await c.next(isMessage)).data, 'in blue');
-  // Presence does not leak either: carol joined blue only.
-  for (const c of [...red, ...blue]) {
-    const leaked = await c.collect((f) => f.type === 'message' || (f.type === 'presence' && f.user_id === 'carol' && red.includes(c)), 200);
-    assert.deepEqual(leaked, []);
+  // Presence does not leak either: carol joined blue only. A marker in each room arrives
+  // after anything that could have leaked.
+  const from = [...red, ...blue].map((c) => c.mark());
+  for (const room of ['red', 'blue']) await admin(server).post(`/rooms/${room}/messages`, { data: 'marker' });
+  for (const [i, c] of [...red, ...blue].entries()) {
+    const ahead = await c.framesBefore(messageWith('marker'), from[i]);
+    // (The publishers' acks may trail their own echo.)
+    assert.deepEqual(ahead.filter((f) => f.type !== 'ack'), [], 'nothing from the other room');
   }
+  for (const c of red) assert.deepEqual(c.log.filter(presenceOf('join', 'carol')), []);
   for (const c of [...red, ...blue]) c.terminate();
 });
 
@@ -92,10 +130,21 @@ test('direct reaches exactly the addressed connection, or says not_found', async
   a.send({ type: 'direct', to: { connection_id: 'dm.0000000000000000' }, data: 1, id: 'x1' });
   const e = await a.next((f) => f.type === 'error');
   assert.deepEqual([e.code, e.id], ['not_found', 'x1']);
-  // Nobody else saw the direct message.
-  assert.deepEqual(await b1.collect((f) => f.type === 'direct', 200), []);
-  assert.deepEqual(await a.collect((f) => f.type === 'direct', 0), []);
+  // Nobody else saw the direct message: a second direct to each is the next one they get.
+  a.send({ type: 'direct', to: { connection_id: b1.connectionId }, data: 'marker' });
+  a.send({ type: 'direct', to: { connection_id: a.connectionId }, data: 'marker' });
+  for (const c of [b1, a]) assert.deepEqual((await c.framesBefore(directWith('marker'), 1)).filter(isDirect), []);
   for (const x of [a, b1, b2]) x.terminate();
+});
+
+test('a direct to your own connection reaches it once', async () => {
+  const a = await join(server, 'dm-self', 'alice');
+  a.send({ type: 'direct', to: { connection_id: a.connectionId }, data: 'note to self', id: 's1' });
+  const first = await a.next(isDirect);
+  assert.deepEqual(first, { type: 'direct', from: { user_id: 'alice', connection_id: a.connectionId }, data: 'note to self' });
+  a.send({ type: 'direct', to: { connection_id: a.connectionId }, data: 'marker' });
+  assert.deepEqual(await a.framesBefore(directWith('marker'), a.log.indexOf(first) + 1), [], 'exactly one copy, no error');
+  a.terminate();
 });
 
 test('a forged `from` is ignored: the server stamps the sender', async () => {

@@ -4,12 +4,15 @@ import { test, before, after } from 'node:test';
 import http from 'node:http';
 import assert from 'node:assert/strict';
 import { startServer, ADMIN_TOKEN } from './support/server.mjs';
-import { join, sleep } from './support/client.mjs';
+import { join } from './support/client.mjs';
 import { admin } from './support/admin.mjs';
+import { directWith, isDirect, isMessage, messageWith } from './support/frames.mjs';
+
+const MAX = 2048; // MAX_MESSAGE_BYTES of this file's server
 
 let server, api;
 before(async () => {
-  server = await startServer({ vars: { MAX_MESSAGE_BYTES: '2048' } });
+  server = await startServer({ vars: { MAX_MESSAGE_BYTES: String(MAX) } });
   api = admin(server);
 });
 after(async () => { await server?.stop(); });
@@ -69,11 +72,12 @@ test('POST /rooms/{room}/messages reaches every connection as a server message; 
     assert.deepEqual({ ...m, ts: 0 }, { type: 'message', room: 'srv', from: { server: true }, data: { notice: 'maintenance' }, ts: 0, seq: 1 });
     assert.ok(m.ts >= before - 1000 && m.ts <= Date.now() + 1000);
   }
+  const from = a.mark();
   const r2 = await api.post('/rooms/srv/messages', { data: 'not for alice', exclude: a.connectionId });
   assert.deepEqual(r2.body, { delivered: 1, seq: 2 });
   assert.equal((await b.next((f) => f.type === 'message')).data, 'not for alice');
-  await sleep(200);
-  assert.deepEqual(a.frames.filter((f) => f.type === 'message'), []);
+  await api.post('/rooms/srv/messages', { data: 'marker' });
+  assert.deepEqual(await a.framesBefore(messageWith('marker'), from), [], 'the excluded connection got nothing before the next post');
   const empty = await api.post('/rooms/nobody-here/messages', { data: 1 });
   assert.deepEqual([empty.status, empty.body], [200, { delivered: 0, seq: 1 }], 'stored even when nobody listens');
   a.terminate(); b.terminate();
@@ -85,8 +89,11 @@ test('POST /connections/{id}/messages reaches that connection or is 404', async 
   const r = await api.post(`/connections/${a.connectionId}/messages`, { data: [1, 2] });
   assert.deepEqual([r.status, r.body], [200, { delivered: 1 }]);
   assert.deepEqual(await a.next((f) => f.type === 'direct'), { type: 'direct', from: { server: true }, data: [1, 2] });
-  await sleep(150);
-  assert.deepEqual(b.frames.filter((f) => f.type === 'direct'), []);
+  await api.post(`/connections/${b.connectionId}/messages`, { data: 'marker' });
+  assert.deepEqual((await b.framesBefore(directWith('marker'), 1)).filter(isDirect), [], 'the other connection got nothing');
+  const fromA = a.mark();
+  await api.post(`/connections/${a.connectionId}/messages`, { data: 'marker' });
+  assert.deepEqual(await a.framesBefore(directWith('marker'), fromA), [], 'exactly one copy');
   for (const id of ['conn.0123456789abcdef', 'garbage', 'a%20b.0123456789abcdef']) {
     const miss = await api.post(`/connections/${id}/messages`, { data: 1 });
     assert.equal(miss.status, 404, id);
@@ -120,6 +127,63 @@ test('bad requests are 400 bad_request with the JSON error body', async () => {
   assert.deepEqual([badUser.status, badUser.body.error.code], [400, 'bad_request']);
   const wrongMethod = await api.call('DELETE', '/rooms/r');
   assert.deepEqual([wrongMethod.status, wrongMethod.body.error.code], [405, 'method_not_allowed']);
+});
+
+/** A `{"data":"..."}` body of exactly `bytes` bytes, its string made of `ch` (1 or 2 bytes). */
+function bodyOf(bytes, ch = 'x') {
+  const shell = Buffer.byteLength('{"data":""}');
+  const per = Buffer.byteLength(ch);
+  const n = Math.floor((bytes - shell) / per);
+  const body = `{"data":"${ch.repeat(n)}${'y'.repeat(bytes - shell - n * per)}"}`;
+  assert.equal(Buffer.byteLength(body), bytes);
+  return body;
+}
+
+test('a body of exactly MAX_MESSAGE_BYTES is accepted; one byte more is refused, counted in bytes', async () => {
+  for (const path of ['/rooms/limit/messages', '/users/limit-user/messages']) {
+    const ok = await api.post(path, bodyOf(MAX));
+    assert.equal(ok.status, 200, `${path} at the limit`);
+    const over = await api.post(path, bodyOf(MAX + 1));
+    assert.deepEqual([over.status, over.body.error.code], [400, 'bad_request'], `${path} one byte over`);
+  }
+  // Two-byte characters: fewer characters than the limit, more bytes.
+  const wide = bodyOf(MAX + 1, 'é');
+  assert.ok(wide.length < MAX);
+  const r = await api.post('/rooms/limit/messages', wide);
+  assert.deepEqual([r.status, r.body.error.code], [400, 'bad_request']);
+  const fits = await api.post('/rooms/limit/messages', bodyOf(MAX, 'é'));
+  assert.equal(fits.status, 200);
+});
+
+/** POSTs `chunks` with `Transfer-Encoding: chunked` (no Content-Length). */
+function postChunked(path, chunks) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(text), chunked: req.getHeader('content-length') === undefined }));
+    });
+    req.on('error', reject);
+    for (const c of chunks) req.write(c);
+    req.end();
+  });
+}
+
+test('a chunked body (no Content-Length) over MAX_MESSAGE_BYTES is refused after reading; under it, accepted', async () => {
+  const big = bodyOf(MAX + 1);
+  const over = await postChunked('/rooms/chunked/messages', [big.slice(0, 1000), big.slice(1000)]);
+  assert.equal(over.chunked, true, 'sent without Content-Length');
+  assert.deepEqual([over.status, over.body.error.code], [400, 'bad_request']);
+  const huge = await postChunked('/rooms/chunked/messages', Array(64).fill(bodyOf(MAX).slice(0, 1024)));
+  assert.deepEqual([huge.status, huge.body.error.code], [400, 'bad_request'], 'far over: 64 KiB in chunks');
+  const ok = bodyOf(MAX);
+  const fine = await postChunked('/rooms/chunked/messages', [ok.slice(0, 1000), ok.slice(1000)]);
+  assert.deepEqual([fine.status, fine.body.delivered], [200, 0]);
+  const history = await api.get('/rooms/chunked/messages?since=0');
+  assert.equal(history.body.messages.length, 1, 'only the body within the limit was stored');
 });
 
 /** One request over `agent`: resolves with the status and whether it reused a kept-alive socket. */

@@ -1,8 +1,24 @@
 // A small test client over real WebSockets (the `ws` package), with helpers to wait for the
-// frames a test expects and to prove that unexpected ones never arrive.
+// frames a test expects and to prove that unexpected ones never arrived (see `framesBefore`).
 import WebSocket from 'ws';
 
 export const WAIT_MS = 5000;
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Polls `fn` (sync or async) until it returns something truthy, and resolves with that; fails
+ * after `ms`. A bound, not a sleep: it returns as soon as the condition holds.
+ */
+export async function until(fn, { ms = WAIT_MS, every = 20, what = 'the condition' } = {}) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() >= deadline) throw new Error(`${what} did not hold within ${ms} ms`);
+    await sleep(every);
+  }
+}
 
 /** GET /dev/token for `user` (DEV_MODE servers only). */
 export async function devToken(server, user, { rooms, ttl } = {}) {
@@ -36,15 +52,16 @@ export function tryConnect(url, { headers = {}, perMessageDeflate = false } = {}
   });
 }
 
-/** Connects `user` to `room` and waits for `welcome`. */
+/** The socket URL of `room` for `token`, with extra query text (`&since=3`). */
+export const socketUrl = (server, room, token, query = '') =>
+  `${server.wsUrl}/rooms/${room}/ws?token=${encodeURIComponent(token)}${query}`;
+
+/** Connects `user` to `room` and waits for `welcome`, which must be the connection's first frame. */
 export async function join(server, room, user, { token, query = '' } = {}) {
   const t = token ?? (await devToken(server, user));
-  const { client, status, body } = await tryConnect(
-    `${server.wsUrl}/rooms/${room}/ws?token=${encodeURIComponent(t)}${query}`,
-  );
+  const { client, status, body } = await tryConnect(socketUrl(server, room, t, query));
   if (!client) throw new Error(`join refused: ${status} ${JSON.stringify(body)}`);
-  client.welcome = await client.next((f) => f.type === 'welcome');
-  client.connectionId = client.welcome.connection_id;
+  await client.welcomed();
   client.user = user;
   return client;
 }
@@ -52,7 +69,12 @@ export async function join(server, room, user, { token, query = '' } = {}) {
 export class Client {
   constructor(ws) {
     this.ws = ws;
+    /** Received frames not taken yet by `next`. */
     this.frames = [];
+    /** Every frame received, in arrival order (never taken from). */
+    this.log = [];
+    /** The byte length of each received WebSocket message, in arrival order. */
+    this.sizes = [];
     this.waiters = [];
     this.closed = new Promise((resolve) => {
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
@@ -62,6 +84,8 @@ export class Client {
       let frame;
       try { frame = JSON.parse(text); } catch { frame = { raw: text, binary: isBinary }; }
       this.frames.push(frame);
+      this.log.push(frame);
+      this.sizes.push(Buffer.byteLength(text));
       this.#wake();
     });
   }
@@ -78,6 +102,24 @@ export class Client {
     }
   }
 
+  /** Waits for `welcome` (unwrapped from a batch if need be) and checks it came first. */
+  async welcomed() {
+    const isWelcome = (f) => f.type === 'welcome' || (f.type === 'batch' && f.frames[0]?.type === 'welcome');
+    const first = await this.next(isWelcome);
+    if (this.log[0] !== first) {
+      throw new Error(`welcome was not the first frame: ${JSON.stringify(this.log.slice(0, 3))}`);
+    }
+    if (first.type === 'batch') {
+      // Give the batch's other frames back, in place of the batch.
+      this.frames.unshift(...first.frames.slice(1));
+      this.welcome = first.frames[0];
+    } else {
+      this.welcome = first;
+    }
+    this.connectionId = this.welcome.connection_id;
+    return this.welcome;
+  }
+
   /** The first received (and not yet taken) frame matching `pred`; fails after `ms`. */
   next(pred = () => true, ms = WAIT_MS) {
     const i = this.frames.findIndex(pred);
@@ -92,19 +134,31 @@ export class Client {
     });
   }
 
-  /** Resolves with the matching frames received within `ms` (taking them). */
-  async collect(pred, ms) {
-    await sleep(ms);
-    const out = this.frames.filter(pred);
-    this.frames = this.frames.filter((f) => !pred(f));
-    return out;
+  /** A position in the arrival log, for `framesBefore`. */
+  mark() {
+    return this.log.length;
+  }
+
+  /**
+   * Waits for the first frame matching `marker` that arrived after `from` (a `mark()`), takes
+   * it and the frames ahead of it, and resolves with every frame that arrived between `from`
+   * and it, in arrival order — whether or not something else took them meanwhile. This is how a test proves that
+   * something did *not* happen: make the server send a marker that must come after it, and
+   * assert on what arrived ahead of the marker. No sleeping, no guessing how long to wait.
+   */
+  async framesBefore(marker, from, ms = WAIT_MS) {
+    const m = await this.next((f) => marker(f) && this.log.indexOf(f, from) >= 0, ms);
+    const ahead = this.log.slice(from, this.log.indexOf(m, from));
+    // They have been looked at: take them, so that a later `next` does not find them again.
+    this.frames = this.frames.filter((f) => !ahead.includes(f));
+    return ahead;
   }
 
   send(frame) {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
 
-  /** Publishes and waits for our own echo (so the server has processed it). */
+  /** Sends a publish (with a random id unless given) and returns its id. */
   async publish(data, extra = {}) {
     const id = extra.id ?? `m-${Math.random().toString(36).slice(2)}`;
     this.send({ type: 'publish', data, id, ...extra });
@@ -122,5 +176,3 @@ export class Client {
     return this.closed;
   }
 }
-
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

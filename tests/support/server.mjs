@@ -17,9 +17,9 @@ export const ADMIN_TOKEN = 'test-admin-token';
 export const IP_LIMIT = { simple: { limit: 600, period: 60 } };
 
 /**
- * Miniflare options for our worker; `vars` override the defaults. `ipLimit`: the
- * `IP_LIMITER` rate-limit binding (wrangler.toml's by default; `null` for none, as a load
- * generator from one address needs).
+ * Miniflare options for our worker; `vars` override the defaults (`null` removes one).
+ * `ipLimit`: the `IP_LIMITER` rate-limit binding (wrangler.toml's by default; `null` for none,
+ * as a load generator from one address needs). `inspectorPort` and `log` are for profiling.
  */
 export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LIMIT, inspectorPort, log } = {}) {
   const build = path.join(ROOT, 'build');
@@ -36,12 +36,12 @@ export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LI
       USERS: { className: 'UserRegistry', useSQLite: true },
       STATS: { className: 'StatsShard', useSQLite: true },
     },
-    bindings: {
+    bindings: Object.fromEntries(Object.entries({
       AUTH_SECRET: SECRET,
       ADMIN_TOKEN,
       DEV_MODE: '1',
       ...vars,
-    },
+    }).filter(([, v]) => v !== null)),
     ...(ipLimit ? { ratelimits: { IP_LIMITER: ipLimit } } : {}),
     ...(inspectorPort ? { inspectorPort } : {}),
     ...(log ? { log } : {}),
