@@ -402,9 +402,10 @@ describe('moderation', { concurrency: true }, () => {
       // A banned user's refusal for comparison: decided before any report, counts untouched.
       await sapi.post('/rooms/rv-stats-room/kick', { user_id: 'rv-banned', ban_seconds: -1 });
       await refusedUpgrade(s, 'rv-stats-room', token('rv-banned'), 403, 'banned');
-      // Stats converge within milliseconds (docs/http-api.md); give them a second.
-      await sleep(1000);
-      assert.deepEqual(await stats(), { connections: 0, rooms: 0, users: 0 }, 'nobody is online');
+      // A marker: one real connection. The totals must converge to exactly it.
+      const marker = await accepted(s, 'rv-stats-marker', 'rv-marker');
+      await converges(stats, { connections: 1, rooms: 1, users: 1 }, { ms: 3000 });
+      marker.terminate();
     });
   });
 
