@@ -149,7 +149,7 @@ describe('moderation', { concurrency: true }, () => {
     target.terminate();
   });
 
-  test('disconnecting one connection closes it 4003 with the message; the other tab stays; a second call is 404', { timeout: 40_000 }, async () => {
+  test('disconnecting one connection closes it 4003 with the message; the other tab stays; a second call is 404', { timeout: 60_000 }, async () => {
     const room = 'dc-one';
     const a1 = await accepted(server, room, 'dc-alice');
     const a2 = await accepted(server, room, 'dc-alice');
@@ -173,7 +173,7 @@ describe('moderation', { concurrency: true }, () => {
     b.terminate();
   });
 
-  test('a kick closes every connection of the user in that room only, with 4003; one leave; counts follow; the user may come back', { timeout: 40_000 }, async () => {
+  test('a kick closes every connection of the user in that room only, with 4003; one leave; counts follow; the user may come back', { timeout: 60_000 }, async () => {
     const room = 'kick-room';
     const k1 = await accepted(server, room, 'kickee');
     const k2 = await accepted(server, room, 'kickee');
@@ -200,7 +200,7 @@ describe('moderation', { concurrency: true }, () => {
     for (const c of [back, elsewhere, w]) c.terminate();
   });
 
-  test('a ban closes 4004, refuses upgrades 403 banned with until, is listed, can be replaced, and unbanning lets the user back', { timeout: 40_000 }, async () => {
+  test('a ban closes 4004, refuses upgrades 403 banned with until, is listed, can be replaced, and unbanning lets the user back', { timeout: 60_000 }, async () => {
     const room = 'ban-room';
     const b1 = await accepted(server, room, 'banned-bob');
     const w = await accepted(server, room, 'ban-witness');
@@ -245,7 +245,7 @@ describe('moderation', { concurrency: true }, () => {
     for (const c of [back, zoe, w]) c.terminate();
   });
 
-  test('a timed ban ends by itself: refused until `until`, accepted from then on, no longer listed', { timeout: 40_000 }, async () => {
+  test('a timed ban ends by itself: refused until `until`, accepted from then on, no longer listed', { timeout: 60_000 }, async () => {
     const room = 'ban-timed';
     const c = await accepted(server, room, 'brief-ban');
     assert.deepEqual((await api.post(`/rooms/${room}/kick`, { user_id: 'brief-ban', ban_seconds: 2 })).body, { closed: 1 });
@@ -270,7 +270,7 @@ describe('moderation', { concurrency: true }, () => {
     back.terminate();
   });
 
-  test('a ban survives the room\'s eviction, and an evicted room still kicks', { timeout: 60_000 }, async () => {
+  test('a ban survives the room\'s eviction, and an evicted room still kicks', { timeout: 90_000 }, async () => {
     const room = 'ban-evict';
     const v = await accepted(server, room, 'evictee');
     const sleeper = await accepted(server, room, 'sleeper');
@@ -322,7 +322,7 @@ describe('moderation', { concurrency: true }, () => {
     }
   });
 
-  test('disconnecting a user closes every connection in every room with 4003; others see the leave; counts follow', { timeout: 40_000 }, async () => {
+  test('disconnecting a user closes every connection in every room with 4003; others see the leave; counts follow', { timeout: 60_000 }, async () => {
     const a = await accepted(server, 'dis-a', 'roamer');
     const b1 = await accepted(server, 'dis-b', 'roamer');
     const b2 = await accepted(server, 'dis-b', 'roamer');
@@ -343,7 +343,7 @@ describe('moderation', { concurrency: true }, () => {
     w.terminate();
   });
 
-  test('revoke closes the covered connections in every room with 4005; revoked tokens are refused 401 revoked, newer ones accepted', { timeout: 40_000 }, async () => {
+  test('revoke closes the covered connections in every room with 4005; revoked tokens are refused 401 revoked, newer ones accepted', { timeout: 60_000 }, async () => {
     const user = 'rv-alice';
     const now = nowS();
     const cutoff = now - 5;
