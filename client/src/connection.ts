@@ -1,0 +1,313 @@
+// The connection to a room, kept up: attempts, tokens, refusals, reconnects with backoff,
+// timers, browser events. `Room` (room.ts) adds what the application sees on top.
+
+import type { State } from './frames.js';
+import type { Events, FailedEvent, RetryReason } from './events.js';
+import type { ConnectOptions } from './options.js';
+import { Backoff } from './backoff.js';
+import { isOffline, watchBrowser } from './browser.js';
+import { Emitter } from './emitter.js';
+import { ChatError, errorMessage } from './errors.js';
+import { Heartbeat } from './heartbeat.js';
+import type { FetchLike } from './history.js';
+import { probeToken } from './probe.js';
+import { OutboundQueue } from './queue.js';
+import { ResumeTracker } from './resume.js';
+import { CLIENT_DROP, closeQuietly, OPEN, type SocketLike, type WebSocketLike } from './socket.js';
+import { expiresSoon } from './tokens.js';
+import { socketUrl } from './urls.js';
+
+/** The connection's life cycle, for {@link Room}. Not exported from the package. */
+export abstract class Connection {
+  protected _state: State = 'connecting';
+  protected _failure: FailedEvent | undefined;
+
+  protected readonly events: Emitter<Events>;
+  protected readonly resume: ResumeTracker;
+  protected readonly queue: OutboundQueue;
+  protected readonly random: () => number;
+  protected readonly fetchFn: FetchLike | undefined;
+  private readonly backoff: Backoff;
+  private readonly Socket: WebSocketLike;
+
+  /** The current socket (connecting or open) and the token it was opened with. */
+  protected ws: SocketLike | undefined;
+  private wsToken: string | undefined;
+  /** The current socket got its welcome. */
+  protected welcomed = false;
+  /** Bumped by every new attempt, `reconnect()`, `close()` and failure: an async step (token,
+   * probe) or timer from an older cycle sees the change and stops. */
+  protected cycle = 0;
+  private token: string | undefined;
+  private tokenRequest: Promise<string> | undefined;
+  protected needFreshToken = false;
+  private openedOnce = false;
+  protected userClosed = false;
+  protected refusals = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private stableTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly heartbeat: Heartbeat;
+  protected readonly unwatch: () => void;
+
+  /** Sets everything up; the subclass calls `open()` once it is ready too. */
+  constructor(protected readonly opts: ConnectOptions) {
+    this.random = opts.random ?? Math.random;
+    this.events = new Emitter<Events>(opts.onHandlerError);
+    this.resume = new ResumeTracker(opts.since);
+    this.queue = new OutboundQueue(opts.queueLimit ?? 100);
+    this.backoff = new Backoff(opts.backoff, this.random);
+    this.token = opts.token;
+    const Socket = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
+    if (!Socket) throw new Error('no WebSocket available: pass one as `WebSocket`');
+    this.Socket = Socket;
+    if (!opts.token && !opts.getToken) throw new Error('pass `token` or `getToken`');
+    this.fetchFn = opts.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis);
+    this.heartbeat = new Heartbeat(opts.heartbeat, () => this.ws, () =>
+      // Silent past the timeout: drop it and start over.
+      this.lost(CLIENT_DROP, 'heartbeat timeout', 'heartbeat_timeout', true),
+    );
+    this.unwatch =
+      opts.browserEvents === false
+        ? () => {}
+        : watchBrowser({ offline: () => this.onOffline(), online: () => this.wake(), visible: () => this.wake() });
+  }
+
+  /** A text or binary frame arrived on `ws` (which may no longer be the current socket). */
+  protected abstract onFrame(ws: SocketLike, raw: unknown): void;
+
+  // ---- connection life cycle --------------------------------------------------------------------
+  //
+  //   open() ──token──▶ socket ──welcome──▶ open ──close/drop──▶ lost() ─▶ scheduleReconnect()
+  //                       │                                        ▲
+  //                       └── closed/timeout before welcome ───────┴─▶ attemptFailed(): fresh
+  //                           token next time; probe → refusal → refused() → failed
+
+  /** True while `cycle` is the current one and the handle is not closed. */
+  protected live(cycle: number): boolean {
+    return cycle === this.cycle && !this.userClosed;
+  }
+
+  protected isOpen(): boolean {
+    return this.welcomed && this.ws !== undefined && this.ws.readyState === OPEN;
+  }
+
+  protected setState(s: State): void {
+    if (this._state === s) return;
+    this._state = s;
+    this.events.emit('state', s);
+  }
+
+  /** A new connection attempt. */
+  protected open(): void {
+    if (this.userClosed) return;
+    const cycle = ++this.cycle;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.setState(this.openedOnce ? 'reconnecting' : 'connecting');
+    if (!this.live(cycle)) return;
+    const timeoutMs = this.opts.connectTimeoutMs ?? 10000;
+    if (timeoutMs > 0) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = setTimeout(() => this.connectTimedOut(cycle), timeoutMs);
+    }
+    void this.openSocket(cycle);
+  }
+
+  private async openSocket(cycle: number): Promise<void> {
+    let token: string;
+    try {
+      token = await this.freshToken();
+    } catch {
+      if (this.live(cycle)) void this.attemptFailed(cycle, 'token_error', undefined);
+      return;
+    }
+    if (!this.live(cycle)) return;
+    let ws: SocketLike;
+    try {
+      ws = new this.Socket(this.socketUrl(token));
+    } catch (e) {
+      // e.g. a SyntaxError for a bad URL, a SecurityError for ws: from an https page.
+      this.needFreshToken = true;
+      this.refused(cycle, { code: 'socket_error', message: `the WebSocket could not be opened: ${errorMessage(e)}` });
+      return;
+    }
+    this.ws = ws;
+    this.wsToken = token;
+    this.welcomed = false;
+    ws.onmessage = (ev) => this.onFrame(ws, ev.data);
+    ws.onclose = (ev) => {
+      if (ws === this.ws) this.lost(ev.code ?? 1006, ev.reason ?? '', 'closed', false);
+    };
+    ws.onerror = () => {
+      /* onclose follows */
+    };
+    ws.onopen = () => {
+      if (ws === this.ws) this.heartbeat.arm(ws);
+    };
+  }
+
+  /** The token for the next attempt: `getToken` is asked when there is none, when it expires
+   * within 5 s, and after a failed attempt. One request at a time. */
+  protected freshToken(): Promise<string> {
+    const get = this.opts.getToken;
+    if (!get || (this.token !== undefined && !this.needFreshToken && !expiresSoon(this.token))) {
+      return Promise.resolve(this.token!);
+    }
+    this.tokenRequest ??= (async () => {
+      try {
+        const t = await get();
+        if (typeof t !== 'string' || t === '') throw new Error('getToken gave no token');
+        this.token = t;
+        this.needFreshToken = false;
+        return t;
+      } finally {
+        this.tokenRequest = undefined;
+      }
+    })();
+    return this.tokenRequest;
+  }
+
+  private socketUrl(token: string): string {
+    return socketUrl(this.opts.url, this.opts.room, token, this.resume.since, this.opts.batch !== false);
+  }
+
+  /** Forgets the current socket (its later events are ignored) and the timers tied to it. */
+  protected detach(): { socket: SocketLike; wasOpen: boolean; token: string | undefined } | undefined {
+    const socket = this.ws;
+    const wasOpen = this.welcomed;
+    const token = this.wsToken;
+    this.ws = undefined;
+    this.wsToken = undefined;
+    this.welcomed = false;
+    this.clearConnectionTimers();
+    return socket ? { socket, wasOpen, token } : undefined;
+  }
+
+  /** The current connection ended: closed by the server or the network, or dropped here
+   * (`closeIt`). Says so, then retries. */
+  private lost(code: number, reason: string, why: RetryReason, closeIt: boolean): void {
+    const ws = this.detach();
+    if (!ws) return;
+    if (closeIt) closeQuietly(ws.socket, code, reason);
+    const cycle = this.cycle;
+    this.events.emit('disconnect', { code, reason, wasOpen: ws.wasOpen });
+    if (!this.live(cycle)) return;
+    if (ws.wasOpen) this.scheduleReconnect(cycle, why);
+    else void this.attemptFailed(cycle, why, ws.token);
+  }
+
+  private connectTimedOut(cycle: number): void {
+    if (!this.live(cycle) || this.welcomed) return;
+    if (this.ws) {
+      this.lost(CLIENT_DROP, 'connect timeout', 'connect_timeout', true);
+    } else {
+      // Still waiting for getToken: that answer is no longer wanted.
+      void this.attemptFailed(++this.cycle, 'connect_timeout', undefined);
+    }
+  }
+
+  /**
+   * An attempt ended before its welcome. A refused token looks like this (browsers hide the
+   * HTTP status), so the next attempt asks for a fresh one, and the server is asked over HTTP
+   * whether it refuses this one.
+   */
+  private async attemptFailed(cycle: number, why: RetryReason, token: string | undefined): Promise<void> {
+    this.needFreshToken = true;
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    // After a timeout the server is slow or unreachable: asking it more would not help.
+    if (why === 'closed' && token !== undefined && this.opts.probe !== false && this.fetchFn && !isOffline()) {
+      const refusal = await probeToken(
+        { url: this.opts.url, room: this.opts.room, token, fetch: this.fetchFn },
+        this.opts.connectTimeoutMs ?? 10000,
+      );
+      if (!this.live(cycle)) return;
+      if (refusal) return this.refused(cycle, refusal);
+    }
+    this.scheduleReconnect(cycle, why);
+  }
+
+  /** The server (or the platform) refused: retry a few times, then give up. */
+  private refused(cycle: number, refusal: FailedEvent): void {
+    if (++this.refusals >= (this.opts.maxRefusals ?? 3)) this.fail(refusal);
+    else this.scheduleReconnect(cycle, 'refused');
+  }
+
+  private fail(refusal: FailedEvent): void {
+    this.cycle++;
+    this.clearTimers();
+    this._failure = refusal;
+    this.queue.failAll((id) => new ChatError('failed', refusal.message, id));
+    const cycle = this.cycle;
+    this.setState('failed');
+    if (cycle === this.cycle) this.events.emit('failed', refusal);
+  }
+
+  private scheduleReconnect(cycle: number, reason: RetryReason): void {
+    this.setState(this.openedOnce ? 'reconnecting' : 'connecting');
+    if (!this.live(cycle)) return;
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    const { attempt, delayMs } = this.backoff.next();
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.live(cycle)) this.open();
+    }, delayMs);
+    this.events.emit('retry', { attempt, delayMs, reason });
+  }
+
+  // ---- browser events ---------------------------------------------------------------------------
+
+  /** The browser says the network is gone: the connection is dead, whatever it looks like. */
+  private onOffline(): void {
+    if (this.ws) this.lost(CLIENT_DROP, 'offline', 'offline', true);
+  }
+
+  /** Back online, or the page is visible again (timers may have been throttled for long):
+   * reconnect now if waiting, or check that the open connection still answers. */
+  private wake(): void {
+    if (this.userClosed || this._state === 'failed') return;
+    if (this.ws) {
+      if (this.welcomed) this.heartbeat.check(this.ws);
+    } else if (this.reconnectTimer !== undefined) {
+      this.open();
+    }
+  }
+
+  // ---- timers -------------------------------------------------------------------------------------
+
+  private clearConnectionTimers(): void {
+    this.heartbeat.stop();
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.stableTimer);
+    this.connectTimer = this.stableTimer = undefined;
+  }
+
+  protected clearTimers(): void {
+    this.clearConnectionTimers();
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+  }
+
+  // ---- welcome and liveness, for the frames ---------------------------------------------------------
+
+  /** The current socket got its welcome: refusals start over, and so do the delays once the
+   * connection has proved stable. */
+  protected welcomedNow(): void {
+    this.welcomed = true;
+    this.openedOnce = true;
+    this.refusals = 0;
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    // The delays start over only once this connection has proved stable.
+    clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(() => this.backoff.reset(), this.opts.backoff?.resetAfterMs ?? 5000);
+  }
+
+  /** Something arrived on the current socket. */
+  protected alive(): void {
+    this.heartbeat.alive();
+  }
+}
