@@ -154,17 +154,22 @@ export abstract class Connection {
     if (!get || (this.token !== undefined && !this.needFreshToken && !expiresSoon(this.token))) {
       return Promise.resolve(this.token!);
     }
-    this.tokenRequest ??= (async () => {
-      try {
+    if (this.tokenRequest === undefined) {
+      const request = (async () => {
         const t = await get();
         if (typeof t !== 'string' || t === '') throw new Error('getToken gave no token');
         this.token = t;
         this.needFreshToken = false;
         return t;
-      } finally {
-        this.tokenRequest = undefined;
-      }
-    })();
+      })();
+      // Forgotten once settled — also when getToken threw at once, before `request` was stored
+      // (a `finally` inside would then run first, and the failed request would stay forever).
+      const forget = () => {
+        if (this.tokenRequest === request) this.tokenRequest = undefined;
+      };
+      this.tokenRequest = request;
+      request.then(forget, forget);
+    }
     return this.tokenRequest;
   }
 
