@@ -1,8 +1,9 @@
 // The connection to a room, kept up: attempts, tokens, refusals, reconnects with backoff,
-// timers, browser events. `Room` (room.ts) adds what the application sees on top.
+// timers, browser events, the server's own closes and the token refreshed in place. `Room`
+// (room.ts) adds what the application sees on top.
 
 import type { State } from './frames.js';
-import type { Events, FailedEvent, RetryReason } from './events.js';
+import type { ClosedEvent, Events, FailedEvent, RetryReason } from './events.js';
 import type { ConnectOptions } from './options.js';
 import { Backoff } from './backoff.js';
 import { isOffline, watchBrowser } from './browser.js';
@@ -12,8 +13,9 @@ import { Heartbeat } from './heartbeat.js';
 import type { FetchLike } from './history.js';
 import { probeToken } from './probe.js';
 import { OutboundQueue } from './queue.js';
+import { TokenRefresh } from './refresh.js';
 import { ResumeTracker } from './resume.js';
-import { CLIENT_DROP, closeQuietly, OPEN, type SocketLike, type WebSocketLike } from './socket.js';
+import { CLIENT_DROP, closeQuietly, FINAL_CLOSES, OPEN, TOKEN_EXPIRED, type SocketLike, type WebSocketLike } from './socket.js';
 import { expiresSoon } from './tokens.js';
 import { socketUrl } from './urls.js';
 
@@ -21,6 +23,7 @@ import { socketUrl } from './urls.js';
 export abstract class Connection {
   protected _state: State = 'connecting';
   protected _failure: FailedEvent | undefined;
+  protected _closeInfo: ClosedEvent | undefined;
 
   protected readonly events: Emitter<Events>;
   protected readonly resume: ResumeTracker;
@@ -42,13 +45,15 @@ export abstract class Connection {
   private tokenRequest: Promise<string> | undefined;
   protected needFreshToken = false;
   private openedOnce = false;
-  protected userClosed = false;
+  /** `close()` was called, or the server removed the connection: state `closed`, for good. */
+  protected ended = false;
   protected refusals = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private stableTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly heartbeat: Heartbeat;
-  protected readonly unwatch: () => void;
+  private readonly refresh: TokenRefresh;
+  private readonly unwatch: () => void;
 
   /** Sets everything up; the subclass calls `open()` once it is ready too. */
   constructor(protected readonly opts: ConnectOptions) {
@@ -65,8 +70,27 @@ export abstract class Connection {
     this.fetchFn = opts.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis);
     this.heartbeat = new Heartbeat(opts.heartbeat, () => this.ws, () =>
       // Silent past the timeout: drop it and start over.
-      this.lost(CLIENT_DROP, 'heartbeat timeout', 'heartbeat_timeout', true),
+      this.lost(CLIENT_DROP, 'heartbeat timeout', 'heartbeat_timeout', CLIENT_DROP),
     );
+    this.refresh = new TokenRefresh({
+      attempts: opts.getToken ? (opts.refreshAttempts ?? 3) : 0,
+      backoff: opts.backoff,
+      random: this.random,
+      current: () => this.ws,
+      newToken: () => {
+        this.needFreshToken = true;
+        return this.freshToken();
+      },
+      accepted: (token, exp) => {
+        this.wsToken = token;
+        this.events.emit('refreshed', { exp });
+      },
+      failed: (event, refused) => {
+        // A token the server refused is not worth connecting with either.
+        if (refused) this.needFreshToken = true;
+        this.events.emit('refresh_failed', event);
+      },
+    });
     this.unwatch =
       opts.browserEvents === false
         ? () => {}
@@ -79,13 +103,14 @@ export abstract class Connection {
   // ---- connection life cycle --------------------------------------------------------------------
   //
   //   open() ──token──▶ socket ──welcome──▶ open ──close/drop──▶ lost() ─▶ scheduleReconnect()
-  //                       │                                        ▲
+  //                       │                     │                  ▲
+  //                       │                     └─ closing 4003/4004/4005 ─▶ end(): closed
   //                       └── closed/timeout before welcome ───────┴─▶ attemptFailed(): fresh
   //                           token next time; probe → refusal → refused() → failed
 
   /** True while `cycle` is the current one and the handle is not closed. */
   protected live(cycle: number): boolean {
-    return cycle === this.cycle && !this.userClosed;
+    return cycle === this.cycle && !this.ended;
   }
 
   protected isOpen(): boolean {
@@ -100,7 +125,7 @@ export abstract class Connection {
 
   /** A new connection attempt. */
   protected open(): void {
-    if (this.userClosed) return;
+    if (this.ended) return;
     const cycle = ++this.cycle;
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
@@ -137,7 +162,7 @@ export abstract class Connection {
     this.welcomed = false;
     ws.onmessage = (ev) => this.onFrame(ws, ev.data);
     ws.onclose = (ev) => {
-      if (ws === this.ws) this.lost(ev.code ?? 1006, ev.reason ?? '', 'closed', false);
+      if (ws === this.ws) this.serverClosed(ev.code ?? 1006, ev.reason ?? '', undefined, undefined);
     };
     ws.onerror = () => {
       /* onclose follows */
@@ -186,26 +211,72 @@ export abstract class Connection {
     this.wsToken = undefined;
     this.welcomed = false;
     this.clearConnectionTimers();
+    this.refresh.stop();
     return socket ? { socket, wasOpen, token } : undefined;
   }
 
+  /**
+   * The current connection was closed by the server (its `closing` frame, or the close event),
+   * or by the network: 4003/4004/4005 end the handle; 4001 (the token expired) reconnects with
+   * a new token; anything else reconnects. `closeWith`: the code to close this side with, when
+   * it is not closed yet.
+   */
+  protected serverClosed(code: number, reason: string, message: string | undefined, closeWith: number | undefined): void {
+    if (FINAL_CLOSES.includes(code)) {
+      return this.end({ code, reason, ...(message !== undefined ? { message } : {}), byServer: true }, closeWith);
+    }
+    const expired = code === TOKEN_EXPIRED;
+    if (expired) this.needFreshToken = true;
+    this.lost(code, reason, expired ? 'token_expired' : 'closed', closeWith, message);
+  }
+
   /** The current connection ended: closed by the server or the network, or dropped here
-   * (`closeIt`). Says so, then retries. */
-  private lost(code: number, reason: string, why: RetryReason, closeIt: boolean): void {
+   * (`closeWith` a code). Says so, then retries. */
+  private lost(code: number, reason: string, why: RetryReason, closeWith: number | undefined, message?: string): void {
     const ws = this.detach();
     if (!ws) return;
-    if (closeIt) closeQuietly(ws.socket, code, reason);
+    if (closeWith !== undefined) closeQuietly(ws.socket, closeWith, reason);
     const cycle = this.cycle;
-    this.events.emit('disconnect', { code, reason, wasOpen: ws.wasOpen });
+    this.events.emit('disconnect', { code, reason, wasOpen: ws.wasOpen, ...(message !== undefined ? { message } : {}) });
     if (!this.live(cycle)) return;
+    if (why === 'token_expired' && !this.opts.getToken) {
+      return this.fail({ code: 'token_expired', message: 'the token expired, and there is no getToken to ask for a new one' });
+    }
     if (ws.wasOpen) this.scheduleReconnect(cycle, why);
     else void this.attemptFailed(cycle, why, ws.token);
+  }
+
+  /** The handle stops for good: `close()`, or the server removed the connection. Pending
+   * publishes are rejected with `closed`; `closed` is emitted last. */
+  protected end(info: ClosedEvent, closeWith: number | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.cycle++;
+    this.clearTimers();
+    this.unwatch();
+    const ws = this.detach();
+    if (ws && closeWith !== undefined) closeQuietly(ws.socket, closeWith, info.reason);
+    this._closeInfo = info;
+    this.queue.failAll((id) => new ChatError('closed', this.closedMessage(), id));
+    if (ws) {
+      const { code, reason, message } = info;
+      this.events.emit('disconnect', { code, reason, wasOpen: ws.wasOpen, ...(message !== undefined ? { message } : {}) });
+    }
+    this.setState('closed');
+    this.events.emit('closed', info);
+  }
+
+  /** Why publishes are refused once the handle is closed. */
+  protected closedMessage(): string {
+    const info = this._closeInfo;
+    if (!info?.byServer) return 'the room handle was closed';
+    return `the server closed the connection: ${info.reason} (${info.code})${info.message ? `: ${info.message}` : ''}`;
   }
 
   private connectTimedOut(cycle: number): void {
     if (!this.live(cycle) || this.welcomed) return;
     if (this.ws) {
-      this.lost(CLIENT_DROP, 'connect timeout', 'connect_timeout', true);
+      this.lost(CLIENT_DROP, 'connect timeout', 'connect_timeout', CLIENT_DROP);
     } else {
       // Still waiting for getToken: that answer is no longer wanted.
       void this.attemptFailed(++this.cycle, 'connect_timeout', undefined);
@@ -267,13 +338,13 @@ export abstract class Connection {
 
   /** The browser says the network is gone: the connection is dead, whatever it looks like. */
   private onOffline(): void {
-    if (this.ws) this.lost(CLIENT_DROP, 'offline', 'offline', true);
+    if (this.ws) this.lost(CLIENT_DROP, 'offline', 'offline', CLIENT_DROP);
   }
 
   /** Back online, or the page is visible again (timers may have been throttled for long):
    * reconnect now if waiting, or check that the open connection still answers. */
   private wake(): void {
-    if (this.userClosed || this._state === 'failed') return;
+    if (this.ended || this._state === 'failed') return;
     if (this.ws) {
       if (this.welcomed) this.heartbeat.check(this.ws);
     } else if (this.reconnectTimer !== undefined) {
@@ -314,5 +385,16 @@ export abstract class Connection {
   /** Something arrived on the current socket. */
   protected alive(): void {
     this.heartbeat.alive();
+  }
+
+  // ---- the token refreshed in place ----------------------------------------------------------------
+
+  protected tokenExpiring(ws: SocketLike, exp: number): void {
+    this.refresh.expiring(ws, exp);
+  }
+
+  /** True when `f` (an `auth_ok` or `error` frame) answers the refresh's `auth` frame. */
+  protected refreshAnswer(ws: SocketLike, f: { type?: string; id?: unknown; exp?: unknown; code?: unknown; message?: unknown }): boolean {
+    return this.refresh.answer(ws, f);
   }
 }

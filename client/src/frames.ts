@@ -3,7 +3,8 @@
 /**
  * `connecting` until the first welcome, `open` while welcomed, `reconnecting` after a
  * connection was lost, `failed` when the server keeps refusing (see {@link FailedEvent};
- * `reconnect()` tries again), `closed` after `close()` (for good).
+ * `reconnect()` tries again), `closed` after `close()` or when the server removed the
+ * connection (4003 kicked, 4004 banned, 4005 revoked; see {@link ClosedEvent}) — for good.
  */
 export type State = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'failed';
 
@@ -68,4 +69,28 @@ export interface Member {
 export interface Ack {
   id: string;
   seq: number;
+}
+
+/** The connection's token expires at `exp` (unix s): sent once, `TOKEN_REFRESH_NOTICE_SECONDS`
+ * before. The client answers with an `auth` frame carrying a new token. */
+export interface TokenExpiringFrame {
+  type: 'token_expiring';
+  exp: number;
+}
+
+/** An `auth` frame was accepted: the connection now expires at `exp` (unix s). */
+export interface AuthOkFrame {
+  type: 'auth_ok';
+  exp: number;
+  id?: string;
+}
+
+/** The server is about to close the connection on purpose, with this close code and reason
+ * (4001 `token_expired`, 4003 `kicked`, 4004 `banned`, 4005 `revoked`) and the operator's
+ * `message`, if one was given. */
+export interface ClosingFrame {
+  type: 'closing';
+  code: number;
+  reason: string;
+  message?: string;
 }

@@ -34,12 +34,19 @@
  * | tokens, ids | JWT expiry; publish ids |
  * | urls, history, probe | the worker's URLs; `fetchHistory`; the check of a refused token |
  * | browser, heartbeat, members | browser life cycle; ping/pong; the member list |
- * | room | `Room` and `connect`: the public API, the connection's life cycle, frames |
+ * | refresh | the token refreshed in place on `token_expiring` |
+ * | connection | the connection's life cycle: attempts, tokens, refusals, reconnects, server closes |
+ * | room | `Room` (on `Connection`) and `connect`: the public API, frames turned into events |
  */
 
-export type { State, Sender, MessageFrame, DirectFrame, PresenceFrame, GapFrame, ErrorFrame, WelcomeFrame, Member, Ack } from './frames.js';
+export type {
+  State, Sender, MessageFrame, DirectFrame, PresenceFrame, GapFrame, ErrorFrame, WelcomeFrame, Member, Ack,
+  TokenExpiringFrame, AuthOkFrame, ClosingFrame,
+} from './frames.js';
 export { ChatError } from './errors.js';
-export type { DisconnectEvent, RetryReason, RetryEvent, ResetEvent, FailedEvent, Events } from './events.js';
+export type {
+  DisconnectEvent, RetryReason, RetryEvent, ResetEvent, FailedEvent, ClosedEvent, RefreshedEvent, RefreshFailedEvent, Events,
+} from './events.js';
 export type { ConnectOptions, PublishOptions } from './options.js';
 export type { SocketLike, WebSocketLike } from './socket.js';
 export type { FetchLike, HistoryQuery, HistoryPage, HistoryOptions } from './history.js';

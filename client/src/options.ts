@@ -13,8 +13,14 @@ export interface ConnectOptions {
   token?: string;
   /** Called for the first token, again whenever the current one has expired, after any
    * connection attempt that failed before it was welcomed (which is how a refused token
-   * looks), and on `reconnect()`. */
+   * looks), on `reconnect()`, and when the server says the connection's token expires soon
+   * (`token_expiring`: the new token is sent on the open connection, see `refreshAttempts`).
+   * It must then give a new token, not a cached one that expires as soon. */
   getToken?: () => string | Promise<string>;
+  /** On `token_expiring`, how many times to try refreshing the token in place (`getToken`, then
+   * an `auth` frame) before the token expires (default 3; 0: never — the server then closes
+   * with 4001 at `exp` and the client reconnects with a new token). Needs `getToken`. */
+  refreshAttempts?: number;
   /** Resume after this seq from the start (e.g. the newest message of a history page). */
   since?: number;
   /** Take coalesced `batch` frames (default true): under load the server then sends each

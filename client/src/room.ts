@@ -2,8 +2,10 @@
 // reconnect, close, and the frames turned into events. The connection's life cycle underneath
 // is in connection.ts.
 
-import type { Ack, DirectFrame, ErrorFrame, GapFrame, Member, MessageFrame, PresenceFrame, State, WelcomeFrame } from './frames.js';
-import type { Events, FailedEvent } from './events.js';
+import type {
+  Ack, ClosingFrame, DirectFrame, ErrorFrame, GapFrame, Member, MessageFrame, PresenceFrame, State, TokenExpiringFrame, WelcomeFrame,
+} from './frames.js';
+import type { ClosedEvent, Events, FailedEvent } from './events.js';
 import type { ConnectOptions, PublishOptions } from './options.js';
 import { Connection } from './connection.js';
 import type { Handler } from './emitter.js';
@@ -55,6 +57,12 @@ export class Room extends Connection {
     return this._failure;
   }
 
+  /** Why the handle is `closed`: removed by the server (4003/4004/4005, with the operator's
+   * message) or `close()` (undefined while it is not closed). */
+  get closeInfo(): ClosedEvent | undefined {
+    return this._closeInfo;
+  }
+
   /** The seq the next reconnect resumes after. */
   get lastSeq(): number | undefined {
     return this.resume.since;
@@ -83,7 +91,7 @@ export class Room extends Connection {
   publish(data: unknown, options: PublishOptions = {}): Promise<Ack> {
     const id = options.id ?? newId(this.random);
     return new Promise<Ack>((resolve, reject) => {
-      if (this.userClosed) return reject(new ChatError('closed', 'the room handle is closed', id));
+      if (this.ended) return reject(new ChatError('closed', this._closeInfo?.byServer ? this.closedMessage() : 'the room handle is closed', id));
       if (this._state === 'failed') return reject(new ChatError('failed', this._failure?.message ?? 'the room handle failed', id));
       const signal = options.signal;
       if (signal?.aborted) return reject(new ChatError('aborted', `aborted: ${errorMessage(signal.reason)}`, id));
@@ -155,10 +163,11 @@ export class Room extends Connection {
 
   /**
    * Drops the current connection (if any) and connects again now, asking `getToken` for a
-   * fresh token. Also the way out of `failed`. Does nothing after `close()`.
+   * fresh token. Also the way out of `failed`. Does nothing once `closed` (after `close()` or
+   * a removal by the server: a new `connect()` joins again).
    */
   reconnect(): void {
-    if (this.userClosed) return;
+    if (this.ended) return;
     this.cycle++;
     this._failure = undefined;
     this.refusals = 0;
@@ -174,18 +183,10 @@ export class Room extends Connection {
     this.open();
   }
 
-  /** Closes for good: no reconnect; pending publishes are rejected with `closed`. */
+  /** Closes for good: no reconnect; pending publishes are rejected with `closed`; the
+   * `closed` event follows (code 1000, `byServer` false). */
   close(): void {
-    if (this.userClosed) return;
-    this.userClosed = true;
-    this.cycle++;
-    this.clearTimers();
-    this.unwatch();
-    const ws = this.detach();
-    if (ws) closeQuietly(ws.socket, 1000, 'client closed');
-    this.queue.failAll((id) => new ChatError('closed', 'the room handle was closed', id));
-    if (ws) this.events.emit('disconnect', { code: 1000, reason: 'client closed', wasOpen: ws.wasOpen });
-    this.setState('closed');
+    this.end({ code: 1000, reason: 'client closed', byServer: false }, 1000);
   }
 
   // ---- frames -------------------------------------------------------------------------------------
@@ -249,9 +250,27 @@ export class Room extends Connection {
         this.events.emit('direct', f as unknown as DirectFrame);
         return;
       case 'error': {
+        if (this.refreshAnswer(ws, f)) return; // the refresh's `auth` was refused: handled there
         const e = f as unknown as ErrorFrame;
         this.queue.fail(e.id, new ChatError(e.code, e.message, e.id));
         this.events.emit('error', e);
+        return;
+      }
+      case 'token_expiring': {
+        const t = f as unknown as TokenExpiringFrame;
+        if (typeof t.exp === 'number') this.tokenExpiring(ws, t.exp);
+        return;
+      }
+      case 'auth_ok':
+        this.refreshAnswer(ws, f);
+        return;
+      case 'closing': {
+        // Act now: the close event itself may come much later (workerd keeps the TCP
+        // connection until the socket is evicted). This side is closed with 1000.
+        const c = f as unknown as ClosingFrame;
+        if (typeof c.code !== 'number') return;
+        const message = typeof c.message === 'string' ? c.message : undefined;
+        this.serverClosed(c.code, typeof c.reason === 'string' ? c.reason : '', message, 1000);
         return;
       }
     }

@@ -16,6 +16,12 @@ export const OPEN = 1;
 /** The close code the client uses when it drops a connection itself. */
 export const CLIENT_DROP = 4000;
 
+/** The server's close codes for connections it ends on purpose (each preceded by a `closing`
+ * frame). */
+export const TOKEN_EXPIRED = 4001;
+/** After these the handle stops: reconnecting would be refused, or is not wanted. */
+export const FINAL_CLOSES: readonly number[] = [4003, 4004, 4005]; // kicked, banned, revoked
+
 export function closeQuietly(ws: SocketLike, code: number, reason: string): void {
   try {
     ws.close(code, reason);
