@@ -3,7 +3,9 @@
 // with ?token=<jwt> (signed with your AUTH_SECRET) and, optionally, &room=<room>. The token is
 // then removed from the address bar, and it is sent in a header wherever the browser allows
 // one (history); the WebSocket URL still carries it, as browsers cannot set WebSocket headers.
-// &keep=N changes how many items the list keeps (default 500).
+// &keep=N changes how many items the list keeps (default 500). The client renews the token on
+// the open connection before it expires; if the server removes the person (kicked, banned,
+// revoked), the page says so and why, and stops (no reconnecting).
 import { connect, fetchHistory } from '/edge-chat-client.js';
 
 const $ = (id) => document.getElementById(id);
@@ -128,8 +130,10 @@ $('jump').addEventListener('click', () => {
 // ---- state and members --------------------------------------------------------------------------
 
 let lastState;
+let explainedLoss = false; // the disconnect already said why the connection went
 function showState(state) {
-  if (lastState === 'open' && state === 'reconnecting') addEvent('connection lost — reconnecting…');
+  if (lastState === 'open' && state === 'reconnecting' && !explainedLoss) addEvent('connection lost — reconnecting…');
+  explainedLoss = false;
   if (lastState === 'reconnecting' && state === 'open') addEvent('reconnected');
   lastState = state;
   const labels = { connecting: 'connecting…', open: 'connected', reconnecting: 'reconnecting…', failed: 'not connected', closed: 'closed' };
@@ -145,6 +149,24 @@ function showMembers(members) {
     li.dataset.user = m.user_id;
     return li;
   }));
+}
+
+// ---- removed by the server ----------------------------------------------------------------------
+
+/** What a removal means for the person, and the operator's reason when one was given. */
+function removal(c) {
+  const why = c.message ? ` The reason given: “${c.message}”.` : ' No reason was given.';
+  switch (c.code) {
+    case 4003: return `You were removed from this room by a moderator.${why} You may join again later: reload the page.`;
+    case 4004: return `You were banned from this room.${why} You cannot join it again while the ban lasts.`;
+    case 4005: return `Your access was revoked.${why} You need to sign in again (a new token) to come back.`;
+    default: return `The server closed the connection: ${c.reason} (${c.code}).${why}`;
+  }
+}
+
+/** The person can no longer post: the field and its button are disabled. */
+function stopComposing() {
+  for (const el of [$('text'), $('compose').querySelector('button')]) el.disabled = true;
 }
 
 // ---- joining ------------------------------------------------------------------------------------
@@ -196,10 +218,25 @@ async function join(user, roomName) {
   // Errors that carry an id belong to a publish: its rejection below reports them.
   room.on('error', (e) => e.id || addEvent(`error: ${e.code} — ${e.message}`, { problem: true }));
   room.on('disconnect', (d) => {
-    if (d.code === 1008) addEvent(`the server closed the connection: ${d.reason || 'policy violation'} (1008)`, { problem: true });
+    if (d.code === 4001) {
+      // The token ran out before it could be renewed in place: the client reconnects with a new one.
+      addEvent('your session expired — reconnecting with a new token…');
+      explainedLoss = true;
+    } else if (d.code === 4003 || d.code === 4004 || d.code === 4005) {
+      // Removed: the `closed` handler below says so.
+    } else if (d.code === 1008) addEvent(`the server closed the connection: ${d.reason || 'policy violation'} (1008)`, { problem: true });
     else if (d.reason && d.code !== 1000 && d.code !== 4000) addEvent(`the server closed the connection: ${d.reason} (${d.code})`, { problem: true });
   });
-  room.on('failed', (f) => notice(`Cannot connect to the room: ${f.message}. Reload the page to try again.`));
+  room.on('closed', (c) => {
+    if (!c.byServer) return;
+    notice(removal(c));
+    addEvent(`removed from the room: ${c.reason}${c.message ? ` — ${c.message}` : ''}`, { problem: true });
+    $('state').textContent = c.reason;
+    stopComposing();
+  });
+  room.on('failed', (f) => notice(f.code === 'token_expired'
+    ? 'Your token has expired. Open this page with a new ?token=<jwt> to continue.'
+    : `Cannot connect to the room: ${f.message}. Reload the page to try again.`));
   showState(room.state);
   $('text').focus();
   window.chatRoom = room; // handy in the console, and for the end-to-end tests

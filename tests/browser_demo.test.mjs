@@ -4,7 +4,9 @@
 // twice. A screenshot is written to tests/artifacts/demo.png. Then what can be checked of the
 // page's manners: tokens never in a history URL, labels and roles, keyboard focus, the
 // contrast of its text colours, a reader who scrolled up is left in place, a long session
-// keeps a bounded list, a refusal is shown once and a 1008 close says why.
+// keeps a bounded list, a refusal is shown once and a 1008 close says why. Issue 11: a person
+// kicked, banned or revoked is told so and why, and the page does not reconnect; the library
+// refreshes its token in place and, after a 4001 close, reconnects and resumes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -356,6 +358,155 @@ test('the client library, in the browser, gives up on a refused token and says w
     assert.ok(bad.disconnects.every((d) => !d.wasOpen));
     const forbidden = await failure(token, 'other');
     assert.deepEqual([forbidden.failed.code, forbidden.failed.status], ['forbidden', 403]);
+    await page.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+/** Before the page's scripts run: every WebSocket the page opens is recorded, with whether its
+ * close event has fired yet. */
+function recordSockets() {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      const record = { url: String(args[0]), closed: false };
+      window.__sockets.push(record);
+      this.addEventListener('close', () => { record.closed = true; });
+    }
+  };
+}
+
+async function openRecorded(server, name, room) {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
+  await page.addInitScript(recordSockets);
+  await page.goto(`${server.url}/?name=${name}&room=${room}&autojoin=1`);
+  await page.waitForSelector('#state[data-state="open"]');
+  // What the client does from here: retries scheduled, and its closed event with how many of
+  // the page's sockets had fired their close event by then.
+  await page.evaluate(() => {
+    window.__retries = [];
+    window.__closed = [];
+    window.chatRoom.on('retry', (r) => window.__retries.push(r));
+    window.chatRoom.on('closed', (c) => window.__closed.push({ ...c, socketCloseEvents: window.__sockets.filter((s) => s.closed).length }));
+  });
+  return page;
+}
+
+test('a kicked person is told so and why, and the page does not reconnect; a ban and a revocation say so too', { timeout: 90_000 }, async () => {
+  const server = await startServer();
+  try {
+    const alice = await openRecorded(server, 'alice', 'mod');
+    const bob = await openPage(server, 'bob', 'mod');
+    await alice.waitForSelector('#members li[data-user="bob"]');
+
+    const kick = await admin(server).post('/rooms/mod/kick', { user_id: 'alice', reason: 'spamming the lobby' });
+    assert.deepEqual([kick.status, kick.body], [200, { closed: 1 }]);
+    const notice = await alice.waitForSelector('#notice:not([hidden])');
+    const text = await notice.textContent();
+    assert.match(text, /You were removed from this room by a moderator/);
+    assert.match(text, /spamming the lobby/);
+    await alice.waitForSelector('#state[data-state="closed"]');
+    assert.equal(await alice.textContent('#state'), 'kicked');
+    await alice.waitForSelector('#messages li.event.problem:has-text("removed from the room: kicked — spamming the lobby")');
+    const seen = await alice.evaluate(() => ({
+      closed: window.__closed, retries: window.__retries, sockets: window.__sockets.length,
+      state: window.chatRoom.state, composing: !document.getElementById('text').disabled,
+    }));
+    // Acted on the `closing` frame: when the client said closed, no socket of the page had
+    // fired its close event (workerd delivers that one seconds later).
+    assert.deepEqual(seen.closed, [{ code: 4003, reason: 'kicked', message: 'spamming the lobby', byServer: true, socketCloseEvents: 0 }]);
+    // No reconnect was scheduled (a `retry` event comes with every scheduled reconnect), and
+    // the handle is closed for good.
+    assert.deepEqual(seen.retries, []);
+    assert.equal(seen.state, 'closed');
+    assert.equal(seen.sockets, 1);
+    assert.equal(seen.composing, false, 'the message field is disabled');
+    // Bob sees alice leave; what the room gets after that reaches bob, and not alice, whose page
+    // still has its one socket.
+    await bob.waitForSelector('#messages li.event:has-text("alice left")');
+    await admin(server).post('/rooms/mod/messages', { data: { text: 'after the kick' } });
+    await bob.waitForSelector('#messages li:has-text("after the kick")');
+    assert.equal(await alice.evaluate(() => window.__sockets.length), 1);
+    assert.equal(await alice.$('#messages li:has-text("after the kick")'), null);
+    assert.deepEqual((await admin(server).get('/rooms/mod')).body.users.map((u) => u.user_id), ['bob']);
+
+    // A ban and a revocation: each page says what happened and why.
+    const carol = await openRecorded(server, 'carol', 'mod');
+    const ban = await admin(server).post('/rooms/mod/kick', { user_id: 'carol', ban_seconds: 600, reason: 'ban evasion' });
+    assert.equal(ban.status, 200);
+    const banned = await (await carol.waitForSelector('#notice:not([hidden])')).textContent();
+    assert.match(banned, /You were banned from this room\. The reason given: “ban evasion”/);
+    const dave = await openRecorded(server, 'dave', 'mod');
+    const revoke = await admin(server).post('/users/dave/revoke', {});
+    assert.equal(revoke.status, 200);
+    const revoked = await (await dave.waitForSelector('#notice:not([hidden])')).textContent();
+    assert.match(revoked, /Your access was revoked\. No reason was given/);
+    for (const [page, code, reason] of [[carol, 4004, 'banned'], [dave, 4005, 'revoked']]) {
+      const s = await page.evaluate(() => ({ closed: window.__closed, retries: window.__retries }));
+      assert.deepEqual(s.closed.map((c) => [c.code, c.reason, c.socketCloseEvents]), [[code, reason, 0]]);
+      assert.deepEqual(s.retries, []);
+    }
+    for (const p of [alice, bob, carol, dave]) await p.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('the client library, against the worker, refreshes its token in place, and after a 4001 close reconnects with a new token and resumes', { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const page = await browser.newPage();
+    await page.addInitScript(recordSockets);
+    await page.goto(`${server.url}/`);
+    // A token that expires within TOKEN_REFRESH_NOTICE_SECONDS (60): the server sends
+    // token_expiring at once; the next getToken gives a longer one, sent in an auth frame.
+    const refreshed = await page.evaluate(async () => {
+      const { connect } = await import('/edge-chat-client.js');
+      const ttls = [61, 3600];
+      const getToken = async () => (await (await fetch(`/dev/token?user=renew&rooms=renew&ttl=${ttls.shift() ?? 3600}`)).json()).token;
+      const room = connect({ url: location.origin, room: 'renew', getToken });
+      const exp = await new Promise((resolve, reject) => {
+        room.on('refreshed', (r) => resolve(r.exp));
+        room.on('refresh_failed', (f) => reject(new Error(JSON.stringify(f))));
+      });
+      const result = { exp, state: room.state, sockets: window.__sockets.length };
+      room.close();
+      return result;
+    });
+    assert.equal(refreshed.state, 'open');
+    assert.equal(refreshed.sockets, 1, 'refreshed without reconnecting');
+    assert.ok(refreshed.exp > Date.now() / 1000 + 3000, `the connection now expires in an hour (${refreshed.exp})`);
+
+    // No refresh in place (refreshAttempts: 0) and a 2 s token: the server closes with 4001;
+    // the client reconnects with a new token and resumes after the last message it saw.
+    const expired = await page.evaluate(async () => {
+      const { connect } = await import('/edge-chat-client.js');
+      const getToken = async () => (await (await fetch('/dev/token?user=expiry&rooms=expiry&ttl=2')).json()).token;
+      const room = connect({ url: location.origin, room: 'expiry', getToken, refreshAttempts: 0, since: 0 });
+      const seen = [];
+      room.on('message', (m) => seen.push(m.data));
+      const disconnect = new Promise((resolve) => room.on('disconnect', resolve));
+      const before = window.__sockets.length;
+      await new Promise((resolve) => room.on('welcome', resolve));
+      await room.publish('before');
+      const d = await disconnect;
+      await new Promise((resolve) => room.on('welcome', resolve));
+      await room.publish('after');
+      await new Promise((resolve) => (seen.includes('after') ? resolve() : room.on('message', (m) => m.data === 'after' && resolve())));
+      const result = { d, seen, sockets: window.__sockets.length - before, urls: window.__sockets.slice(before).map((s) => s.url) };
+      room.close();
+      return result;
+    });
+    assert.deepEqual([expired.d.code, expired.d.reason, expired.d.wasOpen], [4001, 'token_expired', true]);
+    assert.deepEqual(expired.seen, ['before', 'after'], 'each message once, none lost');
+    assert.equal(expired.sockets, 2);
+    const tokenOf = (url) => new URL(url).searchParams.get('token');
+    assert.notEqual(tokenOf(expired.urls[0]), tokenOf(expired.urls[1]), 'a new token');
+    assert.equal(new URL(expired.urls[1]).searchParams.get('since'), '1', 'resumed after the last message seen');
     await page.close();
   } finally {
     await server.stop();

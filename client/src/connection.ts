@@ -1,0 +1,400 @@
+// The connection to a room, kept up: attempts, tokens, refusals, reconnects with backoff,
+// timers, browser events, the server's own closes and the token refreshed in place. `Room`
+// (room.ts) adds what the application sees on top.
+
+import type { State } from './frames.js';
+import type { ClosedEvent, Events, FailedEvent, RetryReason } from './events.js';
+import type { ConnectOptions } from './options.js';
+import { Backoff } from './backoff.js';
+import { isOffline, watchBrowser } from './browser.js';
+import { Emitter } from './emitter.js';
+import { ChatError, errorMessage } from './errors.js';
+import { Heartbeat } from './heartbeat.js';
+import type { FetchLike } from './history.js';
+import { probeToken } from './probe.js';
+import { OutboundQueue } from './queue.js';
+import { TokenRefresh } from './refresh.js';
+import { ResumeTracker } from './resume.js';
+import { CLIENT_DROP, closeQuietly, FINAL_CLOSES, OPEN, TOKEN_EXPIRED, type SocketLike, type WebSocketLike } from './socket.js';
+import { expiresSoon } from './tokens.js';
+import { socketUrl } from './urls.js';
+
+/** The connection's life cycle, for {@link Room}. Not exported from the package. */
+export abstract class Connection {
+  protected _state: State = 'connecting';
+  protected _failure: FailedEvent | undefined;
+  protected _closeInfo: ClosedEvent | undefined;
+
+  protected readonly events: Emitter<Events>;
+  protected readonly resume: ResumeTracker;
+  protected readonly queue: OutboundQueue;
+  protected readonly random: () => number;
+  protected readonly fetchFn: FetchLike | undefined;
+  private readonly backoff: Backoff;
+  private readonly Socket: WebSocketLike;
+
+  /** The current socket (connecting or open) and the token it was opened with. */
+  protected ws: SocketLike | undefined;
+  private wsToken: string | undefined;
+  /** The current socket got its welcome. */
+  protected welcomed = false;
+  /** Bumped by every new attempt, `reconnect()`, `close()` and failure: an async step (token,
+   * probe) or timer from an older cycle sees the change and stops. */
+  protected cycle = 0;
+  private token: string | undefined;
+  private tokenRequest: Promise<string> | undefined;
+  protected needFreshToken = false;
+  private openedOnce = false;
+  /** `close()` was called, or the server removed the connection: state `closed`, for good. */
+  protected ended = false;
+  protected refusals = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private stableTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly heartbeat: Heartbeat;
+  private readonly refresh: TokenRefresh;
+  private readonly unwatch: () => void;
+
+  /** Sets everything up; the subclass calls `open()` once it is ready too. */
+  constructor(protected readonly opts: ConnectOptions) {
+    this.random = opts.random ?? Math.random;
+    this.events = new Emitter<Events>(opts.onHandlerError);
+    this.resume = new ResumeTracker(opts.since);
+    this.queue = new OutboundQueue(opts.queueLimit ?? 100);
+    this.backoff = new Backoff(opts.backoff, this.random);
+    this.token = opts.token;
+    const Socket = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
+    if (!Socket) throw new Error('no WebSocket available: pass one as `WebSocket`');
+    this.Socket = Socket;
+    if (!opts.token && !opts.getToken) throw new Error('pass `token` or `getToken`');
+    this.fetchFn = opts.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis);
+    this.heartbeat = new Heartbeat(opts.heartbeat, () => this.ws, () =>
+      // Silent past the timeout: drop it and start over.
+      this.lost(CLIENT_DROP, 'heartbeat timeout', 'heartbeat_timeout', CLIENT_DROP),
+    );
+    this.refresh = new TokenRefresh({
+      attempts: opts.getToken ? (opts.refreshAttempts ?? 3) : 0,
+      backoff: opts.backoff,
+      random: this.random,
+      current: () => this.ws,
+      newToken: () => {
+        this.needFreshToken = true;
+        return this.freshToken();
+      },
+      accepted: (token, exp) => {
+        this.wsToken = token;
+        this.events.emit('refreshed', { exp });
+      },
+      failed: (event, refused) => {
+        // A token the server refused is not worth connecting with either.
+        if (refused) this.needFreshToken = true;
+        this.events.emit('refresh_failed', event);
+      },
+    });
+    this.unwatch =
+      opts.browserEvents === false
+        ? () => {}
+        : watchBrowser({ offline: () => this.onOffline(), online: () => this.wake(), visible: () => this.wake() });
+  }
+
+  /** A text or binary frame arrived on `ws` (which may no longer be the current socket). */
+  protected abstract onFrame(ws: SocketLike, raw: unknown): void;
+
+  // ---- connection life cycle --------------------------------------------------------------------
+  //
+  //   open() ──token──▶ socket ──welcome──▶ open ──close/drop──▶ lost() ─▶ scheduleReconnect()
+  //                       │                     │                  ▲
+  //                       │                     └─ closing 4003/4004/4005 ─▶ end(): closed
+  //                       └── closed/timeout before welcome ───────┴─▶ attemptFailed(): fresh
+  //                           token next time; probe → refusal → refused() → failed
+
+  /** True while `cycle` is the current one and the handle is not closed. */
+  protected live(cycle: number): boolean {
+    return cycle === this.cycle && !this.ended;
+  }
+
+  protected isOpen(): boolean {
+    return this.welcomed && this.ws !== undefined && this.ws.readyState === OPEN;
+  }
+
+  protected setState(s: State): void {
+    if (this._state === s) return;
+    this._state = s;
+    this.events.emit('state', s);
+  }
+
+  /** A new connection attempt. */
+  protected open(): void {
+    if (this.ended) return;
+    const cycle = ++this.cycle;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.setState(this.openedOnce ? 'reconnecting' : 'connecting');
+    if (!this.live(cycle)) return;
+    const timeoutMs = this.opts.connectTimeoutMs ?? 10000;
+    if (timeoutMs > 0) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = setTimeout(() => this.connectTimedOut(cycle), timeoutMs);
+    }
+    void this.openSocket(cycle);
+  }
+
+  private async openSocket(cycle: number): Promise<void> {
+    let token: string;
+    try {
+      token = await this.freshToken();
+    } catch {
+      if (this.live(cycle)) void this.attemptFailed(cycle, 'token_error', undefined);
+      return;
+    }
+    if (!this.live(cycle)) return;
+    let ws: SocketLike;
+    try {
+      ws = new this.Socket(this.socketUrl(token));
+    } catch (e) {
+      // e.g. a SyntaxError for a bad URL, a SecurityError for ws: from an https page.
+      this.needFreshToken = true;
+      this.refused(cycle, { code: 'socket_error', message: `the WebSocket could not be opened: ${errorMessage(e)}` });
+      return;
+    }
+    this.ws = ws;
+    this.wsToken = token;
+    this.welcomed = false;
+    ws.onmessage = (ev) => this.onFrame(ws, ev.data);
+    ws.onclose = (ev) => {
+      if (ws === this.ws) this.serverClosed(ev.code ?? 1006, ev.reason ?? '', undefined, undefined);
+    };
+    ws.onerror = () => {
+      /* onclose follows */
+    };
+    ws.onopen = () => {
+      if (ws === this.ws) this.heartbeat.arm(ws);
+    };
+  }
+
+  /** The token for the next attempt: `getToken` is asked when there is none, when it expires
+   * within 5 s, and after a failed attempt. One request at a time. */
+  protected freshToken(): Promise<string> {
+    const get = this.opts.getToken;
+    if (!get || (this.token !== undefined && !this.needFreshToken && !expiresSoon(this.token))) {
+      return Promise.resolve(this.token!);
+    }
+    if (this.tokenRequest === undefined) {
+      const request = (async () => {
+        const t = await get();
+        if (typeof t !== 'string' || t === '') throw new Error('getToken gave no token');
+        this.token = t;
+        this.needFreshToken = false;
+        return t;
+      })();
+      // Forgotten once settled — also when getToken threw at once, before `request` was stored
+      // (a `finally` inside would then run first, and the failed request would stay forever).
+      const forget = () => {
+        if (this.tokenRequest === request) this.tokenRequest = undefined;
+      };
+      this.tokenRequest = request;
+      request.then(forget, forget);
+    }
+    return this.tokenRequest;
+  }
+
+  private socketUrl(token: string): string {
+    return socketUrl(this.opts.url, this.opts.room, token, this.resume.since, this.opts.batch !== false);
+  }
+
+  /** Forgets the current socket (its later events are ignored) and the timers tied to it. */
+  protected detach(): { socket: SocketLike; wasOpen: boolean; token: string | undefined } | undefined {
+    const socket = this.ws;
+    const wasOpen = this.welcomed;
+    const token = this.wsToken;
+    this.ws = undefined;
+    this.wsToken = undefined;
+    this.welcomed = false;
+    this.clearConnectionTimers();
+    this.refresh.stop();
+    return socket ? { socket, wasOpen, token } : undefined;
+  }
+
+  /**
+   * The current connection was closed by the server (its `closing` frame, or the close event),
+   * or by the network: 4003/4004/4005 end the handle; 4001 (the token expired) reconnects with
+   * a new token; anything else reconnects. `closeWith`: the code to close this side with, when
+   * it is not closed yet.
+   */
+  protected serverClosed(code: number, reason: string, message: string | undefined, closeWith: number | undefined): void {
+    if (FINAL_CLOSES.includes(code)) {
+      return this.end({ code, reason, ...(message !== undefined ? { message } : {}), byServer: true }, closeWith);
+    }
+    const expired = code === TOKEN_EXPIRED;
+    if (expired) this.needFreshToken = true;
+    this.lost(code, reason, expired ? 'token_expired' : 'closed', closeWith, message);
+  }
+
+  /** The current connection ended: closed by the server or the network, or dropped here
+   * (`closeWith` a code). Says so, then retries. */
+  private lost(code: number, reason: string, why: RetryReason, closeWith: number | undefined, message?: string): void {
+    const ws = this.detach();
+    if (!ws) return;
+    if (closeWith !== undefined) closeQuietly(ws.socket, closeWith, reason);
+    const cycle = this.cycle;
+    this.events.emit('disconnect', { code, reason, wasOpen: ws.wasOpen, ...(message !== undefined ? { message } : {}) });
+    if (!this.live(cycle)) return;
+    if (why === 'token_expired' && !this.opts.getToken) {
+      return this.fail({ code: 'token_expired', message: 'the token expired, and there is no getToken to ask for a new one' });
+    }
+    if (ws.wasOpen) this.scheduleReconnect(cycle, why);
+    else void this.attemptFailed(cycle, why, ws.token);
+  }
+
+  /** The handle stops for good: `close()`, or the server removed the connection. Pending
+   * publishes are rejected with `closed`; `closed` is emitted last. */
+  protected end(info: ClosedEvent, closeWith: number | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.cycle++;
+    this.clearTimers();
+    this.unwatch();
+    const ws = this.detach();
+    if (ws && closeWith !== undefined) closeQuietly(ws.socket, closeWith, info.reason);
+    this._closeInfo = info;
+    this.queue.failAll((id) => new ChatError('closed', this.closedMessage(), id));
+    if (ws) {
+      const { code, reason, message } = info;
+      this.events.emit('disconnect', { code, reason, wasOpen: ws.wasOpen, ...(message !== undefined ? { message } : {}) });
+    }
+    this.setState('closed');
+    this.events.emit('closed', info);
+  }
+
+  /** Why publishes are refused once the handle is closed. */
+  protected closedMessage(): string {
+    const info = this._closeInfo;
+    if (!info?.byServer) return 'the room handle was closed';
+    return `the server closed the connection: ${info.reason} (${info.code})${info.message ? `: ${info.message}` : ''}`;
+  }
+
+  private connectTimedOut(cycle: number): void {
+    if (!this.live(cycle) || this.welcomed) return;
+    if (this.ws) {
+      this.lost(CLIENT_DROP, 'connect timeout', 'connect_timeout', CLIENT_DROP);
+    } else {
+      // Still waiting for getToken: that answer is no longer wanted.
+      void this.attemptFailed(++this.cycle, 'connect_timeout', undefined);
+    }
+  }
+
+  /**
+   * An attempt ended before its welcome. A refused token looks like this (browsers hide the
+   * HTTP status), so the next attempt asks for a fresh one, and the server is asked over HTTP
+   * whether it refuses this one.
+   */
+  private async attemptFailed(cycle: number, why: RetryReason, token: string | undefined): Promise<void> {
+    this.needFreshToken = true;
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    // After a timeout the server is slow or unreachable: asking it more would not help.
+    if (why === 'closed' && token !== undefined && this.opts.probe !== false && this.fetchFn && !isOffline()) {
+      const refusal = await probeToken(
+        { url: this.opts.url, room: this.opts.room, token, fetch: this.fetchFn },
+        this.opts.connectTimeoutMs ?? 10000,
+      );
+      if (!this.live(cycle)) return;
+      if (refusal) return this.refused(cycle, refusal);
+    }
+    this.scheduleReconnect(cycle, why);
+  }
+
+  /** The server (or the platform) refused: retry a few times, then give up. */
+  private refused(cycle: number, refusal: FailedEvent): void {
+    if (++this.refusals >= (this.opts.maxRefusals ?? 3)) this.fail(refusal);
+    else this.scheduleReconnect(cycle, 'refused');
+  }
+
+  private fail(refusal: FailedEvent): void {
+    this.cycle++;
+    this.clearTimers();
+    this._failure = refusal;
+    this.queue.failAll((id) => new ChatError('failed', refusal.message, id));
+    const cycle = this.cycle;
+    this.setState('failed');
+    if (cycle === this.cycle) this.events.emit('failed', refusal);
+  }
+
+  private scheduleReconnect(cycle: number, reason: RetryReason): void {
+    this.setState(this.openedOnce ? 'reconnecting' : 'connecting');
+    if (!this.live(cycle)) return;
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    const { attempt, delayMs } = this.backoff.next();
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.live(cycle)) this.open();
+    }, delayMs);
+    this.events.emit('retry', { attempt, delayMs, reason });
+  }
+
+  // ---- browser events ---------------------------------------------------------------------------
+
+  /** The browser says the network is gone: the connection is dead, whatever it looks like. */
+  private onOffline(): void {
+    if (this.ws) this.lost(CLIENT_DROP, 'offline', 'offline', CLIENT_DROP);
+  }
+
+  /** Back online, or the page is visible again (timers may have been throttled for long):
+   * reconnect now if waiting, or check that the open connection still answers. */
+  private wake(): void {
+    if (this.ended || this._state === 'failed') return;
+    if (this.ws) {
+      if (this.welcomed) this.heartbeat.check(this.ws);
+    } else if (this.reconnectTimer !== undefined) {
+      this.open();
+    }
+  }
+
+  // ---- timers -------------------------------------------------------------------------------------
+
+  private clearConnectionTimers(): void {
+    this.heartbeat.stop();
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.stableTimer);
+    this.connectTimer = this.stableTimer = undefined;
+  }
+
+  protected clearTimers(): void {
+    this.clearConnectionTimers();
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+  }
+
+  // ---- welcome and liveness, for the frames ---------------------------------------------------------
+
+  /** The current socket got its welcome: refusals start over, and so do the delays once the
+   * connection has proved stable. */
+  protected welcomedNow(): void {
+    this.welcomed = true;
+    this.openedOnce = true;
+    this.refusals = 0;
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    // The delays start over only once this connection has proved stable.
+    clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(() => this.backoff.reset(), this.opts.backoff?.resetAfterMs ?? 5000);
+  }
+
+  /** Something arrived on the current socket. */
+  protected alive(): void {
+    this.heartbeat.alive();
+  }
+
+  // ---- the token refreshed in place ----------------------------------------------------------------
+
+  protected tokenExpiring(ws: SocketLike, exp: number): void {
+    this.refresh.expiring(ws, exp);
+  }
+
+  /** True when `f` (an `auth_ok` or `error` frame) answers the refresh's `auth` frame. */
+  protected refreshAnswer(ws: SocketLike, f: { type?: string; id?: unknown; exp?: unknown; code?: unknown; message?: unknown }): boolean {
+    return this.refresh.answer(ws, f);
+  }
+}

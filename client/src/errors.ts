@@ -1,0 +1,28 @@
+// The error every rejection carries, and the client's own refusals.
+
+
+/**
+ * Rejection of `publish` (and of the history helpers): the server's error code, or a
+ * client-side one — `too_large`, `queue_full`, `duplicate_id`, `timeout`, `aborted`, `closed`,
+ * `failed`, `bad_data`, `network_error`.
+ */
+export class ChatError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly id?: string,
+    /** The HTTP status, for errors of HTTP requests (history). */
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'ChatError';
+  }
+}
+
+export function tooLarge(bytes: number, max: number, id?: string): ChatError {
+  return new ChatError('too_large', `the frame is ${bytes} bytes; the limit is ${max}`, id);
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

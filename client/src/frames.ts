@@ -1,0 +1,96 @@
+// Wire types: the frames of docs/protocol.md as the client sees them, and the handle's state.
+
+/**
+ * `connecting` until the first welcome, `open` while welcomed, `reconnecting` after a
+ * connection was lost, `failed` when the server keeps refusing (see {@link FailedEvent};
+ * `reconnect()` tries again), `closed` after `close()` or when the server removed the
+ * connection (4003 kicked, 4004 banned, 4005 revoked; see {@link ClosedEvent}) — for good.
+ */
+export type State = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'failed';
+
+export interface Sender {
+  user_id?: string;
+  connection_id?: string;
+  server?: true;
+}
+
+export interface MessageFrame {
+  type: 'message';
+  room: string;
+  from: Sender;
+  data: unknown;
+  id?: string;
+  ts: number;
+  seq: number;
+}
+
+export interface DirectFrame {
+  type: 'direct';
+  from: Sender;
+  data: unknown;
+}
+
+export interface PresenceFrame {
+  type: 'presence';
+  event: 'join' | 'leave';
+  user_id: string;
+}
+
+export interface GapFrame {
+  type: 'gap';
+  from: number;
+  to: number;
+}
+
+export interface ErrorFrame {
+  type: 'error';
+  code: string;
+  message: string;
+  id?: string;
+}
+
+export interface WelcomeFrame {
+  type: 'welcome';
+  room: string;
+  connection_id: string;
+  user_id: string;
+  members: Member[];
+  seq: number;
+  /** The largest text frame the server accepts, in bytes (servers that send it). */
+  max_message_bytes?: number;
+}
+
+export interface Member {
+  user_id: string;
+  connections: number;
+}
+
+/** What `publish` resolves with: the message's place in the room's log. */
+export interface Ack {
+  id: string;
+  seq: number;
+}
+
+/** The connection's token expires at `exp` (unix s): sent once, `TOKEN_REFRESH_NOTICE_SECONDS`
+ * before. The client answers with an `auth` frame carrying a new token. */
+export interface TokenExpiringFrame {
+  type: 'token_expiring';
+  exp: number;
+}
+
+/** An `auth` frame was accepted: the connection now expires at `exp` (unix s). */
+export interface AuthOkFrame {
+  type: 'auth_ok';
+  exp: number;
+  id?: string;
+}
+
+/** The server is about to close the connection on purpose, with this close code and reason
+ * (4001 `token_expired`, 4003 `kicked`, 4004 `banned`, 4005 `revoked`) and the operator's
+ * `message`, if one was given. */
+export interface ClosingFrame {
+  type: 'closing';
+  code: number;
+  reason: string;
+  message?: string;
+}

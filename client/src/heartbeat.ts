@@ -1,0 +1,64 @@
+// The heartbeat: `ping` on a timer; a connection silent past the timeout is dead.
+
+import { OPEN, type SocketLike } from './socket.js';
+
+export interface HeartbeatOptions {
+  /** `ping` every this many ms (default 20000; 0 disables the heartbeat). */
+  intervalMs?: number;
+  /** Dead after this many ms without any frame (default 10000). */
+  timeoutMs?: number;
+}
+
+/**
+ * Pings one connection at a time. `current()` says which socket is the room's current one: a
+ * timer of an older socket does nothing. `dead()` is called when the current socket stayed
+ * silent past the timeout after a ping.
+ */
+export class Heartbeat {
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private deadTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly opts: HeartbeatOptions | undefined,
+    private readonly current: () => SocketLike | undefined,
+    private readonly dead: () => void,
+  ) {}
+
+  private get intervalMs(): number {
+    return this.opts?.intervalMs ?? 20000;
+  }
+
+  /** Starts pinging `ws` (once it is open). */
+  arm(ws: SocketLike): void {
+    const interval = this.intervalMs;
+    if (interval <= 0) return;
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => this.check(ws), interval);
+  }
+
+  /** Sends `ping`; if nothing at all arrives within the timeout, `dead()` is called. */
+  check(ws: SocketLike): void {
+    if (this.intervalMs <= 0 || ws !== this.current() || ws.readyState !== OPEN) return;
+    ws.send('ping');
+    if (this.deadTimer === undefined) {
+      this.deadTimer = setTimeout(() => {
+        this.deadTimer = undefined;
+        // Silent past the timeout: assume the path is dead (its eventual close event is
+        // ignored once it is no longer the current socket).
+        if (ws === this.current()) this.dead();
+      }, this.opts?.timeoutMs ?? 10000);
+    }
+  }
+
+  /** Something arrived: the connection is alive. */
+  alive(): void {
+    clearTimeout(this.deadTimer);
+    this.deadTimer = undefined;
+  }
+
+  stop(): void {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.deadTimer);
+    this.pingTimer = this.deadTimer = undefined;
+  }
+}

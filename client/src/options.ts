@@ -1,0 +1,82 @@
+// The options of `connect` and `publish`.
+
+import type { BackoffOptions } from './backoff.js';
+import type { Events } from './events.js';
+import type { FetchLike } from './history.js';
+import type { WebSocketLike } from './socket.js';
+
+export interface ConnectOptions {
+  /** The worker's base URL: `https://chat.example.com` or `ws://127.0.0.1:8787`. */
+  url: string;
+  room: string;
+  /** A fixed token. */
+  token?: string;
+  /** Called for the first token, again whenever the current one has expired, after any
+   * connection attempt that failed before it was welcomed (which is how a refused token
+   * looks), on `reconnect()`, and when the server says the connection's token expires soon
+   * (`token_expiring`: the new token is sent on the open connection, see `refreshAttempts`).
+   * It must then give a new token, not a cached one that expires as soon. */
+  getToken?: () => string | Promise<string>;
+  /** On `token_expiring`, how many times to try refreshing the token in place (`getToken`, then
+   * an `auth` frame) before the token expires (default 3; 0: never — the server then closes
+   * with 4001 at `exp` and the client reconnects with a new token). Needs `getToken`. */
+  refreshAttempts?: number;
+  /** Resume after this seq from the start (e.g. the newest message of a history page). */
+  since?: number;
+  /** Take coalesced `batch` frames (default true): under load the server then sends each
+   * turn's frames in one WebSocket message; the events the application sees are the same. */
+  batch?: boolean;
+  backoff?: BackoffOptions;
+  /** Most publishes kept while disconnected or unacknowledged (default 100). */
+  queueLimit?: number;
+  /** The largest publish frame, in UTF-8 bytes, until a welcome says otherwise (default
+   * 65536, the server's default `MAX_MESSAGE_BYTES`). Larger publishes are refused with
+   * `too_large` without being sent. */
+  maxMessageBytes?: number;
+  /** Default timeout of a publish, ms: it rejects with `timeout` if no ack came by then
+   * (default: none, it waits). `publish(data, {timeoutMs})` overrides it. */
+  publishTimeoutMs?: number;
+  /** A connection attempt not welcomed within this time (including `getToken`) is dropped and
+   * retried, ms (default 10000; 0 disables). */
+  connectTimeoutMs?: number;
+  /** Heartbeat: `ping` every `intervalMs` (default 20000); dead after `timeoutMs` of
+   * silence (default 10000). `intervalMs: 0` disables it. */
+  heartbeat?: { intervalMs?: number; timeoutMs?: number };
+  /** After this many refusals in a row the handle gives up: state `failed`, `failed` event,
+   * pending publishes rejected (default 3). A refusal is the server's 401/403 (or `bad_room`)
+   * for the token, learnt from `probe`, or a WebSocket constructor that throws. */
+  maxRefusals?: number;
+  /** WebSockets hide the HTTP status of a refused handshake. When an attempt is closed before
+   * its welcome, the client therefore asks the front worker over HTTP whether it refuses the
+   * token (`GET /rooms/{room}/messages?limit=0` with `Authorization: Bearer`: answered before
+   * the room is touched). Default true where `fetch` exists. A cross-origin page needs the
+   * server to allow that request; where it is blocked nothing is learnt and the client keeps
+   * retrying. */
+  probe?: boolean;
+  /** The `fetch` to use (default the global one). */
+  fetch?: FetchLike;
+  /** Where `window`/`document` exist, act on `offline` (drop the connection), `online` and the
+   * page becoming visible (reconnect at once, or check the connection with a ping)
+   * (default true). */
+  browserEvents?: boolean;
+  /** Called when an event handler throws (default: `reportError`, else rethrown in a task).
+   * The connection carries on either way. */
+  onHandlerError?: (error: unknown, event: keyof Events) => void;
+  /** A WebSocket constructor, when the platform has no global one. */
+  WebSocket?: WebSocketLike;
+  /** Random source in [0, 1), for the jitter (tests pass a fixed one). */
+  random?: () => number;
+}
+
+export interface PublishOptions {
+  /** `false`: the server leaves out this connection (default true). */
+  echo?: boolean;
+  /** The idempotency id (default: generated). */
+  id?: string;
+  /** Reject with `timeout` if there is no ack after this many ms (default
+   * `publishTimeoutMs`). */
+  timeoutMs?: number;
+  /** Reject with `aborted` when this signal aborts. */
+  signal?: AbortSignal;
+}
+

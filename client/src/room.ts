@@ -1,0 +1,305 @@
+// The room handle: what the application sees — state, members, publish, direct, history,
+// reconnect, close, and the frames turned into events. The connection's life cycle underneath
+// is in connection.ts.
+
+import type {
+  Ack, ClosingFrame, DirectFrame, ErrorFrame, GapFrame, Member, MessageFrame, PresenceFrame, State, TokenExpiringFrame, WelcomeFrame,
+} from './frames.js';
+import type { ClosedEvent, Events, FailedEvent } from './events.js';
+import type { ConnectOptions, PublishOptions } from './options.js';
+import { Connection } from './connection.js';
+import type { Handler } from './emitter.js';
+import { ChatError, errorMessage, tooLarge } from './errors.js';
+import { fetchHistory, type HistoryPage, type HistoryQuery } from './history.js';
+import { newId } from './ids.js';
+import { frozenMembers, withPresence } from './members.js';
+import type { Pending } from './queue.js';
+import { utf8Length } from './size.js';
+import { CLIENT_DROP, closeQuietly, type SocketLike } from './socket.js';
+
+/** A room handle. Create it with {@link connect}. */
+export class Room extends Connection {
+  private _members: Member[] = frozenMembers([]);
+  private _connectionId: string | undefined;
+  private _userId: string | undefined;
+  private maxBytes: number;
+
+  constructor(opts: ConnectOptions) {
+    super(opts);
+    this.maxBytes = opts.maxMessageBytes ?? 65536;
+    this.open();
+  }
+
+  // ---- public state ---------------------------------------------------------------------------
+
+  get state(): State {
+    return this._state;
+  }
+
+  /** The room's users and their connection counts (join/leave keep the set exact). A new
+   * frozen array on every change. */
+  get members(): Member[] {
+    return this._members;
+  }
+
+  /** This connection's id, from the latest welcome. */
+  get connectionId(): string | undefined {
+    return this._connectionId;
+  }
+
+  /** The user id the server read from the token, from the latest welcome. */
+  get userId(): string | undefined {
+    return this._userId;
+  }
+
+  /** Why the handle is `failed` (undefined otherwise). */
+  get failure(): FailedEvent | undefined {
+    return this._failure;
+  }
+
+  /** Why the handle is `closed`: removed by the server (4003/4004/4005, with the operator's
+   * message) or `close()` (undefined while it is not closed). */
+  get closeInfo(): ClosedEvent | undefined {
+    return this._closeInfo;
+  }
+
+  /** The seq the next reconnect resumes after. */
+  get lastSeq(): number | undefined {
+    return this.resume.since;
+  }
+
+  /** The largest publish frame sent, in UTF-8 bytes (the option, then the welcome's). */
+  get maxMessageBytes(): number {
+    return this.maxBytes;
+  }
+
+  // ---- public methods -------------------------------------------------------------------------
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof Events>(event: K, handler: Handler<Events[K]>): () => void {
+    return this.events.on(event, handler);
+  }
+
+  /**
+   * Publishes `data` to the room. Resolves with `{id, seq}` once the server has stored it;
+   * rejects with a {@link ChatError}: an `error` frame with its id (e.g. `rate_limited`),
+   * `too_large` (checked here, before sending), `queue_full`, `duplicate_id`, `timeout`,
+   * `aborted`, `closed` or `failed`. While disconnected the publish waits in the queue.
+   * After `timeout` or `aborted` the client stops sending it, but a copy already sent may
+   * still be stored: publishing again with the same id is safe.
+   */
+  publish(data: unknown, options: PublishOptions = {}): Promise<Ack> {
+    const id = options.id ?? newId(this.random);
+    return new Promise<Ack>((resolve, reject) => {
+      if (this.ended) return reject(new ChatError('closed', this._closeInfo?.byServer ? this.closedMessage() : 'the room handle is closed', id));
+      if (this._state === 'failed') return reject(new ChatError('failed', this._failure?.message ?? 'the room handle failed', id));
+      const signal = options.signal;
+      if (signal?.aborted) return reject(new ChatError('aborted', `aborted: ${errorMessage(signal.reason)}`, id));
+      let frame: string;
+      try {
+        frame = JSON.stringify({ type: 'publish', data, id, ...(options.echo === false ? { echo: false } : {}) });
+      } catch (e) {
+        return reject(new ChatError('bad_data', `the data cannot be sent as JSON: ${errorMessage(e)}`, id));
+      }
+      const bytes = utf8Length(frame);
+      if (bytes > this.maxBytes) return reject(tooLarge(bytes, this.maxBytes, id));
+
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = () => this.queue.failEntry(entry, new ChatError('aborted', `aborted: ${errorMessage(signal?.reason)}`, id));
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const entry: Pending = {
+        id,
+        frame,
+        bytes,
+        resolve: (ack) => (done(), resolve(ack)),
+        reject: (err) => (done(), reject(err)),
+      };
+      if (!this.queue.add(entry)) return;
+      const timeoutMs = options.timeoutMs ?? this.opts.publishTimeoutMs;
+      if (timeoutMs !== undefined && timeoutMs > 0) {
+        timer = setTimeout(() => this.queue.failEntry(entry, new ChatError('timeout', `no ack within ${timeoutMs} ms`, id)), timeoutMs);
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.flush();
+    });
+  }
+
+  /** Sends `data` to one connection or to every connection of a user. Refusals arrive as
+   * `error` events carrying the returned id (`not_found`, `unavailable`, and `too_large`, which
+   * the client reports itself without sending). Undefined when not connected. */
+  direct(to: { userId: string } | { connectionId: string }, data: unknown): string | undefined {
+    if (!this.isOpen()) return undefined;
+    const id = newId(this.random);
+    const target = 'userId' in to ? { user_id: to.userId } : { connection_id: to.connectionId };
+    const frame = JSON.stringify({ type: 'direct', to: target, data, id });
+    const bytes = utf8Length(frame);
+    if (bytes > this.maxBytes) {
+      const err = tooLarge(bytes, this.maxBytes, id);
+      queueMicrotask(() => this.events.emit('error', { type: 'error', code: err.code, message: err.message, id }));
+    } else {
+      this.ws!.send(frame);
+    }
+    return id;
+  }
+
+  /**
+   * Reads a page of the room's history over HTTP with the room's token (see
+   * {@link fetchHistory}); on 401 it asks `getToken` once for a fresh token and tries again.
+   * Messages read this way are not delivered as `message` events.
+   */
+  async history(query: HistoryQuery = {}): Promise<HistoryPage> {
+    const read = async () => fetchHistory({ ...query, url: this.opts.url, room: this.opts.room, token: await this.freshToken(), fetch: this.fetchFn });
+    try {
+      return await read();
+    } catch (e) {
+      if (!(e instanceof ChatError && e.status === 401 && this.opts.getToken)) throw e;
+      this.needFreshToken = true;
+      return read();
+    }
+  }
+
+  /**
+   * Drops the current connection (if any) and connects again now, asking `getToken` for a
+   * fresh token. Also the way out of `failed`. Does nothing once `closed` (after `close()` or
+   * a removal by the server: a new `connect()` joins again).
+   */
+  reconnect(): void {
+    if (this.ended) return;
+    this.cycle++;
+    this._failure = undefined;
+    this.refusals = 0;
+    if (this.opts.getToken) this.needFreshToken = true;
+    this.clearTimers();
+    const ws = this.detach();
+    if (ws) {
+      closeQuietly(ws.socket, CLIENT_DROP, 'reconnect');
+      const cycle = this.cycle;
+      this.events.emit('disconnect', { code: CLIENT_DROP, reason: 'reconnect', wasOpen: ws.wasOpen });
+      if (!this.live(cycle)) return;
+    }
+    this.open();
+  }
+
+  /** Closes for good: no reconnect; pending publishes are rejected with `closed`; the
+   * `closed` event follows (code 1000, `byServer` false). */
+  close(): void {
+    this.end({ code: 1000, reason: 'client closed', byServer: false }, 1000);
+  }
+
+  // ---- frames -------------------------------------------------------------------------------------
+
+  /** Sends what is queued and not yet sent on this connection, oldest first. */
+  private flush(): void {
+    const ws = this.ws;
+    if (!ws || !this.isOpen()) return;
+    this.queue.sendUnsent(ws, (frame) => ws.send(frame), this.maxBytes);
+  }
+
+  protected onFrame(ws: SocketLike, raw: unknown): void {
+    if (ws !== this.ws) return;
+    this.alive();
+    if (typeof raw !== 'string' || raw === 'pong') return;
+    let f: { type?: string; [k: string]: unknown };
+    try {
+      f = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    // Under load the server coalesces a turn's frames into one `batch` (see docs/protocol.md).
+    if (f.type === 'batch' && Array.isArray(f.frames)) {
+      for (const inner of f.frames as { type?: string }[]) {
+        if (ws !== this.ws) return; // a handler closed or replaced this connection
+        this.handle(ws, inner);
+      }
+      return;
+    }
+    this.handle(ws, f);
+  }
+
+  /** One frame. After every event the handler may have closed or replaced the connection:
+   * `ws !== this.ws` then stops what is left. */
+  private handle(ws: SocketLike, f: { type?: string; [k: string]: unknown }): void {
+    switch (f.type) {
+      case 'welcome':
+        return this.onWelcome(ws, f as unknown as WelcomeFrame);
+      case 'message': {
+        const m = f as unknown as MessageFrame;
+        if (this.resume.accept(m.seq)) this.events.emit('message', m);
+        return;
+      }
+      case 'ack':
+        this.queue.ack(f.id as string | undefined, f.seq as number);
+        return;
+      case 'gap': {
+        const g = f as unknown as GapFrame;
+        this.resume.gap(g.to);
+        this.events.emit('gap', g);
+        return;
+      }
+      case 'presence': {
+        const p = f as unknown as PresenceFrame;
+        this._members = withPresence(this._members, p);
+        this.events.emit('presence', p);
+        if (ws === this.ws) this.events.emit('members', this._members);
+        return;
+      }
+      case 'direct':
+        this.events.emit('direct', f as unknown as DirectFrame);
+        return;
+      case 'error': {
+        if (this.refreshAnswer(ws, f)) return; // the refresh's `auth` was refused: handled there
+        const e = f as unknown as ErrorFrame;
+        this.queue.fail(e.id, new ChatError(e.code, e.message, e.id));
+        this.events.emit('error', e);
+        return;
+      }
+      case 'token_expiring': {
+        const t = f as unknown as TokenExpiringFrame;
+        if (typeof t.exp === 'number') this.tokenExpiring(ws, t.exp);
+        return;
+      }
+      case 'auth_ok':
+        this.refreshAnswer(ws, f);
+        return;
+      case 'closing': {
+        // Act now: the close event itself may come much later (workerd keeps the TCP
+        // connection until the socket is evicted). This side is closed with 1000.
+        const c = f as unknown as ClosingFrame;
+        if (typeof c.code !== 'number') return;
+        const message = typeof c.message === 'string' ? c.message : undefined;
+        this.serverClosed(c.code, typeof c.reason === 'string' ? c.reason : '', message, 1000);
+        return;
+      }
+    }
+  }
+
+  private onWelcome(ws: SocketLike, w: WelcomeFrame): void {
+    this.welcomedNow();
+    this._connectionId = w.connection_id;
+    this._userId = w.user_id;
+    if (typeof w.max_message_bytes === 'number' && w.max_message_bytes > 0) this.maxBytes = w.max_message_bytes;
+    const before = this.resume.welcome(w.seq);
+    this._members = frozenMembers(Array.isArray(w.members) ? w.members : []);
+    // Queued and unacknowledged publishes go out first (after the replay the server is
+    // sending), so that whatever the handlers below publish comes after them.
+    this.flush();
+    const steps: (() => void)[] = [
+      () => this.setState('open'),
+      () => before !== undefined && this.events.emit('reset', { lastSeq: before, seq: w.seq }),
+      () => this.events.emit('welcome', w),
+      () => this.events.emit('members', this._members),
+    ];
+    for (const step of steps) {
+      if (ws !== this.ws) return;
+      step();
+    }
+  }
+}
+
+/** Opens a room: see {@link ConnectOptions}. */
+export function connect(opts: ConnectOptions): Room {
+  return new Room(opts);
+}
