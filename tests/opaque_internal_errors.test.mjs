@@ -33,11 +33,16 @@ async function startLogged(persistDir) {
   return { mf, url: base, wsUrl: base.replace(/^http/, 'ws'), logs, stop: () => mf.dispose() };
 }
 
-/** The log line of `incident`, parsed (the runtime may prefix or split lines; match the JSON). */
-function logLineOf(logs, incident) {
-  const text = logs.join('');
-  const match = text.match(new RegExp(`\\{[^\\n]*"incident":"${incident}"[^\\n]*\\}`));
-  return match && JSON.parse(match[0]);
+/** The log line of `incident`, parsed (the runtime may prefix lines or split them across
+ * chunks: match the JSON in the whole output). The runtime's output reaches us through a pipe,
+ * possibly after the response: wait for it, bounded. */
+async function logLineOf(logs, incident, ms = 5000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const match = logs.join('').match(new RegExp(`\\{[^\\n]*"incident":"${incident}"[^\\n]*\\}`));
+    if (match || Date.now() > deadline) return match && JSON.parse(match[0]);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 test('a failed write answers internal with an incident id, over a socket and over HTTP, never the detail', { timeout: 60_000 }, async () => {
@@ -99,7 +104,7 @@ db.close()
 
       // The operator's log has the detail under each incident id.
       for (const incident of [e.incident, post.body.error.incident]) {
-        const line = logLineOf(server.logs, incident);
+        const line = await logLineOf(server.logs, incident);
         assert.ok(line, `no log line for incident ${incident}`);
         assert.equal(line.level, 'error');
         assert.equal(typeof line.what, 'string');
