@@ -27,7 +27,7 @@ export WRANGLER_SEND_METRICS := false
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium loadgen \
+.PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium python3-sqlite loadgen \
         test check unit integration deploy-check bench-user-broadcast bench-durable-publish fastapi-peer bench bench-quick bench-tools clean
 
 help:
@@ -138,11 +138,22 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
 	fi
 
+# Python's sqlite3 module: the storage tests read the persisted Durable Object databases with it
+# (read-only copies) and inject a storage fault. Debian's python3 ships it.
+python3-sqlite:
+	@if python3 -c 'import sqlite3' 2>/dev/null; then \
+	  echo "ok   python3 sqlite3 ($$(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)'))"; \
+	else \
+	  echo "install python3 (Debian package, for the storage tests)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3; \
+	fi
+
 # The load generator (bench/, native only); the integration tests run a tiny smoke of it.
 loadgen:
 	cargo build -p edge-chat-bench
 
-integration: build chromium loadgen
+integration: build chromium python3-sqlite loadgen
 	$(call say,integration tests: the built worker in workerd (Miniflare), real WebSockets, headless Chromium)
 	node --test --test-concurrency=1 --test-reporter=spec tests/
 

@@ -1,0 +1,120 @@
+// Internal failures are opaque (issue 12): a client is told `internal` and an incident id —
+// in an `error` frame (with the frame's id) on a socket, in the `{"error":{...}}` body over
+// HTTP — never the failure's text; the operator's log has the detail under the same id, as
+// one JSON line. Nothing is stored or broadcast, and the connection stays usable.
+//
+// The failure is real and needs no special build: the room's SQLite database (persisted by
+// a first server) gets a trigger that aborts every insert into the log, with a message that
+// must never reach a client; a second server on the same directory then fails every append.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { Miniflare } from 'miniflare';
+import { startServer, workerOptions } from './support/server.mjs';
+import { join } from './support/client.mjs';
+import { admin } from './support/admin.mjs';
+
+const SECRET_DETAIL = 'SECRET-DETAIL-7f3a';
+const ROOM = 'faulty';
+const INCIDENT = /^[0-9a-f]{12}$/;
+
+/** Our worker on `persistDir`, with everything it logs collected in `logs`. */
+async function startLogged(persistDir) {
+  const logs = [];
+  const collect = (stream) => stream.on('data', (chunk) => logs.push(chunk.toString()));
+  const mf = new Miniflare({
+    ...workerOptions({ persistDir }),
+    handleRuntimeStdio(stdout, stderr) { collect(stdout); collect(stderr); },
+  });
+  const base = (await mf.ready).toString().replace(/\/$/, '');
+  return { mf, url: base, wsUrl: base.replace(/^http/, 'ws'), logs, stop: () => mf.dispose() };
+}
+
+/** The log line of `incident`, parsed (the runtime may prefix lines or split them across
+ * chunks: match the JSON in the whole output). The runtime's output reaches us through a pipe,
+ * possibly after the response: wait for it, bounded. */
+async function logLineOf(logs, incident, ms = 5000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const match = logs.join('').match(new RegExp(`\\{[^\\n]*"incident":"${incident}"[^\\n]*\\}`));
+    if (match || Date.now() > deadline) return match && JSON.parse(match[0]);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('a failed write answers internal with an incident id, over a socket and over HTTP, never the detail', { timeout: 60_000 }, async () => {
+  const persistDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-incident-'));
+  try {
+    // A room with one message: its log table exists.
+    const first = await startServer({ persistDir });
+    let id;
+    try {
+      const r = await admin(first).post(`/rooms/${ROOM}/messages`, { data: 'before the fault' });
+      assert.deepEqual(r.body, { delivered: 0, seq: 1 });
+      id = (await first.mf.getDurableObjectNamespace('ROOMS')).idFromName(ROOM).toString();
+    } finally {
+      await first.stop();
+    }
+    const db = path.join(persistDir, '-ChatRoom', `${id}.sqlite`);
+    execFileSync('python3', ['-c', `
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("CREATE TRIGGER fault BEFORE INSERT ON log BEGIN SELECT RAISE(ABORT, '${SECRET_DETAIL}'); END")
+db.commit()
+db.close()
+`, db]);
+
+    const server = await startLogged(persistDir);
+    try {
+      const api = admin(server);
+      const alice = await join(server, ROOM, 'alice');
+      const bob = await join(server, ROOM, 'bob');
+      assert.equal(alice.welcome.seq, 1);
+
+      // Over a socket: an error frame with the frame's id and an incident, nothing else.
+      alice.send({ type: 'publish', data: 'lost', id: 'p1' });
+      const e = await alice.next((f) => f.type === 'error' && f.id === 'p1');
+      assert.deepEqual(Object.keys(e).sort(), ['code', 'id', 'incident', 'message', 'type']);
+      assert.equal(e.code, 'internal');
+      assert.match(e.incident, INCIDENT);
+      assert.ok(!/SECRET|SQLITE|INSERT|trigger|log\b/i.test(e.message), `frame says too much: ${e.message}`);
+      assert.equal(alice.frames.filter((f) => f.type === 'ack' || f.type === 'message').length, 0, 'not acked, not broadcast');
+
+      // Over HTTP: 500 and the contract's error body with an incident.
+      const post = await api.post(`/rooms/${ROOM}/messages`, { data: 'lost too' });
+      assert.equal(post.status, 500);
+      assert.deepEqual(Object.keys(post.body.error).sort(), ['code', 'incident', 'message']);
+      assert.equal(post.body.error.code, 'internal');
+      assert.match(post.body.error.incident, INCIDENT);
+      assert.ok(!post.text.includes(SECRET_DETAIL) && !/SQLITE/i.test(post.text), `body says too much: ${post.text}`);
+      assert.notEqual(post.body.error.incident, e.incident, 'one incident per failure');
+
+      // Nothing was broadcast: the next thing bob gets is the server's marker.
+      const marker = await api.post(`/connections/${bob.connectionId}/messages`, { data: 'marker' });
+      assert.deepEqual(marker.body, { delivered: 1 });
+      assert.deepEqual(await bob.next(), { type: 'direct', from: { server: true }, data: 'marker' });
+      // Nothing was stored; reads still work; the connection is still usable.
+      const history = await api.get(`/rooms/${ROOM}/messages`);
+      assert.deepEqual(history.body.messages.map((m) => m.data), ['before the fault']);
+      alice.send({ type: 'direct', to: { connection_id: bob.connectionId }, data: 'still here', id: 'd1' });
+      assert.equal((await bob.next((f) => f.type === 'direct')).data, 'still here');
+
+      // The operator's log has the detail under each incident id.
+      for (const incident of [e.incident, post.body.error.incident]) {
+        const line = await logLineOf(server.logs, incident);
+        assert.ok(line, `no log line for incident ${incident}`);
+        assert.equal(line.level, 'error');
+        assert.equal(typeof line.what, 'string');
+        assert.ok(line.detail.includes(SECRET_DETAIL), `the log keeps the detail: ${line.detail}`);
+      }
+      alice.terminate(); bob.terminate();
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    fs.rmSync(persistDir, { recursive: true, force: true });
+  }
+});
