@@ -50,6 +50,12 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket would be full again at `now_ms`.
+    pub fn refilled(&self, capacity: f64, per_second: f64, now_ms: f64) -> bool {
+        let elapsed_s = ((now_ms - self.last_ms) / 1000.0).max(0.0);
+        self.tokens + elapsed_s * per_second >= capacity
+    }
+
     /// Refills for the time elapsed, then takes one token if there is one.
     pub fn take(&mut self, capacity: f64, per_second: f64, now_ms: f64) -> bool {
         let elapsed_s = ((now_ms - self.last_ms) / 1000.0).max(0.0);
@@ -79,6 +85,16 @@ impl UserBuckets {
             frames: TokenBucket::full(frames.burst, now_ms),
             directs: TokenBucket::full(directs.burst, now_ms),
         }
+    }
+
+    /// Whether both buckets would be full again at `now_ms`: forgetting them then changes
+    /// nothing (a user who leaves and comes back must not get a fresh burst before that).
+    pub fn refilled(&self, frames: &RateLimit, directs: &RateLimit, now_ms: f64) -> bool {
+        self.frames
+            .refilled(frames.burst, frames.per_second, now_ms)
+            && self
+                .directs
+                .refilled(directs.burst, directs.per_second, now_ms)
     }
 }
 

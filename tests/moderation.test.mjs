@@ -391,7 +391,6 @@ describe('moderation', { concurrency: true }, () => {
 
   test('a refused revoked upgrade leaves the counts as they were', {
     timeout: 30_000,
-    todo: 'server bug: the first upgrade of a user to a room sends the registry its report (1 connection) before admission and nothing takes it back when the upgrade is refused 401 revoked, so the registry lists the room and GET /stats counts the user online (users: 1, connections: 0) until something verifies the user\'s rooms (GET /users/{user} does)',
   }, async () => {
     // Its own server: GET /stats is global.
     await withServer({}, async (s, sapi) => {

@@ -161,9 +161,7 @@ test('per-user delivery reaches a new connection within a bound after its welcom
   }
 });
 
-test('per-user delivery reaches a connection immediately after its welcome', {
-  todo: 'issue 13: the registry learns of a connection asynchronously after the welcome, so a post right after it may answer delivered:0',
-}, async () => {
+test('per-user delivery reaches a connection immediately after its welcome', async () => {
   const outcomes = await postRightAfterWelcome('now', { retry: false });
   for (const o of outcomes) o.c.terminate();
   assert.deepEqual(outcomes.filter((o) => o.first === 0).map((o) => o.user), [], 'every post right after a welcome reached the new connection');

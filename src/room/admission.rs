@@ -244,4 +244,30 @@ mod tests {
             .receive("ghost", Incoming::Text("{}"), 0, &mut MemoryLog::default())
             .is_empty());
     }
+
+    #[test]
+    fn leaving_and_coming_back_does_not_refill_the_bucket() {
+        let limit = RateLimit {
+            per_second: 0.001,
+            burst: 2.0,
+        };
+        let config = Config {
+            rate_limit: limit,
+            ..Config::default()
+        };
+        let mut r = Room::new("lobby", config);
+        let mut log = MemoryLog::default();
+        open_with(&mut r, "a1", "alice", 0, None, &log);
+        let publish = r#"{"type":"publish","data":1}"#;
+        for _ in 0..2 {
+            send_logged(&mut r, &mut log, "a1", publish);
+        }
+        r.close("a1");
+        open_with(&mut r, "a2", "alice", 0, None, &log);
+        let d = send_logged(&mut r, &mut log, "a2", publish);
+        assert_eq!(
+            d[0].1["code"], "rate_limited",
+            "the bucket outlived the connection"
+        );
+    }
 }

@@ -191,6 +191,23 @@ impl<H> Room<H> {
         self.index.add(connection_id, user_id, conn);
     }
 
+    /// A user's buckets outlive their connections (closing and reopening must not refill them);
+    /// once they have grown to twice the users connected (plus some), those of users gone
+    /// whose buckets are full again are forgotten — which changes nothing for anyone.
+    fn forget_refilled_buckets(&mut self, now: f64) {
+        if self.buckets.len() <= 2 * self.index.user_count() + 64 {
+            return;
+        }
+        let (frames, directs, index) = (
+            &self.config.rate_limit,
+            &self.config.direct_rate,
+            &self.index,
+        );
+        self.buckets.retain(|user, b| {
+            index.user_connections(user) > 0 || !b.refilled(frames, directs, now)
+        });
+    }
+
     /// Whether `user_id` may open one more connection here at `now_ms`: not banned, under
     /// `MAX_CONNECTIONS_PER_USER` and `MAX_ROOM_CONNECTIONS`. (Revocation is checked by the
     /// caller, which may have to ask the user's registry first.)
@@ -222,6 +239,7 @@ impl<H> Room<H> {
         now_ms: u64,
     ) -> Conn<H> {
         let now = now_ms as f64;
+        self.forget_refilled_buckets(now);
         let (frames, directs) = (&self.config.rate_limit, &self.config.direct_rate);
         self.buckets
             .entry(user_id.to_owned())
@@ -323,9 +341,6 @@ impl<H> Room<H> {
                 actions: Vec::new(),
             };
         };
-        if removed.user_connections == 0 {
-            self.buckets.remove(&removed.user_id);
-        }
         let mut actions = vec![Action::UserCount {
             user_id: removed.user_id.clone(),
             connections: removed.user_connections,

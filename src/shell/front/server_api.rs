@@ -30,11 +30,9 @@ pub async fn room_history(req: &Request, url: &Url, env: &Env, room: &str) -> Re
     if !is_valid_room(room) {
         return bad_room();
     }
-    if !is_admin(req, env) {
+    let admin = is_admin(req, env);
+    if !admin {
         if let Err(e) = authorize_room(req, url, env, room) {
-            return error_response(&e);
-        }
-        if let Err(e) = super::ip_limit::check(req, env).await {
             return error_response(&e);
         }
     }
@@ -42,10 +40,17 @@ pub async fn room_history(req: &Request, url: &Url, env: &Env, room: &str) -> Re
         .query_pairs()
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
-    match HistoryQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-        Ok(query) => call_room(env, room, RoomCall::History(query)).await,
-        Err(e) => error_response(&e),
+    let query = match HistoryQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(query) => query,
+        Err(e) => return error_response(&e),
+    };
+    // Counted per IP only once the read is well-formed and authorized (admin reads never).
+    if !admin {
+        if let Err(e) = super::ip_limit::check(req, env).await {
+            return error_response(&e);
+        }
     }
+    call_room(env, room, RoomCall::History(query)).await
 }
 
 /// `POST /rooms/{room}/messages` `{"data":...,"exclude":<connection_id>}` → `{"delivered":N,"seq":S}`.

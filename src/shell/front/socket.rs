@@ -40,13 +40,14 @@ pub async fn room_socket(req: Request, url: &Url, env: &Env, room: &str) -> Resu
         Ok(c) => c,
         Err(e) => return error_response(&e),
     };
-    if let Err(e) = super::ip_limit::check(&req, env).await {
-        return error_response(&e);
-    }
     let (since, batch) = match connect_options(url) {
         Ok(o) => o,
         Err(message) => return error(ErrorCode::BadRequest, message),
     };
+    // Counted per IP only once the upgrade is well-formed and authorized: it would reach a room.
+    if let Err(e) = super::ip_limit::check(&req, env).await {
+        return error_response(&e);
+    }
     // The identity travels in the internal call, not in headers: user ids may hold any
     // Unicode, which HTTP header values cannot carry. Room objects are only reachable through
     // this worker, so what arrives there has been verified here.

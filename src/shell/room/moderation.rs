@@ -53,6 +53,12 @@ impl ChatRoom {
         }
         let before = self.with_room(room, |r, _| (Vec::new(), r.revoked_before(user)))?;
         if session.revoked_by(before) {
+            if connected == 0 {
+                // The report of this first connection went out before the verdict: take it
+                // back, or the registry would count the user in this room.
+                self.reports.forget_reported(user);
+                self.report_presence(room, user, 0);
+            }
             let message = "this token was revoked; get a new one";
             return Ok(Err(ChatError::new(ErrorCode::Revoked, message)));
         }

@@ -41,6 +41,11 @@ impl Reports {
             .insert(user.to_owned(), connections);
     }
 
+    /// The report made before a connection that was then refused no longer stands.
+    pub fn forget_reported(&self, user: &str) {
+        self.pre_reported.borrow_mut().remove(user);
+    }
+
     /// Whether `user`'s count `connections` was reported before the connection was accepted.
     pub fn already_reported(&self, user: &str, connections: u32) -> bool {
         let mut pre = self.pre_reported.borrow_mut();
@@ -51,7 +56,7 @@ impl Reports {
 impl ChatRoom {
     /// Tells `user`'s registry that their presence here began (`connections` 1) or ended (0),
     /// batched with the room's other reports to that registry shard.
-    pub(super) fn report_presence(&self, room: &str, user: &str, connections: u32) {
+    pub(in crate::shell::room) fn report_presence(&self, room: &str, user: &str, connections: u32) {
         let report = PresenceReport {
             user: user.to_owned(),
             connections,
