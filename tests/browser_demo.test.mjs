@@ -441,7 +441,9 @@ test('a kicked person is told so and why, and the page does not reconnect; a ban
     const banned = await (await carol.waitForSelector('#notice:not([hidden])')).textContent();
     assert.match(banned, /You were banned from this room\. The reason given: “ban evasion”/);
     const dave = await openRecorded(server, 'dave', 'mod');
-    const revoke = await admin(server).post('/users/dave/revoke', {});
+    // `before` past the token's `iat` (a revocation covers tokens issued strictly before it,
+    // and dave's was issued this very second).
+    const revoke = await admin(server).post('/users/dave/revoke', { before: Math.floor(Date.now() / 1000) + 1 });
     assert.equal(revoke.status, 200);
     const revoked = await (await dave.waitForSelector('#notice:not([hidden])')).textContent();
     assert.match(revoked, /Your access was revoked\. No reason was given/);

@@ -14,7 +14,8 @@
 // locally for requests that must ask an object (a history read must ask the room whether it
 // has messages). What is asserted instead: no file holds a table or a row, and there are no
 // more files than objects the requests had to wake (one per fresh name) plus the objects of
-// the one real connection (its room, its user's registry) and the 16 stats shards.
+// the one real connection (its room, its user's registry shard), the 16 stats shards and the
+// 64 registry shards `GET /stats` asks for their online users.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -26,7 +27,15 @@ import { devToken, join } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
 
 const STATS_SHARDS = 16;
+const REGISTRY_SHARDS = 64;
 const REQUESTS = 200;
+
+/** The registry shard object of a user: `registry-{FNV-1a(user) % 64}` (src/user_registry.rs). */
+function registryOf(user) {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(user, 'utf8')) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return `registry-${h % REGISTRY_SHARDS}`;
+}
 
 /** Lists every database under `dir`: {namespace: {file: {tables: {name: rows}}}} — user tables
  * only (not `_cf_*`, `sqlite_*`), plus the runtime's alarm table of each namespace. Read-only
@@ -140,10 +149,13 @@ test('requests naming unused rooms, users and connections store nothing anywhere
     const idOf = async (binding, name) => (await server.mf.getDurableObjectNamespace(binding)).idFromName(name).toString();
     ids = {
       rooms: new Map(await Promise.all(fresh.rooms.map(async (r) => [await idOf('ROOMS', r), r]))),
-      users: new Map(await Promise.all(fresh.users.map(async (u) => [await idOf('USERS', u), u]))),
+      // Registry shards hold many users each: a fresh user's shard may be the base user's.
+      users: new Map(await Promise.all(fresh.users.map(async (u) => [await idOf('USERS', registryOf(u)), u]))),
       baseRoom: await idOf('ROOMS', base.room),
-      baseUser: await idOf('USERS', base.user),
+      baseUser: await idOf('USERS', registryOf(base.user)),
       shards: new Set(await Promise.all(Array.from({ length: STATS_SHARDS }, (_, n) => idOf('STATS', `stats-${n}`)))),
+      // GET /stats asks every registry shard for its online users.
+      registries: new Set(await Promise.all(Array.from({ length: REGISTRY_SHARDS }, (_, n) => idOf('USERS', `registry-${n}`)))),
     };
   } finally {
     await server.stop();
@@ -164,7 +176,15 @@ test('requests naming unused rooms, users and connections store nothing anywhere
     const withTables = (ns, fresh) => objectsOf(ns).filter((id) => fresh.has(id) && Object.keys(ns[id]).length > 0)
       .map((id) => `${fresh.get(id)}: ${Object.keys(ns[id])}`);
     assert.deepEqual(withTables(rooms, ids.rooms), [], 'fresh rooms with tables');
-    assert.deepEqual(withTables(users, ids.users), [], 'fresh registries with tables');
+    // Registry shards are shared: no row of any shard names a fresh user, and shards that only
+    // fresh users asked about hold no table.
+    const freshUsers = new Set(fresh.users);
+    const userRows = Object.entries(users).filter(([id]) => id !== 'metadata')
+      .flatMap(([, tables]) => Object.values(tables).flat())
+      .filter((row) => freshUsers.has(row[0]));
+    assert.deepEqual(userRows, [], 'registry rows of fresh users');
+    const onlyFresh = new Map([...ids.users].filter(([id]) => id !== ids.baseUser));
+    assert.deepEqual(withTables(users, onlyFresh), [], 'registry shards only fresh users asked about, with tables');
 
     // No alarm was set for any fresh object.
     const alarms = [...(rooms.metadata?._cf_ALARM ?? []), ...(users.metadata?._cf_ALARM ?? [])];
@@ -179,12 +199,12 @@ test('requests naming unused rooms, users and connections store nothing anywhere
     // No database beyond one per object the requests had to wake. (Locally each of them is an
     // empty file, see the top of this file; no fresh name woke anything else.)
     const allowedRooms = new Set([...ids.rooms.keys(), ids.baseRoom]);
-    const allowedUsers = new Set([...ids.users.keys(), ids.baseUser]);
+    const allowedUsers = new Set([...ids.users.keys(), ids.baseUser, ...ids.registries]);
     assert.deepEqual(objectsOf(rooms).filter((id) => !allowedRooms.has(id)), [], 'room objects nobody named');
     assert.deepEqual(objectsOf(users).filter((id) => !allowedUsers.has(id)), [], 'registries nobody named');
     assert.deepEqual(objectsOf(shards).filter((id) => !ids.shards.has(id)), [], 'unknown stats objects');
     const files = objectsOf(rooms).length + objectsOf(users).length + objectsOf(shards).length;
-    assert.ok(files <= REQUESTS + 2 + STATS_SHARDS, `${files} databases for ${REQUESTS} fresh names`);
+    assert.ok(files <= REQUESTS + 2 + STATS_SHARDS + REGISTRY_SHARDS, `${files} databases for ${REQUESTS} fresh names`);
   } finally {
     fs.rmSync(persistDir, { recursive: true, force: true });
   }

@@ -105,6 +105,15 @@ struct Data {
     t: u64,
 }
 
+impl ConnReport {
+    /// The connection never got its `welcome`.
+    pub fn failed_to_connect(&self) -> bool {
+        self.errors
+            .iter()
+            .any(|e| e.starts_with("connect:") || e.starts_with("expected welcome"))
+    }
+}
+
 /// One connection, from connect to close (see the module's doc).
 pub async fn connection(
     plan: Arc<Plan>,

@@ -67,9 +67,11 @@ async fn run(args: Args) -> Result<bool, String> {
     });
     let (go_tx, go_rx) = watch::channel(None::<Window>);
     let connect_started = Instant::now();
+    let cpu_before_connect = proc_stats::cpu_seconds(&pids);
     let tasks = spawn_connections(&plan, users, &barrier, &go_rx);
     barrier.wait().await;
     let connect_elapsed = connect_started.elapsed();
+    let connect_cpu_s = proc_stats::cpu_seconds(&pids) - cpu_before_connect;
     let window = Window::after_warmup(&args);
     let _ = go_tx.send(Some(window));
     let usage = probe_server_usage(pids.clone(), window);
@@ -82,7 +84,7 @@ async fn run(args: Args) -> Result<bool, String> {
     let (cpu, rss) = usage
         .await
         .map_err(|e| format!("the usage probe failed: {e}"))?;
-    let summary = report::summarise(
+    let mut summary = report::summarise(
         &args,
         users,
         publishers,
@@ -92,6 +94,8 @@ async fn run(args: Args) -> Result<bool, String> {
         rss,
         pids.len(),
     );
+    summary.server_cpu_ms_per_connect = connect_cpu_s * 1000.0 / args.conns.max(1) as f64;
+    summary.failed_connections = reports.iter().filter(|r| r.failed_to_connect()).count();
     write_summary(&args, summary, rss_before)
 }
 

@@ -70,6 +70,11 @@ pub struct Summary {
     /// (RSS at the end − RSS before) / connections: with `--publishers 0` and a duration past
     /// the hibernation timeout, the memory an idle, hibernated connection costs.
     pub server_rss_per_connection_bytes: f64,
+    /// The server's CPU seconds while the connections opened (from the first connect to the
+    /// last welcome), per connection, in milliseconds: what a connect costs the server.
+    pub server_cpu_ms_per_connect: f64,
+    /// Connections that never got their `welcome` (refused, reset, or anything else).
+    pub failed_connections: usize,
     pub errors: Vec<String>,
 }
 
@@ -176,6 +181,8 @@ pub fn summarise(
         server_rss_bytes: rss,
         server_rss_before_bytes: 0,
         server_rss_per_connection_bytes: 0.0,
+        server_cpu_ms_per_connect: 0.0,
+        failed_connections: 0,
         errors: merged.errors,
     }
 }

@@ -11,7 +11,7 @@ pub mod registry;
 pub mod room;
 pub mod stats;
 
-pub use registry::{PresenceReport, RegistryCall, RegistryRequest, ReportReply};
+pub use registry::{OnlineUsers, PresenceReport, RegistryCall, RegistryRequest, ReportReply};
 pub use room::{RoomCall, RoomRequest};
 pub use stats::StatsCall;
 

@@ -8,7 +8,8 @@ use crate::names::is_valid_user_id;
 use crate::user_registry::registry_shard_of;
 use std::collections::BTreeMap;
 
-pub(super) const PATHS: &[&str] = &[REPORT, FAN_OUT, INFO, DISCONNECT, REVOKE];
+pub(super) const PATHS: &[&str] = &[REPORT, FAN_OUT, INFO, DISCONNECT, REVOKE, ONLINE];
+const ONLINE: &str = "/registry/online";
 const REPORT: &str = "/registry/report";
 const FAN_OUT: &str = "/registry/fan-out";
 const INFO: &str = "/registry/info";
@@ -31,6 +32,17 @@ pub enum RegistryRequest {
         room: String,
         reports: Vec<PresenceReport>,
     },
+    /// How many of shard `shard`'s users are online (`GET /stats` adds them up). Answers
+    /// [`OnlineUsers`].
+    Online {
+        shard: u32,
+    },
+}
+
+/// The answer to [`RegistryRequest::Online`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OnlineUsers {
+    pub online: u64,
 }
 
 /// One user's presence in one room, as the room reports it.
@@ -50,6 +62,7 @@ impl RegistryRequest {
             RegistryRequest::Reports { reports, .. } => {
                 reports.first().map_or(0, |r| registry_shard_of(&r.user))
             }
+            RegistryRequest::Online { shard } => *shard,
         }
     }
 }
@@ -90,6 +103,9 @@ impl Call for RegistryRequest {
                     .param("room", room)
                     .body(body);
             }
+            RegistryRequest::Online { shard } => {
+                return InternalRequest::new(Method::Get, ONLINE).param("shard", shard)
+            }
             RegistryRequest::User { user, call } => (user, call),
         };
         let req = |method, path| InternalRequest::new(method, path).param("user", user);
@@ -108,6 +124,11 @@ impl Call for RegistryRequest {
     }
 
     fn from_request(mut req: InternalRequest) -> Result<Self, ChatError> {
+        if req.path == ONLINE {
+            return Ok(RegistryRequest::Online {
+                shard: req.number("shard")?,
+            });
+        }
         if req.path == REPORT {
             let room = req.text("room")?;
             let body = req.take_body()?;
@@ -192,6 +213,12 @@ mod tests {
                 },
             ],
         });
+    }
+
+    #[test]
+    fn the_online_count_call_round_trips() {
+        round_trip(RegistryRequest::Online { shard: 63 });
+        assert_eq!(RegistryRequest::Online { shard: 7 }.shard(), 7);
     }
 
     #[test]

@@ -3,9 +3,8 @@
 use super::{bad, Call, InternalRequest, Method};
 use crate::error::ChatError;
 
-pub(super) const PATHS: &[&str] = &[ROOM_COUNT, REGISTRY_ONLINE, TOTALS];
+pub(super) const PATHS: &[&str] = &[ROOM_COUNT, TOTALS];
 const ROOM_COUNT: &str = "/stats/room-count";
-const REGISTRY_ONLINE: &str = "/stats/registry-online";
 const TOTALS: &str = "/stats/totals";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,13 +13,6 @@ pub enum StatsCall {
     RoomCount {
         room: String,
         connections: u64,
-        version: u64,
-    },
-    /// How many of a registry shard's users are online (versioned by that shard): the users
-    /// of `GET /stats` are the sum over registry shards.
-    RegistryOnline {
-        registry: u32,
-        online: u64,
         version: u64,
     },
     /// This shard's share of `GET /stats`. Answers [`crate::stats::Totals`].
@@ -38,14 +30,6 @@ impl Call for StatsCall {
                 .param("room", room)
                 .param("connections", connections)
                 .param("version", version),
-            StatsCall::RegistryOnline {
-                registry,
-                online,
-                version,
-            } => InternalRequest::new(Method::Post, REGISTRY_ONLINE)
-                .param("registry", registry)
-                .param("online", online)
-                .param("version", version),
             StatsCall::Totals => InternalRequest::new(Method::Get, TOTALS),
         }
     }
@@ -55,11 +39,6 @@ impl Call for StatsCall {
             ROOM_COUNT => StatsCall::RoomCount {
                 room: req.required("room")?.to_owned(),
                 connections: req.number("connections")?,
-                version: req.number("version")?,
-            },
-            REGISTRY_ONLINE => StatsCall::RegistryOnline {
-                registry: req.number("registry")?,
-                online: req.number("online")?,
                 version: req.number("version")?,
             },
             TOTALS => StatsCall::Totals,
@@ -80,11 +59,6 @@ mod tests {
                 room: "r".into(),
                 connections: 0,
                 version: 1 << 60,
-            },
-            StatsCall::RegistryOnline {
-                registry: 63,
-                online: 1_000_000,
-                version: 5,
             },
             StatsCall::Totals,
         ] {

@@ -92,9 +92,11 @@ pub async fn receive<C: Call>(mut req: Request) -> Result<std::result::Result<C,
 }
 
 /// Reads a JSON reply of type `T`; any status but 200 is an error.
+/// (Read as text and parsed in Rust: `Response::json` builds a JS object and then walks it
+/// field by field across the Wasm boundary, which showed in profiles.)
 pub async fn reply<T: serde::de::DeserializeOwned>(mut res: Response) -> Result<T> {
     match res.status_code() {
-        200 => res.json::<T>().await,
+        200 => Ok(serde_json::from_str(&res.text().await?)?),
         s => Err(worker::Error::RustError(format!(
             "internal call answered {s}"
         ))),

@@ -1,13 +1,14 @@
 //! `StatsShard`: one of [`STATS_SHARDS`](crate::stats::STATS_SHARDS) Durable Objects that hold
-//! the global counts. Rooms report their connection count to `shard_of(room)`; registry shards
-//! report how many of their users are online to `shard_of(registry name)`. Rows carry the reporter's version
+//! the global counts of rooms and connections: rooms report their connection count to
+//! `shard_of(room)`. (Users online are counted by the registry shards, asked by `GET /stats`.) Rows carry the reporter's version
 //! and an older report never overwrites a newer one. Rows live in the object's SQLite storage,
 //! so a shard that hibernates or is evicted loses nothing.
 
-use super::http::{error_response, json_response};
+use super::http::{error_response, internal_reply, json_response};
 use super::objects;
-use crate::calls::StatsCall;
-use crate::stats::{shard_of, Totals};
+use crate::calls::{OnlineUsers, RegistryRequest, StatsCall};
+use crate::stats::Totals;
+use crate::user_registry::REGISTRY_SHARDS;
 use std::cell::Cell;
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
@@ -42,21 +43,13 @@ impl StatsShard {
             Err(e) => return error_response(&e),
         };
         match call {
-            // A room or user at zero is removed, not stored: rooms that ever existed must not
+            // A room at zero is removed, not stored: rooms that ever existed must not
             // accumulate rows. (Reports of one reporter arrive in order: at most one in flight.)
             StatsCall::RoomCount {
                 room,
                 connections: 0,
                 ..
             } => self.delete("DELETE FROM rooms WHERE name = ?", room),
-            StatsCall::RegistryOnline {
-                registry,
-                online: 0,
-                ..
-            } => self.delete(
-                "DELETE FROM registries WHERE shard = ?",
-                registry.to_string(),
-            ),
             StatsCall::RoomCount {
                 room,
                 connections,
@@ -69,25 +62,13 @@ impl StatsShard {
                 connections,
                 version,
             ),
-            StatsCall::RegistryOnline {
-                registry,
-                online,
-                version,
-            } => self.upsert(
-                "INSERT INTO registries(shard, online, version) VALUES (?, ?, ?)
-                 ON CONFLICT(shard) DO UPDATE SET online = excluded.online,
-                   version = excluded.version WHERE excluded.version > registries.version",
-                registry.to_string(),
-                online,
-                version,
-            ),
             StatsCall::Totals => json_response(200, serde_json::to_string(&self.totals()?)?),
         }
     }
 
     fn delete(&self, sql: &str, key: String) -> Result<Response> {
         self.sql.exec(sql, vec![key.into()])?;
-        json_response(200, "{}".into())
+        internal_reply("{}".into())
     }
 
     /// Applies a versioned report `(key, value, version)`; an older version changes nothing.
@@ -95,17 +76,13 @@ impl StatsShard {
         let int = |v: u64| SqlStorageValue::Integer(v.min(i64::MAX as u64) as i64);
         self.sql
             .exec(sql, vec![key.into(), int(value), int(version)])?;
-        json_response(200, "{}".into())
+        internal_reply("{}".into())
     }
 
     fn ensure_schema(&self) -> Result<()> {
         if !self.schema_ready.get() {
             self.sql.exec(
                 "CREATE TABLE IF NOT EXISTS rooms(name TEXT PRIMARY KEY, connections INTEGER NOT NULL, version INTEGER NOT NULL)",
-                None,
-            )?;
-            self.sql.exec(
-                "CREATE TABLE IF NOT EXISTS registries(shard TEXT PRIMARY KEY, online INTEGER NOT NULL, version INTEGER NOT NULL)",
                 None,
             )?;
             self.schema_ready.set(true);
@@ -118,14 +95,12 @@ impl StatsShard {
         struct Row {
             connections: Option<f64>,
             rooms: f64,
-            users: Option<f64>,
         }
         let rows: Vec<Row> = self
             .sql
             .exec(
                 "SELECT (SELECT SUM(connections) FROM rooms) AS connections,
-                        (SELECT COUNT(*) FROM rooms WHERE connections > 0) AS rooms,
-                        (SELECT SUM(online) FROM registries) AS users",
+                        (SELECT COUNT(*) FROM rooms WHERE connections > 0) AS rooms",
                 None,
             )?
             .to_array()?;
@@ -133,37 +108,34 @@ impl StatsShard {
         Ok(Totals {
             connections: row.and_then(|r| r.connections).unwrap_or(0.0) as u64,
             rooms: row.map_or(0.0, |r| r.rooms) as u64,
-            users: row.and_then(|r| r.users).unwrap_or(0.0) as u64,
+            users: 0,
         })
     }
 }
 
-/// Reports how many of registry shard `registry`'s users are online.
-pub async fn report_registry(
-    env: &worker::Env,
-    registry: u32,
-    online: u64,
-    version: u64,
-) -> Result<()> {
-    let call = StatsCall::RegistryOnline {
-        registry,
-        online,
-        version,
-    };
-    let name = crate::user_registry::registry_name(registry);
-    let res = objects::call(&objects::stats_shard(env, shard_of(&name))?, &call).await?;
-    objects::ok(&res)
-}
-
-/// `GET /stats`: every shard's totals, added up (the shards are asked concurrently).
+/// `GET /stats`: every stats shard's rooms and connections, and every registry shard's online
+/// users, added up (all asked concurrently). Registry shards are asked rather than reporting:
+/// an admin read pays for the count, a connect storm does not.
 pub async fn global_totals(env: &worker::Env) -> Result<Totals> {
-    let calls = (0..crate::stats::STATS_SHARDS).map(|n| async move {
+    let shards = (0..crate::stats::STATS_SHARDS).map(|n| async move {
         let res = objects::call(&objects::stats_shard(env, n)?, &StatsCall::Totals).await?;
         objects::reply::<Totals>(res).await
     });
+    let registries = (0..REGISTRY_SHARDS).map(|shard| async move {
+        let res = objects::call_registry(env, &RegistryRequest::Online { shard }).await?;
+        Ok::<_, worker::Error>(objects::reply::<OnlineUsers>(res).await?.online)
+    });
+    let (shards, registries) = futures::future::join(
+        futures::future::join_all(shards),
+        futures::future::join_all(registries),
+    )
+    .await;
     let mut sum = Totals::default();
-    for t in futures::future::join_all(calls).await {
+    for t in shards {
         sum = sum + t?;
+    }
+    for online in registries {
+        sum.users += online?;
     }
     Ok(sum)
 }

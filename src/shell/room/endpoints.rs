@@ -121,7 +121,7 @@ impl ChatRoom {
             ..Attachment::default()
         };
         attachment.set_session(o.session);
-        pair.server.serialize_attachment(attachment)?;
+        sockets::set_attachment(&pair.server, &attachment)?;
         sockets::remember_connection_id(&pair.server, &connection_id);
         let peer = Peer {
             ws: pair.server.clone(),

@@ -48,7 +48,6 @@ use super::env::{now_ms, random_bytes};
 use crate::config::Config;
 use crate::protocol::close_reply;
 use alarm::AlarmClock;
-pub use reports::again;
 use reports::Reports;
 use turn::{SharedRoom, TurnQueue};
 use worker::{

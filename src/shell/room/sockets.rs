@@ -10,16 +10,24 @@ use crate::tags::{connection_tag, user_tag, Attachment};
 use wasm_bindgen::JsValue;
 use worker::{State, WebSocket};
 
-/// The socket's attachment (`None` for a socket that is not ours).
+/// The socket's attachment (`None` for a socket that is not ours). It is stored as one JSON
+/// string: a struct serialised field by field into a JS object costs a crossing of the Wasm
+/// boundary per field, on every accept and for every socket of a waking room.
 pub fn attachment(ws: &WebSocket) -> Option<Attachment> {
-    ws.deserialize_attachment::<Attachment>().ok().flatten()
+    let text = ws.deserialize_attachment::<String>().ok().flatten()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Stores `a` as the socket's attachment.
+pub fn set_attachment(ws: &WebSocket, a: &Attachment) -> worker::Result<()> {
+    ws.serialize_attachment(serde_json::to_string(a)?)
 }
 
 /// Writes a connection's session into its socket's attachment (it survives hibernation there).
 pub fn save_session(ws: &WebSocket, session: crate::session::Session) {
     if let Some(mut a) = attachment(ws) {
         a.set_session(session);
-        let _ = ws.serialize_attachment(a);
+        let _ = set_attachment(ws, &a);
     }
 }
 

@@ -368,7 +368,7 @@ fn close_mid_turn(ws: &WebSocket, outbox: &mut Outbox, code: u16, reason: &str) 
             let _ = ws.send_with_str(frame);
         }
         a.closing = true;
-        let _ = ws.serialize_attachment(a);
+        let _ = sockets::set_attachment(ws, &a);
     }
     let _ = ws.close(Some(code), Some(reason));
 }

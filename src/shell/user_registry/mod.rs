@@ -12,8 +12,8 @@
 //! - entries live in the shard's SQLite storage ([`store`]), so eviction loses nothing.
 //!
 //! Each fan-out forwards to each of the user's rooms once, and each room sends to each of the
-//! user's sockets there once: exactly one copy per connection per call. Each shard reports how
-//! many of its users are online to the stats (coalesced), never one row per user.
+//! user's sockets there once: exactly one copy per connection per call. `GET /stats` asks each
+//! shard how many of its users are online; shards never report on their own.
 //!
 //! [`REGISTRY_SHARDS`]: crate::user_registry::REGISTRY_SHARDS
 
@@ -23,10 +23,11 @@ mod store;
 use super::env::now_ms;
 use super::http::{error, error_response, json_response};
 use super::objects;
-use crate::calls::{Closed, Delivered, PresenceReport, RegistryCall, RegistryRequest, ReportReply};
-use crate::coalesced_report::CoalescedReport;
+use crate::calls::{
+    Closed, Delivered, OnlineUsers, PresenceReport, RegistryCall, RegistryRequest, ReportReply,
+};
 use crate::error::ErrorCode;
-use crate::user_registry::{OnlineChange, Versions, TOMBSTONE_TTL_MS};
+use crate::user_registry::TOMBSTONE_TTL_MS;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -37,13 +38,9 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 pub struct UserRegistry {
     state: State,
     env: Env,
-    store: ShardStore,
+    store: Rc<ShardStore>,
     /// The users touched since the last wake (those with live rooms stay).
-    users: RefCell<HashMap<String, UserState>>,
-    /// This shard's number (from the users it is asked about).
-    shard: Cell<Option<u32>>,
-    versions: Rc<RefCell<Versions>>,
-    stats: Rc<Cell<CoalescedReport>>,
+    users: Rc<RefCell<HashMap<String, UserState>>>,
     /// When this instance last purged expired tombstones (unix ms).
     purged: Rc<Cell<u64>>,
 }
@@ -53,15 +50,12 @@ const PURGE_INTERVAL_MS: u64 = 600_000;
 
 impl DurableObject for UserRegistry {
     fn new(state: State, env: Env) -> Self {
-        let store = ShardStore::new(state.storage().sql());
+        let store = Rc::new(ShardStore::new(state.storage().sql()));
         UserRegistry {
             state,
             env,
             store,
-            users: RefCell::new(HashMap::new()),
-            shard: Cell::new(None),
-            versions: Rc::new(RefCell::new(Versions::default())),
-            stats: Rc::new(Cell::new(CoalescedReport::default())),
+            users: Rc::new(RefCell::new(HashMap::new())),
             purged: Rc::new(Cell::new(0)),
         }
     }
@@ -81,11 +75,16 @@ impl UserRegistry {
             Ok(r) => r,
             Err(e) => return error_response(&e),
         };
-        self.shard.set(Some(request.shard()));
         let (user, call) = match request {
             RegistryRequest::Reports { room, reports } => {
                 let reply = self.reports(&room, reports)?;
-                return json_response(200, serde_json::to_string(&reply)?);
+                return super::http::internal_reply(serde_json::to_string(&reply)?);
+            }
+            RegistryRequest::Online { .. } => {
+                let online = OnlineUsers {
+                    online: self.store.online_users()?,
+                };
+                return super::http::internal_reply(serde_json::to_string(&online)?);
             }
             RegistryRequest::User { user, call } => (user, call),
         };
@@ -109,26 +108,33 @@ impl UserRegistry {
 
     /// A room's presence reports: each stored unless stale (one conditional write, nothing
     /// read first), answered with the reported users' revocations. The shard's online count is
-    /// recounted when its (coalesced) stats report goes out.
+    /// counted when `GET /stats` asks for it.
+    ///
+    /// The writes come after the reply has gone out (a zero timer later): the runtime's output
+    /// gate holds every reply until the writes made before it are durable, and a room's connect
+    /// awaits this reply — it needs the revocation, not the write. A crash in between loses a
+    /// presence record, which the room's next report of that user, or a read of the user's
+    /// rooms, puts right.
     fn reports(&self, room: &str, reports: Vec<PresenceReport>) -> Result<ReportReply> {
         let mut reply = ReportReply::default();
-        let mut changed = false;
-        for r in reports {
-            if self
-                .store
-                .apply_report(&r.user, room, r.connections, r.version)?
-            {
-                changed = true;
-                // What is cached of the user is stale now; the next read reloads it.
-                self.users.borrow_mut().remove(&r.user);
-            }
+        for r in &reports {
             if let Some(before) = self.store.revoked_before(&r.user)? {
-                reply.revoked_before.insert(r.user, before);
+                reply.revoked_before.insert(r.user.clone(), before);
             }
         }
-        if changed {
-            self.report_online();
-        }
+        let (store, users, room) = (self.store.clone(), self.users.clone(), room.to_owned());
+        let purged = self.purged.clone();
+        self.state.wait_until(async move {
+            worker::Delay::from(std::time::Duration::ZERO).await;
+            for r in reports {
+                if let Err(e) = store.apply_report(&r.user, &room, r.connections, r.version) {
+                    worker::console_error!("a presence report was not stored: {e}");
+                }
+                // What is cached of the user is stale now; the next read reloads it.
+                users.borrow_mut().remove(&r.user);
+            }
+            purge_tombstones(&store, &purged);
+        });
         Ok(reply)
     }
 
@@ -150,14 +156,6 @@ impl UserRegistry {
         Ok(out)
     }
 
-    /// A user's rooms changed in a way that may have changed the shard's online count.
-    fn online_changed(&self, change: OnlineChange) -> Result<()> {
-        if change != OnlineChange::Unchanged {
-            self.report_online();
-        }
-        Ok(())
-    }
-
     /// Test hook, honoured only with `DEV_MODE=1`: `REGISTRY_FAULT=down` makes every registry
     /// answer 503, `REGISTRY_FAULT=slow:MS` delays every answer by MS milliseconds. It lets the
     /// integration tests prove that room chat never waits for a registry.
@@ -177,44 +175,18 @@ impl UserRegistry {
         worker::Delay::from(std::time::Duration::from_millis(ms)).await;
         None
     }
+}
 
-    /// Reports the shard's online count to its stats shard: at most one report in flight and
-    /// one a second, counted afresh from storage each time (the latest always sent last).
-    /// Tombstones past their hour are purged on the way.
-    fn report_online(&self) {
-        let mut flight = self.stats.get();
-        let starts = flight.changed();
-        self.stats.set(flight);
-        let Some(shard) = self.shard.get().filter(|_| starts) else {
-            return;
-        };
-        let (env, sql, versions, stats, purged) = (
-            self.env.clone(),
-            self.state.storage().sql(),
-            self.versions.clone(),
-            self.stats.clone(),
-            self.purged.clone(),
-        );
-        self.state.wait_until(async move {
-            let store = ShardStore::new(sql);
-            loop {
-                let now = now_ms();
-                if now.saturating_sub(purged.get()) > PURGE_INTERVAL_MS {
-                    purged.set(now);
-                    let cutoff = now.saturating_sub(TOMBSTONE_TTL_MS) * 1024;
-                    if let Err(e) = store.purge_tombstones(cutoff) {
-                        worker::console_warn!("purging registry tombstones failed: {e}");
-                    }
-                }
-                let count = store.online_users().unwrap_or(0);
-                let version = versions.borrow_mut().next(now);
-                if let Err(e) = super::stats::report_registry(&env, shard, count, version).await {
-                    worker::console_warn!("stats report of a registry shard failed: {e}");
-                }
-                if !super::room::again(&stats).await {
-                    return;
-                }
-            }
-        });
+/// Deletes tombstones past their hour, at most every [`PURGE_INTERVAL_MS`] (a scan of the
+/// shard's table).
+fn purge_tombstones(store: &ShardStore, purged: &Cell<u64>) {
+    let now = now_ms();
+    if now.saturating_sub(purged.get()) <= PURGE_INTERVAL_MS {
+        return;
+    }
+    purged.set(now);
+    let cutoff = now.saturating_sub(TOMBSTONE_TTL_MS) * 1024;
+    if let Err(e) = store.purge_tombstones(cutoff) {
+        worker::console_warn!("purging registry tombstones failed: {e}");
     }
 }

@@ -74,9 +74,8 @@ impl UserRegistry {
             let Ok(n) = answer else { continue };
             total += n;
             let confirmed = self.with_user(user, |s| s.rooms.confirm(room, n as u32))?;
-            if let Some((entry, change)) = confirmed {
+            if let Some((entry, _)) = confirmed {
                 self.store.save_room(user, room, entry)?;
-                self.online_changed(change)?;
             }
         }
         Ok(total)
