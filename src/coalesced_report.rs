@@ -2,11 +2,12 @@
 //!
 //! A room reports its connection count to its stats shard after every change. During a
 //! connect storm that is hundreds of changes a second; sending each would queue hundreds of
-//! sub-requests to one shard. Instead the first change starts a report task; changes while
-//! it is in flight only mark it dirty; when the report completes, the task waits
-//! [`REPORT_INTERVAL_MS`] and sends once more if anything changed meanwhile (reading the state
-//! afresh), else it ends. So a busy reporter sends at most one report per interval, and a
-//! quiet one sends its change at once.
+//! sub-requests to one shard. Instead the first change starts a report task that sends at
+//! once; changes while it is in flight only mark it dirty; when the report completes, the task
+//! waits [`REPORT_INTERVAL_MS`] and sends once more if anything changed meanwhile (reading the
+//! state afresh), else it ends. So a reporter sends at most one report per interval however its
+//! changes are spaced, and a quiet one sends its change at once. (The wait keeps the object
+//! in memory for that second: duration, not requests.)
 
 /// The least time between two reports of one reporter while changes keep coming. The totals
 /// they feed (`GET /stats`) are eventually consistent anyway; this bounds their cost.
@@ -31,8 +32,8 @@ impl CoalescedReport {
         true
     }
 
-    /// The task's report completed. `true`: send again (something changed meanwhile);
-    /// `false`: the task ends and the next change starts a new one.
+    /// The task's report completed and the interval passed. `true`: send again (something
+    /// changed meanwhile); `false`: the task ends and the next change starts a new one.
     pub fn sent(&mut self) -> bool {
         if self.dirty {
             self.dirty = false;

@@ -31,6 +31,9 @@ pub struct Config {
     pub max_room_connections: usize,
     /// `REPLAY_MAX_MESSAGES` / `REPLAY_MAX_BYTES`: what one resume replays at most.
     pub replay: ReplayLimit,
+    /// `WELCOME_MAX_MEMBERS`: members listed in `welcome` (the rest are paged over HTTP): a
+    /// join storm into a big room must not make every welcome list everyone.
+    pub welcome_max_members: usize,
 }
 
 /// The most one resume (`?since=`) replays; older messages are announced as a `gap` with
@@ -67,6 +70,7 @@ impl Default for Config {
             max_connections_per_user: 10,
             max_room_connections: 10_000,
             replay: ReplayLimit::default(),
+            welcome_max_members: 100,
         }
     }
 }
@@ -131,6 +135,9 @@ impl Config {
             max_room_connections: vars
                 .within("MAX_ROOM_CONNECTIONS", 1.0, 1e9)
                 .map_or(d.max_room_connections, |v| v as usize),
+            welcome_max_members: vars
+                .within("WELCOME_MAX_MEMBERS", 0.0, 1e9)
+                .map_or(d.welcome_max_members, |v| v as usize),
             replay: ReplayLimit {
                 max_messages: vars
                     .within("REPLAY_MAX_MESSAGES", 1.0, 1e9)

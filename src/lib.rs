@@ -14,6 +14,7 @@ pub mod config;
 pub mod connection_id;
 pub mod error;
 pub mod message_log;
+pub mod meter;
 pub mod moderation;
 pub mod names;
 pub mod outbox;

@@ -120,6 +120,20 @@ impl<H> RoomIndex<H> {
             .collect()
     }
 
+    /// At most `limit` members, ordered by user id, starting after `after` (a page).
+    pub fn members_page(&self, after: Option<&str>, limit: usize) -> Vec<Member> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.users
+            .range::<str, _>((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(user_id, &connections)| Member {
+                user_id: user_id.clone(),
+                connections,
+            })
+            .collect()
+    }
+
     pub fn connection_count(&self) -> usize {
         self.connections.len()
     }
@@ -177,6 +191,19 @@ mod tests {
         assert!(ix.remove("c1").is_none());
         assert!(ix.remove("never").is_none());
         assert_eq!(ix.user_count(), 0);
+    }
+
+    #[test]
+    fn members_come_in_pages() {
+        let mut ix = RoomIndex::new();
+        for u in ["d", "a", "c", "b", "e"] {
+            ix.add(u, u, ());
+        }
+        let ids = |m: Vec<Member>| m.into_iter().map(|m| m.user_id).collect::<Vec<_>>();
+        assert_eq!(ids(ix.members_page(None, 2)), ["a", "b"]);
+        assert_eq!(ids(ix.members_page(Some("b"), 2)), ["c", "d"]);
+        assert_eq!(ids(ix.members_page(Some("bb"), 10)), ["c", "d", "e"]);
+        assert!(ix.members_page(Some("e"), 10).is_empty());
     }
 
     #[test]

@@ -16,10 +16,15 @@ pub enum Route<'a> {
     /// `GET /dev/rooms/{room}/debug` (only when `DEV_MODE=1`): the room object's instance facts,
     /// used by tests to prove that a room was evicted and woke up again.
     DevRoomDebug(&'a str),
+    /// `GET /dev/meter` (only when `DEV_MODE=1`): what the objects in this isolate were billed
+    /// for so far ([`crate::meter`]).
+    DevMeter,
     /// `GET /rooms/{room}/ws` (WebSocket upgrade)
     RoomSocket(&'a str),
     /// `GET /rooms/{room}` (admin)
     RoomInfo(&'a str),
+    /// `GET /rooms/{room}/members?after=U&limit=L` (admin, or a user token that may join)
+    RoomMembers(&'a str),
     /// `POST /rooms/{room}/messages` (admin), `GET /rooms/{room}/messages` (history: admin or
     /// a user token that may join the room)
     RoomMessages(&'a str),
@@ -81,6 +86,7 @@ pub fn route(path: &str) -> Route<'_> {
     match segments.as_slice() {
         ["health"] => Route::Health,
         ["dev", "token"] => Route::DevToken,
+        ["dev", "meter"] => Route::DevMeter,
         ["dev", "rooms", room, "debug"] => Route::DevRoomDebug(room),
         ["rooms", room, "ws"] => Route::RoomSocket(room),
         ["rooms", room] => Route::RoomInfo(room),
@@ -90,6 +96,7 @@ pub fn route(path: &str) -> Route<'_> {
         ["connections", id, "messages"] => Route::ConnectionMessages(id),
         ["connections", id, "disconnect"] => Route::ConnectionDisconnect(id),
         ["rooms", room, "kick"] => Route::RoomKick(room),
+        ["rooms", room, "members"] => Route::RoomMembers(room),
         ["rooms", room, "bans"] => Route::RoomBans(room),
         ["rooms", room, "bans", user] => Route::RoomBan(room, decode(user)),
         ["users", user, "disconnect"] => Route::UserDisconnect(decode(user)),
@@ -107,6 +114,7 @@ mod tests {
     fn routes_the_contract_paths() {
         assert_eq!(route("/health"), Route::Health);
         assert_eq!(route("/dev/token"), Route::DevToken);
+        assert_eq!(route("/dev/meter"), Route::DevMeter);
         assert_eq!(route("/rooms/lobby/ws"), Route::RoomSocket("lobby"));
         assert_eq!(route("/rooms//ws"), Route::RoomSocket(""));
         assert_eq!(route("/rooms/a%20b/ws"), Route::RoomSocket("a%20b"));
@@ -132,6 +140,11 @@ mod tests {
             Route::ConnectionDisconnect("r.00")
         );
         assert_eq!(route("/rooms/x/kick"), Route::RoomKick("x"));
+        assert_eq!(route("/rooms/x/members"), Route::RoomMembers("x"));
+        assert!(
+            !route("/rooms/x/members").is_admin(true),
+            "a user token may read them too"
+        );
         assert_eq!(route("/rooms/x/bans"), Route::RoomBans("x"));
         assert_eq!(
             route("/rooms/x/bans/al%C3%A9"),

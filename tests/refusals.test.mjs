@@ -157,11 +157,11 @@ test('/dev/token signs for a day by default and for a week at most', async () =>
   assert.deepEqual([tooLong.status, (await tooLong.json()).error.code], [400, 'bad_request']);
 });
 
-test('without DEV_MODE=1 there is no /dev/token and no /dev/rooms/{room}/debug', async () => {
+test('without DEV_MODE=1 there is no /dev/token, /dev/meter or /dev/rooms/{room}/debug', async () => {
   for (const vars of [{ DEV_MODE: '0' }, { DEV_MODE: null }, { DEV_MODE: 'true' }]) {
     const prod = await startServer({ vars });
     try {
-      for (const p of ['/dev/token?user=alice', '/dev/rooms/lobby/debug']) {
+      for (const p of ['/dev/token?user=alice', '/dev/meter', '/dev/rooms/lobby/debug']) {
         const res = await fetch(`${prod.url}${p}`);
         assert.equal(res.status, 404, `${p} with ${JSON.stringify(vars)}`);
         assert.equal((await res.json()).error.code, 'not_found');

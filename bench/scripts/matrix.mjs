@@ -16,7 +16,8 @@
 // started fresh and stopped after), peers alternate run by run (the order rotates), and every
 // run verifies every delivery: a lost or duplicated message fails the benchmark.
 // Then latency at a fixed arrival rate of half the JS twin's measured maximum, and the scenarios
-// (idle memory per hibernated connection, wake cost, per-user broadcast).
+// (connect storms, join storm, idle memory per hibernated connection — bench/scripts/storms.mjs —,
+// what the platform bills — bench/scripts/billing.mjs —, wake cost, per-user broadcast).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -114,21 +115,17 @@ if (!QUICK && !flag('no-latency') && jsBase) {
 // Scenarios.
 const scenarios = {};
 if (!QUICK && !flag('no-scenarios')) {
-  process.stderr.write('scenario: memory per idle (hibernated) connection, 1,000 connections\n');
-  const idle = [];
-  for (const peer of peers.filter((p) => p.id !== 'rust-batch')) {
-    // No publishers; the run lasts past the ~10 s hibernation timeout, so what stays is the
-    // memory of 1,000 idle, hibernated connections (the FastAPI peer has no hibernation).
-    const r = run(peer, ['--rooms', '10', '--conns', '1000', '--publishers', '0', '--duration', '20', '--warmup', '0'], 'idle memory');
-    idle.push({ peer: peer.id, label: peer.label, ...r });
-  }
-  scenarios['Memory per idle connection (1,000 connections in 10 rooms, after 20 s idle)'] = {
-    runs: idle,
-    markdown: ['| peer | RSS before | RSS with 1,000 idle connections | per connection | connections/s |', '|---|---|---|---|---|',
-      ...idle.map((r) => r.summary
-        ? `| ${r.label} | ${(r.summary.server_rss_before_bytes / 1048576).toFixed(1)} MiB | ${(r.summary.server_rss_bytes / 1048576).toFixed(1)} MiB | ${(r.summary.server_rss_per_connection_bytes / 1024).toFixed(1)} KiB | ${r.summary.connections_per_s.toFixed(0)} |`
-        : `| ${r.label} | failed: ${r.failed} | | | |`)].join('\n'),
-  };
+  // Connect storms, the join storm and idle memory at 1,000 and 10,000 connections (issue 13):
+  // their own script, with their own alternation (bench/scripts/storms.mjs).
+  process.stderr.write('scenarios: connect storms, join storm, idle memory (bench/scripts/storms.mjs)\n');
+  const storms = runJson('node', [path.join(ROOT, 'bench/scripts/storms.mjs')], 3_600_000);
+  if (storms.summary) Object.assign(scenarios, storms.summary.scenarios);
+  if (storms.failed) scenarios['Connect storms'] = { failed: storms.failed, markdown: `failed: ${storms.failed}` };
+
+  process.stderr.write('scenario: what the platform bills (bench/scripts/billing.mjs)\n');
+  const billing = runJson('node', [path.join(ROOT, 'bench/scripts/billing.mjs')], 1_800_000);
+  if (billing.summary) Object.assign(scenarios, billing.summary.scenarios);
+  if (billing.failed) scenarios['What the platform bills (counted by the objects)'] = { failed: billing.failed, markdown: `failed: ${billing.failed}` };
 
   process.stderr.write('scenario: wake cost (first message to a hibernated room)\n');
   // Client and server share core 0 here: one message at a time, nothing to contend for.

@@ -58,6 +58,10 @@ export interface WelcomeFrame {
   seq: number;
   /** The largest text frame the server accepts, in bytes (servers that send it). */
   max_message_bytes?: number;
+  /** How many users the room has; `members` lists only the first ones when `truncated`. */
+  member_count?: number;
+  /** Set when `members` is the first page only: page the rest with `GET /rooms/{room}/members`. */
+  truncated?: boolean;
 }
 
 export interface Member {

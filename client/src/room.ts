@@ -20,6 +20,7 @@ import { CLIENT_DROP, closeQuietly, type SocketLike } from './socket.js';
 /** A room handle. Create it with {@link connect}. */
 export class Room extends Connection {
   private _members: Member[] = frozenMembers([]);
+  private _memberCount = 0;
   private _connectionId: string | undefined;
   private _userId: string | undefined;
   private maxBytes: number;
@@ -40,6 +41,13 @@ export class Room extends Connection {
    * frozen array on every change. */
   get members(): Member[] {
     return this._members;
+  }
+
+  /** How many users the room has. In a big room the welcome lists only the first
+   * `WELCOME_MAX_MEMBERS` users (`members` then holds those plus later joins); this count
+   * stays exact either way. */
+  get memberCount(): number {
+    return this._memberCount;
   }
 
   /** This connection's id, from the latest welcome. */
@@ -242,6 +250,7 @@ export class Room extends Connection {
       case 'presence': {
         const p = f as unknown as PresenceFrame;
         this._members = withPresence(this._members, p);
+        this._memberCount = Math.max(0, this._memberCount + (p.event === 'join' ? 1 : -1));
         this.events.emit('presence', p);
         if (ws === this.ws) this.events.emit('members', this._members);
         return;
@@ -283,6 +292,7 @@ export class Room extends Connection {
     if (typeof w.max_message_bytes === 'number' && w.max_message_bytes > 0) this.maxBytes = w.max_message_bytes;
     const before = this.resume.welcome(w.seq);
     this._members = frozenMembers(Array.isArray(w.members) ? w.members : []);
+    this._memberCount = typeof w.member_count === 'number' ? w.member_count : this._members.length;
     // Queued and unacknowledged publishes go out first (after the replay the server is
     // sending), so that whatever the handlers below publish comes after them.
     this.flush();

@@ -228,5 +228,20 @@ test('members follow welcome and presence', async () => {
   FakeSocket.all[0].push({ type: 'presence', event: 'join', user_id: 'a' });
   FakeSocket.all[0].push({ type: 'presence', event: 'leave', user_id: 'b' });
   assert.deepEqual(updates, [['u'], ['b', 'u'], ['a', 'b', 'u'], ['a', 'u']]);
+  assert.equal(room.memberCount, 2);
+  room.close();
+});
+
+test('a truncated welcome keeps memberCount exact while members lists the first page', async () => {
+  FakeSocket.all = [];
+  const room = connect({ url: 'ws://h', room: 'r', token: 't', WebSocket: FakeSocket, heartbeat: { intervalMs: 0 } });
+  await tick();
+  FakeSocket.all[0].accept({ members: [{ user_id: 'a', connections: 1 }], member_count: 500, truncated: true });
+  assert.equal(room.memberCount, 500);
+  FakeSocket.all[0].push({ type: 'presence', event: 'join', user_id: 'zz' });
+  FakeSocket.all[0].push({ type: 'presence', event: 'leave', user_id: 'm' });
+  FakeSocket.all[0].push({ type: 'presence', event: 'leave', user_id: 'n' });
+  assert.equal(room.memberCount, 499);
+  assert.deepEqual(room.members.map((m) => m.user_id), ['a', 'zz']);
   room.close();
 });

@@ -21,6 +21,7 @@ pub(super) const PATHS: &[&str] = &[
     BANS,
     UNBAN,
     REVOKE,
+    MEMBERS,
 ];
 const CONNECT: &str = "/room/connect";
 const PUBLISH: &str = "/room/publish";
@@ -36,6 +37,7 @@ const KICK: &str = "/room/kick";
 const BANS: &str = "/room/bans";
 const UNBAN: &str = "/room/unban";
 const REVOKE: &str = "/room/revoke";
+const MEMBERS: &str = "/room/members";
 
 /// A call to the room object of `room`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +79,8 @@ pub enum RoomCall {
     DeliverToConnection { connection: String, frame: String },
     /// `GET /rooms/{room}`: the room's connections and users.
     Info,
+    /// `GET /rooms/{room}/members?after=U&limit=L`: a page of the room's members by user id.
+    Members { after: Option<String>, limit: u32 },
     /// The object's instance facts (`DEV_MODE` only): lets tests prove evictions and wakes.
     Debug,
     /// Close one connection here (4003). Answers [`super::Closed`], or 404.
@@ -165,6 +169,9 @@ impl Call for RoomRequest {
                 .param("connection", connection)
                 .body(frame.clone()),
             Info => req(Method::Get, INFO),
+            Members { after, limit } => req(Method::Get, MEMBERS)
+                .param_opt("after", after.as_deref())
+                .param("limit", limit),
             Debug => req(Method::Get, DEBUG),
             _ => moderation_request(req(Method::Post, ""), &self.call),
         }
@@ -211,6 +218,10 @@ impl Call for RoomRequest {
                 frame: req.take_body()?,
             },
             INFO => Info,
+            MEMBERS => Members {
+                after: req.optional("after"),
+                limit: req.number("limit")?,
+            },
             DEBUG => Debug,
             _ => moderation_call(&req)?,
         };
@@ -345,6 +356,14 @@ mod tests {
                 frame: "{}".into(),
             },
             RoomCall::Info,
+            RoomCall::Members {
+                after: Some("bob".into()),
+                limit: 100,
+            },
+            RoomCall::Members {
+                after: None,
+                limit: 1,
+            },
             RoomCall::Debug,
             RoomCall::Disconnect {
                 connection: "r.0123456789abcdef".into(),

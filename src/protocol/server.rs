@@ -68,10 +68,16 @@ pub enum ServerFrame<'a> {
         room: &'a str,
         connection_id: &'a str,
         user_id: &'a str,
+        /// The room's members ordered by user id: all of them, or the first
+        /// `WELCOME_MAX_MEMBERS` with `truncated` (the rest from `GET /rooms/{room}/members`).
         members: &'a [Member],
         seq: u64,
         /// The room's `MAX_MESSAGE_BYTES`, so that clients refuse oversize frames themselves.
         max_message_bytes: usize,
+        /// How many users the room has (`members` may list fewer).
+        member_count: usize,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        truncated: bool,
     },
     /// A user's first connection to the room opened, or their last one closed.
     Presence {
@@ -249,8 +255,10 @@ mod tests {
                     members: &members,
                     seq: 4,
                     max_message_bytes: 100,
+                    member_count: 1,
+                    truncated: false,
                 },
-                r#"{"type":"welcome","room":"r","connection_id":"r.c","user_id":"a","members":[{"user_id":"a","connections":2}],"seq":4,"max_message_bytes":100}"#,
+                r#"{"type":"welcome","room":"r","connection_id":"r.c","user_id":"a","members":[{"user_id":"a","connections":2}],"seq":4,"max_message_bytes":100,"member_count":1}"#,
             ),
             (
                 ServerFrame::Presence {

@@ -279,9 +279,13 @@ impl<H> Room<H> {
             room: &self.name,
             connection_id,
             user_id,
-            members: &self.index.members(),
+            members: &self
+                .index
+                .members_page(None, self.config.welcome_max_members),
             seq: log.last_seq(),
             max_message_bytes: self.config.max_message_bytes,
+            member_count: self.index.user_count(),
+            truncated: self.index.user_count() > self.config.welcome_max_members,
         };
         let me = Recipients::One(connection_id.to_owned());
         actions.push(Action::send(me, welcome.to_json()));
@@ -398,6 +402,36 @@ impl<H> Room<H> {
                 self.refresh(&connection_id, &token, id.as_deref(), now_ms)
             }
         }
+    }
+
+    /// `GET /rooms/{room}/members`: `{"members":[...],"next":<user_id|null>}` — a page of at
+    /// most `limit` members after `after`, ordered by user id; `next` names where the next page
+    /// starts, `null` when there is none.
+    pub fn members_json(&self, after: Option<&str>, limit: usize) -> String {
+        #[derive(Serialize)]
+        struct Page<'a> {
+            room: &'a str,
+            member_count: usize,
+            members: &'a [Member],
+            /// Present when more follow: the `after` of the next page.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            next_after: Option<&'a str>,
+        }
+        let members = self.index.members_page(after, limit);
+        let more = members.len() == limit
+            && members
+                .last()
+                .is_some_and(|m| !self.index.members_page(Some(&m.user_id), 1).is_empty());
+        let next_after = more
+            .then(|| members.last().map(|m| m.user_id.as_str()))
+            .flatten();
+        serde_json::to_string(&Page {
+            room: &self.name,
+            member_count: self.index.user_count(),
+            members: &members,
+            next_after,
+        })
+        .unwrap_or_default()
     }
 
     /// `GET /rooms/{room}`: `{"room","connections","users":[{"user_id","connections"}]}`.
@@ -576,6 +610,53 @@ mod tests {
             deliveries(&r, &acts).iter().filter(|x| x.0 == "d1").count(),
             1,
             "up to date: welcome only"
+        );
+    }
+
+    #[test]
+    fn a_big_room_lists_the_first_members_in_welcome_and_pages_the_rest() {
+        let config = Config {
+            welcome_max_members: 2,
+            ..Config::default()
+        };
+        let mut r = Room::new("lobby", config);
+        for u in ["d", "b", "a"] {
+            open(&mut r, u, u);
+        }
+        let opened = open(&mut r, "c", "c");
+        let d = deliveries(&r, &opened);
+        let welcome = &d
+            .iter()
+            .find(|(c, v)| c == "c" && v["type"] == "welcome")
+            .unwrap()
+            .1;
+        assert_eq!(
+            welcome["members"],
+            serde_json::json!([{"user_id":"a","connections":1},{"user_id":"b","connections":1}])
+        );
+        assert_eq!(
+            (
+                welcome["member_count"].as_u64(),
+                welcome["truncated"].as_bool()
+            ),
+            (Some(4), Some(true))
+        );
+        let page: Value = serde_json::from_str(&r.members_json(Some("b"), 1)).unwrap();
+        assert_eq!(
+            page,
+            serde_json::json!({"room":"lobby","member_count":4,"members":[{"user_id":"c","connections":1}],"next_after":"c"})
+        );
+        let page: Value = serde_json::from_str(&r.members_json(Some("c"), 5)).unwrap();
+        assert_eq!(
+            page,
+            serde_json::json!({"room":"lobby","member_count":4,"members":[{"user_id":"d","connections":1}]})
+        );
+        let mut small_room = room();
+        let opened = open(&mut small_room, "x", "x");
+        let small = deliveries(&small_room, &opened);
+        assert!(
+            small.iter().all(|(_, v)| v.get("truncated").is_none()),
+            "only when truncated"
         );
     }
 

@@ -16,14 +16,15 @@
 //! The tables are created by the first message: a room that never had one (a history read of
 //! a random name, a room whose members never published) stores nothing at all.
 
+use super::sql::Sql;
 use crate::message_log::{
     Appended, HistoryQuery, HistoryStorage, LogEntry, LogError, MessageLog, NoLog, Retention,
 };
 use serde::Deserialize;
-use worker::{Result, SqlStorage, SqlStorageValue};
+use worker::{Result, SqlStorageValue};
 
 pub struct SqliteLog {
-    sql: SqlStorage,
+    sql: Sql,
     retention: Retention,
     last: u64,
     first: Option<u64>,
@@ -50,7 +51,7 @@ struct Num {
 
 impl SqliteLog {
     /// Reads where the log stands (nothing when the room never stored a message).
-    pub fn open(sql: SqlStorage, retention: Retention) -> Result<Self> {
+    pub fn open(sql: Sql, retention: Retention) -> Result<Self> {
         let exists = super::sql::has_table(&sql, "log")?;
         let mut log = SqliteLog {
             sql,
@@ -83,7 +84,7 @@ impl SqliteLog {
             None,
         )?;
         self.sql.exec(
-            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
             None,
         )?;
         self.exists = true;
@@ -266,7 +267,7 @@ pub enum RoomLog {
 }
 
 impl RoomLog {
-    pub fn open(sql: SqlStorage, config: &crate::config::Config) -> Result<Self> {
+    pub fn open(sql: Sql, config: &crate::config::Config) -> Result<Self> {
         Ok(match config.history_storage {
             HistoryStorage::Durable => RoomLog::Durable(SqliteLog::open(sql, config.retention)?),
             HistoryStorage::None => RoomLog::None(NoLog::default()),

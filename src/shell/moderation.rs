@@ -2,17 +2,17 @@
 //! users connected to it (`revocations`). Both tables are created by their first write, so a
 //! room nobody moderated has neither; reads of a room without them find nothing.
 
-use super::sql::{has_table, int};
+use super::sql::{has_table, int, Sql};
 use crate::moderation::Ban;
 use serde::Deserialize;
-use worker::{Result, SqlStorage, SqlStorageValue};
+use worker::{Result, SqlStorageValue};
 
 pub struct ModerationStore {
-    sql: SqlStorage,
+    sql: Sql,
 }
 
 impl ModerationStore {
-    pub fn new(sql: SqlStorage) -> Self {
+    pub fn new(sql: Sql) -> Self {
         ModerationStore { sql }
     }
 
@@ -47,7 +47,8 @@ impl ModerationStore {
 
     pub fn save_ban(&self, ban: &Ban) -> Result<()> {
         self.sql.exec(
-            "CREATE TABLE IF NOT EXISTS bans(user_id TEXT PRIMARY KEY, until INTEGER, reason TEXT)",
+            "CREATE TABLE IF NOT EXISTS bans(user_id TEXT PRIMARY KEY, until INTEGER, reason TEXT)
+             WITHOUT ROWID",
             None,
         )?;
         let until = ban.until.map_or(SqlStorageValue::Null, int);
@@ -93,7 +94,8 @@ impl ModerationStore {
 
     pub fn save_revocation(&self, user_id: &str, before: u64) -> Result<()> {
         self.sql.exec(
-            "CREATE TABLE IF NOT EXISTS revocations(user_id TEXT PRIMARY KEY, before INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS revocations(user_id TEXT PRIMARY KEY, before INTEGER NOT NULL)
+             WITHOUT ROWID",
             None,
         )?;
         self.sql.exec(

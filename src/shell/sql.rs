@@ -1,7 +1,34 @@
 //! Small helpers over the Durable Object SQLite API, shared by the objects' stores.
 
+use crate::meter::{self, ObjectKind};
 use serde::Deserialize;
-use worker::{Result, SqlStorage, SqlStorageValue};
+use worker::{Result, SqlCursor, SqlStorage, SqlStorageValue};
+
+/// An object's SQLite storage that counts the rows each statement writes (what the platform
+/// bills) into the [`meter`]. Every store goes through it, so the count is complete.
+#[derive(Clone, Debug)]
+pub struct Sql {
+    storage: SqlStorage,
+    kind: ObjectKind,
+}
+
+impl Sql {
+    pub fn new(storage: SqlStorage, kind: ObjectKind) -> Self {
+        Sql { storage, kind }
+    }
+
+    /// Runs `query` like [`SqlStorage::exec`]. A write statement has run to completion when
+    /// `exec` returns (only a query's result rows are produced lazily), so its count is final.
+    pub fn exec(
+        &self,
+        query: &str,
+        bindings: impl Into<Option<Vec<SqlStorageValue>>>,
+    ) -> Result<SqlCursor> {
+        let cursor = self.storage.exec(query, bindings)?;
+        meter::rows_written(self.kind, cursor.rows_written() as u64);
+        Ok(cursor)
+    }
+}
 
 /// An integer as the SQL binding carries it (JavaScript numbers: exact below 2^53, which
 /// seqs, versions and unix ms stay far under).
@@ -11,7 +38,7 @@ pub fn int(v: u64) -> SqlStorageValue {
 
 /// Whether the table exists. Tables are created by their first write, so that an object that
 /// never had anything to store has none.
-pub fn has_table(sql: &SqlStorage, name: &str) -> Result<bool> {
+pub fn has_table(sql: &Sql, name: &str) -> Result<bool> {
     #[derive(Deserialize)]
     struct Row {
         n: f64,
@@ -26,7 +53,7 @@ pub fn has_table(sql: &SqlStorage, name: &str) -> Result<bool> {
 }
 
 /// The first column `n` of the first row, as an integer (`None`: no row, or NULL).
-pub fn number(sql: &SqlStorage, query: &str, args: Vec<SqlStorageValue>) -> Result<Option<u64>> {
+pub fn number(sql: &Sql, query: &str, args: Vec<SqlStorageValue>) -> Result<Option<u64>> {
     #[derive(Deserialize)]
     struct Row {
         n: Option<f64>,

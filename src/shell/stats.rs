@@ -6,30 +6,33 @@
 
 use super::http::{error_response, internal_reply, json_response};
 use super::objects;
+use super::sql::Sql;
 use crate::calls::{OnlineUsers, RegistryRequest, StatsCall};
+use crate::meter::{self, ObjectKind};
 use crate::stats::Totals;
 use crate::user_registry::REGISTRY_SHARDS;
 use std::cell::Cell;
 use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
-    State,
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorageValue, State,
 };
 
 #[durable_object]
 pub struct StatsShard {
-    sql: SqlStorage,
+    sql: Sql,
     schema_ready: Cell<bool>,
 }
 
 impl DurableObject for StatsShard {
     fn new(state: State, _env: Env) -> Self {
+        meter::wake(ObjectKind::Stats);
         StatsShard {
-            sql: state.storage().sql(),
+            sql: Sql::new(state.storage().sql(), ObjectKind::Stats),
             schema_ready: Cell::new(false),
         }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        meter::request(ObjectKind::Stats);
         super::http::or_internal_error("stats request", self.serve(req).await)
     }
 }
@@ -82,7 +85,10 @@ impl StatsShard {
     fn ensure_schema(&self) -> Result<()> {
         if !self.schema_ready.get() {
             self.sql.exec(
-                "CREATE TABLE IF NOT EXISTS rooms(name TEXT PRIMARY KEY, connections INTEGER NOT NULL, version INTEGER NOT NULL)",
+                // WITHOUT ROWID: the key is the row, so an upsert writes one row, not a row and
+                // an index entry (rows written are billed).
+                "CREATE TABLE IF NOT EXISTS rooms(name TEXT PRIMARY KEY, connections INTEGER NOT NULL,
+                   version INTEGER NOT NULL) WITHOUT ROWID",
                 None,
             )?;
             self.schema_ready.set(true);

@@ -7,6 +7,11 @@
 import { DurableObject } from 'cloudflare:workers';
 
 const enc = new TextEncoder();
+
+// What the platform bills, counted as it happens (the same counters as the Rust worker's
+// src/meter.rs, read by bench/scripts/billing.mjs at GET /dev/meter). Local workerd runs the
+// worker and its objects in one isolate, so this module state sees them all.
+const meter = { requests: 0, websocket_messages: 0, websocket_closes: 0, alarms: 0, wakes: 0, rows_written: 0 };
 let keyPromise;
 
 /** HS256 JWT check with WebCrypto: returns the `sub` or null. */
@@ -29,6 +34,7 @@ async function verify(token, secret) {
 export default {
   async fetch(req, env) {
     const url = new URL(req.url);
+    if (url.pathname === '/dev/meter') return Response.json({ room: meter, registry: {}, stats: {} });
     const m = url.pathname.match(/^\/rooms\/([A-Za-z0-9._~-]{1,64})\/ws$/);
     if (!m) return Response.json({ error: { code: 'not_found', message: 'no such endpoint' } }, { status: 404 });
     if (req.headers.get('upgrade') !== 'websocket') return Response.json({ error: { code: 'upgrade_required', message: 'websocket only' } }, { status: 426 });
@@ -42,8 +48,16 @@ export default {
 export class JsRoom extends DurableObject {
   constructor(ctx, env) {
     super(ctx, env);
+    meter.wakes++;
     this.history = env.HISTORY_STORAGE !== 'none';
-    this.sql = ctx.storage.sql;
+    const sql = ctx.storage.sql;
+    this.sql = {
+      exec(...args) {
+        const cursor = sql.exec(...args);
+        meter.rows_written += cursor.rowsWritten;
+        return cursor;
+      },
+    };
     if (this.history) {
       this.sql.exec('CREATE TABLE IF NOT EXISTS log(seq INTEGER PRIMARY KEY, ts INTEGER, user_id TEXT, client_id TEXT, frame TEXT)');
       this.sql.exec('CREATE UNIQUE INDEX IF NOT EXISTS log_client_id ON log(user_id, client_id)');
@@ -72,6 +86,7 @@ export class JsRoom extends DurableObject {
   }
 
   async fetch(req) {
+    meter.requests++;
     const url = new URL(req.url);
     const user = url.searchParams.get('user');
     const room = url.searchParams.get('room');
@@ -88,6 +103,7 @@ export class JsRoom extends DurableObject {
   }
 
   webSocketMessage(ws, text) {
+    meter.websocket_messages++;
     if (typeof text !== 'string') return;
     let f;
     try { f = JSON.parse(text); } catch { ws.send(JSON.stringify({ type: 'error', code: 'bad_json', message: 'invalid JSON' })); return; }
@@ -109,6 +125,11 @@ export class JsRoom extends DurableObject {
   }
 
   webSocketClose(ws, code) {
+    meter.websocket_closes++;
+    this.left(ws, code);
+  }
+
+  left(ws, code) {
     try { ws.close(code === 1005 || code === 1006 ? 1000 : code); } catch { /* already closed */ }
     const me = ws.deserializeAttachment();
     if (me && !this.ctx.getWebSockets(`u:${me.user_id}`).some((s) => s !== ws && s.readyState === 1)) {
@@ -117,6 +138,7 @@ export class JsRoom extends DurableObject {
   }
 
   webSocketError(ws) {
-    this.webSocketClose(ws, 1006);
+    meter.websocket_closes++;
+    this.left(ws, 1006);
   }
 }

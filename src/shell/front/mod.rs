@@ -53,6 +53,10 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
     match (req.method(), route) {
         (Method::Get, Route::Health) => json_response(200, r#"{"ok":true}"#.into()),
         (Method::Get, Route::DevToken) if dev => auth::dev_token(&url, env),
+        (Method::Get, Route::DevMeter) if dev => {
+            let meter = serde_json::to_string(&crate::meter::snapshot()).unwrap_or_default();
+            json_response(200, meter)
+        }
         (Method::Get, Route::DevRoomDebug(room)) if dev && is_valid_room(room) => {
             server_api::room_call(env, room, RoomCall::Debug).await
         }
@@ -61,6 +65,9 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
             server_api::room_call(env, room, RoomCall::Info).await
         }
         (Method::Post, Route::RoomMessages(room)) => server_api::post_to_room(req, env, room).await,
+        (Method::Get, Route::RoomMembers(room)) => {
+            server_api::room_members(&req, &url, env, room).await
+        }
         (Method::Get, Route::RoomMessages(room)) => {
             server_api::room_history(&req, &url, env, room).await
         }
@@ -85,7 +92,7 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
             let totals = super::stats::global_totals(env).await?;
             json_response(200, serde_json::to_string(&totals)?)
         }
-        (_, Route::Unknown | Route::DevToken | Route::DevRoomDebug(_)) => {
+        (_, Route::Unknown | Route::DevToken | Route::DevMeter | Route::DevRoomDebug(_)) => {
             error(ErrorCode::NotFound, "no such endpoint")
         }
         _ => error(

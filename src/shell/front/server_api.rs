@@ -2,7 +2,7 @@
 //! validates what it can here, then makes one typed call to the object that owns the answer.
 
 use super::auth::{authorize_room, is_admin};
-use super::request::read_post;
+use super::request::{query_param, read_post};
 use super::{bad_room, call_room};
 use crate::calls::{RegistryCall, RegistryRequest, RoomCall};
 use crate::connection_id::room_of;
@@ -51,6 +51,33 @@ pub async fn room_history(req: &Request, url: &Url, env: &Env, room: &str) -> Re
         }
     }
     call_room(env, room, RoomCall::History(query)).await
+}
+
+/// `GET /rooms/{room}/members?after=U&limit=L` (`limit` 1–1000, default 100): a page of the
+/// room's members, for the admin token or a user token that may join the room.
+pub async fn room_members(req: &Request, url: &Url, env: &Env, room: &str) -> Result<Response> {
+    if !is_valid_room(room) {
+        return bad_room();
+    }
+    let admin = is_admin(req, env);
+    if !admin {
+        if let Err(e) = authorize_room(req, url, env, room) {
+            return error_response(&e);
+        }
+    }
+    let limit = match query_param(url, "limit").map(|l| l.parse::<u32>()) {
+        None => 100,
+        Some(Ok(l)) if (1..=1000).contains(&l) => l,
+        Some(_) => return error(ErrorCode::BadRequest, "`limit` must be 1-1000"),
+    };
+    // Counted per IP like history: a user-token read that wakes a room.
+    if !admin {
+        if let Err(e) = super::ip_limit::check(req, env).await {
+            return error_response(&e);
+        }
+    }
+    let after = query_param(url, "after");
+    call_room(env, room, RoomCall::Members { after, limit }).await
 }
 
 /// `POST /rooms/{room}/messages` `{"data":...,"exclude":<connection_id>}` → `{"delivered":N,"seq":S}`.

@@ -32,7 +32,7 @@ impl ChatRoom {
             Some(loaded) => loaded.log.trim_expired(now)?,
             // Woken by the alarm alone: trim through a log of its own; the room is loaded
             // below only if it has sockets.
-            None => RoomLog::open(self.state.storage().sql(), &self.config)?.trim_expired(now)?,
+            None => RoomLog::open(self.sql(), &self.config)?.trim_expired(now)?,
         };
         let sessions = match self.room_name() {
             Some(name) => self.with_room(&name, |r, _| {

@@ -71,6 +71,12 @@ impl ChatRoom {
                 let body = self.with_room(&room, |r, _| (Vec::new(), r.info_json()))?;
                 json_response(200, body)
             }
+            RoomCall::Members { after, limit } => {
+                let body = self.with_room(&room, |r, _| {
+                    (Vec::new(), r.members_json(after.as_deref(), limit as usize))
+                })?;
+                json_response(200, body)
+            }
             RoomCall::Debug => self.debug(),
             RoomCall::Disconnect { connection, reason } => {
                 self.disconnect(&room, &connection, reason.as_deref())

@@ -45,7 +45,9 @@ mod sockets;
 mod turn;
 
 use super::env::{now_ms, random_bytes};
+use super::sql::Sql;
 use crate::config::Config;
+use crate::meter::{self, ObjectKind};
 use crate::protocol::close_reply;
 use alarm::AlarmClock;
 use reports::Reports;
@@ -74,6 +76,7 @@ pub struct ChatRoom {
 
 impl DurableObject for ChatRoom {
     fn new(state: State, env: Env) -> Self {
+        meter::wake(ObjectKind::Room);
         let config = super::env::settings(&env).config.clone();
         // Auto-response is handled by the runtime even while the object is evicted.
         if let Ok(pair) = WebSocketRequestResponsePair::new("ping", "pong") {
@@ -97,6 +100,7 @@ impl DurableObject for ChatRoom {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        meter::request(ObjectKind::Room);
         super::http::or_internal_error("room request", self.serve(req).await)
     }
 
@@ -105,6 +109,7 @@ impl DurableObject for ChatRoom {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
+        meter::websocket_message(ObjectKind::Room);
         self.on_frame(ws, message).await;
         Ok(())
     }
@@ -116,6 +121,7 @@ impl DurableObject for ChatRoom {
         reason: String,
         _clean: bool,
     ) -> Result<()> {
+        meter::websocket_close(ObjectKind::Room);
         // Forget first: that runs the pending turn, whose acks and messages this socket is
         // still owed and can still be sent before our close frame. Then complete the closing
         // handshake; the client's code is echoed where that is allowed.
@@ -126,16 +132,23 @@ impl DurableObject for ChatRoom {
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        meter::websocket_close(ObjectKind::Room);
         self.forget(&ws);
         Ok(())
     }
 
     async fn alarm(&self) -> Result<Response> {
+        meter::alarm(ObjectKind::Room);
         self.on_alarm().await
     }
 }
 
 impl ChatRoom {
+    /// The object's SQLite storage, metered.
+    fn sql(&self) -> Sql {
+        Sql::new(self.state.storage().sql(), ObjectKind::Room)
+    }
+
     /// A socket ended: drop it from the index and tell the room if its user is gone.
     fn forget(&self, ws: &WebSocket) {
         let Some(me) = sockets::attachment(ws) else {

@@ -27,7 +27,7 @@ pub const REVOCATION_CHECK_MS: u64 = 1_000;
 
 impl ChatRoom {
     fn store(&self) -> ModerationStore {
-        ModerationStore::new(self.state.storage().sql())
+        ModerationStore::new(self.sql())
     }
 
     /// Whether `user` may open a connection here with `session`: not banned, token not

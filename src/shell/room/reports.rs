@@ -1,7 +1,7 @@
 //! Fire-and-forget bookkeeping, never on the message path (`waitUntil`): a user's presence
 //! here beginning or ending goes to the user's registry shard (batched, [`RegistryQueue`]),
-//! and the room's total to its stats shard — coalesced ([`CoalescedReport`]): at most one report in flight, the latest count
-//! always sent last. On every wake the room re-asserts its total, so a shard that missed a
+//! and the room's total to its stats shard — coalesced ([`CoalescedReport`]): at most one
+//! report per second, the latest count always sent last. On every wake the room re-asserts its total, so a shard that missed a
 //! report converges.
 
 use super::registry_queue::RegistryQueue;
@@ -103,16 +103,14 @@ impl ChatRoom {
     }
 }
 
-/// After a coalesced report completed: whether to send again (something changed meanwhile),
-/// after the reporting interval — which keeps the object awake that long, no more.
+/// After a coalesced report completed: waits the reporting interval (changes meanwhile are
+/// folded into one), then says whether to send again.
 pub async fn again(flight: &Cell<CoalescedReport>) -> bool {
+    let interval = std::time::Duration::from_millis(REPORT_INTERVAL_MS);
+    worker::Delay::from(interval).await;
     let mut f = flight.get();
     let again = f.sent();
     flight.set(f);
-    if again {
-        let interval = std::time::Duration::from_millis(REPORT_INTERVAL_MS);
-        worker::Delay::from(interval).await;
-    }
     again
 }
 

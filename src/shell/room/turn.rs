@@ -330,7 +330,7 @@ impl ChatRoom {
     /// Rebuilds the user index from the runtime's list of this object's sockets, opens the
     /// log (reading where it stands) and loads the room's bans and known revocations.
     fn load(&self, name: String) -> Result<Loaded> {
-        let sql = self.state.storage().sql();
+        let sql = self.sql();
         let log = RoomLog::open(sql.clone(), &self.config)?;
         let mut room = Room::new(name, self.config.clone());
         let now = super::super::env::now_ms();

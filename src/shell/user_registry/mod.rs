@@ -27,6 +27,8 @@ use crate::calls::{
     Closed, Delivered, OnlineUsers, PresenceReport, RegistryCall, RegistryRequest, ReportReply,
 };
 use crate::error::ErrorCode;
+use crate::meter::{self, ObjectKind};
+use crate::shell::sql::Sql;
 use crate::user_registry::TOMBSTONE_TTL_MS;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -50,7 +52,9 @@ const PURGE_INTERVAL_MS: u64 = 600_000;
 
 impl DurableObject for UserRegistry {
     fn new(state: State, env: Env) -> Self {
-        let store = Rc::new(ShardStore::new(state.storage().sql()));
+        meter::wake(ObjectKind::Registry);
+        let sql = Sql::new(state.storage().sql(), ObjectKind::Registry);
+        let store = Rc::new(ShardStore::new(sql));
         UserRegistry {
             state,
             env,
@@ -61,6 +65,7 @@ impl DurableObject for UserRegistry {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        meter::request(ObjectKind::Registry);
         super::http::or_internal_error("registry request", self.serve(req).await)
     }
 }

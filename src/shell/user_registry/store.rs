@@ -7,14 +7,14 @@
 //! Both are created by their first write: a shard asked only about unknown users stores
 //! nothing.
 
-use crate::shell::sql::{has_table, int, number};
+use crate::shell::sql::{has_table, int, number, Sql};
 use crate::user_registry::{RoomEntry, UserRooms};
 use serde::Deserialize;
 use std::cell::Cell;
-use worker::{Result, SqlStorage};
+use worker::Result;
 
 pub struct ShardStore {
-    sql: SqlStorage,
+    sql: Sql,
     /// Whether each table is known to exist (`None`: not checked yet).
     rooms: Cell<Option<bool>>,
     revocations: Cell<Option<bool>>,
@@ -28,7 +28,7 @@ pub struct UserState {
 }
 
 impl ShardStore {
-    pub fn new(sql: SqlStorage) -> Self {
+    pub fn new(sql: Sql) -> Self {
         ShardStore {
             sql,
             rooms: Cell::new(None),
@@ -105,7 +105,8 @@ impl ShardStore {
     pub fn save_revocation(&self, user: &str, before: u64) -> Result<()> {
         if !self.exists(&self.revocations, "revocations")? {
             self.sql.exec(
-                "CREATE TABLE IF NOT EXISTS revocations(user TEXT PRIMARY KEY, before INTEGER NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS revocations(user TEXT PRIMARY KEY, before INTEGER NOT NULL)
+                   WITHOUT ROWID",
                 None,
             )?;
             self.revocations.set(Some(true));
@@ -173,7 +174,7 @@ impl ShardStore {
             self.sql.exec(
                 "CREATE TABLE IF NOT EXISTS rooms(user TEXT NOT NULL, room TEXT NOT NULL,
                    connections INTEGER NOT NULL, version INTEGER NOT NULL,
-                   PRIMARY KEY (user, room))",
+                   PRIMARY KEY (user, room)) WITHOUT ROWID",
                 None,
             )?;
             self.rooms.set(Some(true));
