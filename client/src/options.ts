@@ -24,6 +24,15 @@ export interface ConnectOptions {
   refreshAttempts?: number;
   /** Resume after this seq from the start (e.g. the newest message of a history page). */
   since?: number;
+  /** Fill a resume's `replay_limit` gap (more was missed than one resume replays) from the
+   * history API before delivering what follows it, so the application sees every message once,
+   * in order (default true where `fetch` exists). `false`: the gap is a `gap` event with
+   * `reason: 'replay_limit'` (those messages can be read with `history`). */
+  fillGaps?: boolean;
+  /** Failed history reads in a row before a fill gives up (default 5, with the `backoff`
+   * delays between them): what it could not read is then a `gap` event with
+   * `reason: 'replay_limit'`, and delivery goes on. */
+  fillAttempts?: number;
   /** Take coalesced `batch` frames (default true): under load the server then sends each
    * turn's frames in one WebSocket message; the events the application sees are the same. */
   batch?: boolean;
