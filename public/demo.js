@@ -1,8 +1,10 @@
 // The demo chat page, built on the client library (served as /edge-chat-client.js).
 // Tokens come from /dev/token when the server runs with DEV_MODE=1; otherwise open the page
 // with ?token=<jwt> (signed with your AUTH_SECRET) and, optionally, &room=<room>. The token is
-// then removed from the address bar, and it is sent in a header wherever the browser allows
-// one (history); the WebSocket URL still carries it, as browsers cannot set WebSocket headers.
+// then removed from the address bar, and it is in no request URL: history reads send it in the
+// Authorization header, and the WebSocket offers it as a subprotocol (the client library's
+// default), as browsers cannot set WebSocket headers. After a long disconnection the library
+// reads what one resume does not replay from history, so the page still shows every message.
 // &keep=N changes how many items the list keeps (default 500). The client renews the token on
 // the open connection before it expires; if the server removes the person (kicked, banned,
 // revoked), the page says so and why, and stops (no reconnecting).
@@ -213,7 +215,9 @@ async function join(user, roomName) {
   room.on('message', addMessage);
   room.on('members', showMembers);
   room.on('presence', (p) => addEvent(`${p.user_id} ${p.event === 'join' ? 'joined' : 'left'}`));
-  room.on('gap', (g) => addEvent(`messages ${g.from}–${g.to} are no longer available`));
+  room.on('gap', (g) => addEvent(g.reason === 'replay_limit'
+    ? `messages ${g.from}–${g.to} could not be loaded — reload the page to see them`
+    : `messages ${g.from}–${g.to} are no longer available`));
   room.on('reset', () => addEvent('the room started its message count over'));
   // Errors that carry an id belong to a publish: its rejection below reports them.
   room.on('error', (e) => e.id || addEvent(`error: ${e.code} — ${e.message}`, { problem: true }));

@@ -6,7 +6,9 @@
 // contrast of its text colours, a reader who scrolled up is left in place, a long session
 // keeps a bounded list, a refusal is shown once and a 1008 close says why. Issue 11: a person
 // kicked, banned or revoked is told so and why, and the page does not reconnect; the library
-// refreshes its token in place and, after a 4001 close, reconnects and resumes.
+// refreshes its token in place and, after a 4001 close, reconnects and resumes. Issue 12: the
+// page's WebSocket carries its token as a subprotocol, in no URL, and after missing more than
+// one resume replays the page still shows every message once, in order (filled from history).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -364,20 +366,24 @@ test('the client library, in the browser, gives up on a refused token and says w
   }
 });
 
-/** Before the page's scripts run: every WebSocket the page opens is recorded, with whether its
- * close event has fired yet. */
+/** Before the page's scripts run: every WebSocket the page opens is recorded, with the
+ * subprotocols it offered, the one the server selected, and whether its close event has fired. */
 function recordSockets() {
   const Native = window.WebSocket;
   window.__sockets = [];
   window.WebSocket = class extends Native {
     constructor(...args) {
       super(...args);
-      const record = { url: String(args[0]), closed: false };
+      const record = { url: String(args[0]), protocols: [].concat(args[1] ?? []), protocol: undefined, closed: false };
       window.__sockets.push(record);
+      this.addEventListener('open', () => { record.protocol = this.protocol; });
       this.addEventListener('close', () => { record.closed = true; });
     }
   };
 }
+
+/** The token a recorded socket offered as its `edge-chat.token.` subprotocol. */
+const offeredToken = (socket) => socket.protocols.find((p) => p.startsWith('edge-chat.token.'))?.slice('edge-chat.token.'.length);
 
 async function openRecorded(server, name, room) {
   const page = await browser.newPage();
@@ -499,16 +505,68 @@ test('the client library, against the worker, refreshes its token in place, and 
       await new Promise((resolve) => room.on('welcome', resolve));
       await room.publish('after');
       await new Promise((resolve) => (seen.includes('after') ? resolve() : room.on('message', (m) => m.data === 'after' && resolve())));
-      const result = { d, seen, sockets: window.__sockets.length - before, urls: window.__sockets.slice(before).map((s) => s.url) };
+      const result = { d, seen, sockets: window.__sockets.length - before, recorded: window.__sockets.slice(before) };
       room.close();
       return result;
     });
     assert.deepEqual([expired.d.code, expired.d.reason, expired.d.wasOpen], [4001, 'token_expired', true]);
     assert.deepEqual(expired.seen, ['before', 'after'], 'each message once, none lost');
     assert.equal(expired.sockets, 2);
-    const tokenOf = (url) => new URL(url).searchParams.get('token');
-    assert.notEqual(tokenOf(expired.urls[0]), tokenOf(expired.urls[1]), 'a new token');
-    assert.equal(new URL(expired.urls[1]).searchParams.get('since'), '1', 'resumed after the last message seen');
+    const [first, second] = expired.recorded;
+    assert.ok(offeredToken(first) && offeredToken(second));
+    assert.notEqual(offeredToken(first), offeredToken(second), 'a new token');
+    assert.equal(new URL(second.url).searchParams.get('since'), '1', 'resumed after the last message seen');
+    await page.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('the demo offers its token as a subprotocol, in no WebSocket URL; after missing more than a resume replays it still shows every message once, in order', { timeout: 90_000 }, async () => {
+  // One resume replays 5 messages: the client library reads the rest from history.
+  const server = await startServer({ vars: { REPLAY_MAX_MESSAGES: '5' } });
+  try {
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => console.error('[sub] page error:', e.message));
+    const wsUrls = [];
+    page.on('websocket', (ws) => wsUrls.push(ws.url()));
+    await page.addInitScript(recordSockets);
+    await page.goto(`${server.url}/?name=sub&room=subproto&autojoin=1`);
+    await page.waitForSelector('#state[data-state="open"]');
+    await page.evaluate(() => {
+      window.__seqs = [];
+      window.chatRoom.on('message', (m) => window.__seqs.push(m.seq));
+    });
+    await say(page, 'hello over the subprotocol');
+    await page.waitForSelector('#messages li:has-text("hello over the subprotocol")');
+
+    // Offline: the client drops its connection; 20 messages are posted meanwhile, 4 times what
+    // one resume replays. Back online, it resumes and fills the rest from history.
+    await page.context().setOffline(true);
+    await page.waitForSelector('#state[data-state="reconnecting"]');
+    for (let i = 1; i <= 20; i++) assert.equal((await admin(server).post('/rooms/subproto/messages', { data: { text: `missed ${i}` } })).status, 200);
+    await page.context().setOffline(false);
+    await page.waitForSelector('#messages li:has-text("missed 20")', { timeout: 30_000 });
+    await page.waitForSelector('#state[data-state="open"]');
+    const items = await shown(page);
+    assert.deepEqual(items.map((i) => i.text), ['hello over the subprotocol', ...Array.from({ length: 20 }, (_, i) => `missed ${i + 1}`)]);
+    assert.deepEqual(items.map((i) => i.seq), Array.from({ length: 21 }, (_, i) => i + 1));
+    assert.deepEqual(await page.evaluate(() => window.__seqs), Array.from({ length: 21 }, (_, i) => i + 1), 'the client delivered each once, in order');
+    assert.equal(await page.$('#messages li.event:has-text("messages")'), null, 'no gap was reported');
+
+    // The first connection and the resume (and any attempt made while offline): none with a
+    // token in its URL; each offered it as a subprotocol, and the server selected edge-chat.v1.
+    const sockets = await page.evaluate(() => window.__sockets);
+    assert.ok(wsUrls.length >= 2, `${wsUrls}`);
+    assert.equal(sockets.length, wsUrls.length);
+    for (const url of wsUrls) assert.doesNotMatch(url, /token=/);
+    for (const s of sockets) {
+      assert.doesNotMatch(s.url, /token=/);
+      assert.equal(s.protocols[0], 'edge-chat.v1');
+      assert.match(offeredToken(s), /^ey[\w-]+\.[\w-]+\.[\w-]+$/, 'a JWT, offered as edge-chat.token.<jwt>');
+    }
+    for (const s of [sockets[0], sockets.at(-1)]) assert.equal(s.protocol, 'edge-chat.v1');
+    assert.match(wsUrls.at(-1), /[?&]since=1(&|$)/, 'resumed after the last message seen');
     await page.close();
   } finally {
     await server.stop();

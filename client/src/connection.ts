@@ -17,7 +17,7 @@ import { TokenRefresh } from './refresh.js';
 import { ResumeTracker } from './resume.js';
 import { CLIENT_DROP, closeQuietly, FINAL_CLOSES, OPEN, TOKEN_EXPIRED, type SocketLike, type WebSocketLike } from './socket.js';
 import { expiresSoon } from './tokens.js';
-import { socketUrl } from './urls.js';
+import { fitsProtocol, socketTarget, type SocketTarget } from './urls.js';
 
 /** The connection's life cycle, for {@link Room}. Not exported from the package. */
 export abstract class Connection {
@@ -148,9 +148,17 @@ export abstract class Connection {
       return;
     }
     if (!this.live(cycle)) return;
+    const transport = this.opts.tokenTransport ?? 'protocol';
+    if (transport === 'protocol' && !fitsProtocol(token)) {
+      // A browser's WebSocket would throw a bare SyntaxError: say what is wrong instead.
+      this.needFreshToken = true;
+      this.refused(cycle, { code: 'socket_error', message: "the token has characters a WebSocket subprotocol cannot carry (a JWT never does); tokenTransport 'query' sends it in the URL" });
+      return;
+    }
     let ws: SocketLike;
     try {
-      ws = new this.Socket(this.socketUrl(token));
+      const { url, protocols } = this.socketTarget(token);
+      ws = protocols ? new this.Socket(url, protocols) : new this.Socket(url);
     } catch (e) {
       // e.g. a SyntaxError for a bad URL, a SecurityError for ws: from an https page.
       this.needFreshToken = true;
@@ -198,8 +206,9 @@ export abstract class Connection {
     return this.tokenRequest;
   }
 
-  private socketUrl(token: string): string {
-    return socketUrl(this.opts.url, this.opts.room, token, this.resume.since, this.opts.batch !== false);
+  /** The URL (resume point, batch) and the subprotocols carrying the token (see `tokenTransport`). */
+  private socketTarget(token: string): SocketTarget {
+    return socketTarget(this.opts.url, this.opts.room, token, this.resume.since, this.opts.batch !== false, this.opts.tokenTransport);
   }
 
   /** Forgets the current socket (its later events are ignored) and the timers tied to it. */

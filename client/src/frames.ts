@@ -36,10 +36,14 @@ export interface PresenceFrame {
   user_id: string;
 }
 
+/** Messages `from..=to` that are not delivered: gone for good (trimmed by retention), or, with
+ * `reason: 'replay_limit'`, left out of a resume's replay but still readable over HTTP (the
+ * client reads them itself unless `fillGaps` is off or the reads failed). */
 export interface GapFrame {
   type: 'gap';
   from: number;
   to: number;
+  reason?: 'replay_limit';
 }
 
 export interface ErrorFrame {

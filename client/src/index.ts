@@ -6,6 +6,10 @@
  *   so the application sees every message once, in order, with a `gap` event only when the
  *   server no longer retains what was missed (and a `reset` event when the room's count
  *   restarted).
+ * - A resume that missed more than the server replays (a `replay_limit` gap) is completed from
+ *   the history API before what follows is delivered.
+ * - The token travels as a WebSocket subprotocol (`edge-chat.token.<jwt>`), in no URL
+ *   (`tokenTransport: 'query'` for a WebSocket that cannot offer subprotocols).
  * - Publishes made while disconnected are queued (bounded) and sent with their ids after
  *   reconnect, oldest first; unacknowledged ones are re-sent too. The server's idempotency
  *   (same user, same id → same seq) makes that safe. Every publish settles: ack, error frame,
@@ -29,10 +33,11 @@
  * | size | `utf8Length` |
  * | backoff | `backoffDelay`, `Backoff` |
  * | resume | `ResumeTracker`: the resume point, no duplicates |
+ * | gapfill | `GapFill`: messages in order, a `replay_limit` gap filled from history first |
  * | queue | `OutboundQueue`: publishes until acked |
  * | emitter | `Emitter`: typed handlers, a throwing one reported |
  * | tokens, ids | JWT expiry; publish ids |
- * | urls, history, probe | the worker's URLs; `fetchHistory`; the check of a refused token |
+ * | urls, history, probe | the worker's URLs and the token's transport; `fetchHistory`; the check of a refused token |
  * | browser, heartbeat, members | browser life cycle; ping/pong; the member list |
  * | refresh | the token refreshed in place on `token_expiring` |
  * | connection | the connection's life cycle: attempts, tokens, refusals, reconnects, server closes |
@@ -49,6 +54,7 @@ export type {
 } from './events.js';
 export type { ConnectOptions, PublishOptions } from './options.js';
 export type { SocketLike, WebSocketLike } from './socket.js';
+export type { TokenTransport } from './urls.js';
 export type { FetchLike, HistoryQuery, HistoryPage, HistoryOptions } from './history.js';
 export type { BackoffOptions } from './backoff.js';
 export type { Pending } from './queue.js';

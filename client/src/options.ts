@@ -4,6 +4,7 @@ import type { BackoffOptions } from './backoff.js';
 import type { Events } from './events.js';
 import type { FetchLike } from './history.js';
 import type { WebSocketLike } from './socket.js';
+import type { TokenTransport } from './urls.js';
 
 export interface ConnectOptions {
   /** The worker's base URL: `https://chat.example.com` or `ws://127.0.0.1:8787`. */
@@ -23,9 +24,23 @@ export interface ConnectOptions {
   refreshAttempts?: number;
   /** Resume after this seq from the start (e.g. the newest message of a history page). */
   since?: number;
+  /** Fill a resume's `replay_limit` gap (more was missed than one resume replays) from the
+   * history API before delivering what follows it, so the application sees every message once,
+   * in order (default true where `fetch` exists). `false`: the gap is a `gap` event with
+   * `reason: 'replay_limit'` (those messages can be read with `history`). */
+  fillGaps?: boolean;
+  /** Failed history reads in a row before a fill gives up (default 5, with the `backoff`
+   * delays between them): what it could not read is then a `gap` event with
+   * `reason: 'replay_limit'`, and delivery goes on. */
+  fillAttempts?: number;
   /** Take coalesced `batch` frames (default true): under load the server then sends each
    * turn's frames in one WebSocket message; the events the application sees are the same. */
   batch?: boolean;
+  /** How the token reaches the server with the upgrade: `'protocol'` (default) offers it as the
+   * WebSocket subprotocol `edge-chat.token.<jwt>` beside `edge-chat.v1`, so it is in no URL;
+   * `'query'` sends it as `?token=` in the URL, for a WebSocket that cannot offer subprotocols
+   * (the URL may then be logged by proxies and servers). */
+  tokenTransport?: TokenTransport;
   backoff?: BackoffOptions;
   /** Most publishes kept while disconnected or unacknowledged (default 100). */
   queueLimit?: number;

@@ -3,13 +3,14 @@
 // is in connection.ts.
 
 import type {
-  Ack, ClosingFrame, DirectFrame, ErrorFrame, GapFrame, Member, MessageFrame, PresenceFrame, State, TokenExpiringFrame, WelcomeFrame,
+  Ack, ClosingFrame, DirectFrame, ErrorFrame, Member, PresenceFrame, State, TokenExpiringFrame, WelcomeFrame,
 } from './frames.js';
 import type { ClosedEvent, Events, FailedEvent } from './events.js';
 import type { ConnectOptions, PublishOptions } from './options.js';
 import { Connection } from './connection.js';
 import type { Handler } from './emitter.js';
 import { ChatError, errorMessage, tooLarge } from './errors.js';
+import { GapFill, type Ordered } from './gapfill.js';
 import { fetchHistory, type HistoryPage, type HistoryQuery } from './history.js';
 import { newId } from './ids.js';
 import { frozenMembers, withPresence } from './members.js';
@@ -24,10 +25,21 @@ export class Room extends Connection {
   private _connectionId: string | undefined;
   private _userId: string | undefined;
   private maxBytes: number;
+  /** Messages and gaps in order; a `replay_limit` gap is filled over HTTP (gapfill.ts). */
+  private readonly inOrder: GapFill;
 
   constructor(opts: ConnectOptions) {
     super(opts);
     this.maxBytes = opts.maxMessageBytes ?? 65536;
+    this.inOrder = new GapFill({
+      resume: this.resume,
+      read: opts.fillGaps === false || !this.fetchFn ? undefined : (q) => this.history(q),
+      attempts: opts.fillAttempts ?? 5,
+      backoff: opts.backoff,
+      random: this.random,
+      message: (m) => this.events.emit('message', m),
+      gap: (g) => this.events.emit('gap', g),
+    });
     this.open();
   }
 
@@ -199,6 +211,12 @@ export class Room extends Connection {
 
   // ---- frames -------------------------------------------------------------------------------------
 
+  /** The socket goes: a gap fill stops with it (the next resume replays what it held). */
+  protected override detach(): ReturnType<Connection['detach']> {
+    this.inOrder.stop();
+    return super.detach();
+  }
+
   /** Sends what is queued and not yet sent on this connection, oldest first. */
   private flush(): void {
     const ws = this.ws;
@@ -233,20 +251,13 @@ export class Room extends Connection {
     switch (f.type) {
       case 'welcome':
         return this.onWelcome(ws, f as unknown as WelcomeFrame);
-      case 'message': {
-        const m = f as unknown as MessageFrame;
-        if (this.resume.accept(m.seq)) this.events.emit('message', m);
-        return;
-      }
+      case 'message':
+      case 'gap':
+        // Held while a replay_limit gap is being filled; delivered in seq order.
+        return this.inOrder.push(f as unknown as Ordered);
       case 'ack':
         this.queue.ack(f.id as string | undefined, f.seq as number);
         return;
-      case 'gap': {
-        const g = f as unknown as GapFrame;
-        this.resume.gap(g.to);
-        this.events.emit('gap', g);
-        return;
-      }
       case 'presence': {
         const p = f as unknown as PresenceFrame;
         this._members = withPresence(this._members, p);

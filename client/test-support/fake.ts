@@ -13,8 +13,17 @@ export class FakeSocket implements SocketLike {
   onmessage: ((ev: { data: unknown }) => void) | null = null;
   onclose: ((ev: { code: number; reason?: string }) => void) | null = null;
   onerror: ((ev: unknown) => void) | null = null;
-  constructor(readonly url: string) {
+  constructor(
+    readonly url: string,
+    /** The subprotocols offered (the token travels in one by default). */
+    readonly protocols?: string | string[],
+  ) {
     FakeSocket.all.push(this);
+  }
+  /** The token the attempt carries: in its `edge-chat.token.` subprotocol, else `?token=`. */
+  get token(): string | undefined {
+    const offered = ([] as string[]).concat(this.protocols ?? []).find((p) => p.startsWith('edge-chat.token.'));
+    return offered?.slice('edge-chat.token.'.length) ?? new URL(this.url).searchParams.get('token') ?? undefined;
   }
   send(data: string) {
     if (this.readyState !== 1) throw new Error(`send on a socket in state ${this.readyState}`);
