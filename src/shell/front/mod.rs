@@ -54,8 +54,11 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
         (Method::Get, Route::Health) => json_response(200, r#"{"ok":true}"#.into()),
         (Method::Get, Route::DevToken) if dev => auth::dev_token(&url, env),
         (Method::Get, Route::DevMeter) if dev => {
-            let meter = serde_json::to_string(&crate::meter::snapshot()).unwrap_or_default();
-            json_response(200, meter)
+            let mut meter = serde_json::to_value(crate::meter::snapshot())?;
+            // The isolate's Wasm linear memory (shared by every object here; it never shrinks).
+            let pages = core::arch::wasm32::memory_size(0) as u64;
+            meter["wasm_memory_bytes"] = (pages * 65_536).into();
+            json_response(200, meter.to_string())
         }
         (Method::Get, Route::DevRoomDebug(room)) if dev && is_valid_room(room) => {
             server_api::room_call(env, room, RoomCall::Debug).await
