@@ -31,6 +31,8 @@ pub struct Config {
     pub max_room_connections: usize,
     /// `REPLAY_MAX_MESSAGES` / `REPLAY_MAX_BYTES`: what one resume replays at most.
     pub replay: ReplayLimit,
+    /// `TYPING_INTERVAL_MS`: at most one `typing` frame relayed per user per room this often.
+    pub typing_interval_ms: u64,
 }
 
 /// The most one resume (`?since=`) replays; older messages are announced as a `gap` with
@@ -67,6 +69,7 @@ impl Default for Config {
             max_connections_per_user: 10,
             max_room_connections: 10_000,
             replay: ReplayLimit::default(),
+            typing_interval_ms: 2_000,
         }
     }
 }
@@ -139,6 +142,9 @@ impl Config {
                     .within("REPLAY_MAX_BYTES", 1.0, 1e12)
                     .map_or(d.replay.max_bytes, |v| v as u64),
             },
+            typing_interval_ms: vars
+                .within("TYPING_INTERVAL_MS", 0.0, 3_600_000.0)
+                .map_or(d.typing_interval_ms, |v| v as u64),
         }
     }
 }
@@ -201,7 +207,9 @@ mod tests {
             ("MAX_ROOM_CONNECTIONS", "50"),
             ("REPLAY_MAX_MESSAGES", "10"),
             ("REPLAY_MAX_BYTES", "1000"),
+            ("TYPING_INTERVAL_MS", "500"),
         ]);
+        assert_eq!(limits.typing_interval_ms, 500);
         assert_eq!(
             (limits.direct_rate.per_second, limits.direct_rate.burst),
             (1.0, 3.0)
@@ -247,7 +255,9 @@ mod tests {
             ("MAX_TOKEN_LIFETIME_SECONDS", "a week"),
             ("MAX_CONNECTIONS_PER_USER", "0"),
             ("REPLAY_MAX_MESSAGES", "-1"),
+            ("TYPING_INTERVAL_MS", "soon"),
         ]);
         assert_eq!(c, Config::default());
+        assert_eq!(c.typing_interval_ms, 2_000);
     }
 }

@@ -9,11 +9,13 @@
 pub mod alarm;
 pub mod auth;
 pub mod calls;
+pub mod chat_log;
 pub mod coalesced_report;
 pub mod config;
 pub mod connection_id;
 pub mod error;
 pub mod message_log;
+pub mod message_state;
 pub mod moderation;
 pub mod names;
 pub mod outbox;
