@@ -28,6 +28,7 @@ pub mod server_api;
 pub mod session;
 pub mod stats;
 pub mod tags;
+pub mod unread;
 pub mod user_registry;
 
 #[cfg(target_arch = "wasm32")]

@@ -21,6 +21,7 @@ pub(super) const PATHS: &[&str] = &[
     BANS,
     UNBAN,
     REVOKE,
+    DELETE_MESSAGE,
 ];
 const CONNECT: &str = "/room/connect";
 const PUBLISH: &str = "/room/publish";
@@ -36,6 +37,7 @@ const KICK: &str = "/room/kick";
 const BANS: &str = "/room/bans";
 const UNBAN: &str = "/room/unban";
 const REVOKE: &str = "/room/revoke";
+const DELETE_MESSAGE: &str = "/room/delete-message";
 
 /// A call to the room object of `room`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +112,9 @@ pub enum RoomCall {
         before: u64,
         reason: Option<String>,
     },
+    /// `DELETE /rooms/{room}/messages/{seq}`: the message is deleted (its data erased) and the
+    /// room told. Answers `{"delivered":N,"seq":S}` (`seq`: the deletion's), or 404.
+    DeleteMessage { seq: u64 },
 }
 
 /// `ban` as a parameter: absent, `forever`, or seconds.
@@ -166,6 +171,7 @@ impl Call for RoomRequest {
                 .body(frame.clone()),
             Info => req(Method::Get, INFO),
             Debug => req(Method::Get, DEBUG),
+            DeleteMessage { seq } => req(Method::Post, DELETE_MESSAGE).param("seq", seq),
             _ => moderation_request(req(Method::Post, ""), &self.call),
         }
     }
@@ -212,6 +218,9 @@ impl Call for RoomRequest {
             },
             INFO => Info,
             DEBUG => Debug,
+            DELETE_MESSAGE => DeleteMessage {
+                seq: req.number("seq")?,
+            },
             _ => moderation_call(&req)?,
         };
         Ok(RoomRequest { room, call })
@@ -346,6 +355,7 @@ mod tests {
             },
             RoomCall::Info,
             RoomCall::Debug,
+            RoomCall::DeleteMessage { seq: 42 },
             RoomCall::Disconnect {
                 connection: "r.0123456789abcdef".into(),
                 reason: Some("bye & =".into()),

@@ -68,7 +68,7 @@ impl<H> Room<H> {
             }
         };
         let pending = self.receipts.pending.get(from.user_id).map(|p| p.0);
-        if cursor.max(pending).is_some_and(|c| seq <= c) {
+        if seq <= cursor.max(pending).unwrap_or(0) {
             return Vec::new();
         }
         let entry = (seq, from.connection_id.to_owned());

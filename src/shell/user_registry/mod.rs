@@ -19,6 +19,7 @@
 
 mod rooms;
 mod store;
+mod unread;
 
 use super::env::now_ms;
 use super::http::{error, error_response, json_response};
@@ -87,6 +88,15 @@ impl UserRegistry {
                 let reply = self.reports(&room, reports)?;
                 return json_response(200, serde_json::to_string(&reply)?);
             }
+            RegistryRequest::ReadStates {
+                room,
+                messages,
+                cursors,
+            } => return self.read_states(&room, messages, cursors),
+            RegistryRequest::RoomMessages { rooms } => {
+                let counts = self.room_messages(&rooms)?;
+                return json_response(200, serde_json::to_string(&counts)?);
+            }
             RegistryRequest::User { user, call } => (user, call),
         };
         match call {
@@ -104,6 +114,7 @@ impl UserRegistry {
                 let closed = self.revoke(&user, before, reason).await?;
                 json_response(200, serde_json::to_string(&Closed { closed })?)
             }
+            RegistryCall::Unread { rooms, iat } => self.unread(&user, rooms, iat).await,
         }
     }
 
