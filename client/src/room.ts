@@ -3,8 +3,10 @@
 // is in connection.ts.
 
 import type {
-  Ack, ClosingFrame, DirectFrame, ErrorFrame, GapFrame, Member, MessageFrame, PresenceFrame, State, TokenExpiringFrame, WelcomeFrame,
+  Ack, ClosingFrame, DeleteFrame, DirectFrame, EditFrame, ErrorFrame, GapFrame, Member, MessageFrame, PresenceFrame, ReactFrame, ReadFrame,
+  State, TokenExpiringFrame, TypingFrame, WelcomeFrame,
 } from './frames.js';
+import { ReadState, TypingThrottle } from './chat.js';
 import type { ClosedEvent, Events, FailedEvent } from './events.js';
 import type { ConnectOptions, PublishOptions } from './options.js';
 import { Connection } from './connection.js';
@@ -23,10 +25,15 @@ export class Room extends Connection {
   private _connectionId: string | undefined;
   private _userId: string | undefined;
   private maxBytes: number;
+  private readonly reads = new ReadState();
+  private readonly typingThrottle: TypingThrottle;
+  /** The highest seq `markRead` asked for that the server has not confirmed yet. */
+  private readWanted = 0;
 
   constructor(opts: ConnectOptions) {
     super(opts);
     this.maxBytes = opts.maxMessageBytes ?? 65536;
+    this.typingThrottle = new TypingThrottle(opts.typingIntervalMs ?? 2000);
     this.open();
   }
 
@@ -73,6 +80,16 @@ export class Room extends Connection {
     return this.maxBytes;
   }
 
+  /** This user's read cursor in the room, as the server last said (welcome, read receipts). */
+  get readSeq(): number {
+    return this.reads.readSeq;
+  }
+
+  /** Messages after `readSeq` not sent by this user (an `unread` event on every change). */
+  get unread(): number {
+    return this.reads.unread;
+  }
+
   // ---- public methods -------------------------------------------------------------------------
 
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -89,6 +106,45 @@ export class Room extends Connection {
    * still be stored: publishing again with the same id is safe.
    */
   publish(data: unknown, options: PublishOptions = {}): Promise<Ack> {
+    return this.enqueue({ type: 'publish', data, ...(options.echo === false ? { echo: false } : {}) }, options);
+  }
+
+  /** Replaces the data of this user's message `seq`. Acked like a publish (same queue, same
+   * refusals), plus `forbidden` (not the author) and `not_found` (no such message, or deleted). */
+  edit(seq: number, data: unknown, options: PublishOptions = {}): Promise<Ack> {
+    return this.enqueue({ type: 'edit', target: seq, data }, options);
+  }
+
+  /** Deletes this user's message `seq` (its data is erased on the server). */
+  delete(seq: number, options: PublishOptions = {}): Promise<Ack> {
+    return this.enqueue({ type: 'delete', target: seq }, options);
+  }
+
+  /** Adds (`on`, the default) or removes this user's reaction `emoji` (1–32 characters) to
+   * message `seq`. A repeat of the current state is acked and changes nothing. */
+  react(seq: number, emoji: string, on = true, options: PublishOptions = {}): Promise<Ack> {
+    return this.enqueue({ type: 'react', target: seq, emoji, on }, options);
+  }
+
+  /** Says this user is typing (`stop`: stopped). Sent at most once per `typingIntervalMs`
+   * (the server relays no more); nothing is sent while disconnected. True when sent. */
+  typing(stop = false): boolean {
+    if (!this.isOpen() || !this.typingThrottle.allow(stop, Date.now())) return false;
+    this.ws!.send(JSON.stringify(stop ? { type: 'typing', stop: true } : { type: 'typing' }));
+    return true;
+  }
+
+  /** Marks the room read up to `seq` (this user's cursor only moves forward; every device of
+   * the user gets the receipt). While disconnected, the highest seq asked for is sent after
+   * the next welcome. */
+  markRead(seq: number): void {
+    if (!Number.isInteger(seq) || seq <= Math.max(this.readWanted, this.reads.readSeq)) return;
+    this.readWanted = seq;
+    if (this.isOpen()) this.ws!.send(JSON.stringify({ type: 'read', seq }));
+  }
+
+  /** Sends `fields` with an id through the publish queue (see `publish`). */
+  private enqueue(fields: Record<string, unknown>, options: PublishOptions): Promise<Ack> {
     const id = options.id ?? newId(this.random);
     return new Promise<Ack>((resolve, reject) => {
       if (this.ended) return reject(new ChatError('closed', this._closeInfo?.byServer ? this.closedMessage() : 'the room handle is closed', id));
@@ -97,7 +153,7 @@ export class Room extends Connection {
       if (signal?.aborted) return reject(new ChatError('aborted', `aborted: ${errorMessage(signal.reason)}`, id));
       let frame: string;
       try {
-        frame = JSON.stringify({ type: 'publish', data, id, ...(options.echo === false ? { echo: false } : {}) });
+        frame = JSON.stringify({ ...fields, id });
       } catch (e) {
         return reject(new ChatError('bad_data', `the data cannot be sent as JSON: ${errorMessage(e)}`, id));
       }
@@ -227,7 +283,33 @@ export class Room extends Connection {
         return this.onWelcome(ws, f as unknown as WelcomeFrame);
       case 'message': {
         const m = f as unknown as MessageFrame;
-        if (this.resume.accept(m.seq)) this.events.emit('message', m);
+        if (!this.resume.accept(m.seq)) return;
+        this.events.emit('message', m);
+        if (ws === this.ws && this.reads.message(m, m.from?.user_id === this._userId)) this.events.emit('unread', this.reads.unread);
+        return;
+      }
+      case 'edit':
+      case 'delete':
+      case 'react': {
+        // Events have seqs in the room's log like messages: delivered once, in order.
+        const e = f as unknown as EditFrame | DeleteFrame | ReactFrame;
+        if (!this.resume.accept(e.seq)) return;
+        if (e.type === 'react') this.events.emit('reaction', e);
+        else if (e.type === 'edit') this.events.emit('edit', e);
+        else this.events.emit('delete', e);
+        return;
+      }
+      case 'typing':
+        this.events.emit('typing', f as unknown as TypingFrame);
+        return;
+      case 'read': {
+        const r = f as unknown as ReadFrame;
+        if (r.user_id === this._userId && this.reads.read(r.seq)) {
+          this.events.emit('read', r);
+          if (ws === this.ws) this.events.emit('unread', this.reads.unread);
+          return;
+        }
+        this.events.emit('read', r);
         return;
       }
       case 'ack':
@@ -283,6 +365,9 @@ export class Room extends Connection {
     if (typeof w.max_message_bytes === 'number' && w.max_message_bytes > 0) this.maxBytes = w.max_message_bytes;
     const before = this.resume.welcome(w.seq);
     this._members = frozenMembers(Array.isArray(w.members) ? w.members : []);
+    this.reads.welcome(w.read_seq, w.unread, w.seq);
+    // A markRead made while disconnected goes out now, if the server is not there already.
+    if (this.readWanted > this.reads.readSeq && this.readWanted <= w.seq) this.ws!.send(JSON.stringify({ type: 'read', seq: this.readWanted }));
     // Queued and unacknowledged publishes go out first (after the replay the server is
     // sending), so that whatever the handlers below publish comes after them.
     this.flush();
@@ -291,6 +376,7 @@ export class Room extends Connection {
       () => before !== undefined && this.events.emit('reset', { lastSeq: before, seq: w.seq }),
       () => this.events.emit('welcome', w),
       () => this.events.emit('members', this._members),
+      () => this.events.emit('unread', this.reads.unread),
     ];
     for (const step of steps) {
       if (ws !== this.ws) return;

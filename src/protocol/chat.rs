@@ -39,6 +39,7 @@ pub fn parse<'a>(
         }
         "read" => Ok(ClientFrame::Read {
             seq: seq(f.seq.as_ref(), "seq", 0)?,
+            id,
         }),
         "edit" => Ok(ClientFrame::Edit {
             target: target(&f)?,
@@ -112,7 +113,7 @@ mod tests {
         ));
         assert!(matches!(
             f(r#"{"type":"read","seq":0}"#),
-            ClientFrame::Read { seq: 0 }
+            ClientFrame::Read { seq: 0, id: None }
         ));
         match f(r#"{"type":"edit","target":3,"data":{"t":"x"},"id":"e1"}"#) {
             ClientFrame::Edit { target, data, id } => {

@@ -33,8 +33,8 @@ pub enum ClientFrame<'a> {
     Auth { token: String, id: Option<String> },
     /// The sender is typing (or stopped: `stop`). Ephemeral: relayed, never stored.
     Typing { stop: bool },
-    /// The sender has read the room up to `seq`.
-    Read { seq: u64 },
+    /// The sender has read the room up to `seq` (`id` only quoted by a refusal).
+    Read { seq: u64, id: Option<String> },
     /// Replace the `data` of the sender's own message `target`.
     Edit {
         target: u64,

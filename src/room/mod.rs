@@ -432,7 +432,7 @@ impl<H> Room<H> {
                 self.refresh(&connection_id, &token, id.as_deref(), now_ms)
             }
             ClientFrame::Typing { stop } => self.typing(&user_id, stop, now_ms),
-            ClientFrame::Read { seq } => self.read(from, seq, log),
+            ClientFrame::Read { seq, id } => self.read(from, seq, id.as_deref(), log),
             ClientFrame::Edit { target, data, id } => {
                 self.edit(from, (target, data, id.as_deref()), now_ms, log)
             }

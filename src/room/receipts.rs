@@ -51,20 +51,26 @@ impl<H> Room<H> {
         Ok(self.read_position(user, log)?.cursor)
     }
 
-    pub(super) fn read(&mut self, from: Author<'_>, seq: u64, log: &dyn ChatLog) -> Vec<Action> {
+    pub(super) fn read(
+        &mut self,
+        from: Author<'_>,
+        seq: u64,
+        id: Option<&str>,
+        log: &dyn ChatLog,
+    ) -> Vec<Action> {
         let me = || Recipients::One(from.connection_id.to_owned());
         if seq > log.last_seq() {
             let message = "`seq` is beyond the room's latest seq";
             return vec![Action::send(
                 me(),
-                error_frame(ErrorCode::BadFrame, message, None),
+                error_frame(ErrorCode::BadFrame, message, id),
             )];
         }
         let cursor = match self.cursor_of(from.user_id, log) {
             Ok(c) => c,
             Err(e) => {
                 let detail = format!("a read cursor could not be read: {e}");
-                return vec![Action::internal_error(from.connection_id, None, detail)];
+                return vec![Action::internal_error(from.connection_id, id, detail)];
             }
         };
         let pending = self.receipts.pending.get(from.user_id).map(|p| p.0);
@@ -173,14 +179,14 @@ mod tests {
         // Beyond the room's latest seq: bad_frame, nothing stored.
         let acts = r.receive(
             "a1",
-            Incoming::Text(r#"{"type":"read","seq":6}"#),
+            Incoming::Text(r#"{"type":"read","seq":6,"id":"r9"}"#),
             0,
             &mut log,
         );
         let d = deliveries(&r, &acts);
         assert_eq!(
-            (d[0].0.as_str(), d[0].1["code"].clone()),
-            ("a1", json!("bad_frame"))
+            (d[0].0.as_str(), d[0].1["code"].clone(), d[0].1["id"].clone()),
+            ("a1", json!("bad_frame"), json!("r9"))
         );
         assert!(r.end_turn(&mut log).is_empty());
     }
