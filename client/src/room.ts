@@ -29,6 +29,8 @@ export class Room extends Connection {
   private readonly typingThrottle: TypingThrottle;
   /** The highest seq `markRead` asked for that the server has not confirmed yet. */
   private readWanted = 0;
+  /** The id of the last `read` frame sent. */
+  private readId: string | undefined;
 
   constructor(opts: ConnectOptions) {
     super(opts);
@@ -130,7 +132,9 @@ export class Room extends Connection {
    * (the server relays no more); nothing is sent while disconnected. True when sent. */
   typing(stop = false): boolean {
     if (!this.isOpen() || !this.typingThrottle.allow(stop, Date.now())) return false;
-    this.ws!.send(JSON.stringify(stop ? { type: 'typing', stop: true } : { type: 'typing' }));
+    // With an id, so that a refusal (`rate_limited`) is not taken for someone else's.
+    const id = `t-${newId(this.random)}`;
+    this.ws!.send(JSON.stringify(stop ? { type: 'typing', stop: true, id } : { type: 'typing', id }));
     return true;
   }
 
@@ -140,7 +144,13 @@ export class Room extends Connection {
   markRead(seq: number): void {
     if (!Number.isInteger(seq) || seq <= Math.max(this.readWanted, this.reads.readSeq)) return;
     this.readWanted = seq;
-    if (this.isOpen()) this.ws!.send(JSON.stringify({ type: 'read', seq }));
+    if (this.isOpen()) this.sendRead(seq);
+  }
+
+  /** A `read` frame, with an id: a refusal (`rate_limited`) lets a later `markRead` retry. */
+  private sendRead(seq: number): void {
+    this.readId = `r-${newId(this.random)}`;
+    this.ws!.send(JSON.stringify({ type: 'read', seq, id: this.readId }));
   }
 
   /** Sends `fields` with an id through the publish queue (see `publish`). */
@@ -334,6 +344,7 @@ export class Room extends Connection {
       case 'error': {
         if (this.refreshAnswer(ws, f)) return; // the refresh's `auth` was refused: handled there
         const e = f as unknown as ErrorFrame;
+        if (e.id !== undefined && e.id === this.readId) this.readWanted = this.reads.readSeq; // retry later
         this.queue.fail(e.id, new ChatError(e.code, e.message, e.id));
         this.events.emit('error', e);
         return;
@@ -367,7 +378,7 @@ export class Room extends Connection {
     this._members = frozenMembers(Array.isArray(w.members) ? w.members : []);
     this.reads.welcome(w.read_seq, w.unread, w.seq);
     // A markRead made while disconnected goes out now, if the server is not there already.
-    if (this.readWanted > this.reads.readSeq && this.readWanted <= w.seq) this.ws!.send(JSON.stringify({ type: 'read', seq: this.readWanted }));
+    if (this.readWanted > this.reads.readSeq && this.readWanted <= w.seq) this.sendRead(this.readWanted);
     // Queued and unacknowledged publishes go out first (after the replay the server is
     // sending), so that whatever the handlers below publish comes after them.
     this.flush();

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { connect, createSession, MessageStates, ChatError, type MessageFrame } from '../src/index.js';
 import { FakeSocket, tick, msg } from '../test-support/fake.js';
 
-const sentOf = (s: FakeSocket) => s.sent.filter((x) => x !== 'ping').map((x) => JSON.parse(x));
+const sentOf = (s: FakeSocket) =>
+  s.sent.filter((x) => x !== 'ping').map((x) => JSON.parse(x)).map((f) => (f.type === 'typing' || f.type === 'read' ? { ...f, id: undefined } : f));
+const noId = <T extends object>(f: T) => ({ ...f, id: undefined });
 const from = (user: string) => ({ type: 'message', room: 'r', from: { user_id: user }, data: 'x', ts: 0 });
 
 async function openRoom(welcome: object = {}, opts: object = {}) {
@@ -29,7 +31,8 @@ test('typing is sent at most once per interval, a stop only after a start, nothi
     assert.equal(room.typing(true), false, 'the server would drop it too');
     mock.timers.tick(1);
     assert.equal(room.typing(true), true);
-    assert.deepEqual(sentOf(s), [{ type: 'typing' }, { type: 'typing', stop: true }]);
+    assert.deepEqual(sentOf(s), [noId({ type: 'typing' }), noId({ type: 'typing', stop: true })]);
+    assert.match(JSON.parse(s.sent[0]).id, /^t-/, 'with an id, for its refusals');
     s.drop();
     mock.timers.tick(5000);
     assert.equal(room.typing(), false, 'not connected');
@@ -47,14 +50,18 @@ test('markRead sends forward moves only; one made while disconnected goes out af
     room.markRead(6);
     room.markRead(6);
     room.markRead(5);
-    assert.deepEqual(sentOf(s), [{ type: 'read', seq: 6 }]);
+    assert.deepEqual(sentOf(s), [noId({ type: 'read', seq: 6 })]);
+    // A refused read (e.g. rate_limited) can be asked for again.
+    s.push({ type: 'error', code: 'rate_limited', message: 'slow down', id: JSON.parse(s.sent[0]).id });
+    room.markRead(6);
+    assert.equal(sentOf(s).length, 2);
     s.drop();
     room.markRead(9);
     mock.timers.tick(20_000);
     await tick();
     const s2 = FakeSocket.all[1];
     s2.accept({ user_id: 'me', seq: 10, read_seq: 6, unread: 1 });
-    assert.deepEqual(sentOf(s2), [{ type: 'read', seq: 9 }]);
+    assert.deepEqual(sentOf(s2), [noId({ type: 'read', seq: 9 })]);
     room.close();
   } finally {
     mock.timers.reset();

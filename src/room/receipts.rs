@@ -185,7 +185,11 @@ mod tests {
         );
         let d = deliveries(&r, &acts);
         assert_eq!(
-            (d[0].0.as_str(), d[0].1["code"].clone(), d[0].1["id"].clone()),
+            (
+                d[0].0.as_str(),
+                d[0].1["code"].clone(),
+                d[0].1["id"].clone()
+            ),
             ("a1", json!("bad_frame"), json!("r9"))
         );
         assert!(r.end_turn(&mut log).is_empty());
