@@ -70,6 +70,10 @@ pub struct Summary {
     /// (RSS at the end − RSS before) / connections: with `--publishers 0` and a duration past
     /// the hibernation timeout, the memory an idle, hibernated connection costs.
     pub server_rss_per_connection_bytes: f64,
+    /// `--chatty`: typing and read frames the connections sent, and received from the server.
+    pub chatty: bool,
+    pub chat_frames_sent: u64,
+    pub chat_frames_received: u64,
     pub errors: Vec<String>,
 }
 
@@ -176,6 +180,9 @@ pub fn summarise(
         server_rss_bytes: rss,
         server_rss_before_bytes: 0,
         server_rss_per_connection_bytes: 0.0,
+        chatty: args.chatty,
+        chat_frames_sent: sum(|r| r.chat_sent),
+        chat_frames_received: sum(|r| r.chat_received),
         errors: merged.errors,
     }
 }
