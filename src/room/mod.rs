@@ -294,11 +294,11 @@ impl<H> Room<H> {
             actions.push(Action::send(others, join.to_json()));
         }
         // The one storage read of a connect: the user's cursor and what is unread after it.
-        let position = self.read_position(user_id, log).unwrap_or_else(|e| {
-            let detail = format!("a read position could not be read: {e}");
-            actions.push(Action::internal_error(connection_id, None, detail));
-            Default::default()
-        });
+        // (A failure is reported after the welcome, which is always the first frame.)
+        let (position, failed) = match self.read_position(user_id, log) {
+            Ok(p) => (p, None),
+            Err(e) => (Default::default(), Some(e)),
+        };
         let welcome = ServerFrame::Welcome {
             room: &self.name,
             connection_id,
@@ -311,6 +311,10 @@ impl<H> Room<H> {
         };
         let me = Recipients::One(connection_id.to_owned());
         actions.push(Action::send(me, welcome.to_json()));
+        if let Some(e) = failed {
+            let detail = format!("a read position could not be read: {e}");
+            actions.push(Action::internal_error(connection_id, None, detail));
+        }
         if let Some(since) = j.since {
             self.replay(connection_id, since, log, &mut actions);
         }
