@@ -34,6 +34,8 @@ pub struct Config {
     /// `WELCOME_MAX_MEMBERS`: members listed in `welcome` (the rest are paged over HTTP): a
     /// join storm into a big room must not make every welcome list everyone.
     pub welcome_max_members: usize,
+    /// `TYPING_INTERVAL_MS`: at most one `typing` frame relayed per user per room this often.
+    pub typing_interval_ms: u64,
 }
 
 /// The most one resume (`?since=`) replays; older messages are announced as a `gap` with
@@ -71,6 +73,7 @@ impl Default for Config {
             max_room_connections: 10_000,
             replay: ReplayLimit::default(),
             welcome_max_members: 100,
+            typing_interval_ms: 2_000,
         }
     }
 }
@@ -146,6 +149,9 @@ impl Config {
                     .within("REPLAY_MAX_BYTES", 1.0, 1e12)
                     .map_or(d.replay.max_bytes, |v| v as u64),
             },
+            typing_interval_ms: vars
+                .within("TYPING_INTERVAL_MS", 0.0, 3_600_000.0)
+                .map_or(d.typing_interval_ms, |v| v as u64),
         }
     }
 }
@@ -208,7 +214,9 @@ mod tests {
             ("MAX_ROOM_CONNECTIONS", "50"),
             ("REPLAY_MAX_MESSAGES", "10"),
             ("REPLAY_MAX_BYTES", "1000"),
+            ("TYPING_INTERVAL_MS", "500"),
         ]);
+        assert_eq!(limits.typing_interval_ms, 500);
         assert_eq!(
             (limits.direct_rate.per_second, limits.direct_rate.burst),
             (1.0, 3.0)
@@ -254,7 +262,9 @@ mod tests {
             ("MAX_TOKEN_LIFETIME_SECONDS", "a week"),
             ("MAX_CONNECTIONS_PER_USER", "0"),
             ("REPLAY_MAX_MESSAGES", "-1"),
+            ("TYPING_INTERVAL_MS", "soon"),
         ]);
         assert_eq!(c, Config::default());
+        assert_eq!(c.typing_interval_ms, 2_000);
     }
 }

@@ -9,11 +9,13 @@
 pub mod alarm;
 pub mod auth;
 pub mod calls;
+pub mod chat_log;
 pub mod coalesced_report;
 pub mod config;
 pub mod connection_id;
 pub mod error;
 pub mod message_log;
+pub mod message_state;
 pub mod meter;
 pub mod moderation;
 pub mod names;
@@ -27,6 +29,7 @@ pub mod server_api;
 pub mod session;
 pub mod stats;
 pub mod tags;
+pub mod unread;
 pub mod user_registry;
 
 #[cfg(target_arch = "wasm32")]

@@ -18,6 +18,10 @@ pub struct LogEntry<'a> {
     /// The publisher's message id, the key of idempotent retries (with `user_id`).
     pub client_id: Option<&'a str>,
     pub frame: &'a str,
+    /// `None` for a message; for an event (`edit`, `delete`, `react`), the message it changes.
+    /// Events have seqs like messages but are not messages: they are not counted as unread,
+    /// and their ids are a namespace of their own.
+    pub target: Option<u64>,
 }
 
 /// Why the log could not do what was asked. The detail is for the operator's log; clients
@@ -262,10 +266,13 @@ pub enum HistoryStorage {
     None,
 }
 
-/// The log of `HistoryStorage::None`: a counter.
+/// The log of `HistoryStorage::None`: counters, and read cursors in memory.
 #[derive(Debug, Default)]
 pub struct NoLog {
     last: u64,
+    /// Messages appended (events excluded).
+    pub(crate) messages: u64,
+    pub(crate) cursors: std::collections::HashMap<String, u64>,
 }
 
 impl MessageLog for NoLog {
@@ -277,6 +284,7 @@ impl MessageLog for NoLog {
     }
     fn append(&mut self, e: LogEntry<'_>) -> Result<Appended, LogError> {
         self.last = e.seq;
+        self.messages += u64::from(e.target.is_none());
         Ok(Appended::Stored)
     }
     fn newest_lengths(&self, _after: u64, _max: u64) -> Result<Vec<(u64, usize)>, LogError> {
@@ -294,6 +302,10 @@ pub struct MemoryLog {
     pub rows: Vec<(u64, Option<String>, Option<String>, String)>,
     pub last: u64,
     pub fail: bool,
+    /// Read cursors by user (see [`crate::chat_log::ChatLog`]).
+    pub cursors: std::collections::BTreeMap<String, u64>,
+    /// The target of each event row (seq → message).
+    pub targets: std::collections::BTreeMap<u64, u64>,
 }
 
 #[cfg(test)]
@@ -310,13 +322,18 @@ impl MessageLog for MemoryLog {
         }
         assert_eq!(e.seq, self.last + 1, "seq must be gapless");
         if let (Some(u), Some(c)) = (e.user_id, e.client_id) {
-            if let Some(r) = self
-                .rows
-                .iter()
-                .find(|r| r.1.as_deref() == Some(u) && r.2.as_deref() == Some(c))
-            {
+            // Messages and events are two namespaces of ids.
+            let kind = |seq: &u64| self.targets.contains_key(seq);
+            if let Some(r) = self.rows.iter().find(|r| {
+                r.1.as_deref() == Some(u)
+                    && r.2.as_deref() == Some(c)
+                    && kind(&r.0) == e.target.is_some()
+            }) {
                 return Ok(Appended::Duplicate(r.0));
             }
+        }
+        if let Some(t) = e.target {
+            self.targets.insert(e.seq, t);
         }
         self.rows.push((
             e.seq,

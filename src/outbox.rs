@@ -17,8 +17,8 @@
 //! turn's broadcasts, so a welcome or a replay still precedes live traffic.
 
 use crate::protocol::server::{batch_frame, BATCH_OVERHEAD};
-use crate::room::{Recipients, Room};
-use std::collections::HashMap;
+use crate::room::{Exclusion, Recipients, Room};
+use std::collections::{HashMap, HashSet};
 
 /// A `batch` frame never grows past this many bytes, wrapper included: the next frame starts a
 /// new one, so a turn under load never produces a single oversized WebSocket message. (A lone
@@ -117,8 +117,10 @@ impl Outbox {
 struct Sorted<'i> {
     items: &'i [(Recipients, String)],
     room_wide: Vec<usize>,
-    /// Room-wide frames that do not include everyone: the only ones to check per connection.
-    conditional: Vec<usize>,
+    /// Whom the room-wide frames that do not include everyone leave out (by connection, by
+    /// user): a connection named in neither gets every room-wide frame, with no check per frame.
+    excluded_connections: HashSet<&'i str>,
+    excluded_users: HashSet<&'i str>,
     personal: HashMap<&'i str, Vec<usize>>,
     to_users: Vec<usize>,
 }
@@ -136,16 +138,19 @@ impl<'i> Sorted<'i> {
         let mut s = Sorted {
             items,
             room_wide: Vec::new(),
-            conditional: Vec::new(),
+            excluded_connections: HashSet::new(),
+            excluded_users: HashSet::new(),
             personal: HashMap::new(),
             to_users: Vec::new(),
         };
         for (i, (to, _)) in items.iter().enumerate() {
             if to.is_room_wide() {
                 s.room_wide.push(i);
-                if !to.is_everyone() {
-                    s.conditional.push(i);
-                }
+                match to.exclusion() {
+                    Some(Exclusion::Connection(c)) => s.excluded_connections.insert(c),
+                    Some(Exclusion::User(u)) => s.excluded_users.insert(u),
+                    None => false,
+                };
             } else if let Some(c) = to.only_connection() {
                 s.personal.entry(c).or_default().push(i);
             } else {
@@ -188,11 +193,13 @@ impl<'i> Sorted<'i> {
     }
 
     fn room_wide_for(&self, connection_id: &str, user_id: &str) -> RoomWide {
-        let items = self.items;
-        let includes = |i: usize| items[i].0.includes(connection_id, user_id);
-        if self.conditional.iter().all(|&i| includes(i)) {
+        if !self.excluded_connections.contains(connection_id)
+            && !self.excluded_users.contains(user_id)
+        {
             return RoomWide::All;
         }
+        let items = self.items;
+        let includes = |i: usize| items[i].0.includes(connection_id, user_id);
         RoomWide::Some(
             self.room_wide
                 .iter()
@@ -487,6 +494,30 @@ mod tests {
         assert_eq!(texts_to(&plan, "b"), vec![f(1)]);
         assert_eq!(frames_to(&plan, "c"), vec![v(&f(2)), v(&f(3))]);
         assert_eq!(plan.sends.len(), 2);
+    }
+
+    /// A user's `typing` goes to every connection of the others, and only the typer's
+    /// connections need a text of their own: everyone else shares the turn's one batch.
+    #[test]
+    fn frames_for_the_other_users_leave_out_every_connection_of_one_user() {
+        let r = room(&[
+            ("a1", "ua", true),
+            ("a2", "ua", false),
+            ("b", "ub", true),
+            ("c", "uc", true),
+        ]);
+        let typing = r#"{"type":"typing","user_id":"ua"}"#;
+        let mut out = Outbox::default();
+        out.push(Recipients::AllExcept(None), f(1));
+        out.push(Recipients::OtherUsers("ua".into()), typing.into());
+        out.push(Recipients::AllExcept(None), f(2));
+        let plan = out.plan(&r, |h| h.1);
+        assert_eq!(frames_to(&plan, "a1"), vec![v(&f(1)), v(&f(2))]);
+        assert_eq!(texts_to(&plan, "a2"), vec![f(1), f(2)]);
+        assert_eq!(frames_to(&plan, "b"), vec![v(&f(1)), v(typing), v(&f(2))]);
+        assert_eq!(texts_to(&plan, "b"), texts_to(&plan, "c"), "shared");
+        // f(1), f(2) (for a2), the shared batch, a1's batch.
+        assert_eq!(plan.texts.len(), 4);
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub enum Route<'a> {
     UserRevoke(Option<String>),
     /// `GET /stats` (admin)
     Stats,
+    /// `DELETE /rooms/{room}/messages/{seq}` (admin); `None` when `seq` is not a number
+    RoomMessage(&'a str, Option<u64>),
+    /// `GET /users/{user}/unread` (admin)
+    UserUnread(Option<String>),
+    /// `GET /me/unread` (the user's own token)
+    MeUnread,
     /// Anything else.
     Unknown,
 }
@@ -68,6 +74,8 @@ impl Route<'_> {
             | Route::RoomBan(..)
             | Route::UserDisconnect(_)
             | Route::UserRevoke(_)
+            | Route::RoomMessage(..)
+            | Route::UserUnread(_)
             | Route::Stats => true,
             _ => false,
         }
@@ -102,6 +110,9 @@ pub fn route(path: &str) -> Route<'_> {
         ["users", user, "disconnect"] => Route::UserDisconnect(decode(user)),
         ["users", user, "revoke"] => Route::UserRevoke(decode(user)),
         ["stats"] => Route::Stats,
+        ["rooms", room, "messages", seq] => Route::RoomMessage(room, seq.parse().ok()),
+        ["users", user, "unread"] => Route::UserUnread(decode(user)),
+        ["me", "unread"] => Route::MeUnread,
         _ => Route::Unknown,
     }
 }
@@ -172,6 +183,19 @@ mod tests {
             );
         }
         assert!(route("/stats").is_admin(true));
+        assert_eq!(
+            route("/rooms/x/messages/12"),
+            Route::RoomMessage("x", Some(12))
+        );
+        assert_eq!(route("/rooms/x/messages/-1"), Route::RoomMessage("x", None));
+        assert_eq!(
+            route("/users/al%C3%A9/unread"),
+            Route::UserUnread(Some("alé".into()))
+        );
+        assert_eq!(route("/me/unread"), Route::MeUnread);
+        assert!(route("/rooms/x/messages/1").is_admin(false));
+        assert!(route("/users/u/unread").is_admin(true));
+        assert!(!route("/me/unread").is_admin(true), "the user's own token");
         assert!(!route("/rooms/x/ws").is_admin(true));
         assert!(route("/rooms/x/messages").is_admin(false));
         assert!(!route("/rooms/x/messages").is_admin(true));

@@ -142,6 +142,12 @@ if (!QUICK && !flag('no-scenarios')) {
         : `| ${w.peer === 'rust' ? 'Rust worker' : 'JS twin'} | ${w.warm_median_ms.toFixed(2)} ms | ${w.cold_median_ms.toFixed(2)} ms | **${w.wake_cost_ms.toFixed(2)} ms** |`)].join('\n'),
   };
 
+  process.stderr.write('scenario: a chatty room (typing and read receipts, issue 14)\n');
+  const chatty = runJson('node', [path.join(ROOT, 'bench/scripts/chatty_room.mjs'), '--runs', String(Math.min(RUNS, 3))], 1_200_000);
+  scenarios['A chat room with typing and read receipts (1 room × 64, everyone publishing)'] = chatty.failed
+    ? { failed: chatty.failed, markdown: `failed: ${chatty.failed}` }
+    : chatty.summary;
+
   process.stderr.write('scenario: per-user broadcast to a user in 10 rooms\n');
   const ub = runJson('taskset', node('user_broadcast.mjs', '10', '300'), 180_000);
   scenarios['Per-user broadcast to a user in 10 rooms'] = ub.failed ? { failed: ub.failed, markdown: `failed: ${ub.failed}` } : ub.summary;

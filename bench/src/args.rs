@@ -74,4 +74,8 @@ pub struct Args {
     /// (each frame inside is verified like any other).
     #[arg(long)]
     pub batch: bool,
+    /// Chat-app clients: every connection also types every 2 s and marks the room read after
+    /// every WebSocket message that brought it messages (see `chatty.rs`).
+    #[arg(long)]
+    pub chatty: bool,
 }

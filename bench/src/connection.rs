@@ -42,6 +42,9 @@ pub struct ConnReport {
     pub errors: Vec<String>,
     pub latency: Histogram<u64>,
     pub ack_latency: Histogram<u64>,
+    /// `--chatty`: typing and read frames sent and received.
+    pub chat_sent: u64,
+    pub chat_received: u64,
 }
 
 impl Default for ConnReport {
@@ -61,6 +64,8 @@ impl Default for ConnReport {
             errors: Vec::new(),
             latency: histogram(),
             ack_latency: histogram(),
+            chat_sent: 0,
+            chat_received: 0,
         }
     }
 }
@@ -148,6 +153,8 @@ pub async fn connection(
     };
     let publisher = Publisher::new(&plan, index);
     let mut tick = publisher.rate_ticker(window);
+    let (warmup, conns) = (plan.args.warmup, plan.args.conns);
+    let mut typing = crate::chatty::typing_ticker(window, warmup, index, conns);
     let mut session = Session {
         plan: &plan,
         window,
@@ -155,9 +162,10 @@ pub async fn connection(
         tx,
         publisher,
         rep,
+        chatty: crate::chatty::Chatty::default(),
     };
     session.start_closed_loop().await;
-    session.exchange(&mut rx, &mut tick).await;
+    session.exchange(&mut rx, &mut tick, &mut typing).await;
     session.close().await
 }
 
@@ -265,6 +273,8 @@ struct Session<'a> {
     tx: Sender,
     publisher: Publisher<'a>,
     rep: ConnReport,
+    /// `--chatty`: typing and reads.
+    chatty: crate::chatty::Chatty,
 }
 
 impl Session<'_> {
@@ -289,17 +299,20 @@ impl Session<'_> {
     }
 
     /// Publishes (rate mode) and receives until the run has stopped and drained.
-    async fn exchange(&mut self, rx: &mut Receiver, tick: &mut Interval) {
+    async fn exchange(&mut self, rx: &mut Receiver, tick: &mut Interval, typing: &mut Interval) {
         let fixed_rate = self.fixed_rate();
+        let chatty = self.plan.args.chatty;
         let mut drain = Drain::new(self.window.stop_at);
         loop {
             let now = Instant::now();
             let publishing = fixed_rate && now < self.window.stop_at;
+            let typing_now = chatty && now < self.window.stop_at;
             let Some(wake) = drain.wake_at(now, self.publisher.outstanding()) else {
                 break;
             };
             let flow = tokio::select! {
                 _ = tick.tick(), if publishing => self.publisher.send(&mut self.tx).await,
+                _ = typing.tick(), if typing_now => self.chatty.typing(&mut self.tx).await,
                 frame = rx.next() => self.receive(frame, &mut drain).await,
                 _ = tokio::time::sleep_until(wake.into()) => ControlFlow::Continue(()),
             };
@@ -339,12 +352,19 @@ impl Session<'_> {
         for f in single.into_iter().chain(batch) {
             self.verify(f, arrived).await?;
         }
+        if self.plan.args.chatty && arrived < self.window.stop_at {
+            return self.chatty.mark_read(&mut self.tx).await;
+        }
         ControlFlow::Continue(())
     }
 
     async fn verify(&mut self, f: Frame<'_>, arrived: Instant) -> ControlFlow<()> {
         match f.kind {
-            "message" => self.delivered(&f, arrived),
+            "message" => {
+                self.chatty.saw(f.seq.unwrap_or(0));
+                self.delivered(&f, arrived)
+            }
+            "typing" | "read" => self.rep.chat_received += 1,
             "ack" => return self.acked(&f, arrived).await,
             "error" => {
                 let code = f.code.unwrap_or("?");
@@ -391,6 +411,7 @@ impl Session<'_> {
 
     async fn close(mut self) -> ConnReport {
         self.rep.published = self.publisher.sent();
+        self.rep.chat_sent = self.chatty.typing_sent + self.chatty.reads_sent;
         let _ = self.tx.send(Message::Close(None)).await;
         self.rep
     }

@@ -8,6 +8,7 @@
 //! ```
 
 mod args;
+mod chatty;
 mod connection;
 mod plan;
 mod proc_stats;

@@ -75,6 +75,10 @@ pub struct Summary {
     pub server_cpu_ms_per_connect: f64,
     /// Connections that never got their `welcome` (refused, reset, or anything else).
     pub failed_connections: usize,
+    /// `--chatty`: typing and read frames the connections sent, and received from the server.
+    pub chatty: bool,
+    pub chat_frames_sent: u64,
+    pub chat_frames_received: u64,
     pub errors: Vec<String>,
 }
 
@@ -183,6 +187,9 @@ pub fn summarise(
         server_rss_per_connection_bytes: 0.0,
         server_cpu_ms_per_connect: 0.0,
         failed_connections: 0,
+        chatty: args.chatty,
+        chat_frames_sent: sum(|r| r.chat_sent),
+        chat_frames_received: sum(|r| r.chat_received),
         errors: merged.errors,
     }
 }

@@ -51,3 +51,31 @@ export class Backoff {
     this.attempt = 0;
   }
 }
+
+/**
+ * One backoff for several connections (a session's rooms): connections that fail together wait
+ * for the same retry — the first asks for a delay, the others get the time left until that
+ * very retry, with the same attempt number — so a network outage costs one schedule of
+ * retries, not one per room. A stable connection resets it for all.
+ */
+export class SharedBackoff extends Backoff {
+  private retryAt = -Infinity;
+  private current = { attempt: 0, delayMs: 0 };
+
+  constructor(opts: BackoffOptions = {}, random: () => number = Math.random, private readonly now: () => number = Date.now) {
+    super(opts, random);
+  }
+
+  override next(): { attempt: number; delayMs: number } {
+    const now = this.now();
+    if (now < this.retryAt) return { attempt: this.current.attempt, delayMs: this.retryAt - now };
+    this.current = super.next();
+    this.retryAt = now + this.current.delayMs;
+    return this.current;
+  }
+
+  override reset(): void {
+    super.reset();
+    this.retryAt = -Infinity;
+  }
+}

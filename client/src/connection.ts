@@ -61,16 +61,20 @@ export abstract class Connection {
     this.events = new Emitter<Events>(opts.onHandlerError);
     this.resume = new ResumeTracker(opts.since);
     this.queue = new OutboundQueue(opts.queueLimit ?? 100);
-    this.backoff = new Backoff(opts.backoff, this.random);
+    this.backoff = opts.shared?.backoff ?? new Backoff(opts.backoff, this.random);
     this.token = opts.token;
     const Socket = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
     if (!Socket) throw new Error('no WebSocket available: pass one as `WebSocket`');
     this.Socket = Socket;
     if (!opts.token && !opts.getToken) throw new Error('pass `token` or `getToken`');
     this.fetchFn = opts.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis);
-    this.heartbeat = new Heartbeat(opts.heartbeat, () => this.ws, () =>
-      // Silent past the timeout: drop it and start over.
-      this.lost(CLIENT_DROP, 'heartbeat timeout', 'heartbeat_timeout', CLIENT_DROP),
+    this.heartbeat = new Heartbeat(
+      opts.heartbeat,
+      () => this.ws,
+      () =>
+        // Silent past the timeout: drop it and start over.
+        this.lost(CLIENT_DROP, 'heartbeat timeout', 'heartbeat_timeout', CLIENT_DROP),
+      opts.shared?.heartbeat,
     );
     this.refresh = new TokenRefresh({
       attempts: opts.getToken ? (opts.refreshAttempts ?? 3) : 0,

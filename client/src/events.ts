@@ -1,6 +1,9 @@
 // What a room handle emits: the payloads of its own events, and the map of every event.
 
-import type { DirectFrame, ErrorFrame, GapFrame, Member, MessageFrame, PresenceFrame, State, WelcomeFrame } from './frames.js';
+import type {
+  DeleteFrame, DirectFrame, EditFrame, ErrorFrame, GapFrame, Member, MessageFrame, PresenceFrame, ReactFrame, ReadFrame, State, TypingFrame,
+  WelcomeFrame,
+} from './frames.js';
 
 /** A connection ended: closed by the server or the network, or dropped by the client. */
 export interface DisconnectEvent {
@@ -105,4 +108,14 @@ export interface Events {
   closed: ClosedEvent;
   refreshed: RefreshedEvent;
   refresh_failed: RefreshFailedEvent;
+  /** Another user is typing (or stopped). */
+  typing: TypingFrame;
+  /** A read receipt: a user's cursor moved (this user's too, from any of their devices). */
+  read: ReadFrame;
+  edit: EditFrame;
+  delete: DeleteFrame;
+  /** A reaction was added or removed (the `react` frame). */
+  reaction: ReactFrame;
+  /** This user's unread count in the room changed (see `Room.unread`). */
+  unread: number;
 }

@@ -22,6 +22,63 @@ export interface MessageFrame {
   id?: string;
   ts: number;
   seq: number;
+  /** Current state, in history and resume (live messages arrive as first sent; their events
+   * follow): the data was replaced by an edit. */
+  edited?: true;
+  /** Deleted: `data` is null (deleted means gone). */
+  deleted?: true;
+  /** Reactions: emoji → the users who reacted, in the order they did. */
+  reactions?: Record<string, string[]>;
+  /** The seq of the latest event already applied to this state: skip events up to it. */
+  updated?: number;
+}
+
+/** A user is typing (`stop`: stopped). Treat them as typing for 5 s after the last one. */
+export interface TypingFrame {
+  type: 'typing';
+  user_id: string;
+  stop?: true;
+}
+
+/** A user's read cursor in the room moved to `seq` (a read receipt; the user's own devices
+ * get theirs too). */
+export interface ReadFrame {
+  type: 'read';
+  user_id: string;
+  seq: number;
+}
+
+/** Message `target` now has `data` (logged as `seq`). */
+export interface EditFrame {
+  type: 'edit';
+  seq: number;
+  target: number;
+  from: Sender;
+  data: unknown;
+  id?: string;
+  ts: number;
+}
+
+/** Message `target` was deleted: its data is gone (logged as `seq`). */
+export interface DeleteFrame {
+  type: 'delete';
+  seq: number;
+  target: number;
+  from: Sender;
+  id?: string;
+  ts: number;
+}
+
+/** A user's reaction `emoji` to message `target` was added (`on`) or removed. */
+export interface ReactFrame {
+  type: 'react';
+  seq: number;
+  target: number;
+  emoji: string;
+  on: boolean;
+  from: Sender;
+  id?: string;
+  ts: number;
 }
 
 export interface DirectFrame {
@@ -66,6 +123,10 @@ export interface WelcomeFrame {
   member_count?: number;
   /** Set when `members` is the first page only: page the rest with `GET /rooms/{room}/members`. */
   truncated?: boolean;
+  /** The connecting user's read cursor in the room (0: never read). */
+  read_seq?: number;
+  /** Messages after `read_seq` not sent by the connecting user. */
+  unread?: number;
 }
 
 export interface Member {

@@ -12,7 +12,7 @@
 //                            └ the connection is lost: stop(), the held frames are dropped — the
 //                              next resume starts after the last seq delivered and replays them
 
-import type { GapFrame, MessageFrame } from './frames.js';
+import type { DeleteFrame, EditFrame, GapFrame, MessageFrame, ReactFrame } from './frames.js';
 import type { HistoryPage } from './history.js';
 import type { ResumeTracker } from './resume.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
@@ -20,8 +20,12 @@ import { Backoff, type BackoffOptions } from './backoff.js';
 /** The server's largest history page. */
 export const PAGE_LIMIT = 200;
 
-/** The frames whose order matters: messages, and the gaps between them. */
-export type Ordered = MessageFrame | GapFrame;
+/** The frames whose order matters: messages and the log's events on them (each with its own
+ * seq), and the gaps between them. */
+export type Ordered = MessageFrame | EditFrame | DeleteFrame | ReactFrame | GapFrame;
+
+/** What is delivered in order: everything with a seq. */
+export type Sequenced = Exclude<Ordered, GapFrame>;
 
 /** A page read: oldest first, `seq > since`. */
 export type ReadPage = (query: { since: number; limit: number; signal?: AbortSignal }) => Promise<HistoryPage>;
@@ -35,8 +39,8 @@ export interface GapFillOptions {
   attempts: number;
   backoff?: BackoffOptions;
   random: () => number;
-  /** Delivers a message to the application. */
-  message(m: MessageFrame): void;
+  /** Delivers a message or a log event to the application. */
+  ordered(f: Sequenced): void;
   /** Tells the application about messages it will not get. */
   gap(g: GapFrame): void;
 }
@@ -75,8 +79,8 @@ export class GapFill {
   }
 
   private process(f: Ordered): void {
-    if (f.type === 'message') {
-      if (this.o.resume.accept(f.seq)) this.o.message(f);
+    if (f.type !== 'gap') {
+      if (this.o.resume.accept(f.seq)) this.o.ordered(f);
       return;
     }
     if (f.reason === 'replay_limit' && this.o.read) {
@@ -132,9 +136,9 @@ export class GapFill {
     return Math.max(g.from - 1, this.o.resume.since ?? g.from - 1);
   }
 
-  /** Delivers a page's messages that belong to the gap, in order, with a `gap` before any that
+  /** Delivers a page's messages and events that belong to the gap, in order, with a `gap` before any that
    * skips seqs. False when nothing moved on (the page holds none of the gap). */
-  private deliver(run: number, g: GapFrame, messages: MessageFrame[]): boolean {
+  private deliver(run: number, g: GapFrame, messages: Sequenced[]): boolean {
     const start = this.after(g);
     for (const m of messages) {
       if (typeof m?.seq !== 'number' || m.seq <= this.after(g)) continue;
@@ -142,7 +146,7 @@ export class GapFill {
       const next = this.after(g) + 1;
       if (m.seq > next) this.missing(run, next, m.seq - 1);
       if (run !== this.run) return false;
-      if (this.o.resume.accept(m.seq)) this.o.message(m);
+      if (this.o.resume.accept(m.seq)) this.o.ordered(m);
       if (run !== this.run) return false;
     }
     return this.after(g) > start;

@@ -22,6 +22,8 @@ export class Heartbeat {
     private readonly opts: HeartbeatOptions | undefined,
     private readonly current: () => SocketLike | undefined,
     private readonly dead: () => void,
+    /** A session's one timer, shared by its rooms (instead of one interval per room). */
+    private readonly schedule?: HeartbeatSchedule,
   ) {}
 
   private get intervalMs(): number {
@@ -32,6 +34,7 @@ export class Heartbeat {
   arm(ws: SocketLike): void {
     const interval = this.intervalMs;
     if (interval <= 0) return;
+    if (this.schedule) return this.schedule.add(this, ws);
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => this.check(ws), interval);
   }
@@ -57,8 +60,40 @@ export class Heartbeat {
   }
 
   stop(): void {
+    this.schedule?.remove(this);
     clearInterval(this.pingTimer);
     clearTimeout(this.deadTimer);
     this.pingTimer = this.deadTimer = undefined;
+  }
+}
+
+/**
+ * One ping schedule for many connections (a session's rooms): a single interval pings every
+ * armed connection at once, so a user in ten rooms wakes the radio once per interval, not ten
+ * times at scattered moments. The timer runs only while some connection is armed.
+ */
+export class HeartbeatSchedule {
+  private readonly armed = new Map<Heartbeat, SocketLike>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly intervalMs = 20000) {}
+
+  get size(): number {
+    return this.armed.size;
+  }
+
+  add(hb: Heartbeat, ws: SocketLike): void {
+    this.armed.set(hb, ws);
+    if (this.timer === undefined && this.intervalMs > 0) {
+      this.timer = setInterval(() => {
+        for (const [h, s] of [...this.armed]) h.check(s);
+      }, this.intervalMs);
+    }
+  }
+
+  remove(hb: Heartbeat): void {
+    if (!this.armed.delete(hb) || this.armed.size > 0) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 }

@@ -42,24 +42,31 @@
  * | refresh | the token refreshed in place on `token_expiring` |
  * | connection | the connection's life cycle: attempts, tokens, refusals, reconnects, server closes |
  * | room | `Room` (on `Connection`) and `connect`: the public API, frames turned into events |
+ * | chat | `ReadState` (this user's cursor and unread count), `TypingThrottle` |
+ * | state | `MessageStates`: messages rebuilt from history, resume and events (edits, deletions, reactions) |
+ * | session | `Session`: a user's rooms sharing one token request, one backoff and one heartbeat |
  */
 
 export type {
   State, Sender, MessageFrame, DirectFrame, PresenceFrame, GapFrame, ErrorFrame, WelcomeFrame, Member, Ack,
-  TokenExpiringFrame, AuthOkFrame, ClosingFrame,
+  TokenExpiringFrame, AuthOkFrame, ClosingFrame, TypingFrame, ReadFrame, EditFrame, DeleteFrame, ReactFrame,
 } from './frames.js';
 export { ChatError } from './errors.js';
 export type {
   DisconnectEvent, RetryReason, RetryEvent, ResetEvent, FailedEvent, ClosedEvent, RefreshedEvent, RefreshFailedEvent, Events,
 } from './events.js';
-export type { ConnectOptions, PublishOptions } from './options.js';
+export type { ConnectOptions, PublishOptions, SharedParts } from './options.js';
 export type { SocketLike, WebSocketLike } from './socket.js';
 export type { TokenTransport } from './urls.js';
 export type { FetchLike, HistoryQuery, HistoryPage, HistoryOptions } from './history.js';
 export type { BackoffOptions } from './backoff.js';
 export type { Pending } from './queue.js';
 export { utf8Length } from './size.js';
-export { backoffDelay, Backoff } from './backoff.js';
+export { backoffDelay, Backoff, SharedBackoff } from './backoff.js';
+export { HeartbeatSchedule } from './heartbeat.js';
+export { ReadState, TypingThrottle } from './chat.js';
+export { MessageStates, type MessageState } from './state.js';
+export { Session, createSession, type SessionOptions } from './session.js';
 export { ResumeTracker } from './resume.js';
 export { OutboundQueue } from './queue.js';
 export { Emitter } from './emitter.js';

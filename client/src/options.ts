@@ -81,6 +81,18 @@ export interface ConnectOptions {
   WebSocket?: WebSocketLike;
   /** Random source in [0, 1), for the jitter (tests pass a fixed one). */
   random?: () => number;
+  /** `typing()` sends at most one frame this often, ms (default 2000: the server's
+   * `TYPING_INTERVAL_MS`). */
+  typingIntervalMs?: number;
+  /** Shared with the other rooms of a {@link Session} (set by the session). */
+  shared?: SharedParts;
+}
+
+/** What the rooms of one session share: one backoff schedule and one heartbeat timer (the
+ * token is shared through the session's `getToken`). */
+export interface SharedParts {
+  backoff: import('./backoff.js').Backoff;
+  heartbeat: import('./heartbeat.js').HeartbeatSchedule;
 }
 
 export interface PublishOptions {

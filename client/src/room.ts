@@ -3,8 +3,10 @@
 // is in connection.ts.
 
 import type {
-  Ack, ClosingFrame, DirectFrame, ErrorFrame, Member, PresenceFrame, State, TokenExpiringFrame, WelcomeFrame,
+  Ack, ClosingFrame, DeleteFrame, DirectFrame, EditFrame, ErrorFrame, GapFrame, Member, MessageFrame, PresenceFrame, ReactFrame, ReadFrame,
+  State, TokenExpiringFrame, TypingFrame, WelcomeFrame,
 } from './frames.js';
+import { ReadState, TypingThrottle } from './chat.js';
 import type { ClosedEvent, Events, FailedEvent } from './events.js';
 import type { ConnectOptions, PublishOptions } from './options.js';
 import { Connection } from './connection.js';
@@ -27,6 +29,12 @@ export class Room extends Connection {
   private maxBytes: number;
   /** Messages and gaps in order; a `replay_limit` gap is filled over HTTP (gapfill.ts). */
   private readonly inOrder: GapFill;
+  private readonly reads = new ReadState();
+  private readonly typingThrottle: TypingThrottle;
+  /** The highest seq `markRead` asked for that the server has not confirmed yet. */
+  private readWanted = 0;
+  /** The id of the last `read` frame sent. */
+  private readId: string | undefined;
 
   constructor(opts: ConnectOptions) {
     super(opts);
@@ -37,9 +45,10 @@ export class Room extends Connection {
       attempts: opts.fillAttempts ?? 5,
       backoff: opts.backoff,
       random: this.random,
-      message: (m) => this.events.emit('message', m),
+      ordered: (f) => this.ordered(f),
       gap: (g) => this.events.emit('gap', g),
     });
+    this.typingThrottle = new TypingThrottle(opts.typingIntervalMs ?? 2000);
     this.open();
   }
 
@@ -93,6 +102,16 @@ export class Room extends Connection {
     return this.maxBytes;
   }
 
+  /** This user's read cursor in the room, as the server last said (welcome, read receipts). */
+  get readSeq(): number {
+    return this.reads.readSeq;
+  }
+
+  /** Messages after `readSeq` not sent by this user (an `unread` event on every change). */
+  get unread(): number {
+    return this.reads.unread;
+  }
+
   // ---- public methods -------------------------------------------------------------------------
 
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -109,6 +128,53 @@ export class Room extends Connection {
    * still be stored: publishing again with the same id is safe.
    */
   publish(data: unknown, options: PublishOptions = {}): Promise<Ack> {
+    return this.enqueue({ type: 'publish', data, ...(options.echo === false ? { echo: false } : {}) }, options);
+  }
+
+  /** Replaces the data of this user's message `seq`. Acked like a publish (same queue, same
+   * refusals), plus `forbidden` (not the author) and `not_found` (no such message, or deleted). */
+  edit(seq: number, data: unknown, options: PublishOptions = {}): Promise<Ack> {
+    return this.enqueue({ type: 'edit', target: seq, data }, options);
+  }
+
+  /** Deletes this user's message `seq` (its data is erased on the server). */
+  delete(seq: number, options: PublishOptions = {}): Promise<Ack> {
+    return this.enqueue({ type: 'delete', target: seq }, options);
+  }
+
+  /** Adds (`on`, the default) or removes this user's reaction `emoji` (1–32 characters) to
+   * message `seq`. A repeat of the current state is acked and changes nothing. */
+  react(seq: number, emoji: string, on = true, options: PublishOptions = {}): Promise<Ack> {
+    return this.enqueue({ type: 'react', target: seq, emoji, on }, options);
+  }
+
+  /** Says this user is typing (`stop`: stopped). Sent at most once per `typingIntervalMs`
+   * (the server relays no more); nothing is sent while disconnected. True when sent. */
+  typing(stop = false): boolean {
+    if (!this.isOpen() || !this.typingThrottle.allow(stop, Date.now())) return false;
+    // With an id, so that a refusal (`rate_limited`) is not taken for someone else's.
+    const id = `t-${newId(this.random)}`;
+    this.ws!.send(JSON.stringify(stop ? { type: 'typing', stop: true, id } : { type: 'typing', id }));
+    return true;
+  }
+
+  /** Marks the room read up to `seq` (this user's cursor only moves forward; every device of
+   * the user gets the receipt). While disconnected, the highest seq asked for is sent after
+   * the next welcome. */
+  markRead(seq: number): void {
+    if (!Number.isInteger(seq) || seq <= Math.max(this.readWanted, this.reads.readSeq)) return;
+    this.readWanted = seq;
+    if (this.isOpen()) this.sendRead(seq);
+  }
+
+  /** A `read` frame, with an id: a refusal (`rate_limited`) lets a later `markRead` retry. */
+  private sendRead(seq: number): void {
+    this.readId = `r-${newId(this.random)}`;
+    this.ws!.send(JSON.stringify({ type: 'read', seq, id: this.readId }));
+  }
+
+  /** Sends `fields` with an id through the publish queue (see `publish`). */
+  private enqueue(fields: Record<string, unknown>, options: PublishOptions): Promise<Ack> {
     const id = options.id ?? newId(this.random);
     return new Promise<Ack>((resolve, reject) => {
       if (this.ended) return reject(new ChatError('closed', this._closeInfo?.byServer ? this.closedMessage() : 'the room handle is closed', id));
@@ -117,7 +183,7 @@ export class Room extends Connection {
       if (signal?.aborted) return reject(new ChatError('aborted', `aborted: ${errorMessage(signal.reason)}`, id));
       let frame: string;
       try {
-        frame = JSON.stringify({ type: 'publish', data, id, ...(options.echo === false ? { echo: false } : {}) });
+        frame = JSON.stringify({ ...fields, id });
       } catch (e) {
         return reject(new ChatError('bad_data', `the data cannot be sent as JSON: ${errorMessage(e)}`, id));
       }
@@ -252,9 +318,25 @@ export class Room extends Connection {
       case 'welcome':
         return this.onWelcome(ws, f as unknown as WelcomeFrame);
       case 'message':
+      case 'edit':
+      case 'delete':
+      case 'react':
       case 'gap':
-        // Held while a replay_limit gap is being filled; delivered in seq order.
+        // Everything with a seq, in order: held while a replay_limit gap is being filled.
         return this.inOrder.push(f as unknown as Ordered);
+      case 'typing':
+        this.events.emit('typing', f as unknown as TypingFrame);
+        return;
+      case 'read': {
+        const r = f as unknown as ReadFrame;
+        if (r.user_id === this._userId && this.reads.read(r.seq)) {
+          this.events.emit('read', r);
+          if (ws === this.ws) this.events.emit('unread', this.reads.unread);
+          return;
+        }
+        this.events.emit('read', r);
+        return;
+      }
       case 'ack':
         this.queue.ack(f.id as string | undefined, f.seq as number);
         return;
@@ -272,6 +354,7 @@ export class Room extends Connection {
       case 'error': {
         if (this.refreshAnswer(ws, f)) return; // the refresh's `auth` was refused: handled there
         const e = f as unknown as ErrorFrame;
+        if (e.id !== undefined && e.id === this.readId) this.readWanted = this.reads.readSeq; // retry later
         this.queue.fail(e.id, new ChatError(e.code, e.message, e.id));
         this.events.emit('error', e);
         return;
@@ -296,6 +379,24 @@ export class Room extends Connection {
     }
   }
 
+  /** A message or a log event (edit, delete, react), in seq order and once. */
+  private ordered(f: Exclude<Ordered, GapFrame>): void {
+    switch (f.type) {
+      case 'message':
+        this.events.emit('message', f);
+        if (this.reads.message(f, f.from?.user_id === this._userId)) this.events.emit('unread', this.reads.unread);
+        return;
+      case 'react':
+        this.events.emit('reaction', f);
+        return;
+      case 'edit':
+        this.events.emit('edit', f);
+        return;
+      case 'delete':
+        this.events.emit('delete', f);
+    }
+  }
+
   private onWelcome(ws: SocketLike, w: WelcomeFrame): void {
     this.welcomedNow();
     this._connectionId = w.connection_id;
@@ -304,6 +405,9 @@ export class Room extends Connection {
     const before = this.resume.welcome(w.seq);
     this._members = frozenMembers(Array.isArray(w.members) ? w.members : []);
     this._memberCount = typeof w.member_count === 'number' ? w.member_count : this._members.length;
+    this.reads.welcome(w.read_seq, w.unread, w.seq);
+    // A markRead made while disconnected goes out now, if the server is not there already.
+    if (this.readWanted > this.reads.readSeq && this.readWanted <= w.seq) this.sendRead(this.readWanted);
     // Queued and unacknowledged publishes go out first (after the replay the server is
     // sending), so that whatever the handlers below publish comes after them.
     this.flush();
@@ -312,6 +416,7 @@ export class Room extends Connection {
       () => before !== undefined && this.events.emit('reset', { lastSeq: before, seq: w.seq }),
       () => this.events.emit('welcome', w),
       () => this.events.emit('members', this._members),
+      () => this.events.emit('unread', this.reads.unread),
     ];
     for (const step of steps) {
       if (ws !== this.ws) return;

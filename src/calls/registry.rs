@@ -5,16 +5,30 @@
 use super::{bad, Call, InternalRequest, Method};
 use crate::error::ChatError;
 use crate::names::is_valid_user_id;
+use crate::unread::{counter_shard, CursorReport};
 use crate::user_registry::registry_shard_of;
 use std::collections::BTreeMap;
 
-pub(super) const PATHS: &[&str] = &[REPORT, FAN_OUT, INFO, DISCONNECT, REVOKE, ONLINE];
+pub(super) const PATHS: &[&str] = &[
+    REPORT,
+    FAN_OUT,
+    INFO,
+    DISCONNECT,
+    REVOKE,
+    ONLINE,
+    READ_STATES,
+    ROOM_MESSAGES,
+    UNREAD,
+];
 const ONLINE: &str = "/registry/online";
 const REPORT: &str = "/registry/report";
 const FAN_OUT: &str = "/registry/fan-out";
 const INFO: &str = "/registry/info";
 const DISCONNECT: &str = "/registry/disconnect";
 const REVOKE: &str = "/registry/revoke";
+const READ_STATES: &str = "/registry/read-states";
+const ROOM_MESSAGES: &str = "/registry/room-messages";
+const UNREAD: &str = "/registry/unread";
 
 /// A call to a registry shard: about one user (routed by the user's shard), or a room's
 /// presence reports for several users of one shard, batched.
@@ -36,6 +50,18 @@ pub enum RegistryRequest {
     /// [`OnlineUsers`].
     Online {
         shard: u32,
+    },
+    /// A room's read states for this shard (see [`crate::unread`]): its message count, when
+    /// this shard keeps it, and the cursors of this shard's users there. Answers 200.
+    ReadStates {
+        room: String,
+        messages: Option<u64>,
+        cursors: Vec<CursorReport>,
+    },
+    /// The message counts this shard keeps of `rooms` (all of one shard). Answers
+    /// `{room: messages}` for those it knows.
+    RoomMessages {
+        rooms: Vec<String>,
     },
 }
 
@@ -63,6 +89,12 @@ impl RegistryRequest {
                 reports.first().map_or(0, |r| registry_shard_of(&r.user))
             }
             RegistryRequest::Online { shard } => *shard,
+            RegistryRequest::ReadStates { room, cursors, .. } => cursors
+                .first()
+                .map_or_else(|| counter_shard(room), |c| registry_shard_of(&c.user)),
+            RegistryRequest::RoomMessages { rooms } => {
+                rooms.first().map_or(0, |r| counter_shard(r))
+            }
         }
     }
 }
@@ -85,6 +117,13 @@ pub enum RegistryCall {
     /// refused from now on, and live connections on them are closed (4005). Answers
     /// [`super::Closed`].
     Revoke { before: u64, reason: Option<String> },
+    /// `GET /users/{user}/unread`, `GET /me/unread`: `{"rooms":{room:n}}` for every room where
+    /// the user has a read cursor (only `rooms`, a token's claim, when given). `iat`: the
+    /// token's, checked against the user's revocation (`/me/unread`).
+    Unread {
+        rooms: Option<Vec<String>>,
+        iat: Option<u64>,
+    },
 }
 
 /// The answer to [`RegistryRequest::Reports`]: the revocation of each reported user who has
@@ -106,6 +145,21 @@ impl Call for RegistryRequest {
             RegistryRequest::Online { shard } => {
                 return InternalRequest::new(Method::Get, ONLINE).param("shard", shard)
             }
+            RegistryRequest::ReadStates {
+                room,
+                messages,
+                cursors,
+            } => {
+                let body = serde_json::to_string(cursors).unwrap_or_default();
+                return InternalRequest::new(Method::Post, READ_STATES)
+                    .param("room", room)
+                    .param_opt("messages", *messages)
+                    .body(body);
+            }
+            RegistryRequest::RoomMessages { rooms } => {
+                let body = serde_json::to_string(rooms).unwrap_or_default();
+                return InternalRequest::new(Method::Post, ROOM_MESSAGES).body(body);
+            }
             RegistryRequest::User { user, call } => (user, call),
         };
         let req = |method, path| InternalRequest::new(method, path).param("user", user);
@@ -120,6 +174,9 @@ impl Call for RegistryRequest {
             RegistryCall::Revoke { before, reason } => req(Method::Post, REVOKE)
                 .param("before", before)
                 .param_opt("reason", reason.as_deref()),
+            RegistryCall::Unread { rooms, iat } => req(Method::Get, UNREAD)
+                .param_opt("rooms", rooms.as_ref().map(|r| r.join(",")))
+                .param_opt("iat", *iat),
         }
     }
 
@@ -139,18 +196,31 @@ impl Call for RegistryRequest {
             }
             return Ok(RegistryRequest::Reports { room, reports });
         }
+        if req.path == READ_STATES {
+            let (room, messages) = (req.text("room")?, req.optional_number("messages")?);
+            let cursors: Vec<CursorReport> = serde_json::from_str(&req.take_body()?)
+                .map_err(|_| bad("cursors must be a JSON list"))?;
+            if cursors.iter().any(|c| !is_valid_user_id(&c.user)) {
+                return Err(bad("invalid user"));
+            }
+            return Ok(RegistryRequest::ReadStates {
+                room,
+                messages,
+                cursors,
+            });
+        }
+        if req.path == ROOM_MESSAGES {
+            let rooms = serde_json::from_str(&req.take_body()?)
+                .map_err(|_| bad("rooms must be a JSON list"))?;
+            return Ok(RegistryRequest::RoomMessages { rooms });
+        }
         let user = req.text("user")?;
         if !is_valid_user_id(&user) {
             return Err(bad("invalid user"));
         }
         let call = match req.path {
             FAN_OUT => RegistryCall::FanOut {
-                rooms: req.get("rooms").map(|r| {
-                    r.split(',')
-                        .filter(|r| !r.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                }),
+                rooms: req.get("rooms").map(split_rooms),
                 frame: req.take_body()?,
             },
             INFO => RegistryCall::Info,
@@ -161,10 +231,21 @@ impl Call for RegistryRequest {
                 before: req.number("before")?,
                 reason: req.optional("reason"),
             },
+            UNREAD => RegistryCall::Unread {
+                rooms: req.get("rooms").map(split_rooms),
+                iat: req.optional_number("iat")?,
+            },
             _ => return Err(bad("no such registry endpoint")),
         };
         Ok(RegistryRequest::User { user, call })
     }
+}
+
+fn split_rooms(r: &str) -> Vec<String> {
+    r.split(',')
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
@@ -191,6 +272,14 @@ mod tests {
             RegistryCall::Revoke {
                 before: 7,
                 reason: None,
+            },
+            RegistryCall::Unread {
+                rooms: None,
+                iat: None,
+            },
+            RegistryCall::Unread {
+                rooms: Some(vec!["a".into()]),
+                iat: Some(9),
             },
         ] {
             round_trip(RegistryRequest::User {
@@ -219,6 +308,36 @@ mod tests {
     fn the_online_count_call_round_trips() {
         round_trip(RegistryRequest::Online { shard: 63 });
         assert_eq!(RegistryRequest::Online { shard: 7 }.shard(), 7);
+    }
+
+    #[test]
+    fn read_states_and_room_counts_round_trip_and_go_to_their_shard() {
+        let cursor = CursorReport {
+            user: "é".into(),
+            seq: 4,
+            base: 3,
+        };
+        for messages in [None, Some(12)] {
+            round_trip(RegistryRequest::ReadStates {
+                room: "lobby".into(),
+                messages,
+                cursors: vec![cursor.clone()],
+            });
+        }
+        let counts_only = RegistryRequest::ReadStates {
+            room: "lobby".into(),
+            messages: Some(1),
+            cursors: vec![],
+        };
+        assert_eq!(counts_only.shard(), counter_shard("lobby"));
+        let rooms = RegistryRequest::RoomMessages {
+            rooms: vec!["lobby".into()],
+        };
+        assert_eq!(rooms.shard(), counter_shard("lobby"));
+        round_trip(rooms);
+        let mut bad_user = counts_only.to_request();
+        bad_user.body = Some(r#"[{"user":"","seq":1,"base":1}]"#.into());
+        assert!(RegistryRequest::from_request(bad_user).is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub(super) const PATHS: &[&str] = &[
     UNBAN,
     REVOKE,
     MEMBERS,
+    DELETE_MESSAGE,
 ];
 const CONNECT: &str = "/room/connect";
 const PUBLISH: &str = "/room/publish";
@@ -38,6 +39,7 @@ const BANS: &str = "/room/bans";
 const UNBAN: &str = "/room/unban";
 const REVOKE: &str = "/room/revoke";
 const MEMBERS: &str = "/room/members";
+const DELETE_MESSAGE: &str = "/room/delete-message";
 
 /// A call to the room object of `room`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +116,9 @@ pub enum RoomCall {
         before: u64,
         reason: Option<String>,
     },
+    /// `DELETE /rooms/{room}/messages/{seq}`: the message is deleted (its data erased) and the
+    /// room told. Answers `{"delivered":N,"seq":S}` (`seq`: the deletion's), or 404.
+    DeleteMessage { seq: u64 },
 }
 
 /// `ban` as a parameter: absent, `forever`, or seconds.
@@ -173,6 +178,7 @@ impl Call for RoomRequest {
                 .param_opt("after", after.as_deref())
                 .param("limit", limit),
             Debug => req(Method::Get, DEBUG),
+            DeleteMessage { seq } => req(Method::Post, DELETE_MESSAGE).param("seq", seq),
             _ => moderation_request(req(Method::Post, ""), &self.call),
         }
     }
@@ -223,6 +229,9 @@ impl Call for RoomRequest {
                 limit: req.number("limit")?,
             },
             DEBUG => Debug,
+            DELETE_MESSAGE => DeleteMessage {
+                seq: req.number("seq")?,
+            },
             _ => moderation_call(&req)?,
         };
         Ok(RoomRequest { room, call })
@@ -365,6 +374,7 @@ mod tests {
                 limit: 1,
             },
             RoomCall::Debug,
+            RoomCall::DeleteMessage { seq: 42 },
             RoomCall::Disconnect {
                 connection: "r.0123456789abcdef".into(),
                 reason: Some("bye & =".into()),

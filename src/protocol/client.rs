@@ -31,6 +31,25 @@ pub enum ClientFrame<'a> {
     },
     /// Refresh the connection's token in place (same user), before it expires.
     Auth { token: String, id: Option<String> },
+    /// The sender is typing (or stopped: `stop`). Ephemeral: relayed, never stored.
+    Typing { stop: bool },
+    /// The sender has read the room up to `seq` (`id` only quoted by a refusal).
+    Read { seq: u64, id: Option<String> },
+    /// Replace the `data` of the sender's own message `target`.
+    Edit {
+        target: u64,
+        data: &'a RawValue,
+        id: Option<String>,
+    },
+    /// Delete the sender's own message `target` (its data is erased).
+    Delete { target: u64, id: Option<String> },
+    /// Add (`on`) or remove the sender's reaction `emoji` to message `target`.
+    React {
+        target: u64,
+        emoji: String,
+        on: bool,
+        id: Option<String>,
+    },
 }
 
 /// Who a `direct` frame is addressed to.
@@ -73,6 +92,17 @@ struct AnyFrame<'a> {
     to: Option<Value>,
     #[serde(default)]
     token: Option<Value>,
+    // The fields of the chat extensions (`typing`, `read`, `edit`, `delete`, `react`).
+    #[serde(default)]
+    stop: Option<Value>,
+    #[serde(default)]
+    seq: Option<Value>,
+    #[serde(default)]
+    target: Option<Value>,
+    #[serde(default)]
+    emoji: Option<Value>,
+    #[serde(default)]
+    on: Option<Value>,
 }
 
 const NOT_A_FRAME: &str = "a frame must be a JSON object with a string `type`";
@@ -114,6 +144,17 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame<'_>, FrameError> {
             Some(Value::String(token)) if !token.is_empty() => Ok(ClientFrame::Auth { token, id }),
             _ => Err(bad("`token` must be a non-empty string")),
         },
+        "typing" | "read" | "edit" | "delete" | "react" => {
+            let fields = super::chat::ChatFields {
+                stop: frame.stop,
+                seq: frame.seq,
+                target: frame.target,
+                emoji: frame.emoji,
+                on: frame.on,
+                data: data.ok(),
+            };
+            super::chat::parse(kind, fields, id.clone()).map_err(|m| bad(&m))
+        }
         other => Err(bad(&format!(
             "unknown frame type {:?}",
             other.chars().take(64).collect::<String>()

@@ -22,6 +22,7 @@ pub fn offers_subprotocol(header: &str) -> bool {
     header.split(',').any(|p| p.trim() == SUBPROTOCOL)
 }
 
+pub mod chat;
 pub mod client;
 pub mod json;
 pub mod server;

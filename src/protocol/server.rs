@@ -78,6 +78,48 @@ pub enum ServerFrame<'a> {
         member_count: usize,
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         truncated: bool,
+        /// The connecting user's read cursor in this room (0: never read).
+        read_seq: u64,
+        /// Messages after `read_seq` not sent by the connecting user.
+        unread: u64,
+    },
+    /// A user of the room is typing (or stopped: `stop`). Ephemeral: no seq, never stored.
+    Typing {
+        user_id: &'a str,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        stop: bool,
+    },
+    /// A user's read cursor in the room moved to `seq` (a read receipt).
+    Read { user_id: &'a str, seq: u64 },
+    /// Message `target` now has this `data` (logged as `seq`).
+    Edit {
+        seq: u64,
+        target: u64,
+        from: Sender<'a>,
+        data: &'a RawValue,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
+        ts: u64,
+    },
+    /// Message `target` was deleted: its data is gone (logged as `seq`).
+    Delete {
+        seq: u64,
+        target: u64,
+        from: Sender<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
+        ts: u64,
+    },
+    /// A user's reaction `emoji` to message `target` was added (`on`) or removed.
+    React {
+        seq: u64,
+        target: u64,
+        emoji: &'a str,
+        on: bool,
+        from: Sender<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
+        ts: u64,
     },
     /// A user's first connection to the room opened, or their last one closed.
     Presence {
@@ -257,8 +299,64 @@ mod tests {
                     max_message_bytes: 100,
                     member_count: 1,
                     truncated: false,
+                    read_seq: 2,
+                    unread: 1,
                 },
-                r#"{"type":"welcome","room":"r","connection_id":"r.c","user_id":"a","members":[{"user_id":"a","connections":2}],"seq":4,"max_message_bytes":100,"member_count":1}"#,
+                r#"{"type":"welcome","room":"r","connection_id":"r.c","user_id":"a","members":[{"user_id":"a","connections":2}],"seq":4,"max_message_bytes":100,"member_count":1,"read_seq":2,"unread":1}"#,
+            ),
+            (
+                ServerFrame::Typing {
+                    user_id: "a",
+                    stop: false,
+                },
+                r#"{"type":"typing","user_id":"a"}"#,
+            ),
+            (
+                ServerFrame::Typing {
+                    user_id: "a",
+                    stop: true,
+                },
+                r#"{"type":"typing","user_id":"a","stop":true}"#,
+            ),
+            (
+                ServerFrame::Read {
+                    user_id: "a",
+                    seq: 3,
+                },
+                r#"{"type":"read","user_id":"a","seq":3}"#,
+            ),
+            (
+                ServerFrame::Edit {
+                    seq: 5,
+                    target: 3,
+                    from: Sender::Server,
+                    data: &data,
+                    id: Some("e"),
+                    ts: 9,
+                },
+                r#"{"type":"edit","seq":5,"target":3,"from":{"server":true},"data":{"k":[1,"é"]},"id":"e","ts":9}"#,
+            ),
+            (
+                ServerFrame::Delete {
+                    seq: 6,
+                    target: 3,
+                    from: Sender::Server,
+                    id: None,
+                    ts: 9,
+                },
+                r#"{"type":"delete","seq":6,"target":3,"from":{"server":true},"ts":9}"#,
+            ),
+            (
+                ServerFrame::React {
+                    seq: 7,
+                    target: 3,
+                    emoji: "👍",
+                    on: true,
+                    from: Sender::Server,
+                    id: None,
+                    ts: 9,
+                },
+                r#"{"type":"react","seq":7,"target":3,"emoji":"👍","on":true,"from":{"server":true},"ts":9}"#,
             ),
             (
                 ServerFrame::Presence {

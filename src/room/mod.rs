@@ -12,19 +12,26 @@
 
 mod admission;
 mod direct;
+mod edits;
+mod events;
 mod moderation;
 mod publish;
+mod reactions;
+mod receipts;
 mod recipients;
 mod session;
 #[cfg(test)]
 mod test_support;
+mod typing;
 
 pub use admission::Incoming;
 pub use direct::Delivery;
+pub use edits::ServerDelete;
 pub use moderation::Removal;
 pub use publish::ServerPost;
-pub use recipients::Recipients;
+pub use recipients::{Exclusion, Recipients};
 
+use crate::chat_log::ChatLog;
 use crate::config::Config;
 use crate::error::{ChatError, ErrorCode};
 use crate::message_log::{plan_replay, resume_gap, MessageLog};
@@ -112,6 +119,11 @@ pub enum Action {
         /// The sender's token's `rooms` claim: a user's connections only in these rooms.
         rooms: Option<Vec<String>>,
     },
+    /// A user's read state here changed (their cursor moved, or they published while having
+    /// one): their unread counts across rooms (`GET /me/unread`) must learn it.
+    ReadStateChanged {
+        user_id: String,
+    },
 }
 
 impl Action {
@@ -162,6 +174,10 @@ pub struct Room<H> {
     bans: HashMap<String, Ban>,
     /// The rate buckets of each user connected here, shared by the user's connections.
     buckets: HashMap<String, UserBuckets>,
+    /// When each user's `typing` was last relayed.
+    typing: typing::TypingState,
+    /// Read cursors: this turn's moves, and those known in memory.
+    receipts: receipts::Receipts,
 }
 
 impl<H> Room<H> {
@@ -173,6 +189,8 @@ impl<H> Room<H> {
             revocations: HashMap::new(),
             bans: HashMap::new(),
             buckets: HashMap::new(),
+            typing: Default::default(),
+            receipts: Default::default(),
         }
     }
 
@@ -257,7 +275,7 @@ impl<H> Room<H> {
     /// after `since`, before any live traffic: this runs in one synchronous step, so nothing
     /// can be broadcast in between — no duplicate and no hole between replay and live. A token
     /// that expires within the notice period gets its `token_expiring` right away.
-    pub fn open(&mut self, j: Joining<'_, H>, now_ms: u64, log: &dyn MessageLog) -> Vec<Action> {
+    pub fn open(&mut self, j: Joining<'_, H>, now_ms: u64, log: &dyn ChatLog) -> Vec<Action> {
         let (connection_id, user_id) = (j.connection_id, j.user_id);
         let conn = self.conn(user_id, j.handle, j.session, j.rooms, now_ms);
         let presence = self.index.add(connection_id, user_id, conn);
@@ -275,6 +293,12 @@ impl<H> Room<H> {
             let others = Recipients::AllExcept(Some(connection_id.to_owned()));
             actions.push(Action::send(others, join.to_json()));
         }
+        // The one storage read of a connect: the user's cursor and what is unread after it.
+        // (A failure is reported after the welcome, which is always the first frame.)
+        let (position, failed) = match self.read_position(user_id, log) {
+            Ok(p) => (p, None),
+            Err(e) => (Default::default(), Some(e)),
+        };
         let welcome = ServerFrame::Welcome {
             room: &self.name,
             connection_id,
@@ -286,9 +310,15 @@ impl<H> Room<H> {
             max_message_bytes: self.config.max_message_bytes,
             member_count: self.index.user_count(),
             truncated: self.index.user_count() > self.config.welcome_max_members,
+            read_seq: position.cursor.unwrap_or(0),
+            unread: position.unread,
         };
         let me = Recipients::One(connection_id.to_owned());
         actions.push(Action::send(me, welcome.to_json()));
+        if let Some(e) = failed {
+            let detail = format!("a read position could not be read: {e}");
+            actions.push(Action::internal_error(connection_id, None, detail));
+        }
         if let Some(since) = j.since {
             self.replay(connection_id, since, log, &mut actions);
         }
@@ -351,6 +381,8 @@ impl<H> Room<H> {
             presence: removed.presence,
         }];
         if removed.presence == Some(PresenceEvent::Leave) {
+            self.typing.forget(&removed.user_id);
+            self.receipts.forget(&removed.user_id);
             let leave = ServerFrame::Presence {
                 event: PresenceEvent::Leave,
                 user_id: &removed.user_id,
@@ -370,7 +402,7 @@ impl<H> Room<H> {
         connection_id: &str,
         incoming: Incoming<'_>,
         now_ms: u64,
-        log: &mut dyn MessageLog,
+        log: &mut dyn ChatLog,
     ) -> Vec<Action> {
         let frame = match self.admit(connection_id, incoming, now_ms) {
             Admission::Accepted(frame) => frame,
@@ -388,19 +420,39 @@ impl<H> Room<H> {
         let Some(entry) = self.index.get(connection_id) else {
             return Vec::new();
         };
+        let user_id = entry.user_id.clone();
         let from = Author {
             connection_id,
-            user_id: &entry.user_id,
+            user_id: &user_id,
         };
         match frame {
             ClientFrame::Publish { data, id, echo } => {
-                self.publish(from, data, id.as_deref(), echo, now_ms, log)
+                let before = log.message_count();
+                let mut actions = self.publish(from, data, id.as_deref(), echo, now_ms, log);
+                if log.message_count() > before {
+                    actions.extend(self.own_message(&user_id, log));
+                }
+                actions
             }
             ClientFrame::Direct { to, data, id } => self.direct(from, to, data, id),
             ClientFrame::Auth { token, id } => {
                 let connection_id = connection_id.to_owned();
                 self.refresh(&connection_id, &token, id.as_deref(), now_ms)
             }
+            ClientFrame::Typing { stop } => self.typing(&user_id, stop, now_ms),
+            ClientFrame::Read { seq, id } => self.read(from, seq, id.as_deref(), log),
+            ClientFrame::Edit { target, data, id } => {
+                self.edit(from, (target, data, id.as_deref()), now_ms, log)
+            }
+            ClientFrame::Delete { target, id } => {
+                self.delete(from, (target, id.as_deref()), now_ms, log)
+            }
+            ClientFrame::React {
+                target,
+                emoji,
+                on,
+                id,
+            } => self.react(from, (target, &emoji, on, id.as_deref()), now_ms, log),
         }
     }
 

@@ -118,6 +118,7 @@ impl<H> Room<H> {
             user_id: d.user_id,
             client_id: d.id,
             frame: &frame,
+            target: None,
         })?;
         Ok((appended, seq, frame))
     }

@@ -12,6 +12,16 @@ pub enum Recipients {
     AllExcept(Option<String>),
     /// Every connection of one user.
     User(String),
+    /// Every connection of every user but this one (a user's `typing` goes to the others).
+    OtherUsers(String),
+}
+
+/// Whom a room-wide frame leaves out: [`Recipients::includes`] is false exactly for the
+/// connection, or the connections of the user, named here (and for nobody when there is none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusion<'a> {
+    Connection(&'a str),
+    User(&'a str),
 }
 
 impl Recipients {
@@ -22,13 +32,24 @@ impl Recipients {
             Recipients::One(c) => c == connection_id,
             Recipients::AllExcept(except) => except.as_deref() != Some(connection_id),
             Recipients::User(u) => u == user_id,
+            Recipients::OtherUsers(u) => u != user_id,
+        }
+    }
+
+    /// For a room-wide frame, whom it leaves out (see [`Exclusion`]): lets a turn's plan find
+    /// the few connections a frame skips without checking every frame for every connection.
+    pub fn exclusion(&self) -> Option<Exclusion<'_>> {
+        match self {
+            Recipients::AllExcept(Some(c)) => Some(Exclusion::Connection(c)),
+            Recipients::OtherUsers(u) => Some(Exclusion::User(u)),
+            _ => None,
         }
     }
 
     /// Whether the frame goes to the whole room, but for at most a few: such frames are shared
     /// by every connection they include (and planned as one shared `batch` text).
     pub fn is_room_wide(&self) -> bool {
-        matches!(self, Recipients::AllExcept(_))
+        matches!(self, Recipients::AllExcept(_) | Recipients::OtherUsers(_))
     }
 
     /// Whether a room-wide frame includes every connection without exception.
@@ -63,5 +84,30 @@ mod tests {
         assert!(user.includes("c9", "alice") && !user.includes("c9", "bob"));
         assert!(!user.is_room_wide() && user.only_connection().is_none());
         assert_eq!(one.only_connection(), Some("c1"));
+        let others = OtherUsers("alice".into());
+        assert!(!others.includes("c1", "alice") && others.includes("c1", "bob"));
+        assert!(others.is_room_wide() && !others.is_everyone());
+    }
+
+    /// `exclusion` says exactly whom `includes` leaves out, for every room-wide variant.
+    #[test]
+    fn exclusions_agree_with_the_rule() {
+        use super::Exclusion;
+        let conns = [("c1", "alice"), ("c2", "alice"), ("c3", "bob")];
+        for to in [
+            AllExcept(None),
+            AllExcept(Some("c1".into())),
+            OtherUsers("alice".into()),
+        ] {
+            assert!(to.is_room_wide());
+            for (c, u) in conns {
+                let left_out = match to.exclusion() {
+                    None => false,
+                    Some(Exclusion::Connection(x)) => x == c,
+                    Some(Exclusion::User(x)) => x == u,
+                };
+                assert_eq!(to.includes(c, u), !left_out, "{to:?} {c} {u}");
+            }
+        }
     }
 }

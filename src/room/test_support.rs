@@ -24,7 +24,7 @@ pub fn open_with(
     user: &str,
     now_ms: u64,
     since: Option<u64>,
-    log: &dyn MessageLog,
+    log: &dyn crate::chat_log::ChatLog,
 ) -> Vec<Action> {
     let j = Joining {
         connection_id: cid,

@@ -11,7 +11,15 @@
 //!   `(user_id, client_id)`: the key of idempotent retries (SQLite treats NULLs as distinct, so
 //!   messages without an id never collide);
 //! - `meta(key, value)`: `trimmed_through`, so the latest seq survives even when retention has
-//!   trimmed every message.
+//!   trimmed every message, and `trimmed_messages`, the message count at that point.
+//!
+//! The chat extensions (issue 14) add to `log` the columns `n` (a message's ordinal among the
+//! room's messages; NULL for events), `target` (an event's message) and `actor` (an event's
+//! user, with a unique index on `(actor, client_id)`: event ids are their own namespace, and
+//! `user_id` stays the author of *messages* only, which is what counting a user's own messages
+//! with the `(user_id, client_id)` index relies on); and the table `reads(user_id, seq)` of read
+//! cursors, created by the first read. A log created before them is migrated when it is opened
+//! (every row then was a message, numbered by its seq). See `src/shell/chat_log.rs`.
 //!
 //! The tables are created by the first message: a room that never had one (a history read of
 //! a random name, a room whose members never published) stores nothing at all.
@@ -24,15 +32,20 @@ use serde::Deserialize;
 use worker::{Result, SqlStorageValue};
 
 pub struct SqliteLog {
-    sql: Sql,
+    pub(super) sql: Sql,
     retention: Retention,
     last: u64,
     first: Option<u64>,
     /// The tables exist (the room has stored a message).
-    exists: bool,
+    pub(super) exists: bool,
+    /// Messages ever appended, and how many of them retention has trimmed.
+    pub(super) messages: u64,
+    pub(super) trimmed_messages: u64,
+    /// The `reads` table exists (someone has read here).
+    pub(super) reads: bool,
 }
 
-fn storage(e: worker::Error) -> LogError {
+pub(super) fn storage(e: worker::Error) -> LogError {
     LogError::Storage(e.to_string())
 }
 
@@ -40,7 +53,7 @@ fn storage(e: worker::Error) -> LogError {
 const MAX_SAFE: u64 = (1 << 53) - 1;
 
 /// Seqs and millisecond timestamps stay far below 2^53; cursors from clients are clamped.
-fn int(v: u64) -> SqlStorageValue {
+pub(super) fn int(v: u64) -> SqlStorageValue {
     SqlStorageValue::Integer(v.min(MAX_SAFE) as i64)
 }
 
@@ -50,39 +63,77 @@ struct Num {
 }
 
 impl SqliteLog {
-    /// Reads where the log stands (nothing when the room never stored a message).
+    /// Reads where the log stands (nothing when the room never stored a message): one
+    /// statement for the tables, one for the position.
     pub fn open(sql: Sql, retention: Retention) -> Result<Self> {
-        let exists = super::sql::has_table(&sql, "log")?;
+        let tables = super::chat_log::tables(&sql)?;
         let mut log = SqliteLog {
             sql,
             retention,
             last: 0,
             first: None,
-            exists,
+            exists: tables.log.is_some(),
+            messages: 0,
+            trimmed_messages: 0,
+            reads: tables.reads,
         };
-        if exists {
-            let max = log.number("SELECT MAX(seq) AS n FROM log", vec![])?;
-            let trimmed = log.number(
-                "SELECT value AS n FROM meta WHERE key = 'trimmed_through'",
-                vec![],
-            )?;
-            log.last = max.unwrap_or(0).max(trimmed.unwrap_or(0));
-            log.first = log.number("SELECT MIN(seq) AS n FROM log", vec![])?;
+        if tables
+            .log
+            .as_deref()
+            .is_some_and(|ddl| !ddl.contains("actor"))
+        {
+            log.migrate()?;
+        }
+        if log.exists {
+            log.read_position()?;
         }
         Ok(log)
+    }
+
+    /// The log's seqs and message counts, in one statement.
+    fn read_position(&mut self) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Position {
+            last: Option<f64>,
+            first: Option<f64>,
+            trimmed: Option<f64>,
+            messages: Option<f64>,
+            trimmed_messages: Option<f64>,
+        }
+        let rows: Vec<Position> = self
+            .sql
+            .exec(
+                "SELECT (SELECT MAX(seq) FROM log) AS last, (SELECT MIN(seq) FROM log) AS first,
+                   (SELECT value FROM meta WHERE key = 'trimmed_through') AS trimmed,
+                   (SELECT n FROM log WHERE n IS NOT NULL ORDER BY seq DESC LIMIT 1) AS messages,
+                   (SELECT value FROM meta WHERE key = 'trimmed_messages') AS trimmed_messages",
+                None,
+            )?
+            .to_array()?;
+        let Some(p) = rows.first() else {
+            return Ok(());
+        };
+        let n = |v: Option<f64>| v.unwrap_or(0.0) as u64;
+        self.last = n(p.last).max(n(p.trimmed));
+        self.first = p.first.map(|f| f as u64);
+        self.trimmed_messages = n(p.trimmed_messages);
+        self.messages = n(p.messages).max(self.trimmed_messages);
+        Ok(())
     }
 
     /// Creates the schema, on the room's first message.
     fn create(&mut self) -> Result<()> {
         self.sql.exec(
             "CREATE TABLE IF NOT EXISTS log(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,
-               user_id TEXT, client_id TEXT, frame TEXT NOT NULL)",
+               user_id TEXT, client_id TEXT, frame TEXT NOT NULL, n INTEGER, target INTEGER,
+               actor TEXT)",
             None,
         )?;
         self.sql.exec(
             "CREATE UNIQUE INDEX IF NOT EXISTS log_client_id ON log(user_id, client_id)",
             None,
         )?;
+        super::chat_log::create_event_index(&self.sql)?;
         self.sql.exec(
             "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
             None,
@@ -91,13 +142,24 @@ impl SqliteLog {
         Ok(())
     }
 
-    fn number(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Option<u64>> {
+    pub(super) fn number(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Option<u64>> {
         let rows: Vec<Num> = self.sql.exec(query, args)?.to_array()?;
         Ok(rows.first().and_then(|r| r.n).map(|n| n as u64))
     }
 
-    /// Deletes every message up to `through` and remembers it.
+    /// Deletes every message up to `through` and remembers it (and how many messages that was).
     fn trim_through(&mut self, through: u64) -> Result<()> {
+        if let Some(n) = self.number(
+            "SELECT n FROM log WHERE seq <= ? AND n IS NOT NULL ORDER BY seq DESC LIMIT 1",
+            vec![int(through)],
+        )? {
+            self.trimmed_messages = self.trimmed_messages.max(n);
+            self.sql.exec(
+                "INSERT INTO meta(key, value) VALUES ('trimmed_messages', ?)
+                 ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+                vec![int(n)],
+            )?;
+        }
         self.sql
             .exec("DELETE FROM log WHERE seq <= ?", vec![int(through)])?;
         self.sql.exec(
@@ -123,6 +185,16 @@ impl SqliteLog {
         }
         let oldest = self.number("SELECT MIN(ts) AS n FROM log", vec![])?;
         Ok(oldest.map(|ts| ts + self.retention.max_age_ms))
+    }
+
+    /// Where the log stands after a row was stored as `seq` (and retention by count).
+    pub(super) fn appended(&mut self, seq: u64) -> std::result::Result<Appended, LogError> {
+        self.last = seq;
+        self.first.get_or_insert(seq);
+        if let Some(through) = self.retention.count_trim(self.first, self.last) {
+            self.trim_through(through).map_err(storage)?;
+        }
+        Ok(Appended::Stored)
     }
 
     /// One page of history, as stored frame texts, and the cursor of the next page.
@@ -171,13 +243,16 @@ impl MessageLog for SqliteLog {
         if !self.exists {
             self.create().map_err(storage)?;
         }
+        if let Some(target) = e.target {
+            return self.append_event(e, target);
+        }
         let text = |v: Option<&str>| v.map_or(SqlStorageValue::Null, SqlStorageValue::from);
         // One statement in the common case; `rowsWritten` tells a stored row from a duplicate
         // without reading anything back.
         let written = self
             .sql
             .exec(
-                "INSERT INTO log(seq, ts, user_id, client_id, frame) VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO log(seq, ts, user_id, client_id, frame, n) VALUES (?, ?, ?, ?, ?, ?)
                  ON CONFLICT(user_id, client_id) DO NOTHING",
                 vec![
                     int(e.seq),
@@ -185,6 +260,7 @@ impl MessageLog for SqliteLog {
                     text(e.user_id),
                     text(e.client_id),
                     e.frame.into(),
+                    int(self.messages + 1),
                 ],
             )
             .map_err(storage)?
@@ -199,12 +275,8 @@ impl MessageLog for SqliteLog {
                 .ok_or(LogError::ConflictVanished)?;
             return Ok(Appended::Duplicate(original));
         }
-        self.last = e.seq;
-        self.first.get_or_insert(e.seq);
-        if let Some(through) = self.retention.count_trim(self.first, self.last) {
-            self.trim_through(through).map_err(storage)?;
-        }
-        Ok(Appended::Stored)
+        self.messages += 1;
+        self.appended(e.seq)
     }
 
     fn newest_lengths(

@@ -1,6 +1,7 @@
 //! The Workers-runtime shell: everything that touches `worker` APIs lives here, and only here.
 //! It is compiled for `wasm32` only; the logic it calls is in the natively tested core.
 
+mod chat_log;
 mod env;
 mod front;
 mod http;

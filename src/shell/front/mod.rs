@@ -10,6 +10,7 @@
 //! - [`request`]: reading query parameters, bearer tokens and bodies.
 
 mod auth;
+mod chat;
 mod ip_limit;
 mod moderation;
 mod request;
@@ -91,6 +92,11 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
             moderation::disconnect_user(req, env, user).await
         }
         (Method::Post, Route::UserRevoke(user)) => moderation::revoke(req, env, user).await,
+        (Method::Delete, Route::RoomMessage(room, seq)) => {
+            chat::delete_message(env, room, seq).await
+        }
+        (Method::Get, Route::UserUnread(user)) => chat::user_unread(env, user).await,
+        (Method::Get, Route::MeUnread) => chat::me_unread(&req, &url, env).await,
         (Method::Get, Route::Stats) => {
             let totals = super::stats::global_totals(env).await?;
             json_response(200, serde_json::to_string(&totals)?)

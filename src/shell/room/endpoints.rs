@@ -92,6 +92,7 @@ impl ChatRoom {
                 before,
                 reason,
             } => self.revoke(&room, &user, before, reason.as_deref()),
+            RoomCall::DeleteMessage { seq } => self.delete_message(&room, seq),
         }
     }
 

@@ -39,6 +39,7 @@ mod alarm;
 mod endpoints;
 mod forward;
 mod moderation;
+mod read_states;
 mod registry_queue;
 mod reports;
 mod sockets;
@@ -72,6 +73,8 @@ pub struct ChatRoom {
     /// Reports to registries and the stats shard.
     reports: Reports,
     alarm: AlarmClock,
+    /// Read states for the unread counts across rooms (`read_states.rs`).
+    read_states: read_states::ReadStateQueue,
 }
 
 impl DurableObject for ChatRoom {
@@ -96,6 +99,7 @@ impl DurableObject for ChatRoom {
             turns: TurnQueue::default(),
             reports: Reports::default(),
             alarm: AlarmClock::default(),
+            read_states: Default::default(),
         }
     }
 

@@ -18,6 +18,7 @@
 use super::forward::{forward_all, Forward};
 use super::sockets::{self, attachment, connection_id_of};
 use super::ChatRoom;
+use crate::chat_log::ChatLog;
 use crate::connection_id::room_of;
 use crate::message_log::MessageLog;
 use crate::outbox::{batch_texts_of, Outbox};
@@ -87,6 +88,10 @@ struct Turn {
     outbox: Outbox,
     counts_changed: bool,
     forwards: Vec<(WebSocket, Forward)>,
+    /// Users whose read state changed, and the room's message count after the turn (for the
+    /// unread counts across rooms, see `read_states.rs`).
+    read_users: Vec<String>,
+    messages: u64,
 }
 
 impl ChatRoom {
@@ -178,6 +183,9 @@ impl ChatRoom {
                 let actions = r.receive(&m.connection_id, incoming, now, log);
                 self.apply(r, log, actions, Some(&m.ws), &mut turn);
             }
+            // Read cursors: written once per user per turn, one receipt each.
+            let actions = r.end_turn(log);
+            self.apply(r, log, actions, None, &mut turn);
             // Sent before `f` runs: if `f` closes a socket, that socket still gets the acks
             // and messages of what was accepted while it was connected.
             send_planned(r, &mut turn.outbox);
@@ -185,9 +193,14 @@ impl ChatRoom {
         let actions = f(r, log);
         self.apply(r, log, actions, None, &mut turn);
         send_planned(r, &mut turn.outbox);
+        let durable = log.is_durable();
+        turn.messages = log.message_count();
         drop(slot);
         if turn.counts_changed {
             self.report_room_count();
+        }
+        if durable {
+            self.read_states_changed(room, std::mem::take(&mut turn.read_users), turn.messages);
         }
         Ok(turn.forwards)
     }
@@ -271,6 +284,7 @@ impl ChatRoom {
                 };
                 turn.forwards.extend(current.map(|ws| (ws.clone(), f)));
             }
+            Action::ReadStateChanged { user_id } => turn.read_users.push(user_id),
         }
     }
 

@@ -19,6 +19,7 @@
 
 mod rooms;
 mod store;
+mod unread;
 
 use super::env::now_ms;
 use super::http::{error, error_response, json_response};
@@ -45,6 +46,8 @@ pub struct UserRegistry {
     users: Rc<RefCell<HashMap<String, UserState>>>,
     /// When this instance last purged expired tombstones (unix ms).
     purged: Rc<Cell<u64>>,
+    /// This shard's number (learned from the first request it serves).
+    shard: Cell<Option<u32>>,
 }
 
 /// Expired tombstones are purged at most this often (a scan of the shard's table).
@@ -61,6 +64,7 @@ impl DurableObject for UserRegistry {
             store,
             users: Rc::new(RefCell::new(HashMap::new())),
             purged: Rc::new(Cell::new(0)),
+            shard: Cell::new(None),
         }
     }
 
@@ -80,6 +84,7 @@ impl UserRegistry {
             Ok(r) => r,
             Err(e) => return error_response(&e),
         };
+        self.shard.set(Some(request.shard()));
         let (user, call) = match request {
             RegistryRequest::Reports { room, reports } => {
                 let reply = self.reports(&room, reports)?;
@@ -90,6 +95,15 @@ impl UserRegistry {
                     online: self.store.online_users()?,
                 };
                 return super::http::internal_reply(serde_json::to_string(&online)?);
+            }
+            RegistryRequest::ReadStates {
+                room,
+                messages,
+                cursors,
+            } => return self.read_states(&room, messages, cursors),
+            RegistryRequest::RoomMessages { rooms } => {
+                let counts = self.room_messages(&rooms)?;
+                return json_response(200, serde_json::to_string(&counts)?);
             }
             RegistryRequest::User { user, call } => (user, call),
         };
@@ -108,6 +122,7 @@ impl UserRegistry {
                 let closed = self.revoke(&user, before, reason).await?;
                 json_response(200, serde_json::to_string(&Closed { closed })?)
             }
+            RegistryCall::Unread { rooms, iat } => self.unread(&user, rooms, iat).await,
         }
     }
 

@@ -1,0 +1,86 @@
+// Messages in their current state, rebuilt from what the server sends: message frames (live
+// ones as first sent, history and resume ones in their current state, with `updated`) and
+// the events that change them (`edit`, `delete`, `react`). The rule (docs/protocol.md): apply
+// an event to a message only if its seq is above the last one applied (`updated`). Events for
+// a message not seen yet (reading history backwards) are kept until it arrives.
+
+import type { DeleteFrame, EditFrame, MessageFrame, ReactFrame, Sender } from './frames.js';
+
+export interface MessageState {
+  seq: number;
+  from: Sender;
+  data: unknown;
+  ts: number;
+  id?: string;
+  edited: boolean;
+  deleted: boolean;
+  /** emoji → users, in the order they reacted. */
+  reactions: Record<string, string[]>;
+  /** The seq of the last change applied (the message's own seq when none). */
+  updated: number;
+}
+
+type ChangeFrame = EditFrame | DeleteFrame | ReactFrame;
+
+/** Events kept for messages not seen yet, at most this many (the oldest go). */
+const EARLY_LIMIT = 1000;
+
+export class MessageStates {
+  readonly bySeq = new Map<number, MessageState>();
+  private readonly early: ChangeFrame[] = [];
+
+  /** A message frame: added, or replacing an older state of it. Returns its state. */
+  message(m: MessageFrame): MessageState {
+    const updated = m.updated ?? m.seq;
+    const known = this.bySeq.get(m.seq);
+    if (known && known.updated >= updated) return known;
+    const state: MessageState = {
+      seq: m.seq,
+      from: m.from,
+      data: m.deleted ? null : m.data,
+      ts: m.ts,
+      ...(m.id !== undefined ? { id: m.id } : {}),
+      edited: m.edited === true,
+      deleted: m.deleted === true,
+      reactions: Object.fromEntries(Object.entries(m.reactions ?? {}).map(([e, users]) => [e, [...users]])),
+      updated,
+    };
+    this.bySeq.set(m.seq, state);
+    for (const e of this.early.filter((x) => x.target === m.seq).sort((a, b) => a.seq - b.seq)) this.apply(state, e);
+    this.early.splice(0, this.early.length, ...this.early.filter((x) => x.target !== m.seq));
+    return state;
+  }
+
+  /** An event: applied to its message (the changed state is returned), or kept for later. */
+  event(e: ChangeFrame): MessageState | undefined {
+    const state = this.bySeq.get(e.target);
+    if (!state) {
+      this.early.push(e);
+      if (this.early.length > EARLY_LIMIT) this.early.shift();
+      return undefined;
+    }
+    return this.apply(state, e) ? state : undefined;
+  }
+
+  private apply(s: MessageState, e: ChangeFrame): boolean {
+    if (e.seq <= s.updated) return false;
+    s.updated = e.seq;
+    if (e.type === 'edit') {
+      if (!s.deleted) {
+        s.data = e.data;
+        s.edited = true;
+      }
+    } else if (e.type === 'delete') {
+      s.deleted = true;
+      s.data = null;
+      s.reactions = {};
+    } else if (!s.deleted) {
+      const user = e.from.user_id ?? '';
+      const users = (s.reactions[e.emoji] ?? []).filter((u) => u !== user);
+      if (e.on) users.push(user);
+      if (users.length) s.reactions[e.emoji] = users;
+      else delete s.reactions[e.emoji];
+    }
+    return true;
+  }
+}

@@ -1,0 +1,132 @@
+//! What `edit`, `delete` and `react` share: each is an **event** about one message — checked
+//! against the message's stored state, appended to the room's log with its own seq (gapless
+//! with messages), applied to the message's stored state ([`MessageState`]), acked like a
+//! publish (idempotent by `id`) and broadcast to the whole room.
+
+use super::{Action, Author, Recipients, Room};
+use crate::chat_log::ChatLog;
+use crate::error::ErrorCode;
+use crate::message_log::{Appended, LogEntry, LogError};
+use crate::message_state::{MessageState, StateError};
+use crate::protocol::{error_frame, ServerFrame};
+
+/// A refusal: the `error` frame's code and message.
+pub(super) type Refusal = (ErrorCode, &'static str);
+
+pub(super) const NO_SUCH_MESSAGE: Refusal = (ErrorCode::NotFound, "no such message");
+
+/// One event, ready to be logged: who (`None`: the server API), its id, its message, the
+/// message's new state and the event's frame (seq included).
+pub(super) struct Event<'a> {
+    pub user: Option<&'a str>,
+    pub id: Option<&'a str>,
+    pub target: u64,
+    pub ts: u64,
+    pub state: MessageState,
+    pub frame: String,
+}
+
+impl<H> Room<H> {
+    /// The message `target` (its author and state), unless it is not retained, not a message,
+    /// or deleted (deleted means gone).
+    pub(super) fn message_to_change(
+        &self,
+        target: u64,
+        log: &dyn ChatLog,
+    ) -> Result<Result<(Option<String>, MessageState), Refusal>, LogError> {
+        let Some(row) = log.stored(target)? else {
+            return Ok(Err(NO_SUCH_MESSAGE));
+        };
+        match MessageState::parse(&row.frame) {
+            Ok(state) if !state.deleted => Ok(Ok((row.user_id, state))),
+            _ => Ok(Err(NO_SUCH_MESSAGE)),
+        }
+    }
+
+    /// Appends the event, then stores the message's new state (in that order: a failed append
+    /// changes nothing). The seq it was logged as: its own, or the original's for a retried id.
+    pub(super) fn log_event(&self, e: &Event<'_>, log: &mut dyn ChatLog) -> Result<u64, LogError> {
+        let seq = log.last_seq() + 1;
+        let state = e
+            .state
+            .to_frame()
+            .map_err(|_| LogError::Storage("the message state does not serialise".into()))?;
+        let entry = LogEntry {
+            seq,
+            ts: e.ts,
+            user_id: e.user,
+            client_id: e.id,
+            frame: &e.frame,
+            target: Some(e.target),
+        };
+        match log.append(entry)? {
+            Appended::Duplicate(original) => Ok(original),
+            Appended::Stored => {
+                log.rewrite(e.target, &state)?;
+                Ok(seq)
+            }
+        }
+    }
+
+    /// The common course of a client's event: a retried id is acked with its original seq; a
+    /// refusal becomes an `error`; else `make` builds the event (given the message's author,
+    /// state and the event's seq), which is logged, broadcast and acked.
+    pub(super) fn client_event(
+        &self,
+        from: Author<'_>,
+        (id, target, now_ms): (Option<&str>, u64, u64),
+        log: &mut dyn ChatLog,
+        make: impl FnOnce(Option<String>, MessageState, u64) -> Result<(MessageState, String), Refusal>,
+    ) -> Vec<Action> {
+        let me = || Recipients::One(from.connection_id.to_owned());
+        let refuse =
+            |(code, message): Refusal| vec![Action::send(me(), error_frame(code, message, id))];
+        let internal = |e: LogError| {
+            let detail = format!("an event could not be stored and was not sent: {e}");
+            vec![Action::internal_error(from.connection_id, id, detail)]
+        };
+        if let Some(id) = id {
+            match log.event_by_id(from.user_id, id) {
+                Ok(Some(seq)) => return vec![ack(me(), Some(id), seq)],
+                Ok(None) => {}
+                Err(e) => return internal(e),
+            }
+        }
+        let (author, state) = match self.message_to_change(target, log) {
+            Ok(Ok(found)) => found,
+            Ok(Err(refusal)) => return refuse(refusal),
+            Err(e) => return internal(e),
+        };
+        let seq = log.last_seq() + 1;
+        let (state, frame) = match make(author, state, seq) {
+            Ok(made) => made,
+            Err(refusal) => return refuse(refusal),
+        };
+        if let Err(StateError::TooLarge) = state.to_frame() {
+            return refuse((
+                ErrorCode::TooLarge,
+                "the message's state would grow too large",
+            ));
+        }
+        let event = Event {
+            user: Some(from.user_id),
+            id,
+            target,
+            ts: now_ms,
+            state,
+            frame,
+        };
+        match self.log_event(&event, log) {
+            Ok(logged) if logged == seq => vec![
+                Action::send(Recipients::AllExcept(None), event.frame),
+                ack(me(), id, seq),
+            ],
+            Ok(original) => vec![ack(me(), id, original)],
+            Err(e) => internal(e),
+        }
+    }
+}
+
+pub(super) fn ack(to: Recipients, id: Option<&str>, seq: u64) -> Action {
+    Action::send(to, ServerFrame::Ack { id, seq }.to_json())
+}

@@ -1,0 +1,157 @@
+//! What `GET /me/unread` needs from this room (see [`crate::unread`]), reported to registry
+//! shards in the background, never on the message path: the room's message count to its counter
+//! shard, after the turns where it changed; a user's `(cursor, base)` to the user's shard, after
+//! the turns where their cursor moved or they published while having one.
+//!
+//! Per shard, at most one request is in flight and at most one goes out per
+//! [`REPORT_INTERVAL_MS`]: after each one the queue waits the interval, and everything that
+//! changed meanwhile (any number of messages, any number of users of that shard) rides in the
+//! next one, read afresh from storage when it leaves. A quiet room's change goes out at once;
+//! the wait keeps the object in memory for that second, no longer. So the cost per message
+//! is at most one small sub-request per room per second, whatever the room's size; the counts
+//! lag by at most about a second plus a round trip.
+//!
+//! Also here: `DELETE /rooms/{room}/messages/{seq}`, the server API's deletion.
+
+use super::turn::SharedRoom;
+use super::ChatRoom;
+use crate::calls::RegistryRequest;
+use crate::chat_log::ChatLog;
+use crate::coalesced_report::REPORT_INTERVAL_MS;
+use crate::error::ErrorCode;
+use crate::room::ServerDelete;
+use crate::shell::env::now_ms;
+use crate::shell::http::{error, internal, json_response};
+use crate::shell::objects;
+use crate::unread::{counter_shard, CursorReport};
+use crate::user_registry::registry_shard_of;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::rc::Rc;
+use worker::{Env, Response, Result};
+
+/// What is waiting to be reported to one shard.
+#[derive(Default)]
+struct Pending {
+    users: BTreeSet<String>,
+    messages: bool,
+}
+
+#[derive(Default, Clone)]
+pub struct ReadStateQueue {
+    pending: Rc<RefCell<BTreeMap<u32, Pending>>>,
+    in_flight: Rc<RefCell<HashSet<u32>>>,
+    /// The last message count queued, so that a turn without new messages queues nothing.
+    messages: Rc<Cell<u64>>,
+}
+
+impl ChatRoom {
+    /// After a turn: the users whose read state changed, and the room's message count.
+    pub(super) fn read_states_changed(&self, room: &str, users: Vec<String>, messages: u64) {
+        let queue = &self.read_states;
+        let mut shards = BTreeSet::new();
+        {
+            let mut pending = queue.pending.borrow_mut();
+            if messages > queue.messages.replace(messages) {
+                let shard = counter_shard(room);
+                pending.entry(shard).or_default().messages = true;
+                shards.insert(shard);
+            }
+            for user in users {
+                let shard = registry_shard_of(&user);
+                pending.entry(shard).or_default().users.insert(user);
+                shards.insert(shard);
+            }
+        }
+        for shard in shards {
+            if queue.in_flight.borrow_mut().insert(shard) {
+                let (queue, env, shared) = (queue.clone(), self.env.clone(), self.room.clone());
+                let room = room.to_owned();
+                self.state
+                    .wait_until(async move { queue.flush(&env, &shared, &room, shard).await });
+            }
+        }
+    }
+
+    /// `DELETE /rooms/{room}/messages/{seq}`.
+    pub(super) fn delete_message(&self, room: &str, seq: u64) -> Result<Response> {
+        let deleted = self.with_room(room, |r, log| match r.server_delete(seq, now_ms(), log) {
+            Ok(Some(ServerDelete {
+                send,
+                delivered,
+                seq,
+            })) => (vec![send], Ok(Some((delivered, seq)))),
+            Ok(None) => (Vec::new(), Ok(None)),
+            Err(e) => (Vec::new(), Err(e)),
+        })?;
+        match deleted {
+            Ok(Some((n, seq))) => json_response(200, format!(r#"{{"delivered":{n},"seq":{seq}}}"#)),
+            Ok(None) => error(ErrorCode::NotFound, "no such message"),
+            Err(e) => internal("message deletion", &e.to_string()),
+        }
+    }
+}
+
+impl ReadStateQueue {
+    /// Sends the shard's pending reports, then waits the interval before looking again: at
+    /// most one request per shard per interval however often changes come (a busy room changes
+    /// something every turn), and a quiet room's change goes out at once. Ends when nothing is
+    /// pending after the wait.
+    async fn flush(&self, env: &Env, shared: &SharedRoom, room: &str, shard: u32) {
+        loop {
+            let pending = self.pending.borrow_mut().remove(&shard).unwrap_or_default();
+            if pending.users.is_empty() && !pending.messages {
+                self.in_flight.borrow_mut().remove(&shard);
+                return;
+            }
+            if let Some(request) = read(shared, room, shard, &pending) {
+                send(env, &request).await;
+            }
+            let interval = std::time::Duration::from_millis(REPORT_INTERVAL_MS);
+            worker::Delay::from(interval).await;
+        }
+    }
+}
+
+/// The report for `shard`, read from the room's storage now (`None`: the room is not loaded,
+/// or nothing to say).
+fn read(shared: &SharedRoom, room: &str, shard: u32, p: &Pending) -> Option<RegistryRequest> {
+    let slot = shared.borrow();
+    let log = &slot.as_ref()?.log;
+    let messages = log.message_count();
+    let cursors: Vec<CursorReport> = p
+        .users
+        .iter()
+        .filter_map(|user| {
+            let pos = log.read_position(user).ok()?;
+            Some(CursorReport {
+                user: user.clone(),
+                seq: pos.cursor?,
+                base: messages.saturating_sub(pos.unread),
+            })
+        })
+        .collect();
+    let messages = (counter_shard(room) == shard).then_some(messages);
+    if cursors.is_empty() && messages.is_none() {
+        return None;
+    }
+    Some(RegistryRequest::ReadStates {
+        room: room.to_owned(),
+        messages,
+        cursors,
+    })
+}
+
+/// One report, retried once; a failure is logged (the next change reports afresh).
+async fn send(env: &Env, request: &RegistryRequest) {
+    for attempt in 0..2 {
+        let sent = objects::call_registry(env, request).await;
+        match sent.as_ref().map(objects::ok) {
+            Ok(Ok(())) => return,
+            _ if attempt == 0 => {
+                worker::Delay::from(std::time::Duration::from_millis(100)).await;
+            }
+            _ => worker::console_warn!("read state report failed"),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+// Unread counts across rooms (issue 14): `GET /users/{user}/unread` (admin token) and
+// `GET /me/unread` (the user's own token) answer `{"rooms":{room:n}}` for every room where
+// the user has a read cursor — also once all the user's sockets are closed — from the registry
+// shards, never waking the rooms: the rooms report their message counts and the user's read
+// state in the background (coalesced, at most one report per shard per second), so the
+// answer converges within about a second (bounded polling: `eventually`).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer } from './support/server.mjs';
+import { devToken, join } from './support/client.mjs';
+import { admin, eventually } from './support/admin.mjs';
+import { idleForEviction, roomDebug } from './support/eviction.mjs';
+import { isReceipt, post } from './support/chat.mjs';
+
+const me = async (server, token) => {
+  const res = await fetch(`${server.url}/me/unread`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  return { status: res.status, body: await res.json() };
+};
+
+test('unread counts per room, after the user\'s sockets are closed, for the admin and for the user', { timeout: 60_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-unread-'));
+  let server = await startServer({ persistDir: dir });
+  const port = Number(new URL(server.url).port);
+  try {
+    const api = admin(server);
+    const alice = await join(server, 'u-lobby', 'alice');
+    const alice2 = await join(server, 'u-random', 'alice');
+    const bob = await join(server, 'u-lobby', 'bob');
+    const bob2 = await join(server, 'u-random', 'bob');
+    assert.deepEqual((await api.get('/users/alice/unread')).body, { rooms: {} }, 'no cursor anywhere yet');
+    for (let i = 0; i < 3; i++) await post(bob, `l${i}`);
+    await post(bob2, 'r0');
+    alice.send({ type: 'read', seq: 1 });
+    alice2.send({ type: 'read', seq: 1 });
+    await bob.next(isReceipt('alice', 1));
+    await bob2.next(isReceipt('alice', 1));
+    await eventually(async () => (await api.get('/users/alice/unread')).body, { rooms: { 'u-lobby': 2, 'u-random': 0 } });
+    // alice's own message does not count; bob's do. Then all of alice's sockets close.
+    await post(alice, 'mine');
+    alice.terminate();
+    alice2.terminate();
+    await post(bob, 'l3');
+    await post(bob2, 'r1');
+    await post(bob2, 'r2');
+    const want = { rooms: { 'u-lobby': 3, 'u-random': 2 } };
+    await eventually(async () => (await api.get('/users/alice/unread')).body, want);
+    const token = await devToken(server, 'alice');
+    assert.deepEqual(await me(server, token), { status: 200, body: want });
+    // A token limited to some rooms sees those only.
+    const limited = await devToken(server, 'alice', { rooms: ['u-random'] });
+    assert.deepEqual((await me(server, limited)).body, { rooms: { 'u-random': 2 } });
+    // bob has no cursor: no rooms.
+    assert.deepEqual((await api.get('/users/bob/unread')).body, { rooms: {} });
+    // Refusals.
+    assert.equal((await me(server)).status, 401);
+    assert.equal((await me(server, 'not-a-jwt')).status, 401);
+    assert.equal((await admin(server, null).get('/users/alice/unread')).status, 401);
+    assert.equal((await admin(server, token).get('/users/alice/unread')).status, 401, 'a user token is not the admin token');
+    for (const c of [bob, bob2]) c.terminate();
+    // The answer comes from the registry shards, never from the rooms: once the rooms are
+    // evicted, a read does not wake them (the probe after it meets an instance it constructed
+    // itself, with nothing loaded).
+    // (A room waits a second after its last report before it can go idle.)
+    await idleForEviction(Date.now() + 1500);
+    assert.deepEqual((await api.get('/users/alice/unread')).body, want);
+    for (const room of ['u-lobby', 'u-random']) {
+      const sent = Date.now();
+      const probe = await roomDebug(server, room);
+      assert.ok(probe.created_ms >= sent - 5 && !probe.loaded_before_this_call, `${room} was not woken by the read`);
+    }
+    // After a restart, from storage.
+    await server.stop();
+    server = await startServer({ persistDir: dir, port });
+    assert.deepEqual((await admin(server).get('/users/alice/unread')).body, want);
+  } finally {
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a revoked token cannot read its unread counts', { timeout: 30_000 }, async () => {
+  const server = await startServer();
+  try {
+    const token = await devToken(server, 'carol');
+    assert.equal((await me(server, token)).status, 200);
+    await new Promise((r) => setTimeout(r, 1100)); // the revocation is after the token's iat
+    assert.equal((await admin(server).post('/users/carol/revoke', {})).status, 200);
+    const refused = await me(server, token);
+    assert.deepEqual([refused.status, refused.body.error.code], [401, 'revoked']);
+  } finally {
+    await server.stop();
+  }
+});
