@@ -13,6 +13,7 @@ pub mod chat_log;
 pub mod coalesced_report;
 pub mod config;
 pub mod connection_id;
+pub mod deferred;
 pub mod error;
 pub mod message_log;
 pub mod message_state;

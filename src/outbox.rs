@@ -48,6 +48,17 @@ impl Outbox {
         self.items.is_empty()
     }
 
+    /// Puts `items` before everything queued so far (frames a connect deferred, which come
+    /// before this turn's own).
+    pub fn prepend(&mut self, items: Vec<(Recipients, String)>) {
+        self.items.splice(0..0, items);
+    }
+
+    /// What is queued, in order.
+    pub fn items(&self) -> &[(Recipients, String)] {
+        &self.items
+    }
+
     pub fn len(&self) -> usize {
         self.items.len()
     }
@@ -149,6 +160,11 @@ impl<'i> Sorted<'i> {
                 match to.exclusion() {
                     Some(Exclusion::Connection(c)) => s.excluded_connections.insert(c),
                     Some(Exclusion::User(u)) => s.excluded_users.insert(u),
+                    Some(Exclusion::Connections(these)) => {
+                        s.excluded_connections
+                            .extend(these.iter().map(String::as_str));
+                        true
+                    }
                     None => false,
                 };
             } else if let Some(c) = to.only_connection() {

@@ -189,6 +189,8 @@ test('events reach batch connections inside the turn\'s batch, in seq order with
     const a = await join(server, room, 'alice');
     const b = await join(server, room, 'bob', { query: '&batch=1' });
     const m = await post(a, 'x');
+    // a's ack can arrive before b's copy: the mark goes after b has the message.
+    await until(() => unwrapBatches(b.log).frames.some(messageWith('x')), { what: 'b has the first message' });
     const from = b.mark();
     a.send({ type: 'edit', target: m, data: 'y', id: 'e' });
     a.send({ type: 'react', target: m, emoji: '✅', on: true, id: 'r' });

@@ -14,6 +14,9 @@ pub enum Recipients {
     User(String),
     /// Every connection of every user but this one (a user's `typing` goes to the others).
     OtherUsers(String),
+    /// Every connection except these (sorted): a deferred `join` leaves out its own connection
+    /// and those opened after it (see [`crate::deferred::Deferred`]).
+    AllExceptThese(Vec<String>),
 }
 
 /// Whom a room-wide frame leaves out: [`Recipients::includes`] is false exactly for the
@@ -22,6 +25,7 @@ pub enum Recipients {
 pub enum Exclusion<'a> {
     Connection(&'a str),
     User(&'a str),
+    Connections(&'a [String]),
 }
 
 impl Recipients {
@@ -33,6 +37,9 @@ impl Recipients {
             Recipients::AllExcept(except) => except.as_deref() != Some(connection_id),
             Recipients::User(u) => u == user_id,
             Recipients::OtherUsers(u) => u != user_id,
+            Recipients::AllExceptThese(these) => these
+                .binary_search_by(|c| c.as_str().cmp(connection_id))
+                .is_err(),
         }
     }
 
@@ -42,6 +49,7 @@ impl Recipients {
         match self {
             Recipients::AllExcept(Some(c)) => Some(Exclusion::Connection(c)),
             Recipients::OtherUsers(u) => Some(Exclusion::User(u)),
+            Recipients::AllExceptThese(these) => Some(Exclusion::Connections(these)),
             _ => None,
         }
     }
@@ -49,7 +57,10 @@ impl Recipients {
     /// Whether the frame goes to the whole room, but for at most a few: such frames are shared
     /// by every connection they include (and planned as one shared `batch` text).
     pub fn is_room_wide(&self) -> bool {
-        matches!(self, Recipients::AllExcept(_) | Recipients::OtherUsers(_))
+        matches!(
+            self,
+            Recipients::AllExcept(_) | Recipients::OtherUsers(_) | Recipients::AllExceptThese(_)
+        )
     }
 
     /// Whether a room-wide frame includes every connection without exception.
@@ -98,6 +109,7 @@ mod tests {
             AllExcept(None),
             AllExcept(Some("c1".into())),
             OtherUsers("alice".into()),
+            AllExceptThese(vec!["c1".into(), "c3".into()]),
         ] {
             assert!(to.is_room_wide());
             for (c, u) in conns {
@@ -105,6 +117,7 @@ mod tests {
                     None => false,
                     Some(Exclusion::Connection(x)) => x == c,
                     Some(Exclusion::User(x)) => x == u,
+                    Some(Exclusion::Connections(these)) => these.iter().any(|x| x == c),
                 };
                 assert_eq!(to.includes(c, u), !left_out, "{to:?} {c} {u}");
             }

@@ -2,7 +2,7 @@
 //! dispatch, one handler per call.
 
 use super::sockets::{self, attachment};
-use super::turn::Peer;
+use super::turn::{Peer, TurnKind};
 use super::ChatRoom;
 use crate::calls::{Connections, Delivered, RoomCall, RoomRequest};
 use crate::connection_id::new_connection_id;
@@ -55,7 +55,7 @@ impl ChatRoom {
                     batch,
                     subprotocol,
                 };
-                self.accept_socket(&room, &user, opening)
+                self.accept_socket(&room, &user, opening).await
             }
             RoomCall::Publish { data, exclude } => self.publish(&room, &data, exclude),
             RoomCall::History(query) => self.history(&room, query),
@@ -98,7 +98,7 @@ impl ChatRoom {
 
     /// Accepts a verified user's upgrade: tags and attachment first (so the socket is fully
     /// described before anything can hibernate), then `welcome` and presence.
-    fn accept_socket(&self, room: &str, user: &str, o: Opening) -> Result<Response> {
+    async fn accept_socket(&self, room: &str, user: &str, o: Opening) -> Result<Response> {
         if !is_valid_user_id(user) {
             return error(ErrorCode::BadRequest, "bad identity");
         }
@@ -134,7 +134,10 @@ impl ChatRoom {
             ws: pair.server.clone(),
             batch: o.batch,
         };
-        self.with_room(room, |r, log| {
+        // What the connect sends to the others waits for the next turn, so that a burst of
+        // connects sends one frame per `batch` connection, not one per connect.
+        let opening = TurnKind::Open(connection_id.clone());
+        self.with_room_as(room, opening, |r, log| {
             let joining = Joining {
                 connection_id: &connection_id,
                 user_id: user,
@@ -145,6 +148,9 @@ impl ChatRoom {
             };
             (r.open(joining, now_ms(), log), ())
         })?;
+        if let Err(e) = self.flush_deferred_soon(room).await {
+            worker::console_error!("deferred presence could not be sent: {e}");
+        }
         let response = Response::from_websocket(pair.client)?;
         if !o.subprotocol {
             return Ok(response);

@@ -36,6 +36,7 @@
 //! [`RoomCall`]: crate::calls::RoomCall
 
 mod alarm;
+mod deferral;
 mod endpoints;
 mod forward;
 mod moderation;

@@ -20,6 +20,7 @@ use super::sockets::{self, attachment, connection_id_of};
 use super::ChatRoom;
 use crate::chat_log::ChatLog;
 use crate::connection_id::room_of;
+use crate::deferred::Deferred;
 use crate::message_log::MessageLog;
 use crate::outbox::{batch_texts_of, Outbox};
 use crate::protocol::internal_error_frame;
@@ -73,25 +74,42 @@ pub struct TurnQueue {
     pending: Cell<bool>,
     /// (turns run, frames they processed).
     pub stats: Cell<(u64, u64)>,
+    /// What connects sent to the others, waiting for the next turn ([`crate::deferred`]).
+    pub deferred: RefCell<Deferred>,
+    /// A connect handler is waiting to flush the deferred frames.
+    pub flush_pending: Cell<bool>,
 }
 
 impl TurnQueue {
     /// Nothing is waiting to be processed.
     pub fn is_idle(&self) -> bool {
-        !self.pending.get() && self.inbox.borrow().is_empty()
+        !self.pending.get() && self.inbox.borrow().is_empty() && self.deferred.borrow().is_empty()
     }
+}
+
+/// How a turn treats the frames connects deferred ([`crate::deferred`]).
+pub enum TurnKind {
+    /// Frames arrived, or a flush is due: the deferred frames go first.
+    Flush,
+    /// An event's own step (a call, a close, the clock): the deferred frames go first if the
+    /// turn sends anything at all, else they keep waiting.
+    Step,
+    /// A connect of this connection: what goes to it is sent, what goes to the others waits.
+    Open(String),
 }
 
 /// What one turn produced beyond its sends.
 #[derive(Default)]
-struct Turn {
-    outbox: Outbox,
+pub(super) struct Turn {
+    pub(super) outbox: Outbox,
     counts_changed: bool,
     forwards: Vec<(WebSocket, Forward)>,
     /// Users whose read state changed, and the room's message count after the turn (for the
     /// unread counts across rooms, see `read_states.rs`).
     read_users: Vec<String>,
     messages: u64,
+    /// The connection a connect turn opens (its frames are the only ones sent at once).
+    pub(super) opening: Option<String>,
 }
 
 impl ChatRoom {
@@ -127,7 +145,7 @@ impl ChatRoom {
         };
         worker::Delay::from(std::time::Duration::ZERO).await;
         self.turns.pending.set(false);
-        match self.run_turn(&room, |_, _| Vec::new()) {
+        match self.run_turn(&room, TurnKind::Flush, |_, _| Vec::new()) {
             Ok(forwards) => {
                 self.ensure_retention_alarm();
                 // The room is released: forwarding may await, and other events may run.
@@ -151,6 +169,7 @@ impl ChatRoom {
     pub(super) fn run_turn(
         &self,
         room: &str,
+        kind: TurnKind,
         f: impl FnOnce(&mut Room<Peer>, &mut RoomLog) -> Vec<Action>,
     ) -> Result<Vec<(WebSocket, Forward)>> {
         let mut slot = self.room.borrow_mut();
@@ -169,6 +188,7 @@ impl ChatRoom {
             ..Turn::default()
         };
         let received = self.turns.inbox.take();
+        self.start_deferral(&kind, !received.is_empty(), &mut turn);
         if !received.is_empty() {
             let (turns, frames) = self.turns.stats.get();
             let frames = frames + received.len() as u64;
@@ -192,6 +212,7 @@ impl ChatRoom {
         }
         let actions = f(r, log);
         self.apply(r, log, actions, None, &mut turn);
+        self.settle_deferred(&mut turn);
         send_planned(r, &mut turn.outbox);
         let durable = log.is_durable();
         turn.messages = log.message_count();
@@ -229,12 +250,13 @@ impl ChatRoom {
         turn: &mut Turn,
     ) {
         match action {
-            Action::Send { to, frame } => turn.outbox.push(to, frame),
+            Action::Send { to, frame } => self.queue_send(turn, to, frame),
             Action::Replay {
                 connection_id,
                 from,
             } => {
                 // What the connection was sent so far (welcome, gaps) goes out first.
+                self.settle_deferred(turn);
                 send_planned(r, &mut turn.outbox);
                 replay(r, log, &connection_id, from);
             }
@@ -323,8 +345,19 @@ impl ChatRoom {
         room: &str,
         f: impl FnOnce(&mut Room<Peer>, &mut RoomLog) -> (Vec<Action>, T),
     ) -> Result<T> {
+        self.with_room_as(room, TurnKind::Step, f)
+    }
+
+    /// [`Self::with_room`] for a turn of the given kind (connects defer what they send to the
+    /// others, a flush sends what was deferred).
+    pub(super) fn with_room_as<T>(
+        &self,
+        room: &str,
+        kind: TurnKind,
+        f: impl FnOnce(&mut Room<Peer>, &mut RoomLog) -> (Vec<Action>, T),
+    ) -> Result<T> {
         let mut out = None;
-        let forwards = self.run_turn(room, |r, log| {
+        let forwards = self.run_turn(room, kind, |r, log| {
             let (actions, t) = f(r, log);
             out = Some(t);
             actions
