@@ -6,6 +6,7 @@
 use crate::auth::TokenRules;
 use crate::message_log::{HistoryStorage, Retention};
 use crate::rate_limit::RateLimit;
+use crate::webhooks::WebhookConfig;
 
 /// Largest text frame a client may send, in bytes (`MAX_MESSAGE_BYTES`).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 65_536;
@@ -31,6 +32,8 @@ pub struct Config {
     pub max_room_connections: usize,
     /// `REPLAY_MAX_MESSAGES` / `REPLAY_MAX_BYTES`: what one resume replays at most.
     pub replay: ReplayLimit,
+    /// `WEBHOOK_*`: events pushed to the application's backend (off unless `WEBHOOK_URL`).
+    pub webhooks: WebhookConfig,
 }
 
 /// The most one resume (`?since=`) replays; older messages are announced as a `gap` with
@@ -67,6 +70,7 @@ impl Default for Config {
             max_connections_per_user: 10,
             max_room_connections: 10_000,
             replay: ReplayLimit::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -139,6 +143,7 @@ impl Config {
                     .within("REPLAY_MAX_BYTES", 1.0, 1e12)
                     .map_or(d.replay.max_bytes, |v| v as u64),
             },
+            webhooks: WebhookConfig::from_lookup(&get),
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod session;
 pub mod stats;
 pub mod tags;
 pub mod user_registry;
+pub mod webhooks;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -41,6 +41,10 @@ pub enum Route<'a> {
     UserDisconnect(Option<String>),
     /// `POST /users/{user}/revoke` (admin)
     UserRevoke(Option<String>),
+    /// `GET /rooms/{room}/webhooks/dead` (admin)
+    RoomWebhooksDead(&'a str),
+    /// `POST /rooms/{room}/webhooks/dead/retry` (admin)
+    RoomWebhooksRetry(&'a str),
     /// `GET /stats` (admin)
     Stats,
     /// Anything else.
@@ -63,6 +67,8 @@ impl Route<'_> {
             | Route::RoomBan(..)
             | Route::UserDisconnect(_)
             | Route::UserRevoke(_)
+            | Route::RoomWebhooksDead(_)
+            | Route::RoomWebhooksRetry(_)
             | Route::Stats => true,
             _ => false,
         }
@@ -94,6 +100,8 @@ pub fn route(path: &str) -> Route<'_> {
         ["rooms", room, "bans", user] => Route::RoomBan(room, decode(user)),
         ["users", user, "disconnect"] => Route::UserDisconnect(decode(user)),
         ["users", user, "revoke"] => Route::UserRevoke(decode(user)),
+        ["rooms", room, "webhooks", "dead"] => Route::RoomWebhooksDead(room),
+        ["rooms", room, "webhooks", "dead", "retry"] => Route::RoomWebhooksRetry(room),
         ["stats"] => Route::Stats,
         _ => Route::Unknown,
     }
@@ -128,6 +136,14 @@ mod tests {
         );
         assert_eq!(route("/stats"), Route::Stats);
         assert_eq!(
+            route("/rooms/x/webhooks/dead"),
+            Route::RoomWebhooksDead("x")
+        );
+        assert_eq!(
+            route("/rooms/x/webhooks/dead/retry"),
+            Route::RoomWebhooksRetry("x")
+        );
+        assert_eq!(
             route("/connections/r.00/disconnect"),
             Route::ConnectionDisconnect("r.00")
         );
@@ -152,6 +168,8 @@ mod tests {
             "/rooms/x/bans/u",
             "/users/u/disconnect",
             "/users/u/revoke",
+            "/rooms/x/webhooks/dead",
+            "/rooms/x/webhooks/dead/retry",
         ] {
             assert!(
                 route(admin).is_admin(true) && route(admin).is_admin(false),
@@ -174,6 +192,8 @@ mod tests {
             "/healthz",
             "/users",
             "/connections/x",
+            "/rooms/x/webhooks",
+            "/rooms/x/webhooks/dead/retry/now",
         ] {
             assert_eq!(route(p), Route::Unknown, "{p}");
         }

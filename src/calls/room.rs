@@ -21,6 +21,8 @@ pub(super) const PATHS: &[&str] = &[
     BANS,
     UNBAN,
     REVOKE,
+    WEBHOOKS_DEAD,
+    WEBHOOKS_RETRY,
 ];
 const CONNECT: &str = "/room/connect";
 const PUBLISH: &str = "/room/publish";
@@ -36,6 +38,8 @@ const KICK: &str = "/room/kick";
 const BANS: &str = "/room/bans";
 const UNBAN: &str = "/room/unban";
 const REVOKE: &str = "/room/revoke";
+const WEBHOOKS_DEAD: &str = "/room/webhooks-dead";
+const WEBHOOKS_RETRY: &str = "/room/webhooks-retry";
 
 /// A call to the room object of `room`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +114,12 @@ pub enum RoomCall {
         before: u64,
         reason: Option<String>,
     },
+    /// `GET /rooms/{room}/webhooks/dead`: the oldest `limit` dead-letter batches. Answers
+    /// [`crate::webhooks::dead_body`].
+    WebhooksDead { limit: u32 },
+    /// `POST /rooms/{room}/webhooks/dead/retry`: every dead batch back into the outbox, ahead
+    /// of what waits there. Answers `{"requeued":events,"batches":n}`.
+    WebhooksRetry,
 }
 
 /// `ban` as a parameter: absent, `forever`, or seconds.
@@ -166,6 +176,8 @@ impl Call for RoomRequest {
                 .body(frame.clone()),
             Info => req(Method::Get, INFO),
             Debug => req(Method::Get, DEBUG),
+            WebhooksDead { limit } => req(Method::Get, WEBHOOKS_DEAD).param("limit", limit),
+            WebhooksRetry => req(Method::Post, WEBHOOKS_RETRY),
             _ => moderation_request(req(Method::Post, ""), &self.call),
         }
     }
@@ -212,6 +224,10 @@ impl Call for RoomRequest {
             },
             INFO => Info,
             DEBUG => Debug,
+            WEBHOOKS_DEAD => WebhooksDead {
+                limit: req.number("limit")?,
+            },
+            WEBHOOKS_RETRY => WebhooksRetry,
             _ => moderation_call(&req)?,
         };
         Ok(RoomRequest { room, call })
@@ -380,6 +396,8 @@ mod tests {
                 before: 1_800_000_000,
                 reason: Some("stolen".into()),
             },
+            RoomCall::WebhooksDead { limit: 20 },
+            RoomCall::WebhooksRetry,
         ];
         for call in calls {
             round_trip(RoomRequest {

@@ -12,6 +12,7 @@
 
 mod admission;
 mod direct;
+mod events;
 mod moderation;
 mod publish;
 mod recipients;
@@ -112,6 +113,9 @@ pub enum Action {
         /// The sender's token's `rooms` claim: a user's connections only in these rooms.
         rooms: Option<Vec<String>>,
     },
+    /// A webhook event: recorded in the room's outbox in this same turn, so it commits with
+    /// what it describes, then delivered in the background ([`crate::webhooks`]).
+    Webhook(crate::webhooks::Event),
 }
 
 impl Action {
@@ -267,6 +271,7 @@ impl<H> Room<H> {
             connections: self.index.user_connections(user_id),
             presence,
         });
+        actions.extend(self.opened_events(presence, user_id));
         if presence == Some(PresenceEvent::Join) {
             let join = ServerFrame::Presence {
                 event: PresenceEvent::Join,
@@ -346,6 +351,7 @@ impl<H> Room<H> {
             connections: removed.user_connections,
             presence: removed.presence,
         }];
+        actions.extend(self.closed_events(removed.presence, &removed.user_id));
         if removed.presence == Some(PresenceEvent::Leave) {
             let leave = ServerFrame::Presence {
                 event: PresenceEvent::Leave,

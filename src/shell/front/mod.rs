@@ -81,6 +81,8 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
             moderation::disconnect_user(req, env, user).await
         }
         (Method::Post, Route::UserRevoke(user)) => moderation::revoke(req, env, user).await,
+        (Method::Get, Route::RoomWebhooksDead(room)) => server_api::dead(&url, env, room).await,
+        (Method::Post, Route::RoomWebhooksRetry(room)) => server_api::retry_dead(env, room).await,
         (Method::Get, Route::Stats) => {
             let totals = super::stats::global_totals(env).await?;
             json_response(200, serde_json::to_string(&totals)?)

@@ -86,6 +86,7 @@ impl ChatRoom {
                 before,
                 reason,
             } => self.revoke(&room, &user, before, reason.as_deref()),
+            c @ (RoomCall::WebhooksDead { .. } | RoomCall::WebhooksRetry) => self.webhook_call(c),
         }
     }
 
@@ -160,7 +161,11 @@ impl ChatRoom {
                     send,
                     delivered,
                     seq,
-                }) => (vec![send], Ok((delivered, seq))),
+                    webhook,
+                }) => (
+                    std::iter::once(send).chain(webhook).collect(),
+                    Ok((delivered, seq)),
+                ),
                 Err(e) => (Vec::new(), Err(e)),
             }
         })?;

@@ -271,6 +271,7 @@ impl ChatRoom {
                 };
                 turn.forwards.extend(current.map(|ws| (ws.clone(), f)));
             }
+            Action::Webhook(event) => self.record_event(r.name(), event),
         }
     }
 

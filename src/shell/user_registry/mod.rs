@@ -19,6 +19,7 @@
 
 mod rooms;
 mod store;
+mod webhooks;
 
 use super::env::now_ms;
 use super::http::{error, error_response, json_response};
@@ -46,6 +47,10 @@ pub struct UserRegistry {
     stats: Rc<Cell<CoalescedReport>>,
     /// When this instance last purged expired tombstones (unix ms).
     purged: Rc<Cell<u64>>,
+    /// The shard's webhook outbox (`direct_undelivered`) and its delivery.
+    webhooks: super::webhooks::Webhooks,
+    /// What this instance asked of its alarm (webhook retries only).
+    scheduled: super::wake::Scheduled,
 }
 
 /// Expired tombstones are purged at most this often (a scan of the shard's table).
@@ -54,6 +59,8 @@ const PURGE_INTERVAL_MS: u64 = 600_000;
 impl DurableObject for UserRegistry {
     fn new(state: State, env: Env) -> Self {
         let store = ShardStore::new(state.storage().sql());
+        let config = &super::env::settings(&env).config;
+        let webhooks = super::webhooks::Webhooks::new(&config.webhooks, state.storage().sql());
         UserRegistry {
             state,
             env,
@@ -63,11 +70,17 @@ impl DurableObject for UserRegistry {
             versions: Rc::new(RefCell::new(Versions::default())),
             stats: Rc::new(Cell::new(CoalescedReport::default())),
             purged: Rc::new(Cell::new(0)),
+            webhooks,
+            scheduled: Default::default(),
         }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         super::http::or_internal_error("registry request", self.serve(req).await)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.on_alarm().await
     }
 }
 
@@ -93,6 +106,9 @@ impl UserRegistry {
             RegistryCall::FanOut { frame, rooms } => {
                 let delivery = Some((frame.as_str(), rooms.as_deref()));
                 let delivered = self.verify_rooms(&user, delivery).await?;
+                if delivered == 0 {
+                    self.undelivered(&user, &frame)?;
+                }
                 json_response(200, serde_json::to_string(&Delivered { delivered })?)
             }
             RegistryCall::Info => self.info(&user).await,
