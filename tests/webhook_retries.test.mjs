@@ -71,7 +71,9 @@ test('a receiver that is down for a while gets everything once it is back', { ti
 
 test('after WEBHOOK_MAX_ATTEMPTS a batch is a dead letter; the retry endpoint delivers it', { timeout: 60_000 }, () => {
   let healthy = false;
-  return withHooks({ WEBHOOK_MAX_ATTEMPTS: '3' }, () => (healthy ? 200 : 503), async (server, receiver, api) => {
+  // Retries 0.6 s and 1.2 s after the first attempt: all three messages are in the last one.
+  const vars = { WEBHOOK_MAX_ATTEMPTS: '3', WEBHOOK_RETRY_SCALE: '0.01' };
+  return withHooks(vars, () => (healthy ? 200 : 503), async (server, receiver, api) => {
     const ROOM = 'deadly';
     const a = await join(server, ROOM, 'alice');
     const seqs = await publish(a, 3, 'x');

@@ -7,10 +7,13 @@ pub const MAX_BATCH_EVENTS: usize = 100;
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// Bytes of `{"events":[` and `]}`.
-const ENVELOPE_BYTES: usize = r#"{"events":[]}"#.len();
+pub const BATCH_ENVELOPE_BYTES: usize = r#"{"events":[]}"#.len();
+const ENVELOPE_BYTES: usize = BATCH_ENVELOPE_BYTES;
 
 /// How many of the oldest events (their byte lengths, oldest first) the next POST takes: as
-/// many as fit in [`MAX_BATCH_EVENTS`] and [`MAX_BATCH_BYTES`], and always at least one.
+/// many as fit in [`MAX_BATCH_EVENTS`] and [`MAX_BATCH_BYTES`], and always at least one. (The
+/// outbox applies the same rule in SQL: a running total of `len + 1` — each event and its
+/// comma — within `MAX_BATCH_BYTES - BATCH_ENVELOPE_BYTES + 1`, the first event always.)
 pub fn batch_len(lengths: &[usize]) -> usize {
     let mut bytes = ENVELOPE_BYTES;
     let mut n = 0;

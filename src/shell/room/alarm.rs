@@ -55,7 +55,7 @@ impl ChatRoom {
         // Only once the alarm is set: a delivery that fails at once schedules its retry
         // after it, never under it.
         if webhooks.is_some() {
-            self.webhooks.kick(&self.state, self.alarm_ref());
+            self.webhooks.kick(&self.state, || self.alarm_ref());
         }
         Response::ok("alarm")
     }

@@ -186,6 +186,8 @@ impl ChatRoom {
         self.apply(r, log, actions, None, &mut turn);
         send_planned(r, &mut turn.outbox);
         drop(slot);
+        // Still inside the turn's synchronous step: the events commit with its writes.
+        self.flush_events();
         if turn.counts_changed {
             self.report_room_count();
         }

@@ -24,14 +24,12 @@ impl UserRegistry {
             return Ok(());
         }
         let event = Event::direct_undelivered(user, frame);
-        if let Err(e) = self
-            .webhooks
-            .record(direct_sender_room(frame).as_deref(), &event)
-        {
-            incident::report("webhook outbox", &e.to_string());
-            return Ok(());
+        self.webhooks
+            .record(direct_sender_room(frame).as_deref(), &event);
+        match self.webhooks.flush() {
+            Ok(_) => self.kick_webhooks(now_ms()),
+            Err(e) => _ = incident::report("webhook outbox", &e.to_string()),
         }
-        self.kick_webhooks(now_ms());
         Ok(())
     }
 
@@ -43,7 +41,7 @@ impl UserRegistry {
     fn kick_webhooks(&self, now: u64) {
         let watchdog = self.webhooks.watchdog_at(now);
         self.state.wait_until(self.alarm_ref().wake_at(watchdog));
-        self.webhooks.kick(&self.state, self.alarm_ref());
+        self.webhooks.kick(&self.state, || self.alarm_ref());
     }
 
     /// The shard's alarm: a webhook retry is due, or the watchdog of waiting events.
@@ -59,7 +57,7 @@ impl UserRegistry {
         {
             self.scheduled.set(Some(next));
             self.state.storage().set_alarm(at(next)).await?;
-            self.webhooks.kick(&self.state, self.alarm_ref());
+            self.webhooks.kick(&self.state, || self.alarm_ref());
         }
         Response::ok("alarm")
     }

@@ -3,7 +3,8 @@
 //! its delivery ([`delivery`]).
 //!
 //! - **Recording** is synchronous and happens in the turn that produced the event, so the
-//!   event commits with what it describes; nothing is sent from the turn itself.
+//!   event commits with what it describes; a turn's events are written in one statement
+//!   ([`Webhooks::flush`]). Nothing is sent from the turn itself.
 //! - **Delivering** runs in the background (`waitUntil`), started right after a turn that
 //!   recorded something, by the alarm, or by a re-queue: at most one POST in flight per object,
 //!   the next batch only after a 2xx, retries on the object's one alarm. A POST never holds up
@@ -18,7 +19,7 @@ mod store;
 use super::env::{now_ms, random_bytes};
 use super::wake::AlarmRef;
 use crate::webhooks::{dead_body, watchdog_ms, Event, WebhookConfig};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use store::OutboxStore;
 use worker::{Result, SqlStorage, State};
@@ -63,6 +64,8 @@ pub struct Webhooks {
     store: Rc<OutboxStore>,
     ids: EventIds,
     run: Rc<Run>,
+    /// Events recorded and not written yet (the current turn's), in order.
+    pending: RefCell<Vec<String>>,
 }
 
 impl Webhooks {
@@ -72,6 +75,7 @@ impl Webhooks {
             store: Rc::new(OutboxStore::new(sql)),
             ids: EventIds::new(),
             run: Rc::default(),
+            pending: RefCell::default(),
         }
     }
 
@@ -79,10 +83,22 @@ impl Webhooks {
         &self.config
     }
 
-    /// Writes `event` to the outbox, in the caller's turn. `room`: the room it is about.
-    pub fn record(&self, room: Option<&str>, event: &Event) -> Result<()> {
-        let json = event.to_json(&self.ids.next(), room, now_ms());
-        self.store.append(&json)
+    /// Adds `event` to what [`Self::flush`] writes next. `room`: the room it is about.
+    pub fn record(&self, room: Option<&str>, event: &Event) {
+        let now = if event.ts.is_some() { 0 } else { now_ms() };
+        let json = event.to_json(&self.ids.next(), room, now);
+        self.pending.borrow_mut().push(json);
+    }
+
+    /// Writes the recorded events to the outbox in one statement — in the caller's turn, so
+    /// they commit with its other writes. Returns whether there were any.
+    pub fn flush(&self) -> Result<bool> {
+        let pending = self.pending.take();
+        if pending.is_empty() {
+            return Ok(false);
+        }
+        self.store.append(&pending)?;
+        Ok(true)
     }
 
     /// How far ahead the watchdog wake goes (see the module's docs).
@@ -93,7 +109,7 @@ impl Webhooks {
     /// Starts delivering in the background — unless webhooks are off, a POST is in flight
     /// (it will take what was just recorded next), or a retry is scheduled for later (the
     /// alarm will start it).
-    pub fn kick(&self, state: &State, alarm: AlarmRef) {
+    pub fn kick(&self, state: &State, alarm: impl FnOnce() -> AlarmRef) {
         if !self.config.enabled() || self.run.in_flight.get() {
             return;
         }
@@ -105,7 +121,7 @@ impl Webhooks {
             config: self.config.clone(),
             store: self.store.clone(),
             run: self.run.clone(),
-            alarm,
+            alarm: alarm(),
         };
         state.wait_until(task.run());
     }

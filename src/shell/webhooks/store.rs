@@ -10,7 +10,9 @@
 //!   `retry_at` (unix ms of its next attempt), so an evicted object resumes the schedule.
 
 use crate::shell::sql::{has_table, int};
-use crate::webhooks::{batch_body, batch_len, events_array, DeadBatch, MAX_BATCH_EVENTS};
+use crate::webhooks::{
+    batch_body, events_array, DeadBatch, BATCH_ENVELOPE_BYTES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::cell::Cell;
@@ -35,6 +37,9 @@ pub struct RetryState {
     pub attempts: u32,
     pub retry_at: u64,
 }
+
+/// Bound parameters per statement: the Durable Object SQL API's limit.
+const MAX_BINDINGS: usize = 100;
 
 pub struct OutboxStore {
     sql: SqlStorage,
@@ -77,16 +82,23 @@ impl OutboxStore {
         Ok(())
     }
 
-    /// Appends one event (in the caller's turn: it commits with what it describes).
-    pub fn append(&self, event: &str) -> Result<()> {
+    /// Appends events, in order, in one statement (in the caller's turn: they commit with what
+    /// they describe).
+    pub fn append(&self, events: &[String]) -> Result<()> {
         if !self.exists()? {
             self.create()?;
         }
         // Without an explicit `pos`, SQLite picks the largest + 1: after everything waiting.
-        self.sql.exec(
-            "INSERT INTO webhook_outbox(event) VALUES (?)",
-            vec![event.into()],
-        )?;
+        // One statement per chunk of rows, each event text its own bound parameter.
+        for chunk in events.chunks(MAX_BINDINGS) {
+            let mut sql = String::with_capacity(48 + 4 * chunk.len());
+            sql.push_str("INSERT INTO webhook_outbox(event) VALUES (?)");
+            for _ in 1..chunk.len() {
+                sql.push_str(",(?)");
+            }
+            let args: Vec<SqlStorageValue> = chunk.iter().map(|e| e.as_str().into()).collect();
+            self.sql.exec(&sql, args)?;
+        }
         Ok(())
     }
 
@@ -102,42 +114,37 @@ impl OutboxStore {
         Ok(!rows.is_empty())
     }
 
-    /// The oldest events that fit in one POST, or `None` when nothing waits.
+    /// The oldest events that fit in one POST, or `None` when nothing waits. One query: the
+    /// running total of the event sizes is computed by SQLite, so no more than one POST's
+    /// worth of text is ever read into the object ([`batch_len`]'s rule, in SQL).
     pub fn next_batch(&self) -> Result<Option<Batch>> {
         #[derive(Deserialize)]
-        struct Head {
+        struct Row {
             pos: f64,
-            len: f64,
+            event: String,
         }
         if !self.exists()? {
             return Ok(None);
         }
-        // Lengths first, so that no more than one POST's worth of text is ever read.
-        let head: Vec<Head> = self
-            .sql
-            .exec(
-                "SELECT pos, length(CAST(event AS BLOB)) AS len FROM webhook_outbox
-                 ORDER BY pos LIMIT ?",
-                vec![int(MAX_BATCH_EVENTS as u64)],
-            )?
-            .to_array()?;
-        let lengths: Vec<usize> = head.iter().map(|h| h.len as usize).collect();
-        let n = batch_len(&lengths);
-        let (Some(first), Some(last)) = (head.first(), head.get(n.max(1) - 1)) else {
-            return Ok(None);
-        };
-        let (first, last) = (first.pos as i64, last.pos as i64);
-        #[derive(Deserialize)]
-        struct Row {
-            event: String,
-        }
         let rows: Vec<Row> = self
             .sql
             .exec(
-                "SELECT event FROM webhook_outbox WHERE pos BETWEEN ? AND ? ORDER BY pos",
-                vec![pos(first), pos(last)],
+                "SELECT pos, event FROM (
+                   SELECT pos, event, ROW_NUMBER() OVER w AS n,
+                     SUM(length(CAST(event AS BLOB)) + 1) OVER w AS total
+                   FROM (SELECT pos, event FROM webhook_outbox ORDER BY pos LIMIT ?)
+                   WINDOW w AS (ORDER BY pos ROWS UNBOUNDED PRECEDING))
+                 WHERE n = 1 OR total <= ? ORDER BY pos",
+                vec![
+                    int(MAX_BATCH_EVENTS as u64),
+                    int((MAX_BATCH_BYTES - BATCH_ENVELOPE_BYTES + 1) as u64),
+                ],
             )?
             .to_array()?;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            return Ok(None);
+        };
+        let (first, last) = (first.pos as i64, last.pos as i64);
         let events = rows.into_iter().map(|r| r.event).collect();
         Ok(Some(Batch {
             first,
