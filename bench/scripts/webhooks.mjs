@@ -23,7 +23,9 @@ const arg = (name, dflt) => (process.argv.includes(`--${name}`) ? process.argv[p
 const RUNS = Number(arg('runs', 3));
 const SECONDS = Number(arg('seconds', 3));
 const JSON_OUT = arg('json');
-const CELL = ['--batch', '--rooms', '1', '--conns', '64', '--in-flight', '4', '--duration', String(SECONDS), '--warmup', '1'];
+const RATE = arg('rate'); // publishes/s: a fixed arrival rate instead of the closed loop
+const LOAD = RATE ? ['--mode', 'rate', '--rate', RATE] : ['--in-flight', '4'];
+const CELL = ['--batch', '--rooms', '1', '--conns', '64', ...LOAD, '--duration', String(SECONDS), '--warmup', '1'];
 
 // The receiver shares the server's core (0): on a two-core machine the generator must have core
 // 1 to itself, and this way whatever the receiver costs counts against webhooks, not for them.
