@@ -147,6 +147,22 @@ test('a burst is delivered in seq order per room, in batches, one POST in flight
   publishers.forEach((p) => p.terminate());
 }, { respond: () => ({ status: 200, after: 15 }) }));
 
+test('large events are split into POSTs of at most 256 KiB, still in order', { timeout: 60_000 }, () => withHooks({
+  WEBHOOK_EVENTS: 'message',
+}, async (server, receiver) => {
+  const a = await join(server, 'large', 'alice');
+  const big = 'x'.repeat(60_000);
+  for (let i = 1; i <= 12; i++) a.send({ type: 'publish', data: { i, big }, id: `L${i}` });
+  await a.next(isAck('L12'));
+  const events = await receiver.waitFor((evs) => evs.length >= 12);
+  assert.deepEqual(events.map((e) => e.message.data.i), range(1, 12));
+  for (const p of receiver.posts) {
+    assert.ok(Buffer.byteLength(p.body) <= 256 * 1024, `a POST of ${Buffer.byteLength(p.body)} bytes`);
+  }
+  assert.ok(receiver.posts.some((p) => p.json.events.length > 1), 'several large events still share a POST');
+  a.terminate();
+}, { respond: () => ({ status: 200, after: 50 }) }));
+
 test('with WEBHOOK_URL unset nothing is recorded: no outbox table in any object', { timeout: 60_000 }, async () => {
   const persistDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-nohooks-'));
   const receiver = await startReceiver();
