@@ -7,6 +7,7 @@
 use super::ChatRoom;
 use crate::calls::RoomCall;
 use crate::error::ErrorCode;
+use crate::message_log::HistoryStorage;
 use crate::shell::env::now_ms;
 use crate::shell::http::{error, json_response};
 use crate::shell::incident;
@@ -21,7 +22,9 @@ impl ChatRoom {
     /// that announce it, which only then wait for its commit — together with the messages
     /// batched before it, so the outbox keeps the order the room saw.
     pub(super) fn record_event(&self, room: &str, event: Event) {
-        let urgent = event.event_type != EventType::Message;
+        // (With `HISTORY_STORAGE=none` a message has no write of its own either.)
+        let logged = self.config.history_storage == HistoryStorage::Durable;
+        let urgent = event.event_type != EventType::Message || !logged;
         self.webhooks.record(Some(room), &event);
         if urgent {
             self.flush_events();
