@@ -1,4 +1,5 @@
-//! What one POST carries: the oldest events of the outbox, in order, as `{"events":[...]}`.
+//! What one POST carries: the oldest events of the outbox, in order, as `{"events":[...]}` —
+//! the events' texts exactly as recorded, joined with commas.
 
 /// At most this many events per POST.
 pub const MAX_BATCH_EVENTS: usize = 100;
@@ -7,20 +8,21 @@ pub const MAX_BATCH_EVENTS: usize = 100;
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// Bytes of `{"events":[` and `]}`.
-pub const BATCH_ENVELOPE_BYTES: usize = r#"{"events":[]}"#.len();
-const ENVELOPE_BYTES: usize = BATCH_ENVELOPE_BYTES;
+const ENVELOPE_BYTES: usize = r#"{"events":[]}"#.len();
+
+/// The running total of `event bytes + 1` (each event and a comma) the events of one POST may
+/// reach: the body is the envelope, the events, and one comma fewer than events. The outbox
+/// applies this rule in SQL; [`batch_len`] states it.
+pub const BATCH_BUDGET: usize = MAX_BATCH_BYTES - ENVELOPE_BYTES + 1;
 
 /// How many of the oldest events (their byte lengths, oldest first) the next POST takes: as
-/// many as fit in [`MAX_BATCH_EVENTS`] and [`MAX_BATCH_BYTES`], and always at least one. (The
-/// outbox applies the same rule in SQL: a running total of `len + 1` — each event and its
-/// comma — within `MAX_BATCH_BYTES - BATCH_ENVELOPE_BYTES + 1`, the first event always.)
+/// many as fit in [`MAX_BATCH_EVENTS`] and [`BATCH_BUDGET`], and always at least one.
 pub fn batch_len(lengths: &[usize]) -> usize {
-    let mut bytes = ENVELOPE_BYTES;
+    let mut total = 0;
     let mut n = 0;
-    for (i, len) in lengths.iter().take(MAX_BATCH_EVENTS).enumerate() {
-        // One comma between events.
-        bytes += len + usize::from(i > 0);
-        if bytes > MAX_BATCH_BYTES && n > 0 {
+    for len in lengths.iter().take(MAX_BATCH_EVENTS) {
+        total += len + 1;
+        if total > BATCH_BUDGET && n > 0 {
             break;
         }
         n += 1;
@@ -28,40 +30,14 @@ pub fn batch_len(lengths: &[usize]) -> usize {
     n
 }
 
-/// The body of one POST: `{"events":[...]}`, the events' JSON texts unchanged, in order.
-pub fn batch_body<S: AsRef<str>>(events: &[S]) -> String {
-    let mut body = String::with_capacity(ENVELOPE_BYTES + list_len(events));
-    body.push_str(r#"{"events":"#);
-    push_list(&mut body, events);
-    body.push('}');
-    body
-}
-
-/// The events as a JSON array (what a dead letter keeps).
-pub fn events_array<S: AsRef<str>>(events: &[S]) -> String {
-    let mut list = String::with_capacity(list_len(events) + 2);
-    push_list(&mut list, events);
-    list
-}
-
-fn list_len<S: AsRef<str>>(events: &[S]) -> usize {
-    events.iter().map(|e| e.as_ref().len() + 1).sum()
-}
-
-fn push_list<S: AsRef<str>>(out: &mut String, events: &[S]) {
-    out.push('[');
-    for (i, e) in events.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(e.as_ref());
-    }
-    out.push(']');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The body of `n` events of these lengths.
+    fn body_len(lengths: &[usize]) -> usize {
+        ENVELOPE_BYTES + lengths.iter().sum::<usize>() + lengths.len().saturating_sub(1)
+    }
 
     #[test]
     fn a_batch_is_capped_by_count_and_by_bytes_but_never_empty() {
@@ -70,24 +46,16 @@ mod tests {
         assert_eq!(batch_len(&[10; 250]), MAX_BATCH_EVENTS);
         assert_eq!(batch_len(&[100_000; 5]), 2, "three would pass 256 KiB");
         assert_eq!(batch_len(&[1 << 20, 10]), 1, "a huge event goes alone");
-        // Exactly at the limit still fits.
-        let exact = MAX_BATCH_BYTES - ENVELOPE_BYTES - 1;
-        assert_eq!(batch_len(&[exact / 2, exact - exact / 2, 1]), 2);
     }
 
     #[test]
-    fn the_body_holds_the_events_verbatim_and_its_length_matches_the_plan() {
-        let events = [r#"{"id":"a"}"#, r#"{"id":"b","x":[1,2]}"#];
-        let body = batch_body(&events);
-        assert_eq!(body, r#"{"events":[{"id":"a"},{"id":"b","x":[1,2]}]}"#);
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["events"][1]["x"][1], 2);
-        let lens: Vec<usize> = events.iter().map(|e| e.len()).collect();
-        assert!(batch_len(&lens) == 2 && body.len() <= MAX_BATCH_BYTES);
-        assert_eq!(batch_body::<&str>(&[]), r#"{"events":[]}"#);
-        assert_eq!(
-            events_array(&events),
-            r#"[{"id":"a"},{"id":"b","x":[1,2]}]"#
-        );
+    fn the_budget_is_exactly_the_body_limit() {
+        // Two events whose body is exactly MAX_BATCH_BYTES fit; one byte more does not.
+        let room = MAX_BATCH_BYTES - ENVELOPE_BYTES - 1;
+        let exact = [room / 2, room - room / 2];
+        assert_eq!(body_len(&exact), MAX_BATCH_BYTES);
+        assert_eq!(batch_len(&[exact[0], exact[1], 1]), 2);
+        assert_eq!(batch_len(&[exact[0], exact[1] + 1]), 1);
+        assert!(body_len(&[exact[0], exact[1] + 1]) > MAX_BATCH_BYTES);
     }
 }

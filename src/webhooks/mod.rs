@@ -22,9 +22,7 @@ mod schedule;
 mod settings;
 mod signature;
 
-pub use batch::{
-    batch_body, batch_len, events_array, BATCH_ENVELOPE_BYTES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS,
-};
+pub use batch::{batch_len, BATCH_BUDGET, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 pub use dead::{dead_body, parse_dead_limit, DeadBatch};
 pub use event::{
     direct_sender_room, Event, EventKind, EventType, Kinds, ModerationAction, ModerationEvent,

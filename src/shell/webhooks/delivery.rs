@@ -50,7 +50,7 @@ impl Delivery {
                 Ok(None) => return,
                 Err(e) => return report(&e.to_string()),
             };
-            match post(&self.config, &batch.body()).await {
+            match post(&self.config, &batch.body).await {
                 Ok(()) => {
                     if let Err(e) = self.store.delivered(&batch, state.attempts > 0) {
                         return report(&e.to_string());

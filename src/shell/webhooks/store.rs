@@ -10,24 +10,25 @@
 //!   `retry_at` (unix ms of its next attempt), so an evicted object resumes the schedule.
 
 use crate::shell::sql::{has_table, int};
-use crate::webhooks::{
-    batch_body, events_array, DeadBatch, BATCH_ENVELOPE_BYTES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS,
-};
+use crate::webhooks::{DeadBatch, BATCH_BUDGET, MAX_BATCH_EVENTS};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::cell::Cell;
 use worker::{Result, SqlStorage, SqlStorageValue};
 
-/// The oldest events, for one POST: rows `first..=last`.
+/// The oldest events, for one POST: rows `first..=last`, as the POST's body.
 pub struct Batch {
     first: i64,
     last: i64,
-    pub events: Vec<String>,
+    /// `{"events":[...]}`, the events' texts as stored.
+    pub body: String,
 }
 
 impl Batch {
-    pub fn body(&self) -> String {
-        batch_body(&self.events)
+    /// The events as a JSON array: the body without its envelope.
+    fn events(&self) -> &str {
+        let inner = self.body.strip_prefix(r#"{"events":"#);
+        inner.and_then(|i| i.strip_suffix('}')).unwrap_or("[]")
     }
 }
 
@@ -114,14 +115,16 @@ impl OutboxStore {
         Ok(!rows.is_empty())
     }
 
-    /// The oldest events that fit in one POST, or `None` when nothing waits. One query: the
-    /// running total of the event sizes is computed by SQLite, so no more than one POST's
-    /// worth of text is ever read into the object ([`batch_len`]'s rule, in SQL).
+    /// The oldest events that fit in one POST, or `None` when nothing waits. One query, one
+    /// string: SQLite keeps the running total of the event sizes ([`crate::webhooks::batch_len`]'s
+    /// rule, in SQL — so no more than one POST's worth of text is ever read) and joins the
+    /// chosen events into the body.
     pub fn next_batch(&self) -> Result<Option<Batch>> {
         #[derive(Deserialize)]
         struct Row {
-            pos: f64,
-            event: String,
+            first: Option<f64>,
+            last: Option<f64>,
+            body: Option<String>,
         }
         if !self.exists()? {
             return Ok(None);
@@ -129,27 +132,29 @@ impl OutboxStore {
         let rows: Vec<Row> = self
             .sql
             .exec(
-                "SELECT pos, event FROM (
-                   SELECT pos, event, ROW_NUMBER() OVER w AS n,
-                     SUM(length(CAST(event AS BLOB)) + 1) OVER w AS total
-                   FROM (SELECT pos, event FROM webhook_outbox ORDER BY pos LIMIT ?)
-                   WINDOW w AS (ORDER BY pos ROWS UNBOUNDED PRECEDING))
-                 WHERE n = 1 OR total <= ? ORDER BY pos",
-                vec![
-                    int(MAX_BATCH_EVENTS as u64),
-                    int((MAX_BATCH_BYTES - BATCH_ENVELOPE_BYTES + 1) as u64),
-                ],
+                r#"SELECT MIN(pos) AS first, MAX(pos) AS last,
+                     '{"events":[' || group_concat(event, ',' ORDER BY pos) || ']}' AS body
+                   FROM (
+                     SELECT pos, event, ROW_NUMBER() OVER w AS n,
+                       SUM(length(CAST(event AS BLOB)) + 1) OVER w AS total
+                     FROM (SELECT pos, event FROM webhook_outbox ORDER BY pos LIMIT ?)
+                     WINDOW w AS (ORDER BY pos ROWS UNBOUNDED PRECEDING))
+                   WHERE n = 1 OR total <= ?"#,
+                vec![int(MAX_BATCH_EVENTS as u64), int(BATCH_BUDGET as u64)],
             )?
             .to_array()?;
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        let Some(Row {
+            first: Some(first),
+            last: Some(last),
+            body: Some(body),
+        }) = rows.into_iter().next()
+        else {
             return Ok(None);
         };
-        let (first, last) = (first.pos as i64, last.pos as i64);
-        let events = rows.into_iter().map(|r| r.event).collect();
         Ok(Some(Batch {
-            first,
-            last,
-            events,
+            first: first as i64,
+            last: last as i64,
+            body,
         }))
     }
 
@@ -206,7 +211,7 @@ impl OutboxStore {
                 int(now_ms),
                 int(u64::from(attempts)),
                 error.into(),
-                events_array(&b.events).into(),
+                b.events().into(),
             ],
         )?;
         self.delivered(b, true)
