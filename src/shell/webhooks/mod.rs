@@ -97,7 +97,7 @@ impl Webhooks {
         if pending.is_empty() {
             return Ok(false);
         }
-        self.store.append(&pending)?;
+        self.store.append(pending)?;
         Ok(true)
     }
 

@@ -85,19 +85,25 @@ impl OutboxStore {
 
     /// Appends events, in order, in one statement (in the caller's turn: they commit with what
     /// they describe).
-    pub fn append(&self, events: &[String]) -> Result<()> {
+    pub fn append(&self, events: Vec<String>) -> Result<()> {
         if !self.exists()? {
             self.create()?;
         }
         // Without an explicit `pos`, SQLite picks the largest + 1: after everything waiting.
-        // One statement per chunk of rows, each event text its own bound parameter.
-        for chunk in events.chunks(MAX_BINDINGS) {
-            let mut sql = String::with_capacity(48 + 4 * chunk.len());
+        // One statement per chunk of rows, each event text its own bound parameter (moved,
+        // not copied, into the call).
+        let mut events = events.into_iter().peekable();
+        while events.peek().is_some() {
+            let args: Vec<SqlStorageValue> = events
+                .by_ref()
+                .take(MAX_BINDINGS)
+                .map(SqlStorageValue::String)
+                .collect();
+            let mut sql = String::with_capacity(48 + 4 * args.len());
             sql.push_str("INSERT INTO webhook_outbox(event) VALUES (?)");
-            for _ in 1..chunk.len() {
+            for _ in 1..args.len() {
                 sql.push_str(",(?)");
             }
-            let args: Vec<SqlStorageValue> = chunk.iter().map(|e| e.as_str().into()).collect();
             self.sql.exec(&sql, args)?;
         }
         Ok(())
