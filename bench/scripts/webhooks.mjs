@@ -4,7 +4,7 @@
 // room makes per 1,000 messages (batching: one POST in flight per room, so a busy room sends
 // many events per POST).
 //
-//   node bench/scripts/webhooks.mjs [--runs 3] [--seconds 3] [--json FILE]
+//   node bench/scripts/webhooks.mjs [--runs 3] [--seconds 3] [--v1] [--rate R] [--json FILE]
 //
 // Each run is one bench/scripts/ab.sh (server pinned to core 0, generator to core 1, the server
 // fresh and stopped after); off and on alternate, the order rotating every round. The receiver
@@ -25,7 +25,9 @@ const SECONDS = Number(arg('seconds', 3));
 const JSON_OUT = arg('json');
 const RATE = arg('rate'); // publishes/s: a fixed arrival rate instead of the closed loop
 const LOAD = RATE ? ['--mode', 'rate', '--rate', RATE] : ['--in-flight', '4'];
-const CELL = ['--batch', '--rooms', '1', '--conns', '64', ...LOAD, '--duration', String(SECONDS), '--warmup', '1'];
+// `--v1`: the members take v1 frames (one send per message each) instead of `?batch=1`.
+const FRAMES = process.argv.includes('--v1') ? [] : ['--batch'];
+const CELL = [...FRAMES, '--rooms', '1', '--conns', '64', ...LOAD, '--duration', String(SECONDS), '--warmup', '1'];
 
 // The receiver shares the server's core (0): on a two-core machine the generator must have core
 // 1 to itself, and this way whatever the receiver costs counts against webhooks, not for them.
@@ -100,7 +102,7 @@ for (let i = 0; i + 1 < runs.length; i += 2) {
 const roundRatio = median(rounds);
 const fmt = (x) => (x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0));
 const markdown = [
-  `Base cell (1 room × 64, 32 B, \`?batch=1\`), ${RUNS} alternated runs of ${SECONDS} s each way; webhooks on = \`WEBHOOK_URL\` to a local receiver that answers 200 at once, default \`WEBHOOK_EVENTS\`:`,
+  `Base cell (1 room × 64, 32 B, ${FRAMES.length ? '\`?batch=1\`' : 'v1 frames'}${RATE ? `, ${RATE} publishes/s` : ''}), ${RUNS} alternated runs of ${SECONDS} s each way; webhooks on = \`WEBHOOK_URL\` to a local receiver that answers 200 at once, default \`WEBHOOK_EVENTS\`:`,
   '',
   '| | delivered/s (median) | messages/s | POSTs per 1,000 messages | events per POST |',
   '|---|---|---|---|---|',
