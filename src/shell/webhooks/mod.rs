@@ -90,8 +90,8 @@ impl Webhooks {
         self.pending.borrow_mut().push(json);
     }
 
-    /// Writes the recorded events to the outbox in one statement — in the caller's turn, so
-    /// they commit with its other writes. Returns whether there were any.
+    /// Writes the recorded events to the outbox (one statement per 100 events) — in the
+    /// caller's turn, so they commit with its other writes. Returns whether there were any.
     pub fn flush(&self) -> Result<bool> {
         let pending = self.pending.take();
         if pending.is_empty() {
