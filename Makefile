@@ -28,7 +28,7 @@ RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium python3-sqlite loadgen \
-        test check unit integration deploy-check bench-user-broadcast bench-durable-publish fastapi-peer bench bench-quick bench-tools clean
+        test check unit integration deploy-check bench-user-broadcast bench-durable-publish bench-webhooks fastapi-peer bench bench-quick bench-tools clean
 
 help:
 	@echo "make dev    - set up, build and serve locally on http://127.0.0.1:$(DEV_PORT)"
@@ -171,6 +171,11 @@ bench-durable-publish: build
 	$(call say,publishes/s and ack latency with and without the durable write (local workerd))
 	node bench/scripts/durable_publish.mjs 8 4 5 3
 	node bench/scripts/durable_publish.mjs 2 1 4 3
+
+bench-webhooks: build
+	$(call say,webhooks on vs off in the base cell (local workerd, bench/scripts/webhooks.mjs))
+	cargo build -p edge-chat-bench --release
+	node bench/scripts/webhooks.mjs --runs 5
 
 # The original design as a benchmark peer: Debian's redis-server and a venv with the pinned
 # FastAPI/uvicorn/redis/PyJWT (bench/peers/fastapi-redis/requirements.txt).

@@ -1,6 +1,7 @@
 //! A Durable Object has one alarm. A room shares it between everything that must wake it at
 //! a time of its own: retention (the oldest message expires), sessions (a `token_expiring`
-//! notice or an expiry is due), and later anything else with a deadline. Each wake recomputes
+//! notice or an expiry is due), webhooks (a retry is due, or the watchdog of waiting events),
+//! and later anything else with a deadline. Each wake recomputes
 //! every source and sets the alarm for the earliest; between wakes an alarm is only ever moved
 //! earlier, never later, so no source's time is missed.
 
@@ -12,12 +13,13 @@ pub const MIN_ALARM_GAP_MS: u64 = 1_000;
 pub struct Wakes {
     pub retention: Option<u64>,
     pub sessions: Option<u64>,
+    pub webhooks: Option<u64>,
 }
 
 impl Wakes {
     /// When the next alarm must fire, computed during a wake at `now_ms`.
     pub fn next(&self, now_ms: u64) -> Option<u64> {
-        [self.retention, self.sessions]
+        [self.retention, self.sessions, self.webhooks]
             .into_iter()
             .flatten()
             .min()
@@ -39,13 +41,19 @@ mod tests {
         let w = Wakes {
             retention: Some(50_000),
             sessions: Some(20_000),
+            webhooks: Some(30_000),
         };
         assert_eq!(w.next(0), Some(20_000));
+        let hooks = Wakes {
+            webhooks: Some(3_000),
+            ..w
+        };
+        assert_eq!(hooks.next(0), Some(3_000));
         assert_eq!(w.next(19_900), Some(20_900), "never sooner than a second");
         assert_eq!(Wakes::default().next(0), None);
         let only = Wakes {
             retention: Some(7_000),
-            sessions: None,
+            ..Wakes::default()
         };
         assert_eq!(only.next(0), Some(7_000));
     }

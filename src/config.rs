@@ -6,6 +6,7 @@
 use crate::auth::TokenRules;
 use crate::message_log::{HistoryStorage, Retention};
 use crate::rate_limit::RateLimit;
+use crate::webhooks::WebhookConfig;
 
 /// Largest text frame a client may send, in bytes (`MAX_MESSAGE_BYTES`).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 65_536;
@@ -36,6 +37,8 @@ pub struct Config {
     pub welcome_max_members: usize,
     /// `TYPING_INTERVAL_MS`: at most one `typing` frame relayed per user per room this often.
     pub typing_interval_ms: u64,
+    /// `WEBHOOK_*`: events pushed to the application's backend (off unless `WEBHOOK_URL`).
+    pub webhooks: WebhookConfig,
 }
 
 /// The most one resume (`?since=`) replays; older messages are announced as a `gap` with
@@ -74,6 +77,7 @@ impl Default for Config {
             replay: ReplayLimit::default(),
             welcome_max_members: 100,
             typing_interval_ms: 2_000,
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -152,6 +156,7 @@ impl Config {
             typing_interval_ms: vars
                 .within("TYPING_INTERVAL_MS", 0.0, 3_600_000.0)
                 .map_or(d.typing_interval_ms, |v| v as u64),
+            webhooks: WebhookConfig::from_lookup(&get),
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod stats;
 pub mod tags;
 pub mod unread;
 pub mod user_registry;
+pub mod webhooks;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -46,6 +46,10 @@ pub enum Route<'a> {
     UserDisconnect(Option<String>),
     /// `POST /users/{user}/revoke` (admin)
     UserRevoke(Option<String>),
+    /// `GET /rooms/{room}/webhooks/dead` (admin)
+    RoomWebhooksDead(&'a str),
+    /// `POST /rooms/{room}/webhooks/dead/retry` (admin)
+    RoomWebhooksRetry(&'a str),
     /// `GET /stats` (admin)
     Stats,
     /// `DELETE /rooms/{room}/messages/{seq}` (admin); `None` when `seq` is not a number
@@ -76,6 +80,8 @@ impl Route<'_> {
             | Route::UserRevoke(_)
             | Route::RoomMessage(..)
             | Route::UserUnread(_)
+            | Route::RoomWebhooksDead(_)
+            | Route::RoomWebhooksRetry(_)
             | Route::Stats => true,
             _ => false,
         }
@@ -109,6 +115,8 @@ pub fn route(path: &str) -> Route<'_> {
         ["rooms", room, "bans", user] => Route::RoomBan(room, decode(user)),
         ["users", user, "disconnect"] => Route::UserDisconnect(decode(user)),
         ["users", user, "revoke"] => Route::UserRevoke(decode(user)),
+        ["rooms", room, "webhooks", "dead"] => Route::RoomWebhooksDead(room),
+        ["rooms", room, "webhooks", "dead", "retry"] => Route::RoomWebhooksRetry(room),
         ["stats"] => Route::Stats,
         ["rooms", room, "messages", seq] => Route::RoomMessage(room, seq.parse().ok()),
         ["users", user, "unread"] => Route::UserUnread(decode(user)),
@@ -147,6 +155,14 @@ mod tests {
         );
         assert_eq!(route("/stats"), Route::Stats);
         assert_eq!(
+            route("/rooms/x/webhooks/dead"),
+            Route::RoomWebhooksDead("x")
+        );
+        assert_eq!(
+            route("/rooms/x/webhooks/dead/retry"),
+            Route::RoomWebhooksRetry("x")
+        );
+        assert_eq!(
             route("/connections/r.00/disconnect"),
             Route::ConnectionDisconnect("r.00")
         );
@@ -176,6 +192,8 @@ mod tests {
             "/rooms/x/bans/u",
             "/users/u/disconnect",
             "/users/u/revoke",
+            "/rooms/x/webhooks/dead",
+            "/rooms/x/webhooks/dead/retry",
         ] {
             assert!(
                 route(admin).is_admin(true) && route(admin).is_admin(false),
@@ -211,6 +229,8 @@ mod tests {
             "/healthz",
             "/users",
             "/connections/x",
+            "/rooms/x/webhooks",
+            "/rooms/x/webhooks/dead/retry/now",
         ] {
             assert_eq!(route(p), Route::Unknown, "{p}");
         }

@@ -17,7 +17,8 @@
 // run verifies every delivery: a lost or duplicated message fails the benchmark.
 // Then latency at a fixed arrival rate of half the JS twin's measured maximum, and the scenarios
 // (connect storms, join storm, idle memory per hibernated connection — bench/scripts/storms.mjs —,
-// what the platform bills — bench/scripts/billing.mjs —, wake cost, per-user broadcast).
+// what the platform bills — bench/scripts/billing.mjs —, wake cost, per-user broadcast, webhooks
+// on vs off).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -151,6 +152,10 @@ if (!QUICK && !flag('no-scenarios')) {
   process.stderr.write('scenario: per-user broadcast to a user in 10 rooms\n');
   const ub = runJson('taskset', node('user_broadcast.mjs', '10', '300'), 180_000);
   scenarios['Per-user broadcast to a user in 10 rooms'] = ub.failed ? { failed: ub.failed, markdown: `failed: ${ub.failed}` } : ub.summary;
+
+  process.stderr.write('scenario: webhooks on vs off (base cell)\n');
+  const wh = runJson('node', [path.join(ROOT, 'bench/scripts/webhooks.mjs'), '--runs', String(Math.min(RUNS, 3)), '--seconds', String(SECONDS)], 900_000);
+  scenarios['Webhooks on vs off (1 room × 64, 32 B)'] = wh.failed ? { failed: wh.failed, markdown: `failed: ${wh.failed}` } : wh.summary;
 }
 
 const cpuModel = (os.cpus()[0]?.model ?? 'unknown CPU').trim();

@@ -23,6 +23,8 @@ pub(super) const PATHS: &[&str] = &[
     REVOKE,
     MEMBERS,
     DELETE_MESSAGE,
+    WEBHOOKS_DEAD,
+    WEBHOOKS_RETRY,
 ];
 const CONNECT: &str = "/room/connect";
 const PUBLISH: &str = "/room/publish";
@@ -40,6 +42,8 @@ const UNBAN: &str = "/room/unban";
 const REVOKE: &str = "/room/revoke";
 const MEMBERS: &str = "/room/members";
 const DELETE_MESSAGE: &str = "/room/delete-message";
+const WEBHOOKS_DEAD: &str = "/room/webhooks-dead";
+const WEBHOOKS_RETRY: &str = "/room/webhooks-retry";
 
 /// A call to the room object of `room`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +123,12 @@ pub enum RoomCall {
     /// `DELETE /rooms/{room}/messages/{seq}`: the message is deleted (its data erased) and the
     /// room told. Answers `{"delivered":N,"seq":S}` (`seq`: the deletion's), or 404.
     DeleteMessage { seq: u64 },
+    /// `GET /rooms/{room}/webhooks/dead`: the oldest `limit` dead-letter batches. Answers
+    /// [`crate::webhooks::dead_body`].
+    WebhooksDead { limit: u32 },
+    /// `POST /rooms/{room}/webhooks/dead/retry`: every dead batch back into the outbox, ahead
+    /// of what waits there. Answers `{"requeued":events,"batches":n}`.
+    WebhooksRetry,
 }
 
 /// `ban` as a parameter: absent, `forever`, or seconds.
@@ -179,6 +189,8 @@ impl Call for RoomRequest {
                 .param("limit", limit),
             Debug => req(Method::Get, DEBUG),
             DeleteMessage { seq } => req(Method::Post, DELETE_MESSAGE).param("seq", seq),
+            WebhooksDead { limit } => req(Method::Get, WEBHOOKS_DEAD).param("limit", limit),
+            WebhooksRetry => req(Method::Post, WEBHOOKS_RETRY),
             _ => moderation_request(req(Method::Post, ""), &self.call),
         }
     }
@@ -232,6 +244,10 @@ impl Call for RoomRequest {
             DELETE_MESSAGE => DeleteMessage {
                 seq: req.number("seq")?,
             },
+            WEBHOOKS_DEAD => WebhooksDead {
+                limit: req.number("limit")?,
+            },
+            WEBHOOKS_RETRY => WebhooksRetry,
             _ => moderation_call(&req)?,
         };
         Ok(RoomRequest { room, call })
@@ -409,6 +425,8 @@ mod tests {
                 before: 1_800_000_000,
                 reason: Some("stolen".into()),
             },
+            RoomCall::WebhooksDead { limit: 20 },
+            RoomCall::WebhooksRetry,
         ];
         for call in calls {
             round_trip(RoomRequest {

@@ -23,6 +23,7 @@ mod session;
 #[cfg(test)]
 mod test_support;
 mod typing;
+mod webhook_events;
 
 pub use admission::Incoming;
 pub use direct::Delivery;
@@ -124,6 +125,9 @@ pub enum Action {
     ReadStateChanged {
         user_id: String,
     },
+    /// A webhook event: recorded in the room's outbox in this same turn, so it commits with
+    /// what it describes, then delivered in the background ([`crate::webhooks`]).
+    Webhook(crate::webhooks::Event),
 }
 
 impl Action {
@@ -285,6 +289,7 @@ impl<H> Room<H> {
             connections: self.index.user_connections(user_id),
             presence,
         });
+        actions.extend(self.opened_events(presence, user_id));
         if presence == Some(PresenceEvent::Join) {
             let join = ServerFrame::Presence {
                 event: PresenceEvent::Join,
@@ -380,6 +385,7 @@ impl<H> Room<H> {
             connections: removed.user_connections,
             presence: removed.presence,
         }];
+        actions.extend(self.closed_events(removed.presence, &removed.user_id));
         if removed.presence == Some(PresenceEvent::Leave) {
             self.typing.forget(&removed.user_id);
             self.receipts.forget(&removed.user_id);

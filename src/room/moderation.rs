@@ -7,6 +7,7 @@ use super::{Action, Recipients, Room};
 use crate::moderation::Ban;
 use crate::protocol::ServerFrame;
 use crate::session::CloseReason;
+use crate::webhooks::{ModerationAction, ModerationEvent};
 
 /// What a moderation call did: how many connections it closed, and what to carry out.
 #[derive(Debug)]
@@ -69,16 +70,27 @@ impl<H> Room<H> {
 
     /// `POST /connections/{id}/disconnect`: close 4003.
     pub fn disconnect(&mut self, connection_id: &str, message: Option<&str>) -> Removal {
-        let ids = self
-            .index
-            .get_key_value(connection_id)
-            .map(|(id, _)| id.to_owned());
-        self.close_all(ids.into_iter().collect(), CloseReason::Kicked, message)
+        let Some(user) = self.index.get(connection_id).map(|e| e.user_id.clone()) else {
+            return Removal {
+                closed: 0,
+                actions: Vec::new(),
+            };
+        };
+        let ids = vec![connection_id.to_owned()];
+        let removal = self.close_all(ids, CloseReason::Kicked, message);
+        let event = ModerationEvent {
+            action: ModerationAction::Disconnect,
+            connection_id: Some(connection_id),
+            reason: message,
+            ..ModerationEvent::about(&user)
+        };
+        self.moderated(removal, event)
     }
 
     /// Every connection of `user_id` here: closed 4003 (`kicked`), or 4004 (`banned`) when
     /// `ban` is given — the ban is remembered (the caller stores it).
     pub fn kick(&mut self, user_id: &str, ban: Option<Ban>, message: Option<&str>) -> Removal {
+        let until = ban.as_ref().map(|b| b.until);
         let reason = match ban {
             Some(ban) => {
                 self.bans.insert(user_id.to_owned(), ban);
@@ -87,7 +99,18 @@ impl<H> Room<H> {
             None => CloseReason::Kicked,
         };
         let ids = self.connections_of(user_id, |_| true);
-        self.close_all(ids, reason, message)
+        let removal = self.close_all(ids, reason, message);
+        let action = match until {
+            Some(_) => ModerationAction::Ban,
+            None => ModerationAction::Kick,
+        };
+        let event = ModerationEvent {
+            action,
+            reason: message,
+            until,
+            ..ModerationEvent::about(user_id)
+        };
+        self.moderated(removal, event)
     }
 
     /// A revocation of `user_id`'s tokens issued before `before` (unix s): remembered, and the
@@ -96,7 +119,14 @@ impl<H> Room<H> {
         self.learn_revocation(user_id, before);
         let before = self.revoked_before(user_id);
         let ids = self.connections_of(user_id, |c| c.session.revoked_by(before));
-        self.close_all(ids, CloseReason::Revoked, message)
+        let removal = self.close_all(ids, CloseReason::Revoked, message);
+        let event = ModerationEvent {
+            action: ModerationAction::Revoke,
+            reason: message,
+            before,
+            ..ModerationEvent::about(user_id)
+        };
+        self.moderated(removal, event)
     }
 
     /// Remembers a revocation (the latest `before` wins) without closing anything.

@@ -15,6 +15,8 @@ pub struct ServerPost {
     pub delivered: usize,
     /// Its place in the room's log.
     pub seq: u64,
+    /// Its webhook event, when webhooks record messages.
+    pub webhook: Option<Action>,
 }
 
 /// A message about to be appended: everything its frame and its log row need.
@@ -53,10 +55,13 @@ impl<H> Room<H> {
         match self.append(draft, log) {
             Ok((Appended::Stored, seq, frame)) => {
                 let except = (!echo).then(|| from.connection_id.to_owned());
-                vec![
+                let event = self.message_event(seq, now_ms, &frame);
+                let mut actions = vec![
                     Action::send(Recipients::AllExcept(except), frame),
                     Action::send(me(), ServerFrame::Ack { id, seq }.to_json()),
-                ]
+                ];
+                actions.extend(event);
+                actions
             }
             Ok((Appended::Duplicate(original), _, _)) => {
                 let ack = ServerFrame::Ack { id, seq: original };
@@ -89,10 +94,17 @@ impl<H> Room<H> {
         let to = Recipients::AllExcept(exclude);
         let delivered = self.resolve(&to).count();
         Ok(ServerPost {
+            webhook: self.message_event(seq, now_ms, &frame),
             send: Action::send(to, frame),
             delivered,
             seq,
         })
+    }
+
+    /// The `message` webhook event of a stored message (client publish or server post).
+    fn message_event(&self, seq: u64, ts: u64, frame: &str) -> Option<Action> {
+        use crate::webhooks::{Event, EventType};
+        self.webhook(EventType::Message, || Event::message(seq, ts, frame))
     }
 
     /// Builds the `message` frame with the next seq and appends it: what happened, the seq it
@@ -177,6 +189,7 @@ mod tests {
             send: act,
             delivered: n,
             seq,
+            ..
         } = r
             .server_publish(&data, Some("b1".into()), 7, &mut log)
             .unwrap();

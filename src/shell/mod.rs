@@ -13,3 +13,5 @@ mod room;
 mod sql;
 mod stats;
 mod user_registry;
+mod wake;
+mod webhooks;

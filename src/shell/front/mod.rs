@@ -97,6 +97,8 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
         }
         (Method::Get, Route::UserUnread(user)) => chat::user_unread(env, user).await,
         (Method::Get, Route::MeUnread) => chat::me_unread(&req, &url, env).await,
+        (Method::Get, Route::RoomWebhooksDead(room)) => server_api::dead(&url, env, room).await,
+        (Method::Post, Route::RoomWebhooksRetry(room)) => server_api::retry_dead(env, room).await,
         (Method::Get, Route::Stats) => {
             let totals = super::stats::global_totals(env).await?;
             json_response(200, serde_json::to_string(&totals)?)

@@ -80,6 +80,23 @@ pub async fn room_members(req: &Request, url: &Url, env: &Env, room: &str) -> Re
     call_room(env, room, RoomCall::Members { after, limit }).await
 }
 
+/// `GET /rooms/{room}/webhooks/dead?limit=L`: the room's dead-letter webhook batches.
+pub async fn dead(url: &Url, env: &Env, room: &str) -> Result<Response> {
+    let limit = url
+        .query_pairs()
+        .find(|(k, _)| k == "limit")
+        .map(|(_, v)| v.into_owned());
+    match crate::webhooks::parse_dead_limit(limit.as_deref()) {
+        Ok(limit) => room_call(env, room, RoomCall::WebhooksDead { limit }).await,
+        Err(e) => error_response(&e),
+    }
+}
+
+/// `POST /rooms/{room}/webhooks/dead/retry`: the room's dead letters back into its outbox.
+pub async fn retry_dead(env: &Env, room: &str) -> Result<Response> {
+    room_call(env, room, RoomCall::WebhooksRetry).await
+}
+
 /// `POST /rooms/{room}/messages` `{"data":...,"exclude":<connection_id>}` → `{"delivered":N,"seq":S}`.
 pub async fn post_to_room(req: Request, env: &Env, room: &str) -> Result<Response> {
     if !is_valid_room(room) {

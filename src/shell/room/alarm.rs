@@ -1,27 +1,24 @@
-//! The room's one alarm, shared by retention and sessions ([`crate::alarm`]): it wakes a
-//! hibernated room to trim expired messages, to send `token_expiring`, and to close expired
-//! connections. An alarm does not keep the object awake; it only wakes it at that time —
+//! The room's one alarm, shared by retention, sessions and webhooks ([`crate::alarm`]): it
+//! wakes a hibernated room to trim expired messages, to send `token_expiring`, to close
+//! expired connections, and to retry (or resume) webhook deliveries. An alarm does not keep the object awake; it only wakes it at that time —
 //! unlike a timer, which would keep it resident and defeat hibernation.
 
 use super::ChatRoom;
-use crate::alarm::{should_move, Wakes};
+use crate::alarm::Wakes;
 use crate::connection_id::room_of;
 use crate::shell::env::now_ms;
+use crate::shell::incident;
 use crate::shell::message_log::RoomLog;
+use crate::shell::wake::{at, claim, move_earlier, AlarmRef, Scheduled};
 use std::cell::Cell;
-use std::rc::Rc;
-use worker::{Response, Result, ScheduledTime};
+use worker::{Response, Result};
 
 /// What this instance knows of the scheduled alarm: the time it last asked for (unix ms).
 #[derive(Default)]
 pub struct AlarmClock {
-    scheduled: Rc<Cell<Option<u64>>>,
+    scheduled: Scheduled,
     /// This instance made sure a retention alarm exists.
     retention_checked: Cell<bool>,
-}
-
-fn at(ms: u64) -> ScheduledTime {
-    ScheduledTime::new(js_sys::Date::new(&js_sys::Number::from(ms as f64)))
 }
 
 impl ChatRoom {
@@ -41,16 +38,31 @@ impl ChatRoom {
             })?,
             None => None,
         };
+        let webhooks = self.webhooks.next_wake(now).unwrap_or_else(|e| {
+            incident::report("webhook wake", &e.to_string());
+            None
+        });
         if let Some(next) = (Wakes {
             retention,
             sessions,
+            webhooks,
         })
         .next(now)
         {
             self.alarm.scheduled.set(Some(next));
             self.state.storage().set_alarm(at(next)).await?;
         }
+        // Only once the alarm is set: a delivery that fails at once schedules its retry
+        // after it, never under it.
+        if webhooks.is_some() {
+            self.webhooks.kick(&self.state, || self.alarm_ref());
+        }
         Response::ok("alarm")
+    }
+
+    /// The alarm, for background tasks (webhook delivery) that must schedule a wake.
+    pub(super) fn alarm_ref(&self) -> AlarmRef {
+        AlarmRef::new(&self.state, &self.alarm.scheduled)
     }
 
     /// The room's name: known once loaded, else from any of its sockets (an object does not
@@ -69,22 +81,12 @@ impl ChatRoom {
     /// [`crate::alarm`]). The read-compare-write runs in the background; if an earlier wake is
     /// asked for meanwhile, this one stands down.
     pub(super) fn wake_at(&self, at_ms: u64) {
-        if !should_move(self.alarm.scheduled.get(), at_ms) {
+        if !claim(&self.alarm.scheduled, at_ms) {
             return;
         }
-        self.alarm.scheduled.set(Some(at_ms));
         let (storage, scheduled) = (self.state.storage(), self.alarm.scheduled.clone());
-        self.state.wait_until(async move {
-            let current = storage.get_alarm().await.ok().flatten();
-            if scheduled.get() != Some(at_ms) {
-                return; // an earlier wake was asked for meanwhile
-            }
-            if should_move(current.map(|c| c as u64), at_ms) {
-                if let Err(e) = storage.set_alarm(at(at_ms)).await {
-                    worker::console_error!("could not set the alarm: {e}");
-                }
-            }
-        });
+        self.state
+            .wait_until(move_earlier(storage, scheduled, at_ms));
     }
 
     /// Makes sure an age-retention wake exists, once per instance: at the latest when a message

@@ -93,6 +93,7 @@ impl ChatRoom {
                 reason,
             } => self.revoke(&room, &user, before, reason.as_deref()),
             RoomCall::DeleteMessage { seq } => self.delete_message(&room, seq),
+            c @ (RoomCall::WebhooksDead { .. } | RoomCall::WebhooksRetry) => self.webhook_call(c),
         }
     }
 
@@ -173,7 +174,11 @@ impl ChatRoom {
                     send,
                     delivered,
                     seq,
-                }) => (vec![send], Ok((delivered, seq))),
+                    webhook,
+                }) => (
+                    std::iter::once(send).chain(webhook).collect(),
+                    Ok((delivered, seq)),
+                ),
                 Err(e) => (Vec::new(), Err(e)),
             }
         })?;

@@ -26,7 +26,8 @@
 //!   connection must pass (not banned, token not revoked);
 //! - [`reports`]: fire-and-forget bookkeeping — every change of a user's count here goes to
 //!   that user's registry, and the room's total to its stats shard (coalesced);
-//! - [`alarm`]: the one alarm, shared by retention and sessions (notices, expiry);
+//! - [`alarm`]: the one alarm, shared by retention, sessions (notices, expiry) and webhooks;
+//! - [`webhooks`]: the room's events to the application's backend (outbox, dead letters);
 //! - [`sockets`]: what each socket carries through hibernation.
 //!
 //! Handlers are `&self` and may interleave at `.await` points (a `direct` to a user awaits the
@@ -45,6 +46,7 @@ mod registry_queue;
 mod reports;
 mod sockets;
 mod turn;
+mod webhooks;
 
 use super::env::{now_ms, random_bytes};
 use super::sql::Sql;
@@ -76,12 +78,18 @@ pub struct ChatRoom {
     alarm: AlarmClock,
     /// Read states for the unread counts across rooms (`read_states.rs`).
     read_states: read_states::ReadStateQueue,
+    /// The room's webhook outbox and its delivery.
+    webhooks: super::webhooks::Webhooks,
 }
 
 impl DurableObject for ChatRoom {
     fn new(state: State, env: Env) -> Self {
         meter::wake(ObjectKind::Room);
         let config = super::env::settings(&env).config.clone();
+        let webhooks = super::webhooks::Webhooks::new(
+            &config.webhooks,
+            Sql::new(state.storage().sql(), ObjectKind::Room),
+        );
         // Auto-response is handled by the runtime even while the object is evicted.
         if let Ok(pair) = WebSocketRequestResponsePair::new("ping", "pong") {
             let _ = state.as_raw().set_websocket_auto_response(&pair);
@@ -101,6 +109,7 @@ impl DurableObject for ChatRoom {
             reports: Reports::default(),
             alarm: AlarmClock::default(),
             read_states: Default::default(),
+            webhooks,
         }
     }
 

@@ -165,7 +165,15 @@ impl ChatRoom {
 
     pub(super) fn unban(&self, room: &str, user: &str) -> Result<Response> {
         let now = now_ms();
-        let removed = self.with_room(room, |r, _| (Vec::new(), r.unban(user, now)))?;
+        let removed = self.with_room(room, |r, _| {
+            let removed = r.unban(user, now);
+            let events = if removed {
+                r.unbanned(user)
+            } else {
+                Vec::new()
+            };
+            (events, removed)
+        })?;
         self.store().delete_ban(user)?;
         json_response(200, serde_json::json!({ "removed": removed }).to_string())
     }

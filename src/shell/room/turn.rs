@@ -217,6 +217,8 @@ impl ChatRoom {
         let durable = log.is_durable();
         turn.messages = log.message_count();
         drop(slot);
+        // Still inside the turn's synchronous step: the events commit with its writes.
+        self.flush_events();
         if turn.counts_changed {
             self.report_room_count();
         }
@@ -307,6 +309,7 @@ impl ChatRoom {
                 turn.forwards.extend(current.map(|ws| (ws.clone(), f)));
             }
             Action::ReadStateChanged { user_id } => turn.read_users.push(user_id),
+            Action::Webhook(event) => self.record_event(r.name(), event),
         }
     }
 

@@ -20,6 +20,7 @@
 mod rooms;
 mod store;
 mod unread;
+mod webhooks;
 
 use super::env::now_ms;
 use super::http::{error, error_response, json_response};
@@ -48,6 +49,10 @@ pub struct UserRegistry {
     purged: Rc<Cell<u64>>,
     /// This shard's number (learned from the first request it serves).
     shard: Cell<Option<u32>>,
+    /// The shard's webhook outbox (`direct_undelivered`) and its delivery.
+    webhooks: super::webhooks::Webhooks,
+    /// What this instance asked of its alarm (webhook retries only).
+    scheduled: super::wake::Scheduled,
 }
 
 /// Expired tombstones are purged at most this often (a scan of the shard's table).
@@ -57,7 +62,9 @@ impl DurableObject for UserRegistry {
     fn new(state: State, env: Env) -> Self {
         meter::wake(ObjectKind::Registry);
         let sql = Sql::new(state.storage().sql(), ObjectKind::Registry);
-        let store = Rc::new(ShardStore::new(sql));
+        let store = Rc::new(ShardStore::new(sql.clone()));
+        let config = &super::env::settings(&env).config;
+        let webhooks = super::webhooks::Webhooks::new(&config.webhooks, sql);
         UserRegistry {
             state,
             env,
@@ -65,12 +72,19 @@ impl DurableObject for UserRegistry {
             users: Rc::new(RefCell::new(HashMap::new())),
             purged: Rc::new(Cell::new(0)),
             shard: Cell::new(None),
+            webhooks,
+            scheduled: Default::default(),
         }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         meter::request(ObjectKind::Registry);
         super::http::or_internal_error("registry request", self.serve(req).await)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        meter::alarm(ObjectKind::Registry);
+        self.on_alarm().await
     }
 }
 
@@ -111,6 +125,9 @@ impl UserRegistry {
             RegistryCall::FanOut { frame, rooms } => {
                 let delivery = Some((frame.as_str(), rooms.as_deref()));
                 let delivered = self.verify_rooms(&user, delivery).await?;
+                if delivered == 0 {
+                    self.undelivered(&user, &frame)?;
+                }
                 json_response(200, serde_json::to_string(&Delivered { delivered })?)
             }
             RegistryCall::Info => self.info(&user).await,

@@ -1,0 +1,139 @@
+//! Delivering an object's outbox: one task at a time, one POST at a time.
+
+use super::store::{Batch, OutboxStore, RetryState};
+use super::Run;
+use crate::shell::env::now_ms;
+use crate::shell::incident;
+use crate::shell::wake::AlarmRef;
+use crate::webhooks::{
+    after_failure, signature, NextStep, WebhookConfig, SIGNATURE_HEADER, TIMEOUT_MS,
+};
+use futures::future::{select, Either};
+use std::rc::Rc;
+use std::time::Duration;
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+
+/// A delivery task: what it needs, owned, since it outlives the call that started it.
+pub(super) struct Delivery {
+    pub config: WebhookConfig,
+    pub store: Rc<OutboxStore>,
+    pub run: Rc<Run>,
+    pub alarm: AlarmRef,
+}
+
+/// Marks the object idle again however the task ends.
+struct Idle(Rc<Run>);
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        self.0.in_flight.set(false);
+    }
+}
+
+impl Delivery {
+    /// POSTs batch after batch, each after the previous one got a 2xx, until nothing waits —
+    /// or until one fails: then the next attempt is scheduled on the alarm, and the task ends.
+    pub async fn run(self) {
+        let _idle = Idle(self.run.clone());
+        let mut state = match self.store.retry_state() {
+            Ok(s) => s,
+            Err(e) => return report(&e.to_string()),
+        };
+        if state.retry_at > now_ms() {
+            // An earlier instance's failure: its retry is on the alarm already.
+            self.run.retry_at.set(state.retry_at);
+            return self.alarm.wake_at(state.retry_at).await;
+        }
+        loop {
+            let batch = match self.store.next_batch() {
+                Ok(Some(b)) => b,
+                Ok(None) => return,
+                Err(e) => return report(&e.to_string()),
+            };
+            match post(&self.config, &batch.body).await {
+                Ok(()) => {
+                    if let Err(e) = self.store.delivered(&batch, state.attempts > 0) {
+                        return report(&e.to_string());
+                    }
+                    state = RetryState::default();
+                }
+                Err(why) => match self.failed(&batch, state.attempts + 1, &why) {
+                    Ok(Some(at)) => return self.alarm.wake_at(at).await,
+                    Ok(None) => state = RetryState::default(),
+                    Err(e) => return report(&e.to_string()),
+                },
+            }
+        }
+    }
+
+    /// Attempt number `attempts` of `batch` failed: schedules the next (its time) or, after
+    /// the last, makes the batch a dead letter (`None`: carry on with the next batch).
+    fn failed(&self, batch: &Batch, attempts: u32, why: &str) -> worker::Result<Option<u64>> {
+        let now = now_ms();
+        let c = &self.config;
+        match after_failure(attempts, c.max_attempts, now, c.retry_scale) {
+            NextStep::Retry { attempts, at } => {
+                worker::console_warn!("webhook attempt {attempts} failed ({why}); next at {at}");
+                self.store.set_retry_state(RetryState {
+                    attempts,
+                    retry_at: at,
+                })?;
+                self.run.retry_at.set(at);
+                Ok(Some(at))
+            }
+            NextStep::DeadLetter { attempts } => {
+                incident::report(
+                    "webhook dead letter",
+                    &format!("{attempts} attempts: {why}"),
+                );
+                self.store.bury(batch, attempts, why, now)?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn report(detail: &str) {
+    incident::report("webhook delivery", detail);
+}
+
+/// One signed POST of `body`; `Err` says why it did not get a 2xx within [`TIMEOUT_MS`].
+async fn post(config: &WebhookConfig, body: &str) -> Result<(), String> {
+    let url = config.url.as_deref().ok_or("webhooks are off")?;
+    let request = signed_request(config, url, body).map_err(|e| e.to_string())?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let exchange = Box::pin(async move {
+        let fetch = Fetch::Request(request);
+        let mut res = fetch.send_with_signal(&signal).await?;
+        // The body is read (and dropped) so the connection is released, within the timeout.
+        let _ = res.text().await;
+        Ok::<u16, worker::Error>(res.status_code())
+    });
+    let timeout = Delay::from(Duration::from_millis(TIMEOUT_MS));
+    match select(exchange, timeout).await {
+        Either::Left((Ok(status), _)) if (200..300).contains(&status) => Ok(()),
+        Either::Left((Ok(status), _)) => Err(format!("HTTP {status}")),
+        Either::Left((Err(e), _)) => Err(format!("network error: {e}")),
+        Either::Right(_) => {
+            controller.abort();
+            Err(format!("no answer within {} s", TIMEOUT_MS / 1000))
+        }
+    }
+}
+
+fn signed_request(config: &WebhookConfig, url: &str, body: &str) -> worker::Result<Request> {
+    let t = now_ms() / 1000;
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    headers.set("user-agent", "edge-chat-webhooks")?;
+    headers.set(
+        SIGNATURE_HEADER,
+        &signature(config.secret.as_bytes(), t, body),
+    )?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    Request::new_with_init(url, &init)
+}

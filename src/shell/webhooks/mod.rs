@@ -1,0 +1,159 @@
+//! The shell of [`crate::webhooks`]: each object that has events (a room, a registry shard)
+//! holds one [`Webhooks`] — its outbox in its own SQLite storage ([`store`]) and the state of
+//! its delivery ([`delivery`]).
+//!
+//! - **Recording** is synchronous and happens in the turn that produced the event, so the
+//!   event commits with what it describes; a turn's events are written in one statement
+//!   ([`Webhooks::flush`]). Nothing is sent from the turn itself.
+//! - **Delivering** runs in the background (`waitUntil`), started right after a turn that
+//!   recorded something, by the alarm, or by a re-queue: at most one POST in flight per object,
+//!   the next batch only after a 2xx, retries on the object's one alarm. A POST never holds up
+//!   a turn: the object's input gate stays open while it waits for the receiver.
+//! - **The watchdog.** While events wait, the object keeps an alarm no further than
+//!   [`watchdog_ms`] ahead, so delivery resumes after an eviction or a crash without any new
+//!   event to trigger it.
+
+mod delivery;
+mod store;
+
+use super::env::{now_ms, random_bytes};
+use super::sql::Sql;
+use super::wake::AlarmRef;
+use crate::webhooks::{dead_body, watchdog_ms, Event, WebhookConfig};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use store::OutboxStore;
+use worker::{Result, State};
+
+/// Ids of the events this instance records: a random prefix per instance and a counter.
+/// Unique without a storage read, and stored with the event, so stable across retries.
+struct EventIds {
+    prefix: String,
+    next: Cell<u64>,
+}
+
+impl EventIds {
+    fn new() -> Self {
+        let prefix = random_bytes::<8>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        EventIds {
+            prefix,
+            next: Cell::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self.next.get();
+        self.next.set(n + 1);
+        format!("{}-{n:x}", self.prefix)
+    }
+}
+
+/// What the object and its delivery task share.
+#[derive(Default)]
+struct Run {
+    /// A delivery task is running (at most one per object: one POST in flight).
+    in_flight: Cell<bool>,
+    /// A retry is scheduled at this time (unix ms; 0: none known to this instance).
+    retry_at: Cell<u64>,
+}
+
+pub struct Webhooks {
+    config: WebhookConfig,
+    store: Rc<OutboxStore>,
+    ids: EventIds,
+    run: Rc<Run>,
+    /// Events recorded and not written yet (the current turn's), in order.
+    pending: RefCell<Vec<String>>,
+}
+
+impl Webhooks {
+    pub fn new(config: &WebhookConfig, sql: Sql) -> Self {
+        Webhooks {
+            config: config.clone(),
+            store: Rc::new(OutboxStore::new(sql)),
+            ids: EventIds::new(),
+            run: Rc::default(),
+            pending: RefCell::default(),
+        }
+    }
+
+    pub fn config(&self) -> &WebhookConfig {
+        &self.config
+    }
+
+    /// Adds `event` to what [`Self::flush`] writes next. `room`: the room it is about.
+    pub fn record(&self, room: Option<&str>, event: &Event) {
+        let now = if event.ts.is_some() { 0 } else { now_ms() };
+        let json = event.to_json(&self.ids.next(), room, now);
+        self.pending.borrow_mut().push(json);
+    }
+
+    /// Writes the recorded events to the outbox (one statement per 100 events) — in the
+    /// caller's turn, so they commit with its other writes. Returns whether there were any.
+    pub fn flush(&self) -> Result<bool> {
+        let pending = self.pending.take();
+        if pending.is_empty() {
+            return Ok(false);
+        }
+        self.store.append(pending)?;
+        Ok(true)
+    }
+
+    /// How far ahead the watchdog wake goes (see the module's docs).
+    pub fn watchdog_at(&self, now_ms: u64) -> u64 {
+        now_ms + watchdog_ms(self.config.retry_scale)
+    }
+
+    /// Starts delivering in the background — unless webhooks are off, a POST is in flight
+    /// (it will take what was just recorded next), or a retry is scheduled for later (the
+    /// alarm will start it).
+    pub fn kick(&self, state: &State, alarm: impl FnOnce() -> AlarmRef) {
+        if !self.config.enabled() || self.run.in_flight.get() {
+            return;
+        }
+        if self.run.retry_at.get() > now_ms() {
+            return;
+        }
+        self.run.in_flight.set(true);
+        let task = delivery::Delivery {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            run: self.run.clone(),
+            alarm: alarm(),
+        };
+        state.wait_until(task.run());
+    }
+
+    /// When the object must wake for its webhooks (`None`: nothing waits, or webhooks are
+    /// off): the scheduled retry, else the watchdog.
+    pub fn next_wake(&self, now_ms: u64) -> Result<Option<u64>> {
+        if !self.config.enabled() || !self.store.has_pending()? {
+            return Ok(None);
+        }
+        let retry_at = self.store.retry_state()?.retry_at;
+        Ok(Some(if retry_at > now_ms {
+            retry_at
+        } else {
+            self.watchdog_at(now_ms)
+        }))
+    }
+
+    /// `GET .../webhooks/dead`: the oldest `limit` dead batches.
+    pub fn dead_json(&self, limit: u32) -> Result<String> {
+        let (batches, total) = self.store.dead(limit)?;
+        Ok(dead_body(&batches, total))
+    }
+
+    /// `POST .../webhooks/dead/retry`: every dead batch back into the outbox, retried at once
+    /// (the caller kicks delivery). Returns `{"requeued":events,"batches":n}`.
+    pub fn requeue_dead(&self) -> Result<String> {
+        let (events, batches) = self.store.requeue()?;
+        if batches > 0 {
+            self.run.retry_at.set(0);
+        }
+        Ok(format!(r#"{{"requeued":{events},"batches":{batches}}}"#))
+    }
+}

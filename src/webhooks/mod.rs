@@ -1,0 +1,32 @@
+//! Webhooks: what happens in rooms, pushed to the application's backend — signed, in order per
+//! object, at least once, never lost. This is the pure half (event shapes, settings, the retry
+//! schedule, batching, the signature); the shell (`src/shell/webhooks/`) keeps the durable
+//! outbox in each object's SQLite storage and POSTs from it.
+//!
+//! The life of an event:
+//! 1. the room core (or a registry shard) returns it as [`crate::room::Action::Webhook`], only
+//!    when `WEBHOOK_URL` is set and `WEBHOOK_EVENTS` selects its [`EventKind`];
+//! 2. the shell writes it to the object's outbox table **in the same turn** as what it
+//!    describes, so one SQLite commit makes both durable (a message and its event together);
+//! 3. right after the turn, in the background, the oldest events go out in one POST
+//!    ([`batch_len`]: at most 100 events or 256 KiB), signed ([`signature`]); the rows are
+//!    deleted after a 2xx, and only then does the next batch go;
+//! 4. anything else (non-2xx, timeout, network error) is retried on the object's one alarm
+//!    ([`retry_delay_ms`]); after `WEBHOOK_MAX_ATTEMPTS` the batch is set aside as a dead
+//!    letter, which an operator can list and re-queue.
+
+mod batch;
+mod dead;
+mod event;
+mod schedule;
+mod settings;
+mod signature;
+
+pub use batch::{batch_len, BATCH_BUDGET, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
+pub use dead::{dead_body, parse_dead_limit, DeadBatch};
+pub use event::{
+    direct_sender_room, Event, EventKind, EventType, Kinds, ModerationAction, ModerationEvent,
+};
+pub use schedule::{after_failure, retry_delay_ms, watchdog_ms, NextStep, TIMEOUT_MS};
+pub use settings::WebhookConfig;
+pub use signature::{signature, SIGNATURE_HEADER};

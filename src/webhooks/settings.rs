@@ -1,0 +1,137 @@
+//! The webhook settings: `WEBHOOK_URL` (absent: off), `WEBHOOK_SECRET`, `WEBHOOK_EVENTS`,
+//! `WEBHOOK_MAX_ATTEMPTS`, and the test-only `WEBHOOK_RETRY_SCALE`.
+
+use super::event::{EventType, Kinds};
+use crate::config::Secret;
+
+/// Attempts per batch before it becomes a dead letter, by default (about a day, see
+/// [`super::retry_delay_ms`]).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 12;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookConfig {
+    /// Where events are POSTed; `None`: webhooks are off — no event is recorded, no table
+    /// created, nothing sent.
+    pub url: Option<String>,
+    /// The HMAC key of the signature (an unset secret signs with an empty key).
+    pub secret: Secret,
+    /// The kinds of event recorded.
+    pub kinds: Kinds,
+    pub max_attempts: u32,
+    /// Multiplies every retry wait (1 in production; only `DEV_MODE=1` may change it).
+    pub retry_scale: f64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            url: None,
+            secret: Secret::default(),
+            kinds: Kinds::DEFAULT,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            retry_scale: 1.0,
+        }
+    }
+}
+
+/// An absolute `http(s)` URL with a host, and nothing a header or log line could choke on.
+fn is_webhook_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
+    host.is_some_and(|h| !h.is_empty()) && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+impl WebhookConfig {
+    /// Reads the settings; a value that does not parse falls back to its default (an invalid
+    /// URL: off).
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> WebhookConfig {
+        let d = WebhookConfig::default();
+        let trimmed = |name| get(name).map(|v| v.trim().to_owned());
+        let dev = trimmed("DEV_MODE").as_deref() == Some("1");
+        WebhookConfig {
+            url: trimmed("WEBHOOK_URL").filter(|u| is_webhook_url(u)),
+            secret: Secret::new(get("WEBHOOK_SECRET").unwrap_or_default()),
+            kinds: trimmed("WEBHOOK_EVENTS")
+                .and_then(|v| Kinds::parse(&v))
+                .unwrap_or(d.kinds),
+            max_attempts: trimmed("WEBHOOK_MAX_ATTEMPTS")
+                .and_then(|v| v.parse().ok())
+                .filter(|n| (1..=100).contains(n))
+                .unwrap_or(d.max_attempts),
+            retry_scale: trimmed("WEBHOOK_RETRY_SCALE")
+                .filter(|_| dev)
+                .and_then(|v| v.parse().ok())
+                .filter(|s: &f64| (0.0..=1.0).contains(s))
+                .unwrap_or(d.retry_scale),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.url.is_some()
+    }
+
+    /// Whether events of `event_type` are recorded.
+    pub fn wants(&self, event_type: EventType) -> bool {
+        self.enabled() && self.kinds.contains(event_type.kind())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhooks::EventKind;
+
+    fn from(pairs: &[(&str, &str)]) -> WebhookConfig {
+        WebhookConfig::from_lookup(&|k: &str| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn off_unless_a_valid_url_is_set() {
+        assert_eq!(from(&[]), WebhookConfig::default());
+        assert!(!from(&[]).wants(EventType::Message));
+        for bad in ["", "ftp://x", "https://", "http:// x", "example.com/hook"] {
+            assert!(!from(&[("WEBHOOK_URL", bad)]).enabled(), "{bad:?}");
+        }
+        let on = from(&[("WEBHOOK_URL", " https://api.example.com/hooks?k=1 ")]);
+        assert_eq!(on.url.as_deref(), Some("https://api.example.com/hooks?k=1"));
+        assert!(on.wants(EventType::Message) && on.wants(EventType::RoomVacated));
+        assert!(!on.wants(EventType::Presence) && !on.wants(EventType::Moderation));
+    }
+
+    #[test]
+    fn events_attempts_and_the_dev_only_scale_are_read() {
+        let c = from(&[
+            ("WEBHOOK_URL", "http://127.0.0.1:9/x"),
+            ("WEBHOOK_SECRET", "s"),
+            ("WEBHOOK_EVENTS", "presence,moderation"),
+            ("WEBHOOK_MAX_ATTEMPTS", "3"),
+            ("WEBHOOK_RETRY_SCALE", "0.01"),
+        ]);
+        assert_eq!(
+            c.kinds,
+            Kinds::of(&[EventKind::Presence, EventKind::Moderation])
+        );
+        assert_eq!(
+            (c.max_attempts, c.retry_scale),
+            (3, 1.0),
+            "no scale without DEV_MODE"
+        );
+        assert_eq!(c.secret, Secret::new("s"));
+        let dev = from(&[("DEV_MODE", "1"), ("WEBHOOK_RETRY_SCALE", "0.01")]);
+        assert_eq!(dev.retry_scale, 0.01);
+        let junk = from(&[
+            ("WEBHOOK_EVENTS", "message,nope"),
+            ("WEBHOOK_MAX_ATTEMPTS", "0"),
+            ("DEV_MODE", "1"),
+            ("WEBHOOK_RETRY_SCALE", "2"),
+        ]);
+        assert_eq!(junk, WebhookConfig::default());
+    }
+}

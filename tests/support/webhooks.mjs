@@ -1,0 +1,134 @@
+// A real HTTP receiver for webhook tests (node:http on a free loopback port), and what the tests
+// check on what it received: the signature (recomputed with node:crypto), the events, their order.
+import http from 'node:http';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { until } from './client.mjs';
+
+export const WEBHOOK_SECRET = 'whsec-test';
+
+/** The verification a receiver does: `t=<s>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. */
+export function verifySignature(secret, header, body) {
+  const parts = Object.fromEntries(String(header ?? '').split(',').map((kv) => kv.split('=')));
+  if (!/^\d+$/.test(parts.t ?? '') || !/^[0-9a-f]{64}$/.test(parts.v1 ?? '')) return false;
+  const expected = crypto.createHmac('sha256', secret).update(`${parts.t}.${body}`).digest();
+  return crypto.timingSafeEqual(expected, Buffer.from(parts.v1, 'hex'));
+}
+
+/**
+ * Starts a receiver. `respond(post)` decides each answer: an HTTP status, `'hang'` (never
+ * answer; released at `stop()`), or `'reset'` (drop the connection). Every POST is kept in
+ * `posts` ({n, headers, body, json, status, room}); `delivered()` lists the events of the
+ * POSTs answered 2xx, in arrival order. `down()`/`up()` close and reopen the port.
+ */
+export async function startReceiver({ respond = () => 200 } = {}) {
+  const posts = [];
+  const hanging = new Set();
+  const open = new Map(); // room → POSTs of that room not answered yet
+  let overlap = 0; // times a POST arrived while another of the same object was open
+  const r = {
+    posts,
+    respond,
+    get overlap() { return overlap; },
+    get hanging() { return hanging.size; },
+  };
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      let json;
+      try { json = JSON.parse(body); } catch { json = undefined; }
+      // The object a POST comes from: a room, or a registry shard (direct_undelivered).
+      const rooms = [...new Set((json?.events ?? []).map((e) => (e.type === 'direct_undelivered' ? '(registry)' : e.room)))];
+      const post = { n: posts.length + 1, method: req.method, headers: req.headers, body, json, rooms, at: Date.now() };
+      posts.push(post);
+      for (const room of rooms) {
+        if ((open.get(room) ?? 0) > 0) overlap++;
+        open.set(room, (open.get(room) ?? 0) + 1);
+      }
+      const done = () => { for (const room of rooms) open.set(room, open.get(room) - 1); };
+      const answer = r.respond(post);
+      post.status = answer;
+      if (answer === 'hang') {
+        hanging.add(res);
+        res.on('close', () => { hanging.delete(res); done(); });
+        return;
+      }
+      if (answer === 'reset') {
+        done();
+        req.socket.destroy();
+        return;
+      }
+      Promise.resolve(typeof answer === 'object' ? answer.after : undefined).then(async (ms) => {
+        if (ms) await new Promise((ok) => setTimeout(ok, ms));
+        const status = typeof answer === 'object' ? answer.status : answer;
+        post.status = status;
+        done();
+        res.writeHead(status, { 'content-type': 'text/plain' }).end('ok');
+      });
+    });
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const port = server.address().port;
+  r.url = `http://127.0.0.1:${port}/hooks`;
+  const ok = (p) => typeof p.status === 'number' && p.status >= 200 && p.status < 300;
+  /** Events of the POSTs answered 2xx, in arrival order. */
+  r.delivered = () => posts.filter(ok).flatMap((p) => p.json.events);
+  /** Waits until `pred(delivered())` holds, and resolves with `delivered()`. */
+  r.waitFor = (pred, { ms = 15_000, what = 'the expected webhook events' } = {}) =>
+    until(() => pred(r.delivered()) && r.delivered(), { ms, what, every: 25 });
+  const release = () => {
+    for (const res of hanging) res.destroy();
+    server.closeAllConnections();
+  };
+  /** The receiver goes away: the port refuses connections until `up()`. */
+  r.down = () => new Promise((done) => { server.close(done); release(); });
+  r.up = () => new Promise((done) => server.listen(port, '127.0.0.1', done));
+  r.stop = () => new Promise((done) => {
+    if (!server.listening) return done();
+    server.close(done);
+    release();
+  });
+  return r;
+}
+
+/** The vars that turn webhooks on towards `receiver`. */
+export const webhookVars = (receiver, extra = {}) => ({
+  WEBHOOK_URL: receiver.url,
+  WEBHOOK_SECRET,
+  ...extra,
+});
+
+/** Events of one room, in arrival order. */
+export const ofRoom = (events, room) => events.filter((e) => e.room === room);
+
+/** Every table of every Durable Object database under `persistDir` (a copy, read with
+ * Python's sqlite3): {namespace: {file: [table names]}} — user tables only. */
+export function tablesIn(persistDir) {
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-tables-'));
+  const script = `
+import json, os, sqlite3, sys
+out = {}
+for ns in sorted(os.listdir(sys.argv[1])):
+    d = os.path.join(sys.argv[1], ns)
+    if not os.path.isdir(d):
+        continue
+    for f in sorted(os.listdir(d)):
+        if f.endswith('.sqlite') and f != 'metadata.sqlite':
+            db = sqlite3.connect(os.path.join(d, f))
+            names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            db.close()
+            out.setdefault(ns, {})[f] = [n for n in names if not (n.startswith('_cf_') or n.startswith('sqlite_'))]
+print(json.dumps(out))
+`;
+  try {
+    fs.cpSync(persistDir, copy, { recursive: true });
+    return JSON.parse(execFileSync('python3', ['-c', script, copy], { encoding: 'utf8' }));
+  } finally {
+    fs.rmSync(copy, { recursive: true, force: true });
+  }
+}

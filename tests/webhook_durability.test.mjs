@@ -1,0 +1,71 @@
+// Webhook events are durable (issue 15): each is written to the room's outbox in the same
+// commit as the message it describes, so a workerd killed (SIGKILL, no goodbye) after the acks
+// and before the receiver answered loses nothing: restarted on the same persistence directory,
+// with no client and no request to help, the room's alarm wakes it and every acked message's
+// event arrives — in seq order, each at least once (a POST that was in flight at the kill may
+// come again, with the same ids: the receiver deduplicates).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Miniflare } from 'miniflare';
+import { workerOptions } from './support/server.mjs';
+import { join, until } from './support/client.mjs';
+import { isAck } from './support/frames.mjs';
+import { startReceiver, webhookVars } from './support/webhooks.mjs';
+
+/** The workerd processes this node process started (Miniflare spawns workerd as a child). */
+function workerdChildren() {
+  const out = execFileSync('ps', ['--ppid', String(process.pid), '-o', 'pid=,comm='], { encoding: 'utf8' });
+  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, comm]) => comm === 'workerd').map(([pid]) => Number(pid));
+}
+
+async function start(vars, persistDir) {
+  const mf = new Miniflare(workerOptions({ vars, persistDir }));
+  const url = (await mf.ready).toString().replace(/\/$/, '');
+  return { mf, url, wsUrl: url.replace(/^http/, 'ws') };
+}
+
+test('a workerd killed after the acks and before delivery delivers every event after a restart', { timeout: 120_000 }, async () => {
+  const persistDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-webhook-kill-'));
+  // Hangs until the kill: the events are committed and acked, none is answered.
+  let hang = true;
+  const receiver = await startReceiver({ respond: () => (hang ? 'hang' : 200) });
+  // The watchdog (5 min × 0.005 = 1.5 s) is the alarm that resumes delivery after the restart.
+  const vars = webhookVars(receiver, { WEBHOOK_EVENTS: 'message', WEBHOOK_RETRY_SCALE: '0.005' });
+  const ROOM = 'killed';
+  const acked = [];
+  const before = new Set(workerdChildren());
+  const first = await start(vars, persistDir);
+  try {
+    const [pid, ...others] = workerdChildren().filter((p) => !before.has(p));
+    assert.ok(pid && others.length === 0, 'found the one workerd this test started');
+    const a = await join(first, ROOM, 'alice');
+    for (let i = 1; i <= 20; i++) a.send({ type: 'publish', data: i, id: `k${i}` });
+    for (let i = 1; i <= 20; i++) acked.push((await a.next(isAck(`k${i}`))).seq);
+    await until(() => receiver.hanging > 0, { what: 'a POST reached the receiver and hangs' });
+    assert.equal(receiver.delivered().length, 0, 'nothing was answered before the kill');
+    process.kill(pid, 'SIGKILL');
+    await until(() => !workerdChildren().includes(pid), { what: 'workerd is gone' });
+    a.terminate();
+  } finally {
+    await first.mf.dispose().catch(() => {});
+  }
+  hang = false;
+  const offeredBefore = receiver.posts.flatMap((p) => p.json.events.map((e) => e.id));
+  const second = await start(vars, persistDir);
+  try {
+    // No client, no request: only the room's stored alarm can bring its outbox back.
+    const events = await receiver.waitFor((evs) => new Set(evs.map((e) => e.seq)).size >= acked.length, { ms: 30_000 });
+    const unique = [...new Map(events.map((e) => [e.id, e])).values()];
+    assert.deepEqual(unique.map((e) => e.seq), acked, 'every acked message, in seq order, after deduplication by id');
+    assert.deepEqual(unique.map((e) => e.message.data), acked.map((_, i) => i + 1));
+    for (const id of offeredBefore) assert.ok(unique.some((e) => e.id === id), 'an event offered before the kill comes again with its id');
+  } finally {
+    await second.mf.dispose();
+    await receiver.stop();
+    fs.rmSync(persistDir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,126 @@
+// Webhook retries (issue 15): a receiver that answers 500, or is down for a while, gets every
+// event in the end, once per 2xx, in order, with the ids it was first offered (so it can
+// deduplicate); after WEBHOOK_MAX_ATTEMPTS a batch becomes a dead letter, listed and re-queued
+// by the server API (admin token). WEBHOOK_RETRY_SCALE (DEV_MODE only) shrinks the retry
+// schedule — 1 min, 2 min, 4 min… — to milliseconds, so the whole schedule runs in seconds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './support/server.mjs';
+import { join, sleep } from './support/client.mjs';
+import { admin } from './support/admin.mjs';
+import { isAck, range } from './support/frames.mjs';
+import { startReceiver, webhookVars } from './support/webhooks.mjs';
+
+// 1 min × 0.002 = 120 ms for the first retry, then 240 ms, 480 ms…
+const FAST = { WEBHOOK_RETRY_SCALE: '0.002', WEBHOOK_EVENTS: 'message' };
+
+async function withHooks(vars, respond, fn) {
+  const receiver = await startReceiver({ respond });
+  const server = await startServer({ vars: webhookVars(receiver, { ...FAST, ...vars }) });
+  try {
+    return await fn(server, receiver, admin(server));
+  } finally {
+    await server.stop();
+    await receiver.stop();
+  }
+}
+
+/** Publishes `n` messages and waits for each ack (bounded: the receiver never slows them). */
+async function publish(client, n, prefix) {
+  const seqs = [];
+  for (let i = 1; i <= n; i++) {
+    client.send({ type: 'publish', data: `${prefix}${i}`, id: `${prefix}${i}` });
+    seqs.push((await client.next(isAck(`${prefix}${i}`))).seq);
+  }
+  return seqs;
+}
+
+test('a receiver answering 500 then 200 gets each event once, in order, with the ids first offered', { timeout: 60_000 }, () => {
+  let failures = 2;
+  const respond = () => (failures-- > 0 ? 500 : 200);
+  return withHooks({}, respond, async (server, receiver) => {
+    const a = await join(server, 'flaky', 'alice');
+    const seqs = await publish(a, 5, 'f');
+    const events = await receiver.waitFor((evs) => evs.length >= 5);
+    assert.deepEqual(events.map((e) => e.seq), seqs, 'each once, in seq order');
+    const [first, second] = receiver.posts;
+    assert.deepEqual([first.status, second.status], [500, 500]);
+    const offered = new Map(events.map((e) => [e.seq, e.id]));
+    for (const refused of [first, second]) {
+      for (const e of refused.json.events) assert.equal(offered.get(e.seq), e.id, 'a retry carries the same event id');
+    }
+    assert.ok(receiver.posts[1].at - receiver.posts[0].at >= 100, 'the retry waited for its turn in the schedule');
+    a.terminate();
+  });
+});
+
+test('a receiver that is down for a while gets everything once it is back', { timeout: 60_000 }, () => withHooks({}, () => 200, async (server, receiver) => {
+  const a = await join(server, 'outage', 'alice');
+  const before = await publish(a, 2, 'b');
+  await receiver.waitFor((evs) => evs.length === 2);
+  await receiver.down();
+  const during = await publish(a, 3, 'd'); // acked at once: chat does not wait for the receiver
+  await sleep(2_500); // several attempts are refused meanwhile
+  assert.equal(receiver.posts.length, receiver.posts.filter((p) => p.status === 200).length);
+  await receiver.up();
+  const events = await receiver.waitFor((evs) => evs.length >= 5, { ms: 20_000 });
+  assert.deepEqual(events.map((e) => e.seq), [...before, ...during]);
+  assert.deepEqual(events.map((e) => e.message.data), ['b1', 'b2', 'd1', 'd2', 'd3']);
+  a.terminate();
+}));
+
+test('after WEBHOOK_MAX_ATTEMPTS a batch is a dead letter; the retry endpoint delivers it', { timeout: 60_000 }, () => {
+  let healthy = false;
+  // Retries 0.6 s and 1.2 s after the first attempt: all three messages are in the last one.
+  const vars = { WEBHOOK_MAX_ATTEMPTS: '3', WEBHOOK_RETRY_SCALE: '0.01' };
+  return withHooks(vars, () => (healthy ? 200 : 503), async (server, receiver, api) => {
+    const ROOM = 'deadly';
+    const a = await join(server, ROOM, 'alice');
+    const seqs = await publish(a, 3, 'x');
+    const dead = await waitForDead(api, ROOM);
+    assert.equal(receiver.posts.length, 3, 'three attempts, then it gave up');
+    const [batch] = dead.batches;
+    assert.deepEqual([batch.attempts, batch.error, dead.total], [3, 'HTTP 503', 1]);
+    assert.deepEqual(batch.events, receiver.posts[2].json.events, 'the dead letter holds what the last attempt sent');
+    assert.deepEqual(batch.events.map((e) => e.seq), seqs);
+    assert.ok(batch.failed_at <= Date.now() && batch.failed_at > Date.now() - 30_000);
+    // The endpoints are the server API's: admin token only, bounded limit.
+    assert.equal((await admin(server, 'wrong').get(`/rooms/${ROOM}/webhooks/dead`)).status, 401);
+    assert.equal((await admin(server, null).post(`/rooms/${ROOM}/webhooks/dead/retry`)).status, 401);
+    assert.equal((await api.get(`/rooms/${ROOM}/webhooks/dead?limit=0`)).body.error.code, 'bad_request');
+    assert.equal((await api.get('/rooms/bad%20room/webhooks/dead')).body.error.code, 'bad_room');
+
+    healthy = true;
+    const later = await publish(a, 1, 'y'); // queued behind nothing: delivered at once
+    await receiver.waitFor((evs) => evs.length === 1);
+    const retried = await api.post(`/rooms/${ROOM}/webhooks/dead/retry`);
+    assert.deepEqual([retried.status, retried.body], [200, { requeued: 3, batches: 1 }]);
+    const events = await receiver.waitFor((evs) => evs.length >= 4);
+    assert.deepEqual(events.map((e) => e.seq), [...later, ...seqs], 'the re-queued batch, after what was delivered meanwhile');
+    assert.deepEqual(events.slice(1).map((e) => e.id), batch.events.map((e) => e.id), 'with the ids it was first sent with');
+    assert.deepEqual((await api.get(`/rooms/${ROOM}/webhooks/dead`)).body, { batches: [], total: 0 });
+    assert.deepEqual((await api.post(`/rooms/${ROOM}/webhooks/dead/retry`)).body, { requeued: 0, batches: 0 });
+    a.terminate();
+  });
+});
+
+async function waitForDead(api, room) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const r = await api.get(`/rooms/${room}/webhooks/dead`);
+    assert.equal(r.status, 200);
+    if (r.body.total > 0) return r.body;
+    if (Date.now() > deadline) throw new Error('no dead letter within 20 s');
+    await sleep(100);
+  }
+}
+
+test('a registry shard retries its direct_undelivered events too', { timeout: 60_000 }, () => {
+  let failures = 1;
+  return withHooks({ WEBHOOK_EVENTS: 'direct_undelivered' }, () => (failures-- > 0 ? 500 : 200), async (server, receiver, api) => {
+    for (const n of range(1, 3)) assert.equal((await api.post('/users/away/messages', { data: n })).body.delivered, 0);
+    const events = await receiver.waitFor((evs) => evs.length >= 3);
+    assert.deepEqual(events.map((e) => [e.type, e.user_id, e.direct.data]), range(1, 3).map((n) => ['direct_undelivered', 'away', n]));
+    assert.equal(receiver.posts[0].status, 500);
+  });
+});
