@@ -50,24 +50,15 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
             "this endpoint needs Authorization: Bearer <ADMIN_TOKEN>",
         );
     }
-    let dev = super::env::settings(env).dev_mode;
+    if req.method() == Method::Get && super::env::settings(env).dev_mode {
+        if let Some(res) = dev_route(&route, &url, env).await {
+            return res;
+        }
+    }
     match (req.method(), route) {
         (Method::Get, Route::Health) => json_response(200, r#"{"ok":true}"#.into()),
-        (Method::Get, Route::DevToken) if dev => auth::dev_token(&url, env),
-        (Method::Get, Route::DevMeter) if dev => {
-            let mut meter = serde_json::to_value(crate::meter::snapshot())?;
-            // The isolate's Wasm linear memory (shared by every object here; it never shrinks).
-            let pages = core::arch::wasm32::memory_size(0) as u64;
-            meter["wasm_memory_bytes"] = (pages * 65_536).into();
-            json_response(200, meter.to_string())
-        }
-        (Method::Get, Route::DevRoomDebug(room)) if dev && is_valid_room(room) => {
-            server_api::room_call(env, room, RoomCall::Debug).await
-        }
         (_, Route::RoomSocket(room)) => socket::room_socket(req, &url, env, room).await,
-        (Method::Get, Route::RoomInfo(room)) => {
-            server_api::room_call(env, room, RoomCall::Info).await
-        }
+        (Method::Get, Route::RoomInfo(room)) => server_api::room_info(env, room).await,
         (Method::Post, Route::RoomMessages(room)) => server_api::post_to_room(req, env, room).await,
         (Method::Get, Route::RoomMembers(room)) => {
             server_api::room_members(&req, &url, env, room).await
@@ -84,9 +75,7 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
             moderation::disconnect_connection(req, env, id).await
         }
         (Method::Post, Route::RoomKick(room)) => moderation::kick(req, env, room).await,
-        (Method::Get, Route::RoomBans(room)) => {
-            server_api::room_call(env, room, RoomCall::Bans).await
-        }
+        (Method::Get, Route::RoomBans(room)) => moderation::bans(env, room).await,
         (Method::Delete, Route::RoomBan(room, user)) => moderation::unban(env, room, user).await,
         (Method::Post, Route::UserDisconnect(user)) => {
             moderation::disconnect_user(req, env, user).await
@@ -99,10 +88,7 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
         (Method::Get, Route::MeUnread) => chat::me_unread(&req, &url, env).await,
         (Method::Get, Route::RoomWebhooksDead(room)) => server_api::dead(&url, env, room).await,
         (Method::Post, Route::RoomWebhooksRetry(room)) => server_api::retry_dead(env, room).await,
-        (Method::Get, Route::Stats) => {
-            let totals = super::stats::global_totals(env).await?;
-            json_response(200, serde_json::to_string(&totals)?)
-        }
+        (Method::Get, Route::Stats) => server_api::stats(env).await,
         (_, Route::Unknown | Route::DevToken | Route::DevMeter | Route::DevRoomDebug(_)) => {
             error(ErrorCode::NotFound, "no such endpoint")
         }
@@ -111,6 +97,27 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
             "method not allowed on this endpoint",
         ),
     }
+}
+
+/// The `DEV_MODE` routes (`None`: not one of them, or a room name that is not valid).
+async fn dev_route(route: &Route<'_>, url: &worker::Url, env: &Env) -> Option<Result<Response>> {
+    match route {
+        Route::DevToken => Some(auth::dev_token(url, env)),
+        Route::DevMeter => Some(dev_meter()),
+        Route::DevRoomDebug(room) if is_valid_room(room) => {
+            Some(server_api::room_call(env, room, RoomCall::Debug).await)
+        }
+        _ => None,
+    }
+}
+
+/// `GET /dev/meter`: what the objects of this isolate were billed for ([`crate::meter`]), and
+/// the isolate's Wasm linear memory (shared by every object here; it never shrinks).
+fn dev_meter() -> Result<Response> {
+    let mut meter = serde_json::to_value(crate::meter::snapshot())?;
+    let pages = core::arch::wasm32::memory_size(0) as u64;
+    meter["wasm_memory_bytes"] = (pages * 65_536).into();
+    json_response(200, meter.to_string())
 }
 
 fn bad_room() -> Result<Response> {

@@ -99,3 +99,8 @@ pub async fn revoke(req: Request, env: &Env, user: Option<String>) -> Result<Res
 fn bad_user() -> Result<Response> {
     error(ErrorCode::BadRequest, "user ids are 1-128 characters")
 }
+
+/// `GET /rooms/{room}/bans`: the room's bans.
+pub async fn bans(env: &Env, room: &str) -> Result<Response> {
+    room_call(env, room, RoomCall::Bans).await
+}

@@ -166,3 +166,14 @@ pub async fn call_registry(env: &Env, user: String, call: RegistryCall) -> Resul
 fn bad_user() -> Result<Response> {
     error(ErrorCode::BadRequest, "user ids are 1-128 characters")
 }
+
+/// `GET /stats`: the global totals, from the stats and registry shards.
+pub async fn stats(env: &Env) -> Result<Response> {
+    let totals = crate::shell::stats::global_totals(env).await?;
+    crate::shell::http::json_response(200, serde_json::to_string(&totals)?)
+}
+
+/// `GET /rooms/{room}`: the room's connections and users.
+pub async fn room_info(env: &Env, room: &str) -> Result<Response> {
+    room_call(env, room, RoomCall::Info).await
+}

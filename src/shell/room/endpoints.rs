@@ -44,26 +44,19 @@ impl ChatRoom {
                 rooms,
                 subprotocol,
             } => {
-                let session = Session::new(exp, iat);
-                if let Err(refusal) = self.admission(&room, &user, session).await? {
-                    return error_response(&refusal);
-                }
                 let opening = Opening {
-                    session,
+                    session: Session::new(exp, iat),
                     rooms,
                     since,
                     batch,
                     subprotocol,
                 };
-                self.accept_socket(&room, &user, opening).await
+                self.admit_and_accept(&room, &user, opening).await
             }
             RoomCall::Publish { data, exclude } => self.publish(&room, &data, exclude),
             RoomCall::History(query) => self.history(&room, query),
             RoomCall::DeliverToUser { user, frame } => self.deliver_to_user(&room, &user, frame),
-            RoomCall::CountUser { user } => {
-                let connections = sockets::of_user(&self.state, &user).len() as u64;
-                json_response(200, serde_json::to_string(&Connections { connections })?)
-            }
+            RoomCall::CountUser { user } => self.count_user(&user),
             RoomCall::DeliverToConnection { connection, frame } => {
                 self.deliver_to_connection(&room, &connection, frame)
             }
@@ -97,6 +90,20 @@ impl ChatRoom {
         }
     }
 
+    /// A verified user's upgrade: admitted (limits, bans, revocations), then accepted.
+    async fn admit_and_accept(&self, room: &str, user: &str, opening: Opening) -> Result<Response> {
+        if let Err(refusal) = self.admission(room, user, opening.session).await? {
+            return error_response(&refusal);
+        }
+        self.accept_socket(room, user, opening).await
+    }
+
+    /// How many connections `user` has here, counted by tag (the room need not load).
+    fn count_user(&self, user: &str) -> Result<Response> {
+        let connections = sockets::of_user(&self.state, user).len() as u64;
+        json_response(200, serde_json::to_string(&Connections { connections })?)
+    }
+
     /// Accepts a verified user's upgrade: tags and attachment first (so the socket is fully
     /// described before anything can hibernate), then `welcome` and presence.
     async fn accept_socket(&self, room: &str, user: &str, o: Opening) -> Result<Response> {
@@ -108,29 +115,10 @@ impl ChatRoom {
         // new socket is listed by getWebSockets() too and would be restored as an old member,
         // silencing its presence `join`.
         self.with_room(room, |_, _| (Vec::new(), ()))?;
-        let pair = WebSocketPair::new()?;
-        let tags = vec![
-            JsValue::from(connection_tag(&connection_id)),
-            JsValue::from(user_tag(user)),
-        ];
-        // The raw binding returns the runtime's error instead of panicking like the wrapper.
-        let accepted = self
-            .state
-            .as_raw()
-            .accept_websocket_with_tags(pair.server.as_ref(), tags);
-        if let Err(e) = accepted {
-            return internal("accept a socket", &format!("{:?}", e.as_string()));
-        }
-        let mut attachment = Attachment {
-            user_id: user.to_owned(),
-            connection_id: connection_id.clone(),
-            batch: o.batch,
-            rooms: o.rooms.clone(),
-            ..Attachment::default()
+        let pair = match self.accept_described(&connection_id, user, &o)? {
+            Ok(pair) => pair,
+            Err(refused) => return Ok(refused),
         };
-        attachment.set_session(o.session);
-        sockets::set_attachment(&pair.server, &attachment)?;
-        sockets::remember_connection_id(&pair.server, &connection_id);
         let peer = Peer {
             ws: pair.server.clone(),
             batch: o.batch,
@@ -161,6 +149,40 @@ impl ChatRoom {
         let headers = Headers::new();
         headers.set("sec-websocket-protocol", crate::protocol::SUBPROTOCOL)?;
         Ok(response.with_headers(headers))
+    }
+
+    /// Accepts the server end of a new socket with its tags and attachment. `Err`: the runtime
+    /// refused it (the answer to give).
+    fn accept_described(
+        &self,
+        connection_id: &str,
+        user: &str,
+        o: &Opening,
+    ) -> Result<std::result::Result<WebSocketPair, Response>> {
+        let pair = WebSocketPair::new()?;
+        let tags = vec![
+            JsValue::from(connection_tag(connection_id)),
+            JsValue::from(user_tag(user)),
+        ];
+        // The raw binding returns the runtime's error instead of panicking like the wrapper.
+        let accepted = self
+            .state
+            .as_raw()
+            .accept_websocket_with_tags(pair.server.as_ref(), tags);
+        if let Err(e) = accepted {
+            return internal("accept a socket", &format!("{:?}", e.as_string())).map(Err);
+        }
+        let mut attachment = Attachment {
+            user_id: user.to_owned(),
+            connection_id: connection_id.to_owned(),
+            batch: o.batch,
+            rooms: o.rooms.clone(),
+            ..Attachment::default()
+        };
+        attachment.set_session(o.session);
+        sockets::set_attachment(&pair.server, &attachment)?;
+        sockets::remember_connection_id(&pair.server, connection_id);
+        Ok(Ok(pair))
     }
 
     /// A server post: stored and broadcast like any message.

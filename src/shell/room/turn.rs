@@ -82,6 +82,12 @@ pub struct TurnQueue {
 
 impl TurnQueue {
     /// Nothing is waiting to be processed.
+    /// One more turn, of `frames` frames (for `/debug`).
+    fn counted(&self, frames: usize) {
+        let (turns, total) = self.stats.get();
+        self.stats.set((turns + 1, total + frames as u64));
+    }
+
     pub fn is_idle(&self) -> bool {
         !self.pending.get() && self.inbox.borrow().is_empty() && self.deferred.borrow().is_empty()
     }
@@ -190,9 +196,7 @@ impl ChatRoom {
         let received = self.turns.inbox.take();
         self.start_deferral(&kind, !received.is_empty(), &mut turn);
         if !received.is_empty() {
-            let (turns, frames) = self.turns.stats.get();
-            let frames = frames + received.len() as u64;
-            self.turns.stats.set((turns + 1, frames));
+            self.turns.counted(received.len());
             let now = super::super::env::now_ms();
             for m in &received {
                 let incoming = match &m.frame {
@@ -262,38 +266,25 @@ impl ChatRoom {
                 send_planned(r, &mut turn.outbox);
                 replay(r, log, &connection_id, from);
             }
+            Action::SaveSession {
+                connection_id,
+                session,
+            } => save_session(r, &connection_id, session),
             Action::InternalError {
                 connection_id,
                 id,
                 detail,
-            } => {
-                let incident = incident::report("room", &detail);
-                let frame = internal_error_frame(&incident, id.as_deref());
-                turn.outbox.push(Recipients::One(connection_id), frame);
-            }
+            } => internal_error(turn, connection_id, id, &detail),
             Action::Close {
                 connection_id,
                 reason,
             } => self.close_socket(current, &connection_id, reason, &mut turn.outbox),
-            Action::SaveSession {
-                connection_id,
-                session,
-            } => {
-                if let Some(entry) = r.index().get(&connection_id) {
-                    sockets::save_session(&entry.handle.handle.ws, session);
-                }
-            }
             Action::WakeAt(at) => self.wake_at(at),
             Action::UserCount {
                 user_id,
                 connections,
                 presence,
-            } => {
-                turn.counts_changed = true;
-                if presence.is_some() {
-                    self.presence_changed(r, &user_id, connections);
-                }
-            }
+            } => self.count_changed(r, turn, &user_id, connections, presence.is_some()),
             Action::Forward {
                 to,
                 frame,
@@ -310,6 +301,15 @@ impl ChatRoom {
             }
             Action::ReadStateChanged { user_id } => turn.read_users.push(user_id),
             Action::Webhook(event) => self.record_event(r.name(), event),
+        }
+    }
+
+    /// A user's count here changed: the room's total is reported after the turn, and a change
+    /// of the user's presence (first in, last out) to the user's registry.
+    fn count_changed(&self, r: &Room<Peer>, turn: &mut Turn, user: &str, n: u32, presence: bool) {
+        turn.counts_changed = true;
+        if presence {
+            self.presence_changed(r, user, n);
         }
     }
 
@@ -412,6 +412,21 @@ impl ChatRoom {
 /// Closes a socket the room dropped in the middle of a turn (a flood). It has left the index
 /// already, so what this turn owes it goes out first; it is marked closing before the close,
 /// so a wake before the close completes does not bring it back into the index.
+/// A connection's session changed (a refreshed token): its attachment keeps it over hibernation.
+fn save_session(r: &Room<Peer>, connection_id: &str, session: crate::session::Session) {
+    if let Some(entry) = r.index().get(connection_id) {
+        sockets::save_session(&entry.handle.handle.ws, session);
+    }
+}
+
+/// An internal failure while handling a connection's frame: the detail goes to the log under
+/// an incident id, the connection gets only the id.
+fn internal_error(turn: &mut Turn, connection_id: String, id: Option<String>, detail: &str) {
+    let incident = incident::report("room", detail);
+    let frame = internal_error_frame(&incident, id.as_deref());
+    turn.outbox.push(Recipients::One(connection_id), frame);
+}
+
 fn close_mid_turn(ws: &WebSocket, outbox: &mut Outbox, code: u16, reason: &str) {
     if let Some(mut a) = attachment(ws) {
         for frame in outbox.owed_to(&a.connection_id, &a.user_id) {
