@@ -61,7 +61,7 @@ test('a workerd killed after the acks and before delivery delivers every event a
     const events = await receiver.waitFor((evs) => new Set(evs.map((e) => e.seq)).size >= acked.length, { ms: 30_000 });
     const unique = [...new Map(events.map((e) => [e.id, e])).values()];
     assert.deepEqual(unique.map((e) => e.seq), acked, 'every acked message, in seq order, after deduplication by id');
-    assert.deepEqual(unique.map((e) => e.message.data), acked.map((_, i) => i + 1));
+    assert.deepEqual(unique.map((e) => e.data), acked.map((_, i) => i + 1));
     for (const id of offeredBefore) assert.ok(unique.some((e) => e.id === id), 'an event offered before the kill comes again with its id');
   } finally {
     await second.mf.dispose();

@@ -32,9 +32,16 @@ async function withHooks(vars, fn, receiverOpts) {
 /** What an event says, without its id and time (which the test checks separately). */
 const gist = (e) => {
   const { id, ts, ...rest } = e;
-  if (rest.message) rest.message = { from: rest.message.from, data: rest.message.data, seq: rest.message.seq, ...(rest.message.id ? { id: rest.message.id } : {}) };
   return rest;
 };
+
+/** The log's frames: a message and the events about one. */
+const LOGGED = ['message', 'edit', 'delete', 'react'];
+/** The frame a log event was made from: its fields, its `client_id` as `id`, `room` only on a
+ * message (edits, deletions and reactions name no room). */
+const asFrame = ({ id, client_id: clientId, room, ...rest }) => ({
+  ...rest, ...(rest.type === 'message' ? { room } : {}), ...(clientId !== undefined ? { id: clientId } : {}),
+});
 
 test('every event type arrives signed, with a unique id, in the order the room saw it', { timeout: 60_000 }, () => withHooks({ WEBHOOK_EVENTS: ALL_KINDS }, async (server, receiver, api) => {
   const ROOM = 'hooked';
@@ -47,6 +54,15 @@ test('every event type arrives signed, with a unique id, in the order the room s
   const seq = (await alice.next(isAck(id))).seq;
   const post = await api.post(`/rooms/${ROOM}/messages`, { data: 'from the server' });
   assert.equal(post.status, 200);
+  // The events about a message: an edit, a reaction (its repeat changes nothing: no event), a
+  // deletion by the server API.
+  alice.send({ type: 'edit', target: seq, data: { text: 'hi!' }, id: 'e-1' });
+  assert.equal((await alice.next(isAck('e-1'))).seq, seq + 2);
+  for (const r of ['r-1', 'r-2']) {
+    alice.send({ type: 'react', target: seq, emoji: '👍', on: true, id: r });
+    await alice.next(isAck(r));
+  }
+  assert.equal((await api.call('DELETE', `/rooms/${ROOM}/messages/${seq + 1}`)).status, 200);
   // A direct to a user with no connection, from a client and from the server; one to a user
   // who is online is no event.
   alice.send({ type: 'direct', to: { user_id: 'nobody' }, data: 'psst', id: 'd-1' });
@@ -63,14 +79,18 @@ test('every event type arrives signed, with a unique id, in the order the room s
   // The room's own events (a direct_undelivered names the sender's room too, but comes from the
   // recipient's registry shard).
   const ofTheRoom = (evs) => ofRoom(evs, ROOM).filter((e) => e.type !== 'direct_undelivered');
-  const events = await receiver.waitFor((evs) => ofTheRoom(evs).length >= 12 && evs.filter((e) => e.type === 'direct_undelivered').length >= 2);
-  const until = ofTheRoom(events)[5].until;
+  const events = await receiver.waitFor((evs) => ofTheRoom(evs).length >= 15 && evs.filter((e) => e.type === 'direct_undelivered').length >= 2);
+  const aliceFrom = { user_id: 'alice', connection_id: alice.connectionId };
+  const until = ofTheRoom(events)[8].until;
   assert.deepEqual(ofTheRoom(events).map(gist), [
     { type: 'room_occupied', room: ROOM },
     { type: 'presence', room: ROOM, event: 'join', user_id: 'alice' },
     { type: 'presence', room: ROOM, event: 'join', user_id: 'bob' },
-    { type: 'message', room: ROOM, seq, message: { from: { user_id: 'alice', connection_id: alice.connectionId }, data: { text: 'hi' }, seq, id } },
-    { type: 'message', room: ROOM, seq: seq + 1, message: { from: { server: true }, data: 'from the server', seq: seq + 1 } },
+    { type: 'message', room: ROOM, seq, from: aliceFrom, data: { text: 'hi' }, client_id: id },
+    { type: 'message', room: ROOM, seq: seq + 1, from: { server: true }, data: 'from the server' },
+    { type: 'edit', room: ROOM, seq: seq + 2, target: seq, from: aliceFrom, data: { text: 'hi!' }, client_id: 'e-1' },
+    { type: 'react', room: ROOM, seq: seq + 3, target: seq, emoji: '👍', on: true, from: aliceFrom, client_id: 'r-1' },
+    { type: 'delete', room: ROOM, seq: seq + 4, target: seq + 1, from: { server: true } },
     { type: 'moderation', room: ROOM, action: 'ban', user_id: 'bob', reason: 'spam', until, closed: 1 },
     { type: 'presence', room: ROOM, event: 'leave', user_id: 'bob' },
     { type: 'moderation', room: ROOM, action: 'unban', user_id: 'bob', closed: 0 },
@@ -85,9 +105,8 @@ test('every event type arrives signed, with a unique id, in the order the room s
     { type: 'direct_undelivered', room: ROOM, user_id: 'nobody', direct: { type: 'direct', from: { user_id: 'alice', connection_id: alice.connectionId }, data: 'psst' } },
     { type: 'direct_undelivered', room: null, user_id: 'offline', direct: { type: 'direct', from: { server: true }, data: { push: 1 } } },
   ]);
-  // The message event carries the message exactly as the log holds it.
-  const history = await api.get(`/rooms/${ROOM}/messages?since=0`);
-  assert.deepEqual(events.filter((e) => e.type === 'message').map((e) => e.message), history.body.messages);
+  // A log event carries its frame's fields exactly as members of the room got them.
+  assert.deepEqual(events.filter((e) => LOGGED.includes(e.type)).map(asFrame), alice.log.filter((f) => LOGGED.includes(f.type)));
 
   for (const e of events) {
     assert.equal(typeof e.id, 'string');
@@ -104,7 +123,7 @@ test('every event type arrives signed, with a unique id, in the order the room s
     assert.deepEqual(Object.keys(p.json), ['events']);
     assert.equal(p.rooms.length, 1, 'a POST carries one object\'s events');
   }
-  assert.equal(ofTheRoom(receiver.delivered()).length, 12, 'nothing else, nothing twice');
+  assert.equal(ofTheRoom(receiver.delivered()).length, 15, 'nothing else, nothing twice');
   bob.terminate();
 }));
 
@@ -155,7 +174,7 @@ test('large events are split into POSTs of at most 256 KiB, still in order', { t
   for (let i = 1; i <= 12; i++) a.send({ type: 'publish', data: { i, big }, id: `L${i}` });
   await a.next(isAck('L12'));
   const events = await receiver.waitFor((evs) => evs.length >= 12);
-  assert.deepEqual(events.map((e) => e.message.data.i), range(1, 12));
+  assert.deepEqual(events.map((e) => e.data.i), range(1, 12));
   for (const p of receiver.posts) {
     assert.ok(Buffer.byteLength(p.body) <= 256 * 1024, `a POST of ${Buffer.byteLength(p.body)} bytes`);
   }

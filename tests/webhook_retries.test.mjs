@@ -65,7 +65,7 @@ test('a receiver that is down for a while gets everything once it is back', { ti
   await receiver.up();
   const events = await receiver.waitFor((evs) => evs.length >= 5, { ms: 20_000 });
   assert.deepEqual(events.map((e) => e.seq), [...before, ...during]);
-  assert.deepEqual(events.map((e) => e.message.data), ['b1', 'b2', 'd1', 'd2', 'd3']);
+  assert.deepEqual(events.map((e) => e.data), ['b1', 'b2', 'd1', 'd2', 'd3']);
   a.terminate();
 }));
 

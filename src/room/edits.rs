@@ -9,6 +9,7 @@ use crate::error::ErrorCode;
 use crate::message_log::LogError;
 use crate::message_state::erase_edit_data;
 use crate::protocol::{Sender, ServerFrame};
+use crate::webhooks::EventType;
 use serde_json::value::RawValue;
 
 const NOT_THE_AUTHOR: (ErrorCode, &str) =
@@ -20,6 +21,8 @@ pub struct ServerDelete {
     pub send: Action,
     pub delivered: usize,
     pub seq: u64,
+    /// Its webhook event, when webhooks record messages.
+    pub webhook: Option<Action>,
 }
 
 impl<H> Room<H> {
@@ -31,21 +34,27 @@ impl<H> Room<H> {
         now_ms: u64,
         log: &mut dyn ChatLog,
     ) -> Vec<Action> {
-        self.client_event(from, (id, target, now_ms), log, |author, mut state, seq| {
-            if author.as_deref() != Some(from.user_id) {
-                return Err(NOT_THE_AUTHOR);
-            }
-            state.edit(data, seq);
-            let frame = ServerFrame::Edit {
-                seq,
-                target,
-                from: sender(from),
-                data,
-                id,
-                ts: now_ms,
-            };
-            Ok((state, frame.to_json()))
-        })
+        self.client_event(
+            EventType::Edit,
+            from,
+            (id, target, now_ms),
+            log,
+            |author, mut state, seq| {
+                if author.as_deref() != Some(from.user_id) {
+                    return Err(NOT_THE_AUTHOR);
+                }
+                state.edit(data, seq);
+                let frame = ServerFrame::Edit {
+                    seq,
+                    target,
+                    from: sender(from),
+                    data,
+                    id,
+                    ts: now_ms,
+                };
+                Ok((state, frame.to_json()))
+            },
+        )
     }
 
     /// `{"type":"delete","target":S}` from the author of message S.
@@ -56,8 +65,12 @@ impl<H> Room<H> {
         now_ms: u64,
         log: &mut dyn ChatLog,
     ) -> Vec<Action> {
-        let mut actions =
-            self.client_event(from, (id, target, now_ms), log, |author, mut state, seq| {
+        let mut actions = self.client_event(
+            EventType::Delete,
+            from,
+            (id, target, now_ms),
+            log,
+            |author, mut state, seq| {
                 if author.as_deref() != Some(from.user_id) {
                     return Err(NOT_THE_AUTHOR);
                 }
@@ -70,7 +83,8 @@ impl<H> Room<H> {
                     ts: now_ms,
                 };
                 Ok((state, frame.to_json()))
-            });
+            },
+        );
         if deleted_now(&actions) {
             if let Err(e) = erase_edits(target, log) {
                 let detail = format!("the edits of a deleted message could not be erased: {e}");
@@ -113,6 +127,7 @@ impl<H> Room<H> {
         let to = Recipients::AllExcept(None);
         let delivered = self.resolve(&to).count();
         Ok(Some(ServerDelete {
+            webhook: self.logged_event(EventType::Delete, now_ms, &event.frame),
             send: Action::send(to, event.frame),
             delivered,
             seq,

@@ -9,6 +9,7 @@ use crate::error::ErrorCode;
 use crate::message_log::{Appended, LogEntry, LogError};
 use crate::message_state::{MessageState, StateError};
 use crate::protocol::{error_frame, ServerFrame};
+use crate::webhooks::EventType;
 
 /// A refusal: the `error` frame's code and message.
 pub(super) type Refusal = (ErrorCode, &'static str);
@@ -70,9 +71,11 @@ impl<H> Room<H> {
 
     /// The common course of a client's event: a retried id is acked with its original seq; a
     /// refusal becomes an `error`; else `make` builds the event (given the message's author,
-    /// state and the event's seq), which is logged, broadcast and acked.
+    /// state and the event's seq), which is logged, broadcast, acked and — when webhooks
+    /// record messages — recorded as a webhook event of `event_type`.
     pub(super) fn client_event(
         &self,
+        event_type: EventType,
         from: Author<'_>,
         (id, target, now_ms): (Option<&str>, u64, u64),
         log: &mut dyn ChatLog,
@@ -117,10 +120,15 @@ impl<H> Room<H> {
             frame,
         };
         match self.log_event(&event, log) {
-            Ok(logged) if logged == seq => vec![
-                Action::send(Recipients::AllExcept(None), event.frame),
-                ack(me(), id, seq),
-            ],
+            Ok(logged) if logged == seq => {
+                let webhook = self.logged_event(event_type, now_ms, &event.frame);
+                let mut actions = vec![
+                    Action::send(Recipients::AllExcept(None), event.frame),
+                    ack(me(), id, seq),
+                ];
+                actions.extend(webhook);
+                actions
+            }
             Ok(original) => vec![ack(me(), id, original)],
             Err(e) => internal(e),
         }

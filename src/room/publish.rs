@@ -55,7 +55,7 @@ impl<H> Room<H> {
         match self.append(draft, log) {
             Ok((Appended::Stored, seq, frame)) => {
                 let except = (!echo).then(|| from.connection_id.to_owned());
-                let event = self.message_event(seq, now_ms, &frame);
+                let event = self.message_event(now_ms, &frame);
                 let mut actions = vec![
                     Action::send(Recipients::AllExcept(except), frame),
                     Action::send(me(), ServerFrame::Ack { id, seq }.to_json()),
@@ -94,7 +94,7 @@ impl<H> Room<H> {
         let to = Recipients::AllExcept(exclude);
         let delivered = self.resolve(&to).count();
         Ok(ServerPost {
-            webhook: self.message_event(seq, now_ms, &frame),
+            webhook: self.message_event(now_ms, &frame),
             send: Action::send(to, frame),
             delivered,
             seq,
@@ -102,9 +102,8 @@ impl<H> Room<H> {
     }
 
     /// The `message` webhook event of a stored message (client publish or server post).
-    fn message_event(&self, seq: u64, ts: u64, frame: &str) -> Option<Action> {
-        use crate::webhooks::{Event, EventType};
-        self.webhook(EventType::Message, || Event::message(seq, ts, frame))
+    fn message_event(&self, ts: u64, frame: &str) -> Option<Action> {
+        self.logged_event(crate::webhooks::EventType::Message, ts, frame)
     }
 
     /// Builds the `message` frame with the next seq and appends it: what happened, the seq it

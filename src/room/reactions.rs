@@ -9,6 +9,7 @@ use crate::chat_log::ChatLog;
 use crate::error::ErrorCode;
 use crate::message_state::StateError;
 use crate::protocol::{Sender, ServerFrame};
+use crate::webhooks::EventType;
 
 /// The frame's fields: target, emoji, on, id.
 pub(super) type Reaction<'a> = (u64, &'a str, bool, Option<&'a str>);
@@ -22,8 +23,12 @@ impl<H> Room<H> {
         log: &mut dyn ChatLog,
     ) -> Vec<Action> {
         let mut unchanged = None;
-        let mut actions =
-            self.client_event(from, (id, target, now_ms), log, |_, mut state, seq| {
+        let mut actions = self.client_event(
+            EventType::React,
+            from,
+            (id, target, now_ms),
+            log,
+            |_, mut state, seq| {
                 match state.react(emoji, from.user_id, on, seq) {
                     Ok(true) => {}
                     Ok(false) => {
@@ -51,7 +56,8 @@ impl<H> Room<H> {
                     ts: now_ms,
                 };
                 Ok((state, frame.to_json()))
-            });
+            },
+        );
         if let Some(version) = unchanged {
             actions = vec![ack(
                 Recipients::One(from.connection_id.to_owned()),

@@ -20,6 +20,21 @@ impl<H> Room<H> {
             .then(|| Action::Webhook(event()))
     }
 
+    /// The event of a frame the log just stored: a `message`, `edit`, `delete` or `react`.
+    pub(super) fn logged_event(
+        &self,
+        event_type: EventType,
+        ts: u64,
+        frame: &str,
+    ) -> Option<Action> {
+        self.config
+            .webhooks
+            .wants(event_type)
+            .then(|| Event::logged(event_type, ts, frame))
+            .flatten()
+            .map(Action::Webhook)
+    }
+
     /// A connection was added (`presence`: what adding it did to its user's presence):
     /// `room_occupied` for the room's first connection, then the user's `join`.
     pub(super) fn opened_events(
@@ -181,8 +196,8 @@ mod tests {
             ("message", &1.into(), &5.into())
         );
         assert_eq!(
-            (&v["message"]["id"], &v["message"]["data"]["t"]),
-            (&"m1".into(), &"hi".into())
+            (&v["client_id"], &v["data"]["t"], &v["from"]["user_id"]),
+            (&"m1".into(), &"hi".into(), &"alice".into())
         );
         let again = r.receive("a1", Incoming::Text(text), 6, &mut log);
         assert!(
@@ -193,11 +208,48 @@ mod tests {
         let post = r.server_publish(&data, None, 9, &mut log).unwrap();
         let posted = events(&post.webhook.into_iter().collect::<Vec<_>>());
         assert_eq!(
-            (
-                &posted[0].1["seq"],
-                &posted[0].1["message"]["from"]["server"]
-            ),
+            (&posted[0].1["seq"], &posted[0].1["from"]["server"]),
             (&2.into(), &true.into())
+        );
+    }
+
+    #[test]
+    fn edits_reactions_and_deletions_have_their_events_and_a_repeat_none() {
+        let mut r = all();
+        let mut log = MemoryLog::default();
+        open(&mut r, "a1", "alice");
+        let mut say = |text: &str| events(&r.receive("a1", Incoming::Text(text), 5, &mut log));
+        say(r#"{"type":"publish","data":"a"}"#);
+        say(r#"{"type":"publish","data":"b"}"#);
+        let edit = say(r#"{"type":"edit","target":1,"data":"a2","id":"e1"}"#);
+        assert_eq!(edit.len(), 1);
+        assert_eq!(
+            (&edit[0].0[..], &edit[0].1["seq"], &edit[0].1["target"]),
+            ("edit", &3.into(), &1.into())
+        );
+        assert_eq!(
+            (&edit[0].1["data"], &edit[0].1["client_id"]),
+            (&"a2".into(), &"e1".into())
+        );
+        let on = r#"{"type":"react","target":1,"emoji":"👍","on":true}"#;
+        let react = say(on);
+        assert_eq!(
+            (&react[0].0[..], &react[0].1["emoji"], &react[0].1["on"]),
+            ("react", &"👍".into(), &true.into())
+        );
+        assert!(say(on).is_empty(), "a repeat changes nothing");
+        let forbidden = say(r#"{"type":"edit","target":99,"data":1}"#);
+        assert!(forbidden.is_empty(), "a refusal is no event");
+        let delete = say(r#"{"type":"delete","target":1}"#);
+        assert_eq!(
+            (&delete[0].0[..], &delete[0].1["seq"]),
+            ("delete", &5.into())
+        );
+        let by_server = r.server_delete(2, 9, &mut log).unwrap().unwrap();
+        let e = events(&by_server.webhook.into_iter().collect::<Vec<_>>());
+        assert_eq!(
+            (&e[0].0[..], &e[0].1["target"], &e[0].1["from"]["server"]),
+            ("delete", &2.into(), &true.into())
         );
     }
 

@@ -18,6 +18,7 @@
 mod batch;
 mod dead;
 mod event;
+mod logged;
 mod schedule;
 mod settings;
 mod signature;

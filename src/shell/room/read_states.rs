@@ -80,7 +80,11 @@ impl ChatRoom {
                 send,
                 delivered,
                 seq,
-            })) => (vec![send], Ok(Some((delivered, seq)))),
+                webhook,
+            })) => (
+                std::iter::once(send).chain(webhook).collect(),
+                Ok(Some((delivered, seq))),
+            ),
             Ok(None) => (Vec::new(), Ok(None)),
             Err(e) => (Vec::new(), Err(e)),
         })?;

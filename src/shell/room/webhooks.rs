@@ -11,11 +11,12 @@ use crate::message_log::HistoryStorage;
 use crate::shell::env::now_ms;
 use crate::shell::http::{error, json_response};
 use crate::shell::incident;
-use crate::webhooks::{Event, EventType};
+use crate::webhooks::{Event, EventKind};
 use worker::{Response, Result};
 
 impl ChatRoom {
-    /// Records `event` in this turn. A message's event joins the turn's batch, written in one
+    /// Records `event` in this turn. The event of a log entry (a message, an edit, a deletion,
+    /// a reaction) joins the turn's batch, written in one
     /// statement at the end of the turn ([`Self::flush_events`]): the message's own log write
     /// came first, so the turn's sends already wait for the commit that holds both. Any other
     /// event (presence, occupancy, moderation) is written at once — before the turn's sends
@@ -24,7 +25,7 @@ impl ChatRoom {
     pub(super) fn record_event(&self, room: &str, event: Event) {
         // (With `HISTORY_STORAGE=none` a message has no write of its own either.)
         let logged = self.config.history_storage == HistoryStorage::Durable;
-        let urgent = event.event_type != EventType::Message || !logged;
+        let urgent = event.event_type.kind() != EventKind::Message || !logged;
         self.webhooks.record(Some(room), &event);
         if urgent {
             self.flush_events();
