@@ -185,6 +185,28 @@ test('MAX_CONNECTIONS_PER_USER is 429 too_many_connections, MAX_ROOM_CONNECTIONS
   [a2, a3, bob, ...elsewhere].forEach((c) => c.terminate());
 });
 
+test('the caps hold for upgrades that arrive at once, while a new user\'s first connect waits for its registry', async () => {
+  // Each of these upgrades is its user's first in the room, so each waits for the registry's
+  // answer about revocations; the limits must be checked again after that wait.
+  const at = async (room, user) => tryConnect(`${server.wsUrl}/rooms/${room}/ws?token=${await devToken(server, user)}`);
+  const outcome = async (room, users) => {
+    const results = await Promise.all(users.map((u) => at(room, u)));
+    const accepted = results.filter((r) => r.client).map((r) => r.client);
+    const refused = results.filter((r) => !r.client).map((r) => `${r.status} ${r.body.error.code}`);
+    return { accepted, refused };
+  };
+  const dave = await outcome('caps-burst', Array(8).fill('dave'));
+  assert.equal(dave.accepted.length, 2, 'MAX_CONNECTIONS_PER_USER');
+  assert.deepEqual(dave.refused, Array(6).fill('429 too_many_connections'));
+  const users = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7', 'u8'];
+  const many = await outcome('caps-burst-2', users);
+  assert.equal(many.accepted.length, 3, 'MAX_ROOM_CONNECTIONS');
+  assert.deepEqual(many.refused, Array(5).fill('503 room_full'));
+  assert.equal((await roomInfo('caps-burst')).connections, 2);
+  assert.equal((await roomInfo('caps-burst-2')).connections, 3);
+  [...dave.accepted, ...many.accepted].forEach((c) => c.terminate());
+});
+
 test('an oversize frame is refused too_large without an id, in order, and the connection carries on', async () => {
   const a = await join(server, 'oversize', 'alice');
   const b = await join(server, 'oversize', 'bob');

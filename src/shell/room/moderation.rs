@@ -30,19 +30,20 @@ impl ChatRoom {
         ModerationStore::new(self.sql())
     }
 
-    /// Whether `user` may open a connection here with `session`: not banned, token not
-    /// revoked. `Ok(Err(refusal))` is the HTTP refusal to answer.
+    /// Whether `user` may open a connection here with `session`: within the connection
+    /// limits, not banned, token not revoked. `Ok(Err(refusal))` is the HTTP refusal to answer.
+    ///
+    /// Nothing awaits between the last check and the socket's acceptance
+    /// ([`Self::admit_and_accept`]), so a room object — one thread, events one at a time — never
+    /// lets two upgrades past a limit at once. The one wait (a first connection's registry
+    /// report) lets other upgrades run meanwhile: the checks are made again after it.
     pub(super) async fn admission(
         &self,
         room: &str,
         user: &str,
         session: Session,
     ) -> Result<std::result::Result<(), ChatError>> {
-        let now = now_ms();
-        let (allowed, connected) = self.with_room(room, |r, _| {
-            let allowed = r.may_connect(user, now);
-            (Vec::new(), (allowed, r.index().user_connections(user)))
-        })?;
+        let (allowed, connected) = self.may_connect(room, user)?;
         if let Err(refusal) = allowed {
             return Ok(Err(refusal));
         }
@@ -50,19 +51,46 @@ impl ChatRoom {
             if let Some(before) = self.first_report(room, user, connected + 1).await {
                 self.learn_revocation(room, user, before)?;
             }
+            if let (Err(refusal), _) = self.may_connect(room, user)? {
+                self.take_back_first_report(room, user)?;
+                return Ok(Err(refusal));
+            }
         }
         let before = self.with_room(room, |r, _| (Vec::new(), r.revoked_before(user)))?;
         if session.revoked_by(before) {
             if connected == 0 {
-                // The report of this first connection went out before the verdict: take it
-                // back, or the registry would count the user in this room.
-                self.reports.forget_reported(user);
-                self.report_presence(room, user, 0);
+                self.take_back_first_report(room, user)?;
             }
             let message = "this token was revoked; get a new one";
             return Ok(Err(ChatError::new(ErrorCode::Revoked, message)));
         }
         Ok(Ok(()))
+    }
+
+    /// The limits and bans for one more connection of `user`, and how many they have here.
+    fn may_connect(
+        &self,
+        room: &str,
+        user: &str,
+    ) -> Result<(std::result::Result<(), ChatError>, u32)> {
+        let now = now_ms();
+        self.with_room(room, |r, _| {
+            let allowed = r.may_connect(user, now);
+            (Vec::new(), (allowed, r.index().user_connections(user)))
+        })
+    }
+
+    /// A refused first connection's report went out before the verdict: take it back, or the
+    /// registry would count the user in this room — unless another upgrade of theirs got in
+    /// meanwhile.
+    fn take_back_first_report(&self, room: &str, user: &str) -> Result<()> {
+        let connected =
+            self.with_room(room, |r, _| (Vec::new(), r.index().user_connections(user)))?;
+        if connected == 0 {
+            self.reports.forget_reported(user);
+            self.report_presence(room, user, 0);
+        }
+        Ok(())
     }
 
     /// The report of a user's first connection here, sent before it is accepted and awaited
