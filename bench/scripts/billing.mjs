@@ -10,14 +10,16 @@
 //               objects had 15 s to hibernate; scaled to one hour (small rooms only)
 //   disconnect  every socket closes
 // Each phase ends only when the peer's background work is done (reports, deferred writes:
-// 3 s of quiet), so what a phase triggers is billed to it.
+// 3 s of quiet), so what a phase triggers is billed to it. Every shape runs RUNS rounds
+// (default 3, `--quick` 1) of one run per peer, each on a fresh server, the peer order rotating
+// every round; the table shows the median of every count over the rounds.
 //
-//   node bench/scripts/billing.mjs [--quick] [--json FILE] [--peers rust,js]
+//   node bench/scripts/billing.mjs [--quick] [--runs N] [--json FILE] [--peers rust,js]
 import fs from 'node:fs';
 import { SECRET } from '../../tests/support/server.mjs';
 import { tryConnect, socketUrl, sleep } from '../../tests/support/client.mjs';
 import jwt from '../../tests/support/jwt.mjs';
-import { startPeer } from './peers.mjs';
+import { startPeer, median } from './peers.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : dflt);
@@ -30,6 +32,8 @@ const IDLE_S = QUICK ? 30 : 60;
 const SETTLE_MS = 3000;
 const LABELS = { rust: 'Rust worker', js: 'JS twin' };
 const PEERS = opt('peers', 'rust,js').split(',');
+const RUNS = Number(opt('runs', QUICK ? 1 : 3));
+const PHASES = ['per_connect', 'per_disconnect', 'per_message', 'per_idle_hour'];
 
 // Day-long tokens: a token's expiry notice is a (rare, deliberate) room alarm, not idle cost.
 const token = (sub) => jwt.sign({ sub, exp: Math.floor(Date.now() / 1000) + 86_400 }, SECRET);
@@ -97,11 +101,11 @@ async function idle(clients) {
   }
 }
 
-async function measure(peer, shape) {
-  process.stderr.write(`  billing ${shape.users} users in ${shape.rooms} rooms · ${LABELS[peer]}\n`);
+async function measure(peer, shape, round) {
+  process.stderr.write(`  billing ${shape.users} users in ${shape.rooms} rooms, round ${round}/${RUNS} · ${LABELS[peer]}\n`);
   const server = await startPeer(peer);
   try {
-    const runId = `${peer}${process.pid}`;
+    const runId = `${peer}${process.pid}r${round}`;
     const m0 = await meter(server);
     const clients = await connectAll(server, runId, shape);
     await sleep(SETTLE_MS);
@@ -120,6 +124,7 @@ async function measure(peer, shape) {
     return {
       peer,
       ...shape,
+      round,
       messages,
       per_connect: delta(m0, m1, shape.users),
       per_message: delta(m1, m2, messages),
@@ -132,11 +137,37 @@ async function measure(peer, shape) {
   }
 }
 
+/** One run; a run that throws is kept as `{peer, users, rooms, idle, round, failed}`. */
+async function attempt(peer, shape, round) {
+  try {
+    return await measure(peer, shape, round);
+  } catch (e) {
+    process.stderr.write(`  failed: ${e.message}\n`);
+    return { peer, ...shape, round, failed: String(e.message).split('\n')[0] };
+  }
+}
+
+/** Every count's median over `runs` (undefined when no run has the phase). */
+function medianCounts(runs) {
+  const keys = [...new Set(runs.flatMap((d) => Object.keys(d)))];
+  return runs.length ? Object.fromEntries(keys.map((k) => [k, median(runs.map((d) => d[k]).filter(Number.isFinite))])) : undefined;
+}
+
+/** Per peer and shape: the medians of every phase over the successful runs. */
+function medians(results) {
+  return SHAPES.flatMap((shape) => PEERS.map((peer) => {
+    const mine = results.filter((r) => r.peer === peer && r.users === shape.users && r.rooms === shape.rooms);
+    const ok = mine.filter((r) => !r.failed);
+    const phases = PHASES.map((ph) => [ph, medianCounts(ok.map((r) => r[ph]).filter(Boolean))]);
+    return { peer, ...shape, runs: ok.length, failed_runs: mine.length - ok.length, ...Object.fromEntries(phases) };
+  }));
+}
+
 const f = (x) => (x === undefined ? '–' : Number.isInteger(x) ? String(x) : x.toFixed(2));
 
 function markdown(results) {
   const rows = [];
-  for (const phase of ['per_connect', 'per_disconnect', 'per_message', 'per_idle_hour']) {
+  for (const phase of PHASES) {
     for (const r of results) {
       const d = r[phase];
       if (!d) continue;
@@ -144,16 +175,26 @@ function markdown(results) {
       rows.push(`| ${what} | ${LABELS[r.peer]} | ${f(d.billed_requests)} | ${f(d.requests)} | ${f(d.websocket_messages)} | ${f(d.alarms)} | ${f(d.wakes)} | ${f(d.rows_written)} | ${f(d.websocket_closes)} |`);
     }
   }
+  const failed = results.reduce((n, r) => n + r.failed_runs, 0);
   return [`New users, all connecting at once; ${MESSAGES} messages per room, one publisher per room; ` +
     `idle ${15 + IDLE_S} s with a heartbeat every 10 s from every socket (scaled to an hour). ` +
-    'Counted by the objects (GET /dev/meter); billed requests = object requests + alarms + WebSocket messages / 20.', '',
+    'Counted by the objects (GET /dev/meter); billed requests = object requests + alarms + WebSocket messages / 20. ' +
+    `Medians of ${RUNS} alternated run${RUNS === 1 ? '' : 's'} per peer and shape (the peer order rotating every round)` +
+    `${failed ? `; ${failed} failed run(s) left out` : ''}.`, '',
     '| per | peer | billed requests | object requests | WebSocket messages in | alarms | wakes | rows written | close events |',
     '|---|---|---|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
 const results = [];
-for (const shape of SHAPES) for (const peer of PEERS) results.push(await measure(peer, shape));
-const md = markdown(results);
+for (const shape of SHAPES) {
+  for (let i = 0; i < RUNS; i++) {
+    const order = PEERS.map((_, k) => PEERS[(k + i) % PEERS.length]);
+    for (const peer of order) results.push(await attempt(peer, shape, i + 1));
+  }
+}
+const med = medians(results);
+const md = markdown(med);
 console.log(md);
 const out = opt('json');
-if (out) fs.writeFileSync(out, JSON.stringify({ scenarios: { 'What the platform bills (counted by the objects)': { runs: results, markdown: md } } }, null, 2));
+const scenario = { runs: results, medians: med, markdown: md };
+if (out) fs.writeFileSync(out, JSON.stringify({ scenarios: { 'What the platform bills (counted by the objects)': scenario } }, null, 2));

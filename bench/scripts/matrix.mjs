@@ -18,7 +18,7 @@
 // Then latency at a fixed arrival rate of half the JS twin's measured maximum, and the scenarios
 // (connect storms, join storm, idle memory per hibernated connection — bench/scripts/storms.mjs —,
 // what the platform bills — bench/scripts/billing.mjs —, wake cost, per-user broadcast, webhooks
-// on vs off).
+// on vs off). The repeated scenarios run min(--runs, 3) alternated rounds per peer, medians.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,6 +33,7 @@ const opt = (name, dflt) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--$
 const QUICK = flag('quick');
 const RUNS = Number(opt('runs', QUICK ? 2 : 5));
 const SECONDS = Number(opt('seconds', 3));
+const SCENARIO_RUNS = Math.min(RUNS, 3);
 
 const CELLS = [
   { id: 'base', factor: 'base', name: '1 room × 64, 32 B', args: ['--rooms', '1', '--conns', '64', '--in-flight', '4'] },
@@ -81,7 +82,8 @@ function run(peer, loadArgs, label) {
 
 /** A/B alternation: the peer order rotates every round, so no peer always runs first (a warm
  * page cache, a cooler CPU) or last. */
-const rotated = (round) => peers.map((_, i) => peers[(i + round) % peers.length]);
+const rotate = (list, round) => list.map((_, i) => list[(i + round) % list.length]);
+const rotated = (round) => rotate(peers, round);
 const total = cells.length * peers.length * RUNS;
 const started = new Date();
 process.stderr.write(`benchmark matrix: ${cells.length} cells × ${peers.length} peers × ${RUNS} runs = ${total} runs of ${SECONDS} s\n`);
@@ -113,38 +115,60 @@ if (!QUICK && !flag('no-latency') && jsBase) {
   latency = { rate, basis: `half the JS twin's median maximum in the base cell, ${Math.round(jsBase)} deliveries/s; 1 room × 64, 32 B`, runs: lruns };
 }
 
+/** `taskset` arguments for a script of bench/scripts with client and server on core 0 (one
+ * message at a time, nothing to contend for). */
+const node = (script, ...args) => ['-c', '0', 'node', path.join(ROOT, 'bench/scripts', script), ...args];
+
+/** Wake cost: wake_cost.mjs SCENARIO_RUNS times per peer, alternated (the order rotating every
+ * round); warm, cold and wake cost are each the median of the runs' own figures. */
+function wakeCost() {
+  const wakePeers = [...new Set(peers.map((p) => p.peer))].filter((p) => p !== 'fastapi');
+  const wake = [];
+  for (let round = 0; round < SCENARIO_RUNS; round++) {
+    for (const peer of rotate(wakePeers, round)) {
+      process.stderr.write(`  wake cost · round ${round + 1}/${SCENARIO_RUNS} · ${peer}\n`);
+      const r = runJson('taskset', node('wake_cost.mjs', '--peer', peer, '--rooms', '5'), 120_000);
+      wake.push(r.failed ? { peer, round, failed: r.failed } : { ...r.summary, round });
+    }
+  }
+  const row = (peer) => {
+    const ok = wake.filter((w) => w.peer === peer && !w.failed);
+    const failed = wake.filter((w) => w.peer === peer && w.failed);
+    const label = peer === 'rust' ? 'Rust worker' : 'JS twin';
+    if (!ok.length) return `| ${label} | failed: ${failed[0]?.failed} | | | ${failed.length} |`;
+    const ms = (key) => `${median(ok.map((w) => w[key])).toFixed(2)} ms`;
+    return `| ${label} | ${ms('warm_median_ms')} | ${ms('cold_median_ms')} | **${ms('wake_cost_ms')}** | ${failed.length} |`;
+  };
+  return {
+    runs: wake,
+    markdown: [`Medians of ${SCENARIO_RUNS} alternated run${SCENARIO_RUNS === 1 ? '' : 's'} per peer (the peer order rotating ` +
+      "every round) of each run's own figures: its medians over its 5 rooms, warm and after hibernation, and the " +
+      'difference of the two (its wake cost).', '',
+      '| peer | warm: publish → other member (median) | after hibernation (median) | wake cost | failed runs |',
+      '|---|---|---|---|---|', ...wakePeers.map(row)].join('\n'),
+  };
+}
+
 // Scenarios.
 const scenarios = {};
 if (!QUICK && !flag('no-scenarios')) {
   // Connect storms, the join storm and idle memory at 1,000 and 10,000 connections (issue 13):
   // their own script, with their own alternation (bench/scripts/storms.mjs).
   process.stderr.write('scenarios: connect storms, join storm, idle memory (bench/scripts/storms.mjs)\n');
-  const storms = runJson('node', [path.join(ROOT, 'bench/scripts/storms.mjs')], 3_600_000);
+  const storms = runJson('node', [path.join(ROOT, 'bench/scripts/storms.mjs'), '--runs', String(SCENARIO_RUNS)], 3_600_000);
   if (storms.summary) Object.assign(scenarios, storms.summary.scenarios);
   if (storms.failed) scenarios['Connect storms'] = { failed: storms.failed, markdown: `failed: ${storms.failed}` };
 
   process.stderr.write('scenario: what the platform bills (bench/scripts/billing.mjs)\n');
-  const billing = runJson('node', [path.join(ROOT, 'bench/scripts/billing.mjs')], 1_800_000);
+  const billing = runJson('node', [path.join(ROOT, 'bench/scripts/billing.mjs'), '--runs', String(SCENARIO_RUNS)], 3_600_000);
   if (billing.summary) Object.assign(scenarios, billing.summary.scenarios);
   if (billing.failed) scenarios['What the platform bills (counted by the objects)'] = { failed: billing.failed, markdown: `failed: ${billing.failed}` };
 
   process.stderr.write('scenario: wake cost (first message to a hibernated room)\n');
-  // Client and server share core 0 here: one message at a time, nothing to contend for.
-  const node = (script, ...args) => ['-c', '0', 'node', path.join(ROOT, 'bench/scripts', script), ...args];
-  const wake = [];
-  for (const peer of [...new Set(peers.map((p) => p.peer))].filter((p) => p !== 'fastapi')) {
-    const r = runJson('taskset', node('wake_cost.mjs', '--peer', peer, '--rooms', '5'), 120_000);
-    wake.push(r.failed ? { peer, failed: r.failed } : r.summary);
-  }
-  scenarios['Wake cost (5 rooms of 2, first message after 15 s idle vs a warm message)'] = {
-    runs: wake,
-    markdown: ['| peer | warm: publish → other member (median) | after hibernation (median) | wake cost |', '|---|---|---|---|',
-      ...wake.map((w) => w.failed ? `| ${w.peer} | failed: ${w.failed} | | |`
-        : `| ${w.peer === 'rust' ? 'Rust worker' : 'JS twin'} | ${w.warm_median_ms.toFixed(2)} ms | ${w.cold_median_ms.toFixed(2)} ms | **${w.wake_cost_ms.toFixed(2)} ms** |`)].join('\n'),
-  };
+  scenarios['Wake cost (5 rooms of 2, first message after 15 s idle vs a warm message)'] = wakeCost();
 
   process.stderr.write('scenario: a chatty room (typing and read receipts, issue 14)\n');
-  const chatty = runJson('node', [path.join(ROOT, 'bench/scripts/chatty_room.mjs'), '--runs', String(Math.min(RUNS, 3))], 1_200_000);
+  const chatty = runJson('node', [path.join(ROOT, 'bench/scripts/chatty_room.mjs'), '--runs', String(SCENARIO_RUNS)], 1_200_000);
   scenarios['A chat room with typing and read receipts (1 room × 64, everyone publishing)'] = chatty.failed
     ? { failed: chatty.failed, markdown: `failed: ${chatty.failed}` }
     : chatty.summary;
@@ -154,7 +178,7 @@ if (!QUICK && !flag('no-scenarios')) {
   scenarios['Per-user broadcast to a user in 10 rooms'] = ub.failed ? { failed: ub.failed, markdown: `failed: ${ub.failed}` } : ub.summary;
 
   process.stderr.write('scenario: webhooks on vs off (base cell)\n');
-  const wh = runJson('node', [path.join(ROOT, 'bench/scripts/webhooks.mjs'), '--runs', String(Math.min(RUNS, 3)), '--seconds', String(SECONDS)], 900_000);
+  const wh = runJson('node', [path.join(ROOT, 'bench/scripts/webhooks.mjs'), '--runs', String(SCENARIO_RUNS), '--seconds', String(SECONDS)], 900_000);
   scenarios['Webhooks on vs off (1 room × 64, 32 B)'] = wh.failed ? { failed: wh.failed, markdown: `failed: ${wh.failed}` } : wh.summary;
 }
 

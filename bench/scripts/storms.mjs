@@ -1,16 +1,20 @@
 // Connect storms and idle cost (issue 13): every peer through the same load generator, server
 // on core 0 and generator on core 1 (bench/scripts/ab.sh), runs alternated peer by peer.
 //
-//   node bench/scripts/storms.mjs [--json FILE] [--storms N] [--quick]
+//   node bench/scripts/storms.mjs [--json FILE] [--storms N] [--runs N] [--quick]
 //
 // - Storm of new users: 2,000 connections of 2,000 new users in 20 rooms, opened at once
 //   (every connect concurrent); connections/s, connect p99, failed upgrades, the server's CPU
 //   per connect, then the latency of the first messages published after the storm (20
 //   publishers at 40 publishes/s for 2 s). N storms per peer (default 5), medians.
 // - Join storm: 1,000 new users join one room at once, against the same storm spread over 100
-//   rooms of 10: connect p99 and the server's CPU per connect.
+//   rooms of 10: connect p99 and the server's CPU per connect, and one over the other. N runs
+//   per peer and shape (default 3), medians.
 // - Idle memory: 1,000 and 10,000 connections, no publisher, 20 s (past the ~10 s hibernation
-//   timeout): RSS per idle, hibernated connection.
+//   timeout): RSS per idle, hibernated connection, and connections/s. N runs per peer and size
+//   (default 3), medians.
+// Every repeated figure alternates the peers round by round, the order rotating every round.
+// `--quick`: 1 storm and 1 run.
 // Prints Markdown; with --json writes {scenarios: {name: {runs, markdown}}} for matrix.mjs.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,6 +28,7 @@ const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : dflt);
 const QUICK = argv.includes('--quick');
 const STORMS = Number(opt('storms', QUICK ? 1 : 5));
+const RUNS = Number(opt('runs', QUICK ? 1 : 3));
 const PEERS = [
   { id: 'rust', label: 'Rust worker', peer: 'rust', args: [] },
   { id: 'rust-batch', label: 'Rust worker, `?batch=1`', peer: 'rust', args: ['--batch'] },
@@ -46,17 +51,28 @@ function run(peer, loadArgs, label) {
   }
 }
 
-const f = (x, d = 0) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(d));
-const med = (runs, key) => median(runs.filter((r) => r.summary).map((r) => key(r.summary)));
+/** `n` rounds of one run per peer, the order rotating every round (no peer always first or
+ * last); every run tagged with its round and `tags`. */
+function alternated(peers, n, loadArgs, label, tags = {}) {
+  const runs = [];
+  for (let i = 0; i < n; i++) {
+    const order = peers.map((_, k) => peers[(k + i) % peers.length]);
+    for (const p of order) runs.push({ ...tags, round: i + 1, ...run(p, loadArgs, `${label} ${i + 1}/${n}`) });
+  }
+  return runs;
+}
+
+const f = (x, d = 0) => (x == null || Number.isNaN(x) ? '–' : x.toFixed(d));
+const med = (runs, key) => median(runs.filter((r) => r.summary).map((r) => key(r.summary)).filter(Number.isFinite));
+const ratio = (a, b) => (a === undefined || b === undefined || !b ? '–' : `${(a / b).toFixed(2)}×`);
+const failedRuns = (runs, p) => runs.filter((r) => r.peer === p.id && r.failed).length;
+const caption = (what) => `Medians of ${RUNS} alternated run${RUNS === 1 ? '' : 's'} per peer and ${what} ` +
+  '(the peer order rotating every round).';
 
 function storm(peers) {
   const args = ['--rooms', '20', '--conns', '2000', '--publishers', '20', '--mode', 'rate', '--rate', '40',
     '--duration', '2', '--warmup', '0'];
-  const runs = [];
-  for (let i = 0; i < STORMS; i++) {
-    const order = peers.map((_, k) => peers[(k + i) % peers.length]);
-    for (const p of order) runs.push({ storm: i + 1, ...run(p, args, `storm ${i + 1}/${STORMS}`) });
-  }
+  const runs = alternated(peers, STORMS, args, 'storm');
   const rows = peers.map((p) => {
     const mine = runs.filter((r) => r.peer === p.id);
     const failed = mine.reduce((n, r) => n + (r.summary?.failed_connections ?? 0), 0);
@@ -64,7 +80,8 @@ function storm(peers) {
   });
   return {
     runs,
-    markdown: [`${STORMS} storms per peer, medians; failed upgrades summed over all storms.`, '',
+    markdown: [`${STORMS} storms per peer, alternated (the peer order rotating every storm), medians; ` +
+      'failed upgrades summed over all storms.', '',
       '| peer | connections/s | connect p99 | failed upgrades | server CPU per connect | first messages after, p50 | failed runs |',
       '|---|---|---|---|---|---|---|', ...rows].join('\n'),
   };
@@ -75,39 +92,38 @@ function joinStorm(peers) {
     { id: 'one', label: '1 room × 1,000', args: ['--rooms', '1', '--conns', '1000'] },
     { id: 'spread', label: '100 rooms × 10', args: ['--rooms', '100', '--conns', '1000'] },
   ];
-  const runs = [];
-  for (const shape of shapes) {
-    for (const p of peers) {
-      const r = run(p, [...shape.args, '--publishers', '0', '--duration', '1', '--warmup', '0'], `join storm ${shape.label}`);
-      runs.push({ shape: shape.id, ...r });
-    }
-  }
-  const cell = (p, shape, key, d) => f(med(runs.filter((r) => r.peer === p.id && r.shape === shape), key), d);
-  const rows = peers.map((p) => `| ${p.label} | ${cell(p, 'one', (s) => s.connect_p99_ms)} ms | ${cell(p, 'spread', (s) => s.connect_p99_ms)} ms | ${cell(p, 'one', (s) => s.server_cpu_ms_per_connect, 2)} ms | ${cell(p, 'spread', (s) => s.server_cpu_ms_per_connect, 2)} ms |`);
+  const load = ['--publishers', '0', '--duration', '1', '--warmup', '0'];
+  const runs = shapes.flatMap((shape) =>
+    alternated(peers, RUNS, [...shape.args, ...load], `join storm ${shape.label}`, { shape: shape.id }));
+  const m = (p, shape, key) => med(runs.filter((r) => r.peer === p.id && r.shape === shape), key);
+  const pair = (p, key, d) => {
+    const [one, spread] = [m(p, 'one', key), m(p, 'spread', key)];
+    return `${f(one, d)} ms | ${f(spread, d)} ms | ${ratio(one, spread)}`;
+  };
+  const rows = peers.map((p) => `| ${p.label} | ${pair(p, (s) => s.connect_p99_ms, 0)} | ${pair(p, (s) => s.server_cpu_ms_per_connect, 2)} | ${failedRuns(runs, p)} |`);
   return {
     runs,
-    markdown: ['| peer | connect p99, 1 room × 1,000 | connect p99, 100 rooms × 10 | CPU per connect, 1 room | CPU per connect, 100 rooms |',
-      '|---|---|---|---|---|', ...rows].join('\n'),
+    markdown: [caption('shape'), '',
+      '| peer | connect p99, 1 room × 1,000 | connect p99, 100 rooms × 10 | p99: 1 room ÷ 100 rooms | CPU per connect, 1 room | CPU per connect, 100 rooms | CPU: 1 room ÷ 100 rooms | failed runs |',
+      '|---|---|---|---|---|---|---|---|', ...rows].join('\n'),
   };
 }
 
 function idle(peers) {
-  const runs = [];
-  for (const conns of [1000, 10000]) {
-    for (const p of peers) {
-      const rooms = String(conns / 100);
-      const r = run(p, ['--rooms', rooms, '--conns', String(conns), '--publishers', '0', '--duration', '20', '--warmup', '0'], `idle memory ${conns}`);
-      runs.push({ conns, ...r });
-    }
-  }
-  const cell = (p, n) => {
-    const r = runs.find((x) => x.peer === p.id && x.conns === n);
-    return r?.summary ? `${f(r.summary.server_rss_per_connection_bytes / 1024, 1)} KiB` : `failed: ${r?.failed}`;
+  const load = (conns) => ['--rooms', String(conns / 100), '--conns', String(conns), '--publishers', '0',
+    '--duration', '20', '--warmup', '0'];
+  const runs = [1000, 10000].flatMap((conns) => alternated(peers, RUNS, load(conns), `idle memory ${conns}`, { conns }));
+  const cells = (p, n) => {
+    const mine = runs.filter((x) => x.peer === p.id && x.conns === n);
+    if (!mine.some((r) => r.summary)) return `failed: ${mine.find((r) => r.failed)?.failed} | –`;
+    return `${f(med(mine, (s) => s.server_rss_per_connection_bytes) / 1024, 1)} KiB | ${f(med(mine, (s) => s.connections_per_s))}`;
   };
   return {
     runs,
-    markdown: ['| peer | per idle connection, 1,000 (10 rooms) | per idle connection, 10,000 (100 rooms) |', '|---|---|---|',
-      ...peers.map((p) => `| ${p.label} | ${cell(p, 1000)} | ${cell(p, 10000)} |`)].join('\n'),
+    markdown: [caption('size'), '',
+      '| peer | per idle connection, 1,000 (10 rooms) | connections/s, 1,000 | per idle connection, 10,000 (100 rooms) | connections/s, 10,000 | failed runs |',
+      '|---|---|---|---|---|---|',
+      ...peers.map((p) => `| ${p.label} | ${cells(p, 1000)} | ${cells(p, 10000)} | ${failedRuns(runs, p)} |`)].join('\n'),
   };
 }
 
