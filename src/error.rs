@@ -17,7 +17,8 @@ pub enum ErrorCode {
     TooLarge,
     /// Binary frames are not part of the protocol.
     BinaryUnsupported,
-    /// The connection's token bucket is empty.
+    /// The user's token bucket in this room (frames, or directs) is empty; or, over HTTP, the
+    /// client address's rate (`IP_LIMITER`).
     RateLimited,
     /// The addressed connection or user does not exist.
     NotFound,

@@ -462,9 +462,9 @@ impl<H> Room<H> {
         }
     }
 
-    /// `GET /rooms/{room}/members`: `{"members":[...],"next":<user_id|null>}` — a page of at
-    /// most `limit` members after `after`, ordered by user id; `next` names where the next page
-    /// starts, `null` when there is none.
+    /// `GET /rooms/{room}/members`: `{"room":R,"member_count":n,"members":[...],"next_after":U}`
+    /// — a page of at most `limit` members after `after`, ordered by user id; `next_after` names
+    /// where the next page starts, and is absent when there is none.
     pub fn members_json(&self, after: Option<&str>, limit: usize) -> String {
         #[derive(Serialize)]
         struct Page<'a> {

@@ -1,6 +1,6 @@
-//! Per-IP limits on the two things an anonymous client can make us do repeatedly at some cost:
-//! WebSocket upgrades and history reads. They use the Workers rate-limiting binding
-//! `IP_LIMITER` (wrangler.toml `[[ratelimits]]`), keyed by `CF-Connecting-IP`: counters live
+//! Per-IP limits on what a client with a user token can make us do repeatedly at some cost:
+//! WebSocket upgrades, history reads and member reads. They use the Workers rate-limiting
+//! binding `IP_LIMITER` (wrangler.toml `[[ratelimits]]`), keyed by `CF-Connecting-IP`: counters live
 //! at each Cloudflare location, outside any of our objects, so the check never touches a
 //! Durable Object. A deployment without the binding is not limited per IP.
 
@@ -25,7 +25,7 @@ pub async fn check(req: &Request, env: &Env) -> Result<(), ChatError> {
     match limiter.limit(ip).await {
         Ok(outcome) if !outcome.success => Err(ChatError::new(
             ErrorCode::RateLimited,
-            "too many connections or history reads from this address; retry in a minute",
+            "too many connections or reads from this address; retry in a minute",
         )),
         Ok(_) => Ok(()),
         Err(e) => {
