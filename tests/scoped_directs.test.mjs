@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { startServer } from './support/server.mjs';
 import { devToken, join } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
+import { waitForEviction } from './support/eviction.mjs';
 
 let server, api;
 before(async () => { server = await startServer(); api = admin(server); });
@@ -108,4 +109,22 @@ test('an invalid to.user_id is bad_frame (with the id); a 128-character one is v
   a.send({ type: 'direct', to: { user_id: 'y'.repeat(128) }, data: 1, id: 'e6' });
   assert.equal((await a.next(errorFor('e6'))).code, 'not_found');
   a.terminate();
+});
+
+test('a refresh to a narrower token narrows the directs, also after the room was evicted', { timeout: 90_000 }, async () => {
+  const dave = await join(server, 'sd4-a', 'dave-sd4');
+  const carol = await join(server, 'sd4-b', 'carol-sd4');
+  dave.send({ type: 'direct', to: { connection_id: carol.connectionId }, data: 'before', id: 'd1' });
+  assert.equal((await carol.next(direct)).data, 'before', 'any room while the token allows any');
+  const narrow = await devToken(server, 'dave-sd4', { rooms: ['sd4-a'] });
+  dave.send({ type: 'auth', token: narrow, id: 'r1' });
+  assert.equal((await dave.next((f) => f.id === 'r1')).type, 'auth_ok');
+  dave.send({ type: 'direct', to: { connection_id: carol.connectionId }, data: 'after', id: 'd2' });
+  assert.equal((await dave.next(errorFor('d2'))).code, 'forbidden');
+  // The claim is in the socket's attachment: a room rebuilt from its sockets keeps it.
+  await waitForEviction(server, 'sd4-a');
+  dave.send({ type: 'direct', to: { connection_id: carol.connectionId }, data: 'evicted', id: 'd3' });
+  assert.equal((await dave.next(errorFor('d3'))).code, 'forbidden');
+  await markUser('carol-sd4', [carol], 'marker');
+  [dave, carol].forEach((c) => c.terminate());
 });

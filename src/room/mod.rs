@@ -87,6 +87,12 @@ pub enum Action {
         connection_id: String,
         session: Session,
     },
+    /// A connection's token `rooms` claim changed (a refresh): its socket's attachment must
+    /// say so, to survive hibernation.
+    SaveRooms {
+        connection_id: String,
+        rooms: Option<Vec<String>>,
+    },
     /// The room needs to be woken at this time (unix ms) for its sessions.
     WakeAt(u64),
     /// Send one connection every retained message from seq `from` through the latest, oldest

@@ -38,7 +38,9 @@ impl<H> Room<H> {
     }
 
     /// `{"type":"auth","token":T}`: the same user, a token this room accepts, not expired, not
-    /// revoked → `auth_ok` and the new expiry; otherwise an `error` and the old expiry stands.
+    /// revoked → `auth_ok`, the new expiry and the new token's `rooms` claim (where the
+    /// connection's directs may go from now on: a narrower token narrows them); otherwise an
+    /// `error`, and the old expiry and claim stand.
     pub(super) fn refresh(
         &mut self,
         connection_id: &str,
@@ -47,8 +49,8 @@ impl<H> Room<H> {
         now_ms: u64,
     ) -> Vec<Action> {
         let me = || Recipients::One(connection_id.to_owned());
-        let session = match self.verify_refresh(connection_id, token, now_ms) {
-            Ok(s) => s,
+        let (session, rooms) = match self.verify_refresh(connection_id, token, now_ms) {
+            Ok(verified) => verified,
             Err((code, message)) => {
                 return vec![Action::send(me(), error_frame(code, message, id))]
             }
@@ -57,6 +59,7 @@ impl<H> Room<H> {
             return Vec::new();
         };
         conn.handle.session = session;
+        conn.handle.rooms.clone_from(&rooms);
         let ok = ServerFrame::AuthOk {
             exp: session.exp,
             id,
@@ -66,6 +69,10 @@ impl<H> Room<H> {
             Action::SaveSession {
                 connection_id: connection_id.to_owned(),
                 session,
+            },
+            Action::SaveRooms {
+                connection_id: connection_id.to_owned(),
+                rooms,
             },
         ];
         actions.extend(self.schedule_session(connection_id, now_ms));
@@ -77,7 +84,7 @@ impl<H> Room<H> {
         connection_id: &str,
         token: &str,
         now_ms: u64,
-    ) -> Result<Session, (ErrorCode, &'static str)> {
+    ) -> Result<(Session, Option<Vec<String>>), (ErrorCode, &'static str)> {
         let unauthorized = |m| (ErrorCode::Unauthorized, m);
         let secret = self.config.auth_secret.as_bytes();
         let claims = verify_token(secret, token, now_ms / 1000, &self.config.token_rules)
@@ -94,7 +101,7 @@ impl<H> Room<H> {
         if session.revoked_by(self.revoked_before(&claims.sub)) {
             return Err(unauthorized("the token was revoked"));
         }
-        Ok(session)
+        Ok((session, claims.rooms))
     }
 
     /// The clock's work at `now_ms`: notices due (within [`NOTICE_GROUPING_MS`]) are sent,
@@ -296,6 +303,34 @@ mod tests {
         assert!(
             r.sessions_due((NOW + 31) * 1000).is_empty(),
             "no longer expires at the old exp"
+        );
+    }
+
+    #[test]
+    fn a_refresh_replaces_the_rooms_claim_and_a_refused_one_keeps_it() {
+        let mut r = secured();
+        join(&mut r, "a1", "alice", Session::new(NOW + 30, None));
+        let narrow = Some(vec!["lobby".to_owned()]);
+        let acts = auth(
+            &mut r,
+            "a1",
+            &token("alice", NOW + 900, narrow.clone(), None),
+        );
+        assert_eq!(r.index().get("a1").unwrap().handle.rooms, narrow);
+        assert!(acts.contains(&Action::SaveRooms {
+            connection_id: "a1".into(),
+            rooms: narrow.clone(),
+        }));
+        let refused = auth(&mut r, "a1", &token("alice", NOW - 1, None, None));
+        assert!(!refused
+            .iter()
+            .any(|a| matches!(a, Action::SaveRooms { .. })));
+        assert_eq!(r.index().get("a1").unwrap().handle.rooms, narrow);
+        auth(&mut r, "a1", &token("alice", NOW + 900, None, None));
+        assert_eq!(
+            r.index().get("a1").unwrap().handle.rooms,
+            None,
+            "any room again"
         );
     }
 }

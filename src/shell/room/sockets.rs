@@ -31,6 +31,13 @@ pub fn save_session(ws: &WebSocket, session: crate::session::Session) {
     }
 }
 
+pub fn save_rooms(ws: &WebSocket, rooms: Option<Vec<String>>) {
+    if let Some(mut a) = attachment(ws) {
+        a.rooms = rooms;
+        let _ = set_attachment(ws, &a);
+    }
+}
+
 /// The sockets of `user_id` in this room that the server has not closed itself.
 pub fn of_user(state: &State, user_id: &str) -> Vec<WebSocket> {
     live(state.get_websockets_with_tag(&user_tag(user_id)))

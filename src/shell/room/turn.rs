@@ -270,6 +270,10 @@ impl ChatRoom {
                 connection_id,
                 session,
             } => save_session(r, &connection_id, session),
+            Action::SaveRooms {
+                connection_id,
+                rooms,
+            } => save_rooms(r, &connection_id, rooms),
             Action::InternalError {
                 connection_id,
                 id,
@@ -416,6 +420,12 @@ impl ChatRoom {
 fn save_session(r: &Room<Peer>, connection_id: &str, session: crate::session::Session) {
     if let Some(entry) = r.index().get(connection_id) {
         sockets::save_session(&entry.handle.handle.ws, session);
+    }
+}
+
+fn save_rooms(r: &Room<Peer>, connection_id: &str, rooms: Option<Vec<String>>) {
+    if let Some(entry) = r.index().get(connection_id) {
+        sockets::save_rooms(&entry.handle.handle.ws, rooms);
     }
 }
 
