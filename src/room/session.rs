@@ -8,6 +8,9 @@ use crate::error::ErrorCode;
 use crate::protocol::{error_frame, ServerFrame};
 use crate::session::{CloseReason, Session};
 
+/// A token's `rooms` claim (`None`: any room).
+type RoomsClaim = Option<Vec<String>>;
+
 /// Notices due within this long of a wake are sent in that wake (a notice a few seconds early
 /// is harmless), so that connections opened together are noticed together. Closes are never
 /// early: a token is valid until its `exp`.
@@ -84,7 +87,7 @@ impl<H> Room<H> {
         connection_id: &str,
         token: &str,
         now_ms: u64,
-    ) -> Result<(Session, Option<Vec<String>>), (ErrorCode, &'static str)> {
+    ) -> Result<(Session, RoomsClaim), (ErrorCode, &'static str)> {
         let unauthorized = |m| (ErrorCode::Unauthorized, m);
         let secret = self.config.auth_secret.as_bytes();
         let claims = verify_token(secret, token, now_ms / 1000, &self.config.token_rules)
