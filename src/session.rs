@@ -6,6 +6,11 @@
 //! wakes it to send `token_expiring` shortly before `exp` and to close with 4001 at `exp`
 //! unless the client refreshed in place (`auth`).
 
+/// How long a check of a token's revocation waits for the user's registry shard (a user's
+/// first connect to a room, a user token's history or member read) before letting it through
+/// anyway: room chat never depends on a registry.
+pub const REVOCATION_CHECK_MS: u64 = 1_000;
+
 use serde::{Deserialize, Serialize};
 
 /// Why the server closed a connection: each is a WebSocket close code and reason text of the

@@ -370,6 +370,16 @@ describe('moderation', { concurrency: true }, () => {
     for (const room of ['rv-new', 'rv-a', 'rv-b']) {
       for (const t of [old, noIat]) await refusedUpgrade(server, room, t, 401, 'revoked');
     }
+    // History and member reads with a user token are refused too; the newer token reads.
+    const read = async (path, t) => {
+      const res = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${t}` } });
+      const body = await res.json();
+      return [res.status, body.error?.code];
+    };
+    for (const path of ['/rooms/rv-a/messages', '/rooms/rv-a/members', '/rooms/rv-elsewhere/messages']) {
+      for (const t of [old, noIat]) assert.deepEqual(await read(path, t), [401, 'revoked'], path);
+      assert.deepEqual(await read(path, newer), [200, undefined], path);
+    }
     const fresh = await accepted(server, 'rv-new', user, newer);
     const fresher = await accepted(server, 'rv-new-2', user, token(user, { iat: nowS() }));
     // A refresh with a revoked token is refused; with a newer one accepted.

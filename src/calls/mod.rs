@@ -152,6 +152,12 @@ pub struct Closed {
     pub closed: u64,
 }
 
+/// The answer of [`RegistryCall::Revoked`]: whether the token is revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub revoked: bool,
+}
+
 /// The answer of a call that counts one user's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connections {

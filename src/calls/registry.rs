@@ -19,6 +19,7 @@ pub(super) const PATHS: &[&str] = &[
     READ_STATES,
     ROOM_MESSAGES,
     UNREAD,
+    REVOKED,
 ];
 const ONLINE: &str = "/registry/online";
 const REPORT: &str = "/registry/report";
@@ -29,6 +30,7 @@ const REVOKE: &str = "/registry/revoke";
 const READ_STATES: &str = "/registry/read-states";
 const ROOM_MESSAGES: &str = "/registry/room-messages";
 const UNREAD: &str = "/registry/unread";
+const REVOKED: &str = "/registry/revoked";
 
 /// A call to a registry shard: about one user (routed by the user's shard), or a room's
 /// presence reports for several users of one shard, batched.
@@ -124,6 +126,10 @@ pub enum RegistryCall {
         rooms: Option<Vec<String>>,
         iat: Option<u64>,
     },
+    /// Whether a token of the user issued at `iat` (unix s; 0 for a token without one) is
+    /// revoked: a user token's history and member reads ask, as upgrades do. Answers
+    /// [`super::Revoked`].
+    Revoked { iat: u64 },
 }
 
 /// The answer to [`RegistryRequest::Reports`]: the revocation of each reported user who has
@@ -177,6 +183,7 @@ impl Call for RegistryRequest {
             RegistryCall::Unread { rooms, iat } => req(Method::Get, UNREAD)
                 .param_opt("rooms", rooms.as_ref().map(|r| r.join(",")))
                 .param_opt("iat", *iat),
+            RegistryCall::Revoked { iat } => req(Method::Get, REVOKED).param("iat", iat),
         }
     }
 
@@ -235,6 +242,9 @@ impl Call for RegistryRequest {
                 rooms: req.get("rooms").map(split_rooms),
                 iat: req.optional_number("iat")?,
             },
+            REVOKED => RegistryCall::Revoked {
+                iat: req.number("iat")?,
+            },
             _ => return Err(bad("no such registry endpoint")),
         };
         Ok(RegistryRequest::User { user, call })
@@ -280,6 +290,10 @@ mod tests {
             RegistryCall::Unread {
                 rooms: Some(vec!["a".into()]),
                 iat: Some(9),
+            },
+            RegistryCall::Revoked { iat: 0 },
+            RegistryCall::Revoked {
+                iat: u64::MAX >> 11,
             },
         ] {
             round_trip(RegistryRequest::User {

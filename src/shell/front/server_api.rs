@@ -4,15 +4,19 @@
 use super::auth::{authorize_room, is_admin};
 use super::request::{query_param, read_post};
 use super::{bad_room, call_room};
-use crate::calls::{RegistryCall, RegistryRequest, RoomCall};
+use crate::auth::Claims;
+use crate::calls::{RegistryCall, RegistryRequest, Revoked, RoomCall};
 use crate::connection_id::room_of;
-use crate::error::ErrorCode;
+use crate::error::{ChatError, ErrorCode};
 use crate::message_log::HistoryQuery;
 use crate::names::{is_valid_room, is_valid_user_id};
 use crate::protocol::{Sender, ServerFrame};
 use crate::server_api::MessagePost;
+use crate::session::REVOCATION_CHECK_MS;
 use crate::shell::http::{error, error_response};
 use crate::shell::objects;
+use futures::future::{join, select, Either};
+use std::time::Duration;
 use worker::{Env, Request, Response, Result, Url};
 
 /// A call to a room named in the URL, once the name is checked.
@@ -30,12 +34,10 @@ pub async fn room_history(req: &Request, url: &Url, env: &Env, room: &str) -> Re
     if !is_valid_room(room) {
         return bad_room();
     }
-    let admin = is_admin(req, env);
-    if !admin {
-        if let Err(e) = authorize_room(req, url, env, room) {
-            return error_response(&e);
-        }
-    }
+    let claims = match reader(req, url, env, room) {
+        Ok(claims) => claims,
+        Err(e) => return error_response(&e),
+    };
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .map(|(k, v)| (k.into(), v.into()))
@@ -44,13 +46,7 @@ pub async fn room_history(req: &Request, url: &Url, env: &Env, room: &str) -> Re
         Ok(query) => query,
         Err(e) => return error_response(&e),
     };
-    // Counted per IP only once the read is well-formed and authorized (admin reads never).
-    if !admin {
-        if let Err(e) = super::ip_limit::check(req, env).await {
-            return error_response(&e);
-        }
-    }
-    call_room(env, room, RoomCall::History(query)).await
+    read_room(req, env, room, claims, RoomCall::History(query)).await
 }
 
 /// `GET /rooms/{room}/members?after=U&limit=L` (`limit` 1–1000, default 100): a page of the
@@ -59,25 +55,78 @@ pub async fn room_members(req: &Request, url: &Url, env: &Env, room: &str) -> Re
     if !is_valid_room(room) {
         return bad_room();
     }
-    let admin = is_admin(req, env);
-    if !admin {
-        if let Err(e) = authorize_room(req, url, env, room) {
-            return error_response(&e);
-        }
-    }
+    let claims = match reader(req, url, env, room) {
+        Ok(claims) => claims,
+        Err(e) => return error_response(&e),
+    };
     let limit = match query_param(url, "limit").map(|l| l.parse::<u32>()) {
         None => 100,
         Some(Ok(l)) if (1..=1000).contains(&l) => l,
         Some(_) => return error(ErrorCode::BadRequest, "`limit` must be 1-1000"),
     };
-    // Counted per IP like history: a user-token read that wakes a room.
-    if !admin {
-        if let Err(e) = super::ip_limit::check(req, env).await {
-            return error_response(&e);
-        }
-    }
     let after = query_param(url, "after");
-    call_room(env, room, RoomCall::Members { after, limit }).await
+    read_room(req, env, room, claims, RoomCall::Members { after, limit }).await
+}
+
+/// Who reads a room: the admin (`None`), or the claims of a user token that may join it.
+fn reader(
+    req: &Request,
+    url: &Url,
+    env: &Env,
+    room: &str,
+) -> std::result::Result<Option<Claims>, ChatError> {
+    if is_admin(req, env) {
+        return Ok(None);
+    }
+    authorize_room(req, url, env, room).map(Some)
+}
+
+/// A well-formed, authorized read of a room. A user token's read is counted per IP (admin
+/// reads never), and refused `401 revoked` if the token is revoked — asked of the user's
+/// registry shard **at the same time** as the room is read, so the check adds no hop to the
+/// read's latency (the room's answer is dropped when the token is revoked). A registry that
+/// fails or takes over [`REVOCATION_CHECK_MS`] lets the read through, as for a connect.
+async fn read_room(
+    req: &Request,
+    env: &Env,
+    room: &str,
+    claims: Option<Claims>,
+    call: RoomCall,
+) -> Result<Response> {
+    let Some(claims) = claims else {
+        return call_room(env, room, call).await;
+    };
+    if let Err(e) = super::ip_limit::check(req, env).await {
+        return error_response(&e);
+    }
+    let (answer, revoked) = join(call_room(env, room, call), is_revoked(env, &claims)).await;
+    if revoked == Some(true) {
+        let message = "this token was revoked; get a new one";
+        return error_response(&ChatError::new(ErrorCode::Revoked, message));
+    }
+    answer
+}
+
+/// Whether the user's registry shard says the token is revoked; `None` if it could not tell
+/// within [`REVOCATION_CHECK_MS`].
+async fn is_revoked(env: &Env, claims: &Claims) -> Option<bool> {
+    let check = RegistryRequest::User {
+        user: claims.sub.clone(),
+        // A token without `iat` counts as issued at 0: any revocation refuses it.
+        call: RegistryCall::Revoked {
+            iat: claims.iat.unwrap_or(0),
+        },
+    };
+    let ask = async move {
+        let mut answer = objects::call_registry(env, &check).await.ok()?;
+        (answer.status_code() == 200).then_some(())?;
+        answer.json::<Revoked>().await.ok().map(|r| r.revoked)
+    };
+    let timeout = worker::Delay::from(Duration::from_millis(REVOCATION_CHECK_MS));
+    match select(Box::pin(ask), timeout).await {
+        Either::Left((revoked, _)) => revoked,
+        Either::Right(_) => None,
+    }
 }
 
 /// `GET /rooms/{room}/webhooks/dead?limit=L`: the room's dead-letter webhook batches.

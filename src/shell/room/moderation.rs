@@ -14,16 +14,12 @@ use crate::calls::{Closed, PresenceReport};
 use crate::error::{ChatError, ErrorCode};
 use crate::moderation::Ban;
 use crate::room::Removal;
-use crate::session::Session;
+use crate::session::{Session, REVOCATION_CHECK_MS};
 use crate::shell::env::now_ms;
 use crate::shell::http::{error, json_response};
 use crate::shell::moderation::ModerationStore;
 use futures::future::{select, Either};
 use worker::{Response, Result};
-
-/// How long a user's first connect to a room waits for the registry's answer about
-/// revocations before letting the connection in anyway.
-pub const REVOCATION_CHECK_MS: u64 = 1_000;
 
 impl ChatRoom {
     fn store(&self) -> ModerationStore {

@@ -27,6 +27,7 @@ use super::http::{error, error_response, json_response};
 use super::objects;
 use crate::calls::{
     Closed, Delivered, OnlineUsers, PresenceReport, RegistryCall, RegistryRequest, ReportReply,
+    Revoked,
 };
 use crate::error::ErrorCode;
 use crate::meter::{self, ObjectKind};
@@ -140,6 +141,11 @@ impl UserRegistry {
                 json_response(200, serde_json::to_string(&Closed { closed })?)
             }
             RegistryCall::Unread { rooms, iat } => self.unread(&user, rooms, iat).await,
+            RegistryCall::Revoked { iat } => {
+                let before = self.with_user(&user, |s| s.revoked_before)?;
+                let revoked = before.is_some_and(|before| iat < before);
+                json_response(200, serde_json::to_string(&Revoked { revoked })?)
+            }
         }
     }
 
