@@ -90,6 +90,7 @@ impl<H> Room<H> {
                 let detail = format!("the edits of a deleted message could not be erased: {e}");
                 actions.push(Action::internal_error(from.connection_id, id, detail));
             }
+            actions.push(Action::MessageErased { target });
         }
         actions
     }

@@ -93,6 +93,11 @@ pub enum Action {
         connection_id: String,
         rooms: Option<Vec<String>>,
     },
+    /// Message `target` was deleted: copies of its data outside the log (events waiting in
+    /// the webhook outbox) must go too.
+    MessageErased {
+        target: u64,
+    },
     /// The room needs to be woken at this time (unix ms) for its sessions.
     WakeAt(u64),
     /// Send one connection every retained message from seq `from` through the latest, oldest

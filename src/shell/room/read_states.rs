@@ -19,7 +19,7 @@ use crate::calls::RegistryRequest;
 use crate::chat_log::ChatLog;
 use crate::coalesced_report::REPORT_INTERVAL_MS;
 use crate::error::ErrorCode;
-use crate::room::ServerDelete;
+use crate::room::{Action, ServerDelete};
 use crate::shell::env::now_ms;
 use crate::shell::http::{error, internal, json_response};
 use crate::shell::objects;
@@ -74,19 +74,22 @@ impl ChatRoom {
     }
 
     /// `DELETE /rooms/{room}/messages/{seq}`.
-    pub(super) fn delete_message(&self, room: &str, seq: u64) -> Result<Response> {
-        let deleted = self.with_room(room, |r, log| match r.server_delete(seq, now_ms(), log) {
-            Ok(Some(ServerDelete {
-                send,
-                delivered,
-                seq,
-                webhook,
-            })) => (
-                std::iter::once(send).chain(webhook).collect(),
-                Ok(Some((delivered, seq))),
-            ),
-            Ok(None) => (Vec::new(), Ok(None)),
-            Err(e) => (Vec::new(), Err(e)),
+    pub(super) fn delete_message(&self, room: &str, target: u64) -> Result<Response> {
+        let deleted = self.with_room(room, |r, log| {
+            match r.server_delete(target, now_ms(), log) {
+                Ok(Some(ServerDelete {
+                    send,
+                    delivered,
+                    seq,
+                    webhook,
+                })) => {
+                    let erased = Action::MessageErased { target };
+                    let actions = std::iter::once(send).chain(webhook).chain([erased]);
+                    (actions.collect(), Ok(Some((delivered, seq))))
+                }
+                Ok(None) => (Vec::new(), Ok(None)),
+                Err(e) => (Vec::new(), Err(e)),
+            }
         })?;
         match deleted {
             Ok(Some((n, seq))) => json_response(200, format!(r#"{{"delivered":{n},"seq":{seq}}}"#)),

@@ -305,6 +305,7 @@ impl ChatRoom {
             }
             Action::ReadStateChanged { user_id } => turn.read_users.push(user_id),
             Action::Webhook(event) => self.record_event(r.name(), event),
+            Action::MessageErased { target } => self.erase_webhook_data(target),
         }
     }
 

@@ -48,6 +48,16 @@ impl ChatRoom {
         }
     }
 
+    /// A message was deleted: the events about it still waiting lose its data — those of
+    /// this turn too, written first (a sent POST can no longer be changed; its receiver gets
+    /// the `delete` event next).
+    pub(super) fn erase_webhook_data(&self, target: u64) {
+        self.flush_events();
+        if let Err(e) = self.webhooks.erase_message(target) {
+            incident::report("webhook outbox erase", &e.to_string());
+        }
+    }
+
     /// `GET /rooms/{room}/webhooks/dead` and `POST /rooms/{room}/webhooks/dead/retry`. They
     /// read and write the outbox only, never the room's sockets, so the room is not loaded.
     pub(super) fn webhook_call(&self, call: RoomCall) -> Result<Response> {

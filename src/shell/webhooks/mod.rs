@@ -141,6 +141,12 @@ impl Webhooks {
         }))
     }
 
+    /// Message `seq` was deleted: what waits to be sent about it loses its data. (The caller
+    /// flushes first, so that events recorded in this turn are included.)
+    pub fn erase_message(&self, seq: u64) -> Result<()> {
+        self.store.erase_message(seq)
+    }
+
     /// `GET .../webhooks/dead`: the oldest `limit` dead batches.
     pub fn dead_json(&self, limit: u32) -> Result<String> {
         let (batches, total) = self.store.dead(limit)?;

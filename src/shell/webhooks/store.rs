@@ -296,4 +296,36 @@ impl OutboxStore {
         self.set_retry_state(RetryState::default())?;
         Ok((events.len() as u64, dead.len() as u64))
     }
+
+    /// Message `seq` was deleted: the `data` of its `message` event and of its `edit` events
+    /// is erased wherever they still wait — the outbox and the dead letters — and they are
+    /// marked `"deleted":true` (deleted means gone, here too). A receiver that already got
+    /// them gets the `delete` event after them.
+    pub fn erase_message(&self, seq: u64) -> Result<()> {
+        if !self.exists()? {
+            return Ok(());
+        }
+        self.sql.exec(
+            &format!("UPDATE webhook_outbox SET event = {ERASED} WHERE {ABOUT}"),
+            vec![int(seq)],
+        )?;
+        let dead = format!(
+            "UPDATE webhook_dead SET events = (
+               SELECT json_group_array(CASE WHEN {ABOUT} THEN {ERASED} ELSE json(event) END)
+               FROM (SELECT value AS event FROM json_each(webhook_dead.events) ORDER BY key))
+             WHERE EXISTS (SELECT 1 FROM (SELECT value AS event FROM json_each(webhook_dead.events))
+                           WHERE {ABOUT})"
+        );
+        self.sql.exec(&dead, vec![int(seq)])?;
+        Ok(())
+    }
 }
+
+/// An event (column `event`, bound parameter 1: a message's seq) that carries that message's
+/// data: the message itself, or one of its edits.
+const ABOUT: &str =
+    "(json_extract(event, '$.type') = 'message' AND json_extract(event, '$.seq') = ?1)
+    OR (json_extract(event, '$.type') = 'edit' AND json_extract(event, '$.target') = ?1)";
+
+/// That event without its data.
+const ERASED: &str = "json_set(event, '$.data', NULL, '$.deleted', json('true'))";
