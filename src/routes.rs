@@ -50,6 +50,10 @@ pub enum Route<'a> {
     RoomWebhooksDead(&'a str),
     /// `POST /rooms/{room}/webhooks/dead/retry` (admin)
     RoomWebhooksRetry(&'a str),
+    /// `GET /registry/webhooks/dead` (admin): the registry shards' dead letters
+    RegistryWebhooksDead,
+    /// `POST /registry/webhooks/dead/retry` (admin)
+    RegistryWebhooksRetry,
     /// `GET /stats` (admin)
     Stats,
     /// `DELETE /rooms/{room}/messages/{seq}` (admin); `None` when `seq` is not a number
@@ -82,6 +86,8 @@ impl Route<'_> {
             | Route::UserUnread(_)
             | Route::RoomWebhooksDead(_)
             | Route::RoomWebhooksRetry(_)
+            | Route::RegistryWebhooksDead
+            | Route::RegistryWebhooksRetry
             | Route::Stats => true,
             _ => false,
         }
@@ -117,6 +123,8 @@ pub fn route(path: &str) -> Route<'_> {
         ["users", user, "revoke"] => Route::UserRevoke(decode(user)),
         ["rooms", room, "webhooks", "dead"] => Route::RoomWebhooksDead(room),
         ["rooms", room, "webhooks", "dead", "retry"] => Route::RoomWebhooksRetry(room),
+        ["registry", "webhooks", "dead"] => Route::RegistryWebhooksDead,
+        ["registry", "webhooks", "dead", "retry"] => Route::RegistryWebhooksRetry,
         ["stats"] => Route::Stats,
         ["rooms", room, "messages", seq] => Route::RoomMessage(room, seq.parse().ok()),
         ["users", user, "unread"] => Route::UserUnread(decode(user)),
@@ -194,6 +202,8 @@ mod tests {
             "/users/u/revoke",
             "/rooms/x/webhooks/dead",
             "/rooms/x/webhooks/dead/retry",
+            "/registry/webhooks/dead",
+            "/registry/webhooks/dead/retry",
         ] {
             assert!(
                 route(admin).is_admin(true) && route(admin).is_admin(false),
@@ -231,6 +241,8 @@ mod tests {
             "/connections/x",
             "/rooms/x/webhooks",
             "/rooms/x/webhooks/dead/retry/now",
+            "/registry",
+            "/registry/webhooks",
         ] {
             assert_eq!(route(p), Route::Unknown, "{p}");
         }

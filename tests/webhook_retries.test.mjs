@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './support/server.mjs';
-import { join, sleep } from './support/client.mjs';
+import { join, sleep, until } from './support/client.mjs';
 import { admin } from './support/admin.mjs';
 import { isAck, range } from './support/frames.mjs';
 import { startReceiver, webhookVars } from './support/webhooks.mjs';
@@ -152,5 +152,33 @@ test('a registry shard retries its direct_undelivered events too', { timeout: 60
     const events = await receiver.waitFor((evs) => evs.length >= 3);
     assert.deepEqual(events.map((e) => [e.type, e.user_id, e.direct.data]), range(1, 3).map((n) => ['direct_undelivered', 'away', n]));
     assert.equal(receiver.posts[0].status, 500);
+  });
+});
+
+test('the registry shards\' dead letters are listed and re-queued by the server API', { timeout: 60_000 }, () => {
+  let healthy = false;
+  const vars = { WEBHOOK_EVENTS: 'direct_undelivered', WEBHOOK_MAX_ATTEMPTS: '2', WEBHOOK_RETRY_SCALE: '0.01' };
+  return withHooks(vars, () => (healthy ? 200 : 503), async (server, receiver, api) => {
+    for (const user of ['away-1', 'away-2']) {
+      assert.equal((await api.post(`/users/${user}/messages`, { data: user })).body.delivered, 0);
+    }
+    let dead;
+    await until(async () => (dead = (await api.get('/registry/webhooks/dead')).body).total === 2, { ms: 20_000, what: 'two dead letters' });
+    const listed = dead.batches.map((b) => [b.events[0].type, b.events[0].user_id, typeof b.shard, b.attempts, b.error]);
+    assert.deepEqual(listed.sort(), [
+      ['direct_undelivered', 'away-1', 'number', 2, 'HTTP 503'],
+      ['direct_undelivered', 'away-2', 'number', 2, 'HTTP 503'],
+    ]);
+    assert.ok(dead.batches[0].failed_at <= dead.batches[1].failed_at, 'oldest first');
+    assert.equal((await api.get('/registry/webhooks/dead?limit=1')).body.batches.length, 1);
+    assert.equal((await api.get('/registry/webhooks/dead?limit=0')).body.error.code, 'bad_request');
+    assert.equal((await admin(server, 'wrong').get('/registry/webhooks/dead')).status, 401);
+    assert.equal((await admin(server, null).post('/registry/webhooks/dead/retry')).status, 401);
+
+    healthy = true;
+    assert.deepEqual((await api.post('/registry/webhooks/dead/retry')).body, { requeued: 2, batches: 2 });
+    const events = await receiver.waitFor((evs) => evs.length >= 2);
+    assert.deepEqual(events.map((e) => e.direct.data).sort(), ['away-1', 'away-2']);
+    assert.deepEqual((await api.get('/registry/webhooks/dead')).body, { batches: [], total: 0 });
   });
 });

@@ -20,6 +20,8 @@ pub(super) const PATHS: &[&str] = &[
     ROOM_MESSAGES,
     UNREAD,
     REVOKED,
+    WEBHOOKS_DEAD,
+    WEBHOOKS_RETRY,
 ];
 const ONLINE: &str = "/registry/online";
 const REPORT: &str = "/registry/report";
@@ -31,6 +33,8 @@ const READ_STATES: &str = "/registry/read-states";
 const ROOM_MESSAGES: &str = "/registry/room-messages";
 const UNREAD: &str = "/registry/unread";
 const REVOKED: &str = "/registry/revoked";
+const WEBHOOKS_DEAD: &str = "/registry/webhooks/dead";
+const WEBHOOKS_RETRY: &str = "/registry/webhooks/retry";
 
 /// A call to a registry shard: about one user (routed by the user's shard), or a room's
 /// presence reports for several users of one shard, batched.
@@ -65,6 +69,16 @@ pub enum RegistryRequest {
     RoomMessages {
         rooms: Vec<String>,
     },
+    /// Shard `shard`'s oldest `limit` dead-letter webhook batches (its `direct_undelivered`
+    /// events). Answers the body of `GET /rooms/{room}/webhooks/dead`.
+    WebhooksDead {
+        shard: u32,
+        limit: u32,
+    },
+    /// Shard `shard`'s dead letters back into its outbox. Answers `{"requeued","batches"}`.
+    WebhooksRetry {
+        shard: u32,
+    },
 }
 
 /// The answer to [`RegistryRequest::Online`].
@@ -90,7 +104,9 @@ impl RegistryRequest {
             RegistryRequest::Reports { reports, .. } => {
                 reports.first().map_or(0, |r| registry_shard_of(&r.user))
             }
-            RegistryRequest::Online { shard } => *shard,
+            RegistryRequest::Online { shard }
+            | RegistryRequest::WebhooksDead { shard, .. }
+            | RegistryRequest::WebhooksRetry { shard } => *shard,
             RegistryRequest::ReadStates { room, cursors, .. } => cursors
                 .first()
                 .map_or_else(|| counter_shard(room), |c| registry_shard_of(&c.user)),
@@ -166,6 +182,14 @@ impl Call for RegistryRequest {
                 let body = serde_json::to_string(rooms).unwrap_or_default();
                 return InternalRequest::new(Method::Post, ROOM_MESSAGES).body(body);
             }
+            RegistryRequest::WebhooksDead { shard, limit } => {
+                return InternalRequest::new(Method::Get, WEBHOOKS_DEAD)
+                    .param("shard", shard)
+                    .param("limit", limit)
+            }
+            RegistryRequest::WebhooksRetry { shard } => {
+                return InternalRequest::new(Method::Post, WEBHOOKS_RETRY).param("shard", shard)
+            }
             RegistryRequest::User { user, call } => (user, call),
         };
         let req = |method, path| InternalRequest::new(method, path).param("user", user);
@@ -190,6 +214,17 @@ impl Call for RegistryRequest {
     fn from_request(mut req: InternalRequest) -> Result<Self, ChatError> {
         if req.path == ONLINE {
             return Ok(RegistryRequest::Online {
+                shard: req.number("shard")?,
+            });
+        }
+        if req.path == WEBHOOKS_DEAD {
+            return Ok(RegistryRequest::WebhooksDead {
+                shard: req.number("shard")?,
+                limit: req.number("limit")?,
+            });
+        }
+        if req.path == WEBHOOKS_RETRY {
+            return Ok(RegistryRequest::WebhooksRetry {
                 shard: req.number("shard")?,
             });
         }
@@ -322,6 +357,14 @@ mod tests {
     fn the_online_count_call_round_trips() {
         round_trip(RegistryRequest::Online { shard: 63 });
         assert_eq!(RegistryRequest::Online { shard: 7 }.shard(), 7);
+        let dead = RegistryRequest::WebhooksDead {
+            shard: 5,
+            limit: 100,
+        };
+        assert_eq!(dead.shard(), 5);
+        round_trip(dead);
+        round_trip(RegistryRequest::WebhooksRetry { shard: 63 });
+        assert_eq!(RegistryRequest::WebhooksRetry { shard: 9 }.shard(), 9);
     }
 
     #[test]

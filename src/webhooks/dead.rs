@@ -53,10 +53,91 @@ pub fn dead_body(batches: &[DeadBatch], total: u64) -> String {
     body
 }
 
+/// `GET /registry/webhooks/dead`: the registry shards' answers (`(shard, body)`, each body as
+/// [`dead_body`] writes it) as one list — the oldest `limit` batches over all shards, by the
+/// time they were given up on, each with its `shard` — and the total over all shards.
+pub fn merge_dead(answers: &[(u32, String)], limit: u32) -> Result<String, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        batches: Vec<serde_json::Map<String, serde_json::Value>>,
+        total: u64,
+    }
+    let (mut batches, mut total) = (Vec::new(), 0);
+    for (shard, body) in answers {
+        let body: Body = serde_json::from_str(body)?;
+        total += body.total;
+        batches.extend(body.batches.into_iter().map(|mut b| {
+            b.insert("shard".into(), (*shard).into());
+            b
+        }));
+    }
+    let key = |b: &serde_json::Map<String, serde_json::Value>| {
+        let n = |k: &str| b.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        (n("failed_at"), n("shard"), n("batch"))
+    };
+    batches.sort_by_key(key);
+    batches.truncate(limit as usize);
+    Ok(serde_json::json!({ "batches": batches, "total": total }).to_string())
+}
+
+/// `POST /registry/webhooks/dead/retry`: the shards' `{"requeued","batches"}`, added up.
+pub fn merge_requeued(answers: &[String]) -> Result<String, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Requeued {
+        requeued: u64,
+        batches: u64,
+    }
+    let (mut requeued, mut batches) = (0, 0);
+    for answer in answers {
+        let r: Requeued = serde_json::from_str(answer)?;
+        requeued += r.requeued;
+        batches += r.batches;
+    }
+    Ok(format!(r#"{{"requeued":{requeued},"batches":{batches}}}"#))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_shards_dead_letters_merge_oldest_first_with_their_shard() {
+        let batch = |n, at| DeadBatch {
+            batch: n,
+            failed_at: at,
+            attempts: 12,
+            error: "HTTP 500".into(),
+            events: format!(r#"[{{"id":"e{n}"}}]"#),
+        };
+        let answers = [
+            (3, dead_body(&[batch(1, 50), batch(2, 70)], 5)),
+            (9, dead_body(&[batch(1, 60)], 1)),
+            (4, dead_body(&[], 0)),
+        ];
+        let merged: serde_json::Value =
+            serde_json::from_str(&merge_dead(&answers, 2).unwrap()).unwrap();
+        assert_eq!(merged["total"], 6);
+        let order: Vec<(u64, u64)> = merged["batches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["shard"].as_u64().unwrap(),
+                    b["failed_at"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(order, [(3, 50), (9, 60)]);
+        assert_eq!(merged["batches"][1]["events"], json!([{"id":"e1"}]));
+        assert!(merge_dead(&[(1, "junk".into())], 2).is_err());
+        let sum = merge_requeued(&[
+            r#"{"requeued":3,"batches":1}"#.into(),
+            r#"{"requeued":0,"batches":0}"#.into(),
+        ]);
+        assert_eq!(sum.unwrap(), r#"{"requeued":3,"batches":1}"#);
+    }
 
     #[test]
     fn the_limit_is_bounded() {

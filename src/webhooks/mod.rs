@@ -24,7 +24,7 @@ mod settings;
 mod signature;
 
 pub use batch::{batch_len, BATCH_BUDGET, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
-pub use dead::{dead_body, parse_dead_limit, DeadBatch};
+pub use dead::{dead_body, merge_dead, merge_requeued, parse_dead_limit, DeadBatch};
 pub use event::{
     direct_sender_room, Event, EventKind, EventType, Kinds, ModerationAction, ModerationEvent,
 };

@@ -13,6 +13,7 @@ mod auth;
 mod chat;
 mod ip_limit;
 mod moderation;
+mod registry_dead;
 mod request;
 mod server_api;
 mod socket;
@@ -88,6 +89,8 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
         (Method::Get, Route::MeUnread) => chat::me_unread(&req, &url, env).await,
         (Method::Get, Route::RoomWebhooksDead(room)) => server_api::dead(&url, env, room).await,
         (Method::Post, Route::RoomWebhooksRetry(room)) => server_api::retry_dead(env, room).await,
+        (Method::Get, Route::RegistryWebhooksDead) => registry_dead::list(&url, env).await,
+        (Method::Post, Route::RegistryWebhooksRetry) => registry_dead::retry(env).await,
         (Method::Get, Route::Stats) => server_api::stats(env).await,
         (_, Route::Unknown | Route::DevToken | Route::DevMeter | Route::DevRoomDebug(_)) => {
             error(ErrorCode::NotFound, "no such endpoint")

@@ -120,6 +120,9 @@ impl UserRegistry {
                 let counts = self.room_messages(&rooms)?;
                 return json_response(200, serde_json::to_string(&counts)?);
             }
+            r @ (RegistryRequest::WebhooksDead { .. } | RegistryRequest::WebhooksRetry { .. }) => {
+                return self.dead_letters(r)
+            }
             RegistryRequest::User { user, call } => (user, call),
         };
         match call {

@@ -5,7 +5,9 @@
 
 use super::UserRegistry;
 use crate::alarm::Wakes;
+use crate::calls::RegistryRequest;
 use crate::shell::env::now_ms;
+use crate::shell::http::json_response;
 use crate::shell::incident;
 use crate::shell::wake::{at, AlarmRef};
 use crate::webhooks::{direct_sender_room, Event, EventType};
@@ -31,6 +33,22 @@ impl UserRegistry {
             Err(e) => _ = incident::report("webhook outbox", &e.to_string()),
         }
         Ok(())
+    }
+
+    /// The shard's dead letters: listed, or re-queued and sent at once.
+    pub(super) fn dead_letters(&self, request: RegistryRequest) -> Result<Response> {
+        match request {
+            RegistryRequest::WebhooksDead { limit, .. } => {
+                json_response(200, self.webhooks.dead_json(limit)?)
+            }
+            _ => {
+                let body = self.webhooks.requeue_dead()?;
+                if self.webhooks.config().enabled() {
+                    self.kick_webhooks(now_ms());
+                }
+                json_response(200, body)
+            }
+        }
     }
 
     fn alarm_ref(&self) -> AlarmRef {
