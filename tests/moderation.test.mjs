@@ -213,6 +213,19 @@ describe('moderation', { concurrency: true }, () => {
     assert.ok('until' in refusal.error);
     const other = await accepted(server, 'ban-elsewhere', 'banned-bob'); // a ban is per room
     other.terminate();
+    // A banned user reads neither the room's history nor its members; elsewhere, and the
+    // admin, read as before.
+    const read = async (path, t) => {
+      const res = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${t}` } });
+      const body = await res.json();
+      return [res.status, body.error?.code];
+    };
+    const bobToken = token('banned-bob', { iat: nowS() });
+    for (const path of [`/rooms/${room}/messages`, `/rooms/${room}/members`]) {
+      assert.deepEqual(await read(path, bobToken), [403, 'banned'], path);
+      assert.deepEqual(await read(path, ADMIN_TOKEN), [200, undefined], path);
+    }
+    assert.deepEqual(await read('/rooms/ban-elsewhere/messages', bobToken), [200, undefined]);
 
     // A timed ban of someone who is not connected: stored all the same.
     const t1 = Date.now();
@@ -235,6 +248,7 @@ describe('moderation', { concurrency: true }, () => {
     const lift = await api.call('DELETE', `/rooms/${room}/bans/banned-bob`);
     assert.deepEqual([lift.status, lift.body], [200, { removed: true }]);
     const back = await accepted(server, room, 'banned-bob');
+    assert.deepEqual(await read(`/rooms/${room}/messages`, bobToken), [200, undefined], 'unbanned: reads again');
     assert.deepEqual(await w.next(presence('join', 'banned-bob')), { type: 'presence', event: 'join', user_id: 'banned-bob' });
     assert.deepEqual((await api.call('DELETE', `/rooms/${room}/bans/banned-bob`)).body, { removed: false });
     assert.deepEqual((await api.call('DELETE', `/rooms/${room}/bans/${encodeURIComponent('zoë')}`)).body, { removed: true });

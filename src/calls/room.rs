@@ -73,8 +73,12 @@ pub enum RoomCall {
         data: String,
         exclude: Option<String>,
     },
-    /// A page of the room's log. Answers the history body of the server API.
-    History(HistoryQuery),
+    /// A page of the room's log, for `reader` (a user token's user; `None`: the admin).
+    /// Answers the history body of the server API, or 403 `banned` to a banned reader.
+    History {
+        query: HistoryQuery,
+        reader: Option<String>,
+    },
     /// A ready-made frame for every connection of `user` here (from the user's registry).
     /// Answers [`super::Delivered`].
     DeliverToUser { user: String, frame: String },
@@ -85,8 +89,13 @@ pub enum RoomCall {
     DeliverToConnection { connection: String, frame: String },
     /// `GET /rooms/{room}`: the room's connections and users.
     Info,
-    /// `GET /rooms/{room}/members?after=U&limit=L`: a page of the room's members by user id.
-    Members { after: Option<String>, limit: u32 },
+    /// `GET /rooms/{room}/members?after=U&limit=L`: a page of the room's members by user id,
+    /// for `reader` as [`RoomCall::History`].
+    Members {
+        after: Option<String>,
+        limit: u32,
+        reader: Option<String>,
+    },
     /// The object's instance facts (`DEV_MODE` only): lets tests prove evictions and wakes.
     Debug,
     /// Close one connection here (4003). Answers [`super::Closed`], or 404.
@@ -172,10 +181,11 @@ impl Call for RoomRequest {
             Publish { data, exclude } => req(Method::Post, PUBLISH)
                 .param_opt("exclude", exclude.as_deref())
                 .body(data.clone()),
-            History(q) => q
+            History { query, reader } => query
                 .to_params()
                 .into_iter()
-                .fold(req(Method::Get, HISTORY), |r, (k, v)| r.param(k, v)),
+                .fold(req(Method::Get, HISTORY), |r, (k, v)| r.param(k, v))
+                .param_opt("reader", reader.as_deref()),
             DeliverToUser { user, frame } => req(Method::Post, DELIVER_TO_USER)
                 .param("user", user)
                 .body(frame.clone()),
@@ -184,9 +194,14 @@ impl Call for RoomRequest {
                 .param("connection", connection)
                 .body(frame.clone()),
             Info => req(Method::Get, INFO),
-            Members { after, limit } => req(Method::Get, MEMBERS)
+            Members {
+                after,
+                limit,
+                reader,
+            } => req(Method::Get, MEMBERS)
                 .param_opt("after", after.as_deref())
-                .param("limit", limit),
+                .param("limit", limit)
+                .param_opt("reader", reader.as_deref()),
             Debug => req(Method::Get, DEBUG),
             DeleteMessage { seq } => req(Method::Post, DELETE_MESSAGE).param("seq", seq),
             WebhooksDead { limit } => req(Method::Get, WEBHOOKS_DEAD).param("limit", limit),
@@ -221,9 +236,12 @@ impl Call for RoomRequest {
                 exclude: req.optional("exclude"),
                 data: req.take_body()?,
             },
-            HISTORY => History(HistoryQuery::parse(
-                req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            )?),
+            HISTORY => History {
+                query: HistoryQuery::parse(
+                    req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                )?,
+                reader: req.optional("reader"),
+            },
             DELIVER_TO_USER => DeliverToUser {
                 user: req.text("user")?,
                 frame: req.take_body()?,
@@ -239,6 +257,7 @@ impl Call for RoomRequest {
             MEMBERS => Members {
                 after: req.optional("after"),
                 limit: req.number("limit")?,
+                reader: req.optional("reader"),
             },
             DEBUG => Debug,
             DELETE_MESSAGE => DeleteMessage {
@@ -362,15 +381,24 @@ mod tests {
                 data: "null".into(),
                 exclude: None,
             },
-            RoomCall::History(HistoryQuery::Since { since: 3, limit: 9 }),
-            RoomCall::History(HistoryQuery::Before {
-                before: u64::MAX,
-                limit: 50,
-            }),
-            RoomCall::History(HistoryQuery::Before {
-                before: 12,
-                limit: 1,
-            }),
+            RoomCall::History {
+                query: HistoryQuery::Since { since: 3, limit: 9 },
+                reader: Some("al&ice=".into()),
+            },
+            RoomCall::History {
+                query: HistoryQuery::Before {
+                    before: u64::MAX,
+                    limit: 50,
+                },
+                reader: None,
+            },
+            RoomCall::History {
+                query: HistoryQuery::Before {
+                    before: 12,
+                    limit: 1,
+                },
+                reader: None,
+            },
             RoomCall::DeliverToUser {
                 user: "bob".into(),
                 frame: "{}".into(),
@@ -384,10 +412,12 @@ mod tests {
             RoomCall::Members {
                 after: Some("bob".into()),
                 limit: 100,
+                reader: Some("carol".into()),
             },
             RoomCall::Members {
                 after: None,
                 limit: 1,
+                reader: None,
             },
             RoomCall::Debug,
             RoomCall::DeleteMessage { seq: 42 },

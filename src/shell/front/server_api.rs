@@ -46,7 +46,8 @@ pub async fn room_history(req: &Request, url: &Url, env: &Env, room: &str) -> Re
         Ok(query) => query,
         Err(e) => return error_response(&e),
     };
-    read_room(req, env, room, claims, RoomCall::History(query)).await
+    let reader = claims.as_ref().map(|c| c.sub.clone());
+    read_room(req, env, room, claims, RoomCall::History { query, reader }).await
 }
 
 /// `GET /rooms/{room}/members?after=U&limit=L` (`limit` 1–1000, default 100): a page of the
@@ -65,7 +66,13 @@ pub async fn room_members(req: &Request, url: &Url, env: &Env, room: &str) -> Re
         Some(_) => return error(ErrorCode::BadRequest, "`limit` must be 1-1000"),
     };
     let after = query_param(url, "after");
-    read_room(req, env, room, claims, RoomCall::Members { after, limit }).await
+    let reader = claims.as_ref().map(|c| c.sub.clone());
+    let call = RoomCall::Members {
+        after,
+        limit,
+        reader,
+    };
+    read_room(req, env, room, claims, call).await
 }
 
 /// Who reads a room: the admin (`None`), or the claims of a user token that may join it.

@@ -6,7 +6,7 @@ use super::turn::{Peer, TurnKind};
 use super::ChatRoom;
 use crate::calls::{Connections, Delivered, RoomCall, RoomRequest};
 use crate::connection_id::new_connection_id;
-use crate::error::ErrorCode;
+use crate::error::{ChatError, ErrorCode};
 use crate::message_log::{history_body, HistoryQuery};
 use crate::names::is_valid_user_id;
 use crate::room::{Delivery, Joining, ServerPost};
@@ -54,7 +54,10 @@ impl ChatRoom {
                 self.admit_and_accept(&room, &user, opening).await
             }
             RoomCall::Publish { data, exclude } => self.publish(&room, &data, exclude),
-            RoomCall::History(query) => self.history(&room, query),
+            RoomCall::History { query, reader } => match self.banned_reader(&room, reader)? {
+                Some(refusal) => error_response(&refusal),
+                None => self.history(&room, query),
+            },
             RoomCall::DeliverToUser { user, frame } => self.deliver_to_user(&room, &user, frame),
             RoomCall::CountUser { user } => self.count_user(&user),
             RoomCall::DeliverToConnection { connection, frame } => {
@@ -64,7 +67,14 @@ impl ChatRoom {
                 let body = self.with_room(&room, |r, _| (Vec::new(), r.info_json()))?;
                 json_response(200, body)
             }
-            RoomCall::Members { after, limit } => {
+            RoomCall::Members {
+                after,
+                limit,
+                reader,
+            } => {
+                if let Some(refusal) = self.banned_reader(&room, reader)? {
+                    return error_response(&refusal);
+                }
                 let body = self.with_room(&room, |r, _| {
                     (Vec::new(), r.members_json(after.as_deref(), limit as usize))
                 })?;
@@ -209,6 +219,18 @@ impl ChatRoom {
             Ok((n, seq)) => json_response(200, format!(r#"{{"delivered":{n},"seq":{seq}}}"#)),
             Err(e) => internal("server post", &e.to_string()),
         }
+    }
+
+    /// A user banned from this room reads neither its history nor its members.
+    fn banned_reader(&self, room: &str, reader: Option<String>) -> Result<Option<ChatError>> {
+        let Some(reader) = reader else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        self.with_room(room, |r, _| {
+            let ban = r.ban_of(&reader, now).map(|b| ChatError::banned(b.until));
+            (Vec::new(), ban)
+        })
     }
 
     fn history(&self, room: &str, query: HistoryQuery) -> Result<Response> {
