@@ -166,3 +166,20 @@ test('per-user delivery reaches a connection immediately after its welcome', asy
   for (const o of outcomes) o.c.terminate();
   assert.deepEqual(outcomes.filter((o) => o.first === 0).map((o) => o.user), [], 'every post right after a welcome reached the new connection');
 });
+
+test('right after a storm of new users, the registry knows every connection and a post reaches each', { timeout: 60_000 }, async () => {
+  // 120 new users open their first connection at once, 12 per room in 10 rooms; once every
+  // welcome is in, each user is asked for and posted to at once — no waiting for reports.
+  const users = Array.from({ length: 120 }, (_, i) => `storm-${i}`);
+  const clients = await Promise.all(users.map((u, i) => join(server, `ud-storm-${i % 10}`, u)));
+  const [infos, posts] = await Promise.all([
+    Promise.all(users.map((u) => api.get(`/users/${u}`))),
+    Promise.all(users.map((u) => postToUser(u, `to ${u}`))),
+  ]);
+  assert.deepEqual(infos.filter((r) => r.body.connections !== 1).map((r) => r.body), [], 'GET /users/{u} sees every connection');
+  assert.deepEqual(posts.map((r) => r.body.delivered).filter((n) => n !== 1), [], 'every post reached its user');
+  for (const [i, c] of clients.entries()) {
+    assert.equal((await c.next(isDirect)).data, `to ${users[i]}`);
+    c.terminate();
+  }
+});
