@@ -17,6 +17,7 @@
 //!
 //! [`REGISTRY_SHARDS`]: crate::user_registry::REGISTRY_SHARDS
 
+mod pending;
 mod rooms;
 mod store;
 mod unread;
@@ -54,6 +55,8 @@ pub struct UserRegistry {
     webhooks: super::webhooks::Webhooks,
     /// What this instance asked of its alarm (webhook retries only).
     scheduled: super::wake::Scheduled,
+    /// Presence reports answered and not stored yet.
+    pending: pending::Pending,
 }
 
 /// Expired tombstones are purged at most this often (a scan of the shard's table).
@@ -75,6 +78,7 @@ impl DurableObject for UserRegistry {
             shard: Cell::new(None),
             webhooks,
             scheduled: Default::default(),
+            pending: Default::default(),
         }
     }
 
@@ -100,6 +104,10 @@ impl UserRegistry {
             Err(e) => return error_response(&e),
         };
         self.shard.set(Some(request.shard()));
+        if !matches!(request, RegistryRequest::Reports { .. }) {
+            // Whatever this request reads, it reads every report already answered.
+            self.pending.settle(&self.store, &self.users);
+        }
         let (user, call) = match request {
             RegistryRequest::Reports { room, reports } => {
                 let reply = self.reports(&room, reports)?;
@@ -168,19 +176,15 @@ impl UserRegistry {
                 reply.revoked_before.insert(r.user.clone(), before);
             }
         }
-        let (store, users, room) = (self.store.clone(), self.users.clone(), room.to_owned());
-        let purged = self.purged.clone();
-        self.state.wait_until(async move {
-            worker::Delay::from(std::time::Duration::ZERO).await;
-            for r in reports {
-                if let Err(e) = store.apply_report(&r.user, &room, r.connections, r.version) {
-                    worker::console_error!("a presence report was not stored: {e}");
-                }
-                // What is cached of the user is stale now; the next read reloads it.
-                users.borrow_mut().remove(&r.user);
-            }
-            purge_tombstones(&store, &purged);
-        });
+        if self.pending.push(room, reports) {
+            let (store, users) = (self.store.clone(), self.users.clone());
+            let (pending, purged) = (self.pending.clone(), self.purged.clone());
+            self.state.wait_until(async move {
+                worker::Delay::from(std::time::Duration::ZERO).await;
+                pending.settle(&store, &users);
+                purge_tombstones(&store, &purged);
+            });
+        }
         Ok(reply)
     }
 

@@ -1,0 +1,50 @@
+//! The presence reports a shard has answered and not stored yet.
+//!
+//! A shard answers a room's report before writing it (the room's first connect of a user is
+//! waiting for the answer), and writes afterwards. Each write on its own would be its own
+//! commit, and in a connect storm those commits — one per new user — were still running a
+//! second after the storm, on the thread the rooms share locally, delaying the first messages.
+//! So the writes wait here and are stored **together**: in one task that runs once the events
+//! already queued have been served (a zero timer), one commit for every report answered
+//! meanwhile. Anything that reads what the reports change settles them first (see
+//! [`super::UserRegistry::serve`]), so a read never sees less than was answered.
+
+use super::store::{ShardStore, UserState};
+use crate::calls::PresenceReport;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Reports answered and not stored yet, with the room each came from, in arrival order.
+#[derive(Default)]
+pub struct PendingReports {
+    reports: RefCell<Vec<(String, PresenceReport)>>,
+    /// Whether a task to store them is scheduled.
+    scheduled: Cell<bool>,
+}
+
+impl PendingReports {
+    /// Adds a room's reports; `true` when no task is scheduled yet (the caller schedules one).
+    pub fn push(&self, room: &str, reports: Vec<PresenceReport>) -> bool {
+        let mut pending = self.reports.borrow_mut();
+        pending.extend(reports.into_iter().map(|r| (room.to_owned(), r)));
+        !self.scheduled.replace(true)
+    }
+
+    /// Stores every pending report, in order, in this event (so one commit), and forgets the
+    /// cached state of their users (stale now; the next read reloads it). Returns how many.
+    pub fn settle(&self, store: &ShardStore, users: &RefCell<HashMap<String, UserState>>) -> usize {
+        self.scheduled.set(false);
+        let pending = self.reports.take();
+        for (room, r) in &pending {
+            if let Err(e) = store.apply_report(&r.user, room, r.connections, r.version) {
+                worker::console_error!("a presence report was not stored: {e}");
+            }
+            users.borrow_mut().remove(&r.user);
+        }
+        pending.len()
+    }
+}
+
+/// Shared between the shard and the task that settles.
+pub type Pending = Rc<PendingReports>;
