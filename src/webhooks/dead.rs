@@ -57,27 +57,46 @@ pub fn dead_body(batches: &[DeadBatch], total: u64) -> String {
 /// [`dead_body`] writes it) as one list — the oldest `limit` batches over all shards, by the
 /// time they were given up on, each with its `shard` — and the total over all shards.
 pub fn merge_dead(answers: &[(u32, String)], limit: u32) -> Result<String, serde_json::Error> {
+    /// A batch as a shard lists it; its events stay the text they were stored as.
     #[derive(serde::Deserialize)]
-    struct Body {
-        batches: Vec<serde_json::Map<String, serde_json::Value>>,
+    struct Listed<'a> {
+        batch: u64,
+        failed_at: u64,
+        attempts: u32,
+        error: String,
+        #[serde(borrow)]
+        events: &'a serde_json::value::RawValue,
+    }
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        batches: Vec<Listed<'a>>,
         total: u64,
     }
     let (mut batches, mut total) = (Vec::new(), 0);
     for (shard, body) in answers {
-        let body: Body = serde_json::from_str(body)?;
+        let body: Body<'_> = serde_json::from_str(body)?;
         total += body.total;
-        batches.extend(body.batches.into_iter().map(|mut b| {
-            b.insert("shard".into(), (*shard).into());
-            b
-        }));
+        batches.extend(body.batches.into_iter().map(|b| (*shard, b)));
     }
-    let key = |b: &serde_json::Map<String, serde_json::Value>| {
-        let n = |k: &str| b.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
-        (n("failed_at"), n("shard"), n("batch"))
-    };
-    batches.sort_by_key(key);
+    batches.sort_by_key(|(shard, b)| (b.failed_at, *shard, b.batch));
     batches.truncate(limit as usize);
-    Ok(serde_json::json!({ "batches": batches, "total": total }).to_string())
+    let mut out = String::from(r#"{"batches":["#);
+    for (i, (shard, b)) in batches.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let error = serde_json::to_string(&b.error)?;
+        out.push_str(&format!(
+            r#"{{"shard":{shard},"batch":{},"failed_at":{},"attempts":{},"error":{error},"events":{}}}"#,
+            b.batch,
+            b.failed_at,
+            b.attempts,
+            b.events.get()
+        ));
+    }
+    out.push_str(&format!(r#"],"total":{total}}}"#));
+    Ok(out)
 }
 
 /// `POST /registry/webhooks/dead/retry`: the shards' `{"requeued","batches"}`, added up.
@@ -131,6 +150,13 @@ mod tests {
             .collect();
         assert_eq!(order, [(3, 50), (9, 60)]);
         assert_eq!(merged["batches"][1]["events"], json!([{"id":"e1"}]));
+        let big = r#"[{"data":123456789012345678901234567890,"b":1,"a":2}]"#;
+        let exact = DeadBatch {
+            events: big.into(),
+            ..batch(1, 1)
+        };
+        let text = merge_dead(&[(0, dead_body(&[exact], 1))], 5).unwrap();
+        assert!(text.contains(big), "events are passed on as stored: {text}");
         assert!(merge_dead(&[(1, "junk".into())], 2).is_err());
         let sum = merge_requeued(&[
             r#"{"requeued":3,"batches":1}"#.into(),

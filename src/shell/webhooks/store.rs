@@ -25,14 +25,6 @@ pub struct Batch {
     pub body: String,
 }
 
-impl Batch {
-    /// The events as a JSON array: the body without its envelope.
-    fn events(&self) -> &str {
-        let inner = self.body.strip_prefix(r#"{"events":"#);
-        inner.and_then(|i| i.strip_suffix('}')).unwrap_or("[]")
-    }
-}
-
 /// Where the head batch stands in its retry schedule.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetryState {
@@ -211,14 +203,19 @@ impl OutboxStore {
     }
 
     /// Gives up on a batch: it moves to the dead letters, and the next batch starts afresh.
+    /// The rows are copied as they stand now, not as the last attempt read them: a deletion
+    /// may have erased a message's data while that attempt was out ([`Self::erase_message`]).
     pub fn bury(&self, b: &Batch, attempts: u32, error: &str, now_ms: u64) -> Result<()> {
         self.sql.exec(
-            "INSERT INTO webhook_dead(failed_at, attempts, error, events) VALUES (?, ?, ?, ?)",
+            "INSERT INTO webhook_dead(failed_at, attempts, error, events)
+             SELECT ?1, ?2, ?3, json_group_array(json(event))
+             FROM (SELECT event FROM webhook_outbox WHERE pos BETWEEN ?4 AND ?5 ORDER BY pos)",
             vec![
                 int(now_ms),
                 int(u64::from(attempts)),
                 error.into(),
-                b.events().into(),
+                pos(b.first),
+                pos(b.last),
             ],
         )?;
         self.delivered(b, true)
