@@ -413,6 +413,25 @@ describe('moderation', { concurrency: true }, () => {
     for (const c of [keep, fresh, fresher, bobA, bobB]) c.terminate();
   });
 
+  test('a refused revoked first upgrade does not undo a newer token\'s upgrade waiting beside it', { timeout: 60_000 }, async () => {
+    // Both are the user's first connect to their room, so both wait for the registry; whichever
+    // resumes first, the accepted one must stay known to the registry.
+    const user = 'rv-pair';
+    const now = nowS();
+    assert.equal((await api.post(`/users/${user}/revoke`, { before: now - 5 })).status, 200);
+    const rooms = ['rv-pair-1', 'rv-pair-2', 'rv-pair-3', 'rv-pair-4', 'rv-pair-5'];
+    const pairs = await Promise.all(rooms.map((room) => Promise.all([
+      tryConnect(`${server.wsUrl}/rooms/${room}/ws?token=${token(user, { iat: now - 10 })}`),
+      tryConnect(`${server.wsUrl}/rooms/${room}/ws?token=${token(user, { iat: now })}`),
+    ])));
+    assert.deepEqual(pairs.map(([old, fresh]) => [old.status, Boolean(fresh.client)]), rooms.map(() => [401, true]));
+    const expected = Object.fromEntries(rooms.map((r) => [r, 1]));
+    await converges(async () => (await api.get(`/users/${user}`)).body.rooms, expected);
+    await sleep(300); // a wrong take-back would be a later report
+    assert.deepEqual((await api.get(`/users/${user}`)).body.rooms, expected);
+    for (const [, fresh] of pairs) fresh.client.terminate();
+  });
+
   test('a refused revoked upgrade leaves the counts as they were', {
     timeout: 30_000,
   }, async () => {

@@ -62,6 +62,9 @@ test('every event type arrives signed, with a unique id, in the order the room s
     alice.send({ type: 'react', target: seq, emoji: '👍', on: true, id: r });
     await alice.next(isAck(r));
   }
+  // (Once the server post's event is delivered: a deletion erases the data of events still
+  // waiting, and this test checks the event as it was sent.)
+  await receiver.waitFor((evs) => evs.some((e) => e.type === 'message' && e.seq === seq + 1));
   assert.equal((await api.call('DELETE', `/rooms/${ROOM}/messages/${seq + 1}`)).status, 200);
   // A direct to a user with no connection, from a client and from the server; one to a user
   // who is online is no event.

@@ -44,7 +44,10 @@ impl ChatRoom {
             return Ok(Err(refusal));
         }
         if connected == 0 {
-            if let Some(before) = self.first_report(room, user, connected + 1).await {
+            self.reports.waiting_first(user, true);
+            let revoked = self.first_report(room, user, connected + 1).await;
+            self.reports.waiting_first(user, false);
+            if let Some(before) = revoked {
                 self.learn_revocation(room, user, before)?;
             }
             if let (Err(refusal), _) = self.may_connect(room, user)? {
@@ -78,11 +81,11 @@ impl ChatRoom {
 
     /// A refused first connection's report went out before the verdict: take it back, or the
     /// registry would count the user in this room — unless another upgrade of theirs got in
-    /// meanwhile.
+    /// meanwhile, or is still waiting for its own report's answer (it may be accepted).
     fn take_back_first_report(&self, room: &str, user: &str) -> Result<()> {
         let connected =
             self.with_room(room, |r, _| (Vec::new(), r.index().user_connections(user)))?;
-        if connected == 0 {
+        if connected == 0 && !self.reports.is_first_waiting(user) {
             self.reports.forget_reported(user);
             self.report_presence(room, user, 0);
         }

@@ -26,9 +26,26 @@ pub struct Reports {
     /// Counts already reported (and awaited) before a first connection was accepted: the
     /// report that opening it asks for again is not sent twice.
     pre_reported: RefCell<HashMap<String, u32>>,
+    /// First connects of a user still waiting for their report's answer, per user.
+    waiting_first: RefCell<HashMap<String, u32>>,
 }
 
 impl Reports {
+    /// A first connect of `user` starts (`true`) or ends (`false`) waiting for its report.
+    pub fn waiting_first(&self, user: &str, starts: bool) {
+        let mut waiting = self.waiting_first.borrow_mut();
+        let n = waiting.entry(user.to_owned()).or_insert(0);
+        *n = if starts { *n + 1 } else { n.saturating_sub(1) };
+        if *n == 0 {
+            waiting.remove(user);
+        }
+    }
+
+    /// Whether another first connect of `user` is still waiting for its report.
+    pub fn is_first_waiting(&self, user: &str) -> bool {
+        self.waiting_first.borrow().contains_key(user)
+    }
+
     /// The version of the next report this room sends.
     pub fn next_version(&self) -> u64 {
         self.versions.borrow_mut().next(now_ms())
