@@ -146,6 +146,15 @@ pub struct Delivered {
     pub delivered: u64,
 }
 
+/// A comma list of rooms (a token's `rooms` claim) from a call's parameter. Room names never
+/// hold a comma; an empty claim lists no room.
+fn split_rooms(r: &str) -> Vec<String> {
+    r.split(',')
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The answer of a call that closes connections: how many it closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Closed {

@@ -212,49 +212,10 @@ impl Call for RegistryRequest {
     }
 
     fn from_request(mut req: InternalRequest) -> Result<Self, ChatError> {
-        if req.path == ONLINE {
-            return Ok(RegistryRequest::Online {
-                shard: req.number("shard")?,
-            });
-        }
-        if req.path == WEBHOOKS_DEAD {
-            return Ok(RegistryRequest::WebhooksDead {
-                shard: req.number("shard")?,
-                limit: req.number("limit")?,
-            });
-        }
-        if req.path == WEBHOOKS_RETRY {
-            return Ok(RegistryRequest::WebhooksRetry {
-                shard: req.number("shard")?,
-            });
-        }
-        if req.path == REPORT {
-            let room = req.text("room")?;
-            let body = req.take_body()?;
-            let reports: Vec<PresenceReport> =
-                serde_json::from_str(&body).map_err(|_| bad("reports must be a JSON list"))?;
-            if reports.iter().any(|r| !is_valid_user_id(&r.user)) {
-                return Err(bad("invalid user"));
-            }
-            return Ok(RegistryRequest::Reports { room, reports });
-        }
-        if req.path == READ_STATES {
-            let (room, messages) = (req.text("room")?, req.optional_number("messages")?);
-            let cursors: Vec<CursorReport> = serde_json::from_str(&req.take_body()?)
-                .map_err(|_| bad("cursors must be a JSON list"))?;
-            if cursors.iter().any(|c| !is_valid_user_id(&c.user)) {
-                return Err(bad("invalid user"));
-            }
-            return Ok(RegistryRequest::ReadStates {
-                room,
-                messages,
-                cursors,
-            });
-        }
-        if req.path == ROOM_MESSAGES {
-            let rooms = serde_json::from_str(&req.take_body()?)
-                .map_err(|_| bad("rooms must be a JSON list"))?;
-            return Ok(RegistryRequest::RoomMessages { rooms });
+        match req.path {
+            ONLINE | WEBHOOKS_DEAD | WEBHOOKS_RETRY => return shard_request(&req),
+            REPORT | READ_STATES | ROOM_MESSAGES => return room_request(&mut req),
+            _ => {}
         }
         let user = req.text("user")?;
         if !is_valid_user_id(&user) {
@@ -262,7 +223,7 @@ impl Call for RegistryRequest {
         }
         let call = match req.path {
             FAN_OUT => RegistryCall::FanOut {
-                rooms: req.get("rooms").map(split_rooms),
+                rooms: req.get("rooms").map(super::split_rooms),
                 frame: req.take_body()?,
             },
             INFO => RegistryCall::Info,
@@ -274,7 +235,7 @@ impl Call for RegistryRequest {
                 reason: req.optional("reason"),
             },
             UNREAD => RegistryCall::Unread {
-                rooms: req.get("rooms").map(split_rooms),
+                rooms: req.get("rooms").map(super::split_rooms),
                 iat: req.optional_number("iat")?,
             },
             REVOKED => RegistryCall::Revoked {
@@ -286,11 +247,46 @@ impl Call for RegistryRequest {
     }
 }
 
-fn split_rooms(r: &str) -> Vec<String> {
-    r.split(',')
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// The calls about a whole shard.
+fn shard_request(req: &InternalRequest) -> Result<RegistryRequest, ChatError> {
+    let shard = req.number("shard")?;
+    Ok(match req.path {
+        WEBHOOKS_DEAD => RegistryRequest::WebhooksDead {
+            shard,
+            limit: req.number("limit")?,
+        },
+        WEBHOOKS_RETRY => RegistryRequest::WebhooksRetry { shard },
+        _ => RegistryRequest::Online { shard },
+    })
+}
+
+/// A room's batched calls: presence reports, read states, message counts.
+fn room_request(req: &mut InternalRequest) -> Result<RegistryRequest, ChatError> {
+    let body = req.take_body()?;
+    if req.path == ROOM_MESSAGES {
+        let rooms = serde_json::from_str(&body).map_err(|_| bad("rooms must be a JSON list"))?;
+        return Ok(RegistryRequest::RoomMessages { rooms });
+    }
+    let room = req.text("room")?;
+    if req.path == REPORT {
+        let reports: Vec<PresenceReport> =
+            serde_json::from_str(&body).map_err(|_| bad("reports must be a JSON list"))?;
+        if reports.iter().any(|r| !is_valid_user_id(&r.user)) {
+            return Err(bad("invalid user"));
+        }
+        return Ok(RegistryRequest::Reports { room, reports });
+    }
+    let messages = req.optional_number("messages")?;
+    let cursors: Vec<CursorReport> =
+        serde_json::from_str(&body).map_err(|_| bad("cursors must be a JSON list"))?;
+    if cursors.iter().any(|c| !is_valid_user_id(&c.user)) {
+        return Err(bad("invalid user"));
+    }
+    Ok(RegistryRequest::ReadStates {
+        room,
+        messages,
+        cursors,
+    })
 }
 
 #[cfg(test)]

@@ -223,13 +223,7 @@ impl Call for RoomRequest {
                 batch: req.get("batch") == Some("1"),
                 exp: req.number("exp")?,
                 iat: req.optional_number("iat")?,
-                // Room names never hold a comma; an empty claim lists no room.
-                rooms: req.get("rooms").map(|r| {
-                    r.split(',')
-                        .filter(|r| !r.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                }),
+                rooms: req.get("rooms").map(super::split_rooms),
                 subprotocol: req.get("subprotocol") == Some("1"),
             },
             PUBLISH => Publish {

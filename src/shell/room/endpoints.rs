@@ -54,10 +54,7 @@ impl ChatRoom {
                 self.admit_and_accept(&room, &user, opening).await
             }
             RoomCall::Publish { data, exclude } => self.publish(&room, &data, exclude),
-            RoomCall::History { query, reader } => match self.banned_reader(&room, reader)? {
-                Some(refusal) => error_response(&refusal),
-                None => self.history(&room, query),
-            },
+            c @ (RoomCall::History { .. } | RoomCall::Members { .. }) => self.read(&room, c),
             RoomCall::DeliverToUser { user, frame } => self.deliver_to_user(&room, &user, frame),
             RoomCall::CountUser { user } => self.count_user(&user),
             RoomCall::DeliverToConnection { connection, frame } => {
@@ -65,19 +62,6 @@ impl ChatRoom {
             }
             RoomCall::Info => {
                 let body = self.with_room(&room, |r, _| (Vec::new(), r.info_json()))?;
-                json_response(200, body)
-            }
-            RoomCall::Members {
-                after,
-                limit,
-                reader,
-            } => {
-                if let Some(refusal) = self.banned_reader(&room, reader)? {
-                    return error_response(&refusal);
-                }
-                let body = self.with_room(&room, |r, _| {
-                    (Vec::new(), r.members_json(after.as_deref(), limit as usize))
-                })?;
                 json_response(200, body)
             }
             RoomCall::Debug => self.debug(),
@@ -218,6 +202,27 @@ impl ChatRoom {
         match posted {
             Ok((n, seq)) => json_response(200, format!(r#"{{"delivered":{n},"seq":{seq}}}"#)),
             Err(e) => internal("server post", &e.to_string()),
+        }
+    }
+
+    /// A read of the room: a page of its history or of its members — for the admin, or for a
+    /// reader who is not banned from the room.
+    fn read(&self, room: &str, call: RoomCall) -> Result<Response> {
+        let (RoomCall::History { reader, .. } | RoomCall::Members { reader, .. }) = &call else {
+            return error(ErrorCode::NotFound, "not a read");
+        };
+        if let Some(refusal) = self.banned_reader(room, reader.clone())? {
+            return error_response(&refusal);
+        }
+        match call {
+            RoomCall::History { query, .. } => self.history(room, query),
+            RoomCall::Members { after, limit, .. } => {
+                let body = self.with_room(room, |r, _| {
+                    (Vec::new(), r.members_json(after.as_deref(), limit as usize))
+                })?;
+                json_response(200, body)
+            }
+            _ => error(ErrorCode::NotFound, "not a read"),
         }
     }
 

@@ -266,14 +266,7 @@ impl ChatRoom {
                 send_planned(r, &mut turn.outbox);
                 replay(r, log, &connection_id, from);
             }
-            Action::SaveSession {
-                connection_id,
-                session,
-            } => save_session(r, &connection_id, session),
-            Action::SaveRooms {
-                connection_id,
-                rooms,
-            } => save_rooms(r, &connection_id, rooms),
+            a @ (Action::SaveSession { .. } | Action::SaveRooms { .. }) => save_attachment(r, a),
             Action::InternalError {
                 connection_id,
                 id,
@@ -418,15 +411,27 @@ impl ChatRoom {
 /// already, so what this turn owes it goes out first; it is marked closing before the close,
 /// so a wake before the close completes does not bring it back into the index.
 /// A connection's session changed (a refreshed token): its attachment keeps it over hibernation.
-fn save_session(r: &Room<Peer>, connection_id: &str, session: crate::session::Session) {
-    if let Some(entry) = r.index().get(connection_id) {
-        sockets::save_session(&entry.handle.handle.ws, session);
-    }
-}
-
-fn save_rooms(r: &Room<Peer>, connection_id: &str, rooms: Option<Vec<String>>) {
-    if let Some(entry) = r.index().get(connection_id) {
-        sockets::save_rooms(&entry.handle.handle.ws, rooms);
+/// A connection's session or rooms claim changed: its socket's attachment says so, to survive
+/// hibernation.
+fn save_attachment(r: &Room<Peer>, action: Action) {
+    match action {
+        Action::SaveSession {
+            connection_id,
+            session,
+        } => {
+            if let Some(entry) = r.index().get(&connection_id) {
+                sockets::save_session(&entry.handle.handle.ws, session);
+            }
+        }
+        Action::SaveRooms {
+            connection_id,
+            rooms,
+        } => {
+            if let Some(entry) = r.index().get(&connection_id) {
+                sockets::save_rooms(&entry.handle.handle.ws, rooms);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -133,27 +133,32 @@ impl UserRegistry {
             }
             RegistryRequest::User { user, call } => (user, call),
         };
+        self.user_call(&user, call).await
+    }
+
+    /// A call about one user.
+    async fn user_call(&self, user: &str, call: RegistryCall) -> Result<Response> {
         match call {
             RegistryCall::FanOut { frame, rooms } => {
                 let delivery = Some((frame.as_str(), rooms.as_deref()));
-                let delivered = self.verify_rooms(&user, delivery).await?;
+                let delivered = self.verify_rooms(user, delivery).await?;
                 if delivered == 0 {
-                    self.undelivered(&user, &frame)?;
+                    self.undelivered(user, &frame)?;
                 }
                 json_response(200, serde_json::to_string(&Delivered { delivered })?)
             }
-            RegistryCall::Info => self.info(&user).await,
+            RegistryCall::Info => self.info(user).await,
             RegistryCall::Disconnect { reason } => {
-                let closed = self.disconnect_everywhere(&user, reason).await?;
+                let closed = self.disconnect_everywhere(user, reason).await?;
                 json_response(200, serde_json::to_string(&Closed { closed })?)
             }
             RegistryCall::Revoke { before, reason } => {
-                let closed = self.revoke(&user, before, reason).await?;
+                let closed = self.revoke(user, before, reason).await?;
                 json_response(200, serde_json::to_string(&Closed { closed })?)
             }
-            RegistryCall::Unread { rooms, iat } => self.unread(&user, rooms, iat).await,
+            RegistryCall::Unread { rooms, iat } => self.unread(user, rooms, iat).await,
             RegistryCall::Revoked { iat } => {
-                let before = self.with_user(&user, |s| s.revoked_before)?;
+                let before = self.with_user(user, |s| s.revoked_before)?;
                 let revoked = before.is_some_and(|before| iat < before);
                 json_response(200, serde_json::to_string(&Revoked { revoked })?)
             }
