@@ -2,7 +2,7 @@
 //! message). A deletion erases the message's data from storage — its row and the data of its
 //! edits — so a deleted message is gone, not hidden; history then shows it `deleted`.
 
-use super::events::Event;
+use super::events::{Event, Refusal};
 use super::{Action, Author, Recipients, Room};
 use crate::chat_log::ChatLog;
 use crate::error::ErrorCode;
@@ -12,8 +12,7 @@ use crate::protocol::{Sender, ServerFrame};
 use crate::webhooks::EventType;
 use serde_json::value::RawValue;
 
-const NOT_THE_AUTHOR: (ErrorCode, &str) =
-    (ErrorCode::Forbidden, "only its author may change a message");
+const NOT_THE_AUTHOR: Refusal = (ErrorCode::Forbidden, "only its author may change a message");
 
 /// What a deletion through the server API did.
 #[derive(Debug)]
@@ -40,9 +39,7 @@ impl<H> Room<H> {
             (id, target, now_ms),
             log,
             |author, mut state, seq| {
-                if author.as_deref() != Some(from.user_id) {
-                    return Err(NOT_THE_AUTHOR);
-                }
+                only_the_author(author, from)?;
                 state.edit(data, seq);
                 let frame = ServerFrame::Edit {
                     seq,
@@ -71,9 +68,7 @@ impl<H> Room<H> {
             (id, target, now_ms),
             log,
             |author, mut state, seq| {
-                if author.as_deref() != Some(from.user_id) {
-                    return Err(NOT_THE_AUTHOR);
-                }
+                only_the_author(author, from)?;
                 state.delete(seq);
                 let frame = ServerFrame::Delete {
                     seq,
@@ -133,6 +128,14 @@ impl<H> Room<H> {
             delivered,
             seq,
         }))
+    }
+}
+
+/// Only a message's author edits or deletes it.
+fn only_the_author(author: Option<String>, from: Author<'_>) -> Result<(), Refusal> {
+    match author.as_deref() == Some(from.user_id) {
+        true => Ok(()),
+        false => Err(NOT_THE_AUTHOR),
     }
 }
 

@@ -162,24 +162,15 @@ impl ChatLog for SqliteLog {
     }
 
     fn events_of(&self, target: u64) -> LogResult<Vec<(u64, String)>> {
-        #[derive(Deserialize)]
-        struct Row {
-            seq: f64,
-            frame: String,
-        }
         if !self.exists {
             return Ok(Vec::new());
         }
         // Its events come after the message: a walk of the primary key from there.
-        let rows: Vec<Row> = self
-            .sql
-            .exec(
-                "SELECT seq, frame FROM log WHERE seq > ?1 AND target = ?1 ORDER BY seq",
-                vec![int(target)],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(storage)?;
-        Ok(rows.into_iter().map(|r| (r.seq as u64, r.frame)).collect())
+        self.seq_frames(
+            "SELECT seq, frame FROM log WHERE seq > ?1 AND target = ?1 ORDER BY seq",
+            vec![int(target)],
+        )
+        .map_err(storage)
     }
 
     fn event_by_id(&self, user: &str, id: &str) -> LogResult<Option<u64>> {

@@ -202,11 +202,6 @@ impl SqliteLog {
         if !self.exists {
             return Ok((Vec::new(), None));
         }
-        #[derive(Deserialize)]
-        struct Row {
-            seq: f64,
-            frame: String,
-        }
         let fetch = i64::from(q.limit()) + 1;
         let (sql, cursor) = match q {
             HistoryQuery::Before { before, .. } => (
@@ -218,15 +213,27 @@ impl SqliteLog {
                 since,
             ),
         };
-        let mut rows: Vec<Row> = self
-            .sql
-            .exec(sql, vec![int(cursor), SqlStorageValue::Integer(fetch)])?
-            .to_array()?;
+        let mut rows = self.seq_frames(sql, vec![int(cursor), SqlStorageValue::Integer(fetch)])?;
         let more = rows.len() as i64 == fetch;
         rows.truncate(q.limit() as usize);
-        let seqs: Vec<u64> = rows.iter().map(|r| r.seq as u64).collect();
+        let seqs: Vec<u64> = rows.iter().map(|(seq, _)| *seq).collect();
         let next = q.next_cursor(&seqs, more);
-        Ok((rows.into_iter().map(|r| r.frame).collect(), next))
+        Ok((rows.into_iter().map(|(_, frame)| frame).collect(), next))
+    }
+
+    /// The `(seq, frame)` rows a `SELECT seq, frame FROM log ...` statement reads.
+    pub(super) fn seq_frames(
+        &self,
+        sql: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> Result<Vec<(u64, String)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            seq: f64,
+            frame: String,
+        }
+        let rows: Vec<Row> = self.sql.exec(sql, args)?.to_array()?;
+        Ok(rows.into_iter().map(|r| (r.seq as u64, r.frame)).collect())
     }
 }
 
@@ -312,23 +319,14 @@ impl MessageLog for SqliteLog {
         from: u64,
         limit: usize,
     ) -> std::result::Result<Vec<(u64, String)>, LogError> {
-        #[derive(Deserialize)]
-        struct Row {
-            seq: f64,
-            frame: String,
-        }
         if !self.exists {
             return Ok(Vec::new());
         }
-        let rows: Vec<Row> = self
-            .sql
-            .exec(
-                "SELECT seq, frame FROM log WHERE seq >= ? ORDER BY seq LIMIT ?",
-                vec![int(from), int(limit as u64)],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(storage)?;
-        Ok(rows.into_iter().map(|r| (r.seq as u64, r.frame)).collect())
+        self.seq_frames(
+            "SELECT seq, frame FROM log WHERE seq >= ? ORDER BY seq LIMIT ?",
+            vec![int(from), int(limit as u64)],
+        )
+        .map_err(storage)
     }
 }
 

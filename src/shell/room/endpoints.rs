@@ -35,26 +35,16 @@ impl ChatRoom {
             Err(e) => return error_response(&e),
         };
         match call {
-            RoomCall::Connect {
-                user,
-                since,
-                batch,
-                exp,
-                iat,
-                rooms,
-                subprotocol,
-            } => {
-                let opening = Opening {
-                    session: Session::new(exp, iat),
-                    rooms,
-                    since,
-                    batch,
-                    subprotocol,
-                };
-                self.admit_and_accept(&room, &user, opening).await
-            }
+            c @ RoomCall::Connect { .. } => self.upgrade(&room, c).await,
             RoomCall::Publish { data, exclude } => self.publish(&room, &data, exclude),
-            c @ (RoomCall::History { .. } | RoomCall::Members { .. }) => self.read(&room, c),
+            RoomCall::History { query, reader } => {
+                self.read(&room, reader, || self.history(&room, query))
+            }
+            RoomCall::Members {
+                after,
+                limit,
+                reader,
+            } => self.read(&room, reader, || self.members(&room, after, limit)),
             RoomCall::DeliverToUser { user, frame } => self.deliver_to_user(&room, &user, frame),
             RoomCall::CountUser { user } => self.count_user(&user),
             RoomCall::DeliverToConnection { connection, frame } => {
@@ -82,6 +72,30 @@ impl ChatRoom {
             RoomCall::DeleteMessage { seq } => self.delete_message(&room, seq),
             c @ (RoomCall::WebhooksDead { .. } | RoomCall::WebhooksRetry) => self.webhook_call(c),
         }
+    }
+
+    /// A verified user's upgrade (`RoomCall::Connect`).
+    async fn upgrade(&self, room: &str, call: RoomCall) -> Result<Response> {
+        let RoomCall::Connect {
+            user,
+            since,
+            batch,
+            exp,
+            iat,
+            rooms,
+            subprotocol,
+        } = call
+        else {
+            return error(ErrorCode::NotFound, "not a connect");
+        };
+        let opening = Opening {
+            session: Session::new(exp, iat),
+            rooms,
+            since,
+            batch,
+            subprotocol,
+        };
+        self.admit_and_accept(room, &user, opening).await
     }
 
     /// A verified user's upgrade: admitted (limits, bans, revocations), then accepted.
@@ -205,25 +219,25 @@ impl ChatRoom {
         }
     }
 
-    /// A read of the room: a page of its history or of its members — for the admin, or for a
-    /// reader who is not banned from the room.
-    fn read(&self, room: &str, call: RoomCall) -> Result<Response> {
-        let (RoomCall::History { reader, .. } | RoomCall::Members { reader, .. }) = &call else {
-            return error(ErrorCode::NotFound, "not a read");
-        };
-        if let Some(refusal) = self.banned_reader(room, reader.clone())? {
-            return error_response(&refusal);
+    /// A read of the room (a page of its history or of its members): for the admin
+    /// (`reader` `None`), or for a reader who is not banned from the room.
+    fn read(
+        &self,
+        room: &str,
+        reader: Option<String>,
+        answer: impl FnOnce() -> Result<Response>,
+    ) -> Result<Response> {
+        match self.banned_reader(room, reader)? {
+            Some(refusal) => error_response(&refusal),
+            None => answer(),
         }
-        match call {
-            RoomCall::History { query, .. } => self.history(room, query),
-            RoomCall::Members { after, limit, .. } => {
-                let body = self.with_room(room, |r, _| {
-                    (Vec::new(), r.members_json(after.as_deref(), limit as usize))
-                })?;
-                json_response(200, body)
-            }
-            _ => error(ErrorCode::NotFound, "not a read"),
-        }
+    }
+
+    fn members(&self, room: &str, after: Option<String>, limit: u32) -> Result<Response> {
+        let body = self.with_room(room, |r, _| {
+            (Vec::new(), r.members_json(after.as_deref(), limit as usize))
+        })?;
+        json_response(200, body)
     }
 
     /// A user banned from this room reads neither its history nor its members.
