@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { listDatabases } from './support/databases.mjs';
 import { startServer } from './support/server.mjs';
 import { devToken, join } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
@@ -35,42 +35,6 @@ function registryOf(user) {
   let h = 0x811c9dc5;
   for (const b of Buffer.from(user, 'utf8')) h = Math.imul(h ^ b, 0x01000193) >>> 0;
   return `registry-${h % REGISTRY_SHARDS}`;
-}
-
-/** Lists every database under `dir`: {namespace: {file: {tables: {name: rows}}}} — user tables
- * only (not `_cf_*`, `sqlite_*`), plus the runtime's alarm table of each namespace. Read-only
- * use of a copy, so the runtime's own files are never touched. */
-const LIST_DATABASES = `
-import json, os, sqlite3, sys
-out = {}
-for ns in sorted(os.listdir(sys.argv[1])):
-    d = os.path.join(sys.argv[1], ns)
-    if not os.path.isdir(d):
-        continue
-    for f in sorted(os.listdir(d)):
-        if not f.endswith('.sqlite'):
-            continue
-        db = sqlite3.connect(os.path.join(d, f))
-        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        tables = {}
-        for n in names:
-            if f == 'metadata.sqlite' and n == '_cf_ALARM':
-                tables[n] = [list(r) for r in db.execute('SELECT actor_id, scheduled_time FROM _cf_ALARM')]
-            elif not (n.startswith('_cf_') or n.startswith('sqlite_')):
-                tables[n] = [list(r) for r in db.execute('SELECT * FROM "%s"' % n.replace('"', '""'))]
-        db.close()
-        out.setdefault(ns, {})[f[:-len('.sqlite')]] = tables
-print(json.dumps(out))
-`;
-
-function listDatabases(persistDir) {
-  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-hygiene-copy-'));
-  try {
-    fs.cpSync(persistDir, copy, { recursive: true });
-    return JSON.parse(execFileSync('python3', ['-c', LIST_DATABASES, copy], { encoding: 'utf8' }));
-  } finally {
-    fs.rmSync(copy, { recursive: true, force: true });
-  }
 }
 
 test('requests naming unused rooms, users and connections store nothing anywhere', { timeout: 120_000 }, async () => {

@@ -2,10 +2,7 @@
 // check on what it received: the signature (recomputed with node:crypto), the events, their order.
 import http from 'node:http';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { listDatabases } from './databases.mjs';
 import { until } from './client.mjs';
 
 export const WEBHOOK_SECRET = 'whsec-test';
@@ -106,29 +103,11 @@ export const webhookVars = (receiver, extra = {}) => ({
 /** Events of one room, in arrival order. */
 export const ofRoom = (events, room) => events.filter((e) => e.room === room);
 
-/** Every table of every Durable Object database under `persistDir` (a copy, read with
- * Python's sqlite3): {namespace: {file: [table names]}} — user tables only. */
+/** Every user table of every Durable Object database under `persistDir`:
+ * {namespace: {file: [table names]}} (the runtime's metadata file left out). */
 export function tablesIn(persistDir) {
-  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-tables-'));
-  const script = `
-import json, os, sqlite3, sys
-out = {}
-for ns in sorted(os.listdir(sys.argv[1])):
-    d = os.path.join(sys.argv[1], ns)
-    if not os.path.isdir(d):
-        continue
-    for f in sorted(os.listdir(d)):
-        if f.endswith('.sqlite') and f != 'metadata.sqlite':
-            db = sqlite3.connect(os.path.join(d, f))
-            names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-            db.close()
-            out.setdefault(ns, {})[f] = [n for n in names if not (n.startswith('_cf_') or n.startswith('sqlite_'))]
-print(json.dumps(out))
-`;
-  try {
-    fs.cpSync(persistDir, copy, { recursive: true });
-    return JSON.parse(execFileSync('python3', ['-c', script, copy], { encoding: 'utf8' }));
-  } finally {
-    fs.rmSync(copy, { recursive: true, force: true });
-  }
+  const names = (files) => Object.entries(files)
+    .filter(([file]) => file !== 'metadata')
+    .map(([file, tables]) => [file, Object.keys(tables)]);
+  return Object.fromEntries(Object.entries(listDatabases(persistDir)).map(([ns, files]) => [ns, Object.fromEntries(names(files))]));
 }
