@@ -20,6 +20,7 @@ pub struct ServerPost {
 }
 
 /// A message about to be appended: everything its frame and its log row need.
+#[derive(Clone, Copy)]
 struct Draft<'a> {
     from: Sender<'a>,
     /// The publishing user (`None` for server posts) and their message id: the idempotency key.
@@ -55,7 +56,7 @@ impl<H> Room<H> {
         match self.append(draft, log) {
             Ok((Appended::Stored, seq, frame)) => {
                 let except = (!echo).then(|| from.connection_id.to_owned());
-                let event = self.message_event(now_ms, &frame);
+                let event = self.message_event(&draft, seq);
                 let mut actions = vec![
                     Action::send(Recipients::AllExcept(except), frame),
                     Action::send(me(), ServerFrame::Ack { id, seq }.to_json()),
@@ -94,16 +95,26 @@ impl<H> Room<H> {
         let to = Recipients::AllExcept(exclude);
         let delivered = self.resolve(&to).count();
         Ok(ServerPost {
-            webhook: self.message_event(now_ms, &frame),
+            webhook: self.message_event(&draft, seq),
             send: Action::send(to, frame),
             delivered,
             seq,
         })
     }
 
-    /// The `message` webhook event of a stored message (client publish or server post).
-    fn message_event(&self, ts: u64, frame: &str) -> Option<Action> {
-        self.logged_event(crate::webhooks::EventType::Message, ts, frame)
+    /// The `message` webhook event of a stored message (client publish or server post), from
+    /// its draft: the frame is never parsed back.
+    fn message_event(&self, d: &Draft<'_>, seq: u64) -> Option<Action> {
+        use crate::webhooks::{Event, EventType, MessageFields};
+        self.webhook(EventType::Message, || {
+            let fields = MessageFields {
+                seq,
+                from: d.from,
+                data: d.data,
+                client_id: d.id,
+            };
+            Event::message(d.ts, &fields)
+        })
     }
 
     /// Builds the `message` frame with the next seq and appends it: what happened, the seq it

@@ -9,6 +9,7 @@
 //! `ts` are the event's own common fields, with the same values.
 
 use super::{Event, EventType};
+use crate::protocol::Sender;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
@@ -45,7 +46,24 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
     <&RawValue>::deserialize(d).map(Some)
 }
 
+/// A message's event fields, from the parts its frame was made of: the same fields as
+/// [`Event::logged`] reads from the frame, without parsing the frame back (a publish is the hot
+/// path).
+#[derive(Serialize)]
+pub struct MessageFields<'a> {
+    pub seq: u64,
+    pub from: Sender<'a>,
+    pub data: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<&'a str>,
+}
+
 impl Event {
+    /// A stored message's event, at its `ts`.
+    pub fn message(ts: u64, fields: &MessageFields<'_>) -> Event {
+        Event::with_fields(EventType::Message, Some(ts), fields)
+    }
+
     /// The event of a frame the room's log just stored (`event_type`: `Message`, `Edit`,
     /// `Delete` or `React`), at the frame's own `ts`. `None` if `frame` is not a log frame —
     /// the room builds these frames itself, so that would be a defect, never a client's doing.
@@ -81,6 +99,35 @@ mod tests {
                    "from":{"server":true},"data":null}),
             "null data is kept, an absent id stays absent"
         );
+    }
+
+    #[test]
+    fn a_message_built_from_its_parts_is_the_event_read_from_its_frame() {
+        let data = RawValue::from_string(r#"{"x":[1,"é\n"]}"#.into()).unwrap();
+        let from = Sender::Client {
+            user_id: "a",
+            connection_id: "lobby.1",
+        };
+        for id in [Some("m\"1"), None] {
+            let frame = crate::protocol::ServerFrame::Message {
+                room: "lobby",
+                from,
+                data: &data,
+                id,
+                ts: 5,
+                seq: 9,
+            }
+            .to_json();
+            let fields = MessageFields {
+                seq: 9,
+                from,
+                data: &data,
+                client_id: id,
+            };
+            let built = Event::message(5, &fields).to_json("e", Some("lobby"), 7);
+            let read = Event::logged(EventType::Message, 5, &frame).unwrap();
+            assert_eq!(built, read.to_json("e", Some("lobby"), 7));
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub use dead::{dead_body, merge_dead, merge_requeued, parse_dead_limit, DeadBatc
 pub use event::{
     direct_sender_room, Event, EventKind, EventType, Kinds, ModerationAction, ModerationEvent,
 };
+pub use logged::MessageFields;
 pub use schedule::{after_failure, retry_delay_ms, watchdog_ms, NextStep, TIMEOUT_MS};
 pub use settings::WebhookConfig;
 pub use signature::{signature, SIGNATURE_HEADER};
