@@ -2,36 +2,28 @@
 //!
 //! The crate has two halves:
 //! - a **pure core** (every module below except `shell`) that knows the protocol, the rules
-//!   and the room state, and is unit-tested natively with `cargo test`;
+//!   and the state of each object, and is unit-tested natively with `cargo test`;
 //! - a **thin shell** (`shell`, only built for `wasm32`) that binds the core to the Workers
-//!   runtime: the stateless front worker and the room Durable Object.
+//!   runtime: the stateless front worker and the Durable Objects.
+//!
+//! The core is grouped by the object it serves, folder for folder with the shell: `src/X/`
+//! holds the rules, `src/shell/X/` runs them.
+//! - [`front`]: the stateless front worker — routes, user tokens, the server API's bodies;
+//! - [`room`]: the `ChatRoom` object — connections, frames, turns, the log ([`room::log`]);
+//! - [`registry`]: the `UserRegistry` shards — users' rooms, per-user delivery, unread counts;
+//! - [`stats`]: the `StatsShard` objects — global counts;
+//!
+//! and what they share: [`protocol`] (frames on the wire), [`calls`] (calls between objects),
+//! [`webhooks`] (events to the application's backend) and [`common`] (settings, errors, names,
+//! the meter, the alarm, connection ids).
 
-pub mod alarm;
-pub mod auth;
 pub mod calls;
-pub mod chat_log;
-pub mod coalesced_report;
-pub mod config;
-pub mod connection_id;
-pub mod deferred;
-pub mod error;
-pub mod message_log;
-pub mod message_state;
-pub mod meter;
-pub mod moderation;
-pub mod names;
-pub mod outbox;
+pub mod common;
+pub mod front;
 pub mod protocol;
-pub mod rate_limit;
+pub mod registry;
 pub mod room;
-pub mod room_index;
-pub mod routes;
-pub mod server_api;
-pub mod session;
 pub mod stats;
-pub mod tags;
-pub mod unread;
-pub mod user_registry;
 pub mod webhooks;
 
 #[cfg(target_arch = "wasm32")]

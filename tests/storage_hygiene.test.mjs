@@ -30,7 +30,7 @@ const STATS_SHARDS = 16;
 const REGISTRY_SHARDS = 64;
 const REQUESTS = 200;
 
-/** The registry shard object of a user: `registry-{FNV-1a(user) % 64}` (src/user_registry.rs). */
+/** The registry shard object of a user: `registry-{FNV-1a(user) % 64}` (src/registry/mod.rs). */
 function registryOf(user) {
   let h = 0x811c9dc5;
   for (const b of Buffer.from(user, 'utf8')) h = Math.imul(h ^ b, 0x01000193) >>> 0;
@@ -118,7 +118,7 @@ test('requests naming unused rooms, users and connections store nothing anywhere
       baseRoom: await idOf('ROOMS', base.room),
       baseUser: await idOf('USERS', registryOf(base.user)),
       // The base room's message count lives in the registry shard of the room's name
-      // (src/unread.rs: unread counts across rooms).
+      // (src/registry/unread.rs: unread counts across rooms).
       baseRoomCounts: await idOf('USERS', registryOf(base.room)),
       shards: new Set(await Promise.all(Array.from({ length: STATS_SHARDS }, (_, n) => idOf('STATS', `stats-${n}`)))),
       // GET /stats asks every registry shard for its online users.

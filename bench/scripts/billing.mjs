@@ -1,6 +1,6 @@
 // What the platform bills (issue 13), counted by the objects themselves: object requests,
 // incoming WebSocket messages (billed 20:1), alarms, wakes and SQLite rows written, read from
-// `GET /dev/meter` of each peer (src/meter.rs; the JS twin keeps the same counters) before and
+// `GET /dev/meter` of each peer (src/common/meter.rs; the JS twin keeps the same counters) before and
 // after each phase, divided by what the phase did:
 //
 //   connect     new users open one connection each, all at once, in two shapes: the storm of

@@ -197,12 +197,12 @@ async fn connect(plan: &Plan, base: &str, room: usize, user: usize) -> Result<So
 }
 
 fn token(secret: &str, user: &str) -> Result<String, String> {
-    let claims = edge_chat::auth::Claims {
+    let claims = edge_chat::front::auth::Claims {
         sub: user.to_owned(),
         exp: (crate::plan::now_nanos() / 1_000_000_000) as u64 + 3600,
         ..Default::default()
     };
-    edge_chat::auth::issue_token(secret.as_bytes(), &claims).map_err(|e| e.to_string())
+    edge_chat::front::auth::issue_token(secret.as_bytes(), &claims).map_err(|e| e.to_string())
 }
 
 /// The first frame is `welcome`.

@@ -15,7 +15,7 @@ pub use registry::{OnlineUsers, PresenceReport, RegistryCall, RegistryRequest, R
 pub use room::{RoomCall, RoomRequest};
 pub use stats::StatsCall;
 
-use crate::error::{ChatError, ErrorCode};
+use crate::common::error::{ChatError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
 /// GET for reads, POST for everything that changes or delivers something.

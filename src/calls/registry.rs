@@ -1,12 +1,12 @@
 //! The calls a registry shard (`UserRegistry`) serves. Users are spread over
-//! [`REGISTRY_SHARDS`](crate::user_registry::REGISTRY_SHARDS) objects by a hash of their id;
+//! [`REGISTRY_SHARDS`](crate::registry::REGISTRY_SHARDS) objects by a hash of their id;
 //! every call names its user, or (a room's batched reports) its users.
 
 use super::{bad, Call, InternalRequest, Method};
-use crate::error::ChatError;
-use crate::names::is_valid_user_id;
-use crate::unread::{counter_shard, CursorReport};
-use crate::user_registry::registry_shard_of;
+use crate::common::error::ChatError;
+use crate::common::names::is_valid_user_id;
+use crate::registry::registry_shard_of;
+use crate::registry::unread::{counter_shard, CursorReport};
 use std::collections::BTreeMap;
 
 pub(super) const PATHS: &[&str] = &[
@@ -57,7 +57,7 @@ pub enum RegistryRequest {
     Online {
         shard: u32,
     },
-    /// A room's read states for this shard (see [`crate::unread`]): its message count, when
+    /// A room's read states for this shard (see [`crate::registry::unread`]): its message count, when
     /// this shard keeps it, and the cursors of this shard's users there. Answers 200.
     ReadStates {
         room: String,

@@ -2,9 +2,9 @@
 //! know its own name, and the front worker has validated it.
 
 use super::{bad, Call, InternalRequest, Method};
-use crate::error::ChatError;
-use crate::message_log::HistoryQuery;
-use crate::names::is_valid_room;
+use crate::common::error::ChatError;
+use crate::common::names::is_valid_room;
+use crate::room::log::message_log::HistoryQuery;
 
 pub(super) const PATHS: &[&str] = &[
     CONNECT,

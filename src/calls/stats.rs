@@ -1,7 +1,7 @@
 //! The calls a stats shard (`StatsShard`) serves.
 
 use super::{bad, Call, InternalRequest, Method};
-use crate::error::ChatError;
+use crate::common::error::ChatError;
 
 pub(super) const PATHS: &[&str] = &[ROOM_COUNT, TOTALS];
 const ROOM_COUNT: &str = "/stats/room-count";

@@ -95,7 +95,7 @@ fn emoji(v: Option<Value>) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::error::ErrorCode;
+    use crate::common::error::ErrorCode;
     use crate::protocol::{parse_client_frame, ClientFrame};
 
     #[test]

@@ -6,7 +6,7 @@
 //! hostile input cannot exhaust the stack; such input is reported as `bad_json`.
 
 use super::json::{looks_like_object, present, within_depth, MAX_DATA_DEPTH};
-use crate::error::ErrorCode;
+use crate::common::error::ErrorCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -219,7 +219,7 @@ fn parse_target(to: Option<&Value>) -> Result<Target, String> {
     let obj = to.and_then(Value::as_object).ok_or(USAGE)?;
     match (obj.get("connection_id"), obj.get("user_id")) {
         (Some(Value::String(c)), None) if !c.is_empty() => Ok(Target::Connection(c.clone())),
-        (None, Some(Value::String(u))) if crate::names::is_valid_user_id(u) => {
+        (None, Some(Value::String(u))) if crate::common::names::is_valid_user_id(u) => {
             Ok(Target::User(u.clone()))
         }
         (None, Some(Value::String(_))) => {

@@ -2,7 +2,7 @@
 //! per recipient), plus the `batch` wrapper, which is spliced by hand from frames that are
 //! already JSON.
 
-use crate::error::ErrorCode;
+use crate::common::error::ErrorCode;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 

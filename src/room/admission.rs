@@ -3,9 +3,9 @@
 //! to the sender alone and changes nothing else in the room.
 
 use super::{Action, Recipients, Room};
-use crate::error::ErrorCode;
+use crate::common::error::ErrorCode;
 use crate::protocol::{error_frame, parse_client_frame, read_id, ClientFrame};
-use crate::rate_limit::{check, Verdict};
+use crate::room::rate_limit::{check, Verdict};
 
 /// A frame as received from a socket.
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +94,7 @@ impl<H> Room<H> {
             0,
             Action::Close {
                 connection_id: connection_id.to_owned(),
-                reason: crate::session::CloseReason::RateLimited,
+                reason: crate::room::lifetime::CloseReason::RateLimited,
             },
         );
         actions
@@ -103,9 +103,9 @@ impl<H> Room<H> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
-    use crate::message_log::MemoryLog;
-    use crate::rate_limit::RateLimit;
+    use crate::common::config::Config;
+    use crate::room::log::message_log::MemoryLog;
+    use crate::room::rate_limit::RateLimit;
     use crate::room::test_support::*;
     use crate::room::*;
     use serde_json::Value;

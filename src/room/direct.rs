@@ -2,8 +2,8 @@
 //! connection or to every connection of one user, never stored.
 
 use super::{Action, Author, Recipients, Room};
-use crate::connection_id::room_of;
-use crate::error::ErrorCode;
+use crate::common::connection_id::room_of;
+use crate::common::error::ErrorCode;
 use crate::protocol::{error_frame, Sender, ServerFrame, Target};
 use serde_json::value::RawValue;
 
@@ -116,8 +116,8 @@ impl<H> Room<H> {
 
 #[cfg(test)]
 mod tests {
-    use crate::message_log::MemoryLog;
     use crate::protocol::Target;
+    use crate::room::log::message_log::MemoryLog;
     use crate::room::test_support::*;
     use crate::room::*;
 

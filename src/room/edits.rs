@@ -4,11 +4,11 @@
 
 use super::events::{Event, Refusal};
 use super::{Action, Author, Recipients, Room};
-use crate::chat_log::ChatLog;
-use crate::error::ErrorCode;
-use crate::message_log::LogError;
-use crate::message_state::erase_edit_data;
+use crate::common::error::ErrorCode;
 use crate::protocol::{Sender, ServerFrame};
+use crate::room::log::chat_log::ChatLog;
+use crate::room::log::message_log::LogError;
+use crate::room::log::message_state::erase_edit_data;
 use crate::webhooks::EventType;
 use serde_json::value::RawValue;
 
@@ -172,8 +172,8 @@ fn erase_edits(target: u64, log: &mut dyn ChatLog) -> Result<(), LogError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::chat_log::ChatLog;
-    use crate::message_log::MemoryLog;
+    use crate::room::log::chat_log::ChatLog;
+    use crate::room::log::message_log::MemoryLog;
     use crate::room::test_support::*;
     use serde_json::{json, Value};
 

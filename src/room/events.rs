@@ -4,11 +4,11 @@
 //! publish (idempotent by `id`) and broadcast to the whole room.
 
 use super::{Action, Author, Recipients, Room};
-use crate::chat_log::ChatLog;
-use crate::error::ErrorCode;
-use crate::message_log::{Appended, LogEntry, LogError};
-use crate::message_state::{MessageState, StateError};
+use crate::common::error::ErrorCode;
 use crate::protocol::{error_frame, ServerFrame};
+use crate::room::log::chat_log::ChatLog;
+use crate::room::log::message_log::{Appended, LogEntry, LogError};
+use crate::room::log::message_state::{MessageState, StateError};
 use crate::webhooks::EventType;
 
 /// A refusal: the `error` frame's code and message.

@@ -11,15 +11,23 @@
 //! [`moderation`]; the clock's work (notices, expiry) is in [`session`].
 
 mod admission;
+pub mod deferral;
 mod direct;
 mod edits;
 mod events;
+pub mod index;
+pub mod lifetime;
+pub mod log;
 mod moderation;
+pub mod outbox;
 mod publish;
+pub mod rate_limit;
 mod reactions;
 mod receipts;
 mod recipients;
+pub mod reports;
 mod session;
+pub mod sockets;
 #[cfg(test)]
 mod test_support;
 mod typing;
@@ -32,15 +40,15 @@ pub use moderation::Removal;
 pub use publish::ServerPost;
 pub use recipients::{Exclusion, Recipients};
 
-use crate::chat_log::ChatLog;
-use crate::config::Config;
-use crate::error::{ChatError, ErrorCode};
-use crate::message_log::{plan_replay, resume_gap, MessageLog};
-use crate::moderation::Ban;
+use crate::common::config::Config;
+use crate::common::error::{ChatError, ErrorCode};
+use crate::front::moderation::Ban;
 use crate::protocol::{ClientFrame, GapReason, Member, PresenceEvent, ServerFrame, Target};
-use crate::rate_limit::{Strikes, UserBuckets};
-use crate::room_index::{Removed, RoomIndex};
-use crate::session::{CloseReason, Session};
+use crate::room::index::{Removed, RoomIndex};
+use crate::room::lifetime::{CloseReason, Session};
+use crate::room::log::chat_log::ChatLog;
+use crate::room::log::message_log::{plan_replay, resume_gap, MessageLog};
+use crate::room::rate_limit::{Strikes, UserBuckets};
 use admission::Admission;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -536,7 +544,7 @@ impl<H> Room<H> {
 
 #[cfg(test)]
 mod tests {
-    use crate::message_log::MemoryLog;
+    use crate::room::log::message_log::MemoryLog;
     use crate::room::test_support::*;
     use crate::room::*;
     use serde_json::Value;
@@ -751,7 +759,7 @@ mod tests {
         assert_eq!((e.code, e.code.http_status()), (ErrorCode::RoomFull, 503));
         r.close("a1");
         assert!(r.may_connect("alice", 0).is_ok() && r.may_connect("carol", 0).is_ok());
-        let ban = crate::moderation::Ban {
+        let ban = crate::front::moderation::Ban {
             user_id: "carol".into(),
             until: None,
             reason: None,
@@ -766,7 +774,7 @@ mod tests {
     #[test]
     fn a_resume_replays_at_most_the_limits_and_names_the_rest() {
         let config = Config {
-            replay: crate::config::ReplayLimit {
+            replay: crate::common::config::ReplayLimit {
                 max_messages: 3,
                 max_bytes: 1 << 20,
             },

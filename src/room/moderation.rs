@@ -4,9 +4,9 @@
 //! registry follow as for any close.
 
 use super::{Action, Recipients, Room};
-use crate::moderation::Ban;
+use crate::front::moderation::Ban;
 use crate::protocol::ServerFrame;
-use crate::session::CloseReason;
+use crate::room::lifetime::CloseReason;
 use crate::webhooks::{ModerationAction, ModerationEvent};
 
 /// What a moderation call did: how many connections it closed, and what to carry out.
@@ -167,11 +167,11 @@ impl<H> Room<H> {
 
 #[cfg(test)]
 mod tests {
-    use crate::message_log::MemoryLog;
-    use crate::moderation::Ban;
+    use crate::front::moderation::Ban;
+    use crate::room::lifetime::{CloseReason, Session};
+    use crate::room::log::message_log::MemoryLog;
     use crate::room::test_support::*;
     use crate::room::*;
-    use crate::session::{CloseReason, Session};
 
     fn join(r: &mut Room<String>, cid: &str, user: &str, iat: Option<u64>) {
         let j = Joining {

@@ -2,8 +2,8 @@
 //! before anyone sees them.
 
 use super::{Action, Author, Recipients, Room};
-use crate::message_log::{Appended, LogEntry, LogError, MessageLog};
 use crate::protocol::{Sender, ServerFrame};
+use crate::room::log::message_log::{Appended, LogEntry, LogError, MessageLog};
 use serde_json::value::RawValue;
 
 /// What a server post (`POST /rooms/{room}/messages`) did.
@@ -148,7 +148,7 @@ impl<H> Room<H> {
 
 #[cfg(test)]
 mod tests {
-    use crate::message_log::MemoryLog;
+    use crate::room::log::message_log::MemoryLog;
     use crate::room::test_support::*;
     use crate::room::*;
     use serde_json::value::RawValue;

@@ -5,10 +5,10 @@
 
 use super::events::ack;
 use super::{Action, Author, Recipients, Room};
-use crate::chat_log::ChatLog;
-use crate::error::ErrorCode;
-use crate::message_state::StateError;
+use crate::common::error::ErrorCode;
 use crate::protocol::{Sender, ServerFrame};
+use crate::room::log::chat_log::ChatLog;
+use crate::room::log::message_state::StateError;
 use crate::webhooks::EventType;
 
 /// The frame's fields: target, emoji, on, id.
@@ -71,8 +71,8 @@ impl<H> Room<H> {
 
 #[cfg(test)]
 mod tests {
-    use crate::chat_log::ChatLog;
-    use crate::message_log::MemoryLog;
+    use crate::room::log::chat_log::ChatLog;
+    use crate::room::log::message_log::MemoryLog;
     use crate::room::test_support::*;
     use serde_json::{json, Value};
 
@@ -133,7 +133,7 @@ mod tests {
         let mut log = MemoryLog::default();
         open(&mut r, "a1", "alice");
         send_logged(&mut r, &mut log, "a1", r#"{"type":"publish","data":"hi"}"#);
-        for i in 0..crate::message_state::MAX_REACTIONS {
+        for i in 0..crate::room::log::message_state::MAX_REACTIONS {
             let text = format!(r#"{{"type":"react","target":1,"emoji":"e{i}","on":true}}"#);
             send_logged(&mut r, &mut log, "a1", &text);
         }

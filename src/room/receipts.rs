@@ -7,10 +7,10 @@
 //! not move the cursor changes nothing and sends nothing.
 
 use super::{Action, Author, Recipients, Room};
-use crate::chat_log::{ChatLog, ReadPosition};
-use crate::error::ErrorCode;
-use crate::message_log::LogError;
+use crate::common::error::ErrorCode;
 use crate::protocol::{error_frame, ServerFrame};
+use crate::room::log::chat_log::{ChatLog, ReadPosition};
+use crate::room::log::message_log::LogError;
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Default)]
@@ -117,8 +117,8 @@ impl<H> Room<H> {
 
 #[cfg(test)]
 mod tests {
-    use crate::chat_log::ChatLog;
-    use crate::message_log::MemoryLog;
+    use crate::room::log::chat_log::ChatLog;
+    use crate::room::log::message_log::MemoryLog;
     use crate::room::test_support::*;
     use crate::room::*;
     use serde_json::json;

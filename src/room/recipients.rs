@@ -1,7 +1,7 @@
 //! Who receives a frame: the one rule every part of the room uses — resolving sends against the
-//! index ([`super::Room::resolve`]), planning a turn's sends ([`crate::outbox::Outbox::plan`])
+//! index ([`super::Room::resolve`]), planning a turn's sends ([`crate::room::outbox::Outbox::plan`])
 //! and settling what a connection closed mid-turn is still owed
-//! ([`crate::outbox::Outbox::owed_to`]).
+//! ([`crate::room::outbox::Outbox::owed_to`]).
 
 /// Who gets a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub enum Recipients {
     /// Every connection of every user but this one (a user's `typing` goes to the others).
     OtherUsers(String),
     /// Every connection except these (sorted): a deferred `join` leaves out its own connection
-    /// and those opened after it (see [`crate::deferred::Deferred`]).
+    /// and those opened after it (see [`crate::room::deferral::Deferred`]).
     AllExceptThese(Vec<String>),
 }
 

@@ -3,10 +3,10 @@
 //! with the object's alarm at [`Room::next_session_wake`]; nothing here keeps a timer.
 
 use super::{Action, Recipients, Room};
-use crate::auth::verify_token;
-use crate::error::ErrorCode;
+use crate::common::error::ErrorCode;
+use crate::front::auth::verify_token;
 use crate::protocol::{error_frame, ServerFrame};
-use crate::session::{CloseReason, Session};
+use crate::room::lifetime::{CloseReason, Session};
 
 /// A token's `rooms` claim (`None`: any room).
 type RoomsClaim = Option<Vec<String>>;
@@ -154,12 +154,12 @@ impl<H> Room<H> {
 
 #[cfg(test)]
 mod tests {
-    use crate::auth::{issue_token, Claims};
-    use crate::config::{Config, Secret};
-    use crate::message_log::MemoryLog;
+    use crate::common::config::{Config, Secret};
+    use crate::front::auth::{issue_token, Claims};
+    use crate::room::lifetime::{CloseReason, Session};
+    use crate::room::log::message_log::MemoryLog;
     use crate::room::test_support::*;
     use crate::room::*;
-    use crate::session::{CloseReason, Session};
 
     const NOW: u64 = 1_800_000_000;
 

@@ -2,10 +2,10 @@
 //! behaviour can be read back from the actions it returns.
 
 use super::{Action, Incoming, Joining, Room};
-use crate::config::Config;
-use crate::message_log::MemoryLog;
-use crate::message_log::MessageLog;
-use crate::session::Session;
+use crate::common::config::Config;
+use crate::room::lifetime::Session;
+use crate::room::log::message_log::MemoryLog;
+use crate::room::log::message_log::MessageLog;
 use serde_json::Value;
 
 /// A room whose handles are the connection ids, so deliveries can be read back.
@@ -24,7 +24,7 @@ pub fn open_with(
     user: &str,
     now_ms: u64,
     since: Option<u64>,
-    log: &dyn crate::chat_log::ChatLog,
+    log: &dyn crate::room::log::chat_log::ChatLog,
 ) -> Vec<Action> {
     let j = Joining {
         connection_id: cid,

@@ -45,7 +45,7 @@ impl<H> Room<H> {
 
 #[cfg(test)]
 mod tests {
-    use crate::message_log::MemoryLog;
+    use crate::room::log::message_log::MemoryLog;
     use crate::room::test_support::*;
     use crate::room::*;
     use serde_json::json;

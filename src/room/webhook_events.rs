@@ -112,8 +112,8 @@ impl<'a> ModerationEvent<'a> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
-    use crate::message_log::MemoryLog;
+    use crate::common::config::Config;
+    use crate::room::log::message_log::MemoryLog;
     use crate::room::test_support::*;
     use crate::room::*;
     use crate::webhooks::{Event, Kinds, WebhookConfig};
@@ -257,7 +257,7 @@ mod tests {
     fn moderation_comes_before_the_closes_it_causes() {
         let mut r = all();
         open(&mut r, "a1", "alice");
-        let ban = crate::moderation::Ban {
+        let ban = crate::front::moderation::Ban {
             user_id: "alice".into(),
             until: Some(99),
             reason: Some("spam".into()),

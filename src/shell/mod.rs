@@ -1,17 +1,11 @@
 //! The Workers-runtime shell: everything that touches `worker` APIs lives here, and only here.
-//! It is compiled for `wasm32` only; the logic it calls is in the natively tested core.
+//! It is compiled for `wasm32` only; the logic it calls is in the natively tested core, in the
+//! folder of the same name (`src/shell/room/` runs `src/room/`, and so on).
 
-mod chat_log;
-mod env;
+mod calls;
+mod common;
 mod front;
-mod http;
-mod incident;
-mod message_log;
-mod moderation;
-mod objects;
+mod registry;
 mod room;
-mod sql;
 mod stats;
-mod user_registry;
-mod wake;
 mod webhooks;

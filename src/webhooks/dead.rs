@@ -2,7 +2,7 @@
 //! until an operator re-queues them. `GET /rooms/{room}/webhooks/dead?limit=L` lists the oldest
 //! `L` (1–100, default 20) with their events, exactly as they were sent.
 
-use crate::error::{ChatError, ErrorCode};
+use crate::common::error::{ChatError, ErrorCode};
 
 pub const DEFAULT_DEAD_LIMIT: u32 = 20;
 pub const MAX_DEAD_LIMIT: u32 = 100;

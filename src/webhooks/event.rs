@@ -249,7 +249,7 @@ pub fn direct_sender_room(frame: &str) -> Option<String> {
         from: From<'a>,
     }
     let direct: Direct<'_> = serde_json::from_str(frame).ok()?;
-    crate::connection_id::room_of(direct.from.connection_id?).map(str::to_owned)
+    crate::common::connection_id::room_of(direct.from.connection_id?).map(str::to_owned)
 }
 
 #[cfg(test)]

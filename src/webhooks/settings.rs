@@ -2,7 +2,7 @@
 //! `WEBHOOK_MAX_ATTEMPTS`, and the test-only `WEBHOOK_RETRY_SCALE`.
 
 use super::event::{EventType, Kinds};
-use crate::config::Secret;
+use crate::common::config::Secret;
 
 /// Attempts per batch before it becomes a dead letter, by default (about a day, see
 /// [`super::retry_delay_ms`]).

@@ -9,9 +9,9 @@
 //! cargo run -p edge-chat-bench --release --bin core-profile
 //! ```
 
-use edge_chat::config::Config;
-use edge_chat::message_log::NoLog;
-use edge_chat::outbox::Outbox;
+use edge_chat::common::config::Config;
+use edge_chat::room::log::message_log::NoLog;
+use edge_chat::room::outbox::Outbox;
 use edge_chat::room::{Action, Incoming, Joining, Room};
 use std::hint::black_box;
 use std::time::Instant;

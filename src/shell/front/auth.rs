@@ -1,12 +1,12 @@
 //! Who is asking: user tokens (HS256 JWTs), the admin token, and the `DEV_MODE` token endpoint.
 
 use super::request::{bearer, query_param};
-use crate::auth::{constant_time_eq, issue_token, parse_room_list, verify_token, Claims};
-use crate::error::{ChatError, ErrorCode};
-use crate::names::is_valid_user_id;
+use crate::common::error::{ChatError, ErrorCode};
+use crate::common::names::is_valid_user_id;
+use crate::front::auth::{constant_time_eq, issue_token, parse_room_list, verify_token, Claims};
 use crate::protocol::token_from_subprotocols;
-use crate::shell::env::{now_ms, settings};
-use crate::shell::http::{error, error_response, json_response};
+use crate::shell::common::env::{now_ms, settings};
+use crate::shell::common::http::{error, error_response, json_response};
 use worker::{Env, Request, Response, Result, Url};
 
 /// Dev tokens live one day unless `ttl` (seconds, at most a week) says otherwise.

@@ -1,14 +1,14 @@
 //! The chat extensions' HTTP routes: `DELETE /rooms/{room}/messages/{seq}` (admin), and the
 //! unread counts across rooms — `GET /users/{user}/unread` (admin) and `GET /me/unread` (the
 //! user's own token; a token with a `rooms` claim sees those rooms only). Both unread routes
-//! are answered by the user's registry shard (see [`crate::unread`]), never by the rooms.
+//! are answered by the user's registry shard (see [`crate::registry::unread`]), never by the rooms.
 
 use super::auth::authenticate;
 use super::server_api::{call_registry, room_call};
 use crate::calls::{RegistryCall, RoomCall};
-use crate::error::ErrorCode;
-use crate::names::is_valid_user_id;
-use crate::shell::http::{error, error_response};
+use crate::common::error::ErrorCode;
+use crate::common::names::is_valid_user_id;
+use crate::shell::common::http::{error, error_response};
 use worker::{Env, Request, Response, Result, Url};
 
 pub async fn delete_message(env: &Env, room: &str, seq: Option<u64>) -> Result<Response> {

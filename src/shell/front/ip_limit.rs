@@ -4,7 +4,7 @@
 //! at each Cloudflare location, outside any of our objects, so the check never touches a
 //! Durable Object. A deployment without the binding is not limited per IP.
 
-use crate::error::{ChatError, ErrorCode};
+use crate::common::error::{ChatError, ErrorCode};
 use worker::{Env, Request};
 
 /// The binding's name in wrangler.toml.

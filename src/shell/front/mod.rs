@@ -18,11 +18,11 @@ mod request;
 mod server_api;
 mod socket;
 
-use super::http::{error, json_response};
 use crate::calls::{RoomCall, RoomRequest};
-use crate::error::ErrorCode;
-use crate::names::is_valid_room;
-use crate::routes::{route, Route};
+use crate::common::error::ErrorCode;
+use crate::common::names::is_valid_room;
+use crate::front::routes::{route, Route};
+use crate::shell::common::http::{error, json_response};
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
 #[event(fetch)]
@@ -38,7 +38,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     if !raw.body_used() && request::has_body(&raw) {
         request::drain(&mut Request::from(raw)).await;
     }
-    super::http::or_internal_error("request", res)
+    crate::shell::common::http::or_internal_error("request", res)
 }
 
 async fn handle(req: Request, env: &Env) -> Result<Response> {
@@ -51,7 +51,7 @@ async fn handle(req: Request, env: &Env) -> Result<Response> {
             "this endpoint needs Authorization: Bearer <ADMIN_TOKEN>",
         );
     }
-    if req.method() == Method::Get && super::env::settings(env).dev_mode {
+    if req.method() == Method::Get && crate::shell::common::env::settings(env).dev_mode {
         if let Some(res) = dev_route(&route, &url, env).await {
             return res;
         }
@@ -114,10 +114,10 @@ async fn dev_route(route: &Route<'_>, url: &worker::Url, env: &Env) -> Option<Re
     }
 }
 
-/// `GET /dev/meter`: what the objects of this isolate were billed for ([`crate::meter`]), and
+/// `GET /dev/meter`: what the objects of this isolate were billed for ([`crate::common::meter`]), and
 /// the isolate's Wasm linear memory (shared by every object here; it never shrinks).
 fn dev_meter() -> Result<Response> {
-    let mut meter = serde_json::to_value(crate::meter::snapshot())?;
+    let mut meter = serde_json::to_value(crate::common::meter::snapshot())?;
     let pages = core::arch::wasm32::memory_size(0) as u64;
     meter["wasm_memory_bytes"] = (pages * 65_536).into();
     json_response(200, meter.to_string())
@@ -136,5 +136,5 @@ async fn call_room(env: &Env, room: &str, call: RoomCall) -> Result<Response> {
         room: room.to_owned(),
         call,
     };
-    super::objects::call(&super::objects::room(env, room)?, &request).await
+    crate::shell::calls::call(&crate::shell::calls::room(env, room)?, &request).await
 }

@@ -5,9 +5,9 @@
 //! answers from no table at all (nothing is created).
 
 use crate::calls::RegistryRequest;
-use crate::shell::http::{error_response, json_response};
-use crate::shell::objects;
-use crate::user_registry::REGISTRY_SHARDS;
+use crate::registry::REGISTRY_SHARDS;
+use crate::shell::calls;
+use crate::shell::common::http::{error_response, json_response};
 use crate::webhooks::{merge_dead, merge_requeued, parse_dead_limit};
 use futures::future::join_all;
 use worker::{Env, Response, Result, Url};
@@ -36,7 +36,7 @@ async fn ask_every_shard(
     let asks = (0..REGISTRY_SHARDS).map(|shard| {
         let request = request(shard);
         async move {
-            let mut res = objects::call_registry(env, &request).await?;
+            let mut res = calls::call_registry(env, &request).await?;
             match res.status_code() {
                 200 => res.text().await,
                 s => Err(worker::Error::RustError(format!(

@@ -1,8 +1,8 @@
 //! Reading what a request carries: query parameters, bearer tokens, bodies — each in one place.
 
-use crate::error::ErrorCode;
-use crate::server_api::{parse_message_post, MessagePost};
-use crate::shell::http::{error, error_response};
+use crate::common::error::ErrorCode;
+use crate::front::server_api::{parse_message_post, MessagePost};
+use crate::shell::common::http::{error, error_response};
 use worker::{Env, Request, Response, Result, Url};
 
 /// A query parameter of `url` (percent-decoded).
@@ -45,7 +45,9 @@ pub async fn read_body(
     mut req: Request,
     env: &Env,
 ) -> Result<std::result::Result<(String, usize), Response>> {
-    let max = crate::shell::env::settings(env).config.max_message_bytes;
+    let max = crate::shell::common::env::settings(env)
+        .config
+        .max_message_bytes;
     let declared = req
         .headers()
         .get("content-length")?

@@ -4,17 +4,17 @@
 use super::auth::{authorize_room, is_admin};
 use super::request::{query_param, read_post};
 use super::{bad_room, call_room};
-use crate::auth::Claims;
 use crate::calls::{RegistryCall, RegistryRequest, Revoked, RoomCall};
-use crate::connection_id::room_of;
-use crate::error::{ChatError, ErrorCode};
-use crate::message_log::HistoryQuery;
-use crate::names::{is_valid_room, is_valid_user_id};
+use crate::common::connection_id::room_of;
+use crate::common::error::{ChatError, ErrorCode};
+use crate::common::names::{is_valid_room, is_valid_user_id};
+use crate::front::auth::Claims;
+use crate::front::server_api::MessagePost;
 use crate::protocol::{Sender, ServerFrame};
-use crate::server_api::MessagePost;
-use crate::session::REVOCATION_CHECK_MS;
-use crate::shell::http::{error, error_response};
-use crate::shell::objects;
+use crate::room::lifetime::REVOCATION_CHECK_MS;
+use crate::room::log::message_log::HistoryQuery;
+use crate::shell::calls;
+use crate::shell::common::http::{error, error_response};
 use futures::future::{join, select, Either};
 use std::time::Duration;
 use worker::{Env, Request, Response, Result, Url};
@@ -125,7 +125,7 @@ async fn is_revoked(env: &Env, claims: &Claims) -> Option<bool> {
         },
     };
     let ask = async move {
-        let mut answer = objects::call_registry(env, &check).await.ok()?;
+        let mut answer = calls::call_registry(env, &check).await.ok()?;
         (answer.status_code() == 200).then_some(())?;
         answer.json::<Revoked>().await.ok().map(|r| r.revoked)
     };
@@ -216,7 +216,7 @@ fn server_direct(post: MessagePost<'_>) -> String {
 }
 
 pub async fn call_registry(env: &Env, user: String, call: RegistryCall) -> Result<Response> {
-    objects::call_registry(env, &RegistryRequest::User { user, call }).await
+    calls::call_registry(env, &RegistryRequest::User { user, call }).await
 }
 
 fn bad_user() -> Result<Response> {
@@ -226,7 +226,7 @@ fn bad_user() -> Result<Response> {
 /// `GET /stats`: the global totals, from the stats and registry shards.
 pub async fn stats(env: &Env) -> Result<Response> {
     let totals = crate::shell::stats::global_totals(env).await?;
-    crate::shell::http::json_response(200, serde_json::to_string(&totals)?)
+    crate::shell::common::http::json_response(200, serde_json::to_string(&totals)?)
 }
 
 /// `GET /rooms/{room}`: the room's connections and users.

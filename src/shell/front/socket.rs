@@ -5,10 +5,10 @@ use super::auth::authorize_room;
 use super::request::query_param;
 use super::{bad_room, call_room};
 use crate::calls::RoomCall;
-use crate::error::ErrorCode;
-use crate::names::is_valid_room;
+use crate::common::error::ErrorCode;
+use crate::common::names::is_valid_room;
 use crate::protocol::{offers_subprotocol, token_from_subprotocols};
-use crate::shell::http::{error, error_response};
+use crate::shell::common::http::{error, error_response};
 use worker::{Env, Request, Response, Result, Url};
 
 pub async fn room_socket(req: Request, url: &Url, env: &Env, room: &str) -> Result<Response> {

@@ -1,15 +1,15 @@
-//! The room's one alarm, shared by retention, sessions and webhooks ([`crate::alarm`]): it
+//! The room's one alarm, shared by retention, sessions and webhooks ([`crate::common::alarm`]): it
 //! wakes a hibernated room to trim expired messages, to send `token_expiring`, to close
 //! expired connections, and to retry (or resume) webhook deliveries. An alarm does not keep the object awake; it only wakes it at that time —
 //! unlike a timer, which would keep it resident and defeat hibernation.
 
 use super::ChatRoom;
-use crate::alarm::Wakes;
-use crate::connection_id::room_of;
-use crate::shell::env::now_ms;
-use crate::shell::incident;
-use crate::shell::message_log::RoomLog;
-use crate::shell::wake::{at, claim, move_earlier, AlarmRef, Scheduled};
+use crate::common::alarm::Wakes;
+use crate::common::connection_id::room_of;
+use crate::shell::common::alarm::{at, claim, move_earlier, AlarmRef, Scheduled};
+use crate::shell::common::env::now_ms;
+use crate::shell::common::incident;
+use crate::shell::room::log::message_log::RoomLog;
 use std::cell::Cell;
 use worker::{Response, Result};
 
@@ -78,7 +78,7 @@ impl ChatRoom {
     }
 
     /// Asks to be woken at `at_ms` — only ever moving the alarm earlier (see
-    /// [`crate::alarm`]). The read-compare-write runs in the background; if an earlier wake is
+    /// [`crate::common::alarm`]). The read-compare-write runs in the background; if an earlier wake is
     /// asked for meanwhile, this one stands down.
     pub(super) fn wake_at(&self, at_ms: u64) {
         if !claim(&self.alarm.scheduled, at_ms) {

@@ -1,11 +1,11 @@
-//! The shell's side of [`crate::deferred`]: which turns send the frames connects deferred, and
+//! The shell's side of [`crate::room::deferral`]: which turns send the frames connects deferred, and
 //! the flush a connect schedules right after itself.
 
 use super::turn::{Turn, TurnKind};
 use super::ChatRoom;
-use crate::deferred::Deferred;
+use crate::room::deferral::Deferred;
 use crate::room::Recipients;
-use crate::shell::env::now_ms;
+use crate::shell::common::env::now_ms;
 use worker::Result;
 
 impl ChatRoom {

@@ -5,16 +5,16 @@ use super::sockets::{self, attachment};
 use super::turn::{Peer, TurnKind};
 use super::ChatRoom;
 use crate::calls::{Connections, Delivered, RoomCall, RoomRequest};
-use crate::connection_id::new_connection_id;
-use crate::error::{ChatError, ErrorCode};
-use crate::message_log::{history_body, HistoryQuery};
-use crate::names::is_valid_user_id;
+use crate::common::connection_id::new_connection_id;
+use crate::common::error::{ChatError, ErrorCode};
+use crate::common::names::is_valid_user_id;
+use crate::room::lifetime::Session;
+use crate::room::log::message_log::{history_body, HistoryQuery};
+use crate::room::sockets::{connection_tag, user_tag, Attachment};
 use crate::room::{Delivery, Joining, ServerPost};
-use crate::session::Session;
-use crate::shell::env::{now_ms, random_bytes};
-use crate::shell::http::{error, error_response, internal, json_response};
-use crate::shell::objects;
-use crate::tags::{connection_tag, user_tag, Attachment};
+use crate::shell::calls;
+use crate::shell::common::env::{now_ms, random_bytes};
+use crate::shell::common::http::{error, error_response, internal, json_response};
 use serde_json::value::RawValue;
 use wasm_bindgen::JsValue;
 use worker::{Headers, Request, Response, Result, WebSocketPair};
@@ -30,7 +30,7 @@ struct Opening {
 
 impl ChatRoom {
     pub(super) async fn serve(&self, req: Request) -> Result<Response> {
-        let RoomRequest { room, call } = match objects::receive::<RoomRequest>(req).await? {
+        let RoomRequest { room, call } = match calls::receive::<RoomRequest>(req).await? {
             Ok(call) => call,
             Err(e) => return error_response(&e),
         };

@@ -3,10 +3,10 @@
 //! objects, so it runs after the turn, with the room released.
 
 use crate::calls::{RegistryCall, RegistryRequest, RoomCall, RoomRequest};
-use crate::connection_id::room_of;
-use crate::error::ErrorCode;
+use crate::common::connection_id::room_of;
+use crate::common::error::ErrorCode;
 use crate::protocol::{error_frame, Target};
-use crate::shell::objects;
+use crate::shell::calls;
 use worker::{Env, Result, WebSocket};
 
 /// A `direct` to forward, and the sender's frame id for the error it may get.
@@ -37,7 +37,7 @@ async fn forward(env: &Env, f: &Forward) -> Result<u64> {
                     rooms: f.rooms.clone(),
                 },
             };
-            objects::call_registry(env, &request).await?
+            calls::call_registry(env, &request).await?
         }
         Target::Connection(c) => {
             let Some(room) = room_of(c) else {
@@ -50,10 +50,10 @@ async fn forward(env: &Env, f: &Forward) -> Result<u64> {
                     frame,
                 },
             };
-            objects::call(&objects::room(env, room)?, &call).await?
+            calls::call(&calls::room(env, room)?, &call).await?
         }
     };
-    objects::delivered(res).await
+    calls::delivered(res).await
 }
 
 /// Forwards a `direct` and tells the sender when nobody got it or it could not be delivered.

@@ -40,7 +40,9 @@ mod alarm;
 mod deferral;
 mod endpoints;
 mod forward;
+mod log;
 mod moderation;
+mod moderation_store;
 mod read_states;
 mod registry_queue;
 mod reports;
@@ -48,11 +50,11 @@ mod sockets;
 mod turn;
 mod webhooks;
 
-use super::env::{now_ms, random_bytes};
-use super::sql::Sql;
-use crate::config::Config;
-use crate::meter::{self, ObjectKind};
+use crate::common::config::Config;
+use crate::common::meter::{self, ObjectKind};
 use crate::protocol::close_reply;
+use crate::shell::common::env::{now_ms, random_bytes};
+use crate::shell::common::sql::Sql;
 use alarm::AlarmClock;
 use reports::Reports;
 use turn::{SharedRoom, TurnQueue};
@@ -85,7 +87,7 @@ pub struct ChatRoom {
 impl DurableObject for ChatRoom {
     fn new(state: State, env: Env) -> Self {
         meter::wake(ObjectKind::Room);
-        let config = super::env::settings(&env).config.clone();
+        let config = crate::shell::common::env::settings(&env).config.clone();
         let webhooks = super::webhooks::Webhooks::new(
             &config.webhooks,
             Sql::new(state.storage().sql(), ObjectKind::Room),
@@ -115,7 +117,7 @@ impl DurableObject for ChatRoom {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         meter::request(ObjectKind::Room);
-        super::http::or_internal_error("room request", self.serve(req).await)
+        crate::shell::common::http::or_internal_error("room request", self.serve(req).await)
     }
 
     async fn websocket_message(
@@ -168,7 +170,7 @@ impl ChatRoom {
         let Some(me) = sockets::attachment(ws) else {
             return;
         };
-        let room = crate::connection_id::room_of(&me.connection_id).unwrap_or_default();
+        let room = crate::common::connection_id::room_of(&me.connection_id).unwrap_or_default();
         let closed = self.with_room(room, |r, _| (r.close(&me.connection_id).actions, ()));
         if let Err(e) = closed {
             worker::console_error!("room could not load to forget a socket: {e}");

@@ -11,13 +11,13 @@
 
 use super::ChatRoom;
 use crate::calls::{Closed, PresenceReport};
-use crate::error::{ChatError, ErrorCode};
-use crate::moderation::Ban;
+use crate::common::error::{ChatError, ErrorCode};
+use crate::front::moderation::Ban;
+use crate::room::lifetime::{Session, REVOCATION_CHECK_MS};
 use crate::room::Removal;
-use crate::session::{Session, REVOCATION_CHECK_MS};
-use crate::shell::env::now_ms;
-use crate::shell::http::{error, json_response};
-use crate::shell::moderation::ModerationStore;
+use crate::shell::common::env::now_ms;
+use crate::shell::common::http::{error, json_response};
+use crate::shell::room::moderation_store::ModerationStore;
 use futures::future::{select, Either};
 use worker::{Response, Result};
 

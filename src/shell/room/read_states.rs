@@ -1,4 +1,4 @@
-//! What `GET /me/unread` needs from this room (see [`crate::unread`]), reported to registry
+//! What `GET /me/unread` needs from this room (see [`crate::registry::unread`]), reported to registry
 //! shards in the background, never on the message path: the room's message count to its counter
 //! shard, after the turns where it changed; a user's `(cursor, base)` to the user's shard, after
 //! the turns where their cursor moved or they published while having one.
@@ -16,15 +16,15 @@
 use super::turn::SharedRoom;
 use super::ChatRoom;
 use crate::calls::RegistryRequest;
-use crate::chat_log::ChatLog;
-use crate::coalesced_report::REPORT_INTERVAL_MS;
-use crate::error::ErrorCode;
+use crate::common::error::ErrorCode;
+use crate::registry::registry_shard_of;
+use crate::registry::unread::{counter_shard, CursorReport};
+use crate::room::log::chat_log::ChatLog;
+use crate::room::reports::REPORT_INTERVAL_MS;
 use crate::room::{Action, ServerDelete};
-use crate::shell::env::now_ms;
-use crate::shell::http::{error, internal, json_response};
-use crate::shell::objects;
-use crate::unread::{counter_shard, CursorReport};
-use crate::user_registry::registry_shard_of;
+use crate::shell::calls;
+use crate::shell::common::env::now_ms;
+use crate::shell::common::http::{error, internal, json_response};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::rc::Rc;
@@ -152,8 +152,8 @@ fn read(shared: &SharedRoom, room: &str, shard: u32, p: &Pending) -> Option<Regi
 /// One report, retried once; a failure is logged (the next change reports afresh).
 async fn send(env: &Env, request: &RegistryRequest) {
     for attempt in 0..2 {
-        let sent = objects::call_registry(env, request).await;
-        match sent.as_ref().map(objects::ok) {
+        let sent = calls::call_registry(env, request).await;
+        match sent.as_ref().map(calls::ok) {
             Ok(Ok(())) => return,
             _ if attempt == 0 => {
                 worker::Delay::from(std::time::Duration::from_millis(100)).await;

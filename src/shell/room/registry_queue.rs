@@ -7,8 +7,8 @@
 //! must know the user's revocation before it accepts awaits its report's answer.
 
 use crate::calls::{PresenceReport, RegistryRequest, ReportReply};
-use crate::shell::objects;
-use crate::user_registry::registry_shard_of;
+use crate::registry::registry_shard_of;
+use crate::shell::calls;
 use futures::channel::oneshot;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -107,6 +107,6 @@ async fn send(env: &Env, request: &RegistryRequest) -> Option<ReportReply> {
 }
 
 async fn try_send(env: &Env, request: &RegistryRequest) -> Result<ReportReply> {
-    let res = objects::call_registry(env, request).await?;
-    objects::reply::<ReportReply>(res).await
+    let res = calls::call_registry(env, request).await?;
+    calls::reply::<ReportReply>(res).await
 }

@@ -7,11 +7,11 @@
 use super::registry_queue::RegistryQueue;
 use super::ChatRoom;
 use crate::calls::{PresenceReport, StatsCall};
-use crate::coalesced_report::{CoalescedReport, REPORT_INTERVAL_MS};
-use crate::shell::env::now_ms;
-use crate::shell::objects;
+use crate::registry::Versions;
+use crate::room::reports::{CoalescedReport, REPORT_INTERVAL_MS};
+use crate::shell::calls;
+use crate::shell::common::env::now_ms;
 use crate::stats::shard_of;
-use crate::user_registry::Versions;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -137,6 +137,6 @@ async fn report_to_shard(env: &Env, room: &str, connections: usize, version: u64
         connections: connections as u64,
         version,
     };
-    let res = objects::call(&objects::stats_shard(env, shard_of(room))?, &call).await?;
-    objects::ok(&res)
+    let res = calls::call(&calls::stats_shard(env, shard_of(room))?, &call).await?;
+    calls::ok(&res)
 }

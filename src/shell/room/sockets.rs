@@ -1,12 +1,12 @@
 //! What each socket carries through hibernation, and finding sockets without loading the room.
 //!
 //! Every socket is accepted with two tags — `c:{connection_id}` and `u:{user_id}` (see
-//! [`crate::tags`]) — and an [`Attachment`]. The attachment is what the room's index is
+//! [`crate::room::sockets`]) — and an [`Attachment`]. The attachment is what the room's index is
 //! rebuilt from after a wake; the tags let a call about one connection or one user find its
 //! sockets with `getWebSockets(tag)` without rebuilding the index of a whole (possibly large,
 //! hibernated) room.
 
-use crate::tags::{connection_tag, user_tag, Attachment};
+use crate::room::sockets::{connection_tag, user_tag, Attachment};
 use wasm_bindgen::JsValue;
 use worker::{State, WebSocket};
 
@@ -24,7 +24,7 @@ pub fn set_attachment(ws: &WebSocket, a: &Attachment) -> worker::Result<()> {
 }
 
 /// Writes a connection's session into its socket's attachment (it survives hibernation there).
-pub fn save_session(ws: &WebSocket, session: crate::session::Session) {
+pub fn save_session(ws: &WebSocket, session: crate::room::lifetime::Session) {
     if let Some(mut a) = attachment(ws) {
         a.set_session(session);
         let _ = set_attachment(ws, &a);

@@ -18,22 +18,22 @@
 use super::forward::{forward_all, Forward};
 use super::sockets::{self, attachment, connection_id_of};
 use super::ChatRoom;
-use crate::chat_log::ChatLog;
-use crate::connection_id::room_of;
-use crate::deferred::Deferred;
-use crate::message_log::MessageLog;
-use crate::outbox::{batch_texts_of, Outbox};
+use crate::common::connection_id::room_of;
 use crate::protocol::internal_error_frame;
+use crate::room::deferral::Deferred;
+use crate::room::lifetime::CloseReason;
+use crate::room::log::chat_log::ChatLog;
+use crate::room::log::message_log::MessageLog;
+use crate::room::outbox::{batch_texts_of, Outbox};
 use crate::room::{Action, Incoming, Recipients, Restored, Room};
-use crate::session::CloseReason;
-use crate::shell::incident;
+use crate::shell::common::incident;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::{Result, WebSocket, WebSocketIncomingMessage};
 
-use super::super::message_log::RoomLog;
-use super::super::moderation::ModerationStore;
+use super::log::message_log::RoomLog;
+use super::moderation_store::ModerationStore;
 
 /// A connection as the room holds it: the runtime's socket and whether it takes `batch` frames.
 #[derive(Debug)]
@@ -74,7 +74,7 @@ pub struct TurnQueue {
     pending: Cell<bool>,
     /// (turns run, frames they processed).
     pub stats: Cell<(u64, u64)>,
-    /// What connects sent to the others, waiting for the next turn ([`crate::deferred`]).
+    /// What connects sent to the others, waiting for the next turn ([`crate::room::deferral`]).
     pub deferred: RefCell<Deferred>,
     /// A connect handler is waiting to flush the deferred frames.
     pub flush_pending: Cell<bool>,
@@ -93,7 +93,7 @@ impl TurnQueue {
     }
 }
 
-/// How a turn treats the frames connects deferred ([`crate::deferred`]).
+/// How a turn treats the frames connects deferred ([`crate::room::deferral`]).
 pub enum TurnKind {
     /// Frames arrived, or a flush is due: the deferred frames go first.
     Flush,
@@ -197,7 +197,7 @@ impl ChatRoom {
         self.start_deferral(&kind, !received.is_empty(), &mut turn);
         if !received.is_empty() {
             self.turns.counted(received.len());
-            let now = super::super::env::now_ms();
+            let now = crate::shell::common::env::now_ms();
             for m in &received {
                 let incoming = match &m.frame {
                     Frame::Text(text) => Incoming::Text(text),
@@ -381,7 +381,7 @@ impl ChatRoom {
         let sql = self.sql();
         let log = RoomLog::open(sql.clone(), &self.config)?;
         let mut room = Room::new(name, self.config.clone());
-        let now = super::super::env::now_ms();
+        let now = crate::shell::common::env::now_ms();
         for ws in self.state.get_websockets() {
             // Sockets the client is closing are restored too: their close event is what woke us,
             // and it must find them to announce the leave. Only sockets the server closed itself

@@ -6,11 +6,11 @@
 
 use super::ChatRoom;
 use crate::calls::RoomCall;
-use crate::error::ErrorCode;
-use crate::message_log::HistoryStorage;
-use crate::shell::env::now_ms;
-use crate::shell::http::{error, json_response};
-use crate::shell::incident;
+use crate::common::error::ErrorCode;
+use crate::room::log::message_log::HistoryStorage;
+use crate::shell::common::env::now_ms;
+use crate::shell::common::http::{error, json_response};
+use crate::shell::common::incident;
 use crate::webhooks::{Event, EventKind};
 use worker::{Response, Result};
 

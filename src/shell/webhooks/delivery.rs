@@ -2,9 +2,9 @@
 
 use super::store::{Batch, OutboxStore, RetryState};
 use super::Run;
-use crate::shell::env::now_ms;
-use crate::shell::incident;
-use crate::shell::wake::AlarmRef;
+use crate::shell::common::alarm::AlarmRef;
+use crate::shell::common::env::now_ms;
+use crate::shell::common::incident;
 use crate::webhooks::{
     after_failure, signature, NextStep, WebhookConfig, SIGNATURE_HEADER, TIMEOUT_MS,
 };

@@ -16,9 +16,9 @@
 mod delivery;
 mod store;
 
-use super::env::{now_ms, random_bytes};
-use super::sql::Sql;
-use super::wake::AlarmRef;
+use crate::shell::common::alarm::AlarmRef;
+use crate::shell::common::env::{now_ms, random_bytes};
+use crate::shell::common::sql::Sql;
 use crate::webhooks::{dead_body, watchdog_ms, Event, WebhookConfig};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

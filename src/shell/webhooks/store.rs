@@ -9,8 +9,8 @@
 //! - `webhook_state(key, value)`: `attempts` (failed attempts of the head batch) and
 //!   `retry_at` (unix ms of its next attempt), so an evicted object resumes the schedule.
 
-use crate::shell::sql::Sql;
-use crate::shell::sql::{has_table, int};
+use crate::shell::common::sql::Sql;
+use crate::shell::common::sql::{has_table, int};
 use crate::webhooks::{DeadBatch, BATCH_BUDGET, MAX_BATCH_EVENTS};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -234,8 +234,11 @@ impl OutboxStore {
         if !self.exists()? {
             return Ok((Vec::new(), 0));
         }
-        let total =
-            crate::shell::sql::number(&self.sql, "SELECT COUNT(*) AS n FROM webhook_dead", vec![])?;
+        let total = crate::shell::common::sql::number(
+            &self.sql,
+            "SELECT COUNT(*) AS n FROM webhook_dead",
+            vec![],
+        )?;
         let rows: Vec<Row> = self
             .sql
             .exec(

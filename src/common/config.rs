@@ -1,0 +1,275 @@
+//! Runtime settings read from wrangler vars/secrets, with defaults and sane bounds.
+//!
+//! A value that does not parse or is out of range falls back to its default instead of
+//! failing requests: a typo in `wrangler.toml` must not take a room down.
+
+use crate::front::auth::TokenRules;
+use crate::room::log::message_log::{HistoryStorage, Retention};
+use crate::room::rate_limit::RateLimit;
+use crate::webhooks::WebhookConfig;
+
+/// Largest text frame a client may send, in bytes (`MAX_MESSAGE_BYTES`).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 65_536;
+/// workerd refuses WebSocket messages over 1 MiB, so a larger limit could never apply.
+pub const MAX_MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub max_message_bytes: usize,
+    pub rate_limit: RateLimit,
+    pub retention: Retention,
+    pub history_storage: HistoryStorage,
+    /// `TOKEN_REFRESH_NOTICE_SECONDS`: `token_expiring` comes this long before `exp`.
+    pub token_notice_secs: u64,
+    pub token_rules: TokenRules,
+    /// `AUTH_SECRET`, for tokens presented on an open connection (`auth`).
+    pub auth_secret: Secret,
+    /// `DIRECT_RATE_PER_SECOND` / `DIRECT_RATE_BURST`: directs per user per room.
+    pub direct_rate: RateLimit,
+    /// `MAX_CONNECTIONS_PER_USER`: one user's connections in one room.
+    pub max_connections_per_user: usize,
+    /// `MAX_ROOM_CONNECTIONS`: connections in one room.
+    pub max_room_connections: usize,
+    /// `REPLAY_MAX_MESSAGES` / `REPLAY_MAX_BYTES`: what one resume replays at most.
+    pub replay: ReplayLimit,
+    /// `WELCOME_MAX_MEMBERS`: members listed in `welcome` (the rest are paged over HTTP): a
+    /// join storm into a big room must not make every welcome list everyone.
+    pub welcome_max_members: usize,
+    /// `TYPING_INTERVAL_MS`: at most one `typing` frame relayed per user per room this often.
+    pub typing_interval_ms: u64,
+    /// `WEBHOOK_*`: events pushed to the application's backend (off unless `WEBHOOK_URL`).
+    pub webhooks: WebhookConfig,
+}
+
+/// The most one resume (`?since=`) replays; older messages are announced as a `gap` with
+/// reason `replay_limit`, for the client to read over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayLimit {
+    pub max_messages: u64,
+    pub max_bytes: u64,
+}
+
+impl Default for ReplayLimit {
+    fn default() -> Self {
+        ReplayLimit {
+            max_messages: 1_000,
+            max_bytes: 8 << 20,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            rate_limit: RateLimit::default(),
+            retention: Retention::default(),
+            history_storage: HistoryStorage::Durable,
+            token_notice_secs: 60,
+            token_rules: TokenRules::default(),
+            auth_secret: Secret::default(),
+            direct_rate: RateLimit {
+                per_second: 5.0,
+                burst: 20.0,
+            },
+            max_connections_per_user: 10,
+            max_room_connections: 10_000,
+            replay: ReplayLimit::default(),
+            welcome_max_members: 100,
+            typing_interval_ms: 2_000,
+            webhooks: WebhookConfig::default(),
+        }
+    }
+}
+
+/// A secret value: compared and used, never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Config {
+    /// Builds the configuration from a variable lookup (the Worker `Env` in production).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
+        let d = Config::default();
+        let vars = Vars(&get);
+        Config {
+            max_message_bytes: vars
+                .within("MAX_MESSAGE_BYTES", 1.0, MAX_MAX_MESSAGE_BYTES as f64)
+                .map_or(d.max_message_bytes, |v| v as usize),
+            rate_limit: vars.rate("RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", d.rate_limit),
+            retention: Retention {
+                // 0 = unlimited.
+                max_messages: vars
+                    .within("HISTORY_MAX_MESSAGES", 0.0, 1e12)
+                    .map_or(d.retention.max_messages, |v| v as u64),
+                // Fractions of a day are allowed (tests use seconds' worth); 0 = unlimited.
+                max_age_ms: vars
+                    .within("HISTORY_MAX_AGE_DAYS", 0.0, 1e6)
+                    .map_or(d.retention.max_age_ms, |v| (v * 86_400_000.0) as u64),
+            },
+            history_storage: match get("HISTORY_STORAGE").as_deref().map(str::trim) {
+                Some("none") => HistoryStorage::None,
+                _ => HistoryStorage::Durable,
+            },
+            token_notice_secs: vars
+                .within("TOKEN_REFRESH_NOTICE_SECONDS", 0.0, 1e9)
+                .map_or(d.token_notice_secs, |v| v as u64),
+            token_rules: TokenRules {
+                max_lifetime_secs: vars
+                    .within("MAX_TOKEN_LIFETIME_SECONDS", 0.0, 1e12)
+                    .map_or(d.token_rules.max_lifetime_secs, |v| v as u64),
+            },
+            auth_secret: Secret::new(get("AUTH_SECRET").unwrap_or_default()),
+            direct_rate: vars.rate("DIRECT_RATE_PER_SECOND", "DIRECT_RATE_BURST", d.direct_rate),
+            max_connections_per_user: vars
+                .within("MAX_CONNECTIONS_PER_USER", 1.0, 1e9)
+                .map_or(d.max_connections_per_user, |v| v as usize),
+            max_room_connections: vars
+                .within("MAX_ROOM_CONNECTIONS", 1.0, 1e9)
+                .map_or(d.max_room_connections, |v| v as usize),
+            welcome_max_members: vars
+                .within("WELCOME_MAX_MEMBERS", 0.0, 1e9)
+                .map_or(d.welcome_max_members, |v| v as usize),
+            replay: ReplayLimit {
+                max_messages: vars
+                    .within("REPLAY_MAX_MESSAGES", 1.0, 1e9)
+                    .map_or(d.replay.max_messages, |v| v as u64),
+                max_bytes: vars
+                    .within("REPLAY_MAX_BYTES", 1.0, 1e12)
+                    .map_or(d.replay.max_bytes, |v| v as u64),
+            },
+            typing_interval_ms: vars
+                .within("TYPING_INTERVAL_MS", 0.0, 3_600_000.0)
+                .map_or(d.typing_interval_ms, |v| v as u64),
+            webhooks: WebhookConfig::from_lookup(&get),
+        }
+    }
+}
+
+/// Numeric variables, each read with a range: out of range or unparsable is `None`.
+struct Vars<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
+    fn within(&self, name: &str, lo: f64, hi: f64) -> Option<f64> {
+        let v = (self.0)(name)?.trim().parse::<f64>().ok()?;
+        (lo..=hi).contains(&v).then_some(v)
+    }
+
+    fn rate(&self, per_second: &str, burst: &str, default: RateLimit) -> RateLimit {
+        RateLimit {
+            per_second: self
+                .within(per_second, 0.001, 1e9)
+                .unwrap_or(default.per_second),
+            burst: self.within(burst, 1.0, 1e9).unwrap_or(default.burst),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Config {
+        Config::from_lookup(|k| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn defaults_apply_when_unset() {
+        assert_eq!(from(&[]), Config::default());
+        assert_eq!(Config::default().max_message_bytes, 65_536);
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = from(&[
+            ("MAX_MESSAGE_BYTES", "1024"),
+            ("RATE_LIMIT_PER_SECOND", "2.5"),
+            ("RATE_LIMIT_BURST", " 7 "),
+            ("HISTORY_MAX_MESSAGES", "0"),
+            ("HISTORY_MAX_AGE_DAYS", "0.5"),
+            ("TOKEN_REFRESH_NOTICE_SECONDS", "5"),
+            ("MAX_TOKEN_LIFETIME_SECONDS", "0"),
+            ("AUTH_SECRET", "s3cret"),
+        ]);
+        assert_eq!(c.token_notice_secs, 5);
+        let limits = from(&[
+            ("DIRECT_RATE_PER_SECOND", "1"),
+            ("DIRECT_RATE_BURST", "3"),
+            ("MAX_CONNECTIONS_PER_USER", "2"),
+            ("MAX_ROOM_CONNECTIONS", "50"),
+            ("REPLAY_MAX_MESSAGES", "10"),
+            ("REPLAY_MAX_BYTES", "1000"),
+            ("TYPING_INTERVAL_MS", "500"),
+        ]);
+        assert_eq!(limits.typing_interval_ms, 500);
+        assert_eq!(
+            (limits.direct_rate.per_second, limits.direct_rate.burst),
+            (1.0, 3.0)
+        );
+        assert_eq!(
+            (limits.max_connections_per_user, limits.max_room_connections),
+            (2, 50)
+        );
+        assert_eq!(
+            limits.replay,
+            ReplayLimit {
+                max_messages: 10,
+                max_bytes: 1000
+            }
+        );
+        assert_eq!(c.token_rules.max_lifetime_secs, 0);
+        assert_eq!(c.auth_secret, Secret::new("s3cret"));
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "secrets are never printed"
+        );
+        assert_eq!(c.retention.max_messages, 0);
+        assert_eq!(c.history_storage, HistoryStorage::Durable);
+        assert_eq!(
+            from(&[("HISTORY_STORAGE", "none")]).history_storage,
+            HistoryStorage::None
+        );
+        assert_eq!(c.retention.max_age_ms, 43_200_000);
+        assert_eq!(c.max_message_bytes, 1024);
+        assert_eq!(c.rate_limit.per_second, 2.5);
+        assert_eq!(c.rate_limit.burst, 7.0);
+    }
+
+    #[test]
+    fn junk_and_out_of_range_fall_back() {
+        let c = from(&[
+            ("MAX_MESSAGE_BYTES", "99999999"),
+            ("RATE_LIMIT_PER_SECOND", "fast"),
+            ("RATE_LIMIT_BURST", "0"),
+            ("HISTORY_MAX_MESSAGES", "-3"),
+            ("HISTORY_MAX_AGE_DAYS", "forever"),
+            ("TOKEN_REFRESH_NOTICE_SECONDS", "-1"),
+            ("MAX_TOKEN_LIFETIME_SECONDS", "a week"),
+            ("MAX_CONNECTIONS_PER_USER", "0"),
+            ("REPLAY_MAX_MESSAGES", "-1"),
+            ("TYPING_INTERVAL_MS", "soon"),
+        ]);
+        assert_eq!(c, Config::default());
+        assert_eq!(c.typing_interval_ms, 2_000);
+    }
+}

@@ -1,0 +1,7 @@
+//! The stateless front worker's rules: its URL map, user tokens, and the bodies of the server
+//! API, each validated before anything is forwarded to an object.
+
+pub mod auth;
+pub mod moderation;
+pub mod routes;
+pub mod server_api;

@@ -1,0 +1,250 @@
+//! The front worker's URL map, as a pure function so that routing is unit-tested.
+//!
+//! Room and connection segments are returned raw: their alphabets are URL-unreserved, so a
+//! percent sign already makes them invalid. User ids may be any Unicode and are
+//! percent-decoded (`None` when the decoding is not UTF-8).
+
+use percent_encoding::percent_decode_str;
+
+/// Where a request goes (the method is checked by the handler).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// `GET /health`
+    Health,
+    /// `GET /dev/token?user=U[&rooms=a,b]` (only when `DEV_MODE=1`)
+    DevToken,
+    /// `GET /dev/rooms/{room}/debug` (only when `DEV_MODE=1`): the room object's instance facts,
+    /// used by tests to prove that a room was evicted and woke up again.
+    DevRoomDebug(&'a str),
+    /// `GET /dev/meter` (only when `DEV_MODE=1`): what the objects in this isolate were billed
+    /// for so far ([`crate::common::meter`]).
+    DevMeter,
+    /// `GET /rooms/{room}/ws` (WebSocket upgrade)
+    RoomSocket(&'a str),
+    /// `GET /rooms/{room}` (admin)
+    RoomInfo(&'a str),
+    /// `GET /rooms/{room}/members?after=U&limit=L` (admin, or a user token that may join)
+    RoomMembers(&'a str),
+    /// `POST /rooms/{room}/messages` (admin), `GET /rooms/{room}/messages` (history: admin or
+    /// a user token that may join the room)
+    RoomMessages(&'a str),
+    /// `GET /users/{user}` (admin); `None` when the segment is not valid percent-encoded UTF-8
+    UserInfo(Option<String>),
+    /// `POST /users/{user}/messages` (admin)
+    UserMessages(Option<String>),
+    /// `POST /connections/{connection_id}/messages` (admin)
+    ConnectionMessages(&'a str),
+    /// `POST /connections/{connection_id}/disconnect` (admin)
+    ConnectionDisconnect(&'a str),
+    /// `POST /rooms/{room}/kick` (admin)
+    RoomKick(&'a str),
+    /// `GET /rooms/{room}/bans` (admin)
+    RoomBans(&'a str),
+    /// `DELETE /rooms/{room}/bans/{user}` (admin)
+    RoomBan(&'a str, Option<String>),
+    /// `POST /users/{user}/disconnect` (admin)
+    UserDisconnect(Option<String>),
+    /// `POST /users/{user}/revoke` (admin)
+    UserRevoke(Option<String>),
+    /// `GET /rooms/{room}/webhooks/dead` (admin)
+    RoomWebhooksDead(&'a str),
+    /// `POST /rooms/{room}/webhooks/dead/retry` (admin)
+    RoomWebhooksRetry(&'a str),
+    /// `GET /registry/webhooks/dead` (admin): the registry shards' dead letters
+    RegistryWebhooksDead,
+    /// `POST /registry/webhooks/dead/retry` (admin)
+    RegistryWebhooksRetry,
+    /// `GET /stats` (admin)
+    Stats,
+    /// `DELETE /rooms/{room}/messages/{seq}` (admin); `None` when `seq` is not a number
+    RoomMessage(&'a str, Option<u64>),
+    /// `GET /users/{user}/unread` (admin)
+    UserUnread(Option<String>),
+    /// `GET /me/unread` (the user's own token)
+    MeUnread,
+    /// Anything else.
+    Unknown,
+}
+
+impl Route<'_> {
+    /// Routes of the server HTTP API, which require `Authorization: Bearer <ADMIN_TOKEN>`.
+    /// (Reading a room's history with `GET` also accepts a user token, checked by its handler.)
+    pub fn is_admin(&self, is_get: bool) -> bool {
+        match self {
+            Route::RoomMessages(_) => !is_get,
+            Route::RoomInfo(_)
+            | Route::UserInfo(_)
+            | Route::UserMessages(_)
+            | Route::ConnectionMessages(_)
+            | Route::ConnectionDisconnect(_)
+            | Route::RoomKick(_)
+            | Route::RoomBans(_)
+            | Route::RoomBan(..)
+            | Route::UserDisconnect(_)
+            | Route::UserRevoke(_)
+            | Route::RoomMessage(..)
+            | Route::UserUnread(_)
+            | Route::RoomWebhooksDead(_)
+            | Route::RoomWebhooksRetry(_)
+            | Route::RegistryWebhooksDead
+            | Route::RegistryWebhooksRetry
+            | Route::Stats => true,
+            _ => false,
+        }
+    }
+}
+
+fn decode(segment: &str) -> Option<String> {
+    percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+pub fn route(path: &str) -> Route<'_> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["health"] => Route::Health,
+        ["dev", "token"] => Route::DevToken,
+        ["dev", "meter"] => Route::DevMeter,
+        ["dev", "rooms", room, "debug"] => Route::DevRoomDebug(room),
+        ["rooms", room, "ws"] => Route::RoomSocket(room),
+        ["rooms", room] => Route::RoomInfo(room),
+        ["rooms", room, "messages"] => Route::RoomMessages(room),
+        ["users", user] => Route::UserInfo(decode(user)),
+        ["users", user, "messages"] => Route::UserMessages(decode(user)),
+        ["connections", id, "messages"] => Route::ConnectionMessages(id),
+        ["connections", id, "disconnect"] => Route::ConnectionDisconnect(id),
+        ["rooms", room, "kick"] => Route::RoomKick(room),
+        ["rooms", room, "members"] => Route::RoomMembers(room),
+        ["rooms", room, "bans"] => Route::RoomBans(room),
+        ["rooms", room, "bans", user] => Route::RoomBan(room, decode(user)),
+        ["users", user, "disconnect"] => Route::UserDisconnect(decode(user)),
+        ["users", user, "revoke"] => Route::UserRevoke(decode(user)),
+        ["rooms", room, "webhooks", "dead"] => Route::RoomWebhooksDead(room),
+        ["rooms", room, "webhooks", "dead", "retry"] => Route::RoomWebhooksRetry(room),
+        ["registry", "webhooks", "dead"] => Route::RegistryWebhooksDead,
+        ["registry", "webhooks", "dead", "retry"] => Route::RegistryWebhooksRetry,
+        ["stats"] => Route::Stats,
+        ["rooms", room, "messages", seq] => Route::RoomMessage(room, seq.parse().ok()),
+        ["users", user, "unread"] => Route::UserUnread(decode(user)),
+        ["me", "unread"] => Route::MeUnread,
+        _ => Route::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_the_contract_paths() {
+        assert_eq!(route("/health"), Route::Health);
+        assert_eq!(route("/dev/token"), Route::DevToken);
+        assert_eq!(route("/dev/meter"), Route::DevMeter);
+        assert_eq!(route("/rooms/lobby/ws"), Route::RoomSocket("lobby"));
+        assert_eq!(route("/rooms//ws"), Route::RoomSocket(""));
+        assert_eq!(route("/rooms/a%20b/ws"), Route::RoomSocket("a%20b"));
+        assert_eq!(route("/dev/rooms/x/debug"), Route::DevRoomDebug("x"));
+        assert_eq!(route("/rooms/lobby"), Route::RoomInfo("lobby"));
+        assert_eq!(route("/rooms/lobby/messages"), Route::RoomMessages("lobby"));
+        assert_eq!(
+            route("/users/al%C3%A9"),
+            Route::UserInfo(Some("alé".into()))
+        );
+        assert_eq!(
+            route("/users/bob/messages"),
+            Route::UserMessages(Some("bob".into()))
+        );
+        assert_eq!(route("/users/%FF"), Route::UserInfo(None));
+        assert_eq!(
+            route("/connections/r.00/messages"),
+            Route::ConnectionMessages("r.00")
+        );
+        assert_eq!(route("/stats"), Route::Stats);
+        assert_eq!(
+            route("/rooms/x/webhooks/dead"),
+            Route::RoomWebhooksDead("x")
+        );
+        assert_eq!(
+            route("/rooms/x/webhooks/dead/retry"),
+            Route::RoomWebhooksRetry("x")
+        );
+        assert_eq!(
+            route("/connections/r.00/disconnect"),
+            Route::ConnectionDisconnect("r.00")
+        );
+        assert_eq!(route("/rooms/x/kick"), Route::RoomKick("x"));
+        assert_eq!(route("/rooms/x/members"), Route::RoomMembers("x"));
+        assert!(
+            !route("/rooms/x/members").is_admin(true),
+            "a user token may read them too"
+        );
+        assert_eq!(route("/rooms/x/bans"), Route::RoomBans("x"));
+        assert_eq!(
+            route("/rooms/x/bans/al%C3%A9"),
+            Route::RoomBan("x", Some("alé".into()))
+        );
+        assert_eq!(
+            route("/users/bob/disconnect"),
+            Route::UserDisconnect(Some("bob".into()))
+        );
+        assert_eq!(
+            route("/users/bob/revoke"),
+            Route::UserRevoke(Some("bob".into()))
+        );
+        for admin in [
+            "/connections/r.00/disconnect",
+            "/rooms/x/kick",
+            "/rooms/x/bans",
+            "/rooms/x/bans/u",
+            "/users/u/disconnect",
+            "/users/u/revoke",
+            "/rooms/x/webhooks/dead",
+            "/rooms/x/webhooks/dead/retry",
+            "/registry/webhooks/dead",
+            "/registry/webhooks/dead/retry",
+        ] {
+            assert!(
+                route(admin).is_admin(true) && route(admin).is_admin(false),
+                "{admin}"
+            );
+        }
+        assert!(route("/stats").is_admin(true));
+        assert_eq!(
+            route("/rooms/x/messages/12"),
+            Route::RoomMessage("x", Some(12))
+        );
+        assert_eq!(route("/rooms/x/messages/-1"), Route::RoomMessage("x", None));
+        assert_eq!(
+            route("/users/al%C3%A9/unread"),
+            Route::UserUnread(Some("alé".into()))
+        );
+        assert_eq!(route("/me/unread"), Route::MeUnread);
+        assert!(route("/rooms/x/messages/1").is_admin(false));
+        assert!(route("/users/u/unread").is_admin(true));
+        assert!(!route("/me/unread").is_admin(true), "the user's own token");
+        assert!(!route("/rooms/x/ws").is_admin(true));
+        assert!(route("/rooms/x/messages").is_admin(false));
+        assert!(!route("/rooms/x/messages").is_admin(true));
+    }
+
+    #[test]
+    fn everything_else_is_unknown() {
+        for p in [
+            "/",
+            "/rooms",
+            "/rooms/x/ws/extra",
+            "/rooms/a/b/ws",
+            "/healthz",
+            "/users",
+            "/connections/x",
+            "/rooms/x/webhooks",
+            "/rooms/x/webhooks/dead/retry/now",
+            "/registry",
+            "/registry/webhooks",
+        ] {
+            assert_eq!(route(p), Route::Unknown, "{p}");
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! What every object's shell shares: settings and the clock ([`env`]), the alarm ([`alarm`]),
+//! JSON responses ([`http`]), incident ids ([`incident`]) and metered SQL ([`sql`]).
+
+pub mod alarm;
+pub mod env;
+pub mod http;
+pub mod incident;
+pub mod sql;

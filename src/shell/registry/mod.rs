@@ -1,0 +1,247 @@
+//! `UserRegistry`: the registry shards that replace the original design's Redis Pub/Sub for
+//! per-user fan-out. Users are spread over [`REGISTRY_SHARDS`] objects by a hash of their id
+//! (never one global object); a shard knows, for each of its users, the rooms where the user
+//! has connections, because rooms report their users' presence (first connection in, last
+//! out), batched per shard.
+//!
+//! Keeping it right without keeping rooms awake:
+//! - reports are versioned, so late or reordered ones cannot undo newer ones;
+//! - every fan-out to the rooms and every read asks the rooms themselves, and their answer
+//!   replaces the stored count: a room that no longer holds the user is dropped (no ghosts),
+//!   without any timer;
+//! - entries live in the shard's SQLite storage ([`store`]), so eviction loses nothing.
+//!
+//! Each fan-out forwards to each of the user's rooms once, and each room sends to each of the
+//! user's sockets there once: exactly one copy per connection per call. `GET /stats` asks each
+//! shard how many of its users are online; shards never report on their own.
+//!
+//! [`REGISTRY_SHARDS`]: crate::registry::REGISTRY_SHARDS
+
+mod pending;
+mod rooms;
+mod store;
+mod unread;
+mod webhooks;
+
+use crate::calls::{
+    Closed, Delivered, OnlineUsers, PresenceReport, RegistryCall, RegistryRequest, ReportReply,
+    Revoked,
+};
+use crate::common::error::ErrorCode;
+use crate::common::meter::{self, ObjectKind};
+use crate::registry::TOMBSTONE_TTL_MS;
+use crate::shell::calls;
+use crate::shell::common::env::now_ms;
+use crate::shell::common::http::{error, error_response, json_response};
+use crate::shell::common::sql::Sql;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use store::{ShardStore, UserState};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+#[durable_object]
+pub struct UserRegistry {
+    state: State,
+    env: Env,
+    store: Rc<ShardStore>,
+    /// The users touched since the last wake (those with live rooms stay).
+    users: Rc<RefCell<HashMap<String, UserState>>>,
+    /// When this instance last purged expired tombstones (unix ms).
+    purged: Rc<Cell<u64>>,
+    /// This shard's number (learned from the first request it serves).
+    shard: Cell<Option<u32>>,
+    /// The shard's webhook outbox (`direct_undelivered`) and its delivery.
+    webhooks: super::webhooks::Webhooks,
+    /// What this instance asked of its alarm (webhook retries only).
+    scheduled: crate::shell::common::alarm::Scheduled,
+    /// Presence reports answered and not stored yet.
+    pending: pending::Pending,
+}
+
+/// Expired tombstones are purged at most this often (a scan of the shard's table).
+const PURGE_INTERVAL_MS: u64 = 600_000;
+
+impl DurableObject for UserRegistry {
+    fn new(state: State, env: Env) -> Self {
+        meter::wake(ObjectKind::Registry);
+        let sql = Sql::new(state.storage().sql(), ObjectKind::Registry);
+        let store = Rc::new(ShardStore::new(sql.clone()));
+        let config = &crate::shell::common::env::settings(&env).config;
+        let webhooks = super::webhooks::Webhooks::new(&config.webhooks, sql);
+        UserRegistry {
+            state,
+            env,
+            store,
+            users: Rc::new(RefCell::new(HashMap::new())),
+            purged: Rc::new(Cell::new(0)),
+            shard: Cell::new(None),
+            webhooks,
+            scheduled: Default::default(),
+            pending: Default::default(),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        meter::request(ObjectKind::Registry);
+        crate::shell::common::http::or_internal_error("registry request", self.serve(req).await)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        meter::alarm(ObjectKind::Registry);
+        self.on_alarm().await
+    }
+}
+
+impl UserRegistry {
+    /// One short dispatch over the calls a registry shard serves ([`RegistryRequest`]).
+    async fn serve(&self, req: Request) -> Result<Response> {
+        if let Some(fault) = self.dev_fault().await {
+            return fault;
+        }
+        let request = match calls::receive::<RegistryRequest>(req).await? {
+            Ok(r) => r,
+            Err(e) => return error_response(&e),
+        };
+        self.shard.set(Some(request.shard()));
+        if !matches!(request, RegistryRequest::Reports { .. }) {
+            // Whatever this request reads, it reads every report already answered.
+            self.pending.settle(&self.store, &self.users);
+        }
+        let (user, call) = match request {
+            RegistryRequest::Reports { room, reports } => {
+                let reply = self.reports(&room, reports)?;
+                return crate::shell::common::http::internal_reply(serde_json::to_string(&reply)?);
+            }
+            RegistryRequest::Online { .. } => {
+                let online = OnlineUsers {
+                    online: self.store.online_users()?,
+                };
+                return crate::shell::common::http::internal_reply(serde_json::to_string(&online)?);
+            }
+            RegistryRequest::ReadStates {
+                room,
+                messages,
+                cursors,
+            } => return self.read_states(&room, messages, cursors),
+            RegistryRequest::RoomMessages { rooms } => {
+                let counts = self.room_messages(&rooms)?;
+                return json_response(200, serde_json::to_string(&counts)?);
+            }
+            r @ (RegistryRequest::WebhooksDead { .. } | RegistryRequest::WebhooksRetry { .. }) => {
+                return self.dead_letters(r)
+            }
+            RegistryRequest::User { user, call } => (user, call),
+        };
+        self.user_call(&user, call).await
+    }
+
+    /// A call about one user.
+    async fn user_call(&self, user: &str, call: RegistryCall) -> Result<Response> {
+        match call {
+            RegistryCall::FanOut { frame, rooms } => {
+                let delivery = Some((frame.as_str(), rooms.as_deref()));
+                let delivered = self.verify_rooms(user, delivery).await?;
+                if delivered == 0 {
+                    self.undelivered(user, &frame)?;
+                }
+                json_response(200, serde_json::to_string(&Delivered { delivered })?)
+            }
+            RegistryCall::Info => self.info(user).await,
+            RegistryCall::Disconnect { reason } => {
+                let closed = self.disconnect_everywhere(user, reason).await?;
+                json_response(200, serde_json::to_string(&Closed { closed })?)
+            }
+            RegistryCall::Revoke { before, reason } => {
+                let closed = self.revoke(user, before, reason).await?;
+                json_response(200, serde_json::to_string(&Closed { closed })?)
+            }
+            RegistryCall::Unread { rooms, iat } => self.unread(user, rooms, iat).await,
+            RegistryCall::Revoked { iat } => {
+                let before = self.with_user(user, |s| s.revoked_before)?;
+                let revoked = before.is_some_and(|before| iat < before);
+                json_response(200, serde_json::to_string(&Revoked { revoked })?)
+            }
+        }
+    }
+
+    /// A room's presence reports: each stored unless stale (one conditional write, nothing
+    /// read first), answered with the reported users' revocations. The shard's online count is
+    /// counted when `GET /stats` asks for it.
+    ///
+    /// The writes come after the reply has gone out (a zero timer later): the runtime's output
+    /// gate holds every reply until the writes made before it are durable, and a room's connect
+    /// awaits this reply — it needs the revocation, not the write. A crash in between loses a
+    /// presence record, which the room's next report of that user, or a read of the user's
+    /// rooms, puts right.
+    fn reports(&self, room: &str, reports: Vec<PresenceReport>) -> Result<ReportReply> {
+        let mut reply = ReportReply::default();
+        for r in &reports {
+            if let Some(before) = self.store.revoked_before(&r.user)? {
+                reply.revoked_before.insert(r.user.clone(), before);
+            }
+        }
+        if self.pending.push(room, reports) {
+            let (store, users) = (self.store.clone(), self.users.clone());
+            let (pending, purged) = (self.pending.clone(), self.purged.clone());
+            self.state.wait_until(async move {
+                worker::Delay::from(std::time::Duration::ZERO).await;
+                pending.settle(&store, &users);
+                purge_tombstones(&store, &purged);
+            });
+        }
+        Ok(reply)
+    }
+
+    /// Runs `f` on what the shard knows of `user` (loaded from storage on first use). Users
+    /// with no live room and no revocation are not kept in memory afterwards.
+    fn with_user<T>(&self, user: &str, f: impl FnOnce(&mut UserState) -> T) -> Result<T> {
+        let mut users = self.users.borrow_mut();
+        if !users.contains_key(user) {
+            let loaded = self.store.load(user, now_ms())?;
+            users.insert(user.to_owned(), loaded);
+        }
+        let Some(state) = users.get_mut(user) else {
+            return Err(worker::Error::RustError("user state vanished".into()));
+        };
+        let out = f(state);
+        if state.rooms.total() == 0 && state.revoked_before.is_none() {
+            users.remove(user);
+        }
+        Ok(out)
+    }
+
+    /// Test hook, honoured only with `DEV_MODE=1`: `REGISTRY_FAULT=down` makes every registry
+    /// answer 503, `REGISTRY_FAULT=slow:MS` delays every answer by MS milliseconds. It lets the
+    /// integration tests prove that room chat never waits for a registry.
+    async fn dev_fault(&self) -> Option<Result<Response>> {
+        let settings = crate::shell::common::env::settings(&self.env);
+        if !settings.dev_mode {
+            return None;
+        }
+        let fault = settings.registry_fault.as_deref()?;
+        if fault == "down" {
+            return Some(error(
+                ErrorCode::Unavailable,
+                "registry is down (REGISTRY_FAULT)",
+            ));
+        }
+        let ms = fault.strip_prefix("slow:")?.parse::<u64>().ok()?;
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+        None
+    }
+}
+
+/// Deletes tombstones past their hour, at most every [`PURGE_INTERVAL_MS`] (a scan of the
+/// shard's table).
+fn purge_tombstones(store: &ShardStore, purged: &Cell<u64>) {
+    let now = now_ms();
+    if now.saturating_sub(purged.get()) <= PURGE_INTERVAL_MS {
+        return;
+    }
+    purged.set(now);
+    let cutoff = now.saturating_sub(TOMBSTONE_TTL_MS) * 1024;
+    if let Err(e) = store.purge_tombstones(cutoff) {
+        worker::console_warn!("purging registry tombstones failed: {e}");
+    }
+}
