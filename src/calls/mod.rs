@@ -157,7 +157,7 @@ fn split_rooms(r: &str) -> Vec<String> {
 
 /// The answer of a call that closes connections: how many it closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Closed {
+pub struct ClosedCount {
     pub closed: u64,
 }
 

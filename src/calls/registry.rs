@@ -129,11 +129,11 @@ pub enum RegistryCall {
     /// `GET /users/{user}`: the user's connections per room, checked with each room.
     Info,
     /// `POST /users/{user}/disconnect`: every connection of the user, every room (4003).
-    /// Answers [`super::Closed`].
+    /// Answers [`super::ClosedCount`].
     Disconnect { reason: Option<String> },
     /// `POST /users/{user}/revoke`: the user's tokens issued before `before` (unix s) are
     /// refused from now on, and live connections on them are closed (4005). Answers
-    /// [`super::Closed`].
+    /// [`super::ClosedCount`].
     Revoke { before: u64, reason: Option<String> },
     /// `GET /users/{user}/unread`, `GET /me/unread`: `{"rooms":{room:n}}` for every room where
     /// the user has a read cursor (only `rooms`, a token's claim, when given). `iat`: the

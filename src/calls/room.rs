@@ -98,20 +98,20 @@ pub enum RoomCall {
     },
     /// The object's instance facts (`DEV_MODE` only): lets tests prove evictions and wakes.
     Debug,
-    /// Close one connection here (4003). Answers [`super::Closed`], or 404.
+    /// Close one connection here (4003). Answers [`super::ClosedCount`], or 404.
     Disconnect {
         connection: String,
         reason: Option<String>,
     },
     /// Close every connection of `user` here (4003), for the user's registry. Answers
-    /// [`super::Closed`].
+    /// [`super::ClosedCount`].
     DisconnectUser {
         user: String,
         reason: Option<String>,
     },
     /// `POST /rooms/{room}/kick`: close the user's connections (4003), and ban them when
     /// `ban` is given (`Some(None)`: until unbanned; `Some(Some(s))`: for `s` seconds).
-    /// Answers [`super::Closed`].
+    /// Answers [`super::ClosedCount`].
     Kick {
         user: String,
         ban: Option<Option<u64>>,
@@ -123,7 +123,7 @@ pub enum RoomCall {
     Unban { user: String },
     /// A revocation of `user`'s tokens issued before `before` (unix s), from the user's
     /// registry: remembered, and the covered connections closed (4005). Answers
-    /// [`super::Closed`].
+    /// [`super::ClosedCount`].
     Revoke {
         user: String,
         before: u64,

@@ -2,6 +2,6 @@
 //! API, each validated before anything is forwarded to an object.
 
 pub mod auth;
-pub mod moderation;
+pub mod moderation_api;
 pub mod routes;
 pub mod server_api;

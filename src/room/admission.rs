@@ -94,7 +94,7 @@ impl<H> Room<H> {
             0,
             Action::Close {
                 connection_id: connection_id.to_owned(),
-                reason: crate::room::lifetime::CloseReason::RateLimited,
+                reason: crate::room::session::CloseReason::RateLimited,
             },
         );
         actions

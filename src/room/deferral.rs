@@ -15,7 +15,7 @@
 //! frame therefore remembers how many connections had opened when it was deferred, and leaves
 //! out the ones opened after it ([`Recipients::AllExceptThese`]).
 
-use crate::room::outbox::Outbox;
+use crate::room::sends::TurnSends;
 use crate::room::Recipients;
 
 /// Frames a connect deferred, and the connections opened since the last flush.
@@ -63,16 +63,16 @@ impl Deferred {
             .is_some_and(|t| now_ms.saturating_sub(t) >= DEFER_AT_MOST_MS)
     }
 
-    /// Puts every deferred frame at the front of `outbox`, in the order deferred, each leaving
+    /// Puts every deferred frame at the front of `sends`, in the order deferred, each leaving
     /// out the connections opened after it; the deferral starts over.
-    pub fn flush_into(&mut self, outbox: &mut Outbox) {
+    pub fn flush_into(&mut self, sends: &mut TurnSends) {
         let opened = std::mem::take(&mut self.opened);
         self.since_ms = None;
         let items = std::mem::take(&mut self.items)
             .into_iter()
             .map(|(to, frame, mark)| (left_out(to, &opened[mark..]), frame))
             .collect();
-        outbox.prepend(items);
+        sends.prepend(items);
     }
 }
 
@@ -113,7 +113,7 @@ mod tests {
         d.defer(to, frame, 1_010);
         d.opened("c"); // a second tab of someone already here: no join of its own
         assert!(!d.overdue(1_049) && d.overdue(1_050));
-        let mut out = Outbox::default();
+        let mut out = TurnSends::default();
         out.push(Recipients::AllExcept(None), "message".into());
         d.flush_into(&mut out);
         assert!(d.is_empty() && !d.overdue(5_000));
@@ -138,11 +138,11 @@ mod tests {
         let mut d = Deferred::default();
         let (to, frame) = join("a");
         d.defer(to, frame, 0);
-        d.flush_into(&mut Outbox::default());
+        d.flush_into(&mut TurnSends::default());
         d.opened("b");
         let (to, frame) = join("c");
         d.defer(to, frame, 0);
-        let mut out = Outbox::default();
+        let mut out = TurnSends::default();
         d.flush_into(&mut out);
         assert!(
             out.items()[0].0.includes("b", "u"),

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 /// What a delivery asked of the room by another object did.
 #[derive(Debug)]
-pub struct Delivery {
+pub struct LocalDelivery {
     /// The send to carry out.
     pub send: Action,
     /// How many connections it reaches (0: none here).
@@ -96,18 +96,18 @@ impl<H> Room<H> {
     }
 
     /// A ready-made frame for every connection of `user_id` here (from the registry).
-    pub fn deliver_to_user(&self, user_id: &str, frame: String) -> Delivery {
+    pub fn deliver_to_user(&self, user_id: &str, frame: String) -> LocalDelivery {
         self.deliver(Recipients::User(user_id.to_owned()), frame)
     }
 
     /// A ready-made frame for one connection here (from another room or the server API).
-    pub fn deliver_to_connection(&self, connection_id: &str, frame: String) -> Delivery {
+    pub fn deliver_to_connection(&self, connection_id: &str, frame: String) -> LocalDelivery {
         self.deliver(Recipients::One(connection_id.to_owned()), frame)
     }
 
-    fn deliver(&self, to: Recipients, frame: String) -> Delivery {
+    fn deliver(&self, to: Recipients, frame: String) -> LocalDelivery {
         let delivered = self.resolve(&to).count();
-        Delivery {
+        LocalDelivery {
             send: Action::send(to, frame),
             delivered,
         }

@@ -2,7 +2,7 @@
 //! message). A deletion erases the message's data from storage — its row and the data of its
 //! edits — so a deleted message is gone, not hidden; history then shows it `deleted`.
 
-use super::events::{Event, Refusal};
+use super::message_events::{MessageEvent, Refusal};
 use super::{Action, Author, Recipients, Room};
 use crate::common::error::ErrorCode;
 use crate::protocol::{Sender, ServerFrame};
@@ -110,7 +110,7 @@ impl<H> Room<H> {
             id: None,
             ts: now_ms,
         };
-        let event = Event {
+        let event = MessageEvent {
             user: None,
             id: None,
             target,

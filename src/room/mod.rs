@@ -14,41 +14,39 @@ mod admission;
 pub mod deferral;
 mod direct;
 mod edits;
-mod events;
 pub mod index;
-pub mod lifetime;
 pub mod log;
+mod message_events;
 mod moderation;
-pub mod outbox;
 mod publish;
 pub mod rate_limit;
 mod reactions;
 mod receipts;
 mod recipients;
 pub mod reports;
-mod session;
+pub mod sends;
+pub mod session;
 pub mod sockets;
 #[cfg(test)]
 mod test_support;
 mod typing;
-mod webhook_events;
+mod webhooks;
 
 pub use admission::Incoming;
-pub use direct::Delivery;
+pub use direct::LocalDelivery;
 pub use edits::ServerDelete;
-pub use moderation::Removal;
+pub use moderation::{Ban, Removal};
 pub use publish::ServerPost;
 pub use recipients::{Exclusion, Recipients};
 
 use crate::common::config::Config;
 use crate::common::error::{ChatError, ErrorCode};
-use crate::front::moderation::Ban;
 use crate::protocol::{ClientFrame, GapReason, Member, PresenceEvent, ServerFrame, Target};
 use crate::room::index::{Removed, RoomIndex};
-use crate::room::lifetime::{CloseReason, Session};
 use crate::room::log::chat_log::ChatLog;
 use crate::room::log::message_log::{plan_replay, resume_gap, MessageLog};
 use crate::room::rate_limit::{Strikes, UserBuckets};
+use crate::room::session::{CloseReason, Session};
 use admission::Admission;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -759,7 +757,7 @@ mod tests {
         assert_eq!((e.code, e.code.http_status()), (ErrorCode::RoomFull, 503));
         r.close("a1");
         assert!(r.may_connect("alice", 0).is_ok() && r.may_connect("carol", 0).is_ok());
-        let ban = crate::front::moderation::Ban {
+        let ban = crate::room::Ban {
             user_id: "carol".into(),
             until: None,
             reason: None,

@@ -1,19 +1,35 @@
-//! Operators' calls on a room: disconnect a connection, kick (and ban) a user, revoke a user's
-//! tokens. Every connection the server closes on purpose first gets a `closing` frame with the
-//! close code, reason and the operator's message, then the close; presence, counts and the
-//! registry follow as for any close.
+//! Moderation in a room: the bans it keeps ([`Ban`]) and the operators' calls on it —
+//! disconnect a connection, kick (and ban) a user, revoke a user's tokens. Every connection the
+//! server closes on purpose first gets a `closing` frame with the close code, reason and the
+//! operator's message, then the close; presence, counts and the registry follow as for any
+//! close.
 
 use super::{Action, Recipients, Room};
-use crate::front::moderation::Ban;
 use crate::protocol::ServerFrame;
-use crate::room::lifetime::CloseReason;
+use crate::room::session::CloseReason;
 use crate::webhooks::{ModerationAction, ModerationEvent};
+use serde::{Deserialize, Serialize};
 
 /// What a moderation call did: how many connections it closed, and what to carry out.
 #[derive(Debug)]
 pub struct Removal {
     pub closed: usize,
     pub actions: Vec<Action>,
+}
+
+/// A user banned from a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    pub user_id: String,
+    /// Unix ms when the ban ends; `None`: until unbanned.
+    pub until: Option<u64>,
+    pub reason: Option<String>,
+}
+
+impl Ban {
+    pub fn is_active(&self, now_ms: u64) -> bool {
+        self.until.is_none_or(|until| now_ms < until)
+    }
 }
 
 impl<H> Room<H> {
@@ -167,9 +183,8 @@ impl<H> Room<H> {
 
 #[cfg(test)]
 mod tests {
-    use crate::front::moderation::Ban;
-    use crate::room::lifetime::{CloseReason, Session};
     use crate::room::log::message_log::MemoryLog;
+    use crate::room::session::{CloseReason, Session};
     use crate::room::test_support::*;
     use crate::room::*;
 

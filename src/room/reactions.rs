@@ -3,7 +3,7 @@
 //! reaction already has is acknowledged (with the seq of the message's latest change) and
 //! changes nothing: nothing is logged, nothing is broadcast.
 
-use super::events::ack;
+use super::message_events::ack;
 use super::{Action, Author, Recipients, Room};
 use crate::common::error::ErrorCode;
 use crate::protocol::{Sender, ServerFrame};

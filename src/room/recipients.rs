@@ -1,7 +1,7 @@
 //! Who receives a frame: the one rule every part of the room uses — resolving sends against the
-//! index ([`super::Room::resolve`]), planning a turn's sends ([`crate::room::outbox::Outbox::plan`])
+//! index ([`super::Room::resolve`]), planning a turn's sends ([`crate::room::sends::TurnSends::plan`])
 //! and settling what a connection closed mid-turn is still owed
-//! ([`crate::room::outbox::Outbox::owed_to`]).
+//! ([`crate::room::sends::TurnSends::owed_to`]).
 
 /// Who gets a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! short (room ≤ 64 + 17), but a 128-character user id made of astral-plane characters is 256
 //! UTF-16 units on its own, so over-long user tags are replaced by a SHA-256 digest.
 
-use crate::room::lifetime::Session;
+use crate::room::session::Session;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

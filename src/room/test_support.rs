@@ -3,9 +3,9 @@
 
 use super::{Action, Incoming, Joining, Room};
 use crate::common::config::Config;
-use crate::room::lifetime::Session;
 use crate::room::log::message_log::MemoryLog;
 use crate::room::log::message_log::MessageLog;
+use crate::room::session::Session;
 use serde_json::Value;
 
 /// A room whose handles are the connection ids, so deliveries can be read back.

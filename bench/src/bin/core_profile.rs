@@ -11,7 +11,7 @@
 
 use edge_chat::common::config::Config;
 use edge_chat::room::log::message_log::NoLog;
-use edge_chat::room::outbox::Outbox;
+use edge_chat::room::sends::TurnSends;
 use edge_chat::room::{Action, Incoming, Joining, Room};
 use std::hint::black_box;
 use std::time::Instant;
@@ -96,7 +96,7 @@ fn main() {
                 }
             }
             let per_turn = time(|_| {
-                let mut out = Outbox::default();
+                let mut out = TurnSends::default();
                 for (to, frame) in &sends {
                     out.push(to.clone(), frame.clone());
                 }

@@ -24,8 +24,8 @@ mod unread;
 mod webhooks;
 
 use crate::calls::{
-    Closed, Delivered, OnlineUsers, PresenceReport, RegistryCall, RegistryRequest, ReportReply,
-    Revoked,
+    ClosedCount, Delivered, OnlineUsers, PresenceReport, RegistryCall, RegistryRequest,
+    ReportReply, Revoked,
 };
 use crate::common::error::ErrorCode;
 use crate::common::meter::{self, ObjectKind};
@@ -150,11 +150,11 @@ impl UserRegistry {
             RegistryCall::Info => self.info(user).await,
             RegistryCall::Disconnect { reason } => {
                 let closed = self.disconnect_everywhere(user, reason).await?;
-                json_response(200, serde_json::to_string(&Closed { closed })?)
+                json_response(200, serde_json::to_string(&ClosedCount { closed })?)
             }
             RegistryCall::Revoke { before, reason } => {
                 let closed = self.revoke(user, before, reason).await?;
-                json_response(200, serde_json::to_string(&Closed { closed })?)
+                json_response(200, serde_json::to_string(&ClosedCount { closed })?)
             }
             RegistryCall::Unread { rooms, iat } => self.unread(user, rooms, iat).await,
             RegistryCall::Revoked { iat } => {

@@ -3,7 +3,7 @@
 //! their answers (no ghosts, no timers).
 
 use super::UserRegistry;
-use crate::calls::{Closed, Connections, RoomCall, RoomRequest};
+use crate::calls::{ClosedCount, Connections, RoomCall, RoomRequest};
 use crate::shell::calls;
 use crate::shell::common::http::json_response;
 use std::collections::BTreeMap;
@@ -128,7 +128,7 @@ impl UserRegistry {
             };
             async move {
                 let res = calls::call(&calls::room(env, &request.room)?, &request).await?;
-                calls::reply::<Closed>(res).await
+                calls::reply::<ClosedCount>(res).await
             }
         });
         let mut closed = 0;

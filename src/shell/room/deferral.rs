@@ -14,7 +14,7 @@ impl ChatRoom {
     pub(super) fn start_deferral(&self, kind: &TurnKind, has_frames: bool, turn: &mut Turn) {
         let mut deferred = self.turns.deferred.borrow_mut();
         if has_frames || matches!(kind, TurnKind::Flush) {
-            deferred.flush_into(&mut turn.outbox);
+            deferred.flush_into(&mut turn.sends);
         }
         if let TurnKind::Open(connection_id) = kind {
             deferred.opened(connection_id);
@@ -22,12 +22,12 @@ impl ChatRoom {
         }
     }
 
-    /// A send goes to the turn's outbox — except what a connect sends to the others: deferred.
+    /// A send goes to the turn's sends — except what a connect sends to the others: deferred.
     pub(super) fn queue_send(&self, turn: &mut Turn, to: Recipients, frame: String) {
         if turn.opening.is_some() && Deferred::can_defer(&to) {
             self.turns.deferred.borrow_mut().defer(to, frame, now_ms());
         } else {
-            turn.outbox.push(to, frame);
+            turn.sends.push(to, frame);
         }
     }
 
@@ -40,12 +40,12 @@ impl ChatRoom {
         }
         let own = turn.opening.as_deref();
         let to_others = turn
-            .outbox
+            .sends
             .items()
             .iter()
             .any(|(to, _)| own.is_none() || to.only_connection() != own);
         if to_others || deferred.overdue(now_ms()) {
-            deferred.flush_into(&mut turn.outbox);
+            deferred.flush_into(&mut turn.sends);
         }
     }
 

@@ -8,10 +8,10 @@ use crate::calls::{Connections, Delivered, RoomCall, RoomRequest};
 use crate::common::connection_id::new_connection_id;
 use crate::common::error::{ChatError, ErrorCode};
 use crate::common::names::is_valid_user_id;
-use crate::room::lifetime::Session;
 use crate::room::log::message_log::{history_body, HistoryQuery};
+use crate::room::session::Session;
 use crate::room::sockets::{connection_tag, user_tag, Attachment};
-use crate::room::{Delivery, Joining, ServerPost};
+use crate::room::{Joining, LocalDelivery, ServerPost};
 use crate::shell::calls;
 use crate::shell::common::env::{now_ms, random_bytes};
 use crate::shell::common::http::{error, error_response, internal, json_response};
@@ -271,7 +271,7 @@ impl ChatRoom {
             return delivered_reply(sockets.len());
         }
         let delivered = self.with_room(room, |r, _| {
-            let Delivery { send, delivered } = r.deliver_to_user(user, frame);
+            let LocalDelivery { send, delivered } = r.deliver_to_user(user, frame);
             (vec![send], delivered)
         })?;
         delivered_reply(delivered)
@@ -293,7 +293,7 @@ impl ChatRoom {
             usize::from(socket.is_some())
         } else {
             self.with_room(room, |r, _| {
-                let Delivery { send, delivered } = r.deliver_to_connection(connection, frame);
+                let LocalDelivery { send, delivered } = r.deliver_to_connection(connection, frame);
                 (vec![send], delivered)
             })?
         };

@@ -16,16 +16,20 @@
 //! waking the object. Nothing here keeps fetches pending or sets long timers, which would keep
 //! the object resident and defeat hibernation; the only timer is a turn's zero-length one.
 //!
-//! Where things live:
+//! Where things live (each beside its rules in `src/room/`, where it has some):
 //! - [`turn`]: frames are processed in **turns** — what queued up while the room was busy goes
-//!   through the room core in one synchronous step, with one storage commit, and its sends are
-//!   planned together (one `batch` frame per recipient that opted in);
+//!   through the room core in one synchronous step, with one storage commit;
+//! - [`sends`]: a turn's sends, carried out as planned (one `batch` frame per recipient that
+//!   opted in), a resume's replay in bounded chunks;
+//! - [`deferral`]: what a connect sends to the others, held for the next turn;
 //! - [`endpoints`]: the calls other objects and the front worker make ([`RoomCall`]);
 //! - [`forward`]: `direct`s this room cannot deliver itself;
 //! - [`moderation`]: operators' calls (disconnect, kick, ban, revoke) and the checks a new
-//!   connection must pass (not banned, token not revoked);
-//! - [`reports`]: fire-and-forget bookkeeping — every change of a user's count here goes to
-//!   that user's registry, and the room's total to its stats shard (coalesced);
+//!   connection must pass (not banned, token not revoked); [`moderation_store`]: their rows;
+//! - [`reports`]: fire-and-forget bookkeeping — a user's presence here beginning or ending to
+//!   the user's registry shard (batched per shard by [`registry_queue`]), the room's total to
+//!   its stats shard (coalesced); [`read_states`]: what the unread counts across rooms need;
+//! - [`log`]: the message log and the chat extensions' rows in SQLite;
 //! - [`alarm`]: the one alarm, shared by retention, sessions (notices, expiry) and webhooks;
 //! - [`webhooks`]: the room's events to the application's backend (outbox, dead letters);
 //! - [`sockets`]: what each socket carries through hibernation.
@@ -46,6 +50,7 @@ mod moderation_store;
 mod read_states;
 mod registry_queue;
 mod reports;
+mod sends;
 mod sockets;
 mod turn;
 mod webhooks;

@@ -10,10 +10,10 @@
 //! with HTTP 401 `revoked` before the socket exists, so it never receives room traffic.
 
 use super::ChatRoom;
-use crate::calls::{Closed, PresenceReport};
+use crate::calls::{ClosedCount, PresenceReport};
 use crate::common::error::{ChatError, ErrorCode};
-use crate::front::moderation::Ban;
-use crate::room::lifetime::{Session, REVOCATION_CHECK_MS};
+use crate::room::session::{Session, REVOCATION_CHECK_MS};
+use crate::room::Ban;
 use crate::room::Removal;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::http::{error, json_response};
@@ -219,7 +219,7 @@ impl ChatRoom {
 }
 
 fn closed_reply(closed: usize) -> Result<Response> {
-    let body = Closed {
+    let body = ClosedCount {
         closed: closed as u64,
     };
     json_response(200, serde_json::to_string(&body)?)

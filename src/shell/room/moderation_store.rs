@@ -2,7 +2,7 @@
 //! users connected to it (`revocations`). Both tables are created by their first write, so a
 //! room nobody moderated has neither; reads of a room without them find nothing.
 
-use crate::front::moderation::Ban;
+use crate::room::Ban;
 use crate::shell::common::sql::{has_table, int, Sql};
 use serde::Deserialize;
 use worker::{Result, SqlStorageValue};

@@ -1,8 +1,8 @@
 //! Fire-and-forget bookkeeping, never on the message path (`waitUntil`): a user's presence
 //! here beginning or ending goes to the user's registry shard (batched, [`RegistryQueue`]),
 //! and the room's total to its stats shard — coalesced ([`CoalescedReport`]): at most one
-//! report per second, the latest count always sent last. On every wake the room re-asserts its total, so a shard that missed a
-//! report converges.
+//! report per second, the latest count always sent last. On every wake the room re-asserts
+//! its total, so a shard that missed a report converges.
 
 use super::registry_queue::RegistryQueue;
 use super::ChatRoom;

@@ -24,7 +24,7 @@ pub fn set_attachment(ws: &WebSocket, a: &Attachment) -> worker::Result<()> {
 }
 
 /// Writes a connection's session into its socket's attachment (it survives hibernation there).
-pub fn save_session(ws: &WebSocket, session: crate::room::lifetime::Session) {
+pub fn save_session(ws: &WebSocket, session: crate::room::session::Session) {
     if let Some(mut a) = attachment(ws) {
         a.set_session(session);
         let _ = set_attachment(ws, &a);

@@ -9,27 +9,26 @@
 //! - their log writes fall into one implicit SQLite transaction, so one commit makes a
 //!   whole turn durable (group commit) — and the output gate still holds every send of the
 //!   turn, acks included, until that commit is done;
-//! - each recipient gets one send per turn when it takes `batch` frames ([`Outbox`]).
+//! - each recipient gets one send per turn when it takes `batch` frames ([`TurnSends`]).
 //!
 //! An idle room pays one zero timer per message. Every other event (a socket opening or
 //! closing, an HTTP call) runs the pending turn first, so order is kept: a new socket
 //! never sees a message accepted before its `welcome`, a closing one gets its last acks.
 
 use super::forward::{forward_all, Forward};
+use super::sends::{close_mid_turn, replay, send_planned};
 use super::sockets::{self, attachment, connection_id_of};
 use super::ChatRoom;
 use crate::common::connection_id::room_of;
 use crate::protocol::internal_error_frame;
 use crate::room::deferral::Deferred;
-use crate::room::lifetime::CloseReason;
 use crate::room::log::chat_log::ChatLog;
-use crate::room::log::message_log::MessageLog;
-use crate::room::outbox::{batch_texts_of, Outbox};
+use crate::room::sends::TurnSends;
+use crate::room::session::CloseReason;
 use crate::room::{Action, Incoming, Recipients, Restored, Room};
 use crate::shell::common::incident;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
 use worker::{Result, WebSocket, WebSocketIncomingMessage};
 
 use super::log::message_log::RoomLog;
@@ -107,7 +106,7 @@ pub enum TurnKind {
 /// What one turn produced beyond its sends.
 #[derive(Default)]
 pub(super) struct Turn {
-    pub(super) outbox: Outbox,
+    pub(super) sends: TurnSends,
     counts_changed: bool,
     forwards: Vec<(WebSocket, Forward)>,
     /// Users whose read state changed, and the room's message count after the turn (for the
@@ -170,7 +169,7 @@ impl ChatRoom {
 
     /// Runs one turn on the room (loading it first if needed): the frames received so far,
     /// then `f` (an event's own step, which never closes a socket or forwards), then the turn's
-    /// sends, planned together (see [`Outbox`]). Returns the `direct`s the received frames
+    /// sends, planned together (see [`TurnSends`]). Returns the `direct`s the received frames
     /// asked for, each with the socket to tell if forwarding fails.
     pub(super) fn run_turn(
         &self,
@@ -212,12 +211,12 @@ impl ChatRoom {
             self.apply(r, log, actions, None, &mut turn);
             // Sent before `f` runs: if `f` closes a socket, that socket still gets the acks
             // and messages of what was accepted while it was connected.
-            send_planned(r, &mut turn.outbox);
+            send_planned(r, &mut turn.sends);
         }
         let actions = f(r, log);
         self.apply(r, log, actions, None, &mut turn);
         self.settle_deferred(&mut turn);
-        send_planned(r, &mut turn.outbox);
+        send_planned(r, &mut turn.sends);
         let durable = log.is_durable();
         turn.messages = log.message_count();
         drop(slot);
@@ -232,7 +231,7 @@ impl ChatRoom {
         Ok(turn.forwards)
     }
 
-    /// Carries out a step's actions: sends go to the turn's outbox, the rest happens now.
+    /// Carries out a step's actions: sends go to the turn's sends, the rest happens now.
     /// `current` is the socket whose frame produced them (closes and forwards need it).
     fn apply(
         &self,
@@ -263,7 +262,7 @@ impl ChatRoom {
             } => {
                 // What the connection was sent so far (welcome, gaps) goes out first.
                 self.settle_deferred(turn);
-                send_planned(r, &mut turn.outbox);
+                send_planned(r, &mut turn.sends);
                 replay(r, log, &connection_id, from);
             }
             a @ (Action::SaveSession { .. } | Action::SaveRooms { .. }) => save_attachment(r, a),
@@ -275,7 +274,7 @@ impl ChatRoom {
             Action::Close {
                 connection_id,
                 reason,
-            } => self.close_socket(current, &connection_id, reason, &mut turn.outbox),
+            } => self.close_socket(current, &connection_id, reason, &mut turn.sends),
             Action::WakeAt(at) => self.wake_at(at),
             Action::UserCount {
                 user_id,
@@ -327,14 +326,14 @@ impl ChatRoom {
         current: Option<&WebSocket>,
         connection_id: &str,
         reason: CloseReason,
-        outbox: &mut Outbox,
+        sends: &mut TurnSends,
     ) {
         let ws = current
             .filter(|ws| connection_id_of(ws).as_deref() == Some(connection_id))
             .cloned()
             .or_else(|| sockets::of_connection(&self.state, connection_id));
         if let Some(ws) = ws {
-            close_mid_turn(&ws, outbox, reason.code(), reason.reason());
+            close_mid_turn(&ws, sends, reason.code(), reason.reason());
         }
     }
 
@@ -407,10 +406,6 @@ impl ChatRoom {
     }
 }
 
-/// Closes a socket the room dropped in the middle of a turn (a flood). It has left the index
-/// already, so what this turn owes it goes out first; it is marked closing before the close,
-/// so a wake before the close completes does not bring it back into the index.
-/// A connection's session changed (a refreshed token): its attachment keeps it over hibernation.
 /// A connection's session or rooms claim changed: its socket's attachment says so, to survive
 /// hibernation.
 fn save_attachment(r: &Room<Peer>, action: Action) {
@@ -440,69 +435,5 @@ fn save_attachment(r: &Room<Peer>, action: Action) {
 fn internal_error(turn: &mut Turn, connection_id: String, id: Option<String>, detail: &str) {
     let incident = incident::report("room", detail);
     let frame = internal_error_frame(&incident, id.as_deref());
-    turn.outbox.push(Recipients::One(connection_id), frame);
-}
-
-fn close_mid_turn(ws: &WebSocket, outbox: &mut Outbox, code: u16, reason: &str) {
-    if let Some(mut a) = attachment(ws) {
-        for frame in outbox.owed_to(&a.connection_id, &a.user_id) {
-            let _ = ws.send_with_str(frame);
-        }
-        a.closing = true;
-        let _ = sockets::set_attachment(ws, &a);
-    }
-    let _ = ws.close(Some(code), Some(reason));
-}
-
-/// Rows a replay reads from the log at a time: the Wasm heap holds one chunk, not the log.
-const REPLAY_CHUNK: usize = 64;
-
-/// Streams a resume's replay to one connection: the log from `from` on, read in chunks of
-/// [`REPLAY_CHUNK`] rows, each chunk sent before the next is read (in `batch` frames for a
-/// connection that takes them). Synchronous, so no live traffic can come between replay and
-/// live; the replay limits bound what the runtime buffers for the socket.
-fn replay(r: &Room<Peer>, log: &RoomLog, connection_id: &str, from: u64) {
-    let Some(peer) = r.index().get(connection_id).map(|e| &e.handle.handle) else {
-        return;
-    };
-    let mut next = from;
-    loop {
-        let rows = match log.read_from(next, REPLAY_CHUNK) {
-            Ok(rows) => rows,
-            Err(e) => {
-                let incident = incident::report("replay", &e.to_string());
-                let _ = peer.ws.send_with_str(internal_error_frame(&incident, None));
-                return;
-            }
-        };
-        let Some(&(last, _)) = rows.last() else {
-            return;
-        };
-        let frames: Vec<&str> = rows.iter().map(|(_, f)| f.as_str()).collect();
-        let texts = if peer.batch {
-            batch_texts_of(&frames)
-        } else {
-            frames.iter().map(|f| (*f).to_owned()).collect()
-        };
-        for text in texts {
-            let _ = peer.ws.send_with_str(text);
-        }
-        if rows.len() < REPLAY_CHUNK {
-            return;
-        }
-        next = last + 1;
-    }
-}
-
-/// Sends what a turn planned: each distinct text is converted to a JS string once (UTF-8 →
-/// UTF-16 is not free) and that same string is handed to every socket that gets it.
-fn send_planned(r: &Room<Peer>, outbox: &mut Outbox) {
-    if outbox.is_empty() {
-        return;
-    }
-    let plan = outbox.plan(r, |p| p.batch);
-    let texts: Vec<JsValue> = plan.texts.iter().map(|t| JsValue::from_str(t)).collect();
-    for (peer, t) in plan.sends {
-        let _ = sockets::send_text(&peer.ws, &texts[t]);
-    }
+    turn.sends.push(Recipients::One(connection_id), frame);
 }

@@ -18,7 +18,7 @@ pub(super) const NO_SUCH_MESSAGE: Refusal = (ErrorCode::NotFound, "no such messa
 
 /// One event, ready to be logged: who (`None`: the server API), its id, its message, the
 /// message's new state and the event's frame (seq included).
-pub(super) struct Event<'a> {
+pub(super) struct MessageEvent<'a> {
     pub user: Option<&'a str>,
     pub id: Option<&'a str>,
     pub target: u64,
@@ -46,7 +46,11 @@ impl<H> Room<H> {
 
     /// Appends the event, then stores the message's new state (in that order: a failed append
     /// changes nothing). The seq it was logged as: its own, or the original's for a retried id.
-    pub(super) fn log_event(&self, e: &Event<'_>, log: &mut dyn ChatLog) -> Result<u64, LogError> {
+    pub(super) fn log_event(
+        &self,
+        e: &MessageEvent<'_>,
+        log: &mut dyn ChatLog,
+    ) -> Result<u64, LogError> {
         let seq = log.last_seq() + 1;
         let state = e
             .state
@@ -111,7 +115,7 @@ impl<H> Room<H> {
                 "the message's state would grow too large",
             ));
         }
-        let event = Event {
+        let event = MessageEvent {
             user: Some(from.user_id),
             id,
             target,

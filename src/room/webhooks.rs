@@ -257,7 +257,7 @@ mod tests {
     fn moderation_comes_before_the_closes_it_causes() {
         let mut r = all();
         open(&mut r, "a1", "alice");
-        let ban = crate::front::moderation::Ban {
+        let ban = crate::room::Ban {
             user_id: "alice".into(),
             until: Some(99),
             reason: Some("spam".into()),

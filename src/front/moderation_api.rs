@@ -1,28 +1,14 @@
-//! Moderation rules, free of storage: bans (per room) and what an operator's request to kick,
-//! ban, disconnect or revoke must look like.
+//! The moderation part of the server API, free of storage: what an operator's request to
+//! kick, ban, disconnect or revoke must look like (the bans themselves are the room's,
+//! [`crate::room::Ban`]).
 
 use crate::common::error::{ChatError, ErrorCode};
 use crate::common::names::is_valid_user_id;
-use serde::{Deserialize, Serialize};
+use crate::room::Ban;
 use serde_json::Value;
 
 /// Longest operator `reason`, in characters (it is stored and shown to the user).
 pub const MAX_REASON_LEN: usize = 256;
-
-/// A user banned from a room.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ban {
-    pub user_id: String,
-    /// Unix ms when the ban ends; `None`: until unbanned.
-    pub until: Option<u64>,
-    pub reason: Option<String>,
-}
-
-impl Ban {
-    pub fn is_active(&self, now_ms: u64) -> bool {
-        self.until.is_none_or(|until| now_ms < until)
-    }
-}
 
 /// `POST /rooms/{room}/kick`: `{"user_id":U,"ban_seconds"?:N,"reason"?:R}`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! Under load most of a room's time goes into per-socket sends (each is a crossing into the
 //! runtime and a WebSocket frame), not into the messages themselves. A room therefore collects
 //! the frames of one turn — every publish that arrived while the previous turn ran — in an
-//! [`Outbox`], and [`Outbox::plan`] turns them into sends:
+//! [`TurnSends`], and [`TurnSends::plan`] turns them into sends:
 //!
 //! - a connection that opted in (`?batch=1`) gets **one** `{"type":"batch","frames":[...]}`
 //!   text per turn for the room's broadcasts (and one for frames addressed to it alone), and
@@ -27,19 +27,19 @@ pub const BATCH_MAX_BYTES: usize = 128 * 1024;
 
 /// Frames queued for one turn, with whom they go to.
 #[derive(Debug, Default)]
-pub struct Outbox {
+pub struct TurnSends {
     items: Vec<(Recipients, String)>,
 }
 
 /// The sends a turn comes down to: each distinct text once, and who gets which.
 #[derive(Debug)]
-pub struct Plan<'a, H> {
+pub struct SendPlan<'a, H> {
     pub texts: Vec<String>,
     /// (recipient, index into `texts`), in the order they must be sent.
     pub sends: Vec<(&'a H, usize)>,
 }
 
-impl Outbox {
+impl TurnSends {
     pub fn push(&mut self, to: Recipients, frame: String) {
         self.items.push((to, frame));
     }
@@ -79,14 +79,18 @@ impl Outbox {
         owed
     }
 
-    /// Plans the turn's sends against the room as it is now and empties the outbox.
+    /// Plans the turn's sends against the room as it is now and empties the queue.
     /// `batches(handle)` says whether that connection takes `batch` frames.
-    pub fn plan<'a, H>(&mut self, room: &'a Room<H>, batches: impl Fn(&H) -> bool) -> Plan<'a, H> {
+    pub fn plan<'a, H>(
+        &mut self,
+        room: &'a Room<H>,
+        batches: impl Fn(&H) -> bool,
+    ) -> SendPlan<'a, H> {
         let items = std::mem::take(&mut self.items);
         let mut sorted = Sorted::new(&items);
         let mut texts = Texts {
             items: &items,
-            plan: Plan {
+            plan: SendPlan {
                 texts: Vec::new(),
                 sends: Vec::new(),
             },
@@ -239,7 +243,7 @@ fn merge<'x>(a: &'x [usize], b: &'x [usize]) -> impl Iterator<Item = usize> + 'x
 /// The texts of one plan, each built once.
 struct Texts<'i, 'a, H> {
     items: &'i [(Recipients, String)],
-    plan: Plan<'a, H>,
+    plan: SendPlan<'a, H>,
     /// Each item's own text, once made.
     single: Vec<Option<usize>>,
     /// The texts carrying every room-wide frame, shared by all who get them all.
@@ -356,7 +360,7 @@ mod tests {
     }
 
     /// The texts connection `c` is sent, in order.
-    fn texts_to(plan: &Plan<'_, (String, bool)>, c: &str) -> Vec<String> {
+    fn texts_to(plan: &SendPlan<'_, (String, bool)>, c: &str) -> Vec<String> {
         plan.sends
             .iter()
             .filter(|(h, _)| h.0 == c)
@@ -365,7 +369,7 @@ mod tests {
     }
 
     /// The frames connection `c` sees once batches are unwrapped, in order.
-    fn frames_to(plan: &Plan<'_, (String, bool)>, c: &str) -> Vec<Value> {
+    fn frames_to(plan: &SendPlan<'_, (String, bool)>, c: &str) -> Vec<Value> {
         texts_to(plan, c)
             .iter()
             .flat_map(|t| {
@@ -386,7 +390,7 @@ mod tests {
     #[test]
     fn batching_connections_share_one_text_and_others_get_every_frame() {
         let r = room(&[("a", "ua", true), ("b", "ub", true), ("c", "uc", false)]);
-        let mut out = Outbox::default();
+        let mut out = TurnSends::default();
         for n in 1..=3 {
             out.push(Recipients::AllExcept(None), f(n));
         }
@@ -408,7 +412,7 @@ mod tests {
             r#"{"type":"ack","seq":2}"#,
             r#"{"type":"direct"}"#,
         );
-        let mut out = Outbox::default();
+        let mut out = TurnSends::default();
         out.push(Recipients::AllExcept(Some("a".into())), f(1));
         out.push(Recipients::One("a".into()), ack1.into());
         out.push(Recipients::AllExcept(None), f(2));
@@ -425,7 +429,7 @@ mod tests {
     #[test]
     fn a_single_frame_is_sent_unwrapped_and_large_turns_split() {
         let r = room(&[("a", "ua", true)]);
-        let mut out = Outbox::default();
+        let mut out = TurnSends::default();
         out.push(Recipients::AllExcept(None), f(1));
         let plan = out.plan(&r, |h| h.1);
         assert_eq!(plan.texts, vec![f(1)]);
@@ -450,7 +454,7 @@ mod tests {
             let pad = len - r#"{"type":"message","data":""}"#.len();
             format!(r#"{{"type":"message","data":"{}"}}"#, "x".repeat(pad))
         };
-        let mut out = Outbox::default();
+        let mut out = TurnSends::default();
         for _ in 0..2 {
             out.push(Recipients::AllExcept(None), frame_of(65_535));
         }
@@ -483,7 +487,7 @@ mod tests {
 
     #[test]
     fn a_connection_closed_mid_turn_gets_what_it_is_owed_in_order() {
-        let mut out = Outbox::default();
+        let mut out = TurnSends::default();
         out.push(Recipients::One("a".into()), "1".into());
         out.push(Recipients::AllExcept(None), "2".into());
         out.push(Recipients::One("b".into()), "3".into());
@@ -500,7 +504,7 @@ mod tests {
     #[test]
     fn a_turn_without_broadcasts_reaches_only_whom_it_names() {
         let r = room(&[("a", "ua", true), ("b", "ub", false), ("c", "uc", true)]);
-        let mut out = Outbox::default();
+        let mut out = TurnSends::default();
         out.push(Recipients::One("b".into()), f(1));
         out.push(Recipients::One("c".into()), f(2));
         out.push(Recipients::One("c".into()), f(3));
@@ -523,7 +527,7 @@ mod tests {
             ("c", "uc", true),
         ]);
         let typing = r#"{"type":"typing","user_id":"ua"}"#;
-        let mut out = Outbox::default();
+        let mut out = TurnSends::default();
         out.push(Recipients::AllExcept(None), f(1));
         out.push(Recipients::OtherUsers("ua".into()), typing.into());
         out.push(Recipients::AllExcept(None), f(2));
@@ -537,9 +541,9 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_outbox_plans_nothing() {
+    fn nothing_queued_plans_nothing() {
         let r = room(&[("a", "ua", true), ("b", "ub", false)]);
-        let plan = Outbox::default().plan(&r, |h| h.1);
+        let plan = TurnSends::default().plan(&r, |h| h.1);
         assert!(plan.sends.is_empty() && plan.texts.is_empty());
     }
 }

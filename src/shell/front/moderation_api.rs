@@ -1,6 +1,6 @@
 //! The moderation part of the server API (admin token): disconnect a connection or a user
 //! everywhere, kick and ban from a room, list and lift bans, revoke a user's tokens. Bodies are
-//! validated here ([`crate::front::moderation`]); rooms and registries do the closing.
+//! validated here ([`crate::front::moderation_api`]); rooms and registries do the closing.
 
 use super::request::read_body;
 use super::server_api::{call_registry, room_call};
@@ -8,7 +8,7 @@ use crate::calls::{RegistryCall, RoomCall};
 use crate::common::connection_id::room_of;
 use crate::common::error::{ChatError, ErrorCode};
 use crate::common::names::is_valid_user_id;
-use crate::front::moderation::{parse_disconnect, KickRequest, RevokeRequest};
+use crate::front::moderation_api::{parse_disconnect, KickRequest, RevokeRequest};
 use crate::shell::common::env::now_ms;
 use crate::shell::common::http::{error, error_response};
 use worker::{Env, Request, Response, Result};

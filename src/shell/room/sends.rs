@@ -1,0 +1,81 @@
+//! Carrying out a turn's sends ([`crate::room::sends`] plans them): each planned text
+//! converted to a JS string once and handed to every socket that gets it, a resume's replay
+//! streamed in bounded chunks, and a socket closed mid-turn given what the turn owes it first.
+
+use super::log::message_log::RoomLog;
+use super::sockets::{self, attachment};
+use super::turn::Peer;
+use crate::protocol::internal_error_frame;
+use crate::room::log::message_log::MessageLog;
+use crate::room::sends::{batch_texts_of, TurnSends};
+use crate::room::Room;
+use crate::shell::common::incident;
+use wasm_bindgen::JsValue;
+use worker::WebSocket;
+
+/// Sends what a turn planned: each distinct text is converted to a JS string once (UTF-8 →
+/// UTF-16 is not free) and that same string is handed to every socket that gets it.
+pub(super) fn send_planned(r: &Room<Peer>, sends: &mut TurnSends) {
+    if sends.is_empty() {
+        return;
+    }
+    let plan = sends.plan(r, |p| p.batch);
+    let texts: Vec<JsValue> = plan.texts.iter().map(|t| JsValue::from_str(t)).collect();
+    for (peer, t) in plan.sends {
+        let _ = sockets::send_text(&peer.ws, &texts[t]);
+    }
+}
+
+/// Closes a socket the room dropped in the middle of a turn (a flood). It has left the index
+/// already, so what this turn owes it goes out first; it is marked closing before the close,
+/// so a wake before the close completes does not bring it back into the index.
+pub(super) fn close_mid_turn(ws: &WebSocket, sends: &mut TurnSends, code: u16, reason: &str) {
+    if let Some(mut a) = attachment(ws) {
+        for frame in sends.owed_to(&a.connection_id, &a.user_id) {
+            let _ = ws.send_with_str(frame);
+        }
+        a.closing = true;
+        let _ = sockets::set_attachment(ws, &a);
+    }
+    let _ = ws.close(Some(code), Some(reason));
+}
+
+/// Rows a replay reads from the log at a time: the Wasm heap holds one chunk, not the log.
+const REPLAY_CHUNK: usize = 64;
+
+/// Streams a resume's replay to one connection: the log from `from` on, read in chunks of
+/// [`REPLAY_CHUNK`] rows, each chunk sent before the next is read (in `batch` frames for a
+/// connection that takes them). Synchronous, so no live traffic can come between replay and
+/// live; the replay limits bound what the runtime buffers for the socket.
+pub(super) fn replay(r: &Room<Peer>, log: &RoomLog, connection_id: &str, from: u64) {
+    let Some(peer) = r.index().get(connection_id).map(|e| &e.handle.handle) else {
+        return;
+    };
+    let mut next = from;
+    loop {
+        let rows = match log.read_from(next, REPLAY_CHUNK) {
+            Ok(rows) => rows,
+            Err(e) => {
+                let incident = incident::report("replay", &e.to_string());
+                let _ = peer.ws.send_with_str(internal_error_frame(&incident, None));
+                return;
+            }
+        };
+        let Some(&(last, _)) = rows.last() else {
+            return;
+        };
+        let frames: Vec<&str> = rows.iter().map(|(_, f)| f.as_str()).collect();
+        let texts = if peer.batch {
+            batch_texts_of(&frames)
+        } else {
+            frames.iter().map(|f| (*f).to_owned()).collect()
+        };
+        for text in texts {
+            let _ = peer.ws.send_with_str(text);
+        }
+        if rows.len() < REPLAY_CHUNK {
+            return;
+        }
+        next = last + 1;
+    }
+}
