@@ -11,17 +11,8 @@ const NONCE_HEX_LEN: usize = 16;
 
 /// Builds a connection id for `room` from 8 random bytes.
 pub fn new_connection_id(room: &str, random: [u8; 8]) -> String {
-    let mut id = String::with_capacity(room.len() + 1 + NONCE_HEX_LEN);
-    id.push_str(room);
-    id.push('.');
-    for b in random {
-        id.push(char::from(HEX[(b >> 4) as usize]));
-        id.push(char::from(HEX[(b & 0xf) as usize]));
-    }
-    id
+    format!("{room}.{}", hex::encode(random))
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The room a connection id belongs to, or `None` if `id` is not one of ours.
 pub fn room_of(id: &str) -> Option<&str> {

@@ -25,11 +25,12 @@ impl<H> Room<H> {
     /// (`forbidden` otherwise), and a user's connections only in those rooms (the registry
     /// filters; none there is `not_found`, which says nothing about the user's other rooms).
     pub(super) fn direct(
-        &self,
+        &mut self,
         from: Author<'_>,
         to: Target,
         data: &RawValue,
         id: Option<String>,
+        now_ms: u64,
     ) -> Vec<Action> {
         let me = || Recipients::One(from.connection_id.to_owned());
         let refuse = |code, message| {
@@ -38,17 +39,15 @@ impl<H> Room<H> {
                 error_frame(code, message, id.as_deref()),
             )]
         };
+        if !self.take_direct_token(from.user_id, now_ms) {
+            return refuse(ErrorCode::RateLimited, "too many directs; slow down");
+        }
         let allowed = self
             .index
             .get(from.connection_id)
             .and_then(|c| c.handle.rooms.clone());
         if let (Target::Connection(c), Some(rooms)) = (&to, &allowed) {
-            // A connection here is in this room, whatever its id looks like.
-            let room = match self.index.get(c) {
-                Some(_) => Some(self.name.as_str()),
-                None => room_of(c),
-            };
-            if !room.is_some_and(|r| rooms.iter().any(|a| a == r)) {
+            if !self.connection_in(c, rooms) {
                 let message = "the token's `rooms` claim does not include that connection's room";
                 return refuse(ErrorCode::Forbidden, message);
             }
@@ -84,11 +83,19 @@ impl<H> Room<H> {
         }
     }
 
-    /// Takes a token from the sender's user's `direct` bucket (`DIRECT_RATE_*`).
-    pub(super) fn take_direct_token(&mut self, connection_id: &str, now_ms: u64) -> bool {
-        let Some(user) = self.index.get(connection_id).map(|e| e.user_id.as_str()) else {
-            return false;
+    /// Whether connection `c` is in one of `rooms`. (A connection here is in this room,
+    /// whatever its id looks like.)
+    fn connection_in(&self, c: &str, rooms: &[String]) -> bool {
+        let room = match self.index.get(c) {
+            Some(_) => Some(self.name.as_str()),
+            None => room_of(c),
         };
+        room.is_some_and(|r| rooms.iter().any(|a| a == r))
+    }
+
+    /// Takes a token from the user's `direct` bucket (`DIRECT_RATE_*`), shared by their
+    /// connections here.
+    fn take_direct_token(&mut self, user: &str, now_ms: u64) -> bool {
         let limit = &self.config.direct_rate;
         self.buckets
             .get_mut(user)

@@ -2,7 +2,7 @@
 //! message). A deletion erases the message's data from storage — its row and the data of its
 //! edits — so a deleted message is gone, not hidden; history then shows it `deleted`.
 
-use super::message_events::{MessageEvent, Refusal};
+use super::message_events::{ClientEvent, Made, MessageEvent, Refusal};
 use super::{Action, Author, Recipients, Room};
 use crate::common::error::ErrorCode;
 use crate::protocol::{Sender, ServerFrame};
@@ -28,64 +28,55 @@ impl<H> Room<H> {
     /// `{"type":"edit","target":S,"data":D}` from the author of message S.
     pub(super) fn edit(
         &self,
-        from: Author<'_>,
-        (target, data, id): (u64, &RawValue, Option<&str>),
-        now_ms: u64,
+        e: ClientEvent<'_>,
+        data: &RawValue,
         log: &mut dyn ChatLog,
     ) -> Vec<Action> {
-        self.client_event(
-            EventType::Edit,
-            from,
-            (id, target, now_ms),
-            log,
-            |author, mut state, seq| {
-                only_the_author(author, from)?;
-                state.edit(data, seq);
-                let frame = ServerFrame::Edit {
-                    seq,
-                    target,
-                    from: sender(from),
-                    data,
-                    id,
-                    ts: now_ms,
-                };
-                Ok((state, frame.to_json()))
-            },
-        )
+        let outcome = self.client_event(EventType::Edit, e, log, |author, mut state, seq| {
+            only_the_author(author, e.from)?;
+            state.edit(data, seq);
+            let frame = ServerFrame::Edit {
+                seq,
+                target: e.target,
+                from: sender(e.from),
+                data,
+                id: e.id,
+                ts: e.now_ms,
+            };
+            Ok(Made::Changed {
+                state,
+                frame: frame.to_json(),
+            })
+        });
+        outcome.actions
     }
 
-    /// `{"type":"delete","target":S}` from the author of message S.
-    pub(super) fn delete(
-        &self,
-        from: Author<'_>,
-        (target, id): (u64, Option<&str>),
-        now_ms: u64,
-        log: &mut dyn ChatLog,
-    ) -> Vec<Action> {
-        let mut actions = self.client_event(
-            EventType::Delete,
-            from,
-            (id, target, now_ms),
-            log,
-            |author, mut state, seq| {
-                only_the_author(author, from)?;
-                state.delete(seq);
-                let frame = ServerFrame::Delete {
-                    seq,
-                    target,
-                    from: sender(from),
-                    id,
-                    ts: now_ms,
-                };
-                Ok((state, frame.to_json()))
-            },
-        );
-        if deleted_now(&actions) {
-            if let Err(e) = erase_edits(target, log) {
-                let detail = format!("the edits of a deleted message could not be erased: {e}");
-                actions.push(Action::internal_error(from.connection_id, id, detail));
+    /// `{"type":"delete","target":S}` from the author of message S. Once logged, the data of
+    /// the message's edits is erased too, and copies outside the log are asked to go
+    /// ([`Action::MessageErased`]).
+    pub(super) fn delete(&self, e: ClientEvent<'_>, log: &mut dyn ChatLog) -> Vec<Action> {
+        let outcome = self.client_event(EventType::Delete, e, log, |author, mut state, seq| {
+            only_the_author(author, e.from)?;
+            state.delete(seq);
+            let frame = ServerFrame::Delete {
+                seq,
+                target: e.target,
+                from: sender(e.from),
+                id: e.id,
+                ts: e.now_ms,
+            };
+            Ok(Made::Changed {
+                state,
+                frame: frame.to_json(),
+            })
+        });
+        let mut actions = outcome.actions;
+        if outcome.logged {
+            if let Err(err) = erase_edits(e.target, log) {
+                let detail = format!("the edits of a deleted message could not be erased: {err}");
+                actions.push(Action::internal_error(e.from.connection_id, e.id, detail));
             }
-            actions.push(Action::MessageErased { target });
+            actions.push(Action::MessageErased { target: e.target });
         }
         actions
     }
@@ -145,19 +136,6 @@ fn sender(from: Author<'_>) -> Sender<'_> {
         user_id: from.user_id,
         connection_id: from.connection_id,
     }
-}
-
-/// Whether a deletion was just logged (its broadcast is among the actions).
-fn deleted_now(actions: &[Action]) -> bool {
-    actions.iter().any(|a| {
-        matches!(
-            a,
-            Action::Send {
-                to: Recipients::AllExcept(None),
-                ..
-            }
-        )
-    })
 }
 
 /// Erases the data of the edits of a deleted message: deleted means gone, also from history.

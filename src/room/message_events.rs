@@ -16,6 +16,41 @@ pub(super) type Refusal = (ErrorCode, &'static str);
 
 pub(super) const NO_SUCH_MESSAGE: Refusal = (ErrorCode::NotFound, "no such message");
 
+/// A client's `edit`, `delete` or `react`, as every one of them names it: who sent it, the
+/// message it is about (`target`), the client's id for it, and when it arrived.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ClientEvent<'a> {
+    pub from: Author<'a>,
+    pub target: u64,
+    pub id: Option<&'a str>,
+    pub now_ms: u64,
+}
+
+/// What a client's event does to its message.
+pub(super) enum Made {
+    /// The message's new state, and the event's frame (seq included).
+    Changed { state: MessageState, frame: String },
+    /// Nothing (a repeat of what the message already has): acked with `version`, the seq of
+    /// the message's latest change, and neither logged nor broadcast.
+    Unchanged { version: u64 },
+}
+
+/// What a client's event did: the actions to carry out, and whether it was logged now (not a
+/// retry, a repeat, a refusal or a failure).
+pub(super) struct EventOutcome {
+    pub actions: Vec<Action>,
+    pub logged: bool,
+}
+
+impl EventOutcome {
+    fn not_logged(action: Action) -> Self {
+        EventOutcome {
+            actions: vec![action],
+            logged: false,
+        }
+    }
+}
+
 /// One event, ready to be logged: who (`None`: the server API), its id, its message, the
 /// message's new state and the event's frame (seq included).
 pub(super) struct MessageEvent<'a> {
@@ -74,39 +109,44 @@ impl<H> Room<H> {
     }
 
     /// The common course of a client's event: a retried id is acked with its original seq; a
-    /// refusal becomes an `error`; else `make` builds the event (given the message's author,
-    /// state and the event's seq), which is logged, broadcast, acked and — when webhooks
-    /// record messages — recorded as a webhook event of `event_type`.
+    /// refusal becomes an `error`; else `make` says what the event does to the message (given
+    /// its author, state and the event's seq): a change is logged, broadcast, acked and — when
+    /// webhooks record messages — recorded as a webhook event of `event_type`; no change is
+    /// acked with the message's latest seq.
     pub(super) fn client_event(
         &self,
         event_type: EventType,
-        from: Author<'_>,
-        (id, target, now_ms): (Option<&str>, u64, u64),
+        e: ClientEvent<'_>,
         log: &mut dyn ChatLog,
-        make: impl FnOnce(Option<String>, MessageState, u64) -> Result<(MessageState, String), Refusal>,
-    ) -> Vec<Action> {
+        make: impl FnOnce(Option<String>, MessageState, u64) -> Result<Made, Refusal>,
+    ) -> EventOutcome {
+        let (from, id) = (e.from, e.id);
         let me = || Recipients::One(from.connection_id.to_owned());
-        let refuse =
-            |(code, message): Refusal| vec![Action::send(me(), error_frame(code, message, id))];
+        let refuse = |(code, message): Refusal| {
+            EventOutcome::not_logged(Action::send(me(), error_frame(code, message, id)))
+        };
         let internal = |e: LogError| {
             let detail = format!("an event could not be stored and was not sent: {e}");
-            vec![Action::internal_error(from.connection_id, id, detail)]
+            EventOutcome::not_logged(Action::internal_error(from.connection_id, id, detail))
         };
         if let Some(id) = id {
             match log.event_by_id(from.user_id, id) {
-                Ok(Some(seq)) => return vec![ack(me(), Some(id), seq)],
+                Ok(Some(seq)) => return EventOutcome::not_logged(ack(me(), Some(id), seq)),
                 Ok(None) => {}
                 Err(e) => return internal(e),
             }
         }
-        let (author, state) = match self.message_to_change(target, log) {
+        let (author, state) = match self.message_to_change(e.target, log) {
             Ok(Ok(found)) => found,
             Ok(Err(refusal)) => return refuse(refusal),
             Err(e) => return internal(e),
         };
         let seq = log.last_seq() + 1;
         let (state, frame) = match make(author, state, seq) {
-            Ok(made) => made,
+            Ok(Made::Changed { state, frame }) => (state, frame),
+            Ok(Made::Unchanged { version }) => {
+                return EventOutcome::not_logged(ack(me(), id, version))
+            }
             Err(refusal) => return refuse(refusal),
         };
         if let Err(StateError::TooLarge) = state.to_frame() {
@@ -118,23 +158,36 @@ impl<H> Room<H> {
         let event = MessageEvent {
             user: Some(from.user_id),
             id,
-            target,
-            ts: now_ms,
+            target: e.target,
+            ts: e.now_ms,
             state,
             frame,
         };
         match self.log_event(&event, log) {
-            Ok(logged) if logged == seq => {
-                let webhook = self.logged_event(event_type, now_ms, &event.frame);
-                let mut actions = vec![
-                    Action::send(Recipients::AllExcept(None), event.frame),
-                    ack(me(), id, seq),
-                ];
-                actions.extend(webhook);
-                actions
-            }
-            Ok(original) => vec![ack(me(), id, original)],
+            Ok(logged) if logged == seq => self.logged_now(event_type, event, from, seq),
+            Ok(original) => EventOutcome::not_logged(ack(me(), id, original)),
             Err(e) => internal(e),
+        }
+    }
+
+    /// A client's event logged as `seq`: broadcast, acked, and recorded for the webhooks.
+    fn logged_now(
+        &self,
+        event_type: EventType,
+        event: MessageEvent<'_>,
+        from: Author<'_>,
+        seq: u64,
+    ) -> EventOutcome {
+        let webhook = self.logged_event(event_type, event.ts, &event.frame);
+        let me = Recipients::One(from.connection_id.to_owned());
+        let mut actions = vec![
+            Action::send(Recipients::AllExcept(None), event.frame),
+            ack(me, event.id, seq),
+        ];
+        actions.extend(webhook);
+        EventOutcome {
+            actions,
+            logged: true,
         }
     }
 }

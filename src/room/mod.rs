@@ -1,14 +1,23 @@
 //! A chat room's behaviour, free of any runtime: given what happened (a connection opened, a
 //! frame arrived, a connection ended, a server call came in), it updates the user index and
-//! says what to send to whom. The Durable Object shell (`src/shell/room/`) carries the
-//! [`Action`]s out; tests read them directly.
+//! says what to send to whom. The Durable Object shell (`src/shell/room/`, file for file where
+//! a rule has a runtime side) carries the [`Action`]s out; tests read them directly.
 //!
 //! Frames are serialised once per event and addressed to a [`Recipients`] set, so a broadcast
 //! to N connections costs one serialisation and N sends, never N serialisations.
 //!
-//! A received frame goes through [`admission`] (rate, binary, size, parse), then to the module
-//! of its kind: [`publish`], [`direct`], [`session`] (`auth`). Operators' calls are in
-//! [`moderation`]; the clock's work (notices, expiry) is in [`session`].
+//! A received frame goes through `admission` (rate, binary, size, parse), then to the module
+//! of its kind: `publish`, `direct`, `session` (`auth`), `typing`, `receipts` (`read`), `edits`
+//! and `reactions` (both through `message_events`, what they share). Operators' calls and bans
+//! are in `moderation`; the clock's work (notices, expiry) is in [`session`]; the webhook
+//! events each step emits are in `webhooks`. What the room keeps and plans:
+//! - [`index`]: who is connected, and the presence that follows;
+//! - [`recipients`](Recipients): **the** rule of who gets a frame;
+//! - [`sends`]: a turn's sends, planned together; [`deferral`]: what a connect sends to the
+//!   others, held for the next turn;
+//! - [`log`]: what the room needs of its durable log;
+//! - [`rate_limit`]: the users' buckets; [`sockets`]: what a socket carries through
+//!   hibernation; [`reports`]: coalesced reports to other objects.
 
 mod admission;
 pub mod deferral;
@@ -48,6 +57,7 @@ use crate::room::log::message_log::{plan_replay, resume_gap, MessageLog};
 use crate::room::rate_limit::{Strikes, UserBuckets};
 use crate::room::session::{CloseReason, Session};
 use admission::Admission;
+use message_events::ClientEvent;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -431,15 +441,6 @@ impl<H> Room<H> {
             Admission::Accepted(frame) => frame,
             Admission::Refused(actions) => return actions,
         };
-        if let ClientFrame::Direct { id, .. } = &frame {
-            if !self.take_direct_token(connection_id, now_ms) {
-                let to = Recipients::One(connection_id.to_owned());
-                let message = "too many directs; slow down";
-                let error =
-                    crate::protocol::error_frame(ErrorCode::RateLimited, message, id.as_deref());
-                return vec![Action::send(to, error)];
-            }
-        }
         let Some(entry) = self.index.get(connection_id) else {
             return Vec::new();
         };
@@ -448,34 +449,37 @@ impl<H> Room<H> {
             connection_id,
             user_id: &user_id,
         };
+        let event = |target, id| ClientEvent {
+            from,
+            target,
+            id,
+            now_ms,
+        };
         match frame {
             ClientFrame::Publish { data, id, echo } => {
-                let before = log.message_count();
-                let mut actions = self.publish(from, data, id.as_deref(), echo, now_ms, log);
-                if log.message_count() > before {
+                let published = self.publish(from, data, id.as_deref(), echo, now_ms, log);
+                let mut actions = published.actions;
+                if published.stored {
                     actions.extend(self.own_message(&user_id, log));
                 }
                 actions
             }
-            ClientFrame::Direct { to, data, id } => self.direct(from, to, data, id),
+            ClientFrame::Direct { to, data, id } => self.direct(from, to, data, id, now_ms),
             ClientFrame::Auth { token, id } => {
-                let connection_id = connection_id.to_owned();
-                self.refresh(&connection_id, &token, id.as_deref(), now_ms)
+                self.refresh(connection_id, &token, id.as_deref(), now_ms)
             }
             ClientFrame::Typing { stop } => self.typing(&user_id, stop, now_ms),
             ClientFrame::Read { seq, id } => self.read(from, seq, id.as_deref(), log),
             ClientFrame::Edit { target, data, id } => {
-                self.edit(from, (target, data, id.as_deref()), now_ms, log)
+                self.edit(event(target, id.as_deref()), data, log)
             }
-            ClientFrame::Delete { target, id } => {
-                self.delete(from, (target, id.as_deref()), now_ms, log)
-            }
+            ClientFrame::Delete { target, id } => self.delete(event(target, id.as_deref()), log),
             ClientFrame::React {
                 target,
                 emoji,
                 on,
                 id,
-            } => self.react(from, (target, &emoji, on, id.as_deref()), now_ms, log),
+            } => self.react(event(target, id.as_deref()), &emoji, on, log),
         }
     }
 

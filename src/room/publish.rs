@@ -19,6 +19,13 @@ pub struct ServerPost {
     pub webhook: Option<Action>,
 }
 
+/// What a client's publish did: the actions to carry out, and whether it added a message to
+/// the log (`false`: a retried id, acked with its original seq, or a failure).
+pub(super) struct Published {
+    pub actions: Vec<Action>,
+    pub stored: bool,
+}
+
 /// A message about to be appended: everything its frame and its log row need.
 #[derive(Clone, Copy)]
 struct Draft<'a> {
@@ -41,7 +48,7 @@ impl<H> Room<H> {
         echo: bool,
         now_ms: u64,
         log: &mut dyn MessageLog,
-    ) -> Vec<Action> {
+    ) -> Published {
         let me = || Recipients::One(from.connection_id.to_owned());
         let draft = Draft {
             from: Sender::Client {
@@ -53,6 +60,10 @@ impl<H> Room<H> {
             data,
             ts: now_ms,
         };
+        let not_stored = |action| Published {
+            actions: vec![action],
+            stored: false,
+        };
         match self.append(draft, log) {
             Ok((Appended::Stored, seq, frame)) => {
                 let except = (!echo).then(|| from.connection_id.to_owned());
@@ -62,15 +73,18 @@ impl<H> Room<H> {
                     Action::send(me(), ServerFrame::Ack { id, seq }.to_json()),
                 ];
                 actions.extend(event);
-                actions
+                Published {
+                    actions,
+                    stored: true,
+                }
             }
             Ok((Appended::Duplicate(original), _, _)) => {
                 let ack = ServerFrame::Ack { id, seq: original };
-                vec![Action::send(me(), ack.to_json())]
+                not_stored(Action::send(me(), ack.to_json()))
             }
             Err(e) => {
                 let detail = format!("a publish could not be stored and was not sent: {e}");
-                vec![Action::internal_error(from.connection_id, id, detail)]
+                not_stored(Action::internal_error(from.connection_id, id, detail))
             }
         }
     }

@@ -3,69 +3,57 @@
 //! reaction already has is acknowledged (with the seq of the message's latest change) and
 //! changes nothing: nothing is logged, nothing is broadcast.
 
-use super::message_events::ack;
-use super::{Action, Author, Recipients, Room};
+use super::message_events::{ClientEvent, Made};
+use super::{Action, Room};
 use crate::common::error::ErrorCode;
 use crate::protocol::{Sender, ServerFrame};
 use crate::room::log::chat_log::ChatLog;
 use crate::room::log::message_state::StateError;
 use crate::webhooks::EventType;
 
-/// The frame's fields: target, emoji, on, id.
-pub(super) type Reaction<'a> = (u64, &'a str, bool, Option<&'a str>);
-
 impl<H> Room<H> {
+    /// `{"type":"react","target":S,"emoji":E,"on":B}`: `on` adds the user's `emoji` to message
+    /// S, `!on` takes it back.
     pub(super) fn react(
         &self,
-        from: Author<'_>,
-        (target, emoji, on, id): Reaction<'_>,
-        now_ms: u64,
+        e: ClientEvent<'_>,
+        emoji: &str,
+        on: bool,
         log: &mut dyn ChatLog,
     ) -> Vec<Action> {
-        let mut unchanged = None;
-        let mut actions = self.client_event(
-            EventType::React,
-            from,
-            (id, target, now_ms),
-            log,
-            |_, mut state, seq| {
-                match state.react(emoji, from.user_id, on, seq) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        unchanged = Some(state.version());
-                        // Refused here only to stop the event; answered with an ack below.
-                        return Err((ErrorCode::Internal, ""));
-                    }
-                    Err(StateError::TooLarge) | Err(StateError::NotAMessage) => {
-                        return Err((
-                            ErrorCode::TooLarge,
-                            "a message carries at most 20 distinct reactions",
-                        ))
-                    }
+        let from = e.from;
+        let outcome = self.client_event(EventType::React, e, log, |_, mut state, seq| {
+            match state.react(emoji, from.user_id, on, seq) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let version = state.version();
+                    return Ok(Made::Unchanged { version });
                 }
-                let frame = ServerFrame::React {
-                    seq,
-                    target,
-                    emoji,
-                    on,
-                    from: Sender::Client {
-                        user_id: from.user_id,
-                        connection_id: from.connection_id,
-                    },
-                    id,
-                    ts: now_ms,
-                };
-                Ok((state, frame.to_json()))
-            },
-        );
-        if let Some(version) = unchanged {
-            actions = vec![ack(
-                Recipients::One(from.connection_id.to_owned()),
-                id,
-                version,
-            )];
-        }
-        actions
+                Err(StateError::TooLarge) | Err(StateError::NotAMessage) => {
+                    return Err((
+                        ErrorCode::TooLarge,
+                        "a message carries at most 20 distinct reactions",
+                    ))
+                }
+            }
+            let frame = ServerFrame::React {
+                seq,
+                target: e.target,
+                emoji,
+                on,
+                from: Sender::Client {
+                    user_id: from.user_id,
+                    connection_id: from.connection_id,
+                },
+                id: e.id,
+                ts: e.now_ms,
+            };
+            Ok(Made::Changed {
+                state,
+                frame: frame.to_json(),
+            })
+        });
+        outcome.actions
     }
 }
 

@@ -66,12 +66,7 @@ pub fn user_tag(user_id: &str) -> String {
     if plain.encode_utf16().count() <= MAX_TAG_UTF16 {
         return plain;
     }
-    let digest = Sha256::digest(user_id.as_bytes());
-    let mut tag = String::from("u#");
-    for b in digest {
-        tag.push_str(&format!("{b:02x}"));
-    }
-    tag
+    format!("u#{}", hex::encode(Sha256::digest(user_id.as_bytes())))
 }
 
 #[cfg(test)]

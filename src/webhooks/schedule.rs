@@ -26,7 +26,7 @@ pub fn retry_delay_ms(attempts: u32, scale: f64) -> u64 {
     scaled(delay, scale)
 }
 
-/// The watchdog's distance (see [`WATCHDOG_MS`]).
+/// The watchdog's distance (see `WATCHDOG_MS`).
 pub fn watchdog_ms(scale: f64) -> u64 {
     scaled(WATCHDOG_MS, scale)
 }

@@ -17,19 +17,8 @@ pub fn signature(secret: &[u8], t: u64, body: &str) -> String {
         mac.update(body.as_bytes());
         mac.finalize().into_bytes()
     });
-    let digest = mac.map(|d| hex(&d)).unwrap_or_default();
+    let digest = mac.map(hex::encode).unwrap_or_default();
     format!("t={t},v1={digest}")
-}
-
-/// Lowercase hex of `bytes` (an encoding, not crypto).
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
 }
 
 #[cfg(test)]

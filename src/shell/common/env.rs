@@ -53,6 +53,11 @@ pub fn now_ms() -> u64 {
     worker::Date::now().as_millis()
 }
 
+/// `N` random bytes in lowercase hex: an id that needs no coordination (incidents, instances).
+pub fn random_hex<const N: usize>() -> String {
+    hex::encode(random_bytes::<N>())
+}
+
 /// Random bytes from the runtime's CSPRNG (`crypto.getRandomValues`).
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];

@@ -2,14 +2,11 @@
 //! goes to the log as one JSON line carrying the same id, so an operator can find it from
 //! what a user reports.
 
-use super::env::random_bytes;
+use super::env::random_hex;
 
 /// Logs `detail` (what failed, in our words and the runtime's) and returns the incident id.
 pub fn report(what: &str, detail: &str) -> String {
-    let id: String = random_bytes::<6>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let id = random_hex::<6>();
     let line = serde_json::json!({
         "level": "error",
         "incident": id,

@@ -7,7 +7,7 @@ use crate::common::error::ErrorCode;
 use crate::common::names::is_valid_room;
 use crate::front::routes::{route, Route};
 use crate::shell::common::http::{error, json_response};
-use worker::{Env, Method, Request, Response, Result};
+use worker::{Env, Method, Request, Response, Result, Url};
 
 pub(super) async fn handle(req: Request, env: &Env) -> Result<Response> {
     let url = req.url()?;
@@ -24,16 +24,21 @@ pub(super) async fn handle(req: Request, env: &Env) -> Result<Response> {
             return res;
         }
     }
+    dispatch(req, &url, route, env).await
+}
+
+/// The handler of each route and method (the admin check is done).
+async fn dispatch(req: Request, url: &Url, route: Route<'_>, env: &Env) -> Result<Response> {
     match (req.method(), route) {
         (Method::Get, Route::Health) => json_response(200, r#"{"ok":true}"#.into()),
-        (_, Route::RoomSocket(room)) => socket::room_socket(req, &url, env, room).await,
+        (_, Route::RoomSocket(room)) => socket::room_socket(req, url, env, room).await,
         (Method::Get, Route::RoomInfo(room)) => server_api::room_info(env, room).await,
         (Method::Post, Route::RoomMessages(room)) => server_api::post_to_room(req, env, room).await,
         (Method::Get, Route::RoomMembers(room)) => {
-            server_api::room_members(&req, &url, env, room).await
+            server_api::room_members(&req, url, env, room).await
         }
         (Method::Get, Route::RoomMessages(room)) => {
-            server_api::room_history(&req, &url, env, room).await
+            server_api::room_history(&req, url, env, room).await
         }
         (Method::Get, Route::UserInfo(user)) => server_api::user_info(env, user).await,
         (Method::Post, Route::UserMessages(user)) => server_api::post_to_user(req, env, user).await,
@@ -56,10 +61,10 @@ pub(super) async fn handle(req: Request, env: &Env) -> Result<Response> {
             chat::delete_message(env, room, seq).await
         }
         (Method::Get, Route::UserUnread(user)) => chat::user_unread(env, user).await,
-        (Method::Get, Route::MeUnread) => chat::me_unread(&req, &url, env).await,
-        (Method::Get, Route::RoomWebhooksDead(room)) => server_api::dead(&url, env, room).await,
+        (Method::Get, Route::MeUnread) => chat::me_unread(&req, url, env).await,
+        (Method::Get, Route::RoomWebhooksDead(room)) => server_api::dead(url, env, room).await,
         (Method::Post, Route::RoomWebhooksRetry(room)) => server_api::retry_dead(env, room).await,
-        (Method::Get, Route::RegistryWebhooksDead) => registry_dead::list(&url, env).await,
+        (Method::Get, Route::RegistryWebhooksDead) => registry_dead::list(url, env).await,
         (Method::Post, Route::RegistryWebhooksRetry) => registry_dead::retry(env).await,
         (Method::Get, Route::Stats) => server_api::stats(env).await,
         (_, Route::Unknown | Route::DevToken | Route::DevMeter | Route::DevRoomDebug(_)) => {
@@ -73,7 +78,7 @@ pub(super) async fn handle(req: Request, env: &Env) -> Result<Response> {
 }
 
 /// The `DEV_MODE` routes (`None`: not one of them, or a room name that is not valid).
-async fn dev_route(route: &Route<'_>, url: &worker::Url, env: &Env) -> Option<Result<Response>> {
+async fn dev_route(route: &Route<'_>, url: &Url, env: &Env) -> Option<Result<Response>> {
     match route {
         Route::DevToken => Some(auth::dev_token(url, env)),
         Route::DevMeter => Some(dev_meter()),

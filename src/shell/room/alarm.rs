@@ -9,7 +9,7 @@ use crate::common::connection_id::room_of;
 use crate::shell::common::alarm::{at, claim, move_earlier, AlarmRef, Scheduled};
 use crate::shell::common::env::now_ms;
 use crate::shell::common::incident;
-use crate::shell::room::log::message_log::RoomLog;
+use crate::shell::room::log::RoomLog;
 use std::cell::Cell;
 use worker::{Response, Result};
 
@@ -32,7 +32,7 @@ impl ChatRoom {
             None => RoomLog::open(self.sql(), &self.config)?.trim_expired(now)?,
         };
         let sessions = match self.room_name() {
-            Some(name) => self.with_room(&name, |r, _| {
+            Some(name) => self.run_step(&name, |r, _| {
                 let actions = r.sessions_due(now);
                 (actions, r.next_session_wake())
             })?,

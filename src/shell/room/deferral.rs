@@ -66,6 +66,6 @@ impl ChatRoom {
         }
         worker::Delay::from(std::time::Duration::ZERO).await;
         self.turns.flush_pending.set(false);
-        self.with_room_as(room, TurnKind::Flush, |_, _| (Vec::new(), ()))
+        self.run_step_as(room, TurnKind::Flush, |_, _| (Vec::new(), ()))
     }
 }

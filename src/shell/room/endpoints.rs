@@ -51,7 +51,7 @@ impl ChatRoom {
                 self.deliver_to_connection(&room, &connection, frame)
             }
             RoomCall::Info => {
-                let body = self.with_room(&room, |r, _| (Vec::new(), r.info_json()))?;
+                let body = self.run_step(&room, |r, _| (Vec::new(), r.info_json()))?;
                 json_response(200, body)
             }
             RoomCall::Debug => self.debug(),
@@ -122,7 +122,7 @@ impl ChatRoom {
         // Load the index from the sockets that were here *before* this one: once accepted, the
         // new socket is listed by getWebSockets() too and would be restored as an old member,
         // silencing its presence `join`.
-        self.with_room(room, |_, _| (Vec::new(), ()))?;
+        self.run_step(room, |_, _| (Vec::new(), ()))?;
         let pair = match self.accept_described(&connection_id, user, &o)? {
             Ok(pair) => pair,
             Err(refused) => return Ok(refused),
@@ -134,7 +134,7 @@ impl ChatRoom {
         // What the connect sends to the others waits for the next turn, so that a burst of
         // connects sends one frame per `batch` connection, not one per connect.
         let opening = TurnKind::Open(connection_id.clone());
-        self.with_room_as(room, opening, |r, log| {
+        self.run_step_as(room, opening, |r, log| {
             let joining = Joining {
                 connection_id: &connection_id,
                 user_id: user,
@@ -198,7 +198,7 @@ impl ChatRoom {
         let Ok(data) = serde_json::from_str::<&RawValue>(data) else {
             return error(ErrorCode::BadRequest, "data must be JSON");
         };
-        let posted = self.with_room(room, |r, log| {
+        let posted = self.run_step(room, |r, log| {
             match r.server_publish(data, exclude, now_ms(), log) {
                 Ok(ServerPost {
                     send,
@@ -234,7 +234,7 @@ impl ChatRoom {
     }
 
     fn members(&self, room: &str, after: Option<String>, limit: u32) -> Result<Response> {
-        let body = self.with_room(room, |r, _| {
+        let body = self.run_step(room, |r, _| {
             (Vec::new(), r.members_json(after.as_deref(), limit as usize))
         })?;
         json_response(200, body)
@@ -246,14 +246,14 @@ impl ChatRoom {
             return Ok(None);
         };
         let now = now_ms();
-        self.with_room(room, |r, _| {
+        self.run_step(room, |r, _| {
             let ban = r.ban_of(&reader, now).map(|b| ChatError::banned(b.until));
             (Vec::new(), ban)
         })
     }
 
     fn history(&self, room: &str, query: HistoryQuery) -> Result<Response> {
-        match self.with_room(room, |_, log| (Vec::new(), log.page(query)))? {
+        match self.run_step(room, |_, log| (Vec::new(), log.page(query)))? {
             Ok((frames, next)) => json_response(200, history_body(&frames, next)),
             Err(e) => internal("history read", &e.to_string()),
         }
@@ -270,7 +270,7 @@ impl ChatRoom {
             }
             return delivered_reply(sockets.len());
         }
-        let delivered = self.with_room(room, |r, _| {
+        let delivered = self.run_step(room, |r, _| {
             let LocalDelivery { send, delivered } = r.deliver_to_user(user, frame);
             (vec![send], delivered)
         })?;
@@ -292,7 +292,7 @@ impl ChatRoom {
             }
             usize::from(socket.is_some())
         } else {
-            self.with_room(room, |r, _| {
+            self.run_step(room, |r, _| {
                 let LocalDelivery { send, delivered } = r.deliver_to_connection(connection, frame);
                 (vec![send], delivered)
             })?

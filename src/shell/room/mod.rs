@@ -58,7 +58,7 @@ mod webhooks;
 use crate::common::config::Config;
 use crate::common::meter::{self, ObjectKind};
 use crate::protocol::close_reply;
-use crate::shell::common::env::{now_ms, random_bytes};
+use crate::shell::common::env::{now_ms, random_hex};
 use crate::shell::common::sql::Sql;
 use alarm::AlarmClock;
 use reports::Reports;
@@ -101,10 +101,7 @@ impl DurableObject for ChatRoom {
         if let Ok(pair) = WebSocketRequestResponsePair::new("ping", "pong") {
             let _ = state.as_raw().set_websocket_auto_response(&pair);
         }
-        let instance = random_bytes::<6>()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let instance = random_hex::<6>();
         ChatRoom {
             state,
             env,
@@ -176,7 +173,7 @@ impl ChatRoom {
             return;
         };
         let room = crate::common::connection_id::room_of(&me.connection_id).unwrap_or_default();
-        let closed = self.with_room(room, |r, _| (r.close(&me.connection_id).actions, ()));
+        let closed = self.run_step(room, |r, _| (r.close(&me.connection_id).actions, ()));
         if let Err(e) = closed {
             worker::console_error!("room could not load to forget a socket: {e}");
         }

@@ -55,7 +55,7 @@ impl ChatRoom {
                 return Ok(Err(refusal));
             }
         }
-        let before = self.with_room(room, |r, _| (Vec::new(), r.revoked_before(user)))?;
+        let before = self.run_step(room, |r, _| (Vec::new(), r.revoked_before(user)))?;
         if session.revoked_by(before) {
             if connected == 0 {
                 self.take_back_first_report(room, user)?;
@@ -73,7 +73,7 @@ impl ChatRoom {
         user: &str,
     ) -> Result<(std::result::Result<(), ChatError>, u32)> {
         let now = now_ms();
-        self.with_room(room, |r, _| {
+        self.run_step(room, |r, _| {
             let allowed = r.may_connect(user, now);
             (Vec::new(), (allowed, r.index().user_connections(user)))
         })
@@ -84,7 +84,7 @@ impl ChatRoom {
     /// meanwhile, or is still waiting for its own report's answer (it may be accepted).
     fn take_back_first_report(&self, room: &str, user: &str) -> Result<()> {
         let connected =
-            self.with_room(room, |r, _| (Vec::new(), r.index().user_connections(user)))?;
+            self.run_step(room, |r, _| (Vec::new(), r.index().user_connections(user)))?;
         if connected == 0 && !self.reports.is_first_waiting(user) {
             self.reports.forget_reported(user);
             self.report_presence(room, user, 0);
@@ -121,7 +121,7 @@ impl ChatRoom {
 
     fn learn_revocation(&self, room: &str, user: &str, before: u64) -> Result<()> {
         self.store().save_revocation(user, before)?;
-        self.with_room(room, |r, _| {
+        self.run_step(room, |r, _| {
             r.learn_revocation(user, before);
             (Vec::new(), ())
         })
@@ -133,7 +133,7 @@ impl ChatRoom {
         room: &str,
         step: impl FnOnce(&mut crate::room::Room<super::turn::Peer>) -> Removal,
     ) -> Result<usize> {
-        self.with_room(room, |r, _| {
+        self.run_step(room, |r, _| {
             let Removal { closed, actions } = step(r);
             (actions, closed)
         })
@@ -183,7 +183,7 @@ impl ChatRoom {
 
     pub(super) fn bans(&self, room: &str) -> Result<Response> {
         let now = now_ms();
-        let body = self.with_room(room, |r, _| {
+        let body = self.run_step(room, |r, _| {
             let bans = r.bans(now);
             (Vec::new(), serde_json::json!({ "bans": bans }).to_string())
         })?;
@@ -192,7 +192,7 @@ impl ChatRoom {
 
     pub(super) fn unban(&self, room: &str, user: &str) -> Result<Response> {
         let now = now_ms();
-        let removed = self.with_room(room, |r, _| {
+        let removed = self.run_step(room, |r, _| {
             let removed = r.unban(user, now);
             let events = if removed {
                 r.unbanned(user)

@@ -75,7 +75,7 @@ impl ChatRoom {
 
     /// `DELETE /rooms/{room}/messages/{seq}`.
     pub(super) fn delete_message(&self, room: &str, target: u64) -> Result<Response> {
-        let deleted = self.with_room(room, |r, log| {
+        let deleted = self.run_step(room, |r, log| {
             match r.server_delete(target, now_ms(), log) {
                 Ok(Some(ServerDelete {
                     send,

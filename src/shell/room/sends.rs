@@ -2,7 +2,7 @@
 //! converted to a JS string once and handed to every socket that gets it, a resume's replay
 //! streamed in bounded chunks, and a socket closed mid-turn given what the turn owes it first.
 
-use super::log::message_log::RoomLog;
+use super::log::RoomLog;
 use super::sockets::{self, attachment};
 use super::turn::Peer;
 use crate::protocol::internal_error_frame;

@@ -31,7 +31,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use worker::{Result, WebSocket, WebSocketIncomingMessage};
 
-use super::log::message_log::RoomLog;
+use super::log::RoomLog;
 use super::moderation_store::ModerationStore;
 
 /// A connection as the room holds it: the runtime's socket and whether it takes `batch` frames.
@@ -80,13 +80,13 @@ pub struct TurnQueue {
 }
 
 impl TurnQueue {
-    /// Nothing is waiting to be processed.
     /// One more turn, of `frames` frames (for `/debug`).
     fn counted(&self, frames: usize) {
         let (turns, total) = self.stats.get();
         self.stats.set((turns + 1, total + frames as u64));
     }
 
+    /// Nothing is waiting to be processed (no turn pending, no frame queued, nothing deferred).
     pub fn is_idle(&self) -> bool {
         !self.pending.get() && self.inbox.borrow().is_empty() && self.deferred.borrow().is_empty()
     }
@@ -150,8 +150,8 @@ impl ChatRoom {
         };
         worker::Delay::from(std::time::Duration::ZERO).await;
         self.turns.pending.set(false);
-        match self.run_turn(&room, TurnKind::Flush, |_, _| Vec::new()) {
-            Ok(forwards) => {
+        match self.run_turn(&room, TurnKind::Flush, |_, _| (Vec::new(), ())) {
+            Ok(((), forwards)) => {
                 self.ensure_retention_alarm();
                 // The room is released: forwarding may await, and other events may run.
                 forward_all(self.env.clone(), forwards).await;
@@ -169,14 +169,14 @@ impl ChatRoom {
 
     /// Runs one turn on the room (loading it first if needed): the frames received so far,
     /// then `f` (an event's own step, which never closes a socket or forwards), then the turn's
-    /// sends, planned together (see [`TurnSends`]). Returns the `direct`s the received frames
-    /// asked for, each with the socket to tell if forwarding fails.
-    pub(super) fn run_turn(
+    /// sends, planned together (see [`TurnSends`]). Returns what `f` returned and the `direct`s
+    /// the received frames asked for, each with the socket to tell if forwarding fails.
+    pub(super) fn run_turn<T>(
         &self,
         room: &str,
         kind: TurnKind,
-        f: impl FnOnce(&mut Room<Peer>, &mut RoomLog) -> Vec<Action>,
-    ) -> Result<Vec<(WebSocket, Forward)>> {
+        f: impl FnOnce(&mut Room<Peer>, &mut RoomLog) -> (Vec<Action>, T),
+    ) -> Result<(T, Vec<(WebSocket, Forward)>)> {
         let mut slot = self.room.borrow_mut();
         let woke = slot.is_none();
         if woke {
@@ -213,7 +213,7 @@ impl ChatRoom {
             // and messages of what was accepted while it was connected.
             send_planned(r, &mut turn.sends);
         }
-        let actions = f(r, log);
+        let (actions, out) = f(r, log);
         self.apply(r, log, actions, None, &mut turn);
         self.settle_deferred(&mut turn);
         send_planned(r, &mut turn.sends);
@@ -228,7 +228,7 @@ impl ChatRoom {
         if durable {
             self.read_states_changed(room, std::mem::take(&mut turn.read_users), turn.messages);
         }
-        Ok(turn.forwards)
+        Ok((out, turn.forwards))
     }
 
     /// Carries out a step's actions: sends go to the turn's sends, the rest happens now.
@@ -337,36 +337,32 @@ impl ChatRoom {
         }
     }
 
-    /// [`Self::run_turn`] for events not tied to a socket (internal calls, closes). `f`
-    /// returns its actions and a result for the caller. `direct`s from frames that were
-    /// waiting for a turn are forwarded in the background.
-    pub(super) fn with_room<T>(
+    /// Runs a whole turn for an event not tied to a socket (an internal call, a close, the
+    /// clock): the frames waiting first, then `f` — this event's own step, returning its
+    /// actions and a result for the caller —, then the turn's sends. `direct`s from the frames
+    /// that were waiting are forwarded in the background.
+    pub(super) fn run_step<T>(
         &self,
         room: &str,
         f: impl FnOnce(&mut Room<Peer>, &mut RoomLog) -> (Vec<Action>, T),
     ) -> Result<T> {
-        self.with_room_as(room, TurnKind::Step, f)
+        self.run_step_as(room, TurnKind::Step, f)
     }
 
-    /// [`Self::with_room`] for a turn of the given kind (connects defer what they send to the
+    /// [`Self::run_step`] in a turn of the given kind (a connect defers what it sends to the
     /// others, a flush sends what was deferred).
-    pub(super) fn with_room_as<T>(
+    pub(super) fn run_step_as<T>(
         &self,
         room: &str,
         kind: TurnKind,
         f: impl FnOnce(&mut Room<Peer>, &mut RoomLog) -> (Vec<Action>, T),
     ) -> Result<T> {
-        let mut out = None;
-        let forwards = self.run_turn(room, kind, |r, log| {
-            let (actions, t) = f(r, log);
-            out = Some(t);
-            actions
-        })?;
+        let (out, forwards) = self.run_turn(room, kind, f)?;
         if !forwards.is_empty() {
             self.state
                 .wait_until(forward_all(self.env.clone(), forwards));
         }
-        out.ok_or_else(|| worker::Error::RustError("room closure did not run".into()))
+        Ok(out)
     }
 
     /// Whether the room's index is in memory (it is rebuilt on the first event that needs it).

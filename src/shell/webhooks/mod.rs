@@ -17,7 +17,7 @@ mod delivery;
 mod store;
 
 use crate::shell::common::alarm::AlarmRef;
-use crate::shell::common::env::{now_ms, random_bytes};
+use crate::shell::common::env::{now_ms, random_hex};
 use crate::shell::common::sql::Sql;
 use crate::webhooks::{dead_body, watchdog_ms, Event, WebhookConfig};
 use std::cell::{Cell, RefCell};
@@ -34,10 +34,7 @@ struct EventIds {
 
 impl EventIds {
     fn new() -> Self {
-        let prefix = random_bytes::<8>()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let prefix = random_hex::<8>();
         EventIds {
             prefix,
             next: Cell::new(0),

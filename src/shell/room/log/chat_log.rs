@@ -9,10 +9,10 @@
 //!   `(user_id, client_id)` index (events are not in it: their user is `actor`) — index only,
 //!   never a row.
 
-use super::message_log::{int, storage, RoomLog, SqliteLog};
+use super::message_log::{storage, SqliteLog};
 use crate::room::log::chat_log::{ChatLog, ReadPosition, Stored};
 use crate::room::log::message_log::{Appended, LogEntry, LogError};
-use crate::shell::common::sql::Sql;
+use crate::shell::common::sql::{int, Sql};
 use serde::Deserialize;
 use worker::{Result, SqlStorageValue};
 
@@ -230,51 +230,5 @@ impl ChatLog for SqliteLog {
             )
             .map_err(storage)?;
         Ok(())
-    }
-}
-
-impl RoomLog {
-    fn chat(&self) -> &dyn ChatLog {
-        match self {
-            RoomLog::Durable(l) => l,
-            RoomLog::None(l) => l,
-        }
-    }
-
-    fn chat_mut(&mut self) -> &mut dyn ChatLog {
-        match self {
-            RoomLog::Durable(l) => l,
-            RoomLog::None(l) => l,
-        }
-    }
-
-    /// Whether cursors and counts survive the object (`HISTORY_STORAGE=durable`): only then are
-    /// they reported to the registry for `GET /me/unread`.
-    pub fn is_durable(&self) -> bool {
-        matches!(self, RoomLog::Durable(_))
-    }
-}
-
-impl ChatLog for RoomLog {
-    fn message_count(&self) -> u64 {
-        self.chat().message_count()
-    }
-    fn stored(&self, seq: u64) -> LogResult<Option<Stored>> {
-        self.chat().stored(seq)
-    }
-    fn rewrite(&mut self, seq: u64, frame: &str) -> LogResult<()> {
-        self.chat_mut().rewrite(seq, frame)
-    }
-    fn events_of(&self, target: u64) -> LogResult<Vec<(u64, String)>> {
-        self.chat().events_of(target)
-    }
-    fn event_by_id(&self, user: &str, id: &str) -> LogResult<Option<u64>> {
-        self.chat().event_by_id(user, id)
-    }
-    fn read_position(&self, user: &str) -> LogResult<ReadPosition> {
-        self.chat().read_position(user)
-    }
-    fn save_cursor(&mut self, user: &str, seq: u64) -> LogResult<()> {
-        self.chat_mut().save_cursor(user, seq)
     }
 }

@@ -25,9 +25,9 @@
 //! a random name, a room whose members never published) stores nothing at all.
 
 use crate::room::log::message_log::{
-    Appended, HistoryQuery, HistoryStorage, LogEntry, LogError, MessageLog, NoLog, Retention,
+    Appended, HistoryQuery, LogEntry, LogError, MessageLog, Retention,
 };
-use crate::shell::common::sql::Sql;
+use crate::shell::common::sql::{int, Sql};
 use serde::Deserialize;
 use worker::{Result, SqlStorageValue};
 
@@ -47,14 +47,6 @@ pub struct SqliteLog {
 
 pub(super) fn storage(e: worker::Error) -> LogError {
     LogError::Storage(e.to_string())
-}
-
-/// Largest integer JavaScript (and so the SQL binding) carries exactly.
-const MAX_SAFE: u64 = (1 << 53) - 1;
-
-/// Seqs and millisecond timestamps stay far below 2^53; cursors from clients are clamped.
-pub(super) fn int(v: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(v.min(MAX_SAFE) as i64)
 }
 
 #[derive(Deserialize)]
@@ -327,74 +319,5 @@ impl MessageLog for SqliteLog {
             vec![int(from), int(limit as u64)],
         )
         .map_err(storage)
-    }
-}
-
-/// The log a room uses, as configured by `HISTORY_STORAGE`.
-pub enum RoomLog {
-    Durable(SqliteLog),
-    None(NoLog),
-}
-
-impl RoomLog {
-    pub fn open(sql: Sql, config: &crate::common::config::Config) -> Result<Self> {
-        Ok(match config.history_storage {
-            HistoryStorage::Durable => RoomLog::Durable(SqliteLog::open(sql, config.retention)?),
-            HistoryStorage::None => RoomLog::None(NoLog::default()),
-        })
-    }
-
-    fn inner(&self) -> &dyn MessageLog {
-        match self {
-            RoomLog::Durable(l) => l,
-            RoomLog::None(l) => l,
-        }
-    }
-
-    fn inner_mut(&mut self) -> &mut dyn MessageLog {
-        match self {
-            RoomLog::Durable(l) => l,
-            RoomLog::None(l) => l,
-        }
-    }
-
-    pub fn trim_expired(&mut self, now_ms: u64) -> Result<Option<u64>> {
-        match self {
-            RoomLog::Durable(l) => l.trim_expired(now_ms),
-            RoomLog::None(_) => Ok(None),
-        }
-    }
-
-    pub fn page(&self, q: HistoryQuery) -> Result<(Vec<String>, Option<u64>)> {
-        match self {
-            RoomLog::Durable(l) => l.page(q),
-            RoomLog::None(_) => Ok((Vec::new(), None)),
-        }
-    }
-}
-
-impl MessageLog for RoomLog {
-    fn last_seq(&self) -> u64 {
-        self.inner().last_seq()
-    }
-    fn first_seq(&self) -> Option<u64> {
-        self.inner().first_seq()
-    }
-    fn append(&mut self, entry: LogEntry<'_>) -> std::result::Result<Appended, LogError> {
-        self.inner_mut().append(entry)
-    }
-    fn newest_lengths(
-        &self,
-        after: u64,
-        max: u64,
-    ) -> std::result::Result<Vec<(u64, usize)>, LogError> {
-        self.inner().newest_lengths(after, max)
-    }
-    fn read_from(
-        &self,
-        from: u64,
-        limit: usize,
-    ) -> std::result::Result<Vec<(u64, String)>, LogError> {
-        self.inner().read_from(from, limit)
     }
 }
