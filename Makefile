@@ -210,7 +210,9 @@ bench-webhooks: build
 # FastAPI/uvicorn/redis/PyJWT (bench/peers/fastapi-redis/requirements.txt).
 FASTAPI_VENV := bench/peers/fastapi-redis/.venv
 fastapi-peer: $(FASTAPI_VENV)/.installed
-	@command -v redis-server >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	@command -v redis-server >/dev/null || { command -v apt-get >/dev/null || { \
+	    echo "redis-server is needed by the FastAPI peer of the benchmark: install Redis (macOS: brew install redis; Fedora: dnf install redis; Arch: pacman -S redis)"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server; }
 $(FASTAPI_VENV)/.installed: bench/peers/fastapi-redis/requirements.txt
 	python3 -m venv $(FASTAPI_VENV)

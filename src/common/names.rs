@@ -1,4 +1,4 @@
-//! Naming rules for rooms and users.
+//! Naming rules for rooms and users, and the stable hash that spreads names over shards.
 //!
 //! Room names travel in URLs, Durable Object names and connection ids, so they are restricted to
 //! URL-unreserved characters. User ids come from signed tokens; they only need a length bound so
@@ -22,6 +22,16 @@ pub fn is_valid_room(name: &str) -> bool {
 pub fn is_valid_user_id(user_id: &str) -> bool {
     let chars = user_id.chars().count();
     (1..=MAX_USER_ID_LEN).contains(&chars) && !user_id.chars().any(char::is_control)
+}
+
+/// FNV-1a (32 bits) of `key`: a stable hash for spreading names over shards.
+pub fn fnv1a(key: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
 }
 
 #[cfg(test)]

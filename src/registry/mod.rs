@@ -1,9 +1,11 @@
-//! One user's presence across rooms, as the user-registry Durable Object keeps it.
+//! Users' presence across rooms, as the `UserRegistry` shards keep it: which shard holds a
+//! user ([`registry_shard_of`], one of [`REGISTRY_SHARDS`]), and each user's rooms with a
+//! connection count ([`UserRooms`]); [`unread`]: the unread counts across rooms they answer.
 //!
-//! Room objects report a user's connection count in that room whenever it changes. Reports are
-//! fire-and-forget and may arrive out of order, so each carries a version (see [`Versions`]);
-//! a report older than what is stored for that room is ignored. Rooms that drop to zero keep a
-//! tombstone with their version for a while, so a late, stale "1" cannot resurrect them.
+//! Rooms report a user's presence in them when it begins or ends. Reports are fire-and-forget
+//! and may arrive out of order, so each carries a version (see [`Versions`]); a report older
+//! than what is stored for that room is ignored. Rooms that drop to zero keep a tombstone with
+//! their version for a while, so a late, stale "1" cannot resurrect them.
 
 pub mod unread;
 
@@ -19,7 +21,7 @@ pub const REGISTRY_SHARDS: u32 = 64;
 
 /// The registry shard of `user_id`.
 pub fn registry_shard_of(user_id: &str) -> u32 {
-    crate::stats::fnv1a(user_id) % REGISTRY_SHARDS
+    crate::common::names::fnv1a(user_id) % REGISTRY_SHARDS
 }
 
 /// The name of registry shard `n`'s Durable Object.

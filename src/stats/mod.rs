@@ -1,8 +1,8 @@
 //! Global counts from sharded counters, so that no single object sits on every connect.
 //!
-//! Each room object reports its own connection count to the shard its name hashes to; each
-//! user registry reports whether its user is online to the shard its user id hashes to.
-//! `GET /stats` asks every shard for its totals and adds them up.
+//! Each room object reports its own connection count to the shard its name hashes to
+//! ([`shard_of`]); `GET /stats` asks every shard for its totals and adds them up, and asks the
+//! registry shards how many users are online (they know it without any report).
 
 use serde::{Deserialize, Serialize};
 
@@ -12,17 +12,7 @@ pub const STATS_SHARDS: u32 = 16;
 
 /// The shard a room name or user id reports to: FNV-1a, stable across releases and platforms.
 pub fn shard_of(key: &str) -> u32 {
-    fnv1a(key) % STATS_SHARDS
-}
-
-/// FNV-1a (32 bits) of `key`: a stable hash for spreading names over shards.
-pub fn fnv1a(key: &str) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in key.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
+    crate::common::names::fnv1a(key) % STATS_SHARDS
 }
 
 /// The name of shard `n`'s Durable Object.

@@ -9,11 +9,15 @@
 //! 2. the shell writes it to the object's outbox table **in the same turn** as what it
 //!    describes, so one SQLite commit makes both durable (a message and its event together);
 //! 3. right after the turn, in the background, the oldest events go out in one POST
-//!    ([`batch_len`]: at most 100 events or 256 KiB), signed ([`signature`]); the rows are
+//!    ([`batch_len`]: at most 100 events or 256 KiB), signed ([`signature()`]); the rows are
 //!    deleted after a 2xx, and only then does the next batch go;
 //! 4. anything else (non-2xx, timeout, network error) is retried on the object's one alarm
 //!    ([`retry_delay_ms`]); after `WEBHOOK_MAX_ATTEMPTS` the batch is set aside as a dead
 //!    letter, which an operator can list and re-queue.
+//!
+//! The modules: `event` (types, kinds, the JSON of an event), `logged` (the log's messages and
+//! their edits, deletions and reactions as events), `settings` (`WEBHOOK_*`), `batch` (what one
+//! POST carries), `signature`, `schedule` (retries and the watchdog), `dead` (dead letters).
 
 mod batch;
 mod dead;

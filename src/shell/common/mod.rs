@@ -1,4 +1,4 @@
-//! What every object's shell shares: settings and the clock ([`env`]), the alarm ([`alarm`]),
+//! What every object's shell shares: settings and the clock ([`env`](mod@env)), the alarm ([`alarm`]),
 //! JSON responses ([`http`]), incident ids ([`incident`]) and metered SQL ([`sql`]).
 
 pub mod alarm;

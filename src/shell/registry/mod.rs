@@ -15,6 +15,10 @@
 //! user's sockets there once: exactly one copy per connection per call. `GET /stats` asks each
 //! shard how many of its users are online; shards never report on their own.
 //!
+//! The modules: [`rooms`] (what a shard asks the user's rooms: fan-out, reads, closes),
+//! [`store`] (its SQLite rows), [`pending`] (answered reports waiting to be stored together),
+//! [`unread`] (unread counts across rooms), [`webhooks`] (`direct_undelivered` events).
+//!
 //! [`REGISTRY_SHARDS`]: crate::registry::REGISTRY_SHARDS
 
 mod pending;
