@@ -1,10 +1,12 @@
-// A user registry that is down or slow never holds up room chat: registry reports are
-// fire-and-forget. Only what truly needs the registry (a direct to a user) reports the
-// outage, with a clear error. (REGISTRY_FAULT is a DEV_MODE-only test hook of the registry.)
+// A user registry that is down, unreachable or slow never holds up room chat: registry reports
+// are fire-and-forget. Only what truly needs the registry (a direct to a user, the per-user
+// routes of the server API, the global counts) reports the outage, with a clear error:
+// `unavailable` (503 over HTTP), never an internal error. (REGISTRY_FAULT is a DEV_MODE-only
+// test hook of the registry: `down` answers 503, `unreachable` makes the call itself fail.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './support/server.mjs';
-import { join } from './support/client.mjs';
+import { join, devToken } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
 
 const message = (f) => f.type === 'message';
@@ -38,7 +40,31 @@ async function roomChatStillFlows(server, room, { within }) {
   return { a, b };
 }
 
-test('with the registry down, rooms chat normally and a direct to a user says unavailable', async () => {
+/** Every HTTP route that needs a registry shard answers 503 `unavailable` with no internal
+ * detail (with `incident`: and the incident id the detail was logged under). */
+async function everythingThatNeedsTheRegistrySaysUnavailable(server, { incident = false } = {}) {
+  const api = admin(server);
+  const token = await devToken(server, 'alice');
+  const calls = [
+    ['POST /users/bob/messages', () => api.post('/users/bob/messages', { data: 1 })],
+    ['GET /users/bob', () => api.get('/users/bob')],
+    ['GET /users/bob/unread', () => api.get('/users/bob/unread')],
+    ['GET /me/unread', () => admin(server, token).get('/me/unread')],
+    ['POST /users/bob/disconnect', () => api.post('/users/bob/disconnect', {})],
+    ['POST /users/bob/revoke', () => api.post('/users/bob/revoke', {})],
+    ['GET /stats', () => api.get('/stats')],
+    ['GET /registry/webhooks/dead', () => api.get('/registry/webhooks/dead')],
+    ['POST /registry/webhooks/dead/retry', () => api.post('/registry/webhooks/dead/retry')],
+  ];
+  for (const [what, call] of calls) {
+    const r = await call();
+    assert.deepEqual([r.status, r.body.error?.code], [503, 'unavailable'], `${what}: ${r.text}`);
+    assert.doesNotMatch(r.body.error.message, /Error|rust/i, `${what}: no internal detail`);
+    if (incident) assert.match(r.body.error.incident ?? '', /^[0-9a-f]{12}$/, `${what}: the incident id of the logged detail`);
+  }
+}
+
+test('with the registry down, rooms chat normally and a direct to a user and every route that needs the registry say unavailable', async () => {
   const server = await startServer({ vars: { REGISTRY_FAULT: 'down' } });
   try {
     const { a, b } = await roomChatStillFlows(server, 'down-room', { within: 3000 });
@@ -47,9 +73,24 @@ test('with the registry down, rooms chat normally and a direct to a user says un
     assert.deepEqual([e.code, e.id], ['unavailable', 'u1']);
     a.send({ type: 'publish', data: 'after the error' });
     assert.equal((await b.next((f) => message(f) && f.data === 'after the error')).data, 'after the error');
-    const r = await admin(server).post('/users/bob/messages', { data: 1 });
-    assert.equal(r.status, 503);
-    assert.equal(r.body.error.code, 'unavailable');
+    await everythingThatNeedsTheRegistrySaysUnavailable(server);
+    a.terminate(); b.terminate();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('with the registry unreachable, rooms chat normally and everything that needs it answers unavailable, never internal', async () => {
+  const server = await startServer({ vars: { REGISTRY_FAULT: 'unreachable' } });
+  try {
+    const { a, b } = await roomChatStillFlows(server, 'gone-room', { within: 3000 });
+    a.send({ type: 'direct', to: { user_id: 'bob' }, data: 1, id: 'u1' });
+    const e = await a.next((f) => f.type === 'error');
+    assert.deepEqual([e.code, e.id], ['unavailable', 'u1']);
+    await everythingThatNeedsTheRegistrySaysUnavailable(server, { incident: true });
+    // Nothing of the room was affected meanwhile.
+    a.send({ type: 'publish', data: 'still here' });
+    assert.equal((await b.next((f) => message(f) && f.data === 'still here')).data, 'still here');
     a.terminate(); b.terminate();
   } finally {
     await server.stop();

@@ -107,7 +107,8 @@ pub struct ChatError {
     pub message: String,
     /// For `banned`: when the ban ends (unix ms; `Some(None)`: until unbanned).
     pub until: Option<Option<u64>>,
-    /// For `internal`: the incident id the operator's log has the detail under.
+    /// For `internal` (and an `unavailable` object): the incident id the operator's log has
+    /// the detail under.
     pub incident: Option<String>,
 }
 

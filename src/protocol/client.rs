@@ -182,7 +182,7 @@ fn parse_any(text: &str) -> Result<AnyFrame<'_>, FrameError> {
     if !within_depth(text) {
         return Err(FrameError::new(
             ErrorCode::BadJson,
-            format!("JSON nests deeper than {MAX_DATA_DEPTH} levels inside the frame"),
+            format!("JSON nests deeper than {MAX_DATA_DEPTH} levels inside a field such as `data`"),
             None,
         ));
     }

@@ -2,7 +2,7 @@
 //!
 //! Under load most of a room's time goes into per-socket sends (each is a crossing into the
 //! runtime and a WebSocket frame), not into the messages themselves. A room therefore collects
-//! the frames of one turn — every publish that arrived while the previous turn ran — in an
+//! the frames of one turn — every publish that arrived while the previous turn ran — in a
 //! [`TurnSends`], and [`TurnSends::plan`] turns them into sends:
 //!
 //! - a connection that opted in (`?batch=1`) gets **one** `{"type":"batch","frames":[...]}`
@@ -11,10 +11,11 @@
 //!   built and converted once;
 //! - any other connection gets exactly the v1 frames, one send each, in order.
 //!
-//! A batch of one frame is sent as that frame, unwrapped. The frames inside a batch are the
-//! frames the connection would otherwise have received, in the same order; the frames
-//! addressed to one connection (welcome, replay, acks, errors, directs) come before the
-//! turn's broadcasts, so a welcome or a replay still precedes live traffic.
+//! A batch of one frame is sent as that frame, unwrapped. A batch connection receives the same
+//! frames a v1 connection would, each list in its own order, but the frames addressed to it
+//! alone (welcome, replay, acks, errors, directs) come before the turn's broadcasts — so a
+//! welcome or a replay still precedes live traffic, and a publisher's `ack` precedes the echo
+//! of its own message (a v1 connection gets them as pushed: the message, then the `ack`).
 
 use crate::protocol::server::{batch_frame, BATCH_OVERHEAD};
 use crate::room::{Exclusion, Recipients, Room};

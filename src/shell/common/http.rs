@@ -34,6 +34,18 @@ pub fn or_internal_error(what: &str, result: Result<Response>) -> Result<Respons
     result.or_else(|e| internal(what, &e.to_string()))
 }
 
+/// `503 unavailable`: an object the answer needs could not be reached (a registry or stats
+/// shard that failed or is being restarted). The client may try again; `detail` goes to the
+/// log under an incident id, which the body carries as for `internal`.
+pub fn unavailable(what: &str, detail: &str) -> Result<Response> {
+    let incident = super::incident::report(what, detail);
+    let message = format!("{what} could not be reached; try again");
+    error_response(&ChatError {
+        incident: Some(incident),
+        ..ChatError::new(ErrorCode::Unavailable, message)
+    })
+}
+
 /// `500 internal` with the incident id under which `detail` was logged.
 pub fn internal(what: &str, detail: &str) -> Result<Response> {
     let incident = super::incident::report(what, detail);

@@ -7,7 +7,7 @@
 use crate::calls::RegistryRequest;
 use crate::registry::REGISTRY_SHARDS;
 use crate::shell::calls;
-use crate::shell::common::http::{error_response, json_response};
+use crate::shell::common::http::{error_response, json_response, unavailable};
 use crate::webhooks::{merge_dead, merge_requeued, parse_dead_limit};
 use futures::future::join_all;
 use worker::{Env, Response, Result, Url};
@@ -18,14 +18,21 @@ pub async fn list(url: &Url, env: &Env) -> Result<Response> {
         Ok(limit) => limit,
         Err(e) => return error_response(&e),
     };
-    let answers = ask_every_shard(env, |shard| RegistryRequest::WebhooksDead { shard, limit });
-    let answers: Vec<(u32, String)> = (0..REGISTRY_SHARDS).zip(answers.await?).collect();
+    let asked = ask_every_shard(env, |shard| RegistryRequest::WebhooksDead { shard, limit });
+    let answers = match asked.await {
+        Ok(answers) => answers,
+        Err(e) => return unavailable("a registry shard", &e.to_string()),
+    };
+    let answers: Vec<(u32, String)> = (0..REGISTRY_SHARDS).zip(answers).collect();
     json_response(200, merge_dead(&answers, limit)?)
 }
 
 pub async fn retry(env: &Env) -> Result<Response> {
-    let answers = ask_every_shard(env, |shard| RegistryRequest::WebhooksRetry { shard }).await?;
-    json_response(200, merge_requeued(&answers)?)
+    let asked = ask_every_shard(env, |shard| RegistryRequest::WebhooksRetry { shard });
+    match asked.await {
+        Ok(answers) => json_response(200, merge_requeued(&answers)?),
+        Err(e) => unavailable("a registry shard", &e.to_string()),
+    }
 }
 
 /// Every shard's answer text, in shard order; the first failure fails the whole call.

@@ -14,7 +14,7 @@ use crate::protocol::{Sender, ServerFrame};
 use crate::room::log::message_log::HistoryQuery;
 use crate::room::session::REVOCATION_CHECK_MS;
 use crate::shell::calls;
-use crate::shell::common::http::{error, error_response};
+use crate::shell::common::http::{error, error_response, unavailable};
 use futures::future::{join, select, Either};
 use std::time::Duration;
 use worker::{Env, Request, Response, Result, Url};
@@ -215,8 +215,13 @@ fn server_direct(post: MessagePost<'_>) -> String {
     .to_json()
 }
 
+/// A call to `user`'s registry shard, answered as the shard answers it — or `503
+/// unavailable` when the shard cannot be reached at all.
 pub async fn call_registry(env: &Env, user: String, call: RegistryCall) -> Result<Response> {
-    calls::call_registry(env, &RegistryRequest::User { user, call }).await
+    match calls::call_registry(env, &RegistryRequest::User { user, call }).await {
+        Ok(res) => Ok(res),
+        Err(e) => unavailable("the user registry", &e.to_string()),
+    }
 }
 
 fn bad_user() -> Result<Response> {
@@ -225,8 +230,12 @@ fn bad_user() -> Result<Response> {
 
 /// `GET /stats`: the global totals, from the stats and registry shards.
 pub async fn stats(env: &Env) -> Result<Response> {
-    let totals = crate::shell::stats::global_totals(env).await?;
-    crate::shell::common::http::json_response(200, serde_json::to_string(&totals)?)
+    match crate::shell::stats::global_totals(env).await {
+        Ok(totals) => {
+            crate::shell::common::http::json_response(200, serde_json::to_string(&totals)?)
+        }
+        Err(e) => unavailable("the counts", &e.to_string()),
+    }
 }
 
 /// `GET /rooms/{room}`: the room's connections and users.

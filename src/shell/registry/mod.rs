@@ -88,6 +88,9 @@ impl DurableObject for UserRegistry {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         meter::request(ObjectKind::Registry);
+        if let Some(fault) = self.dev_fault().await {
+            return fault;
+        }
         crate::shell::common::http::or_internal_error("registry request", self.serve(req).await)
     }
 
@@ -100,9 +103,6 @@ impl DurableObject for UserRegistry {
 impl UserRegistry {
     /// One short dispatch over the calls a registry shard serves ([`RegistryRequest`]).
     async fn serve(&self, req: Request) -> Result<Response> {
-        if let Some(fault) = self.dev_fault().await {
-            return fault;
-        }
         let request = match calls::receive::<RegistryRequest>(req).await? {
             Ok(r) => r,
             Err(e) => return error_response(&e),
@@ -216,8 +216,10 @@ impl UserRegistry {
     }
 
     /// Test hook, honoured only with `DEV_MODE=1`: `REGISTRY_FAULT=down` makes every registry
-    /// answer 503, `REGISTRY_FAULT=slow:MS` delays every answer by MS milliseconds. It lets the
-    /// integration tests prove that room chat never waits for a registry.
+    /// answer 503, `REGISTRY_FAULT=unreachable` makes every call to one fail as a call to an
+    /// object that cannot be reached does (the caller's `fetch` throws), and
+    /// `REGISTRY_FAULT=slow:MS` delays every answer by MS milliseconds. It lets the integration
+    /// tests prove that room chat never waits for a registry, and what callers answer.
     async fn dev_fault(&self) -> Option<Result<Response>> {
         let settings = crate::shell::common::env::settings(&self.env);
         if !settings.dev_mode {
@@ -229,6 +231,10 @@ impl UserRegistry {
                 ErrorCode::Unavailable,
                 "registry is down (REGISTRY_FAULT)",
             ));
+        }
+        if fault == "unreachable" {
+            let unreachable = "registry unreachable (REGISTRY_FAULT)";
+            return Some(Err(worker::Error::RustError(unreachable.into())));
         }
         let ms = fault.strip_prefix("slow:")?.parse::<u64>().ok()?;
         worker::Delay::from(std::time::Duration::from_millis(ms)).await;
