@@ -13,7 +13,7 @@ import { startServer } from './support/server.mjs';
 import { devToken, join } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
 import { idleForEviction, roomDebug } from './support/eviction.mjs';
-import { isReceipt, post } from './support/chat.mjs';
+import { acked, isReceipt, post } from './support/chat.mjs';
 
 const me = async (server, token) => {
   const res = await fetch(`${server.url}/me/unread`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -90,6 +90,39 @@ test('a revoked token cannot read its unread counts', { timeout: 30_000 }, async
     assert.equal((await admin(server).post('/users/carol/revoke', {})).status, 200);
     const refused = await me(server, token);
     assert.deepEqual([refused.status, refused.body.error.code], [401, 'revoked']);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a deleted message counts as unread until read past, in the welcome and across rooms', { timeout: 30_000 }, async () => {
+  const server = await startServer();
+  try {
+    const room = 'u-deleted';
+    const token = await devToken(server, 'alice');
+    const bob = await join(server, room, 'bob');
+    for (let i = 1; i <= 3; i++) await post(bob, `m${i}`);
+    assert.equal(await acked(bob, { type: 'delete', target: 2 }), 4, 'message 2 is deleted (event 4)');
+    const history = (await admin(server).get(`/rooms/${room}/messages?since=0`)).body.messages;
+    assert.deepEqual(history.map((m) => [m.seq, m.type, m.deleted ?? false]),
+      [[1, 'message', false], [2, 'message', true], [3, 'message', false], [4, 'delete', false]]);
+    // Never read: 1, 2 (deleted) and 3 are unread; the deletion event is no message.
+    const alice = await join(server, room, 'alice');
+    assert.deepEqual([alice.welcome.read_seq, alice.welcome.unread], [0, 3]);
+    // Read up to 1: 2 (deleted) and 3 are left. The registry learns it from the room's report,
+    // made after the deletion: the deleted message is still in the count it reports.
+    alice.send({ type: 'read', seq: 1 });
+    await bob.next(isReceipt('alice', 1));
+    const after1 = await join(server, room, 'alice');
+    assert.deepEqual([after1.welcome.read_seq, after1.welcome.unread], [1, 2]);
+    await eventually(async () => (await me(server, token)).body, { rooms: { [room]: 2 } });
+    // Reading the deleted message itself reads it past.
+    alice.send({ type: 'read', seq: 2 });
+    await bob.next(isReceipt('alice', 2));
+    const after2 = await join(server, room, 'alice');
+    assert.deepEqual([after2.welcome.read_seq, after2.welcome.unread], [2, 1]);
+    await eventually(async () => (await me(server, token)).body, { rooms: { [room]: 1 } });
+    for (const c of [alice, after1, after2, bob]) c.terminate();
   } finally {
     await server.stop();
   }
