@@ -127,3 +127,31 @@ test('a deleted message counts as unread until read past, in the welcome and acr
     await server.stop();
   }
 });
+
+test('messages trimmed by retention up to the cursor count as read: they do not inflate unread', { timeout: 30_000 }, async () => {
+  // HISTORY_MAX_MESSAGES=3 trims once the log holds 5 (the limit plus a tenth, at least one),
+  // down to 3: after 5 messages 1-2 are gone, after 7 messages 1-4.
+  const server = await startServer({ vars: { HISTORY_MAX_MESSAGES: '3' } });
+  try {
+    const room = 'u-trimmed';
+    const token = await devToken(server, 'alice');
+    const alice = await join(server, room, 'alice');
+    const bob = await join(server, room, 'bob');
+    for (let i = 1; i <= 4; i++) await post(bob, `m${i}`);
+    alice.send({ type: 'read', seq: 4 });
+    await bob.next(isReceipt('alice', 4));
+    await post(bob, 'm5');
+    await post(bob, 'm6');
+    await post(alice, 'mine'); // 7: alice's own; her cursor's message (4) and all before it are trimmed now
+    const history = (await admin(server).get(`/rooms/${room}/messages?since=0`)).body.messages;
+    assert.deepEqual(history.map((m) => m.seq), [5, 6, 7], 'retention trimmed 1-4, the cursor\'s message included');
+    // Unread: 5 and 6 — not 1-4 as well, though no retained message tells the cursor's place.
+    const again = await join(server, room, 'alice');
+    assert.deepEqual([again.welcome.read_seq, again.welcome.unread], [4, 2]);
+    // Her message made the room report her read state again, computed after the trim.
+    await eventually(async () => (await me(server, token)).body, { rooms: { [room]: 2 } });
+    for (const c of [alice, again, bob]) c.terminate();
+  } finally {
+    await server.stop();
+  }
+});
