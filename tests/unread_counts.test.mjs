@@ -155,3 +155,40 @@ test('messages trimmed by retention up to the cursor count as read: they do not 
     await server.stop();
   }
 });
+
+test('edits and reactions are not counted by the unread counts across rooms: only messages are', { timeout: 30_000 }, async () => {
+  const server = await startServer();
+  try {
+    const api = admin(server);
+    const room = 'u-events';
+    const token = await devToken(server, 'alice');
+    const alice = await join(server, room, 'alice');
+    const bob = await join(server, room, 'bob');
+    const carol = await join(server, room, 'carol');
+    await post(bob, 'm1');
+    await post(bob, 'm2');
+    alice.send({ type: 'read', seq: 2 });
+    await bob.next(isReceipt('alice', 2));
+    await eventually(async () => (await api.get('/users/alice/unread')).body, { rooms: { [room]: 0 } });
+    // A message: one unread. Seeing it means the room's count report has just arrived, and the
+    // room sends its next one a second later with everything that changed meanwhile — the
+    // events and the message below ride in it together (a count that took events for messages
+    // would jump to 6, never pass 2).
+    await post(bob, 'm3');
+    await eventually(async () => (await api.get('/users/alice/unread')).body, { rooms: { [room]: 1 } });
+    await acked(bob, { type: 'edit', target: 1, data: 'm1 edited' });
+    await acked(carol, { type: 'react', target: 1, emoji: '👍', on: true });
+    await acked(carol, { type: 'react', target: 3, emoji: '🎉', on: true });
+    await acked(carol, { type: 'react', target: 1, emoji: '👍', on: false });
+    await post(bob, 'm4'); // seq 8
+    const want = { rooms: { [room]: 2 } };
+    await eventually(async () => (await api.get('/users/alice/unread')).body, want);
+    assert.deepEqual(await me(server, token), { status: 200, body: want });
+    // The welcome agrees: 3 and 4 are unread, the four events are not.
+    const again = await join(server, room, 'alice');
+    assert.deepEqual([again.welcome.read_seq, again.welcome.unread, again.welcome.seq], [2, 2, 8]);
+    for (const c of [alice, again, bob, carol]) c.terminate();
+  } finally {
+    await server.stop();
+  }
+});
