@@ -12,7 +12,7 @@ import path from 'node:path';
 import { startServer } from './support/server.mjs';
 import { devToken, join } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
-import { idleForEviction, roomDebug } from './support/eviction.mjs';
+import { idleForEviction, roomDebug, waitForEviction } from './support/eviction.mjs';
 import { acked, isReceipt, post } from './support/chat.mjs';
 
 const me = async (server, token) => {
@@ -188,6 +188,36 @@ test('edits and reactions are not counted by the unread counts across rooms: onl
     const again = await join(server, room, 'alice');
     assert.deepEqual([again.welcome.read_seq, again.welcome.unread, again.welcome.seq], [2, 2, 8]);
     for (const c of [alice, again, bob, carol]) c.terminate();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('HISTORY_STORAGE=none: cursors live in the room\'s memory only and are reported nowhere', { timeout: 60_000 }, async () => {
+  const server = await startServer({ vars: { HISTORY_STORAGE: 'none' } });
+  try {
+    const room = 'u-none';
+    const token = await devToken(server, 'alice');
+    const alice = await join(server, room, 'alice');
+    const bob = await join(server, room, 'bob');
+    for (let i = 1; i <= 3; i++) await post(bob, `m${i}`);
+    alice.send({ type: 'read', seq: 2 });
+    await bob.next(isReceipt('alice', 2));
+    await post(bob, 'm4');
+    // The cursor is in the room's memory: a new connection of alice's is told it.
+    const again = await join(server, room, 'alice');
+    assert.equal(again.welcome.read_seq, 2);
+    again.terminate();
+    // A durable room sends a read state to the registry right after the turn, in the background,
+    // and stays in memory until it is sent: once the room object has been evicted, anything it
+    // reported has arrived. This one reported nothing.
+    await waitForEviction(server, room);
+    assert.deepEqual((await admin(server).get('/users/alice/unread')).body, { rooms: {} });
+    assert.deepEqual(await me(server, token), { status: 200, body: { rooms: {} } });
+    // In memory only: the evicted room has forgotten the cursor, with its seqs.
+    const later = await join(server, room, 'alice');
+    assert.deepEqual([later.welcome.read_seq, later.welcome.seq], [0, 0]);
+    for (const c of [alice, bob, later]) c.terminate();
   } finally {
     await server.stop();
   }
