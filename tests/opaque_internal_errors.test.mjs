@@ -220,3 +220,49 @@ test('a failed edit or reaction answers internal with the frame\'s id and an inc
     fs.rmSync(persistDir, { recursive: true, force: true });
   }
 });
+
+test('a failed read answers internal with the frame\'s id and an incident; no receipt, no cursor moved; the connection and the room carry on', { timeout: 60_000 }, async () => {
+  const room = 'faulty-reads';
+  // Messages 1 and 2; bob's cursor is at 1 (the reads table exists). Every write of a cursor fails.
+  const persistDir = await faultyRoom(room, `
+    CREATE TRIGGER fault_insert BEFORE INSERT ON reads BEGIN SELECT RAISE(ABORT, '${SECRET_DETAIL}'); END;
+    CREATE TRIGGER fault_update BEFORE UPDATE ON reads BEGIN SELECT RAISE(ABORT, '${SECRET_DETAIL}'); END;`,
+  { more: 1, reads: [['bob', 1]] });
+  try {
+    const server = await startLogged(persistDir);
+    try {
+      const api = admin(server);
+      const alice = await join(server, room, 'alice');
+      const bob = await join(server, room, 'bob');
+      assert.deepEqual([bob.welcome.seq, bob.welcome.read_seq], [2, 1]);
+      const from = [alice.mark(), bob.mark()];
+
+      const read = await answerTo(bob, { type: 'read', seq: 2, id: 'rd1' });
+      assertInternal(read, 'rd1');
+
+      // No receipt went out: before the server's marker, alice got nothing and bob his error.
+      for (const [i, c] of [alice, bob].entries()) {
+        const marker = await api.post(`/connections/${c.connectionId}/messages`, { data: 'marker' });
+        assert.deepEqual(marker.body, { delivered: 1 });
+        const seen = await c.framesBefore((f) => f.type === 'direct' && f.data === 'marker', from[i]);
+        assert.deepEqual(seen, c === alice ? [] : [read], `${c.user} saw no receipt`);
+      }
+      // The cursor did not move.
+      const again = await join(server, room, 'bob');
+      assert.deepEqual([again.welcome.read_seq, again.welcome.unread], [1, 1]);
+      // The connections and the room carry on: a message is stored and broadcast.
+      bob.send({ type: 'publish', data: 'still here', id: 'p1' });
+      assert.equal((await alice.next((f) => f.type === 'message')).data, 'still here');
+      await bob.next((f) => f.type === 'ack' && f.id === 'p1');
+
+      const line = await logLineOf(server.logs, read.incident);
+      assert.ok(line, `no log line for incident ${read.incident}`);
+      assert.ok(line.detail.includes(SECRET_DETAIL), `the log keeps the detail: ${line.detail}`);
+      for (const c of [alice, bob, again]) c.terminate();
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    fs.rmSync(persistDir, { recursive: true, force: true });
+  }
+});
