@@ -266,3 +266,36 @@ test('a failed read answers internal with the frame\'s id and an incident; no re
     fs.rmSync(persistDir, { recursive: true, force: true });
   }
 });
+
+test('a failed rewrite of the message\'s state during an edit stores nothing either: no event in the log, and a retry is not acked as done', { timeout: 60_000 }, async () => {
+  // An edit is two writes: the event's insert, then the rewrite of its message's row. Here the
+  // second fails (every update of the log aborts).
+  const room = 'faulty-rewrite';
+  const persistDir = await faultyRoom(room,
+    `CREATE TRIGGER fault BEFORE UPDATE ON log BEGIN SELECT RAISE(ABORT, '${SECRET_DETAIL}'); END;`);
+  try {
+    const server = await startLogged(persistDir);
+    try {
+      const api = admin(server);
+      const alice = await join(server, room, 'alice');
+      const bob = await join(server, room, 'bob');
+      const from = bob.mark();
+      const edit = await answerTo(alice, { type: 'edit', target: 1, data: 'edited', id: 'e1' });
+      assertInternal(edit, 'e1');
+      const marker = await api.post(`/connections/${bob.connectionId}/messages`, { data: 'marker' });
+      assert.deepEqual(marker.body, { delivered: 1 });
+      assert.deepEqual(await bob.framesBefore((f) => f.type === 'direct' && f.data === 'marker', from), [], 'nothing broadcast');
+      // "internal: ... nothing was stored or sent; retrying is safe" (docs/protocol.md).
+      const history = await api.get(`/rooms/${room}/messages?since=0`);
+      assert.deepEqual(history.body.messages.map((m) => [m.seq, m.type, m.data]), [[1, 'message', 'before the fault']],
+        'nothing stored');
+      const retry = await answerTo(alice, { type: 'edit', target: 1, data: 'edited', id: 'e1' });
+      assert.deepEqual([retry.type, retry.code], ['error', 'internal'], `the retry fails as the first did: ${JSON.stringify(retry)}`);
+      alice.terminate(); bob.terminate();
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    fs.rmSync(persistDir, { recursive: true, force: true });
+  }
+});
