@@ -12,6 +12,7 @@ import jwt from './support/jwt.mjs';
 import { startServer, SECRET } from './support/server.mjs';
 import { devToken, join, tryConnect } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
+import { roomDebug, waitForEviction } from './support/eviction.mjs';
 
 const BURST = 6;
 const DIRECT_BURST = 3;
@@ -183,6 +184,37 @@ test('MAX_CONNECTIONS_PER_USER is 429 too_many_connections, MAX_ROOM_CONNECTIONS
   const a3 = await join(server, 'caps', 'alice');
   assert.deepEqual(await refusal('caps', 'carol'), [503, 'room_full', 'string']);
   [a2, a3, bob, ...elsewhere].forEach((c) => c.terminate());
+});
+
+test('the caps hold after the room object was evicted and rebuilt its index from its sockets', { timeout: 90_000 }, async () => {
+  const refusal = async (room, user) => {
+    const r = await tryConnect(`${server.wsUrl}/rooms/${room}/ws?token=${await devToken(server, user)}`);
+    r.client?.terminate();
+    assert.equal(Boolean(r.client), false, `${user} should be refused in ${room}`);
+    return [r.status, r.body.error.code, typeof r.body.error.message];
+  };
+  // One room where alice is at her cap, one that is full; both evicted side by side with their
+  // sockets open. The refused upgrades are the first events of the new instances.
+  const atUserCap = [await join(server, 'caps-evicted', 'alice'), await join(server, 'caps-evicted', 'alice')];
+  const atRoomCap = [await join(server, 'full-evicted', 'alice'), await join(server, 'full-evicted', 'bob'), await join(server, 'full-evicted', 'carol')];
+  const fresh = await Promise.all(['caps-evicted', 'full-evicted'].map((room) => waitForEviction(server, room)));
+  assert.deepEqual(await refusal('caps-evicted', 'alice'), [429, 'too_many_connections', 'string']);
+  assert.deepEqual(await refusal('full-evicted', 'dave'), [503, 'room_full', 'string']);
+  assert.deepEqual(await refusal('full-evicted', 'alice'), [503, 'room_full', 'string']);
+  for (const [i, room] of ['caps-evicted', 'full-evicted'].entries()) {
+    const now = await roomDebug(server, room);
+    assert.equal(now.instance, fresh[i].instance, `${room}: refused by the instance constructed after the eviction`);
+    assert.equal(now.loaded_before_this_call, true, `${room}: the refusal rebuilt the room`);
+    assert.equal(now.sockets, room === 'caps-evicted' ? 2 : 3, `${room}: the refused upgrades left no socket`);
+  }
+  // In the room with a slot left, someone else still gets it — then it is full.
+  const bob = await join(server, 'caps-evicted', 'bob');
+  assert.deepEqual(await refusal('caps-evicted', 'carol'), [503, 'room_full', 'string']);
+  assert.deepEqual(await roomInfo('caps-evicted'), {
+    room: 'caps-evicted', connections: 3,
+    users: [{ user_id: 'alice', connections: 2 }, { user_id: 'bob', connections: 1 }],
+  });
+  [...atUserCap, ...atRoomCap, bob].forEach((c) => c.terminate());
 });
 
 test('the caps hold for upgrades that arrive at once, while a new user\'s first connect waits for its registry', async () => {

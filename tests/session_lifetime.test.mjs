@@ -111,6 +111,47 @@ describe('session lifetime', { concurrency: true }, () => {
     await expectClosed(c, 4001, 'token_expired');
   });
 
+  test('one wake closes every connection due and sends every notice due within 5 s; a close is never early', { timeout: 90_000 }, async () => {
+    // A server of its own, so that its meter counts this room's alarms only (GET /dev/meter).
+    const own = await startServer({ vars: { TOKEN_REFRESH_NOTICE_SECONDS: '10' } });
+    try {
+      const alarms = async () => (await (await fetch(`${own.url}/dev/meter`)).json()).room.alarms;
+      const room = 'exp-together';
+      const t0 = nowS();
+      const exp = t0 + 15; // the twins' notices are due at exp - 10, 4-5 s from now
+      const lateExp = exp + 3; // its notice is due 3 s after the twins', within the 5 s
+      const twins = [
+        await join(own, room, 'twin-a', { token: token('twin-a', { exp, iat: t0 }) }),
+        await join(own, room, 'twin-b', { token: token('twin-b', { exp, iat: t0 }) }),
+      ];
+      const late = await join(own, room, 'late', { token: token('late', { exp: lateExp, iat: t0 }) });
+      const all = [...twins, late];
+      const before = await alarms();
+
+      // The first wake, at the twins' notice time, notices all three (none was due at welcome).
+      for (const c of all) {
+        const e = c === late ? lateExp : exp;
+        assert.deepEqual(await c.next(expiring, untilExp(e)), { type: 'token_expiring', exp: e });
+      }
+      assert.equal(await alarms() - before, 1, 'the three notices came with one wake');
+
+      // The second, at the twins' exp, closes both; late is not due for 3 s more: it stays.
+      await Promise.all(twins.map((c) => expectClosing(c, 4001, 'token_expired', undefined, untilExp(exp))));
+      assert.ok(Date.now() >= exp * 1000, 'not closed before exp');
+      assert.equal(await alarms() - before, 2, 'both twins were closed by one wake');
+      assert.deepEqual(late.frames.filter(isClosing), [], 'a close is never early');
+
+      // The third, at its own exp.
+      await expectClosing(late, 4001, 'token_expired', undefined, untilExp(lateExp, AFTER_CLOSE_MS));
+      assert.ok(Date.now() >= lateExp * 1000, 'not closed before its exp');
+      assert.equal(await alarms() - before, 3, 'three wakes in all');
+      assert.deepEqual(all.flatMap((c) => c.frames.filter(expiring)), [], 'each was noticed once');
+      await Promise.all(all.map((c) => expectClosed(c, 4001, 'token_expired')));
+    } finally {
+      await own.stop();
+    }
+  });
+
   test('a refresh in place extends the connection to the new exp; an unrefreshed twin closes at the old one', { timeout: 60_000 }, async () => {
     const room = 'renew';
     const t0 = nowS();

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { startServer } from './support/server.mjs';
 import { devToken, join } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
-import { idleForEviction, roomDebug } from './support/eviction.mjs';
-import { isReceipt, post } from './support/chat.mjs';
+import { idleForEviction, roomDebug, waitForEviction } from './support/eviction.mjs';
+import { acked, isReceipt, post } from './support/chat.mjs';
 
 const me = async (server, token) => {
   const res = await fetch(`${server.url}/me/unread`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -90,6 +90,156 @@ test('a revoked token cannot read its unread counts', { timeout: 30_000 }, async
     assert.equal((await admin(server).post('/users/carol/revoke', {})).status, 200);
     const refused = await me(server, token);
     assert.deepEqual([refused.status, refused.body.error.code], [401, 'revoked']);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a deleted message counts as unread until read past, in the welcome and across rooms', { timeout: 30_000 }, async () => {
+  const server = await startServer();
+  try {
+    const room = 'u-deleted';
+    const token = await devToken(server, 'alice');
+    const bob = await join(server, room, 'bob');
+    for (let i = 1; i <= 3; i++) await post(bob, `m${i}`);
+    assert.equal(await acked(bob, { type: 'delete', target: 2 }), 4, 'message 2 is deleted (event 4)');
+    const history = (await admin(server).get(`/rooms/${room}/messages?since=0`)).body.messages;
+    assert.deepEqual(history.map((m) => [m.seq, m.type, m.deleted ?? false]),
+      [[1, 'message', false], [2, 'message', true], [3, 'message', false], [4, 'delete', false]]);
+    // Never read: 1, 2 (deleted) and 3 are unread; the deletion event is no message.
+    const alice = await join(server, room, 'alice');
+    assert.deepEqual([alice.welcome.read_seq, alice.welcome.unread], [0, 3]);
+    // Read up to 1: 2 (deleted) and 3 are left. The registry learns it from the room's report,
+    // made after the deletion: the deleted message is still in the count it reports.
+    alice.send({ type: 'read', seq: 1 });
+    await bob.next(isReceipt('alice', 1));
+    const after1 = await join(server, room, 'alice');
+    assert.deepEqual([after1.welcome.read_seq, after1.welcome.unread], [1, 2]);
+    await eventually(async () => (await me(server, token)).body, { rooms: { [room]: 2 } });
+    // Reading the deleted message itself reads it past.
+    alice.send({ type: 'read', seq: 2 });
+    await bob.next(isReceipt('alice', 2));
+    const after2 = await join(server, room, 'alice');
+    assert.deepEqual([after2.welcome.read_seq, after2.welcome.unread], [2, 1]);
+    await eventually(async () => (await me(server, token)).body, { rooms: { [room]: 1 } });
+    for (const c of [alice, after1, after2, bob]) c.terminate();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('messages trimmed by retention up to the cursor count as read: they do not inflate unread', { timeout: 30_000 }, async () => {
+  // HISTORY_MAX_MESSAGES=3 trims once the log holds 5 (the limit plus a tenth, at least one),
+  // down to 3: after 5 messages 1-2 are gone, after 7 messages 1-4.
+  const server = await startServer({ vars: { HISTORY_MAX_MESSAGES: '3' } });
+  try {
+    const room = 'u-trimmed';
+    const token = await devToken(server, 'alice');
+    const alice = await join(server, room, 'alice');
+    const bob = await join(server, room, 'bob');
+    for (let i = 1; i <= 4; i++) await post(bob, `m${i}`);
+    alice.send({ type: 'read', seq: 4 });
+    await bob.next(isReceipt('alice', 4));
+    await post(bob, 'm5');
+    await post(bob, 'm6');
+    await post(alice, 'mine'); // 7: alice's own; her cursor's message (4) and all before it are trimmed now
+    const history = (await admin(server).get(`/rooms/${room}/messages?since=0`)).body.messages;
+    assert.deepEqual(history.map((m) => m.seq), [5, 6, 7], 'retention trimmed 1-4, the cursor\'s message included');
+    // Unread: 5 and 6 — not 1-4 as well, though no retained message tells the cursor's place.
+    const again = await join(server, room, 'alice');
+    assert.deepEqual([again.welcome.read_seq, again.welcome.unread], [4, 2]);
+    // Her message made the room report her read state again, computed after the trim.
+    await eventually(async () => (await me(server, token)).body, { rooms: { [room]: 2 } });
+    for (const c of [alice, again, bob]) c.terminate();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('edits and reactions are not counted by the unread counts across rooms: only messages are', { timeout: 30_000 }, async () => {
+  const server = await startServer();
+  try {
+    const api = admin(server);
+    const room = 'u-events';
+    const token = await devToken(server, 'alice');
+    const alice = await join(server, room, 'alice');
+    const bob = await join(server, room, 'bob');
+    const carol = await join(server, room, 'carol');
+    await post(bob, 'm1');
+    await post(bob, 'm2');
+    alice.send({ type: 'read', seq: 2 });
+    await bob.next(isReceipt('alice', 2));
+    await eventually(async () => (await api.get('/users/alice/unread')).body, { rooms: { [room]: 0 } });
+    // A message: one unread. Seeing it means the room's count report has just arrived, and the
+    // room sends its next one a second later with everything that changed meanwhile — the
+    // events and the message below ride in it together (a count that took events for messages
+    // would jump to 6, never pass 2).
+    await post(bob, 'm3');
+    await eventually(async () => (await api.get('/users/alice/unread')).body, { rooms: { [room]: 1 } });
+    await acked(bob, { type: 'edit', target: 1, data: 'm1 edited' });
+    await acked(carol, { type: 'react', target: 1, emoji: '👍', on: true });
+    await acked(carol, { type: 'react', target: 3, emoji: '🎉', on: true });
+    await acked(carol, { type: 'react', target: 1, emoji: '👍', on: false });
+    await post(bob, 'm4'); // seq 8
+    const want = { rooms: { [room]: 2 } };
+    await eventually(async () => (await api.get('/users/alice/unread')).body, want);
+    assert.deepEqual(await me(server, token), { status: 200, body: want });
+    // The welcome agrees: 3 and 4 are unread, the four events are not.
+    const again = await join(server, room, 'alice');
+    assert.deepEqual([again.welcome.read_seq, again.welcome.unread, again.welcome.seq], [2, 2, 8]);
+    for (const c of [alice, again, bob, carol]) c.terminate();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('HISTORY_STORAGE=none: cursors live in the room\'s memory only and are reported nowhere', { timeout: 60_000 }, async () => {
+  const server = await startServer({ vars: { HISTORY_STORAGE: 'none' } });
+  try {
+    const room = 'u-none';
+    const token = await devToken(server, 'alice');
+    const alice = await join(server, room, 'alice');
+    const bob = await join(server, room, 'bob');
+    for (let i = 1; i <= 3; i++) await post(bob, `m${i}`);
+    alice.send({ type: 'read', seq: 2 });
+    await bob.next(isReceipt('alice', 2));
+    await post(bob, 'm4');
+    // The cursor is in the room's memory: a new connection of alice's is told it.
+    const again = await join(server, room, 'alice');
+    assert.equal(again.welcome.read_seq, 2);
+    again.terminate();
+    // A durable room sends a read state to the registry right after the turn, in the background,
+    // and stays in memory until it is sent: once the room object has been evicted, anything it
+    // reported has arrived. This one reported nothing.
+    await waitForEviction(server, room);
+    assert.deepEqual((await admin(server).get('/users/alice/unread')).body, { rooms: {} });
+    assert.deepEqual(await me(server, token), { status: 200, body: { rooms: {} } });
+    // In memory only: the evicted room has forgotten the cursor, with its seqs.
+    const later = await join(server, room, 'alice');
+    assert.deepEqual([later.welcome.read_seq, later.welcome.seq], [0, 0]);
+    for (const c of [alice, bob, later]) c.terminate();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('HISTORY_STORAGE=none: the welcome\'s unread is still the messages after the cursor not sent by the user', { timeout: 30_000 }, async () => {
+  // docs/protocol.md: `unread` is "the messages after the cursor not sent by that user"; the
+  // HISTORY_STORAGE=none row and "Unread counts across rooms" make no exception for it.
+  const server = await startServer({ vars: { HISTORY_STORAGE: 'none' } });
+  try {
+    const room = 'u-none-welcome';
+    const alice = await join(server, room, 'alice');
+    const bob = await join(server, room, 'bob');
+    await post(alice, 'mine'); // 1: alice's own
+    for (let i = 2; i <= 4; i++) await post(bob, `m${i}`);
+    const fresh = await join(server, room, 'alice');
+    assert.deepEqual([fresh.welcome.read_seq, fresh.welcome.unread], [0, 3], 'never read: bob\'s 2, 3 and 4');
+    alice.send({ type: 'read', seq: 3 });
+    await bob.next(isReceipt('alice', 3));
+    const again = await join(server, room, 'alice');
+    assert.deepEqual([again.welcome.read_seq, again.welcome.unread], [3, 1], 'read up to 3: only 4');
+    for (const c of [alice, bob, fresh, again]) c.terminate();
   } finally {
     await server.stop();
   }

@@ -357,6 +357,69 @@ mod tests {
         assert_eq!(r.next_session_wake(), Some((NOW + 600) * 1000));
     }
 
+    /// The connections `acts` closes, and those it sends `token_expiring`, each sorted.
+    fn closed_and_noticed(r: &Room<String>, acts: &[Action]) -> (Vec<String>, Vec<String>) {
+        let mut closed: Vec<String> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::Close { connection_id, .. } => Some(connection_id.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut noticed: Vec<String> = deliveries(r, acts)
+            .into_iter()
+            .filter(|(_, v)| v["type"] == "token_expiring")
+            .map(|(c, _)| c)
+            .collect();
+        closed.sort();
+        noticed.sort();
+        (closed, noticed)
+    }
+
+    #[test]
+    fn one_wake_closes_every_connection_due_and_notices_every_one_due_within_5_s() {
+        let mut r = secured(); // notices 60 s before exp
+        join(&mut r, "a1", "alice", Session::new(NOW + 600, None));
+        join(&mut r, "b1", "bob", Session::new(NOW + 600, None));
+        join(&mut r, "c1", "carol", Session::new(NOW + 605, None)); // notice 5 s later
+        join(&mut r, "d1", "dave", Session::new(NOW + 606, None)); // notice 6 s later
+        assert_eq!(r.next_session_wake(), Some((NOW + 540) * 1000));
+
+        // The wake at the first notice: every notice due within 5 s of it, not one more.
+        let acts = r.sessions_due((NOW + 540) * 1000);
+        let none: Vec<String> = Vec::new();
+        assert_eq!(
+            closed_and_noticed(&r, &acts),
+            (none.clone(), vec!["a1".into(), "b1".into(), "c1".into()])
+        );
+        assert_eq!(
+            r.next_session_wake(),
+            Some((NOW + 546) * 1000),
+            "dave's notice"
+        );
+        let acts = r.sessions_due((NOW + 546) * 1000);
+        assert_eq!(
+            closed_and_noticed(&r, &acts),
+            (none.clone(), vec!["d1".into()])
+        );
+
+        // The wake at the first exp: every connection due, and none early (carol's exp is 5 s on).
+        assert_eq!(r.next_session_wake(), Some((NOW + 600) * 1000));
+        let acts = r.sessions_due((NOW + 600) * 1000);
+        assert_eq!(
+            closed_and_noticed(&r, &acts),
+            (vec!["a1".into(), "b1".into()], none.clone())
+        );
+        assert_eq!(r.next_session_wake(), Some((NOW + 605) * 1000));
+        // A late wake closes everything due by then at once.
+        let acts = r.sessions_due((NOW + 607) * 1000);
+        assert_eq!(
+            closed_and_noticed(&r, &acts),
+            (vec!["c1".into(), "d1".into()], none)
+        );
+        assert_eq!(r.next_session_wake(), None);
+    }
+
     #[test]
     fn a_refresh_extends_the_session_only_for_the_same_user_and_room() {
         let mut r = secured();
