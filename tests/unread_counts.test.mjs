@@ -223,9 +223,9 @@ test('HISTORY_STORAGE=none: cursors live in the room\'s memory only and are repo
   }
 });
 
-test('HISTORY_STORAGE=none: the welcome\'s unread is still the messages after the cursor not sent by the user', { timeout: 30_000 }, async () => {
-  // docs/protocol.md: `unread` is "the messages after the cursor not sent by that user"; the
-  // HISTORY_STORAGE=none row and "Unread counts across rooms" make no exception for it.
+test('HISTORY_STORAGE=none: the welcome\'s unread is 0 — a room that retains no message has none unread', { timeout: 30_000 }, async () => {
+  // docs/protocol.md: a message no longer retained counts as read (as retention's trimmed
+  // messages do); a HISTORY_STORAGE=none room retains none. The cursor still shows.
   const server = await startServer({ vars: { HISTORY_STORAGE: 'none' } });
   try {
     const room = 'u-none-welcome';
@@ -234,11 +234,11 @@ test('HISTORY_STORAGE=none: the welcome\'s unread is still the messages after th
     await post(alice, 'mine'); // 1: alice's own
     for (let i = 2; i <= 4; i++) await post(bob, `m${i}`);
     const fresh = await join(server, room, 'alice');
-    assert.deepEqual([fresh.welcome.read_seq, fresh.welcome.unread], [0, 3], 'never read: bob\'s 2, 3 and 4');
+    assert.deepEqual([fresh.welcome.read_seq, fresh.welcome.unread], [0, 0], 'never read, but nothing retained');
     alice.send({ type: 'read', seq: 3 });
     await bob.next(isReceipt('alice', 3));
     const again = await join(server, room, 'alice');
-    assert.deepEqual([again.welcome.read_seq, again.welcome.unread], [3, 1], 'read up to 3: only 4');
+    assert.deepEqual([again.welcome.read_seq, again.welcome.unread], [3, 0], 'the cursor shows; nothing retained is unread');
     for (const c of [alice, bob, fresh, again]) c.terminate();
   } finally {
     await server.stop();

@@ -2,7 +2,7 @@
 //! message). A deletion erases the message's data from storage — its row and the data of its
 //! edits — so a deleted message is gone, not hidden; history then shows it `deleted`.
 
-use super::message_events::{ClientEvent, Made, MessageEvent, Refusal};
+use super::message_events::{Changeable, ClientEvent, Made, MessageEvent, Refusal};
 use super::{Action, Author, Recipients, Room};
 use crate::common::error::ErrorCode;
 use crate::protocol::{Sender, ServerFrame};
@@ -51,9 +51,9 @@ impl<H> Room<H> {
         outcome.actions
     }
 
-    /// `{"type":"delete","target":S}` from the author of message S. Once logged, the data of
-    /// the message's edits is erased too, and copies outside the log are asked to go
-    /// ([`Action::MessageErased`]).
+    /// `{"type":"delete","target":S}` from the author of message S. The data of the message's
+    /// edits is erased with it ([`Self::log_event`]); once logged, copies outside the log are
+    /// asked to go ([`Action::MessageErased`]).
     pub(super) fn delete(&self, e: ClientEvent<'_>, log: &mut dyn ChatLog) -> Vec<Action> {
         let outcome = self.client_event(EventType::Delete, e, log, |author, mut state, seq| {
             only_the_author(author, e.from)?;
@@ -72,10 +72,6 @@ impl<H> Room<H> {
         });
         let mut actions = outcome.actions;
         if outcome.logged {
-            if let Err(err) = erase_edits(e.target, log) {
-                let detail = format!("the edits of a deleted message could not be erased: {err}");
-                actions.push(Action::internal_error(e.from.connection_id, e.id, detail));
-            }
             actions.push(Action::MessageErased { target: e.target });
         }
         actions
@@ -89,7 +85,10 @@ impl<H> Room<H> {
         now_ms: u64,
         log: &mut dyn ChatLog,
     ) -> Result<Option<ServerDelete>, LogError> {
-        let Ok((_, mut state)) = self.message_to_change(target, log)? else {
+        let Ok(Changeable {
+            mut state, stored, ..
+        }) = self.message_to_change(target, log)?
+        else {
             return Ok(None);
         };
         let seq = log.last_seq() + 1;
@@ -107,10 +106,10 @@ impl<H> Room<H> {
             target,
             ts: now_ms,
             state,
+            previous: stored,
             frame: frame.to_json(),
         };
         self.log_event(&event, log)?;
-        erase_edits(target, log)?;
         let to = Recipients::AllExcept(None);
         let delivered = self.resolve(&to).count();
         Ok(Some(ServerDelete {
@@ -139,7 +138,7 @@ fn sender(from: Author<'_>) -> Sender<'_> {
 }
 
 /// Erases the data of the edits of a deleted message: deleted means gone, also from history.
-fn erase_edits(target: u64, log: &mut dyn ChatLog) -> Result<(), LogError> {
+pub(super) fn erase_edits(target: u64, log: &mut dyn ChatLog) -> Result<(), LogError> {
     for (seq, frame) in log.events_of(target)? {
         if let Some(erased) = erase_edit_data(&frame) {
             log.rewrite(seq, &erased)?;

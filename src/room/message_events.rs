@@ -51,36 +51,53 @@ impl EventOutcome {
     }
 }
 
+/// A message an event may change, as its row in the log holds it.
+pub(super) struct Changeable {
+    /// Its author (`None`: a server post).
+    pub author: Option<String>,
+    pub state: MessageState,
+    /// The row's frame as stored: put back if the event cannot be logged.
+    pub stored: String,
+}
+
 /// One event, ready to be logged: who (`None`: the server API), its id, its message, the
-/// message's new state and the event's frame (seq included).
+/// message's new state, the message's row as it was, and the event's frame (seq included).
 pub(super) struct MessageEvent<'a> {
     pub user: Option<&'a str>,
     pub id: Option<&'a str>,
     pub target: u64,
     pub ts: u64,
     pub state: MessageState,
+    pub previous: String,
     pub frame: String,
 }
 
 impl<H> Room<H> {
-    /// The message `target` (its author and state), unless it is not retained, not a message,
-    /// or deleted (deleted means gone).
+    /// The message `target`, unless it is not retained, not a message, or deleted (deleted
+    /// means gone).
     pub(super) fn message_to_change(
         &self,
         target: u64,
         log: &dyn ChatLog,
-    ) -> Result<Result<(Option<String>, MessageState), Refusal>, LogError> {
+    ) -> Result<Result<Changeable, Refusal>, LogError> {
         let Some(row) = log.stored(target)? else {
             return Ok(Err(NO_SUCH_MESSAGE));
         };
         match MessageState::parse(&row.frame) {
-            Ok(state) if !state.deleted => Ok(Ok((row.user_id, state))),
+            Ok(state) if !state.deleted => Ok(Ok(Changeable {
+                author: row.user_id,
+                state,
+                stored: row.frame,
+            })),
             _ => Ok(Err(NO_SUCH_MESSAGE)),
         }
     }
 
-    /// Appends the event, then stores the message's new state (in that order: a failed append
-    /// changes nothing). The seq it was logged as: its own, or the original's for a retried id.
+    /// Stores the message's new state (a deletion first erases the data of the message's
+    /// edits), then appends the event; the seq it was logged as: its own, or the original's for
+    /// a retried id. All or nothing for the message: the state and the event are one statement
+    /// each, and the message's row is put back as it was when the append fails or finds a
+    /// duplicate (the room's storage has no transaction to roll back but the turn's own).
     pub(super) fn log_event(
         &self,
         e: &MessageEvent<'_>,
@@ -91,6 +108,12 @@ impl<H> Room<H> {
             .state
             .to_frame()
             .map_err(|_| LogError::Storage("the message state does not serialise".into()))?;
+        if e.state.deleted {
+            // Before anything else: should this fail halfway, nothing says the message is
+            // deleted yet, and a retry erases the rest (erasing is idempotent).
+            super::edits::erase_edits(e.target, log)?;
+        }
+        log.rewrite(e.target, &state)?;
         let entry = LogEntry {
             seq,
             ts: e.ts,
@@ -99,12 +122,13 @@ impl<H> Room<H> {
             frame: &e.frame,
             target: Some(e.target),
         };
-        match log.append(entry)? {
+        let appended = log.append(entry);
+        if !matches!(appended, Ok(Appended::Stored)) {
+            log.rewrite(e.target, &e.previous)?;
+        }
+        match appended? {
             Appended::Duplicate(original) => Ok(original),
-            Appended::Stored => {
-                log.rewrite(e.target, &state)?;
-                Ok(seq)
-            }
+            Appended::Stored => Ok(seq),
         }
     }
 
@@ -136,7 +160,11 @@ impl<H> Room<H> {
                 Err(e) => return internal(e),
             }
         }
-        let (author, state) = match self.message_to_change(e.target, log) {
+        let Changeable {
+            author,
+            state,
+            stored,
+        } = match self.message_to_change(e.target, log) {
             Ok(Ok(found)) => found,
             Ok(Err(refusal)) => return refuse(refusal),
             Err(e) => return internal(e),
@@ -161,6 +189,7 @@ impl<H> Room<H> {
             target: e.target,
             ts: e.now_ms,
             state,
+            previous: stored,
             frame,
         };
         match self.log_event(&event, log) {

@@ -15,11 +15,19 @@ use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Default)]
 pub struct Receipts {
-    /// This turn's cursor moves: user → (seq, the connection that asked last).
-    pending: BTreeMap<String, (u64, String)>,
+    /// This turn's cursor moves, per user.
+    pending: BTreeMap<String, PendingRead>,
     /// Cursors known in memory (`None`: the user has none here): read when the user connects,
     /// or on first need after a wake; forgotten when the user leaves.
     known: HashMap<String, Option<u64>>,
+}
+
+/// A user's cursor move in this turn: the highest seq read, and every `read` that asked to move
+/// the cursor (connection, frame id) — each hears of it, with its id, if the write fails.
+#[derive(Debug, Default)]
+struct PendingRead {
+    seq: u64,
+    askers: Vec<(String, Option<String>)>,
 }
 
 impl Receipts {
@@ -73,12 +81,14 @@ impl<H> Room<H> {
                 return vec![Action::internal_error(from.connection_id, id, detail)];
             }
         };
-        let pending = self.receipts.pending.get(from.user_id).map(|p| p.0);
-        if seq <= cursor.max(pending).unwrap_or(0) {
+        if seq <= cursor.unwrap_or(0) {
             return Vec::new();
         }
-        let entry = (seq, from.connection_id.to_owned());
-        self.receipts.pending.insert(from.user_id.to_owned(), entry);
+        let pending = self.receipts.pending.entry(from.user_id.to_owned());
+        let pending = pending.or_default();
+        pending.seq = pending.seq.max(seq);
+        let asker = (from.connection_id.to_owned(), id.map(str::to_owned));
+        pending.askers.push(asker);
         Vec::new()
     }
 
@@ -96,10 +106,16 @@ impl<H> Room<H> {
     /// The end of a turn: each user's cursor move is written once and announced once.
     pub fn end_turn(&mut self, log: &mut dyn ChatLog) -> Vec<Action> {
         let mut actions = Vec::new();
-        for (user, (seq, connection_id)) in std::mem::take(&mut self.receipts.pending) {
+        for (user, PendingRead { seq, askers }) in std::mem::take(&mut self.receipts.pending) {
             if let Err(e) = log.save_cursor(&user, seq) {
-                let detail = format!("a read cursor could not be stored: {e}");
-                actions.push(Action::internal_error(&connection_id, None, detail));
+                for (connection_id, id) in askers {
+                    let detail = format!("a read cursor could not be stored: {e}");
+                    actions.push(Action::internal_error(
+                        &connection_id,
+                        id.as_deref(),
+                        detail,
+                    ));
+                }
                 continue;
             }
             self.receipts.learn(&user, Some(seq));
@@ -263,21 +279,30 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_cursor_write_is_an_internal_error_for_the_reader() {
+    fn a_failed_cursor_write_is_an_internal_error_for_every_reader_with_its_id() {
         let mut r = room();
         let mut log = MemoryLog::default();
         open(&mut r, "a1", "alice");
-        publish(&mut r, &mut log, "a1", 1);
-        r.receive(
-            "a1",
-            Incoming::Text(r#"{"type":"read","seq":1}"#),
-            0,
-            &mut log,
-        );
+        open(&mut r, "a2", "alice");
+        publish(&mut r, &mut log, "a1", 2);
+        for (c, frame) in [
+            ("a1", r#"{"type":"read","seq":1,"id":"r1"}"#),
+            ("a2", r#"{"type":"read","seq":2,"id":"r2"}"#),
+        ] {
+            r.receive(c, Incoming::Text(frame), 0, &mut log);
+        }
         log.fail = true;
-        let acts = r.end_turn(&mut log);
-        assert!(
-            matches!(&acts[..], [Action::InternalError { connection_id, .. }] if connection_id == "a1")
-        );
+        let failed: Vec<(String, Option<String>)> = r
+            .end_turn(&mut log)
+            .into_iter()
+            .map(|a| match a {
+                Action::InternalError {
+                    connection_id, id, ..
+                } => (connection_id, id),
+                other => panic!("only internal errors, not {other:?}"),
+            })
+            .collect();
+        let each = |c: &str, id: &str| (c.to_owned(), Some(id.to_owned()));
+        assert_eq!(failed, [each("a1", "r1"), each("a2", "r2")]);
     }
 }

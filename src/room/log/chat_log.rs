@@ -70,14 +70,10 @@ impl ChatLog for NoLog {
         Ok(None)
     }
     fn read_position(&self, user: &str) -> Result<ReadPosition, LogError> {
+        // A message no longer retained counts as read (as retention's trimmed messages do in a
+        // durable log): this log retains none, so nothing is ever unread.
         let cursor = self.cursors.get(user).copied();
-        // Without a log nothing says which messages came after the cursor.
-        let unread = if cursor.is_some_and(|c| c >= self.last_seq()) {
-            0
-        } else {
-            self.messages
-        };
-        Ok(ReadPosition { cursor, unread })
+        Ok(ReadPosition { cursor, unread: 0 })
     }
     fn save_cursor(&mut self, user: &str, seq: u64) -> Result<(), LogError> {
         let c = self.cursors.entry(user.to_owned()).or_default();
@@ -213,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn without_storage_cursors_live_in_memory() {
+    fn without_storage_cursors_live_in_memory_and_nothing_is_unread() {
         let mut log = NoLog::default();
         for target in [None, Some(1), None] {
             let seq = log.last_seq() + 1;
@@ -229,12 +225,16 @@ mod tests {
             log.append(e).unwrap();
         }
         assert_eq!(log.message_count(), 2);
-        assert_eq!(log.read_position("u").unwrap().unread, 2);
-        log.save_cursor("u", 3).unwrap();
+        let nothing_retained = ReadPosition {
+            cursor: None,
+            unread: 0,
+        };
+        assert_eq!(log.read_position("u").unwrap(), nothing_retained);
+        log.save_cursor("u", 1).unwrap();
         assert_eq!(
             log.read_position("u").unwrap(),
             ReadPosition {
-                cursor: Some(3),
+                cursor: Some(1),
                 unread: 0
             }
         );
