@@ -10,9 +10,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import jwt from './support/jwt.mjs';
 import { startServer, SECRET } from './support/server.mjs';
-import { devToken, join, tryConnect } from './support/client.mjs';
+import { devToken, join, tryConnect, WAIT_MS } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
 import { roomDebug, waitForEviction } from './support/eviction.mjs';
+import { within } from './support/sessions.mjs';
 
 const BURST = 6;
 const DIRECT_BURST = 3;
@@ -88,7 +89,7 @@ test('all sockets of a user in a room share one bucket; a flooding socket is clo
   // then 1008. Every refusal names its frame.
   const flood = 20;
   for (let i = 0; i < flood; i++) a2.send({ type: 'publish', data: i, id: `f${i}` });
-  const closed = await a2.closed;
+  const closed = await within(a2.closed, WAIT_MS, 'a2 closed for flooding');
   assert.equal(closed.code, 1008);
   assert.equal(closed.reason, 'rate limit exceeded');
   const refused = a2.frames.filter(isError('rate_limited')).map((f) => f.id);
@@ -148,9 +149,13 @@ test('directs take a token from a per-user direct bucket as well', async () => {
   const marker = await api.post(`/connections/${bob.connectionId}/messages`, { data: 'marker' });
   assert.deepEqual(marker.body, { delivered: 1 });
   assert.deepEqual(await bob.next(direct), { type: 'direct', from: { server: true }, data: 'marker' });
-  // Publishes draw on the frame bucket only (BURST = 6; alice has used 5 frames so far).
+  // Publishes draw on the frame bucket only (BURST = 6; alice has used 5 frames so far, the
+  // refused directs included): the 6th frame is accepted, the 7th is not.
   a1.send({ type: 'publish', data: 'still', id: 'p1' });
   await a1.next(ackOf('p1'));
+  a1.send({ type: 'publish', data: 'one too many', id: 'p2' });
+  const seventh = await a1.next((f) => (f.type === 'ack' || f.type === 'error') && f.id === 'p2');
+  assert.deepEqual([seventh.type, seventh.code], ['error', 'rate_limited'], 'the 7th frame of a burst of 6 is refused');
   // Bob's direct bucket is his own.
   bob.send({ type: 'direct', to: { connection_id: a1.connectionId }, data: 'back', id: 'b1' });
   assert.equal((await a1.next(direct)).data, 'back');
@@ -339,12 +344,17 @@ test('per-IP limit: an upgrade refused 400 for a bad since or batch is not count
   const ipServer = await startServer({ ipLimit: { simple: { limit: 2, period: 60 } } });
   try {
     const token = await devToken(ipServer, 'alice');
-    for (let i = 0; i < 3; i++) {
-      assert.equal((await tryConnect(`${ipServer.wsUrl}/rooms/lobby/ws?token=${token}&since=-1`)).status, 400);
+    // `since` must be a non-negative integer, `batch` one of 1, true, 0, false (absent: off):
+    // nine refusals against a limit of 2.
+    const bad = ['since=-1', 'since=abc', 'since=1.5', 'since=', 'batch=yes', 'batch=2', 'batch=', 'batch=on', 'batch=-1'];
+    for (const q of bad) {
+      const r = await tryConnect(`${ipServer.wsUrl}/rooms/lobby/ws?token=${token}&${q}`);
+      r.client?.terminate();
+      assert.deepEqual([r.status, r.body?.error?.code], [400, 'bad_request'], q);
     }
     const ok = await tryConnect(`${ipServer.wsUrl}/rooms/lobby/ws?token=${token}`);
     ok.client?.terminate();
-    assert.ok(ok.client, `refused ${ok.status}`);
+    assert.ok(ok.client, `the upgrade after ${bad.length} refusals was refused ${ok.status}: they were counted`);
   } finally {
     await ipServer.stop();
   }

@@ -4,8 +4,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './support/server.mjs';
-import { join } from './support/client.mjs';
-import { isAck, isError, isMessage, isPresence, messageWith, range } from './support/frames.mjs';
+import { join, WAIT_MS } from './support/client.mjs';
+import { isAck, isError, isMessage, isPresence, messageWith, newId, range } from './support/frames.mjs';
+import { within } from './support/sessions.mjs';
 
 const MAX = 4096; // MAX_MESSAGE_BYTES of this file's main server
 let server;
@@ -21,12 +22,26 @@ const message = isMessage;
 
 /** Sends `frame` from a and expects error `code`; then proves a and b still chat. */
 async function expectError(a, b, frame, code, id) {
+  const from = b.mark();
   a.send(frame);
   const e = await a.next(error);
   assert.equal(e.code, code, `frame ${String(frame).slice(0, 80)}`);
   assert.equal(typeof e.message, 'string');
   if (id !== undefined) assert.equal(e.id, id);
+  await stillChatting(a, b, from);
   return e;
+}
+
+/** b publishes a probe, after a's bad frame was answered: both get it (the room still works),
+ * and ahead of it b got nothing since `from` (nothing of a's bad frame reached b) but the
+ * probe's own ack. */
+async function stillChatting(a, b, from) {
+  const id = newId('probe');
+  b.send({ type: 'publish', data: id, id });
+  await b.next(isAck(id));
+  const ahead = await b.framesBefore(messageWith(id), from);
+  assert.deepEqual(ahead.filter((f) => !isAck(id)(f)), [], 'the witness got nothing of the bad frame');
+  await a.next(messageWith(id));
 }
 
 test('each bad frame gets its error code and the connection keeps working', async () => {
@@ -45,12 +60,15 @@ test('each bad frame gets its error code and the connection keeps working', asyn
   await expectError(a, b, { type: 'direct', to: 'bob', data: 1, id: 'k5' }, 'bad_frame', 'k5');
   await expectError(a, b, { type: 'direct', to: {}, data: 1 }, 'bad_frame');
   await expectError(a, b, { type: 'publish', data: 'x'.repeat(5000), id: 'big' }, 'too_large');
+  const beforeBinary = b.mark();
   a.ws.send(Buffer.from([1, 2, 3]), { binary: true });
   assert.equal((await a.next(error)).code, 'binary_unsupported');
+  await stillChatting(a, b, beforeBinary);
   await expectError(a, b, { type: 'publish', data: 1, id: '' }, 'bad_frame');
-  // Still open, still chatting, and b saw none of the errors: the message is the first thing b gets.
+  // Still open, still chatting, and b saw none of the errors: a's message is the next thing b gets.
+  const from = b.mark();
   a.send({ type: 'publish', data: 'still here', id: 'ok' });
-  assert.deepEqual(await b.framesBefore(messageWith('still here'), 1), []);
+  assert.deepEqual(await b.framesBefore(messageWith('still here'), from), []);
   assert.equal((await a.next(message)).data, 'still here');
   a.terminate(); b.terminate();
 });
@@ -141,7 +159,7 @@ async function flood(srv, room, burst, extra = 20) {
   const b = await join(srv, room, 'bystander');
   const refusals = Math.max(burst, 10);
   for (let i = 0; i < burst + refusals + extra; i++) a.send({ type: 'publish', data: i, id: `f${i}` });
-  const closed = await a.closed;
+  const closed = await within(a.closed, WAIT_MS, 'the flooder\'s close');
   return { a, b, closed, refusals };
 }
 

@@ -2,22 +2,24 @@
 // after connects, clean closes, abrupt drops, and after the room objects hibernated.
 // /stats is eventually consistent (rooms report asynchronously), so it is polled to
 // convergence; /rooms and /users are exact on every read.
-import { test, before, after } from 'node:test';
+import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './support/server.mjs';
 import { join } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
 import { roomDebug, waitForEviction } from './support/eviction.mjs';
+// The counts are global: each test gets a server of its own, so that they start at zero
+// whatever ran before it (and in whatever order the tests run).
 let server, api;
-before(async () => { server = await startServer(); api = admin(server); });
-after(async () => { await server?.stop(); });
+beforeEach(async () => { server = await startServer(); api = admin(server); });
+afterEach(async () => { await server?.stop(); server = undefined; });
 
 const stats = async () => (await api.get('/stats')).body;
 const room = async (r) => (await api.get(`/rooms/${r}`)).body;
 const user = async (u) => (await api.get(`/users/${u}`)).body;
 
 test('counts follow connects, closes, drops and hibernation', { timeout: 60_000 }, async () => {
-  assert.deepEqual(await stats(), { connections: 0, rooms: 0, users: 0 });
+  assert.deepEqual(await stats(), { connections: 0, rooms: 0, users: 0 }, 'a fresh server');
   const open = {
     a1: await join(server, 'c-red', 'alice'),
     a2: await join(server, 'c-blue', 'alice'),
@@ -56,6 +58,7 @@ test('counts follow connects, closes, drops and hibernation', { timeout: 60_000 
 });
 
 test('many connections and closes in quick succession converge exactly', async () => {
+  assert.deepEqual(await stats(), { connections: 0, rooms: 0, users: 0 }, 'a fresh server');
   const clients = [];
   for (let i = 0; i < 30; i++) clients.push(join(server, `burst-${i % 3}`, `u${i % 7}`));
   const open = await Promise.all(clients);

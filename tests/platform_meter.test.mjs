@@ -15,6 +15,10 @@ after(async () => { await server?.stop(); });
 const meter = async () => (await fetch(`${server.url}/dev/meter`)).json();
 const diff = (a, b) => Object.fromEntries(['room', 'registry', 'stats'].map((cls) => [cls,
   Object.fromEntries(Object.keys(b[cls]).map((k) => [k, b[cls][k] - a[cls][k]]))]));
+/** One counter of each class, from a `diff`. */
+const counter = (name) => (d) => ({ room: d.room[name], registry: d.registry[name], stats: d.stats[name] });
+const wakes = counter('wakes');
+const alarms = counter('alarms');
 
 test('a connect, a publish, a heartbeat and a close each count where they happen', async () => {
   const m0 = await meter();
@@ -29,19 +33,35 @@ test('a connect, a publish, a heartbeat and a close each count where they happen
   assert.equal(connect.registry.requests, 1, 'one presence report to the user\'s registry shard');
   assert.ok(connect.registry.rows_written >= 1, 'the registry stored the room');
   assert.equal(connect.room.websocket_messages, 0);
+  // This file's server is fresh: the connect constructed exactly three objects, once each —
+  // the room, meter-alice's registry shard (registry-15) and the room's stats shard (stats-3).
+  assert.deepEqual(wakes(connect), { room: 1, registry: 1, stats: 1 }, 'one wake per object the connect reached');
 
   const acked = a.next((f) => f.type === 'ack');
   a.send({ type: 'publish', data: 'x', id: 'p1' });
   await acked;
   a.send('ping');
   await a.next((f) => f.raw === 'pong');
+  // The stored message changes the room's count: reported in the background to the room's
+  // counter shard (registry-51 for 'metered', not meter-alice's registry-15). Wait for it.
+  await until(async () => (await meter()).registry.requests > m1.registry.requests, { what: 'the room\'s count report' });
   const m2 = await meter();
   const publish = diff(m1, m2);
   assert.equal(publish.room.websocket_messages, 1, 'the publish; the auto-answered ping never reaches the object');
   assert.ok(publish.room.rows_written >= 1, 'the message was stored');
   assert.equal(publish.room.requests, 0);
+  assert.equal(publish.registry.requests, 1, 'one count report');
+  assert.deepEqual(wakes(publish), { room: 0, registry: 1, stats: 0 }, 'the awake room took the publish; only the counter shard was new');
 
   await a.close();
   await until(async () => (await meter()).room.websocket_closes > m2.room.websocket_closes, { what: 'the close event' });
-  assert.equal(diff(m2, await meter()).room.websocket_closes, 1);
+  // The leave is reported to the registry and stats shards already awake: wait for the stats report.
+  await until(async () => (await meter()).stats.requests > m2.stats.requests, { what: 'the leave\'s stats report' });
+  const m3 = await meter();
+  const close = diff(m2, m3);
+  assert.equal(close.room.websocket_closes, 1);
+  assert.deepEqual(wakes(close), { room: 0, registry: 0, stats: 0 }, 'a close wakes nothing: every object it reaches is awake');
+  // No alarm was due in all of this: no webhooks, the retention trim is 30 days away, the
+  // token's expiry a day.
+  assert.deepEqual(alarms(diff(m0, m3)), { room: 0, registry: 0, stats: 0 }, 'no alarm ran');
 });

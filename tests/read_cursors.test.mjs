@@ -11,10 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { startServer } from './support/server.mjs';
 import { join } from './support/client.mjs';
-import { messageWith } from './support/frames.mjs';
+import { messageWith, presenceOf } from './support/frames.mjs';
 import { admin } from './support/admin.mjs';
 import { waitForEviction } from './support/eviction.mjs';
 import { isReceipt, post, refused } from './support/chat.mjs';
+
+/** The frames of a (possibly `batch=1`) connection, batches unwrapped. */
+const unbatched = (frames) => frames.flatMap((f) => (f.type === 'batch' ? f.frames : [f]));
 
 test('a read moves the cursor, every connection of the room hears it once per turn, the welcome tells cursor and unread', { timeout: 30_000 }, async () => {
   const server = await startServer();
@@ -32,27 +35,34 @@ test('a read moves the cursor, every connection of the room hears it once per tu
     assert.deepEqual([tablet.welcome.read_seq, tablet.welcome.unread], [0, 5]);
     tablet.terminate();
 
+    // Marked before the reads: a second receipt of the same turn would be seen behind the marker.
+    const marks = [laptop, phone, bob].map((c) => c.mark());
     laptop.send({ type: 'read', seq: 2 });
     laptop.send({ type: 'read', seq: 3 });
-    for (const c of [laptop, phone, bob]) assert.deepEqual(await c.next(isReceipt('alice')), { type: 'read', user_id: 'alice', seq: 3 });
-    // A read that does not move the cursor sends nothing: the marker comes first.
-    const from = phone.mark();
+    // The v1 connections hear it now (the phone's copy may ride in a batch: it is checked below).
+    for (const c of [laptop, bob]) assert.deepEqual(await c.next(isReceipt('alice')), { type: 'read', user_id: 'alice', seq: 3 });
+    // Reads that do not move the cursor send nothing. Alice's publish is acked only with or
+    // after their turn; bob's marker, sent after that ack, comes after anything they sent.
     laptop.send({ type: 'read', seq: 1 });
     laptop.send({ type: 'read', seq: 3 });
-    await post(bob, 'marker');
-    const before = await phone.framesBefore(messageWith('marker'), from);
-    assert.deepEqual(before.flatMap((f) => (f.type === 'batch' ? f.frames : [f])).filter((f) => f.type === 'read'), []);
-    // The cursor is at 3: 4 and 6 and the marker (7) are unread; 5 is alice's.
+    await post(laptop, 'mine too'); // 7
+    await post(bob, 'marker'); // 8
+    for (const [i, c] of [laptop, phone, bob].entries()) {
+      const before = await c.framesBefore(messageWith('marker'), marks[i]);
+      assert.deepEqual(unbatched(before).filter((f) => f.type === 'read'), [{ type: 'read', user_id: 'alice', seq: 3 }],
+        `${['laptop', 'phone', 'bob'][i]}: one receipt for the turn's two reads, none for the reads that did not move the cursor`);
+    }
+    // The cursor is at 3: 4, 6 and the marker (8) are unread; 5 and 7 are alice's.
     const again = await join(server, room, 'alice');
     assert.deepEqual([again.welcome.read_seq, again.welcome.unread], [3, 3]);
     // Reading on the phone clears it for the laptop.
-    phone.send({ type: 'read', seq: 7 });
-    assert.equal((await laptop.next(isReceipt('alice'))).seq, 7);
+    phone.send({ type: 'read', seq: 8 });
+    assert.equal((await laptop.next(isReceipt('alice'))).seq, 8);
     const last = await join(server, room, 'alice');
-    assert.deepEqual([last.welcome.read_seq, last.welcome.unread], [7, 0]);
-    // bob never read: his own messages are not unread for him, alice's is.
+    assert.deepEqual([last.welcome.read_seq, last.welcome.unread], [8, 0]);
+    // bob never read: his own messages are not unread for him, alice's two are.
     const bob2 = await join(server, room, 'bob');
-    assert.deepEqual([bob2.welcome.read_seq, bob2.welcome.unread], [0, 1]);
+    assert.deepEqual([bob2.welcome.read_seq, bob2.welcome.unread], [0, 2]);
     for (const c of [laptop, phone, bob, again, last, bob2]) c.terminate();
   } finally {
     await server.stop();
@@ -94,16 +104,25 @@ test('cursors survive hibernation and a workerd restart', { timeout: 90_000 }, a
     await b.next(isReceipt('alice', 2));
     // Evicted with both sockets open: the cursor is in storage, not in memory.
     await waitForEviction(server, room);
-    a.send({ type: 'read', seq: 1 }); // does not move it (the room reads the stored cursor)
+    // A read of 1, alone in its turn, does not move it: the woken room reads the stored cursor
+    // (2). Alice's publish is acked only once that turn is over; bob's marker, sent after the
+    // ack, comes after anything the read could have sent.
+    const from = b.mark();
+    a.send({ type: 'read', seq: 1 });
+    await post(a, 'm4');
+    await post(b, 'marker');
+    const before = await b.framesBefore(messageWith('marker'), from);
+    assert.deepEqual(before.filter((f) => f.type === 'read'), [], 'a read below the stored cursor sends no receipt');
     a.send({ type: 'read', seq: 3 });
-    assert.equal((await b.next(isReceipt('alice'))).seq, 3);
-    await post(b, 'm4');
+    assert.deepEqual(await b.next(isReceipt('alice')), { type: 'read', user_id: 'alice', seq: 3 });
+    await post(b, 'm6');
     a.terminate();
     b.terminate();
     await server.stop();
     server = await startServer({ persistDir: dir, port });
+    // Cursor 3; unread: bob's marker (5) and m6 (6), not alice's own m4.
     const again = await join(server, room, 'alice');
-    assert.deepEqual([again.welcome.read_seq, again.welcome.unread, again.welcome.seq], [3, 1, 4]);
+    assert.deepEqual([again.welcome.read_seq, again.welcome.unread, again.welcome.seq], [3, 2, 6]);
     again.terminate();
   } finally {
     await server.stop();
@@ -115,12 +134,21 @@ test('in an empty room a read of 0 changes nothing and a read of 1 is bad_frame'
   const server = await startServer();
   try {
     const a = await join(server, 'reads-empty', 'alice');
+    const from = a.mark();
     a.send({ type: 'read', seq: 0 });
     const e = await refused(a, { type: 'read', seq: 1 });
     assert.equal(e.code, 'bad_frame', 'nothing to read in an empty room');
+    // Bob's join comes in a later turn than both reads: a receipt of theirs would be ahead of
+    // his presence. Alice got the refusal only: no receipt for the read of 0.
+    const b = await join(server, 'reads-empty', 'bob');
+    const before = await a.framesBefore(presenceOf('join', 'bob'), from);
+    assert.deepEqual(before, [e], 'the refusal of the read of 1, and no receipt');
+    // The cursor did not move and nothing was stored: a new connection of alice's starts at 0.
+    const again = await join(server, 'reads-empty', 'alice');
+    assert.deepEqual([again.welcome.read_seq, again.welcome.unread, again.welcome.seq], [0, 0, 0]);
     const history = await admin(server).get('/rooms/reads-empty/messages');
     assert.deepEqual(history.body.messages, []);
-    a.terminate();
+    for (const c of [a, b, again]) c.terminate();
   } finally {
     await server.stop();
   }

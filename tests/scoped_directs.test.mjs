@@ -63,14 +63,24 @@ test('a restricted connection directing a connection outside its rooms gets forb
   await markUser('bob-sd1', Object.values(bob), 'marker-1');
 
   // Within the claim, connection directs work: in her own room and in another claimed room.
+  const from2 = alice.mark();
   alice.send({ type: 'direct', to: { connection_id: bob.a.connectionId }, data: 'here', id: 'y1' });
   alice.send({ type: 'direct', to: { connection_id: bob.c.connectionId }, data: 'there', id: 'y2' });
   assert.deepEqual(await bob.a.next(direct), { type: 'direct', from, data: 'here' });
   assert.deepEqual(await bob.c.next(direct), { type: 'direct', from, data: 'there' });
   // The claim is what forbids: bob (no claim) reaches carol's connection from the same room.
+  const fromBob = bob.a.mark();
   bob.a.send({ type: 'direct', to: { connection_id: carol.connectionId }, data: 'hi carol', id: 'z1' });
   assert.equal((await carol.next(direct)).data, 'hi carol');
-  assert.deepEqual(alice.frames.filter((f) => f.type === 'error'), [], 'no error for the delivered ones');
+  // No error for the delivered ones. The markers: a direct to a missing connection of a room
+  // each sender's delivered direct was forwarded to, sent once that direct had arrived; its
+  // not_found comes after any error the delivered direct could have earned.
+  alice.send({ type: 'direct', to: { connection_id: 'sd1-c.0123456789abcdef' }, data: 'marker', id: 'y3' });
+  const aliceSaw = await alice.framesBefore(errorFor('y3'), from2);
+  assert.deepEqual(aliceSaw.filter((f) => f.type === 'error'), [], 'no error for the delivered ones');
+  bob.a.send({ type: 'direct', to: { connection_id: 'sd1-b.0123456789abcdef' }, data: 'marker', id: 'z2' });
+  const bobSaw = await bob.a.framesBefore(errorFor('z2'), fromBob);
+  assert.deepEqual(bobSaw.filter((f) => f.type === 'error'), [], 'no error for bob\'s delivered direct');
   all.forEach((c) => c.terminate());
 });
 

@@ -20,13 +20,16 @@ test('typing reaches the other users, not the typer\'s own connections, and is n
   const a1 = await join(server, room, 'alice');
   const a2 = await join(server, room, 'alice');
   const b = await join(server, room, 'bob', { query: '&batch=1' });
-  const marks = [a2, b].map((c) => c.mark());
+  const marks = [a1, a2].map((c) => c.mark());
   a1.send({ type: 'typing' });
   const t = await b.next(isTyping('alice'));
   assert.deepEqual(t, { type: 'typing', user_id: 'alice' });
+  // Sent after bob got the typing frame: the marker comes after anything that turn sent.
   await post(a1, 'marker-1');
-  const before = await a2.framesBefore(messageWith('marker-1'), marks[0]);
-  assert.deepEqual(before.filter((f) => f.type === 'typing'), [], 'the typer\'s other connection gets nothing');
+  for (const [c, from, who] of [[a1, marks[0], 'the typing socket itself'], [a2, marks[1], 'the typer\'s other connection']]) {
+    const before = await c.framesBefore(messageWith('marker-1'), from);
+    assert.deepEqual(before.filter((f) => f.type === 'typing'), [], `${who} gets nothing`);
+  }
   // No ack, no seq: the marker is seq 1, the first thing in the log.
   const history = await admin(server).get(`/rooms/${room}/messages?since=0`);
   assert.deepEqual(history.body.messages.map((m) => [m.type, m.seq]), [['message', 1]]);
