@@ -13,6 +13,8 @@ import { startReceiver, webhookVars } from './support/webhooks.mjs';
 
 // 1 min × 0.002 = 120 ms for the first retry, then 240 ms, 480 ms…
 const FAST = { WEBHOOK_RETRY_SCALE: '0.002', WEBHOOK_EVENTS: 'message' };
+/** A POST not answered within this long has failed (docs/protocol.md, Delivery and Limits). */
+const POST_TIMEOUT_MS = 10_000;
 
 async function withHooks(vars, respond, fn) {
   const receiver = await startReceiver({ respond });
@@ -130,6 +132,28 @@ test('a deleted message\'s data is erased from its events still waiting, dead le
     const data = JSON.stringify(events.map((e) => e.data));
     for (const gone of ['secret-1', 'also-secret-1']) assert.ok(!data.includes(gone), `${gone} was delivered after its deletion`);
     assert.deepEqual(events.filter((e) => e.type === 'message').map((e) => [e.seq, e.data]).sort(), [[s1, null], [s2, 'secret-2'], [s3, null]].sort());
+    a.terminate();
+  });
+});
+
+test('a POST that never answers has failed after 10 s: the retry delivers its events', { timeout: 60_000 }, () => {
+  // Only the first POST hangs: the receiver never answers it (it is released at the end).
+  let first = true;
+  const respond = () => (first ? ((first = false), 'hang') : 200);
+  return withHooks({}, respond, async (server, receiver) => {
+    const a = await join(server, 'hung', 'alice');
+    const seqs = await publish(a, 3, 'h'); // acked at once: a hanging receiver holds up no chat
+    await until(() => receiver.hanging === 1, { what: 'the first POST reached the receiver and hangs' });
+    // Bounded: a delivery that waited for the hung POST forever would never send another.
+    const events = await receiver.waitFor((evs) => evs.length >= 3, { ms: POST_TIMEOUT_MS + 8_000, what: 'the events, once the hung POST had timed out' });
+    assert.deepEqual(events.map((e) => e.seq), seqs, 'each once, in seq order');
+    const [hung, retry, ...more] = receiver.posts;
+    assert.deepEqual([hung.status, retry.status, more.length], ['hang', 200, 0], 'one hung POST, then one retry with everything');
+    const waited = retry.at - hung.at;
+    assert.ok(waited >= POST_TIMEOUT_MS, `the retry came ${waited} ms after the hung POST: not before it had timed out`);
+    assert.ok(waited < POST_TIMEOUT_MS + 3_000, `the retry came ${waited} ms after the hung POST: the first retry's wait after the timeout`);
+    const ids = new Map(events.map((e) => [e.seq, e.id]));
+    for (const e of hung.json.events) assert.equal(ids.get(e.seq), e.id, 'the retry carries the hung POST\'s ids');
     a.terminate();
   });
 });
