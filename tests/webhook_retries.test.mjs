@@ -71,11 +71,13 @@ test('a receiver that is down for a while gets everything once it is back', { ti
   a.terminate();
 }));
 
-test('after WEBHOOK_MAX_ATTEMPTS a batch is a dead letter; the retry endpoint delivers it', { timeout: 60_000 }, () => {
-  let healthy = false;
+test('after WEBHOOK_MAX_ATTEMPTS a batch is a dead letter; the retry endpoint delivers it in front of what waits', { timeout: 60_000 }, () => {
+  // The receiver refuses everything until it is offered the dead batch's events again.
+  let requeued = new Set();
+  const respond = (p) => (p.json.events.some((e) => requeued.has(e.id)) ? 200 : 503);
   // Retries 0.6 s and 1.2 s after the first attempt: all three messages are in the last one.
   const vars = { WEBHOOK_MAX_ATTEMPTS: '3', WEBHOOK_RETRY_SCALE: '0.01' };
-  return withHooks(vars, () => (healthy ? 200 : 503), async (server, receiver, api) => {
+  return withHooks(vars, respond, async (server, receiver, api) => {
     const ROOM = 'deadly';
     const a = await join(server, ROOM, 'alice');
     const seqs = await publish(a, 3, 'x');
@@ -92,14 +94,17 @@ test('after WEBHOOK_MAX_ATTEMPTS a batch is a dead letter; the retry endpoint de
     assert.equal((await api.get(`/rooms/${ROOM}/webhooks/dead?limit=0`)).body.error.code, 'bad_request');
     assert.equal((await api.get('/rooms/bad%20room/webhooks/dead')).body.error.code, 'bad_room');
 
-    healthy = true;
-    const later = await publish(a, 1, 'y'); // queued behind nothing: delivered at once
-    await receiver.waitFor((evs) => evs.length === 1);
+    // Later events, recorded while the receiver still fails: a POST of theirs is refused, and
+    // they wait for their retry (0.6 s later) when the dead batch is re-queued.
+    const later = await publish(a, 2, 'y');
+    await until(() => receiver.posts.some((p) => p.json.events.some((e) => e.seq === later[0])), { what: 'a refused POST of the later events' });
+    requeued = new Set(batch.events.map((e) => e.id));
     const retried = await api.post(`/rooms/${ROOM}/webhooks/dead/retry`);
     assert.deepEqual([retried.status, retried.body], [200, { requeued: 3, batches: 1 }]);
-    const events = await receiver.waitFor((evs) => evs.length >= 4);
-    assert.deepEqual(events.map((e) => e.seq), [...later, ...seqs], 'the re-queued batch, after what was delivered meanwhile');
-    assert.deepEqual(events.slice(1).map((e) => e.id), batch.events.map((e) => e.id), 'with the ids it was first sent with');
+    const events = await receiver.waitFor((evs) => evs.length >= 5);
+    assert.deepEqual(events.map((e) => e.seq), [...seqs, ...later], 'the re-queued batch, in front of the events that waited');
+    assert.deepEqual(events.slice(0, 3).map((e) => e.id), batch.events.map((e) => e.id), 'with the ids it was first sent with');
+    assert.equal(receiver.delivered().length, 5, 'each once');
     assert.deepEqual((await api.get(`/rooms/${ROOM}/webhooks/dead`)).body, { batches: [], total: 0 });
     assert.deepEqual((await api.post(`/rooms/${ROOM}/webhooks/dead/retry`)).body, { requeued: 0, batches: 0 });
     a.terminate();
