@@ -56,18 +56,31 @@ test('a receiver answering 500 then 200 gets each event once, in order, with the
   });
 });
 
-test('a receiver that is down for a while gets everything once it is back', { timeout: 60_000 }, () => withHooks({}, () => 200, async (server, receiver) => {
-  const a = await join(server, 'outage', 'alice');
+// Retries 120, 240 and 480 ms after the attempts before them: the fourth attempt comes no
+// sooner than 840 ms after the first, and is the last.
+test('a receiver that is down: each refused attempt counts, on the schedule; nothing is lost once it is back', { timeout: 60_000 }, () => withHooks({ WEBHOOK_MAX_ATTEMPTS: '4' }, () => 200, async (server, receiver, api) => {
+  const ROOM = 'outage';
+  const a = await join(server, ROOM, 'alice');
   const before = await publish(a, 2, 'b');
   await receiver.waitFor((evs) => evs.length === 2);
   await receiver.down();
+  const downAt = Date.now();
   const during = await publish(a, 3, 'd'); // acked at once: chat does not wait for the receiver
-  await sleep(2_500); // several attempts are refused meanwhile
-  assert.equal(receiver.posts.length, receiver.posts.filter((p) => p.status === 200).length);
+  // A closed port records no POST: the worker's own account says what the attempts were.
+  // Each refused connection is a failed attempt, the waits of the schedule were kept, and
+  // after the fourth the batch is a dead letter, with the network error it got.
+  const dead = await waitForDead(api, ROOM);
+  const [batch] = dead.batches;
+  assert.deepEqual([dead.total, batch.attempts, batch.events.map((e) => e.seq)], [1, 4, during]);
+  assert.match(batch.error, /^network error/, 'the last attempt could not connect');
+  const lasted = batch.failed_at - downAt;
+  assert.ok(lasted >= 840, `the attempts kept the schedule's waits: the batch was given up ${lasted} ms after the receiver went down`);
   await receiver.up();
+  assert.deepEqual((await api.post(`/rooms/${ROOM}/webhooks/dead/retry`)).body, { requeued: 3, batches: 1 });
   const events = await receiver.waitFor((evs) => evs.length >= 5, { ms: 20_000 });
   assert.deepEqual(events.map((e) => e.seq), [...before, ...during]);
   assert.deepEqual(events.map((e) => e.data), ['b1', 'b2', 'd1', 'd2', 'd3']);
+  assert.deepEqual(events.slice(2).map((e) => e.id), batch.events.map((e) => e.id), 'with the ids the refused attempts carried');
   a.terminate();
 }));
 
