@@ -1,11 +1,14 @@
-// Webhook retries (issue 15): a receiver that answers 500, or is down for a while, gets every
-// event in the end, once per 2xx, in order, with the ids it was first offered (so it can
-// deduplicate); after WEBHOOK_MAX_ATTEMPTS a batch becomes a dead letter, listed and re-queued
-// by the server API (admin token). WEBHOOK_RETRY_SCALE (DEV_MODE only) shrinks the retry
-// schedule — 1 min, 2 min, 4 min… — to milliseconds, so the whole schedule runs in seconds.
+// Webhook retries (issue 15): a receiver that answers 500, or is down for a while, or never
+// answers a POST, gets every event in the end, once per 2xx, in order, with the ids it was first
+// offered (so it can deduplicate); after WEBHOOK_MAX_ATTEMPTS a batch becomes a dead letter,
+// listed and re-queued by the server API (admin token) in front of what waits, with a fresh
+// schedule. WEBHOOK_RETRY_SCALE (DEV_MODE only) shrinks the retry schedule — 1 min, 2 min,
+// 4 min… — to milliseconds, so the whole schedule runs in seconds; the 10 s a POST may take
+// before it has failed is not scaled.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './support/server.mjs';
+import { Miniflare } from 'miniflare';
+import { startServer, workerOptions } from './support/server.mjs';
 import { join, sleep, until } from './support/client.mjs';
 import { admin } from './support/admin.mjs';
 import { isAck, range } from './support/frames.mjs';
@@ -23,6 +26,25 @@ async function withHooks(vars, respond, fn) {
     return await fn(server, receiver, admin(server));
   } finally {
     await server.stop();
+    await receiver.stop();
+  }
+}
+
+/** Like `withHooks`, with everything the worker logs collected in `server.logs`. */
+async function withLoggedHooks(vars, respond, fn) {
+  const receiver = await startReceiver({ respond });
+  const logs = [];
+  const collect = (stream) => stream.on('data', (chunk) => logs.push(chunk.toString()));
+  const mf = new Miniflare({
+    ...workerOptions({ vars: webhookVars(receiver, { ...FAST, ...vars }) }),
+    handleRuntimeStdio(stdout, stderr) { collect(stdout); collect(stderr); },
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, '');
+  const server = { mf, url, wsUrl: url.replace(/^http/, 'ws'), logs };
+  try {
+    return await fn(server, receiver, admin(server));
+  } finally {
+    await mf.dispose();
     await receiver.stop();
   }
 }
@@ -172,6 +194,34 @@ test('a POST that never answers has failed after 10 s: the retry delivers its ev
     assert.ok(waited < POST_TIMEOUT_MS + 3_000, `the retry came ${waited} ms after the hung POST: the first retry's wait after the timeout`);
     const ids = new Map(events.map((e) => [e.seq, e.id]));
     for (const e of hung.json.events) assert.equal(ids.get(e.seq), e.id, 'the retry carries the hung POST\'s ids');
+    a.terminate();
+  });
+});
+
+test('a re-queued dead batch starts a fresh retry schedule: WEBHOOK_MAX_ATTEMPTS attempts again', { timeout: 60_000 }, () => {
+  // Retries 0.6 s and 1.2 s after the attempts before them; the receiver refuses everything.
+  const vars = { WEBHOOK_MAX_ATTEMPTS: '3', WEBHOOK_RETRY_SCALE: '0.01' };
+  return withLoggedHooks(vars, () => 503, async (server, receiver, api) => {
+    const ROOM = 'fresh-schedule';
+    const failures = () => server.logs.join('').match(/webhook attempt \d+ failed/g)?.length ?? 0;
+    const a = await join(server, ROOM, 'alice');
+    const seqs = await publish(a, 1, 'x');
+    const [dead] = (await waitForDead(api, ROOM)).batches;
+    assert.equal(dead.attempts, 3);
+    // A later event fails once: the outbox's schedule now stands at one failed attempt, its
+    // retry 0.6 s away. (Re-queued only once the worker has recorded that failure, so that no
+    // POST is in flight.)
+    const logged = failures();
+    const later = await publish(a, 1, 'y');
+    await until(() => failures() > logged, { what: 'the worker recorded the later event\'s failed attempt' });
+    const before = receiver.posts.length;
+    assert.deepEqual((await api.post(`/rooms/${ROOM}/webhooks/dead/retry`)).body, { requeued: 1, batches: 1 });
+    // All three attempts again, each with the re-queued event in front; then a dead letter again.
+    const again = await waitForDead(api, ROOM);
+    const attempts = receiver.posts.slice(before);
+    assert.deepEqual(attempts.map((p) => p.json.events.map((e) => e.seq)), [1, 2, 3].map(() => [...seqs, ...later]),
+      'three attempts after the re-queue, not what was left of the later event\'s schedule');
+    assert.deepEqual([again.total, again.batches[0].attempts, again.batches[0].events.map((e) => e.seq)], [1, 3, [...seqs, ...later]]);
     a.terminate();
   });
 });
