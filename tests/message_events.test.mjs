@@ -28,10 +28,13 @@ test('edit, react and delete: acked, broadcast, in the log with their own seqs, 
     const b = await join(server, room, 'bob', { query: '&batch=1' });
     const m1 = await post(a, { text: 'helo' });
     const m2 = await post(b, { text: 'second' });
-    const e = await acked(a, { type: 'edit', target: m1, data: { text: 'hello' } });
+    const sent = Date.now();
+    const e = await acked(a, { type: 'edit', target: m1, data: { text: 'hello' }, id: 'e-hello' });
     assert.equal(e, 3);
     const edit = await b.next(isType('edit'));
-    assert.deepEqual({ ...edit, ts: 0 }, { type: 'edit', seq: 3, target: 1, from: { user_id: 'alice', connection_id: a.connectionId }, data: { text: 'hello' }, id: edit.id, ts: 0 });
+    // The id is the one the author gave; the time is the server's, taken while it was handled.
+    assert.ok(edit.ts >= sent && edit.ts <= Date.now(), `ts ${edit.ts} is the time of the edit`);
+    assert.deepEqual(edit, { type: 'edit', seq: 3, target: 1, from: { user_id: 'alice', connection_id: a.connectionId }, data: { text: 'hello' }, id: 'e-hello', ts: edit.ts });
     assert.equal(await acked(b, { type: 'react', target: m1, emoji: '👍', on: true }), 4);
     // The same state again: acked (with the message's latest change), nothing logged.
     assert.equal(await acked(b, { type: 'react', target: m1, emoji: '👍', on: true }), 4);
@@ -170,12 +173,19 @@ test('edits, deletions and reactions survive hibernation and a workerd restart',
     assert.deepEqual(log.map((f) => f.seq), [1, 2, 3, 4, 5]);
     assert.deepEqual([log[0].data, log[0].edited, log[0].reactions], ['one, edited', true, { '🎉': ['bob'] }]);
     assert.deepEqual([log[1].data, log[1].deleted], [null, true]);
+    // Bob's stored reaction is taken back by his own removal only: alice's stays, then hers goes
+    // too and the message has no reactions left.
     const c = await join(server, room, 'bob');
-    await acked(c, { type: 'react', target: m1, emoji: '🎉', on: false });
+    const d = await join(server, room, 'alice');
+    assert.equal(await acked(d, { type: 'react', target: m1, emoji: '🎉', on: true }), 6);
+    assert.equal(await acked(c, { type: 'react', target: m1, emoji: '🎉', on: false }), 7);
     const after = await history(server, room);
-    assert.equal(after[0].reactions, undefined, 'the last reaction removed');
-    assert.equal(after.at(-1).seq, 6);
+    assert.deepEqual([after[0].reactions, after[0].updated, after.at(-1).seq], [{ '🎉': ['alice'] }, 7, 7], 'bob\'s reaction removed, alice\'s kept');
+    assert.equal(await acked(d, { type: 'react', target: m1, emoji: '🎉', on: false }), 8);
+    const last = await history(server, room);
+    assert.deepEqual([last[0].reactions, last[0].updated, last.at(-1).seq], [undefined, 8, 8], 'the last reaction removed');
     c.terminate();
+    d.terminate();
   } finally {
     await server.stop();
     fs.rmSync(dir, { recursive: true, force: true });

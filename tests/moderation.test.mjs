@@ -39,6 +39,18 @@ async function roundTrip(publisher, watchers = []) {
   for (const c of [publisher, ...watchers]) await c.next((f) => message(f) && f.data === id, AFTER_CLOSE_MS);
 }
 
+/** The registry shard of a user: `registry-{FNV-1a(user) % 64}` (src/registry/mod.rs). */
+function registryOf(user) {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(user, 'utf8')) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return `registry-${h % 64}`;
+}
+
+/** A user name starting with `prefix` whose registry shard is `user`'s. */
+function sameShardAs(user, prefix) {
+  for (let i = 0; ; i++) if (registryOf(`${prefix}-${i}`) === registryOf(user)) return `${prefix}-${i}`;
+}
+
 /** Connects `user` to `room` with `tok` and expects the upgrade to be accepted. */
 async function accepted(srv, room, user, tok) {
   return join(srv, room, user, { token: tok ?? token(user, { iat: nowS() }) });
@@ -427,9 +439,14 @@ describe('moderation', { concurrency: true }, () => {
     assert.deepEqual(pairs.map(([old, fresh]) => [old.status, Boolean(fresh.client)]), rooms.map(() => [401, true]));
     const expected = Object.fromEntries(rooms.map((r) => [r, 1]));
     await converges(async () => (await api.get(`/users/${user}`)).body.rooms, expected);
-    await sleep(300); // a wrong take-back would be a later report
+    // A wrong take-back would be a later report, queued by the refusal in its room's queue to
+    // the user's registry shard. The marker: in each room, the first connection of another user
+    // of that shard — its report joins the same queue behind the take-back, and its welcome
+    // waits for the shard's answer. Once every marker is in, any take-back has been applied.
+    const markers = await Promise.all(rooms.map((room) => accepted(server, room, sameShardAs(user, 'rv-pair-marker'))));
     assert.deepEqual((await api.get(`/users/${user}`)).body.rooms, expected);
     for (const [, fresh] of pairs) fresh.client.terminate();
+    for (const m of markers) m.terminate();
   });
 
   test('a refused revoked upgrade leaves the counts as they were', {
@@ -444,10 +461,17 @@ describe('moderation', { concurrency: true }, () => {
       // A banned user's refusal for comparison: decided before any report, counts untouched.
       await sapi.post('/rooms/rv-stats-room/kick', { user_id: 'rv-banned', ban_seconds: -1 });
       await refusedUpgrade(s, 'rv-stats-room', token('rv-banned'), 403, 'banned');
-      // A marker: one real connection. The totals must converge to exactly it.
-      const marker = await accepted(s, 'rv-stats-marker', 'rv-marker');
+      // A marker: one real connection, into the same room — its room's reports come after any
+      // report of the refusals (one in flight per room, the latest count last), and the room
+      // itself says exactly what it holds. The totals converge to exactly it.
+      const marker = await accepted(s, 'rv-stats-room', 'rv-marker');
+      assert.deepEqual((await sapi.get('/rooms/rv-stats-room')).body,
+        { room: 'rv-stats-room', connections: 1, users: [{ user_id: 'rv-marker', connections: 1 }] });
       await converges(stats, { connections: 1, rooms: 1, users: 1 }, { ms: 3000 });
+      // And the final counts: with the marker gone, nothing at all. (A count the refusals left
+      // behind would stay; a match on the way to another count cannot pass here.)
       marker.terminate();
+      await converges(stats, { connections: 0, rooms: 0, users: 0 }, { ms: 3000 });
     });
   });
 

@@ -1,8 +1,13 @@
 // Storage only where there is something to store (issue 12): requests that name rooms, users
 // and connections nobody ever used — history reads (user and admin token), directs from a
 // client to a connection in an unused room and to an unknown user, the server API's user read,
-// user post and connection post — write no table and no row anywhere, set no alarm, and leave
-// no row in the stats shards; a room or user back at zero connections leaves no stats row.
+// user post and connection post, the room reads (`GET /rooms/{room}`, its members with a user
+// token, its bans, its webhook dead letters), the unread reads (`GET /users/{user}/unread`,
+// `GET /me/unread` with the user's own token) and `GET /registry/webhooks/dead`, which asks all
+// 64 registry shards — write no table and no row anywhere, set no alarm, and leave no row in the
+// stats shards; a room or user back at zero connections leaves no stats row. Webhooks are on
+// (every kind but `direct_undelivered`, whose event a post to an unknown user does record), so
+// the dead-letter reads meet a worker that has outboxes.
 //
 // How it is checked: the worker runs with a persistence directory; after the requests the
 // server is stopped and every SQLite database in it is opened (a copy, with Python's sqlite3)
@@ -15,7 +20,7 @@
 // has messages). What is asserted instead: no file holds a table or a row, and there are no
 // more files than objects the requests had to wake (one per fresh name) plus the objects of
 // the one real connection (its room, its user's registry shard), the 16 stats shards and the
-// 64 registry shards `GET /stats` asks for their online users.
+// 64 registry shards `GET /stats` and `GET /registry/webhooks/dead` ask.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -25,6 +30,7 @@ import { listDatabases } from './support/databases.mjs';
 import { startServer } from './support/server.mjs';
 import { devToken, join } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
+import { startReceiver, webhookVars } from './support/webhooks.mjs';
 
 const STATS_SHARDS = 16;
 const REGISTRY_SHARDS = 64;
@@ -39,10 +45,13 @@ function registryOf(user) {
 
 test('requests naming unused rooms, users and connections store nothing anywhere', { timeout: 120_000 }, async () => {
   const persistDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-hygiene-'));
+  const receiver = await startReceiver();
   // Loose buckets: one client sends dozens of directs.
   const server = await startServer({
     persistDir,
-    vars: { RATE_LIMIT_BURST: '1000', DIRECT_RATE_BURST: '1000' },
+    vars: webhookVars(receiver, {
+      RATE_LIMIT_BURST: '1000', DIRECT_RATE_BURST: '1000', WEBHOOK_EVENTS: 'message,presence,occupancy,moderation',
+    }),
   });
   const fresh = { rooms: [], users: [] };
   const base = { room: 'hygiene-base', user: 'hygiene-alice' };
@@ -97,12 +106,52 @@ test('requests naming unused rooms, users and connections store nothing anywhere
         const r = await api.post(`/connections/${room}.${hex16(i)}/messages`, { data: 1 });
         assert.deepEqual([r.status, r.body.error?.code], [404, 'not_found']);
       },
+      async (i) => { // GET /rooms/{room}
+        const room = `fresh-info-${i}`;
+        fresh.rooms.push(room);
+        const r = await api.get(`/rooms/${room}`);
+        assert.deepEqual([r.status, r.body], [200, { room, connections: 0, users: [] }]);
+      },
+      async (i) => { // GET /rooms/{room}/members with a user token
+        const room = `fresh-members-${i}`;
+        fresh.rooms.push(room);
+        const r = await fetch(`${server.url}/rooms/${room}/members`, { headers: { Authorization: `Bearer ${token}` } });
+        assert.deepEqual([r.status, await r.json()], [200, { room, member_count: 0, members: [] }]);
+      },
+      async (i) => { // GET /rooms/{room}/bans
+        const room = `fresh-bans-${i}`;
+        fresh.rooms.push(room);
+        const r = await api.get(`/rooms/${room}/bans`);
+        assert.deepEqual([r.status, r.body], [200, { bans: [] }]);
+      },
+      async (i) => { // GET /rooms/{room}/webhooks/dead
+        const room = `fresh-dead-${i}`;
+        fresh.rooms.push(room);
+        const r = await api.get(`/rooms/${room}/webhooks/dead`);
+        assert.deepEqual([r.status, r.body], [200, { batches: [], total: 0 }]);
+      },
+      async (i) => { // GET /users/{user}/unread
+        const user = `fresh-unread-${i}`;
+        fresh.users.push(user);
+        const r = await api.get(`/users/${user}/unread`);
+        assert.deepEqual([r.status, r.body], [200, { rooms: {} }]);
+      },
+      async (i) => { // GET /me/unread with the user's own token
+        const user = `fresh-me-${i}`;
+        fresh.users.push(user);
+        const own = await devToken(server, user);
+        const r = await fetch(`${server.url}/me/unread`, { headers: { Authorization: `Bearer ${own}` } });
+        assert.deepEqual([r.status, await r.json()], [200, { rooms: {} }]);
+      },
     ];
-    // Eight at a time: all seven kinds interleave.
+    // Eight at a time: all the kinds interleave.
     for (let i = 0; i < REQUESTS; i += 8) {
       await Promise.all(Array.from({ length: Math.min(8, REQUESTS - i) }, (_, k) => kinds[(i + k) % kinds.length](i + k)));
     }
     assert.equal(fresh.rooms.length + fresh.users.length, REQUESTS);
+    // Every registry shard is asked for its dead letters; none ever had a webhook event.
+    const dead = await api.get('/registry/webhooks/dead');
+    assert.deepEqual([dead.status, dead.body], [200, { batches: [], total: 0 }]);
 
     // Marker for the background reports (stats, registries): alice leaves and the global
     // counts converge to zero — the rooms and registries have reported everything by then.
@@ -121,11 +170,13 @@ test('requests naming unused rooms, users and connections store nothing anywhere
       // (src/registry/unread.rs: unread counts across rooms).
       baseRoomCounts: await idOf('USERS', registryOf(base.room)),
       shards: new Set(await Promise.all(Array.from({ length: STATS_SHARDS }, (_, n) => idOf('STATS', `stats-${n}`)))),
-      // GET /stats asks every registry shard for its online users.
+      // GET /stats asks every registry shard for its online users, GET /registry/webhooks/dead
+      // for its dead letters.
       registries: new Set(await Promise.all(Array.from({ length: REGISTRY_SHARDS }, (_, n) => idOf('USERS', `registry-${n}`)))),
     };
   } finally {
     await server.stop();
+    await receiver.stop();
   }
 
   try {
@@ -138,6 +189,7 @@ test('requests naming unused rooms, users and connections store nothing anywhere
     // The controls: the checker sees tables where there is something to store.
     assert.ok(rooms[ids.baseRoom]?.log, 'the base room stored its message');
     assert.ok(users[ids.baseUser]?.rooms, 'the base user\'s registry stored its room');
+    assert.ok(rooms[ids.baseRoom]?.webhook_outbox, 'webhooks are on: the base room has its outbox');
 
     // No database of a fresh name holds any table.
     const withTables = (ns, fresh) => objectsOf(ns).filter((id) => fresh.has(id) && Object.keys(ns[id]).length > 0)
@@ -152,6 +204,14 @@ test('requests naming unused rooms, users and connections store nothing anywhere
     assert.deepEqual(userRows, [], 'registry rows of fresh users');
     const onlyFresh = new Map([...ids.users].filter(([id]) => id !== ids.baseUser && id !== ids.baseRoomCounts));
     assert.deepEqual(withTables(users, onlyFresh), [], 'registry shards only fresh users asked about, with tables');
+    // Nor any shard that only GET /stats and GET /registry/webhooks/dead asked: of the 64, only
+    // the base user's and the base room's counter shard hold tables, and no webhook table.
+    const askedOnly = new Map([...ids.registries].filter((id) => id !== ids.baseUser && id !== ids.baseRoomCounts)
+      .map((id) => [id, ids.users.get(id) ?? 'a shard no fresh name maps to']));
+    assert.deepEqual(withTables(users, askedOnly), [], 'registry shards with tables');
+    const webhookTables = Object.entries(users).filter(([id]) => id !== 'metadata')
+      .flatMap(([id, tables]) => Object.keys(tables).filter((t) => t.startsWith('webhook')).map((t) => `${id}: ${t}`));
+    assert.deepEqual(webhookTables, [], 'webhook tables in registry shards');
 
     // No alarm was set for any fresh object.
     const alarms = [...(rooms.metadata?._cf_ALARM ?? []), ...(users.metadata?._cf_ALARM ?? [])];

@@ -3,7 +3,9 @@
 // and before the receiver answered loses nothing: restarted on the same persistence directory,
 // with no client and no request to help, the room's alarm wakes it and every acked message's
 // event arrives — in seq order, each at least once (a POST that was in flight at the kill may
-// come again, with the same ids: the receiver deduplicates).
+// come again, with the same ids: the receiver deduplicates). Turning webhooks off (a restart
+// without WEBHOOK_URL) keeps the events that wait: once WEBHOOK_URL is set again, they go out
+// with the room's next event — and nothing that happened while it was off.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,9 +13,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
-import { workerOptions } from './support/server.mjs';
+import { startServer, workerOptions } from './support/server.mjs';
 import { join, until } from './support/client.mjs';
-import { isAck } from './support/frames.mjs';
+import { isAck, publishAndAck } from './support/frames.mjs';
 import { startReceiver, webhookVars } from './support/webhooks.mjs';
 
 /** The workerd processes this node process started (Miniflare spawns workerd as a child). */
@@ -65,6 +67,53 @@ test('a workerd killed after the acks and before delivery delivers every event a
     for (const id of offeredBefore) assert.ok(unique.some((e) => e.id === id), 'an event offered before the kill comes again with its id');
   } finally {
     await second.mf.dispose();
+    await receiver.stop();
+    fs.rmSync(persistDir, { recursive: true, force: true });
+  }
+});
+
+test('events waiting when WEBHOOK_URL is removed are delivered once it is set again', { timeout: 90_000 }, async () => {
+  const persistDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-webhook-off-on-'));
+  // Refuses until the last server: the events recorded while webhooks are on wait.
+  let healthy = false;
+  const receiver = await startReceiver({ respond: () => (healthy ? 200 : 503) });
+  const on = webhookVars(receiver, { WEBHOOK_EVENTS: 'message', WEBHOOK_RETRY_SCALE: '0.002' });
+  const ROOM = 'switched';
+  /** A server on `persistDir` with `vars`; `fn(server)`; stopped however it ends. */
+  const phase = async (vars, fn) => {
+    const server = await startServer({ persistDir, vars });
+    try { return await fn(server); } finally { await server.stop(); }
+  };
+  try {
+    // On, with a receiver that refuses: two events wait in the room's outbox.
+    const waiting = await phase(on, async (server) => {
+      const a = await join(server, ROOM, 'alice');
+      const seqs = [await publishAndAck(a, 'on-1'), await publishAndAck(a, 'on-2')];
+      await until(() => receiver.posts.some((p) => p.json.events.length === 2), { what: 'a refused POST of both events' });
+      a.terminate();
+      return seqs;
+    });
+    // Off (everything but the URL): a message is stored, no event recorded.
+    const { WEBHOOK_URL, ...off } = on;
+    assert.ok(WEBHOOK_URL);
+    const quiet = await phase(off, async (server) => {
+      const a = await join(server, ROOM, 'alice');
+      const seq = await publishAndAck(a, 'off-1');
+      a.terminate();
+      return seq;
+    });
+    assert.equal(quiet, waiting[1] + 1, 'the room went on while webhooks were off');
+    // On again, the receiver healthy: the room's next event brings the waiting ones out, in
+    // front of it; the message of the off time has no event.
+    healthy = true;
+    await phase(on, async (server) => {
+      const a = await join(server, ROOM, 'alice');
+      const last = await publishAndAck(a, 'on-3');
+      const events = await receiver.waitFor((evs) => evs.some((e) => e.seq === last), { what: 'the next event after webhooks came back' });
+      assert.deepEqual(events.map((e) => [e.seq, e.data]), [[waiting[0], 'on-1'], [waiting[1], 'on-2'], [last, 'on-3']]);
+      a.terminate();
+    });
+  } finally {
     await receiver.stop();
     fs.rmSync(persistDir, { recursive: true, force: true });
   }

@@ -45,10 +45,17 @@ const asFrame = ({ id, client_id: clientId, room, ...rest }) => ({
 
 test('every event type arrives signed, with a unique id, in the order the room saw it', { timeout: 60_000 }, () => withHooks({ WEBHOOK_EVENTS: ALL_KINDS }, async (server, receiver, api) => {
   const ROOM = 'hooked';
+  const OTHER = 'hooked-too';
   const started = Date.now();
   const alice = await join(server, ROOM, 'alice');
   const bob = await join(server, ROOM, 'bob');
   await alice.next(presenceOf('join', 'bob'));
+  // Carol will be kicked; dave, here and in another room, disconnected everywhere.
+  const carol = await join(server, ROOM, 'carol');
+  await alice.next(presenceOf('join', 'carol'));
+  const dave = await join(server, ROOM, 'dave');
+  await alice.next(presenceOf('join', 'dave'));
+  const daveElsewhere = await join(server, OTHER, 'dave');
   const id = 'm-1';
   alice.send({ type: 'publish', data: { text: 'hi' }, id });
   const seq = (await alice.next(isAck(id))).seq;
@@ -72,23 +79,31 @@ test('every event type arrives signed, with a unique id, in the order the room s
   assert.equal((await alice.next((f) => f.type === 'error' && f.id === 'd-1')).code, 'not_found');
   assert.equal((await api.post('/users/offline/messages', { data: { push: 1 } })).body.delivered, 0);
   assert.equal((await api.post('/users/bob/messages', { data: 'online' })).body.delivered, 1);
-  // Moderation: a ban (bob leaves), its lifting, a revocation, a disconnect (the room empties).
+  // Moderation: a ban (bob leaves), its lifting, a plain kick (carol), a user disconnected
+  // everywhere (dave: each of his rooms kicks him), a revocation, a disconnect (the room empties).
   assert.equal((await api.post(`/rooms/${ROOM}/kick`, { user_id: 'bob', ban_seconds: 60, reason: 'spam' })).body.closed, 1);
   assert.equal((await api.call('DELETE', `/rooms/${ROOM}/bans/bob`)).body.removed, true);
-  await alice.next(presenceOf('leave', 'bob'));
+  assert.equal((await api.post(`/rooms/${ROOM}/kick`, { user_id: 'carol', reason: 'too loud' })).body.closed, 1);
+  assert.equal((await api.post('/users/dave/disconnect', { reason: 'bye' })).body.closed, 2);
+  for (const user of ['bob', 'carol', 'dave']) await alice.next(presenceOf('leave', user));
   assert.equal((await api.post('/users/alice/revoke', { before: 1 })).body.closed, 0, 'her token is newer');
   assert.equal((await api.post(`/connections/${alice.connectionId}/disconnect`, {})).body.closed, 1);
 
   // The room's own events (a direct_undelivered names the sender's room too, but comes from the
   // recipient's registry shard).
   const ofTheRoom = (evs) => ofRoom(evs, ROOM).filter((e) => e.type !== 'direct_undelivered');
-  const events = await receiver.waitFor((evs) => ofTheRoom(evs).length >= 15 && evs.filter((e) => e.type === 'direct_undelivered').length >= 2);
+  // Each room's last event is its `room_vacated`: once both came, everything before them did.
+  const vacated = (evs) => evs.some((e) => e.type === 'room_vacated');
+  const events = await receiver.waitFor((evs) => vacated(ofTheRoom(evs)) && vacated(ofRoom(evs, OTHER))
+    && evs.filter((e) => e.type === 'direct_undelivered').length >= 2);
   const aliceFrom = { user_id: 'alice', connection_id: alice.connectionId };
-  const until = ofTheRoom(events)[8].until;
+  const until = ofTheRoom(events).find((e) => e.action === 'ban')?.until;
   assert.deepEqual(ofTheRoom(events).map(gist), [
     { type: 'room_occupied', room: ROOM },
     { type: 'presence', room: ROOM, event: 'join', user_id: 'alice' },
     { type: 'presence', room: ROOM, event: 'join', user_id: 'bob' },
+    { type: 'presence', room: ROOM, event: 'join', user_id: 'carol' },
+    { type: 'presence', room: ROOM, event: 'join', user_id: 'dave' },
     { type: 'message', room: ROOM, seq, from: aliceFrom, data: { text: 'hi' }, client_id: id },
     { type: 'message', room: ROOM, seq: seq + 1, from: { server: true }, data: 'from the server' },
     { type: 'edit', room: ROOM, seq: seq + 2, target: seq, from: aliceFrom, data: { text: 'hi!' }, client_id: 'e-1' },
@@ -97,10 +112,22 @@ test('every event type arrives signed, with a unique id, in the order the room s
     { type: 'moderation', room: ROOM, action: 'ban', user_id: 'bob', reason: 'spam', until, closed: 1 },
     { type: 'presence', room: ROOM, event: 'leave', user_id: 'bob' },
     { type: 'moderation', room: ROOM, action: 'unban', user_id: 'bob', closed: 0 },
+    { type: 'moderation', room: ROOM, action: 'kick', user_id: 'carol', reason: 'too loud', closed: 1 },
+    { type: 'presence', room: ROOM, event: 'leave', user_id: 'carol' },
+    { type: 'moderation', room: ROOM, action: 'kick', user_id: 'dave', reason: 'bye', closed: 1 },
+    { type: 'presence', room: ROOM, event: 'leave', user_id: 'dave' },
     { type: 'moderation', room: ROOM, action: 'revoke', user_id: 'alice', before: 1, closed: 0 },
     { type: 'moderation', room: ROOM, action: 'disconnect', user_id: 'alice', connection_id: alice.connectionId, closed: 1 },
     { type: 'presence', room: ROOM, event: 'leave', user_id: 'alice' },
     { type: 'room_vacated', room: ROOM },
+  ]);
+  // The other room's part of dave's disconnect: its own kick event.
+  assert.deepEqual(ofRoom(events, OTHER).map(gist), [
+    { type: 'room_occupied', room: OTHER },
+    { type: 'presence', room: OTHER, event: 'join', user_id: 'dave' },
+    { type: 'moderation', room: OTHER, action: 'kick', user_id: 'dave', reason: 'bye', closed: 1 },
+    { type: 'presence', room: OTHER, event: 'leave', user_id: 'dave' },
+    { type: 'room_vacated', room: OTHER },
   ]);
   assert.ok(until > started + 55_000 && until < Date.now() + 61_000, 'the ban ends in 60 s');
   const undelivered = events.filter((e) => e.type === 'direct_undelivered').map(gist);
@@ -126,8 +153,9 @@ test('every event type arrives signed, with a unique id, in the order the room s
     assert.deepEqual(Object.keys(p.json), ['events']);
     assert.equal(p.rooms.length, 1, 'a POST carries one object\'s events');
   }
-  assert.equal(ofTheRoom(receiver.delivered()).length, 15, 'nothing else, nothing twice');
-  bob.terminate();
+  assert.equal(ofTheRoom(receiver.delivered()).length, 21, 'nothing else, nothing twice');
+  assert.equal(ofRoom(receiver.delivered(), OTHER).length, 5, 'nothing else, nothing twice');
+  for (const c of [bob, carol, dave, daveElsewhere]) c.terminate();
 }));
 
 test('only the kinds in WEBHOOK_EVENTS; by default messages, occupancy and undelivered directs', { timeout: 60_000 }, () => withHooks({}, async (server, receiver, api) => {
