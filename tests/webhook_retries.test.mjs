@@ -226,6 +226,32 @@ test('a re-queued dead batch starts a fresh retry schedule: WEBHOOK_MAX_ATTEMPTS
   });
 });
 
+test('a re-queue while a POST is out: the re-queued batch still gets every attempt of a fresh schedule', { timeout: 60_000 }, () => {
+  // x dies after 2 attempts; y's POST then hangs until it times out (10 s), and the dead batch
+  // is re-queued meanwhile. The hung POST's failure is y's, not the re-queued batch's: after it,
+  // both attempts of a fresh schedule carry [x, y], then a dead letter with 2 attempts.
+  let hangNext = false;
+  const respond = () => (hangNext ? ((hangNext = false), 'hang') : 503);
+  const vars = { WEBHOOK_MAX_ATTEMPTS: '2', WEBHOOK_RETRY_SCALE: '0.01' };
+  return withHooks(vars, respond, async (server, receiver, api) => {
+    const ROOM = 'requeue-in-flight';
+    const a = await join(server, ROOM, 'alice');
+    const x = await publish(a, 1, 'x');
+    const [dead] = (await waitForDead(api, ROOM)).batches;
+    assert.deepEqual([dead.attempts, dead.events.map((e) => e.seq)], [2, x]);
+    hangNext = true;
+    const y = await publish(a, 1, 'y');
+    await until(() => receiver.hanging === 1, { what: 'y\'s POST reached the receiver and hangs' });
+    assert.deepEqual((await api.post(`/rooms/${ROOM}/webhooks/dead/retry`)).body, { requeued: 1, batches: 1 });
+    const before = receiver.posts.length;
+    const again = await waitForDead(api, ROOM);
+    const attempts = receiver.posts.slice(before).map((p) => p.json.events.map((e) => e.seq));
+    assert.deepEqual(attempts, [[...x, ...y], [...x, ...y]], 'both attempts of a fresh schedule, after the hung POST failed');
+    assert.deepEqual([again.total, again.batches[0].attempts], [1, 2]);
+    a.terminate();
+  });
+});
+
 async function waitForDead(api, room) {
   const deadline = Date.now() + 20_000;
   for (;;) {

@@ -50,11 +50,18 @@ impl Delivery {
                 Ok(None) => return,
                 Err(e) => return report(&e.to_string()),
             };
+            let requeues = self.run.requeues.get();
             match post(&self.config, &batch.body).await {
                 Ok(()) => {
                     if let Err(e) = self.store.delivered(&batch, state.attempts > 0) {
                         return report(&e.to_string());
                     }
+                    state = RetryState::default();
+                }
+                Err(why) if self.run.requeues.get() != requeues => {
+                    // Dead letters were re-queued in front while this POST was out: they start
+                    // on a fresh schedule, at once, and this batch waits behind them on it.
+                    worker::console_warn!("webhook attempt failed ({why}) during a re-queue");
                     state = RetryState::default();
                 }
                 Err(why) => match self.failed(&batch, state.attempts + 1, &why) {

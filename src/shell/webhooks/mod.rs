@@ -55,6 +55,10 @@ struct Run {
     in_flight: Cell<bool>,
     /// A retry is scheduled at this time (unix ms; 0: none known to this instance).
     retry_at: Cell<u64>,
+    /// How many re-queues of dead letters this instance has seen: a POST that was out during
+    /// one failed for a batch no longer in front, so its failure does not count against the
+    /// re-queued batch's fresh schedule.
+    requeues: Cell<u64>,
 }
 
 pub struct Webhooks {
@@ -156,6 +160,7 @@ impl Webhooks {
         let (events, batches) = self.store.requeue()?;
         if batches > 0 {
             self.run.retry_at.set(0);
+            self.run.requeues.set(self.run.requeues.get() + 1);
         }
         Ok(format!(r#"{{"requeued":{events},"batches":{batches}}}"#))
     }
