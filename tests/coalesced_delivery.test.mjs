@@ -132,7 +132,7 @@ test('a client that publishes and closes at once still gets its acks before the 
     const quitter = await join(server, room, `quitter${batch ? '-b' : ''}`, { query: batch });
     for (let n = 0; n < 3; n++) quitter.send({ type: 'publish', data: n, id: `q${n}` });
     quitter.ws.close(1000, 'bye'); // in the same breath: the frames are still queued for a turn
-    await quitter.closed;
+    await quitter.closedWithin();
     const acks = unwrap(quitter).frames.filter((f) => f.type === 'ack').map((f) => f.id);
     assert.deepEqual(acks, ['q0', 'q1', 'q2'], `acks before the close (batch=${!!batch})`);
   }

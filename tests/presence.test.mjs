@@ -70,5 +70,5 @@ test('the server answers a client close with the same code, or 1000 when it may 
   // A close frame without a code arrives as 1005, which must never be sent back.
   const c = await join(server, 'closing', 'carol');
   c.ws.close();
-  assert.equal((await c.closed).code, 1000);
+  assert.equal((await c.closedWithin()).code, 1000);
 });

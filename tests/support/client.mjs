@@ -6,6 +6,15 @@ export const WAIT_MS = 5000;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves with `promise`, or fails after `ms` saying what was awaited: no wait unbounded. */
+export function within(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Polls `fn` (sync or async) until it returns something truthy, and resolves with that; fails
  * after `ms`. A bound, not a sleep: it returns as soon as the condition holds.
@@ -165,14 +174,20 @@ export class Client {
     return id;
   }
 
-  close(code = 1000, reason = '') {
+  /** Closes with `code` and resolves with the close event, which must come within `ms`. */
+  close(code = 1000, reason = '', ms = WAIT_MS) {
     this.ws.close(code, reason);
-    return this.closed;
+    return within(this.closed, ms, `${this.user ?? 'the client'}'s close, answered`);
   }
 
   /** Drops the TCP connection without a close frame, as a killed client would. */
   terminate() {
     this.ws.terminate();
-    return this.closed;
+    return within(this.closed, WAIT_MS, `${this.user ?? 'the client'}'s dropped connection`);
+  }
+
+  /** The close event of a connection the server is to close, within `ms`. */
+  closedWithin(ms = WAIT_MS, what = `${this.user ?? 'the client'} closed by the server`) {
+    return within(this.closed, ms, what);
   }
 }

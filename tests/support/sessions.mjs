@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import jwt from './jwt.mjs';
 import { SECRET } from './server.mjs';
-import { tryConnect } from './client.mjs';
+import { tryConnect, within } from './client.mjs';
 
 /** The server's clock in whole seconds (same machine). */
 export const nowS = () => Math.floor(Date.now() / 1000);
@@ -37,14 +37,7 @@ export async function expectClosing(client, code, reason, message, ms) {
   return frame;
 }
 
-/** Resolves with `promise`, or fails after `ms` saying what was awaited. */
-export function within(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+export { within };
 
 /** The close event carries `code` and `reason` (bounded by CLOSE_WAIT_MS). */
 export async function expectClosed(client, code, reason, ms = CLOSE_WAIT_MS) {
@@ -69,14 +62,6 @@ export async function refusedUpgrade(server, room, tok, status, code) {
   assert.equal(r.body.error.code, code, JSON.stringify(r.body));
   assert.equal(typeof r.body.error.message, 'string');
   return r.body;
-}
-
-/** GET /dev/rooms/{room}/debug: `instance` and `created_ms` change when the object is evicted
- * and constructed anew. (The call itself is an event: it keeps the object awake ~10 s more.) */
-export async function roomDebug(server, room) {
-  const res = await fetch(`${server.url}/dev/rooms/${room}/debug`);
-  assert.equal(res.status, 200);
-  return res.json();
 }
 
 /** Polls `fn` until its value is deep-equal to `expected` (key order does not matter), bounded:
