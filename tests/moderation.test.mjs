@@ -17,8 +17,9 @@ import path from 'node:path';
 import { startServer, ADMIN_TOKEN } from './support/server.mjs';
 import { join, sleep, tryConnect } from './support/client.mjs';
 import { admin } from './support/admin.mjs';
+import { roomDebug } from './support/eviction.mjs';
 import {
-  AFTER_CLOSE_MS, converges, nowS, token, expectClosing, expectClosed, expectServerClose, isClosing, refusedUpgrade, roomDebug,
+  AFTER_CLOSE_MS, converges, nowS, token, expectClosing, expectClosed, expectServerClose, isClosing, refusedUpgrade,
 } from './support/sessions.mjs';
 
 // workerd evicts an idle object after 10 s without events; a little margin on top.

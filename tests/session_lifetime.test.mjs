@@ -14,8 +14,9 @@ import { startServer } from './support/server.mjs';
 import { join, tryConnect } from './support/client.mjs';
 import { admin } from './support/admin.mjs';
 import jwt from './support/jwt.mjs';
+import { roomDebug } from './support/eviction.mjs';
 import {
-  AFTER_CLOSE_MS, converges, nowS, token, expectClosing, expectClosed, isClosing, refusedUpgrade, roomDebug,
+  AFTER_CLOSE_MS, converges, nowS, token, expectClosing, expectClosed, isClosing, refusedUpgrade,
 } from './support/sessions.mjs';
 
 const NOTICE = 2; // TOKEN_REFRESH_NOTICE_SECONDS of the main server
