@@ -158,6 +158,28 @@ async function answerTo(client, frame) {
   return client.next((f) => f.type === 'ack' || f.type === 'error' || (f.type === 'read' && f.user_id === client.user));
 }
 
+/** Runs `fn(server, api)` on a logged server over `room` made faulty by `fault`; cleans up. */
+async function withFaultyRoom(room, fault, opts, fn) {
+  const persistDir = await faultyRoom(room, fault, opts);
+  try {
+    const server = await startLogged(persistDir);
+    try {
+      return await fn(server, admin(server));
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    fs.rmSync(persistDir, { recursive: true, force: true });
+  }
+}
+
+/** What `c` received since `from`, up to a marker the server API sends it after that. */
+async function seenBeforeMarker(api, c, from) {
+  const marker = await api.post(`/connections/${c.connectionId}/messages`, { data: 'marker' });
+  assert.deepEqual(marker.body, { delivered: 1 });
+  return c.framesBefore((f) => f.type === 'direct' && f.data === 'marker', from);
+}
+
 /** The frame is refused `internal` with its own id and an incident, and says nothing more. */
 function assertInternal(e, id) {
   assert.deepEqual(Object.keys(e).sort(), ['code', 'id', 'incident', 'message', 'type'], JSON.stringify(e));
@@ -168,134 +190,101 @@ function assertInternal(e, id) {
 
 test('a failed edit or reaction answers internal with the frame\'s id and an incident; nothing is stored or broadcast; the connection and the room carry on', { timeout: 60_000 }, async () => {
   const room = 'faulty-events';
-  const persistDir = await faultyRoom(room,
-    `CREATE TRIGGER fault BEFORE INSERT ON log BEGIN SELECT RAISE(ABORT, '${SECRET_DETAIL}'); END;`);
-  try {
-    const server = await startLogged(persistDir);
-    try {
-      const api = admin(server);
-      const alice = await join(server, room, 'alice');
-      const bob = await join(server, room, 'bob');
-      assert.equal(alice.welcome.seq, 1);
-      const from = [alice.mark(), bob.mark()];
+  const fault = `CREATE TRIGGER fault BEFORE INSERT ON log BEGIN SELECT RAISE(ABORT, '${SECRET_DETAIL}'); END;`;
+  return withFaultyRoom(room, fault, {}, async (server, api) => {
+    const alice = await join(server, room, 'alice');
+    const bob = await join(server, room, 'bob');
+    assert.equal(alice.welcome.seq, 1);
+    const from = [alice.mark(), bob.mark()];
 
-      const edit = await answerTo(alice, { type: 'edit', target: 1, data: 'edited', id: 'e1' });
-      assertInternal(edit, 'e1');
-      const react = await answerTo(bob, { type: 'react', target: 1, emoji: '👍', on: true, id: 'r1' });
-      assertInternal(react, 'r1');
-      assert.notEqual(edit.incident, react.incident, 'one incident per failure');
+    const edit = await answerTo(alice, { type: 'edit', target: 1, data: 'edited', id: 'e1' });
+    assertInternal(edit, 'e1');
+    const react = await answerTo(bob, { type: 'react', target: 1, emoji: '👍', on: true, id: 'r1' });
+    assertInternal(react, 'r1');
+    assert.notEqual(edit.incident, react.incident, 'one incident per failure');
 
-      // Nothing was broadcast or acked: before the server's marker each got only its error.
-      for (const [i, c] of [alice, bob].entries()) {
-        const marker = await api.post(`/connections/${c.connectionId}/messages`, { data: 'marker' });
-        assert.deepEqual(marker.body, { delivered: 1 });
-        const seen = await c.framesBefore((f) => f.type === 'direct' && f.data === 'marker', from[i]);
-        assert.deepEqual(seen, [c === alice ? edit : react], `${c.user} saw only its error`);
-      }
-      // Nothing was stored: message 1 as it was, no event after it.
-      const history = await api.get(`/rooms/${room}/messages?since=0`);
-      assert.deepEqual(history.body.messages.map((m) => [m.seq, m.type, m.data, m.edited, m.reactions]),
-        [[1, 'message', 'before the fault', undefined, undefined]]);
-      // The connections and the room carry on: a typing frame is relayed, a read is stored and
-      // announced, a direct arrives.
-      alice.send({ type: 'typing' });
-      assert.deepEqual(await bob.next(isTyping('alice')), { type: 'typing', user_id: 'alice' });
-      bob.send({ type: 'read', seq: 1 });
-      await alice.next(isReceipt('bob', 1));
-      alice.send({ type: 'direct', to: { connection_id: bob.connectionId }, data: 'still here', id: 'd1' });
-      assert.equal((await bob.next((f) => f.type === 'direct')).data, 'still here');
-
-      // The operator's log has the detail under each incident id.
-      for (const incident of [edit.incident, react.incident]) {
-        const line = await logLineOf(server.logs, incident);
-        assert.ok(line, `no log line for incident ${incident}`);
-        assert.equal(line.level, 'error');
-        assert.ok(line.detail.includes(SECRET_DETAIL), `the log keeps the detail: ${line.detail}`);
-      }
-      alice.terminate(); bob.terminate();
-    } finally {
-      await server.stop();
+    // Nothing was broadcast or acked: before the server's marker each got only its error.
+    for (const [i, c] of [alice, bob].entries()) {
+      const seen = await seenBeforeMarker(api, c, from[i]);
+      assert.deepEqual(seen, [c === alice ? edit : react], `${c.user} saw only its error`);
     }
-  } finally {
-    fs.rmSync(persistDir, { recursive: true, force: true });
-  }
+    // Nothing was stored: message 1 as it was, no event after it.
+    const history = await api.get(`/rooms/${room}/messages?since=0`);
+    assert.deepEqual(history.body.messages.map((m) => [m.seq, m.type, m.data, m.edited, m.reactions]),
+      [[1, 'message', 'before the fault', undefined, undefined]]);
+    // The connections and the room carry on: a typing frame is relayed, a read is stored and
+    // announced, a direct arrives.
+    alice.send({ type: 'typing' });
+    assert.deepEqual(await bob.next(isTyping('alice')), { type: 'typing', user_id: 'alice' });
+    bob.send({ type: 'read', seq: 1 });
+    await alice.next(isReceipt('bob', 1));
+    alice.send({ type: 'direct', to: { connection_id: bob.connectionId }, data: 'still here', id: 'd1' });
+    assert.equal((await bob.next((f) => f.type === 'direct')).data, 'still here');
+
+    // The operator's log has the detail under each incident id.
+    for (const incident of [edit.incident, react.incident]) {
+      const line = await logLineOf(server.logs, incident);
+      assert.ok(line, `no log line for incident ${incident}`);
+      assert.equal(line.level, 'error');
+      assert.ok(line.detail.includes(SECRET_DETAIL), `the log keeps the detail: ${line.detail}`);
+    }
+    alice.terminate(); bob.terminate();
+  });
 });
 
 test('a failed read answers internal with the frame\'s id and an incident; no receipt, no cursor moved; the connection and the room carry on', { timeout: 60_000 }, async () => {
   const room = 'faulty-reads';
   // Messages 1 and 2; bob's cursor is at 1 (the reads table exists). Every write of a cursor fails.
-  const persistDir = await faultyRoom(room, `
+  const fault = `
     CREATE TRIGGER fault_insert BEFORE INSERT ON reads BEGIN SELECT RAISE(ABORT, '${SECRET_DETAIL}'); END;
-    CREATE TRIGGER fault_update BEFORE UPDATE ON reads BEGIN SELECT RAISE(ABORT, '${SECRET_DETAIL}'); END;`,
-  { more: 1, reads: [['bob', 1]] });
-  try {
-    const server = await startLogged(persistDir);
-    try {
-      const api = admin(server);
-      const alice = await join(server, room, 'alice');
-      const bob = await join(server, room, 'bob');
-      assert.deepEqual([bob.welcome.seq, bob.welcome.read_seq], [2, 1]);
-      const from = [alice.mark(), bob.mark()];
+    CREATE TRIGGER fault_update BEFORE UPDATE ON reads BEGIN SELECT RAISE(ABORT, '${SECRET_DETAIL}'); END;`;
+  return withFaultyRoom(room, fault, { more: 1, reads: [['bob', 1]] }, async (server, api) => {
+    const alice = await join(server, room, 'alice');
+    const bob = await join(server, room, 'bob');
+    assert.deepEqual([bob.welcome.seq, bob.welcome.read_seq], [2, 1]);
+    const from = [alice.mark(), bob.mark()];
 
-      const read = await answerTo(bob, { type: 'read', seq: 2, id: 'rd1' });
-      assertInternal(read, 'rd1');
+    const read = await answerTo(bob, { type: 'read', seq: 2, id: 'rd1' });
+    assertInternal(read, 'rd1');
 
-      // No receipt went out: before the server's marker, alice got nothing and bob his error.
-      for (const [i, c] of [alice, bob].entries()) {
-        const marker = await api.post(`/connections/${c.connectionId}/messages`, { data: 'marker' });
-        assert.deepEqual(marker.body, { delivered: 1 });
-        const seen = await c.framesBefore((f) => f.type === 'direct' && f.data === 'marker', from[i]);
-        assert.deepEqual(seen, c === alice ? [] : [read], `${c.user} saw no receipt`);
-      }
-      // The cursor did not move.
-      const again = await join(server, room, 'bob');
-      assert.deepEqual([again.welcome.read_seq, again.welcome.unread], [1, 1]);
-      // The connections and the room carry on: a message is stored and broadcast.
-      bob.send({ type: 'publish', data: 'still here', id: 'p1' });
-      assert.equal((await alice.next((f) => f.type === 'message')).data, 'still here');
-      await bob.next((f) => f.type === 'ack' && f.id === 'p1');
-
-      const line = await logLineOf(server.logs, read.incident);
-      assert.ok(line, `no log line for incident ${read.incident}`);
-      assert.ok(line.detail.includes(SECRET_DETAIL), `the log keeps the detail: ${line.detail}`);
-      for (const c of [alice, bob, again]) c.terminate();
-    } finally {
-      await server.stop();
+    // No receipt went out: before the server's marker, alice got nothing and bob his error.
+    for (const [i, c] of [alice, bob].entries()) {
+      const seen = await seenBeforeMarker(api, c, from[i]);
+      assert.deepEqual(seen, c === alice ? [] : [read], `${c.user} saw no receipt`);
     }
-  } finally {
-    fs.rmSync(persistDir, { recursive: true, force: true });
-  }
+    // The cursor did not move.
+    const again = await join(server, room, 'bob');
+    assert.deepEqual([again.welcome.read_seq, again.welcome.unread], [1, 1]);
+    // The connections and the room carry on: a message is stored and broadcast.
+    bob.send({ type: 'publish', data: 'still here', id: 'p1' });
+    assert.equal((await alice.next((f) => f.type === 'message')).data, 'still here');
+    await bob.next((f) => f.type === 'ack' && f.id === 'p1');
+
+    const line = await logLineOf(server.logs, read.incident);
+    assert.ok(line, `no log line for incident ${read.incident}`);
+    assert.ok(line.detail.includes(SECRET_DETAIL), `the log keeps the detail: ${line.detail}`);
+    for (const c of [alice, bob, again]) c.terminate();
+  });
 });
 
 test('a failed rewrite of the message\'s state during an edit stores nothing either: no event in the log, and a retry is not acked as done', { timeout: 60_000 }, async () => {
-  // An edit is two writes: the event's insert, then the rewrite of its message's row. Here the
-  // second fails (every update of the log aborts).
+  // An edit is two writes: the rewrite of its message's row and the event's insert. Here every
+  // update of the log aborts (the insert's failure is the test above).
   const room = 'faulty-rewrite';
-  const persistDir = await faultyRoom(room,
-    `CREATE TRIGGER fault BEFORE UPDATE ON log BEGIN SELECT RAISE(ABORT, '${SECRET_DETAIL}'); END;`);
-  try {
-    const server = await startLogged(persistDir);
-    try {
-      const api = admin(server);
-      const alice = await join(server, room, 'alice');
-      const bob = await join(server, room, 'bob');
-      const from = bob.mark();
-      const edit = await answerTo(alice, { type: 'edit', target: 1, data: 'edited', id: 'e1' });
-      assertInternal(edit, 'e1');
-      const marker = await api.post(`/connections/${bob.connectionId}/messages`, { data: 'marker' });
-      assert.deepEqual(marker.body, { delivered: 1 });
-      assert.deepEqual(await bob.framesBefore((f) => f.type === 'direct' && f.data === 'marker', from), [], 'nothing broadcast');
-      // "internal: ... nothing was stored or sent; retrying is safe" (docs/protocol.md).
-      const history = await api.get(`/rooms/${room}/messages?since=0`);
-      assert.deepEqual(history.body.messages.map((m) => [m.seq, m.type, m.data]), [[1, 'message', 'before the fault']],
-        'nothing stored');
-      const retry = await answerTo(alice, { type: 'edit', target: 1, data: 'edited', id: 'e1' });
-      assert.deepEqual([retry.type, retry.code], ['error', 'internal'], `the retry fails as the first did: ${JSON.stringify(retry)}`);
-      alice.terminate(); bob.terminate();
-    } finally {
-      await server.stop();
-    }
-  } finally {
-    fs.rmSync(persistDir, { recursive: true, force: true });
-  }
+  const fault = `CREATE TRIGGER fault BEFORE UPDATE ON log BEGIN SELECT RAISE(ABORT, '${SECRET_DETAIL}'); END;`;
+  return withFaultyRoom(room, fault, {}, async (server, api) => {
+    const alice = await join(server, room, 'alice');
+    const bob = await join(server, room, 'bob');
+    const from = bob.mark();
+    const edit = await answerTo(alice, { type: 'edit', target: 1, data: 'edited', id: 'e1' });
+    assertInternal(edit, 'e1');
+    assert.deepEqual(await seenBeforeMarker(api, bob, from), [], 'nothing broadcast');
+    // "internal: ... nothing was stored or sent; retrying is safe" (docs/protocol.md).
+    const history = await api.get(`/rooms/${room}/messages?since=0`);
+    assert.deepEqual(history.body.messages.map((m) => [m.seq, m.type, m.data]), [[1, 'message', 'before the fault']],
+      'nothing stored');
+    const retry = await answerTo(alice, { type: 'edit', target: 1, data: 'edited', id: 'e1' });
+    assert.deepEqual([retry.type, retry.code], ['error', 'internal'], `the retry fails as the first did: ${JSON.stringify(retry)}`);
+    alice.terminate(); bob.terminate();
+  });
 });
