@@ -160,17 +160,13 @@ impl<H> Room<H> {
                 Err(e) => return internal(e),
             }
         }
-        let Changeable {
-            author,
-            state,
-            stored,
-        } = match self.message_to_change(e.target, log) {
+        let found = match self.message_to_change(e.target, log) {
             Ok(Ok(found)) => found,
             Ok(Err(refusal)) => return refuse(refusal),
             Err(e) => return internal(e),
         };
         let seq = log.last_seq() + 1;
-        let (state, frame) = match make(author, state, seq) {
+        let (state, frame) = match make(found.author, found.state, seq) {
             Ok(Made::Changed { state, frame }) => (state, frame),
             Ok(Made::Unchanged { version }) => {
                 return EventOutcome::not_logged(ack(me(), id, version))
@@ -189,7 +185,7 @@ impl<H> Room<H> {
             target: e.target,
             ts: e.now_ms,
             state,
-            previous: stored,
+            previous: found.stored,
             frame,
         };
         match self.log_event(&event, log) {
