@@ -20,8 +20,10 @@
  * - No runtime dependencies: browsers, Node ≥ 22 and Workers have a global `WebSocket`;
  *   on Node 20 pass one (e.g. from the `ws` package) as `WebSocket`.
  *
- * This module only re-exports the public API. The modules (ES modules, served as they are to
- * the demo page under /edge-chat-client/):
+ * This module only re-exports the public API: what the semver promise of 1.0 covers
+ * (CHANGELOG.md). The building blocks below it (backoff, queue, resume tracker, emitter, …) are
+ * exported from `@edge-chat/client/internal` (internal.ts), without that promise. The modules
+ * (ES modules, served as they are to the demo page under /edge-chat-client/):
  *
  * | module | what |
  * |---|---|
@@ -45,6 +47,7 @@
  * | chat | `ReadState` (this user's cursor and unread count), `TypingThrottle` |
  * | state | `MessageStates`: messages rebuilt from history, resume and events (edits, deletions, reactions) |
  * | session | `Session`: a user's rooms sharing one token request, one backoff and one heartbeat |
+ * | internal | the building blocks, for `@edge-chat/client/internal` |
  */
 
 export type {
@@ -55,21 +58,14 @@ export { ChatError } from './errors.js';
 export type {
   DisconnectEvent, RetryReason, RetryEvent, ResetEvent, FailedEvent, ClosedEvent, RefreshedEvent, RefreshFailedEvent, Events,
 } from './events.js';
-export type { ConnectOptions, PublishOptions, SharedParts } from './options.js';
+export type { ConnectOptions, PublishOptions } from './options.js';
 export type { SocketLike, WebSocketLike } from './socket.js';
 export type { TokenTransport } from './urls.js';
 export type { FetchLike, HistoryQuery, HistoryPage, HistoryOptions } from './history.js';
 export type { BackoffOptions } from './backoff.js';
-export type { Pending } from './queue.js';
 export { utf8Length } from './size.js';
-export { backoffDelay, Backoff, SharedBackoff } from './backoff.js';
-export { HeartbeatSchedule } from './heartbeat.js';
-export { ReadState, TypingThrottle } from './chat.js';
 export { MessageStates, type MessageState } from './state.js';
 export { Session, createSession, type SessionOptions } from './session.js';
-export { ResumeTracker } from './resume.js';
-export { OutboundQueue } from './queue.js';
-export { Emitter } from './emitter.js';
 export { tokenExpiry } from './tokens.js';
 export { fetchHistory } from './history.js';
 export { Room, connect } from './room.js';

@@ -2,10 +2,8 @@
 // and reconnect behaviour against a scripted fake WebSocket (no server, no network).
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  backoffDelay, ResumeTracker, OutboundQueue, ChatError, tokenExpiry, connect,
-  type Ack,
-} from '../src/index.js';
+import { ChatError, tokenExpiry, connect, type Ack } from '../src/index.js';
+import { backoffDelay, ResumeTracker, OutboundQueue } from '../src/internal.js';
 import { FakeSocket, tick, msg } from '../test-support/fake.js';
 
 test('backoff grows exponentially, is capped, and is jittered within bounds', () => {
