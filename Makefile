@@ -88,19 +88,20 @@ build/index.js: $(RUST_SOURCES)
 	worker-build --release
 	@touch $@
 
-# The client library (TypeScript, no runtime dependencies), also served to the demo page: its
-# ES modules go to public/edge-chat-client/, and public/edge-chat-client.js re-exports their
-# index, so pages keep importing /edge-chat-client.js. dist/ is emptied first, so a module
-# that was removed or renamed does not linger.
-CLIENT_SOURCES := $(wildcard client/src/*.ts) client/tsconfig.json
+# The client library (TypeScript, no runtime dependencies), built as the package ships it
+# (client/scripts/build.mjs, also its `npm run build` and `prepare`: ES modules in client/dist/,
+# CommonJS in client/dist/cjs/, dist/ emptied first so a removed module does not linger). The
+# demo page gets the ES modules and their source maps in public/edge-chat-client/, and
+# public/edge-chat-client.js re-exports their index, so pages keep importing
+# /edge-chat-client.js.
+CLIENT_SOURCES := $(wildcard client/src/*.ts) client/tsconfig.json client/tsconfig.cjs.json client/scripts/build.mjs
 client/dist/index.js: $(CLIENT_SOURCES) node_modules/.installed
-	$(call say,client library (tsc))
-	rm -rf client/dist
-	tsc -p client/tsconfig.json
+	$(call say,client library (tsc: ES modules and CommonJS))
+	node client/scripts/build.mjs
 public/edge-chat-client.js: client/dist/index.js
 	rm -rf public/edge-chat-client
 	mkdir -p public/edge-chat-client
-	cp client/dist/*.js public/edge-chat-client/
+	cp client/dist/*.js client/dist/*.js.map public/edge-chat-client/
 	echo "export * from './edge-chat-client/index.js';" > $@
 
 .dev.vars:

@@ -23,7 +23,8 @@
  * This module only re-exports the public API: what the semver promise of 1.0 covers
  * (CHANGELOG.md). The building blocks below it (backoff, queue, resume tracker, emitter, …) are
  * exported from `@edge-chat/client/internal` (internal.ts), without that promise. The modules
- * (ES modules, served as they are to the demo page under /edge-chat-client/):
+ * (ES modules, served as they are to the demo page under /edge-chat-client/; also built as
+ * CommonJS into dist/cjs/ for `require`):
  *
  * | module | what |
  * |---|---|
