@@ -80,7 +80,7 @@ const manifest = () => JSON.parse(fs.readFileSync(installed('package.json'), 'ut
 
 test('a pack from a clean checkout builds both module formats and ships only them, the README and the CHANGELOG', () => {
   const modules = fs.readdirSync(path.join(CLIENT, 'src')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3));
-  const expected = ['package.json', 'README.md', 'CHANGELOG.md', 'dist/cjs/package.json'];
+  const expected = ['package.json', 'README.md', 'CHANGELOG.md', 'dist/cjs/package.json', 'internal/package.json'];
   for (const m of modules) {
     for (const ext of ['.js', '.js.map', '.d.ts']) expected.push(`dist/${m}${ext}`, `dist/cjs/${m}${ext}`);
   }
@@ -88,6 +88,12 @@ test('a pack from a clean checkout builds both module formats and ships only the
   // Every file `exports` names (its leaves: the keys are subpaths) is in the package.
   const targets = (v) => (typeof v === 'string' ? [v.replace(/^\.\//, '')] : Object.values(v).flatMap(targets));
   for (const t of targets(manifest().exports)) assert.ok(packed.includes(t), `exports names ${t}, which is not packed`);
+  // So do `main`/`types` and internal/package.json, for resolvers that ignore `exports`.
+  const { main, types } = manifest();
+  const legacy = JSON.parse(fs.readFileSync(installed('internal', 'package.json'), 'utf8'));
+  for (const t of [main, types, ...[legacy.main, legacy.types].map((f) => path.posix.join('internal', f))]) {
+    assert.ok(packed.includes(path.posix.normalize(t)), `${t} is not packed`);
+  }
   assert.equal(JSON.parse(fs.readFileSync(installed('dist', 'cjs', 'package.json'), 'utf8')).type, 'commonjs');
 });
 
@@ -174,6 +180,9 @@ for (const [mode, pkgType, compilerOptions, declarations] of [
   ['CommonJS (module nodenext)', 'commonjs', { module: 'nodenext', lib: ['ES2022'], types: ['node'] }, 'dist/cjs/index.d.ts'],
   // node16 does not let CommonJS require an ES module: CommonJS code given ESM declarations fails.
   ['CommonJS (module node16)', 'commonjs', { module: 'node16', lib: ['ES2022'], types: ['node'] }, 'dist/cjs/index.d.ts'],
+  // TypeScript's default for `module: commonjs` (ts-jest, older projects): no `exports`, so
+  // `main`/`types` and, for /internal, internal/package.json.
+  ['CommonJS (module commonjs, node10 resolution)', 'commonjs', { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true, lib: ['ES2022'], types: ['node'] }, 'dist/cjs/index.d.ts'],
   ['a bundler (moduleResolution bundler, DOM)', 'module', { module: 'esnext', moduleResolution: 'bundler', lib: ['ES2022', 'DOM'], types: [] }, 'dist/index.d.ts'],
 ]) {
   test(`a TypeScript consumer type-checks as ${mode}, against ${declarations}`, { timeout: 120_000 }, async () => {
