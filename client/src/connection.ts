@@ -17,6 +17,7 @@ import { TokenRefresh } from './refresh.js';
 import { ResumeTracker } from './resume.js';
 import { CLIENT_DROP, closeQuietly, FINAL_CLOSES, OPEN, TOKEN_EXPIRED, type SocketLike, type WebSocketLike } from './socket.js';
 import { expiresSoon } from './tokens.js';
+import { later } from './timers.js';
 import { fitsProtocol, socketTarget, type SocketTarget } from './urls.js';
 
 /** The connection's life cycle, for {@link Room}. Not exported from the package. */
@@ -138,7 +139,7 @@ export abstract class Connection {
     const timeoutMs = this.opts.connectTimeoutMs ?? 10000;
     if (timeoutMs > 0) {
       clearTimeout(this.connectTimer);
-      this.connectTimer = setTimeout(() => this.connectTimedOut(cycle), timeoutMs);
+      this.connectTimer = later(() => this.connectTimedOut(cycle), timeoutMs);
     }
     void this.openSocket(cycle);
   }
@@ -340,7 +341,7 @@ export abstract class Connection {
     this.connectTimer = undefined;
     const { attempt, delayMs } = this.backoff.next();
     clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => {
+    this.reconnectTimer = later(() => {
       this.reconnectTimer = undefined;
       if (this.live(cycle)) this.open();
     }, delayMs);
@@ -392,7 +393,7 @@ export abstract class Connection {
     this.connectTimer = undefined;
     // The delays start over only once this connection has proved stable.
     clearTimeout(this.stableTimer);
-    this.stableTimer = setTimeout(() => this.backoff.reset(), this.opts.backoff?.resetAfterMs ?? 5000);
+    this.stableTimer = later(() => this.backoff.reset(), this.opts.backoff?.resetAfterMs ?? 5000);
   }
 
   /** Something arrived on the current socket. */

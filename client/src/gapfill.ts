@@ -16,6 +16,7 @@ import type { DeleteFrame, EditFrame, GapFrame, MessageFrame, ReactFrame } from 
 import type { HistoryPage } from './history.js';
 import type { ResumeTracker } from './resume.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { later } from './timers.js';
 
 /** The server's largest history page. */
 export const PAGE_LIMIT = 200;
@@ -112,7 +113,7 @@ export class GapFill {
           this.missing(run, this.after(g) + 1, g.to, 'replay_limit');
           break;
         }
-        await new Promise((wake) => (this.timer = setTimeout(wake, backoff.next().delayMs)));
+        await new Promise<void>((wake) => (this.timer = later(wake, backoff.next().delayMs)));
         if (run !== this.run) return;
         continue;
       }

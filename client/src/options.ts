@@ -6,6 +6,9 @@ import type { FetchLike } from './history.js';
 import type { WebSocketLike } from './socket.js';
 import type { TokenTransport } from './urls.js';
 
+/** Every duration is in ms; one beyond what a platform timer holds (2^31-1 ms, about 24.8
+ * days), `Infinity` included, means "never" (no timeout, no ping, no reset, no retry) instead
+ * of firing at once. */
 export interface ConnectOptions {
   /** The worker's base URL: `https://chat.example.com` or `ws://127.0.0.1:8787`. */
   url: string;
@@ -49,13 +52,13 @@ export interface ConnectOptions {
    * `too_large` without being sent. */
   maxMessageBytes?: number;
   /** Default timeout of a publish, ms: it rejects with `timeout` if no ack came by then
-   * (default: none, it waits). `publish(data, {timeoutMs})` overrides it. */
+   * (default: none, it waits; `Infinity` too). `publish(data, {timeoutMs})` overrides it. */
   publishTimeoutMs?: number;
   /** A connection attempt not welcomed within this time (including `getToken`) is dropped and
-   * retried, ms (default 10000; 0 disables). */
+   * retried, ms (default 10000; 0 or `Infinity` disables). */
   connectTimeoutMs?: number;
   /** Heartbeat: `ping` every `intervalMs` (default 20000); dead after `timeoutMs` of
-   * silence (default 10000). `intervalMs: 0` disables it. */
+   * silence (default 10000; `Infinity`: never). `intervalMs: 0` (or `Infinity`) disables it. */
   heartbeat?: { intervalMs?: number; timeoutMs?: number };
   /** After this many refusals in a row the handle gives up: state `failed`, `failed` event,
    * pending publishes rejected (default 3). A refusal is the server's 401/403 (or `bad_room`)
@@ -101,7 +104,7 @@ export interface PublishOptions {
   /** The idempotency id (default: generated). */
   id?: string;
   /** Reject with `timeout` if there is no ack after this many ms (default
-   * `publishTimeoutMs`). */
+   * `publishTimeoutMs`; 0 or `Infinity`: no timeout). */
   timeoutMs?: number;
   /** Reject with `aborted` when this signal aborts. */
   signal?: AbortSignal;

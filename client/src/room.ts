@@ -19,6 +19,7 @@ import { frozenMembers, withPresence } from './members.js';
 import type { Pending } from './queue.js';
 import { utf8Length } from './size.js';
 import { CLIENT_DROP, closeQuietly, type SocketLike } from './socket.js';
+import { later } from './timers.js';
 
 /** A room handle. Create it with {@link connect}. */
 export class Room extends Connection {
@@ -206,7 +207,7 @@ export class Room extends Connection {
       if (!this.queue.add(entry)) return;
       const timeoutMs = options.timeoutMs ?? this.opts.publishTimeoutMs;
       if (timeoutMs !== undefined && timeoutMs > 0) {
-        timer = setTimeout(() => this.queue.failEntry(entry, new ChatError('timeout', `no ack within ${timeoutMs} ms`, id)), timeoutMs);
+        timer = later(() => this.queue.failEntry(entry, new ChatError('timeout', `no ack within ${timeoutMs} ms`, id)), timeoutMs);
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       this.flush();
