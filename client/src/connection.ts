@@ -16,7 +16,7 @@ import { OutboundQueue } from './queue.js';
 import { TokenRefresh } from './refresh.js';
 import { ResumeTracker } from './resume.js';
 import { CLIENT_DROP, closeQuietly, FINAL_CLOSES, OPEN, TOKEN_EXPIRED, type SocketLike, type WebSocketLike } from './socket.js';
-import { expiresSoon } from './tokens.js';
+import { TokenSource, type TokenReason } from './token-source.js';
 import { later } from './timers.js';
 import { fitsProtocol, socketTarget, type SocketTarget } from './urls.js';
 
@@ -42,9 +42,8 @@ export abstract class Connection {
   /** Bumped by every new attempt, `reconnect()`, `close()` and failure: an async step (token,
    * probe) or timer from an older cycle sees the change and stops. */
   protected cycle = 0;
-  private token: string | undefined;
-  private tokenRequest: Promise<string> | undefined;
-  protected needFreshToken = false;
+  /** The token and the requests to `getToken` for a new one. */
+  private readonly tokens: TokenSource;
   private openedOnce = false;
   /** `close()` was called, or the server removed the connection: state `closed`, for good. */
   protected ended = false;
@@ -63,11 +62,12 @@ export abstract class Connection {
     this.resume = new ResumeTracker(opts.since);
     this.queue = new OutboundQueue(opts.queueLimit ?? 100);
     this.backoff = opts.shared?.backoff ?? new Backoff(opts.backoff, this.random);
-    this.token = opts.token;
     const Socket = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
     if (!Socket) throw new Error('no WebSocket available: pass one as `WebSocket`');
     this.Socket = Socket;
     if (!opts.token && !opts.getToken) throw new Error('pass `token` or `getToken`');
+    // A request is bounded like the attempt that waits for it.
+    this.tokens = new TokenSource(opts.room, opts.token, opts.getToken, opts.connectTimeoutMs ?? 10000);
     this.fetchFn = opts.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis);
     this.heartbeat = new Heartbeat(
       opts.heartbeat,
@@ -83,8 +83,9 @@ export abstract class Connection {
       random: this.random,
       current: () => this.ws,
       newToken: () => {
-        this.needFreshToken = true;
-        return this.freshToken();
+        // Should this fail, the next connection needs a new token too: this one expires soon.
+        this.discardToken('expired');
+        return this.freshToken('refresh');
       },
       accepted: (token, exp) => {
         this.wsToken = token;
@@ -92,7 +93,7 @@ export abstract class Connection {
       },
       failed: (event, refused) => {
         // A token the server refused is not worth connecting with either.
-        if (refused) this.needFreshToken = true;
+        if (refused) this.discardToken('refused');
         this.events.emit('refresh_failed', event);
       },
     });
@@ -156,7 +157,7 @@ export abstract class Connection {
     const transport = this.opts.tokenTransport ?? 'protocol';
     if (transport === 'protocol' && !fitsProtocol(token)) {
       // A browser's WebSocket would throw a bare SyntaxError: say what is wrong instead.
-      this.needFreshToken = true;
+      this.discardToken('refused');
       this.refused(cycle, { code: 'socket_error', message: "the token has characters a WebSocket subprotocol cannot carry (a JWT never does); tokenTransport 'query' sends it in the URL" });
       return;
     }
@@ -166,7 +167,7 @@ export abstract class Connection {
       ws = protocols ? new this.Socket(url, protocols) : new this.Socket(url);
     } catch (e) {
       // e.g. a SyntaxError for a bad URL, a SecurityError for ws: from an https page.
-      this.needFreshToken = true;
+      this.discardToken('refused');
       this.refused(cycle, { code: 'socket_error', message: `the WebSocket could not be opened: ${errorMessage(e)}` });
       return;
     }
@@ -185,30 +186,16 @@ export abstract class Connection {
     };
   }
 
-  /** The token for the next attempt: `getToken` is asked when there is none, when it expires
-   * within 5 s, and after a failed attempt. One request at a time. */
-  protected freshToken(): Promise<string> {
-    const get = this.opts.getToken;
-    if (!get || (this.token !== undefined && !this.needFreshToken && !expiresSoon(this.token))) {
-      return Promise.resolve(this.token!);
-    }
-    if (this.tokenRequest === undefined) {
-      const request = (async () => {
-        const t = await get();
-        if (typeof t !== 'string' || t === '') throw new Error('getToken gave no token');
-        this.token = t;
-        this.needFreshToken = false;
-        return t;
-      })();
-      // Forgotten once settled — also when getToken threw at once, before `request` was stored
-      // (a `finally` inside would then run first, and the failed request would stay forever).
-      const forget = () => {
-        if (this.tokenRequest === request) this.tokenRequest = undefined;
-      };
-      this.tokenRequest = request;
-      request.then(forget, forget);
-    }
-    return this.tokenRequest;
+  /** The token for the next attempt (or a refresh, `forced: 'refresh'`, or a history read):
+   * `getToken` is asked when there is none, when it expires within 5 s, after it was discarded,
+   * and when `forced`. One request at a time, bounded by the connect timeout (token-source.ts). */
+  protected freshToken(forced?: TokenReason): Promise<string> {
+    return this.tokens.get(forced);
+  }
+
+  /** The current token is not to be used again (`reason`: why the next one is wanted). */
+  protected discardToken(reason: TokenReason): void {
+    this.tokens.discard(reason);
   }
 
   /** The URL (resume point, batch) and the subprotocols carrying the token (see `tokenTransport`). */
@@ -240,7 +227,7 @@ export abstract class Connection {
       return this.end({ code, reason, ...(message !== undefined ? { message } : {}), byServer: true }, closeWith);
     }
     const expired = code === TOKEN_EXPIRED;
-    if (expired) this.needFreshToken = true;
+    if (expired) this.discardToken('expired');
     this.lost(code, reason, expired ? 'token_expired' : 'closed', closeWith, message);
   }
 
@@ -303,7 +290,7 @@ export abstract class Connection {
    * whether it refuses this one.
    */
   private async attemptFailed(cycle: number, why: RetryReason, token: string | undefined): Promise<void> {
-    this.needFreshToken = true;
+    this.discardToken('refused');
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     // After a timeout the server is slow or unreachable: asking it more would not help.

@@ -56,6 +56,7 @@ export type {
   DisconnectEvent, RetryReason, RetryEvent, ResetEvent, FailedEvent, ClosedEvent, RefreshedEvent, RefreshFailedEvent, Events,
 } from './events.js';
 export type { ConnectOptions, PublishOptions, SharedParts } from './options.js';
+export type { GetToken, TokenRequest, TokenReason } from './token-source.js';
 export type { SocketLike, WebSocketLike } from './socket.js';
 export type { TokenTransport } from './urls.js';
 export type { FetchLike, HistoryQuery, HistoryPage, HistoryOptions } from './history.js';

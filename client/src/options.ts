@@ -4,6 +4,7 @@ import type { BackoffOptions } from './backoff.js';
 import type { Events } from './events.js';
 import type { FetchLike } from './history.js';
 import type { WebSocketLike } from './socket.js';
+import type { GetToken } from './token-source.js';
 import type { TokenTransport } from './urls.js';
 
 /** Every duration is in ms; one beyond what a platform timer holds (2^31-1 ms, about 24.8
@@ -15,12 +16,15 @@ export interface ConnectOptions {
   room: string;
   /** A fixed token. */
   token?: string;
-  /** Called for the first token, again whenever the current one has expired, after any
-   * connection attempt that failed before it was welcomed (which is how a refused token
-   * looks), on `reconnect()`, and when the server says the connection's token expires soon
-   * (`token_expiring`: the new token is sent on the open connection, see `refreshAttempts`).
-   * It must then give a new token, not a cached one that expires as soon. */
-  getToken?: () => string | Promise<string>;
+  /** Called with `{room, reason}` for the first token (`connect`), again whenever the current
+   * one has expired (`expired`), after any connection attempt that failed before it was
+   * welcomed (`refused`: which is how a refused token looks), on `reconnect()` (`reconnect`),
+   * after a history read refused with 401 (`history`), and when the server says the
+   * connection's token expires soon (`refresh`: the new token is sent on the open connection,
+   * see `refreshAttempts`). It must then give a new token, not a cached one that expires as
+   * soon. One request at a time; one not answered within `connectTimeoutMs` is abandoned (its
+   * late answer ignored) and the next attempt asks again. A function of no arguments works too. */
+  getToken?: GetToken;
   /** On `token_expiring`, how many times to try refreshing the token in place (`getToken`, then
    * an `auth` frame) before the token expires (default 3; 0: never — the server then closes
    * with 4001 at `exp` and the client reconnects with a new token). Needs `getToken`. */
@@ -55,7 +59,8 @@ export interface ConnectOptions {
    * (default: none, it waits; `Infinity` too). `publish(data, {timeoutMs})` overrides it. */
   publishTimeoutMs?: number;
   /** A connection attempt not welcomed within this time (including `getToken`) is dropped and
-   * retried, ms (default 10000; 0 or `Infinity` disables). */
+   * retried, ms (default 10000; 0 or `Infinity` disables). It also bounds every `getToken`
+   * request (for a refresh or a history read too) and the refusal check. */
   connectTimeoutMs?: number;
   /** Heartbeat: `ping` every `intervalMs` (default 20000); dead after `timeoutMs` of
    * silence (default 10000; `Infinity`: never). `intervalMs: 0` (or `Infinity`) disables it. */

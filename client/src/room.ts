@@ -234,17 +234,26 @@ export class Room extends Connection {
 
   /**
    * Reads a page of the room's history over HTTP with the room's token (see
-   * {@link fetchHistory}); on 401 it asks `getToken` once for a fresh token and tries again.
-   * Messages read this way are not delivered as `message` events.
+   * {@link fetchHistory}); on 401 it asks `getToken` once for a fresh token (`reason:
+   * 'history'`) and tries again. Messages read this way are not delivered as `message` events.
+   * Rejects with a {@link ChatError}; `token_error` when `getToken` threw, gave no token or did
+   * not answer within `connectTimeoutMs`.
    */
   async history(query: HistoryQuery = {}): Promise<HistoryPage> {
-    const read = async () => fetchHistory({ ...query, url: this.opts.url, room: this.opts.room, token: await this.freshToken(), fetch: this.fetchFn });
+    const read = async (forced?: 'history') => {
+      let token: string;
+      try {
+        token = await this.freshToken(forced);
+      } catch (e) {
+        throw new ChatError('token_error', `no token for the history read: ${errorMessage(e)}`);
+      }
+      return fetchHistory({ ...query, url: this.opts.url, room: this.opts.room, token, fetch: this.fetchFn });
+    };
     try {
       return await read();
     } catch (e) {
       if (!(e instanceof ChatError && e.status === 401 && this.opts.getToken)) throw e;
-      this.needFreshToken = true;
-      return read();
+      return read('history');
     }
   }
 
@@ -258,7 +267,7 @@ export class Room extends Connection {
     this.cycle++;
     this._failure = undefined;
     this.refusals = 0;
-    if (this.opts.getToken) this.needFreshToken = true;
+    this.discardToken('reconnect');
     this.clearTimers();
     const ws = this.detach();
     if (ws) {
