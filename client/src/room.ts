@@ -7,6 +7,7 @@ import type {
   State, TokenExpiringFrame, TypingFrame, WelcomeFrame,
 } from './frames.js';
 import { ReadState, TypingThrottle } from './chat.js';
+import { refusal } from './checks.js';
 import type { ClosedEvent, Events, FailedEvent } from './events.js';
 import type { ConnectOptions, PublishOptions } from './options.js';
 import { Connection } from './connection.js';
@@ -122,9 +123,11 @@ export class Room extends Connection {
 
   /**
    * Publishes `data` to the room. Resolves with `{id, seq}` once the server has stored it;
-   * rejects with a {@link ChatError}: an `error` frame with its id (e.g. `rate_limited`),
-   * `too_large` (checked here, before sending), `queue_full`, `duplicate_id`, `timeout`,
-   * `aborted`, `closed` or `failed`. While disconnected the publish waits in the queue.
+   * rejects with a {@link ChatError}: an `error` frame with its id (e.g. `rate_limited`), what
+   * the server would refuse, checked here before sending — `too_large`, `bad_json` (data nested
+   * deeper than 64 levels), `bad_frame` (an `id` that is not a string of 1-128 characters, or
+   * has a lone surrogate), `bad_data` (not JSON-serialisable) —, `queue_full`, `duplicate_id`,
+   * `timeout`, `aborted`, `closed` or `failed`. While disconnected the publish waits in the queue.
    * After `timeout` or `aborted` the client stops sending it, but a copy already sent may
    * still be stored: publishing again with the same id is safe.
    */
@@ -143,8 +146,9 @@ export class Room extends Connection {
     return this.enqueue({ type: 'delete', target: seq }, options);
   }
 
-  /** Adds (`on`, the default) or removes this user's reaction `emoji` (1–32 characters) to
-   * message `seq`. A repeat of the current state is acked and changes nothing. */
+  /** Adds (`on`, the default) or removes this user's reaction `emoji` (1–32 characters, no
+   * control characters: else `bad_frame`, without sending) to message `seq`. A repeat of the
+   * current state is acked and changes nothing. */
   react(seq: number, emoji: string, on = true, options: PublishOptions = {}): Promise<Ack> {
     return this.enqueue({ type: 'react', target: seq, emoji, on }, options);
   }
@@ -188,6 +192,9 @@ export class Room extends Connection {
       } catch (e) {
         return reject(new ChatError('bad_data', `the data cannot be sent as JSON: ${errorMessage(e)}`, id));
       }
+      // What the server would refuse without this id to answer with would never settle.
+      const refused = refusal({ ...fields, id }, frame);
+      if (refused) return reject(new ChatError(refused.code, refused.message, id));
       const bytes = utf8Length(frame);
       if (bytes > this.maxBytes) return reject(tooLarge(bytes, this.maxBytes, id));
 
@@ -215,17 +222,20 @@ export class Room extends Connection {
   }
 
   /** Sends `data` to one connection or to every connection of a user. Refusals arrive as
-   * `error` events carrying the returned id (`not_found`, `unavailable`, and `too_large`, which
-   * the client reports itself without sending). Undefined when not connected. */
+   * `error` events carrying the returned id (`not_found`, `unavailable`, and what the client
+   * reports itself without sending: `too_large`, `bad_json` for data nested deeper than 64
+   * levels, `bad_frame` for a user id that is not 1-128 characters without control characters).
+   * Undefined when not connected. */
   direct(to: { userId: string } | { connectionId: string }, data: unknown): string | undefined {
     if (!this.isOpen()) return undefined;
     const id = newId(this.random);
     const target = 'userId' in to ? { user_id: to.userId } : { connection_id: to.connectionId };
-    const frame = JSON.stringify({ type: 'direct', to: target, data, id });
+    const fields = { type: 'direct', to: target, data, id };
+    const frame = JSON.stringify(fields);
     const bytes = utf8Length(frame);
-    if (bytes > this.maxBytes) {
-      const err = tooLarge(bytes, this.maxBytes, id);
-      queueMicrotask(() => this.events.emit('error', { type: 'error', code: err.code, message: err.message, id }));
+    const refused = refusal(fields, frame) ?? (bytes > this.maxBytes ? tooLarge(bytes, this.maxBytes, id) : undefined);
+    if (refused) {
+      queueMicrotask(() => this.events.emit('error', { type: 'error', code: refused.code, message: refused.message, id }));
     } else {
       this.ws!.send(frame);
     }
