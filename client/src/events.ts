@@ -92,6 +92,23 @@ export interface RefreshFailedEvent {
   retrying: boolean;
 }
 
+/** A history read of a gap fill failed, or did not answer within `connectTimeoutMs` (it was
+ * abandoned): the messages after the gap are held until the fill is done. */
+export interface FillFailedEvent {
+  /** `timeout` (no answer in time), `network_error`, or the server's code (e.g. `unauthorized`,
+   * `rate_limited`, `http_503`). */
+  code: string;
+  message: string;
+  /** Failed reads in a row, 1-based. */
+  attempt: number;
+  /** Whether another read follows, after the `backoff` delay (else, `fillAttempts` reached, the
+   * rest is a `gap` event with `reason: 'replay_limit'`, and the held messages follow). */
+  retrying: boolean;
+  /** The seqs still to read. */
+  from: number;
+  to: number;
+}
+
 export interface Events {
   message: MessageFrame;
   direct: DirectFrame;
@@ -118,4 +135,6 @@ export interface Events {
   reaction: ReactFrame;
   /** This user's unread count in the room changed (see `Room.unread`). */
   unread: number;
+  /** A history read of a `replay_limit` gap fill failed or hung (see `fillAttempts`). */
+  fill_failed: FillFailedEvent;
 }

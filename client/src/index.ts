@@ -53,7 +53,7 @@ export type {
 } from './frames.js';
 export { ChatError } from './errors.js';
 export type {
-  DisconnectEvent, RetryReason, RetryEvent, ResetEvent, FailedEvent, ClosedEvent, RefreshedEvent, RefreshFailedEvent, Events,
+  DisconnectEvent, RetryReason, RetryEvent, ResetEvent, FailedEvent, ClosedEvent, RefreshedEvent, RefreshFailedEvent, FillFailedEvent, Events,
 } from './events.js';
 export type { ConnectOptions, PublishOptions, SharedParts } from './options.js';
 export type { GetToken, TokenRequest, TokenReason } from './token-source.js';

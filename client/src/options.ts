@@ -37,8 +37,9 @@ export interface ConnectOptions {
    * `reason: 'replay_limit'` (those messages can be read with `history`). */
   fillGaps?: boolean;
   /** Failed history reads in a row before a fill gives up (default 5, with the `backoff`
-   * delays between them): what it could not read is then a `gap` event with
-   * `reason: 'replay_limit'`, and delivery goes on. */
+   * delays between them; a read not answered within `connectTimeoutMs` counts as failed): what
+   * it could not read is then a `gap` event with `reason: 'replay_limit'`, and delivery goes
+   * on. Each failed read is a `fill_failed` event. */
   fillAttempts?: number;
   /** Take coalesced `batch` frames (default true): under load the server then sends each
    * turn's frames in one WebSocket message; the events the application sees are the same. */
@@ -60,7 +61,8 @@ export interface ConnectOptions {
   publishTimeoutMs?: number;
   /** A connection attempt not welcomed within this time (including `getToken`) is dropped and
    * retried, ms (default 10000; 0 or `Infinity` disables). It also bounds every `getToken`
-   * request (for a refresh or a history read too) and the refusal check. */
+   * request (for a refresh or a history read too), the refusal check, and each history read of
+   * a gap fill. */
   connectTimeoutMs?: number;
   /** Heartbeat: `ping` every `intervalMs` (default 20000); dead after `timeoutMs` of
    * silence (default 10000; `Infinity`: never). `intervalMs: 0` (or `Infinity`) disables it. */

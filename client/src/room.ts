@@ -45,10 +45,12 @@ export class Room extends Connection {
       resume: this.resume,
       read: opts.fillGaps === false || !this.fetchFn ? undefined : (q) => this.history(q),
       attempts: opts.fillAttempts ?? 5,
+      timeoutMs: opts.connectTimeoutMs ?? 10000,
       backoff: opts.backoff,
       random: this.random,
       ordered: (f) => this.ordered(f),
       gap: (g) => this.events.emit('gap', g),
+      failed: (f) => this.events.emit('fill_failed', f),
     });
     this.typingThrottle = new TypingThrottle(opts.typingIntervalMs ?? 2000);
     this.open();
