@@ -106,7 +106,8 @@ export interface SharedParts {
 }
 
 export interface PublishOptions {
-  /** `false`: the server leaves out this connection (default true). */
+  /** `false`: the server leaves out this connection (default true). Its seq, learnt from the
+   * ack, counts as seen: no resume brings the message back. */
   echo?: boolean;
   /** The idempotency id (default: generated). */
   id?: string;

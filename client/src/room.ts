@@ -206,11 +206,13 @@ export class Room extends Connection {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
+      const unechoed = fields.echo === false;
       const entry: Pending = {
         id,
         frame,
         bytes,
-        resolve: (ack) => (done(), resolve(ack)),
+        // Its message is not sent back here: the resume point learns its seq from the ack.
+        resolve: (ack) => (done(), unechoed && this.resume.unechoed(ack.seq), resolve(ack)),
         reject: (err) => (done(), reject(err)),
       };
       if (!this.queue.add(entry)) return;
