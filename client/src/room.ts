@@ -406,10 +406,13 @@ export class Room extends Connection {
   /** A message or a log event (edit, delete, react), in seq order and once. */
   private ordered(f: Exclude<Ordered, GapFrame>): void {
     switch (f.type) {
-      case 'message':
+      case 'message': {
+        const cycle = this.cycle;
         this.events.emit('message', f);
-        if (this.reads.message(f, f.from?.user_id === this._userId)) this.events.emit('unread', this.reads.unread);
+        // Counted either way; said only if the handler did not close or replace the connection.
+        if (this.reads.message(f, f.from?.user_id === this._userId) && this.live(cycle)) this.events.emit('unread', this.reads.unread);
         return;
+      }
       case 'react':
         this.events.emit('reaction', f);
         return;
