@@ -84,8 +84,8 @@ export interface ConnectOptions {
    * page becoming visible (reconnect at once, or check the connection with a ping)
    * (default true). */
   browserEvents?: boolean;
-  /** Called when an event handler throws (default: `reportError`, else rethrown in a task).
-   * The connection carries on either way. */
+  /** Called when an event handler throws (default: `reportError` where it exists — browsers,
+   * Workers —, else `console.error`, e.g. in Node). The connection carries on either way. */
   onHandlerError?: (error: unknown, event: keyof Events) => void;
   /** A WebSocket constructor, when the platform has no global one. */
   WebSocket?: WebSocketLike;

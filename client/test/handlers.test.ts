@@ -1,5 +1,6 @@
-// What event handlers may do to the handle: close it (nothing is emitted after `closed`).
-import { test, afterEach } from 'node:test';
+// What event handlers may do to the handle: close it (nothing is emitted after `closed`), and
+// throw (reported — by default with `reportError`, else `console.error` — and never fatal).
+import { test, mock, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type ConnectOptions, type Events } from '../src/index.js';
 import { FakeSocket, tick, msg } from '../test-support/fake.js';
@@ -13,6 +14,7 @@ const last = () => FakeSocket.all[FakeSocket.all.length - 1];
 const ALL: (keyof Events)[] = ['message', 'unread', 'gap', 'state', 'closed', 'disconnect', 'members', 'welcome'];
 
 afterEach(() => {
+  mock.restoreAll();
   FakeSocket.all = [];
 });
 
@@ -31,4 +33,29 @@ test('close() in a message handler: no event after closed (no unread for that me
     assert.deepEqual(log.slice(log.indexOf('closed')), ['closed'], `${how}: ${log.join(', ')}`);
     FakeSocket.all = [];
   }
+});
+
+test('a throwing handler is reported with reportError where it exists, else console.error; the process and the other handlers carry on', async () => {
+  const errors: unknown[] = [];
+  const logged = mock.method(console, 'error', () => {});
+  const g = globalThis as { reportError?: (e: unknown) => void };
+  for (const platform of ['without reportError', 'with reportError'] as const) {
+    if (platform === 'with reportError') g.reportError = (e) => errors.push(e);
+    try {
+      const room = connect(base());
+      const seen: number[] = [];
+      room.on('message', (m) => { throw new Error(`handler ${m.seq}`); });
+      room.on('message', (m) => seen.push(m.seq));
+      await tick();
+      last().accept({ seq: 0 });
+      last().push(msg(1));
+      await new Promise((r) => setTimeout(r, 5)); // where a rethrow would land
+      assert.deepEqual(seen, [1]);
+      room.close();
+    } finally {
+      delete g.reportError;
+    }
+  }
+  assert.deepEqual(logged.mock.calls.map((c) => (c.arguments.at(-1) as Error).message), ['handler 1']);
+  assert.deepEqual(errors.map((e) => (e as Error).message), ['handler 1']);
 });
