@@ -81,6 +81,10 @@ export interface ReactFrame {
   ts: number;
 }
 
+/** What the room's log holds, and so a history page and a resume: messages and the events on
+ * them, each with its own seq. Tell them apart by `type`. */
+export type LogFrame = MessageFrame | EditFrame | DeleteFrame | ReactFrame;
+
 export interface DirectFrame {
   type: 'direct';
   from: Sender;
