@@ -61,7 +61,7 @@ export abstract class Connection {
     this.events = new Emitter<Events>(opts.onHandlerError);
     this.resume = new ResumeTracker(opts.since);
     this.queue = new OutboundQueue(opts.queueLimit ?? 100);
-    this.backoff = opts.shared?.backoff ?? new Backoff(opts.backoff, this.random);
+    this.backoff = opts.shared?.backoff.member() ?? new Backoff(opts.backoff, this.random);
     const Socket = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
     if (!Socket) throw new Error('no WebSocket available: pass one as `WebSocket`');
     this.Socket = Socket;

@@ -31,7 +31,7 @@
  * | options | `ConnectOptions`, `PublishOptions` |
  * | socket | the WebSocket subset used, close codes, closing quietly |
  * | size | `utf8Length` |
- * | backoff | `backoffDelay`, `Backoff` |
+ * | backoff | `backoffDelay`, `Backoff`, `SharedBackoff` (one retry schedule, a count per connection) |
  * | resume | `ResumeTracker`: the resume point, no duplicates |
  * | gapfill | `GapFill`: messages in order, a `replay_limit` gap filled from history first |
  * | queue | `OutboundQueue`: publishes until acked |

@@ -98,10 +98,11 @@ export interface ConnectOptions {
   shared?: SharedParts;
 }
 
-/** What the rooms of one session share: one backoff schedule and one heartbeat timer (the
- * token is shared through the session's `getToken`). */
+/** What the rooms of one session share: one retry schedule (each room counting its own
+ * retries on it) and one heartbeat timer (the token is shared through the session's
+ * `getToken`). */
 export interface SharedParts {
-  backoff: import('./backoff.js').Backoff;
+  backoff: import('./backoff.js').SharedBackoff;
   heartbeat: import('./heartbeat.js').HeartbeatSchedule;
 }
 
