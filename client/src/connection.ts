@@ -3,10 +3,10 @@
 // (room.ts) adds what the application sees on top.
 
 import type { State } from './frames.js';
-import type { ClosedEvent, Events, FailedEvent, RetryReason } from './events.js';
+import type { ClosedEvent, Events, FailedEvent, RetryReason, StateReason } from './events.js';
 import type { ConnectOptions } from './options.js';
 import { Backoff } from './backoff.js';
-import { isOffline, watchBrowser } from './browser.js';
+import { isOffline, watchBrowser, watchesNetwork } from './browser.js';
 import { Emitter } from './emitter.js';
 import { ChatError, errorMessage } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
@@ -19,6 +19,9 @@ import { CLIENT_DROP, closeQuietly, FINAL_CLOSES, OPEN, TOKEN_EXPIRED, type Sock
 import { TokenSource, type TokenReason } from './token-source.js';
 import { later } from './timers.js';
 import { fitsProtocol, socketTarget, type SocketTarget } from './urls.js';
+
+/** Why the server removed the connection, by close code: the state's reason. */
+const REMOVED: Record<number, StateReason> = { 4003: 'kicked', 4004: 'banned', 4005: 'revoked' };
 
 /** The connection's life cycle, for {@link Room}. Not exported from the package. */
 export abstract class Connection {
@@ -48,6 +51,12 @@ export abstract class Connection {
   /** `close()` was called, or the server removed the connection: state `closed`, for good. */
   protected ended = false;
   protected refusals = 0;
+  /** Retries since the last welcome (see `maxRetries`). */
+  protected retries = 0;
+  /** Offline: the next attempt waits for the browser's `online`. */
+  private waitingOnline = false;
+  /** Whether `online` will come to end such a wait (else attempts are never held back). */
+  private readonly watchingNetwork: boolean;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private stableTimer: ReturnType<typeof setTimeout> | undefined;
@@ -57,6 +66,7 @@ export abstract class Connection {
 
   /** Sets everything up; the subclass calls `open()` once it is ready too. */
   constructor(protected readonly opts: ConnectOptions) {
+    if (opts.autoConnect === false) this._state = 'idle';
     this.random = opts.random ?? Math.random;
     this.events = new Emitter<Events>(opts.onHandlerError);
     this.resume = new ResumeTracker(opts.since);
@@ -101,6 +111,7 @@ export abstract class Connection {
       opts.browserEvents === false
         ? () => {}
         : watchBrowser({ offline: () => this.onOffline(), online: () => this.wake(), visible: () => this.wake() });
+    this.watchingNetwork = opts.browserEvents !== false && watchesNetwork();
   }
 
   /** A text or binary frame arrived on `ws` (which may no longer be the current socket). */
@@ -108,11 +119,12 @@ export abstract class Connection {
 
   // ---- connection life cycle --------------------------------------------------------------------
   //
-  //   open() ──token──▶ socket ──welcome──▶ open ──close/drop──▶ lost() ─▶ scheduleReconnect()
-  //                       │                     │                  ▲
-  //                       │                     └─ closing 4003/4004/4005 ─▶ end(): closed
-  //                       └── closed/timeout before welcome ───────┴─▶ attemptFailed(): fresh
-  //                           token next time; probe → refusal → refused() → failed
+  //   attempt() ──token──▶ socket ──welcome──▶ open ──close/drop──▶ lost() ─▶ scheduleReconnect()
+  //     │                    │                     │                  ▲          │ maxRetries: failed
+  //     │ offline: waits     │                     └─ closing 4003/4004/4005 ─▶ end(): closed
+  //     │ for online         └── closed/timeout before welcome ───────┴─▶ attemptFailed(): fresh
+  //     ▼                        token next time; probe → refusal → refused() → failed
+  //   (idle: autoConnect false, until open())
 
   /** True while `cycle` is the current one and the handle is not closed. */
   protected live(cycle: number): boolean {
@@ -123,20 +135,43 @@ export abstract class Connection {
     return this.welcomed && this.ws !== undefined && this.ws.readyState === OPEN;
   }
 
-  protected setState(s: State): void {
-    if (this._state === s) return;
+  /** `state`, then `statechange` — unless a `state` handler changed the state meanwhile (its
+   * own change is said instead). */
+  protected setState(s: State, reason: StateReason): void {
+    const previous = this._state;
+    if (previous === s) return;
     this._state = s;
     this.events.emit('state', s);
+    if (this._state === s) this.events.emit('statechange', { state: s, previous, reason });
   }
 
-  /** A new connection attempt. */
-  protected open(): void {
+  /** Whether the browser is offline and will say when it is back: attempts wait for that. */
+  private offline(): boolean {
+    return this.watchingNetwork && isOffline();
+  }
+
+  /** `open()`, `reconnect()`: a new start, with the counts of refusals and retries at zero. */
+  protected startOver(): void {
+    this._failure = undefined;
+    this.refusals = 0;
+    this.retries = 0;
+  }
+
+  /** A new connection attempt (`reason`: why, should the state change) — or, while the
+   * browser is offline, a wait for `online`. */
+  protected attempt(reason: StateReason): void {
     if (this.ended) return;
     const cycle = ++this.cycle;
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
-    this.setState(this.openedOnce ? 'reconnecting' : 'connecting');
+    this.waitingOnline = false;
+    const offline = this.offline();
+    this.setState(this.openedOnce ? 'reconnecting' : 'connecting', offline ? 'offline' : reason);
     if (!this.live(cycle)) return;
+    if (offline) {
+      this.waitingOnline = true;
+      return;
+    }
     const timeoutMs = this.opts.connectTimeoutMs ?? 10000;
     if (timeoutMs > 0) {
       clearTimeout(this.connectTimer);
@@ -241,7 +276,7 @@ export abstract class Connection {
     this.events.emit('disconnect', { code, reason, wasOpen: ws.wasOpen, ...(message !== undefined ? { message } : {}) });
     if (!this.live(cycle)) return;
     if (why === 'token_expired' && !this.opts.getToken) {
-      return this.fail({ code: 'token_expired', message: 'the token expired, and there is no getToken to ask for a new one' });
+      return this.fail({ code: 'token_expired', message: 'the token expired, and there is no getToken to ask for a new one' }, 'token_expired');
     }
     if (ws.wasOpen) this.scheduleReconnect(cycle, why);
     else void this.attemptFailed(cycle, why, ws.token);
@@ -263,7 +298,7 @@ export abstract class Connection {
       const { code, reason, message } = info;
       this.events.emit('disconnect', { code, reason, wasOpen: ws.wasOpen, ...(message !== undefined ? { message } : {}) });
     }
-    this.setState('closed');
+    this.setState('closed', info.byServer ? (REMOVED[info.code] ?? 'close') : 'close');
     this.events.emit('closed', info);
   }
 
@@ -290,7 +325,8 @@ export abstract class Connection {
    * whether it refuses this one.
    */
   private async attemptFailed(cycle: number, why: RetryReason, token: string | undefined): Promise<void> {
-    this.discardToken('refused');
+    // Offline, no attempt can work, whatever the token: the failure says nothing about it.
+    if (!isOffline()) this.discardToken('refused');
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     // After a timeout the server is slow or unreachable: asking it more would not help.
@@ -307,30 +343,43 @@ export abstract class Connection {
 
   /** The server (or the platform) refused: retry a few times, then give up. */
   private refused(cycle: number, refusal: FailedEvent): void {
-    if (++this.refusals >= (this.opts.maxRefusals ?? 3)) this.fail(refusal);
+    if (++this.refusals >= (this.opts.maxRefusals ?? 3)) this.fail(refusal, 'refused');
     else this.scheduleReconnect(cycle, 'refused');
   }
 
-  private fail(refusal: FailedEvent): void {
+  private fail(refusal: FailedEvent, reason: StateReason): void {
     this.cycle++;
     this.clearTimers();
+    this.waitingOnline = false;
     this._failure = refusal;
     this.queue.failAll((id) => new ChatError('failed', refusal.message, id));
     const cycle = this.cycle;
-    this.setState('failed');
+    this.setState('failed', reason);
     if (cycle === this.cycle) this.events.emit('failed', refusal);
   }
 
+  /** A retry after the backoff's delay; while offline, at `online` instead (no delay used up,
+   * no retry counted); after `maxRetries` in a row, none: failed. */
   private scheduleReconnect(cycle: number, reason: RetryReason): void {
-    this.setState(this.openedOnce ? 'reconnecting' : 'connecting');
+    const offline = this.offline();
+    const max = this.opts.maxRetries ?? Infinity;
+    if (!offline && this.retries + 1 > max) {
+      return this.fail({ code: 'max_retries', message: `gave up after ${max} retries in a row (the last failure: ${reason})` }, 'max_retries');
+    }
+    this.setState(this.openedOnce ? 'reconnecting' : 'connecting', offline ? 'offline' : reason);
     if (!this.live(cycle)) return;
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
+    if (offline) {
+      this.waitingOnline = true;
+      return;
+    }
+    this.retries++;
     const { attempt, delayMs } = this.backoff.next();
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = later(() => {
       this.reconnectTimer = undefined;
-      if (this.live(cycle)) this.open();
+      if (this.live(cycle)) this.attempt(reason);
     }, delayMs);
     this.events.emit('retry', { attempt, delayMs, reason });
   }
@@ -348,8 +397,8 @@ export abstract class Connection {
     if (this.ended || this._state === 'failed') return;
     if (this.ws) {
       if (this.welcomed) this.heartbeat.check(this.ws);
-    } else if (this.reconnectTimer !== undefined) {
-      this.open();
+    } else if (this.reconnectTimer !== undefined || this.waitingOnline) {
+      this.attempt('open');
     }
   }
 
@@ -376,6 +425,7 @@ export abstract class Connection {
     this.welcomed = true;
     this.openedOnce = true;
     this.refusals = 0;
+    this.retries = 0;
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     // The delays start over only once this connection has proved stable.

@@ -29,6 +29,28 @@ export type RetryReason =
   | 'refused' // the server refused the token or the room (see `maxRefusals`)
   | 'token_expired'; // the server closed with 4001: the token expired unrefreshed
 
+/** Why the state changed (see {@link StateChangeEvent}). */
+export type StateReason =
+  | 'open' // `open()`, or the handle's creation: connecting
+  | 'reconnect' // `reconnect()`: connecting or reconnecting
+  | 'welcome' // the server welcomed the connection: open
+  // The connection (or an attempt) was lost and a retry is due: connecting or reconnecting
+  // (`offline`: the retry waits for the browser to be online). To failed: `refused`
+  // (`maxRefusals` reached) or `token_expired` (a 4001 close, and no `getToken`).
+  | RetryReason
+  | 'max_retries' // failed: `maxRetries` retries in a row failed
+  | 'close' // `close()`: closed
+  | 'kicked' // closed by the server: 4003
+  | 'banned' // 4004
+  | 'revoked'; // 4005
+
+/** The state changed (the `statechange` event; the `state` event carries `state` alone). */
+export interface StateChangeEvent {
+  state: State;
+  previous: State;
+  reason: StateReason;
+}
+
 /** A reconnect is scheduled: attempt number (1 = first retry) and its delay. */
 export interface RetryEvent {
   attempt: number;
@@ -48,8 +70,9 @@ export interface ResetEvent {
 /** Why the room handle stopped trying (state `failed`). */
 export interface FailedEvent {
   /** `unauthorized`, `forbidden`, `bad_room` (the server's answer), `socket_error` (the
-   * platform's WebSocket refused to open the URL), or `token_expired` (the server closed with
-   * 4001 and there is no `getToken` to get a new token from). */
+   * platform's WebSocket refused to open the URL), `token_expired` (the server closed with
+   * 4001 and there is no `getToken` to get a new token from), or `max_retries` (`maxRetries`
+   * retries in a row failed). */
   code: string;
   message: string;
   /** The HTTP status of the refusal, when the server gave one. */
@@ -116,6 +139,8 @@ export interface Events {
   gap: GapFrame;
   error: ErrorFrame;
   state: State;
+  /** The state changed: the new one, the previous one, and why. */
+  statechange: StateChangeEvent;
   members: Member[];
   welcome: WelcomeFrame;
   disconnect: DisconnectEvent;

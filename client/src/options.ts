@@ -67,6 +67,14 @@ export interface ConnectOptions {
   /** Heartbeat: `ping` every `intervalMs` (default 20000); dead after `timeoutMs` of
    * silence (default 10000; `Infinity`: never). `intervalMs: 0` (or `Infinity`) disables it. */
   heartbeat?: { intervalMs?: number; timeoutMs?: number };
+  /** `false`: the handle is created `idle` — no socket, no `getToken` call — until `open()` (or
+   * `reconnect()`) (default true: it connects at once). Publishes made meanwhile are queued. */
+  autoConnect?: boolean;
+  /** After this many retries in a row (connections lost or attempts failed since the last
+   * welcome) the handle gives up: state `failed`, `failed` event with code `max_retries`,
+   * pending publishes rejected (default: unlimited). Retries waiting for the browser to be
+   * online do not count. */
+  maxRetries?: number;
   /** After this many refusals in a row the handle gives up: state `failed`, `failed` event,
    * pending publishes rejected (default 3). A refusal is the server's 401/403 (or `bad_room`)
    * for the token, learnt from `probe`, or a WebSocket constructor that throws. */
@@ -80,9 +88,10 @@ export interface ConnectOptions {
   probe?: boolean;
   /** The `fetch` to use (default the global one). */
   fetch?: FetchLike;
-  /** Where `window`/`document` exist, act on `offline` (drop the connection), `online` and the
-   * page becoming visible (reconnect at once, or check the connection with a ping)
-   * (default true). */
+  /** Where `window`/`document` exist, act on `offline` (drop the connection; while
+   * `navigator.onLine` is false no attempt is made: no retry, no `getToken` call, no refusal
+   * counted), `online` and the page becoming visible (reconnect at once, or check the
+   * connection with a ping) (default true). */
   browserEvents?: boolean;
   /** Called when an event handler throws (default: `reportError` where it exists — browsers,
    * Workers —, else `console.error`, e.g. in Node). The connection carries on either way. */

@@ -53,7 +53,7 @@ export class Room extends Connection {
       failed: (f) => this.events.emit('fill_failed', f),
     });
     this.typingThrottle = new TypingThrottle(opts.typingIntervalMs ?? 2000);
-    this.open();
+    if (opts.autoConnect !== false) this.attempt('open');
   }
 
   // ---- public state ---------------------------------------------------------------------------
@@ -273,14 +273,14 @@ export class Room extends Connection {
 
   /**
    * Drops the current connection (if any) and connects again now, asking `getToken` for a
-   * fresh token. Also the way out of `failed`. Does nothing once `closed` (after `close()` or
-   * a removal by the server: a new `connect()` joins again).
+   * fresh token (`reason: 'reconnect'`). Also the way out of `failed` (and out of `idle`). Does
+   * nothing once `closed` (after `close()` or a removal by the server: a new `connect()` joins
+   * again).
    */
   reconnect(): void {
     if (this.ended) return;
     this.cycle++;
-    this._failure = undefined;
-    this.refusals = 0;
+    this.startOver();
     this.discardToken('reconnect');
     this.clearTimers();
     const ws = this.detach();
@@ -290,7 +290,18 @@ export class Room extends Connection {
       this.events.emit('disconnect', { code: CLIENT_DROP, reason: 'reconnect', wasOpen: ws.wasOpen });
       if (!this.live(cycle)) return;
     }
-    this.open();
+    this.attempt('reconnect');
+  }
+
+  /**
+   * Starts connecting a handle that is not trying to: one created with `autoConnect: false`
+   * (state `idle`), or one that `failed` (like `reconnect()`, with the token it has unless that
+   * was refused). Does nothing while connecting, open or reconnecting, nor once closed.
+   */
+  open(): void {
+    if (this.ended || (this._state !== 'idle' && this._state !== 'failed')) return;
+    this.startOver();
+    this.attempt('open');
   }
 
   /** Closes for good: no reconnect; pending publishes are rejected with `closed`; the
@@ -439,7 +450,7 @@ export class Room extends Connection {
     // sending), so that whatever the handlers below publish comes after them.
     this.flush();
     const steps: (() => void)[] = [
-      () => this.setState('open'),
+      () => this.setState('open', 'welcome'),
       () => before !== undefined && this.events.emit('reset', { lastSeq: before, seq: w.seq }),
       () => this.events.emit('welcome', w),
       () => this.events.emit('members', this._members),
