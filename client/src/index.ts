@@ -2,7 +2,8 @@
  * @edge-chat/client — a client for edge-chat rooms (protocol: docs/protocol.md).
  *
  * - `connect({url, room, token | getToken})` returns a {@link Room}.
- * - Reconnects with jittered exponential backoff and resumes with `since=<last seq seen>`,
+ * - Reconnects with jittered exponential backoff (none while the browser is offline; `maxRetries`
+ *   gives up) and resumes with `since=<last seq seen>`,
  *   so the application sees every message once, in order, with a `gap` event only when the
  *   server no longer retains what was missed (and a `reset` event when the room's count
  *   restarted).
@@ -36,7 +37,10 @@
  * | gapfill | `GapFill`: messages in order, a `replay_limit` gap filled from history first |
  * | queue | `OutboundQueue`: publishes until acked |
  * | emitter | `Emitter`: typed handlers, a throwing one reported |
- * | tokens, ids | JWT expiry; publish ids |
+ * | tokens, ids | JWT expiry and `rooms` claim; publish ids |
+ * | token-source | `TokenSource`: the room's token and its `getToken` requests (`{room, reason}`, one at a time, bounded) |
+ * | checks | what the server would refuse in a frame (ids, nesting, reactions), checked before sending |
+ * | timers | timers for durations as the options mean them (beyond 2^31-1 ms: never) |
  * | urls, history, probe | the worker's URLs and the token's transport; `fetchHistory`; the check of a refused token |
  * | browser, heartbeat, members | browser life cycle; ping/pong; the member list |
  * | refresh | the token refreshed in place on `token_expiring` |
@@ -44,7 +48,7 @@
  * | room | `Room` (on `Connection`) and `connect`: the public API, frames turned into events |
  * | chat | `ReadState` (this user's cursor and unread count), `TypingThrottle` |
  * | state | `MessageStates`: messages rebuilt from history, resume and events (edits, deletions, reactions) |
- * | session | `Session`: a user's rooms sharing one token request, one backoff and one heartbeat |
+ * | session, shared-token | `Session`: a user's rooms sharing one token request (`SharedToken`), one retry schedule and one heartbeat |
  */
 
 export type {
@@ -53,7 +57,8 @@ export type {
 } from './frames.js';
 export { ChatError } from './errors.js';
 export type {
-  DisconnectEvent, RetryReason, RetryEvent, ResetEvent, FailedEvent, ClosedEvent, RefreshedEvent, RefreshFailedEvent, FillFailedEvent, Events,
+  DisconnectEvent, RetryReason, RetryEvent, ResetEvent, FailedEvent, ClosedEvent, RefreshedEvent, RefreshFailedEvent, FillFailedEvent,
+  StateReason, StateChangeEvent, Events,
 } from './events.js';
 export type { ConnectOptions, PublishOptions, SharedParts } from './options.js';
 export type { GetToken, TokenRequest, TokenReason } from './token-source.js';
