@@ -24,7 +24,7 @@ export type RetryReason =
   | 'closed' // the connection closed (see the `disconnect` event before it)
   | 'connect_timeout' // no welcome within `connectTimeoutMs`
   | 'heartbeat_timeout' // silent past the heartbeat timeout
-  | 'offline' // the browser went offline
+  | 'offline' // the browser went offline (a `statechange` reason: no retry is scheduled then, the next attempt waits for `online`)
   | 'token_error' // `getToken` threw or gave no token
   | 'refused' // the server refused the token or the room (see `maxRefusals`)
   | 'token_expired'; // the server closed with 4001: the token expired unrefreshed
