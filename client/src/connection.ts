@@ -64,7 +64,8 @@ export abstract class Connection {
   private readonly refresh: TokenRefresh;
   private readonly unwatch: () => void;
 
-  /** Sets everything up; the subclass calls `open()` once it is ready too. */
+  /** Sets everything up; the subclass makes the first `attempt()` once it is ready too (unless
+   * `autoConnect` is false). */
   constructor(protected readonly opts: ConnectOptions) {
     if (opts.autoConnect === false) this._state = 'idle';
     this.random = opts.random ?? Math.random;
@@ -325,8 +326,9 @@ export abstract class Connection {
    * whether it refuses this one.
    */
   private async attemptFailed(cycle: number, why: RetryReason, token: string | undefined): Promise<void> {
-    // Offline, no attempt can work, whatever the token: the failure says nothing about it.
-    if (!isOffline()) this.discardToken('refused');
+    // Offline, no attempt can work, whatever the token: the failure says nothing about it. An
+    // attempt that never got a token (getToken threw or hung) did not try one either.
+    if (token !== undefined && !isOffline()) this.discardToken('refused');
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     // After a timeout the server is slow or unreachable: asking it more would not help.
@@ -364,7 +366,8 @@ export abstract class Connection {
     const offline = this.offline();
     const max = this.opts.maxRetries ?? Infinity;
     if (!offline && this.retries + 1 > max) {
-      return this.fail({ code: 'max_retries', message: `gave up after ${max} retries in a row (the last failure: ${reason})` }, 'max_retries');
+      if (this.live(cycle)) this.fail({ code: 'max_retries', message: `gave up after ${max} retries in a row (the last failure: ${reason})` }, 'max_retries');
+      return;
     }
     this.setState(this.openedOnce ? 'reconnecting' : 'connecting', offline ? 'offline' : reason);
     if (!this.live(cycle)) return;
