@@ -176,6 +176,22 @@ test('getToken is told the room and why: connect, refused, refresh, expired, rec
   ]);
 });
 
+test('an attempt whose getToken failed asks again for the same reason: it tried no token, so none was refused', async () => {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+  const getToken = script(jwt({}, 'first'), new Error('backend down'), 'hang', jwt({}, 'second'));
+  const room = open(base({ getToken, connectTimeoutMs: 1000 }));
+  await tick();
+  last().accept({ seq: 0 });
+  last().push({ type: 'closing', code: 4001, reason: 'token_expired' });
+  for (let i = 0; i < 5; i++) {
+    mock.timers.tick(1000); // the retries' delays (375, 750, 1500 ms) and the hung request's timeout
+    await tick();
+  }
+  assert.deepEqual(getToken.requests.map((r) => r?.reason), ['connect', 'expired', 'expired', 'expired']);
+  assert.equal(last().token, jwt({}, 'second'));
+  room.close();
+});
+
 // ---- sessions ------------------------------------------------------------------------------------
 
 test('a session does not hand a room back the token it was refused', async () => {
