@@ -4,9 +4,9 @@ import { OPEN, type SocketLike } from './socket.js';
 import { every, later, reachable } from './timers.js';
 
 export interface HeartbeatOptions {
-  /** `ping` every this many ms (default 20000; 0 disables the heartbeat). */
+  /** `ping` every this many ms (default 20000; 0 or `Infinity` disables the heartbeat). */
   intervalMs?: number;
-  /** Dead after this many ms without any frame (default 10000). */
+  /** Dead after this many ms without any frame (default 10000; `Infinity`: never). */
   timeoutMs?: number;
 }
 

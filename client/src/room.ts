@@ -129,8 +129,8 @@ export class Room extends Connection {
    * the server would refuse, checked here before sending — `too_large`, `bad_json` (data nested
    * deeper than 64 levels), `bad_frame` (an `id` that is not a string of 1-128 characters, or
    * has a lone surrogate), `bad_data` (not JSON-serialisable) —, `queue_full`, `duplicate_id`,
-   * `timeout`, `aborted`, `closed` or `failed`. While disconnected the publish waits in the queue.
-   * After `timeout` or `aborted` the client stops sending it, but a copy already sent may
+   * `timeout`, `aborted`, `closed` or `failed`. While disconnected the publish waits in the
+   * queue. After `timeout` or `aborted` the client stops sending it, but a copy already sent may
    * still be stored: publishing again with the same id is safe.
    */
   publish(data: unknown, options: PublishOptions = {}): Promise<Ack> {
