@@ -2,11 +2,13 @@
  * @edge-chat/client — a client for edge-chat rooms (protocol: docs/protocol.md).
  *
  * - `connect({url, room, token | getToken})` returns a {@link Room}.
- * - Reconnects with jittered exponential backoff (none while the browser is offline; `maxRetries`
- *   gives up) and resumes with `since=<last seq seen>`,
- *   so the application sees every message once, in order, with a `gap` event only when the
- *   server no longer retains what was missed (and a `reset` event when the room's count
- *   restarted).
+ * - Reconnects with jittered exponential backoff (no attempt while the browser is offline;
+ *   `maxRetries` gives up) and resumes with `since=<last seq seen>`, so the application sees
+ *   every message once, in order, with a `gap` event only when the server no longer retains
+ *   what was missed (and a `reset` event when the room's count restarted). `state` and
+ *   `statechange` (with the previous state and why) follow the life cycle.
+ * - `getToken({room, reason})` is asked for tokens, one request at a time, each bounded by the
+ *   connect timeout.
  * - A resume that missed more than the server replays (a `replay_limit` gap) is completed from
  *   the history API before what follows is delivered.
  * - The token travels as a WebSocket subprotocol (`edge-chat.token.<jwt>`), in no URL
@@ -14,7 +16,8 @@
  * - Publishes made while disconnected are queued (bounded) and sent with their ids after
  *   reconnect, oldest first; unacknowledged ones are re-sent too. The server's idempotency
  *   (same user, same id → same seq) makes that safe. Every publish settles: ack, error frame,
- *   a client-side refusal (`too_large`, `queue_full`), its timeout or abort, `closed`, `failed`.
+ *   a client-side refusal (`too_large`, `bad_frame`, `bad_json`: what the server would refuse
+ *   without saying which frame; `queue_full`), its timeout or abort, `closed`, `failed`.
  * - Sends the text frame `ping` as a heartbeat; a connection that stays silent past the
  *   timeout is considered dead and replaced. In browsers, `offline`/`online` and the page
  *   becoming visible are acted on at once.
