@@ -43,39 +43,62 @@ export class Backoff {
 
   /** The next retry: its number (1-based) and delay. */
   next(): { attempt: number; delayMs: number } {
-    const delayMs = backoffDelay(this.attempt, this.opts, this.random);
-    return { attempt: ++this.attempt, delayMs };
+    const attempt = ++this.attempt;
+    return { attempt, delayMs: this.delay(attempt) };
   }
 
   reset(): void {
     this.attempt = 0;
   }
+
+  /** The delay before retry `attempt` (1-based). */
+  protected delay(attempt: number): number {
+    return backoffDelay(attempt - 1, this.opts, this.random);
+  }
 }
 
 /**
- * One backoff for several connections (a session's rooms): connections that fail together wait
- * for the same retry — the first asks for a delay, the others get the time left until that
- * very retry, with the same attempt number — so a network outage costs one schedule of
- * retries, not one per room. A stable connection resets it for all.
+ * One retry schedule for several connections (a session's rooms), on which each connection
+ * counts its own retries ({@link SharedBackoff.member}): a connection at retry k joins the
+ * retry k another one scheduled, while that is still ahead — connections that fail together
+ * wait for the same retry, so a network outage costs one schedule of retries, not one per
+ * room — and a connection that fails on its own (a room that refuses it, again and again)
+ * grows its own delays only. A stable connection resets its own count.
  */
-export class SharedBackoff extends Backoff {
-  private retryAt = -Infinity;
-  private current = { attempt: 0, delayMs: 0 };
+export class SharedBackoff {
+  /** When each retry number is due, as the first connection to reach it scheduled it. */
+  private readonly due = new Map<number, number>();
 
-  constructor(opts: BackoffOptions = {}, random: () => number = Math.random, private readonly now: () => number = Date.now) {
-    super(opts, random);
+  constructor(
+    private readonly opts: BackoffOptions = {},
+    private readonly random: () => number = Math.random,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A connection's own count of retries, on this schedule. */
+  member(): Backoff {
+    return new ScheduledBackoff(this);
   }
 
-  override next(): { attempt: number; delayMs: number } {
+  /** The delay before retry `attempt` (1-based) of a connection failing now. */
+  delayOf(attempt: number): number {
     const now = this.now();
-    if (now < this.retryAt) return { attempt: this.current.attempt, delayMs: this.retryAt - now };
-    this.current = super.next();
-    this.retryAt = now + this.current.delayMs;
-    return this.current;
+    for (const [k, at] of this.due) if (at <= now) this.due.delete(k);
+    const at = this.due.get(attempt);
+    if (at !== undefined) return at - now;
+    const delayMs = backoffDelay(attempt - 1, this.opts, this.random);
+    this.due.set(attempt, now + delayMs);
+    return delayMs;
+  }
+}
+
+/** One connection's count of retries, its delays taken from a shared schedule. */
+class ScheduledBackoff extends Backoff {
+  constructor(private readonly schedule: SharedBackoff) {
+    super();
   }
 
-  override reset(): void {
-    super.reset();
-    this.retryAt = -Infinity;
+  protected override delay(attempt: number): number {
+    return this.schedule.delayOf(attempt);
   }
 }

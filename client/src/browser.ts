@@ -22,7 +22,7 @@ export function watchBrowser(on: { offline(): void; online(): void; visible(): v
       /* a platform that has the method but not these events */
     }
   };
-  if (typeof g.addEventListener === 'function' && typeof g.navigator?.onLine === 'boolean') {
+  if (watchesNetwork()) {
     const target = g as unknown as EventTargetLike;
     listen(target, 'offline', () => on.offline());
     listen(target, 'online', () => on.online());
@@ -34,6 +34,13 @@ export function watchBrowser(on: { offline(): void; online(): void; visible(): v
     });
   }
   return () => stops.splice(0).forEach((stop) => stop());
+}
+
+/** Whether the platform says when it goes offline and online (`online`/`offline` events and
+ * `navigator.onLine`): a browser's window or worker. */
+export function watchesNetwork(): boolean {
+  const g = globalThis as { addEventListener?: unknown; navigator?: { onLine?: unknown } };
+  return typeof g.addEventListener === 'function' && typeof g.navigator?.onLine === 'boolean';
 }
 
 export function isOffline(): boolean {

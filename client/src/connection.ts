@@ -3,10 +3,10 @@
 // (room.ts) adds what the application sees on top.
 
 import type { State } from './frames.js';
-import type { ClosedEvent, Events, FailedEvent, RetryReason } from './events.js';
+import type { ClosedEvent, Events, FailedEvent, RetryReason, StateReason } from './events.js';
 import type { ConnectOptions } from './options.js';
 import { Backoff } from './backoff.js';
-import { isOffline, watchBrowser } from './browser.js';
+import { isOffline, watchBrowser, watchesNetwork } from './browser.js';
 import { Emitter } from './emitter.js';
 import { ChatError, errorMessage } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
@@ -16,8 +16,12 @@ import { OutboundQueue } from './queue.js';
 import { TokenRefresh } from './refresh.js';
 import { ResumeTracker } from './resume.js';
 import { CLIENT_DROP, closeQuietly, FINAL_CLOSES, OPEN, TOKEN_EXPIRED, type SocketLike, type WebSocketLike } from './socket.js';
-import { expiresSoon } from './tokens.js';
+import { TokenSource, type TokenReason } from './token-source.js';
+import { later } from './timers.js';
 import { fitsProtocol, socketTarget, type SocketTarget } from './urls.js';
+
+/** Why the server removed the connection, by close code: the state's reason. */
+const REMOVED: Record<number, StateReason> = { 4003: 'kicked', 4004: 'banned', 4005: 'revoked' };
 
 /** The connection's life cycle, for {@link Room}. Not exported from the package. */
 export abstract class Connection {
@@ -41,13 +45,18 @@ export abstract class Connection {
   /** Bumped by every new attempt, `reconnect()`, `close()` and failure: an async step (token,
    * probe) or timer from an older cycle sees the change and stops. */
   protected cycle = 0;
-  private token: string | undefined;
-  private tokenRequest: Promise<string> | undefined;
-  protected needFreshToken = false;
+  /** The token and the requests to `getToken` for a new one. */
+  private readonly tokens: TokenSource;
   private openedOnce = false;
   /** `close()` was called, or the server removed the connection: state `closed`, for good. */
   protected ended = false;
   protected refusals = 0;
+  /** Retries since the last welcome (see `maxRetries`). */
+  protected retries = 0;
+  /** Offline: the next attempt waits for the browser's `online`. */
+  private waitingOnline = false;
+  /** Whether `online` will come to end such a wait (else attempts are never held back). */
+  private readonly watchingNetwork: boolean;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private stableTimer: ReturnType<typeof setTimeout> | undefined;
@@ -55,18 +64,21 @@ export abstract class Connection {
   private readonly refresh: TokenRefresh;
   private readonly unwatch: () => void;
 
-  /** Sets everything up; the subclass calls `open()` once it is ready too. */
+  /** Sets everything up; the subclass makes the first `attempt()` once it is ready too (unless
+   * `autoConnect` is false). */
   constructor(protected readonly opts: ConnectOptions) {
+    if (opts.autoConnect === false) this._state = 'idle';
     this.random = opts.random ?? Math.random;
     this.events = new Emitter<Events>(opts.onHandlerError);
     this.resume = new ResumeTracker(opts.since);
     this.queue = new OutboundQueue(opts.queueLimit ?? 100);
-    this.backoff = opts.shared?.backoff ?? new Backoff(opts.backoff, this.random);
-    this.token = opts.token;
+    this.backoff = opts.shared?.backoff.member() ?? new Backoff(opts.backoff, this.random);
     const Socket = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
     if (!Socket) throw new Error('no WebSocket available: pass one as `WebSocket`');
     this.Socket = Socket;
     if (!opts.token && !opts.getToken) throw new Error('pass `token` or `getToken`');
+    // A request is bounded like the attempt that waits for it.
+    this.tokens = new TokenSource(opts.room, opts.token, opts.getToken, opts.connectTimeoutMs ?? 10000);
     this.fetchFn = opts.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis);
     this.heartbeat = new Heartbeat(
       opts.heartbeat,
@@ -82,8 +94,9 @@ export abstract class Connection {
       random: this.random,
       current: () => this.ws,
       newToken: () => {
-        this.needFreshToken = true;
-        return this.freshToken();
+        // Should this fail, the next connection needs a new token too: this one expires soon.
+        this.discardToken('expired');
+        return this.freshToken('refresh');
       },
       accepted: (token, exp) => {
         this.wsToken = token;
@@ -91,7 +104,7 @@ export abstract class Connection {
       },
       failed: (event, refused) => {
         // A token the server refused is not worth connecting with either.
-        if (refused) this.needFreshToken = true;
+        if (refused) this.discardToken('refused');
         this.events.emit('refresh_failed', event);
       },
     });
@@ -99,6 +112,7 @@ export abstract class Connection {
       opts.browserEvents === false
         ? () => {}
         : watchBrowser({ offline: () => this.onOffline(), online: () => this.wake(), visible: () => this.wake() });
+    this.watchingNetwork = opts.browserEvents !== false && watchesNetwork();
   }
 
   /** A text or binary frame arrived on `ws` (which may no longer be the current socket). */
@@ -106,11 +120,12 @@ export abstract class Connection {
 
   // ---- connection life cycle --------------------------------------------------------------------
   //
-  //   open() ──token──▶ socket ──welcome──▶ open ──close/drop──▶ lost() ─▶ scheduleReconnect()
-  //                       │                     │                  ▲
-  //                       │                     └─ closing 4003/4004/4005 ─▶ end(): closed
-  //                       └── closed/timeout before welcome ───────┴─▶ attemptFailed(): fresh
-  //                           token next time; probe → refusal → refused() → failed
+  //   attempt() ──token──▶ socket ──welcome──▶ open ──close/drop──▶ lost() ─▶ scheduleReconnect()
+  //     │                    │                     │                  ▲          │ maxRetries: failed
+  //     │ offline: waits     │                     └─ closing 4003/4004/4005 ─▶ end(): closed
+  //     │ for online         └── closed/timeout before welcome ───────┴─▶ attemptFailed(): fresh
+  //     ▼                        token next time; probe → refusal → refused() → failed
+  //   (idle: autoConnect false, until open())
 
   /** True while `cycle` is the current one and the handle is not closed. */
   protected live(cycle: number): boolean {
@@ -121,24 +136,47 @@ export abstract class Connection {
     return this.welcomed && this.ws !== undefined && this.ws.readyState === OPEN;
   }
 
-  protected setState(s: State): void {
-    if (this._state === s) return;
+  /** `state`, then `statechange` — unless a `state` handler changed the state meanwhile (its
+   * own change is said instead). */
+  protected setState(s: State, reason: StateReason): void {
+    const previous = this._state;
+    if (previous === s) return;
     this._state = s;
     this.events.emit('state', s);
+    if (this._state === s) this.events.emit('statechange', { state: s, previous, reason });
   }
 
-  /** A new connection attempt. */
-  protected open(): void {
+  /** Whether the browser is offline and will say when it is back: attempts wait for that. */
+  private offline(): boolean {
+    return this.watchingNetwork && isOffline();
+  }
+
+  /** `open()`, `reconnect()`: a new start, with the counts of refusals and retries at zero. */
+  protected startOver(): void {
+    this._failure = undefined;
+    this.refusals = 0;
+    this.retries = 0;
+  }
+
+  /** A new connection attempt (`reason`: why, should the state change) — or, while the
+   * browser is offline, a wait for `online`. */
+  protected attempt(reason: StateReason): void {
     if (this.ended) return;
     const cycle = ++this.cycle;
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
-    this.setState(this.openedOnce ? 'reconnecting' : 'connecting');
+    this.waitingOnline = false;
+    const offline = this.offline();
+    this.setState(this.openedOnce ? 'reconnecting' : 'connecting', offline ? 'offline' : reason);
     if (!this.live(cycle)) return;
+    if (offline) {
+      this.waitingOnline = true;
+      return;
+    }
     const timeoutMs = this.opts.connectTimeoutMs ?? 10000;
     if (timeoutMs > 0) {
       clearTimeout(this.connectTimer);
-      this.connectTimer = setTimeout(() => this.connectTimedOut(cycle), timeoutMs);
+      this.connectTimer = later(() => this.connectTimedOut(cycle), timeoutMs);
     }
     void this.openSocket(cycle);
   }
@@ -155,7 +193,7 @@ export abstract class Connection {
     const transport = this.opts.tokenTransport ?? 'protocol';
     if (transport === 'protocol' && !fitsProtocol(token)) {
       // A browser's WebSocket would throw a bare SyntaxError: say what is wrong instead.
-      this.needFreshToken = true;
+      this.discardToken('refused');
       this.refused(cycle, { code: 'socket_error', message: "the token has characters a WebSocket subprotocol cannot carry (a JWT never does); tokenTransport 'query' sends it in the URL" });
       return;
     }
@@ -165,7 +203,7 @@ export abstract class Connection {
       ws = protocols ? new this.Socket(url, protocols) : new this.Socket(url);
     } catch (e) {
       // e.g. a SyntaxError for a bad URL, a SecurityError for ws: from an https page.
-      this.needFreshToken = true;
+      this.discardToken('refused');
       this.refused(cycle, { code: 'socket_error', message: `the WebSocket could not be opened: ${errorMessage(e)}` });
       return;
     }
@@ -184,30 +222,16 @@ export abstract class Connection {
     };
   }
 
-  /** The token for the next attempt: `getToken` is asked when there is none, when it expires
-   * within 5 s, and after a failed attempt. One request at a time. */
-  protected freshToken(): Promise<string> {
-    const get = this.opts.getToken;
-    if (!get || (this.token !== undefined && !this.needFreshToken && !expiresSoon(this.token))) {
-      return Promise.resolve(this.token!);
-    }
-    if (this.tokenRequest === undefined) {
-      const request = (async () => {
-        const t = await get();
-        if (typeof t !== 'string' || t === '') throw new Error('getToken gave no token');
-        this.token = t;
-        this.needFreshToken = false;
-        return t;
-      })();
-      // Forgotten once settled — also when getToken threw at once, before `request` was stored
-      // (a `finally` inside would then run first, and the failed request would stay forever).
-      const forget = () => {
-        if (this.tokenRequest === request) this.tokenRequest = undefined;
-      };
-      this.tokenRequest = request;
-      request.then(forget, forget);
-    }
-    return this.tokenRequest;
+  /** The token for the next attempt (or a refresh, `forced: 'refresh'`, or a history read):
+   * `getToken` is asked when there is none, when it expires within 5 s, after it was discarded,
+   * and when `forced`. One request at a time, bounded by the connect timeout (token-source.ts). */
+  protected freshToken(forced?: TokenReason): Promise<string> {
+    return this.tokens.get(forced);
+  }
+
+  /** The current token is not to be used again (`reason`: why the next one is wanted). */
+  protected discardToken(reason: TokenReason): void {
+    this.tokens.discard(reason);
   }
 
   /** The URL (resume point, batch) and the subprotocols carrying the token (see `tokenTransport`). */
@@ -239,7 +263,7 @@ export abstract class Connection {
       return this.end({ code, reason, ...(message !== undefined ? { message } : {}), byServer: true }, closeWith);
     }
     const expired = code === TOKEN_EXPIRED;
-    if (expired) this.needFreshToken = true;
+    if (expired) this.discardToken('expired');
     this.lost(code, reason, expired ? 'token_expired' : 'closed', closeWith, message);
   }
 
@@ -253,7 +277,7 @@ export abstract class Connection {
     this.events.emit('disconnect', { code, reason, wasOpen: ws.wasOpen, ...(message !== undefined ? { message } : {}) });
     if (!this.live(cycle)) return;
     if (why === 'token_expired' && !this.opts.getToken) {
-      return this.fail({ code: 'token_expired', message: 'the token expired, and there is no getToken to ask for a new one' });
+      return this.fail({ code: 'token_expired', message: 'the token expired, and there is no getToken to ask for a new one' }, 'token_expired');
     }
     if (ws.wasOpen) this.scheduleReconnect(cycle, why);
     else void this.attemptFailed(cycle, why, ws.token);
@@ -275,7 +299,7 @@ export abstract class Connection {
       const { code, reason, message } = info;
       this.events.emit('disconnect', { code, reason, wasOpen: ws.wasOpen, ...(message !== undefined ? { message } : {}) });
     }
-    this.setState('closed');
+    this.setState('closed', info.byServer ? (REMOVED[info.code] ?? 'close') : 'close');
     this.events.emit('closed', info);
   }
 
@@ -302,7 +326,9 @@ export abstract class Connection {
    * whether it refuses this one.
    */
   private async attemptFailed(cycle: number, why: RetryReason, token: string | undefined): Promise<void> {
-    this.needFreshToken = true;
+    // Offline, no attempt can work, whatever the token: the failure says nothing about it. An
+    // attempt that never got a token (getToken threw or hung) did not try one either.
+    if (token !== undefined && !isOffline()) this.discardToken('refused');
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     // After a timeout the server is slow or unreachable: asking it more would not help.
@@ -319,30 +345,44 @@ export abstract class Connection {
 
   /** The server (or the platform) refused: retry a few times, then give up. */
   private refused(cycle: number, refusal: FailedEvent): void {
-    if (++this.refusals >= (this.opts.maxRefusals ?? 3)) this.fail(refusal);
+    if (++this.refusals >= (this.opts.maxRefusals ?? 3)) this.fail(refusal, 'refused');
     else this.scheduleReconnect(cycle, 'refused');
   }
 
-  private fail(refusal: FailedEvent): void {
+  private fail(refusal: FailedEvent, reason: StateReason): void {
     this.cycle++;
     this.clearTimers();
+    this.waitingOnline = false;
     this._failure = refusal;
     this.queue.failAll((id) => new ChatError('failed', refusal.message, id));
     const cycle = this.cycle;
-    this.setState('failed');
+    this.setState('failed', reason);
     if (cycle === this.cycle) this.events.emit('failed', refusal);
   }
 
+  /** A retry after the backoff's delay; while offline, at `online` instead (no delay used up,
+   * no retry counted); after `maxRetries` in a row, none: failed. */
   private scheduleReconnect(cycle: number, reason: RetryReason): void {
-    this.setState(this.openedOnce ? 'reconnecting' : 'connecting');
+    const offline = this.offline();
+    const max = this.opts.maxRetries ?? Infinity;
+    if (!offline && this.retries + 1 > max) {
+      if (this.live(cycle)) this.fail({ code: 'max_retries', message: `gave up after ${max} retries in a row (the last failure: ${reason})` }, 'max_retries');
+      return;
+    }
+    this.setState(this.openedOnce ? 'reconnecting' : 'connecting', offline ? 'offline' : reason);
     if (!this.live(cycle)) return;
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
+    if (offline) {
+      this.waitingOnline = true;
+      return;
+    }
+    this.retries++;
     const { attempt, delayMs } = this.backoff.next();
     clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => {
+    this.reconnectTimer = later(() => {
       this.reconnectTimer = undefined;
-      if (this.live(cycle)) this.open();
+      if (this.live(cycle)) this.attempt(reason);
     }, delayMs);
     this.events.emit('retry', { attempt, delayMs, reason });
   }
@@ -360,8 +400,8 @@ export abstract class Connection {
     if (this.ended || this._state === 'failed') return;
     if (this.ws) {
       if (this.welcomed) this.heartbeat.check(this.ws);
-    } else if (this.reconnectTimer !== undefined) {
-      this.open();
+    } else if (this.reconnectTimer !== undefined || this.waitingOnline) {
+      this.attempt('open');
     }
   }
 
@@ -388,11 +428,12 @@ export abstract class Connection {
     this.welcomed = true;
     this.openedOnce = true;
     this.refusals = 0;
+    this.retries = 0;
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     // The delays start over only once this connection has proved stable.
     clearTimeout(this.stableTimer);
-    this.stableTimer = setTimeout(() => this.backoff.reset(), this.opts.backoff?.resetAfterMs ?? 5000);
+    this.stableTimer = later(() => this.backoff.reset(), this.opts.backoff?.resetAfterMs ?? 5000);
   }
 
   /** Something arrived on the current socket. */

@@ -2,13 +2,12 @@
 
 export type Handler<T> = (value: T) => void;
 
-function defaultHandlerError(error: unknown): void {
+/** A browser's (or a Worker's) `reportError`; elsewhere (Node) `console.error` — rethrowing
+ * there would end the process. */
+function defaultHandlerError(error: unknown, event: unknown): void {
   const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
   if (typeof report === 'function') report(error);
-  else
-    setTimeout(() => {
-      throw error;
-    });
+  else console.error(`@edge-chat/client: a '${String(event)}' handler threw:`, error);
 }
 
 /** Typed handlers per event; a handler that throws does not stop the others. */

@@ -3,8 +3,10 @@
 
 /**
  * Rejection of `publish` (and of the history helpers): the server's error code, or a
- * client-side one — `too_large`, `queue_full`, `duplicate_id`, `timeout`, `aborted`, `closed`,
- * `failed`, `bad_data`, `network_error`.
+ * client-side one — `too_large`, `bad_frame` and `bad_json` (what the server would refuse,
+ * found before sending), `queue_full`, `duplicate_id`, `timeout`, `aborted`, `closed`,
+ * `failed`, `bad_data`, `network_error`, `token_error` (`getToken` threw, gave no token, or
+ * did not answer within the connect timeout).
  */
 export class ChatError extends Error {
   constructor(

@@ -24,10 +24,32 @@ export type RetryReason =
   | 'closed' // the connection closed (see the `disconnect` event before it)
   | 'connect_timeout' // no welcome within `connectTimeoutMs`
   | 'heartbeat_timeout' // silent past the heartbeat timeout
-  | 'offline' // the browser went offline
+  | 'offline' // the browser went offline (a `statechange` reason: no retry is scheduled then, the next attempt waits for `online`)
   | 'token_error' // `getToken` threw or gave no token
   | 'refused' // the server refused the token or the room (see `maxRefusals`)
   | 'token_expired'; // the server closed with 4001: the token expired unrefreshed
+
+/** Why the state changed (see {@link StateChangeEvent}). */
+export type StateReason =
+  | 'open' // `open()`, or the handle's creation: connecting
+  | 'reconnect' // `reconnect()`: connecting or reconnecting
+  | 'welcome' // the server welcomed the connection: open
+  // The connection (or an attempt) was lost and a retry is due: connecting or reconnecting
+  // (`offline`: the retry waits for the browser to be online). To failed: `refused`
+  // (`maxRefusals` reached) or `token_expired` (a 4001 close, and no `getToken`).
+  | RetryReason
+  | 'max_retries' // failed: `maxRetries` retries in a row failed
+  | 'close' // `close()`: closed
+  | 'kicked' // closed by the server: 4003
+  | 'banned' // 4004
+  | 'revoked'; // 4005
+
+/** The state changed (the `statechange` event; the `state` event carries `state` alone). */
+export interface StateChangeEvent {
+  state: State;
+  previous: State;
+  reason: StateReason;
+}
 
 /** A reconnect is scheduled: attempt number (1 = first retry) and its delay. */
 export interface RetryEvent {
@@ -48,8 +70,9 @@ export interface ResetEvent {
 /** Why the room handle stopped trying (state `failed`). */
 export interface FailedEvent {
   /** `unauthorized`, `forbidden`, `bad_room` (the server's answer), `socket_error` (the
-   * platform's WebSocket refused to open the URL), or `token_expired` (the server closed with
-   * 4001 and there is no `getToken` to get a new token from). */
+   * platform's WebSocket refused to open the URL), `token_expired` (the server closed with
+   * 4001 and there is no `getToken` to get a new token from), or `max_retries` (`maxRetries`
+   * retries in a row failed). */
   code: string;
   message: string;
   /** The HTTP status of the refusal, when the server gave one. */
@@ -92,6 +115,23 @@ export interface RefreshFailedEvent {
   retrying: boolean;
 }
 
+/** A history read of a gap fill failed, or did not answer within `connectTimeoutMs` (it was
+ * abandoned): the messages after the gap are held until the fill is done. */
+export interface FillFailedEvent {
+  /** `timeout` (no answer in time), `network_error`, or the server's code (e.g. `unauthorized`,
+   * `rate_limited`, `http_503`). */
+  code: string;
+  message: string;
+  /** Failed reads in a row, 1-based. */
+  attempt: number;
+  /** Whether another read follows, after the `backoff` delay (else, `fillAttempts` reached, the
+   * rest is a `gap` event with `reason: 'replay_limit'`, and the held messages follow). */
+  retrying: boolean;
+  /** The seqs still to read. */
+  from: number;
+  to: number;
+}
+
 export interface Events {
   message: MessageFrame;
   direct: DirectFrame;
@@ -99,6 +139,8 @@ export interface Events {
   gap: GapFrame;
   error: ErrorFrame;
   state: State;
+  /** The state changed: the new one, the previous one, and why. */
+  statechange: StateChangeEvent;
   members: Member[];
   welcome: WelcomeFrame;
   disconnect: DisconnectEvent;
@@ -118,4 +160,6 @@ export interface Events {
   reaction: ReactFrame;
   /** This user's unread count in the room changed (see `Room.unread`). */
   unread: number;
+  /** A history read of a `replay_limit` gap fill failed or hung (see `fillAttempts`). */
+  fill_failed: FillFailedEvent;
 }

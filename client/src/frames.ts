@@ -1,12 +1,14 @@
 // Wire types: the frames of docs/protocol.md as the client sees them, and the handle's state.
 
 /**
- * `connecting` until the first welcome, `open` while welcomed, `reconnecting` after a
- * connection was lost, `failed` when the server keeps refusing (see {@link FailedEvent};
- * `reconnect()` tries again), `closed` after `close()` or when the server removed the
- * connection (4003 kicked, 4004 banned, 4005 revoked; see {@link ClosedEvent}) — for good.
+ * `idle` until `open()` (a handle created with `autoConnect: false`), `connecting` until the
+ * first welcome, `open` while welcomed, `reconnecting` after a connection was lost, `failed`
+ * when the client gave up — the server keeps refusing, or `maxRetries` (see
+ * {@link FailedEvent}; `reconnect()` or `open()` tries again) —, `closed` after `close()` or
+ * when the server removed the connection (4003 kicked, 4004 banned, 4005 revoked; see
+ * {@link ClosedEvent}) — for good.
  */
-export type State = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'failed';
+export type State = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed' | 'failed';
 
 export interface Sender {
   user_id?: string;
@@ -80,6 +82,10 @@ export interface ReactFrame {
   id?: string;
   ts: number;
 }
+
+/** What the room's log holds, and so a history page and a resume: messages and the events on
+ * them, each with its own seq. Tell them apart by `type`. */
+export type LogFrame = MessageFrame | EditFrame | DeleteFrame | ReactFrame;
 
 export interface DirectFrame {
   type: 'direct';

@@ -6,16 +6,20 @@
 // held, and delivered after them.
 //
 //   gap(replay_limit) ──▶ filling: messages and gaps held ──pages──▶ delivered in order ──▶ held ones
-//                            │ a page fails: retried with backoff; `attempts` in a row: give up,
-//                            │   the rest is a `gap` with reason replay_limit
+//                            │ a page fails (or does not answer within `timeoutMs`): `failed`,
+//                            │   retried with backoff; `attempts` in a row: give up, the rest
+//                            │   is a `gap` with reason replay_limit
 //                            │ history has fewer (trimmed meanwhile): a `gap` for what is missing
 //                            └ the connection is lost: stop(), the held frames are dropped — the
 //                              next resume starts after the last seq delivered and replays them
 
 import type { DeleteFrame, EditFrame, GapFrame, MessageFrame, ReactFrame } from './frames.js';
+import type { FillFailedEvent } from './events.js';
 import type { HistoryPage } from './history.js';
 import type { ResumeTracker } from './resume.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { ChatError, errorMessage } from './errors.js';
+import { later, type Timer } from './timers.js';
 
 /** The server's largest history page. */
 export const PAGE_LIMIT = 200;
@@ -37,12 +41,16 @@ export interface GapFillOptions {
   read: ReadPage | undefined;
   /** Failed reads in a row before giving up (at least 1). */
   attempts: number;
+  /** A read not answered within this time is abandoned and counts as failed, ms (0: never). */
+  timeoutMs: number;
   backoff?: BackoffOptions;
   random: () => number;
   /** Delivers a message or a log event to the application. */
   ordered(f: Sequenced): void;
   /** Tells the application about messages it will not get. */
   gap(g: GapFrame): void;
+  /** Tells the application a read failed (a hung one too): what is held waits longer. */
+  failed(f: FillFailedEvent): void;
 }
 
 /**
@@ -55,7 +63,8 @@ export class GapFill {
   private filling = false;
   /** Bumped by `stop()`: a page or a timer of a stopped fill sees it and does nothing more. */
   private run = 0;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: Timer | undefined;
+  private readTimer: Timer | undefined;
   private abort: AbortController | undefined;
 
   constructor(private readonly o: GapFillOptions) {}
@@ -73,7 +82,8 @@ export class GapFill {
     this.filling = false;
     this.held = [];
     clearTimeout(this.timer);
-    this.timer = undefined;
+    clearTimeout(this.readTimer);
+    this.timer = this.readTimer = undefined;
     this.abort?.abort();
     this.abort = undefined;
   }
@@ -103,16 +113,20 @@ export class GapFill {
       if (since >= g.to) break;
       let page: HistoryPage;
       try {
-        this.abort = typeof AbortController === 'function' ? new AbortController() : undefined;
-        page = await this.o.read!({ since, limit: Math.min(PAGE_LIMIT, g.to - since), ...(this.abort ? { signal: this.abort.signal } : {}) });
-      } catch {
+        page = await this.read(since, Math.min(PAGE_LIMIT, g.to - since));
+      } catch (e) {
         if (run !== this.run) return;
-        if (++failures >= Math.max(1, this.o.attempts)) {
+        const attempt = ++failures;
+        const retrying = attempt < Math.max(1, this.o.attempts);
+        const code = e instanceof ChatError ? e.code : 'error';
+        this.o.failed({ code, message: errorMessage(e), attempt, retrying, from: since + 1, to: g.to });
+        if (run !== this.run) return;
+        if (!retrying) {
           // Given up: the application is told these exist and were not delivered.
           this.missing(run, this.after(g) + 1, g.to, 'replay_limit');
           break;
         }
-        await new Promise((wake) => (this.timer = setTimeout(wake, backoff.next().delayMs)));
+        await new Promise<void>((wake) => (this.timer = later(wake, backoff.next().delayMs)));
         if (run !== this.run) return;
         continue;
       }
@@ -129,6 +143,25 @@ export class GapFill {
     if (run !== this.run) return;
     this.filling = false;
     this.drain(run);
+  }
+
+  /** A page, or a rejection: the read's, or `timeout` when it does not answer within
+   * `timeoutMs` (it is aborted then; one that ignores the signal is left to itself). */
+  private read(since: number, limit: number): Promise<HistoryPage> {
+    const abort = typeof AbortController === 'function' ? new AbortController() : undefined;
+    this.abort = abort;
+    const ms = this.o.timeoutMs;
+    return new Promise<HistoryPage>((resolve, reject) => {
+      this.readTimer = ms > 0 ? later(() => {
+        abort?.abort();
+        reject(new ChatError('timeout', `the history read did not answer within ${ms} ms`));
+      }, ms) : undefined;
+      const timer = this.readTimer;
+      this.o.read!({ since, limit, ...(abort ? { signal: abort.signal } : {}) }).then(
+        (page) => (clearTimeout(timer), resolve(page)),
+        (e) => (clearTimeout(timer), reject(e)),
+      );
+    });
   }
 
   /** The last seq delivered, or just before the gap. */

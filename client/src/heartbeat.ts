@@ -1,11 +1,12 @@
 // The heartbeat: `ping` on a timer; a connection silent past the timeout is dead.
 
 import { OPEN, type SocketLike } from './socket.js';
+import { every, later, reachable } from './timers.js';
 
 export interface HeartbeatOptions {
-  /** `ping` every this many ms (default 20000; 0 disables the heartbeat). */
+  /** `ping` every this many ms (default 20000; 0 or `Infinity` disables the heartbeat). */
   intervalMs?: number;
-  /** Dead after this many ms without any frame (default 10000). */
+  /** Dead after this many ms without any frame (default 10000; `Infinity`: never). */
   timeoutMs?: number;
 }
 
@@ -33,18 +34,18 @@ export class Heartbeat {
   /** Starts pinging `ws` (once it is open). */
   arm(ws: SocketLike): void {
     const interval = this.intervalMs;
-    if (interval <= 0) return;
+    if (interval <= 0 || !reachable(interval)) return; // disabled
     if (this.schedule) return this.schedule.add(this, ws);
     clearInterval(this.pingTimer);
-    this.pingTimer = setInterval(() => this.check(ws), interval);
+    this.pingTimer = every(() => this.check(ws), interval);
   }
 
   /** Sends `ping`; if nothing at all arrives within the timeout, `dead()` is called. */
   check(ws: SocketLike): void {
-    if (this.intervalMs <= 0 || ws !== this.current() || ws.readyState !== OPEN) return;
+    if (this.intervalMs <= 0 || !reachable(this.intervalMs) || ws !== this.current() || ws.readyState !== OPEN) return;
     ws.send('ping');
     if (this.deadTimer === undefined) {
-      this.deadTimer = setTimeout(() => {
+      this.deadTimer = later(() => {
         this.deadTimer = undefined;
         // Silent past the timeout: assume the path is dead (its eventual close event is
         // ignored once it is no longer the current socket).
@@ -85,7 +86,7 @@ export class HeartbeatSchedule {
   add(hb: Heartbeat, ws: SocketLike): void {
     this.armed.set(hb, ws);
     if (this.timer === undefined && this.intervalMs > 0) {
-      this.timer = setInterval(() => {
+      this.timer = every(() => {
         for (const [h, s] of [...this.armed]) h.check(s);
       }, this.intervalMs);
     }

@@ -1,8 +1,9 @@
 // History over HTTP: a page of a room's log (`GET /rooms/{room}/messages`).
 
-import type { MessageFrame } from './frames.js';
+import type { LogFrame } from './frames.js';
 import { ChatError, errorMessage } from './errors.js';
 import { httpBase, roomPath } from './urls.js';
+import type { MessageStates } from './state.js';
 
 /** The part of `fetch` the client uses (history, and the check of a refused token). */
 export type FetchLike = (
@@ -22,7 +23,9 @@ export interface HistoryQuery {
 /** A page of the room's log, in the server's order (newest first unless `since` was given);
  * `next` is the cursor for the following page (`null`: no more). */
 export interface HistoryPage {
-  messages: MessageFrame[];
+  /** Messages in their current state and the `edit`, `delete` and `react` events on them (see
+   * {@link MessageStates}), by seq. */
+  messages: LogFrame[];
   next: number | null;
 }
 

@@ -2,10 +2,13 @@
  * @edge-chat/client — a client for edge-chat rooms (protocol: docs/protocol.md).
  *
  * - `connect({url, room, token | getToken})` returns a {@link Room}.
- * - Reconnects with jittered exponential backoff and resumes with `since=<last seq seen>`,
- *   so the application sees every message once, in order, with a `gap` event only when the
- *   server no longer retains what was missed (and a `reset` event when the room's count
- *   restarted).
+ * - Reconnects with jittered exponential backoff (no attempt while the browser is offline;
+ *   `maxRetries` gives up) and resumes with `since=<last seq seen>`, so the application sees
+ *   every message once, in order, with a `gap` event only when the server no longer retains
+ *   what was missed (and a `reset` event when the room's count restarted). `state` and
+ *   `statechange` (with the previous state and why) follow the life cycle.
+ * - `getToken({room, reason})` is asked for tokens, one request at a time, each bounded by the
+ *   connect timeout.
  * - A resume that missed more than the server replays (a `replay_limit` gap) is completed from
  *   the history API before what follows is delivered.
  * - The token travels as a WebSocket subprotocol (`edge-chat.token.<jwt>`), in no URL
@@ -13,7 +16,8 @@
  * - Publishes made while disconnected are queued (bounded) and sent with their ids after
  *   reconnect, oldest first; unacknowledged ones are re-sent too. The server's idempotency
  *   (same user, same id → same seq) makes that safe. Every publish settles: ack, error frame,
- *   a client-side refusal (`too_large`, `queue_full`), its timeout or abort, `closed`, `failed`.
+ *   a client-side refusal (`too_large`, `bad_frame`, `bad_json`: what the server would refuse
+ *   without saying which frame; `queue_full`), its timeout or abort, `closed`, `failed`.
  * - Sends the text frame `ping` as a heartbeat; a connection that stays silent past the
  *   timeout is considered dead and replaced. In browsers, `offline`/`online` and the page
  *   becoming visible are acted on at once.
@@ -34,12 +38,15 @@
  * | options | `ConnectOptions`, `PublishOptions` |
  * | socket | the WebSocket subset used, close codes, closing quietly |
  * | size | `utf8Length` |
- * | backoff | `backoffDelay`, `Backoff` |
+ * | backoff | `backoffDelay`, `Backoff`, `SharedBackoff` (one retry schedule, a count per connection) |
  * | resume | `ResumeTracker`: the resume point, no duplicates |
  * | gapfill | `GapFill`: messages in order, a `replay_limit` gap filled from history first |
  * | queue | `OutboundQueue`: publishes until acked |
  * | emitter | `Emitter`: typed handlers, a throwing one reported |
- * | tokens, ids | JWT expiry; publish ids |
+ * | tokens, ids | JWT expiry and `rooms` claim; publish ids |
+ * | token-source | `TokenSource`: the room's token and its `getToken` requests (`{room, reason}`, one at a time, bounded) |
+ * | checks | what the server would refuse in a frame (ids, nesting, reactions), checked before sending |
+ * | timers | timers for durations as the options mean them (beyond 2^31-1 ms: never) |
  * | urls, history, probe | the worker's URLs and the token's transport; `fetchHistory`; the check of a refused token |
  * | browser, heartbeat, members | browser life cycle; ping/pong; the member list |
  * | refresh | the token refreshed in place on `token_expiring` |
@@ -47,19 +54,21 @@
  * | room | `Room` (on `Connection`) and `connect`: the public API, frames turned into events |
  * | chat | `ReadState` (this user's cursor and unread count), `TypingThrottle` |
  * | state | `MessageStates`: messages rebuilt from history, resume and events (edits, deletions, reactions) |
- * | session | `Session`: a user's rooms sharing one token request, one backoff and one heartbeat |
+ * | session, shared-token | `Session`: a user's rooms sharing one token request (`SharedToken`), one retry schedule and one heartbeat |
  * | internal | the building blocks, for `@edge-chat/client/internal` |
  */
 
 export type {
-  State, Sender, MessageFrame, DirectFrame, PresenceFrame, GapFrame, ErrorFrame, WelcomeFrame, Member, Ack,
+  State, Sender, MessageFrame, LogFrame, DirectFrame, PresenceFrame, GapFrame, ErrorFrame, WelcomeFrame, Member, Ack,
   TokenExpiringFrame, AuthOkFrame, ClosingFrame, TypingFrame, ReadFrame, EditFrame, DeleteFrame, ReactFrame,
 } from './frames.js';
 export { ChatError } from './errors.js';
 export type {
-  DisconnectEvent, RetryReason, RetryEvent, ResetEvent, FailedEvent, ClosedEvent, RefreshedEvent, RefreshFailedEvent, Events,
+  DisconnectEvent, RetryReason, RetryEvent, ResetEvent, FailedEvent, ClosedEvent, RefreshedEvent, RefreshFailedEvent, FillFailedEvent,
+  StateReason, StateChangeEvent, Events,
 } from './events.js';
 export type { ConnectOptions, PublishOptions } from './options.js';
+export type { GetToken, TokenRequest, TokenReason } from './token-source.js';
 export type { SocketLike, WebSocketLike } from './socket.js';
 export type { TokenTransport } from './urls.js';
 export type { FetchLike, HistoryQuery, HistoryPage, HistoryOptions } from './history.js';

@@ -4,20 +4,27 @@ import type { BackoffOptions } from './backoff.js';
 import type { Events } from './events.js';
 import type { FetchLike } from './history.js';
 import type { WebSocketLike } from './socket.js';
+import type { GetToken } from './token-source.js';
 import type { TokenTransport } from './urls.js';
 
+/** Every duration is in ms; one beyond what a platform timer holds (2^31-1 ms, about 24.8
+ * days), `Infinity` included, means "never" (no timeout, no ping, no reset, no retry) instead
+ * of firing at once. */
 export interface ConnectOptions {
   /** The worker's base URL: `https://chat.example.com` or `ws://127.0.0.1:8787`. */
   url: string;
   room: string;
   /** A fixed token. */
   token?: string;
-  /** Called for the first token, again whenever the current one has expired, after any
-   * connection attempt that failed before it was welcomed (which is how a refused token
-   * looks), on `reconnect()`, and when the server says the connection's token expires soon
-   * (`token_expiring`: the new token is sent on the open connection, see `refreshAttempts`).
-   * It must then give a new token, not a cached one that expires as soon. */
-  getToken?: () => string | Promise<string>;
+  /** Called with `{room, reason}` for the first token (`connect`), again whenever the current
+   * one has expired (`expired`), after any connection attempt that failed before it was
+   * welcomed (`refused`: which is how a refused token looks), on `reconnect()` (`reconnect`),
+   * after a history read refused with 401 (`history`), and when the server says the
+   * connection's token expires soon (`refresh`: the new token is sent on the open connection,
+   * see `refreshAttempts`). It must then give a new token, not a cached one that expires as
+   * soon. One request at a time; one not answered within `connectTimeoutMs` is abandoned (its
+   * late answer ignored) and the next attempt asks again. A function of no arguments works too. */
+  getToken?: GetToken;
   /** On `token_expiring`, how many times to try refreshing the token in place (`getToken`, then
    * an `auth` frame) before the token expires (default 3; 0: never — the server then closes
    * with 4001 at `exp` and the client reconnects with a new token). Needs `getToken`. */
@@ -30,8 +37,9 @@ export interface ConnectOptions {
    * `reason: 'replay_limit'` (those messages can be read with `history`). */
   fillGaps?: boolean;
   /** Failed history reads in a row before a fill gives up (default 5, with the `backoff`
-   * delays between them): what it could not read is then a `gap` event with
-   * `reason: 'replay_limit'`, and delivery goes on. */
+   * delays between them; a read not answered within `connectTimeoutMs` counts as failed): what
+   * it could not read is then a `gap` event with `reason: 'replay_limit'`, and delivery goes
+   * on. Each failed read is a `fill_failed` event. */
   fillAttempts?: number;
   /** Take coalesced `batch` frames (default true): under load the server then sends each
    * turn's frames in one WebSocket message; the events the application sees are the same. */
@@ -49,14 +57,24 @@ export interface ConnectOptions {
    * `too_large` without being sent. */
   maxMessageBytes?: number;
   /** Default timeout of a publish, ms: it rejects with `timeout` if no ack came by then
-   * (default: none, it waits). `publish(data, {timeoutMs})` overrides it. */
+   * (default: none, it waits; `Infinity` too). `publish(data, {timeoutMs})` overrides it. */
   publishTimeoutMs?: number;
   /** A connection attempt not welcomed within this time (including `getToken`) is dropped and
-   * retried, ms (default 10000; 0 disables). */
+   * retried, ms (default 10000; 0 or `Infinity` disables). It also bounds every `getToken`
+   * request (for a refresh or a history read too), the refusal check, and each history read of
+   * a gap fill. */
   connectTimeoutMs?: number;
   /** Heartbeat: `ping` every `intervalMs` (default 20000); dead after `timeoutMs` of
-   * silence (default 10000). `intervalMs: 0` disables it. */
+   * silence (default 10000; `Infinity`: never). `intervalMs: 0` (or `Infinity`) disables it. */
   heartbeat?: { intervalMs?: number; timeoutMs?: number };
+  /** `false`: the handle is created `idle` — no socket, no `getToken` call — until `open()` (or
+   * `reconnect()`) (default true: it connects at once). Publishes made meanwhile are queued. */
+  autoConnect?: boolean;
+  /** After this many retries in a row (connections lost or attempts failed since the last
+   * welcome) the handle gives up: state `failed`, `failed` event with code `max_retries`,
+   * pending publishes rejected (default: unlimited). Retries waiting for the browser to be
+   * online do not count. */
+  maxRetries?: number;
   /** After this many refusals in a row the handle gives up: state `failed`, `failed` event,
    * pending publishes rejected (default 3). A refusal is the server's 401/403 (or `bad_room`)
    * for the token, learnt from `probe`, or a WebSocket constructor that throws. */
@@ -70,12 +88,13 @@ export interface ConnectOptions {
   probe?: boolean;
   /** The `fetch` to use (default the global one). */
   fetch?: FetchLike;
-  /** Where `window`/`document` exist, act on `offline` (drop the connection), `online` and the
-   * page becoming visible (reconnect at once, or check the connection with a ping)
-   * (default true). */
+  /** Where `window`/`document` exist, act on `offline` (drop the connection; while
+   * `navigator.onLine` is false no attempt is made: no retry, no `getToken` call, no refusal
+   * counted), `online` and the page becoming visible (reconnect at once, or check the
+   * connection with a ping) (default true). */
   browserEvents?: boolean;
-  /** Called when an event handler throws (default: `reportError`, else rethrown in a task).
-   * The connection carries on either way. */
+  /** Called when an event handler throws (default: `reportError` where it exists — browsers,
+   * Workers —, else `console.error`, e.g. in Node). The connection carries on either way. */
   onHandlerError?: (error: unknown, event: keyof Events) => void;
   /** A WebSocket constructor, when the platform has no global one. */
   WebSocket?: WebSocketLike;
@@ -88,20 +107,22 @@ export interface ConnectOptions {
   shared?: SharedParts;
 }
 
-/** What the rooms of one session share: one backoff schedule and one heartbeat timer (the
- * token is shared through the session's `getToken`). */
+/** What the rooms of one session share: one retry schedule (each room counting its own
+ * retries on it) and one heartbeat timer (the token is shared through the session's
+ * `getToken`). */
 export interface SharedParts {
-  backoff: import('./backoff.js').Backoff;
+  backoff: import('./backoff.js').SharedBackoff;
   heartbeat: import('./heartbeat.js').HeartbeatSchedule;
 }
 
 export interface PublishOptions {
-  /** `false`: the server leaves out this connection (default true). */
+  /** `false`: the server leaves out this connection (default true). Its seq, learnt from the
+   * ack, counts as seen: no resume brings the message back. */
   echo?: boolean;
   /** The idempotency id (default: generated). */
   id?: string;
   /** Reject with `timeout` if there is no ack after this many ms (default
-   * `publishTimeoutMs`). */
+   * `publishTimeoutMs`; 0 or `Infinity`: no timeout). */
   timeoutMs?: number;
   /** Reject with `aborted` when this signal aborts. */
   signal?: AbortSignal;

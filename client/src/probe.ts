@@ -3,6 +3,7 @@
 import type { FailedEvent } from './events.js';
 import { ChatError } from './errors.js';
 import { fetchHistory, type HistoryOptions } from './history.js';
+import { later } from './timers.js';
 
 /**
  * Asks the front worker whether it refuses this token for this room, without touching the
@@ -14,7 +15,7 @@ import { fetchHistory, type HistoryOptions } from './history.js';
  */
 export async function probeToken(opts: HistoryOptions, timeoutMs: number): Promise<FailedEvent | undefined> {
   const abort = typeof AbortController === 'function' ? new AbortController() : undefined;
-  const timer = abort && timeoutMs > 0 ? setTimeout(() => abort.abort(), timeoutMs) : undefined;
+  const timer = abort && timeoutMs > 0 ? later(() => abort.abort(), timeoutMs) : undefined;
   try {
     await fetchHistory({ ...opts, limit: 0, ...(abort ? { signal: abort.signal } : {}) });
     return undefined;

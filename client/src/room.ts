@@ -7,6 +7,7 @@ import type {
   State, TokenExpiringFrame, TypingFrame, WelcomeFrame,
 } from './frames.js';
 import { ReadState, TypingThrottle } from './chat.js';
+import { refusal } from './checks.js';
 import type { ClosedEvent, Events, FailedEvent } from './events.js';
 import type { ConnectOptions, PublishOptions } from './options.js';
 import { Connection } from './connection.js';
@@ -19,6 +20,7 @@ import { frozenMembers, withPresence } from './members.js';
 import type { Pending } from './queue.js';
 import { utf8Length } from './size.js';
 import { CLIENT_DROP, closeQuietly, type SocketLike } from './socket.js';
+import { later } from './timers.js';
 
 /** A room handle. Create it with {@link connect}. */
 export class Room extends Connection {
@@ -43,13 +45,15 @@ export class Room extends Connection {
       resume: this.resume,
       read: opts.fillGaps === false || !this.fetchFn ? undefined : (q) => this.history(q),
       attempts: opts.fillAttempts ?? 5,
+      timeoutMs: opts.connectTimeoutMs ?? 10000,
       backoff: opts.backoff,
       random: this.random,
       ordered: (f) => this.ordered(f),
       gap: (g) => this.events.emit('gap', g),
+      failed: (f) => this.events.emit('fill_failed', f),
     });
     this.typingThrottle = new TypingThrottle(opts.typingIntervalMs ?? 2000);
-    this.open();
+    if (opts.autoConnect !== false) this.attempt('open');
   }
 
   // ---- public state ---------------------------------------------------------------------------
@@ -121,10 +125,12 @@ export class Room extends Connection {
 
   /**
    * Publishes `data` to the room. Resolves with `{id, seq}` once the server has stored it;
-   * rejects with a {@link ChatError}: an `error` frame with its id (e.g. `rate_limited`),
-   * `too_large` (checked here, before sending), `queue_full`, `duplicate_id`, `timeout`,
-   * `aborted`, `closed` or `failed`. While disconnected the publish waits in the queue.
-   * After `timeout` or `aborted` the client stops sending it, but a copy already sent may
+   * rejects with a {@link ChatError}: an `error` frame with its id (e.g. `rate_limited`), what
+   * the server would refuse, checked here before sending — `too_large`, `bad_json` (data nested
+   * deeper than 64 levels), `bad_frame` (an `id` that is not a string of 1-128 characters, or
+   * has a lone surrogate), `bad_data` (not JSON-serialisable) —, `queue_full`, `duplicate_id`,
+   * `timeout`, `aborted`, `closed` or `failed`. While disconnected the publish waits in the
+   * queue. After `timeout` or `aborted` the client stops sending it, but a copy already sent may
    * still be stored: publishing again with the same id is safe.
    */
   publish(data: unknown, options: PublishOptions = {}): Promise<Ack> {
@@ -142,8 +148,9 @@ export class Room extends Connection {
     return this.enqueue({ type: 'delete', target: seq }, options);
   }
 
-  /** Adds (`on`, the default) or removes this user's reaction `emoji` (1–32 characters) to
-   * message `seq`. A repeat of the current state is acked and changes nothing. */
+  /** Adds (`on`, the default) or removes this user's reaction `emoji` (1–32 characters, no
+   * control characters: else `bad_frame`, without sending) to message `seq`. A repeat of the
+   * current state is acked and changes nothing. */
   react(seq: number, emoji: string, on = true, options: PublishOptions = {}): Promise<Ack> {
     return this.enqueue({ type: 'react', target: seq, emoji, on }, options);
   }
@@ -187,6 +194,9 @@ export class Room extends Connection {
       } catch (e) {
         return reject(new ChatError('bad_data', `the data cannot be sent as JSON: ${errorMessage(e)}`, id));
       }
+      // What the server would refuse without this id to answer with would never settle.
+      const refused = refusal({ ...fields, id }, frame);
+      if (refused) return reject(new ChatError(refused.code, refused.message, id));
       const bytes = utf8Length(frame);
       if (bytes > this.maxBytes) return reject(tooLarge(bytes, this.maxBytes, id));
 
@@ -196,17 +206,19 @@ export class Room extends Connection {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
+      const unechoed = fields.echo === false;
       const entry: Pending = {
         id,
         frame,
         bytes,
-        resolve: (ack) => (done(), resolve(ack)),
+        // Its message is not sent back here: the resume point learns its seq from the ack.
+        resolve: (ack) => (done(), unechoed && this.resume.unechoed(ack.seq), resolve(ack)),
         reject: (err) => (done(), reject(err)),
       };
       if (!this.queue.add(entry)) return;
       const timeoutMs = options.timeoutMs ?? this.opts.publishTimeoutMs;
       if (timeoutMs !== undefined && timeoutMs > 0) {
-        timer = setTimeout(() => this.queue.failEntry(entry, new ChatError('timeout', `no ack within ${timeoutMs} ms`, id)), timeoutMs);
+        timer = later(() => this.queue.failEntry(entry, new ChatError('timeout', `no ack within ${timeoutMs} ms`, id)), timeoutMs);
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       this.flush();
@@ -214,17 +226,20 @@ export class Room extends Connection {
   }
 
   /** Sends `data` to one connection or to every connection of a user. Refusals arrive as
-   * `error` events carrying the returned id (`not_found`, `unavailable`, and `too_large`, which
-   * the client reports itself without sending). Undefined when not connected. */
+   * `error` events carrying the returned id (`not_found`, `unavailable`, and what the client
+   * reports itself without sending: `too_large`, `bad_json` for data nested deeper than 64
+   * levels, `bad_frame` for a user id that is not 1-128 characters without control characters).
+   * Undefined when not connected. */
   direct(to: { userId: string } | { connectionId: string }, data: unknown): string | undefined {
     if (!this.isOpen()) return undefined;
     const id = newId(this.random);
     const target = 'userId' in to ? { user_id: to.userId } : { connection_id: to.connectionId };
-    const frame = JSON.stringify({ type: 'direct', to: target, data, id });
+    const fields = { type: 'direct', to: target, data, id };
+    const frame = JSON.stringify(fields);
     const bytes = utf8Length(frame);
-    if (bytes > this.maxBytes) {
-      const err = tooLarge(bytes, this.maxBytes, id);
-      queueMicrotask(() => this.events.emit('error', { type: 'error', code: err.code, message: err.message, id }));
+    const refused = refusal(fields, frame) ?? (bytes > this.maxBytes ? tooLarge(bytes, this.maxBytes, id) : undefined);
+    if (refused) {
+      queueMicrotask(() => this.events.emit('error', { type: 'error', code: refused.code, message: refused.message, id }));
     } else {
       this.ws!.send(frame);
     }
@@ -233,31 +248,40 @@ export class Room extends Connection {
 
   /**
    * Reads a page of the room's history over HTTP with the room's token (see
-   * {@link fetchHistory}); on 401 it asks `getToken` once for a fresh token and tries again.
-   * Messages read this way are not delivered as `message` events.
+   * {@link fetchHistory}); on 401 it asks `getToken` once for a fresh token (`reason:
+   * 'history'`) and tries again. Messages read this way are not delivered as `message` events.
+   * Rejects with a {@link ChatError}; `token_error` when `getToken` threw, gave no token or did
+   * not answer within `connectTimeoutMs`.
    */
   async history(query: HistoryQuery = {}): Promise<HistoryPage> {
-    const read = async () => fetchHistory({ ...query, url: this.opts.url, room: this.opts.room, token: await this.freshToken(), fetch: this.fetchFn });
+    const read = async (forced?: 'history') => {
+      let token: string;
+      try {
+        token = await this.freshToken(forced);
+      } catch (e) {
+        throw new ChatError('token_error', `no token for the history read: ${errorMessage(e)}`);
+      }
+      return fetchHistory({ ...query, url: this.opts.url, room: this.opts.room, token, fetch: this.fetchFn });
+    };
     try {
       return await read();
     } catch (e) {
       if (!(e instanceof ChatError && e.status === 401 && this.opts.getToken)) throw e;
-      this.needFreshToken = true;
-      return read();
+      return read('history');
     }
   }
 
   /**
    * Drops the current connection (if any) and connects again now, asking `getToken` for a
-   * fresh token. Also the way out of `failed`. Does nothing once `closed` (after `close()` or
-   * a removal by the server: a new `connect()` joins again).
+   * fresh token (`reason: 'reconnect'`). Also the way out of `failed` (and out of `idle`). Does
+   * nothing once `closed` (after `close()` or a removal by the server: a new `connect()` joins
+   * again).
    */
   reconnect(): void {
     if (this.ended) return;
     this.cycle++;
-    this._failure = undefined;
-    this.refusals = 0;
-    if (this.opts.getToken) this.needFreshToken = true;
+    this.startOver();
+    this.discardToken('reconnect');
     this.clearTimers();
     const ws = this.detach();
     if (ws) {
@@ -266,7 +290,18 @@ export class Room extends Connection {
       this.events.emit('disconnect', { code: CLIENT_DROP, reason: 'reconnect', wasOpen: ws.wasOpen });
       if (!this.live(cycle)) return;
     }
-    this.open();
+    this.attempt('reconnect');
+  }
+
+  /**
+   * Starts connecting a handle that is not trying to: one created with `autoConnect: false`
+   * (state `idle`), or one that `failed` (like `reconnect()`, with the token it has unless that
+   * was refused). Does nothing while connecting, open or reconnecting, nor once closed.
+   */
+  open(): void {
+    if (this.ended || (this._state !== 'idle' && this._state !== 'failed')) return;
+    this.startOver();
+    this.attempt('open');
   }
 
   /** Closes for good: no reconnect; pending publishes are rejected with `closed`; the
@@ -382,10 +417,13 @@ export class Room extends Connection {
   /** A message or a log event (edit, delete, react), in seq order and once. */
   private ordered(f: Exclude<Ordered, GapFrame>): void {
     switch (f.type) {
-      case 'message':
+      case 'message': {
+        const cycle = this.cycle;
         this.events.emit('message', f);
-        if (this.reads.message(f, f.from?.user_id === this._userId)) this.events.emit('unread', this.reads.unread);
+        // Counted either way; said only if the handler did not close or replace the connection.
+        if (this.reads.message(f, f.from?.user_id === this._userId) && this.live(cycle)) this.events.emit('unread', this.reads.unread);
         return;
+      }
       case 'react':
         this.events.emit('reaction', f);
         return;
@@ -412,7 +450,7 @@ export class Room extends Connection {
     // sending), so that whatever the handlers below publish comes after them.
     this.flush();
     const steps: (() => void)[] = [
-      () => this.setState('open'),
+      () => this.setState('open', 'welcome'),
       () => before !== undefined && this.events.emit('reset', { lastSeq: before, seq: w.seq }),
       () => this.events.emit('welcome', w),
       () => this.events.emit('members', this._members),

@@ -6,27 +6,24 @@ import { SharedBackoff } from './backoff.js';
 import { HeartbeatSchedule } from './heartbeat.js';
 import type { ConnectOptions } from './options.js';
 import { Room } from './room.js';
-import { expiresSoon } from './tokens.js';
+import { SharedToken } from './shared-token.js';
 
-/** `connect`'s options without the room (and without `token`/`getToken` per room). */
+/** `connect`'s options without the room. Its `getToken` serves every room, told which one asks
+ * (`{room, reason}`); one token is shared where its `rooms` claim allows. */
 export type SessionOptions = Omit<ConnectOptions, 'room' | 'shared'>;
-
-/** A token fetched this recently is handed to every room that asks (they asked together). */
-const SHARED_TOKEN_MS = 2000;
 
 export class Session {
   private readonly joined = new Map<string, Room>();
   private readonly backoff: SharedBackoff;
   private readonly heartbeat: HeartbeatSchedule;
-  private token: string | undefined;
-  private fetchedAt = -Infinity;
-  private request: Promise<string> | undefined;
+  /** The session's `getToken`, shared by its rooms (shared-token.ts). */
+  private readonly tokens: SharedToken | undefined;
 
   constructor(private readonly opts: SessionOptions) {
     if (!opts.token && !opts.getToken) throw new Error('pass `token` or `getToken`');
     this.backoff = new SharedBackoff(opts.backoff, opts.random ?? Math.random);
     this.heartbeat = new HeartbeatSchedule(opts.heartbeat?.intervalMs ?? 20000);
-    this.token = opts.token;
+    this.tokens = opts.getToken ? new SharedToken(opts.getToken) : undefined;
   }
 
   /** The rooms joined, by name. */
@@ -35,7 +32,8 @@ export class Session {
   }
 
   /** Joins `room` (or returns the room already joined): its own socket, the session's token,
-   * backoff and heartbeat. `options` override the session's for this room. */
+   * backoff and heartbeat. `options` override the session's for this room — a `getToken` among
+   * them serves this room alone. */
   join(room: string, options: Partial<SessionOptions> = {}): Room {
     const existing = this.joined.get(room);
     if (existing && existing.state !== 'closed') return existing;
@@ -43,12 +41,14 @@ export class Session {
       ...this.opts,
       ...options,
       room,
-      ...(this.opts.getToken ? { getToken: () => this.sharedToken() } : {}),
+      ...(!options.getToken && this.tokens ? { getToken: this.tokens.get.bind(this.tokens) } : {}),
       shared: { backoff: this.backoff, heartbeat: this.heartbeat },
     });
     this.joined.set(room, handle);
     handle.on('closed', () => {
-      if (this.joined.get(room) === handle) this.joined.delete(room);
+      if (this.joined.get(room) !== handle) return;
+      this.joined.delete(room);
+      this.tokens?.forget(room);
     });
     return handle;
   }
@@ -57,35 +57,13 @@ export class Session {
   leave(room: string): void {
     const handle = this.joined.get(room);
     this.joined.delete(room);
+    this.tokens?.forget(room);
     handle?.close();
   }
 
   /** Leaves every room. */
   close(): void {
     for (const room of [...this.joined.keys()]) this.leave(room);
-  }
-
-  /**
-   * One token for all the rooms: rooms asking at once share one `getToken` call, and a token
-   * fetched moments ago is handed to the next room asking (rooms that reconnect together after
-   * an outage, or whose token expired together, refresh once).
-   */
-  private sharedToken(): Promise<string> {
-    if (this.request) return this.request;
-    const fresh = this.token !== undefined && !expiresSoon(this.token);
-    if (fresh && Date.now() - this.fetchedAt < SHARED_TOKEN_MS) return Promise.resolve(this.token!);
-    const request = (async () => {
-      const t = await this.opts.getToken!();
-      this.token = t;
-      this.fetchedAt = Date.now();
-      return t;
-    })();
-    const forget = () => {
-      if (this.request === request) this.request = undefined;
-    };
-    this.request = request;
-    request.then(forget, forget);
-    return request;
   }
 }
 

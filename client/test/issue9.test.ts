@@ -5,6 +5,7 @@ import { test, mock, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, fetchHistory, utf8Length, ChatError, type ConnectOptions, type Member } from '../src/index.js';
 import { FakeSocket, tick, settled, msg, fakeFetch } from '../test-support/fake.js';
+import { fakeBrowser } from '../test-support/browser.js';
 
 const base = (extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
   url: 'ws://h', room: 'r', token: 't', WebSocket: FakeSocket, heartbeat: { intervalMs: 0 }, random: () => 0.5,
@@ -383,46 +384,6 @@ test('bug 6: a WebSocket constructor that keeps throwing fails the handle with s
 });
 
 // ---- 8. browser life cycle, reconnect(), disconnect, publish timeouts, readonly, history -------
-
-function fakeBrowser() {
-  const listeners = new Map<string, Set<() => void>>();
-  const target = () => ({
-    addEventListener: (type: string, fn: () => void) => {
-      if (!listeners.has(type)) listeners.set(type, new Set());
-      listeners.get(type)!.add(fn);
-    },
-    removeEventListener: (type: string, fn: () => void) => void listeners.get(type)?.delete(fn),
-  });
-  const win = target();
-  const doc = { ...target(), visibilityState: 'visible' };
-  const nav = { onLine: true };
-  const g = globalThis as Record<string, unknown>;
-  const saved = ['addEventListener', 'removeEventListener', 'navigator', 'document'].map(
-    (k) => [k, Object.getOwnPropertyDescriptor(g, k)] as const,
-  );
-  const set = (k: string, value: unknown) => Object.defineProperty(g, k, { value, configurable: true, writable: true });
-  set('addEventListener', win.addEventListener);
-  set('removeEventListener', win.removeEventListener);
-  set('navigator', nav);
-  set('document', doc);
-  return {
-    fire(type: string) {
-      if (type === 'offline' || type === 'online') nav.onLine = type === 'online';
-      for (const fn of [...(listeners.get(type) ?? [])]) fn();
-    },
-    show(visible: boolean) {
-      doc.visibilityState = visible ? 'visible' : 'hidden';
-      this.fire('visibilitychange');
-    },
-    count: () => [...listeners.values()].reduce((n, s) => n + s.size, 0),
-    restore() {
-      for (const [k, d] of saved) {
-        if (d) Object.defineProperty(g, k, d);
-        else delete g[k];
-      }
-    },
-  };
-}
 
 test('bug 8: offline drops the connection at once; online reconnects at once', async () => {
   mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
