@@ -170,9 +170,13 @@ export const sizes = [tokenExpiry('a.b.c'), utf8Length('é'), backoffDelay(1)];
 export const parts = [new OutboundQueue(1), new ResumeTracker(), new Emitter<{ a: number }>(), new SharedBackoff(), new HeartbeatSchedule(1000), NotPublic];
 `;
 
-/** Node's part of the consumer: `ws` passed as the README says for TypeScript. */
+/** Node's part of the consumer: \`ws\`'s class passed as it is, no cast. */
 const NODE_CONSUMER = `import WebSocket from 'ws';
-export const viaWs: Room = connect({ url: 'ws://127.0.0.1:8787', room: 'lobby', token: 'jwt', WebSocket: WebSocket as WebSocketLike });
+export const viaWs: Room = connect({ url: 'ws://127.0.0.1:8787', room: 'lobby', token: 'jwt', WebSocket });
+`;
+
+/** A browser's part of the consumer: the DOM's WebSocket passed as it is, no cast. */
+const DOM_CONSUMER = `export const viaDom: Room = connect({ url: 'wss://chat.example', room: 'lobby', token: 'jwt', WebSocket: globalThis.WebSocket });
 `;
 
 for (const [mode, pkgType, compilerOptions, declarations] of [
@@ -188,7 +192,8 @@ for (const [mode, pkgType, compilerOptions, declarations] of [
   test(`a TypeScript consumer type-checks as ${mode}, against ${declarations}`, { timeout: 120_000 }, async () => {
     const project = path.join(app, `ts-${pkgType}-${compilerOptions.module}`);
     write(path.join(project, 'package.json'), json({ type: pkgType }));
-    write(path.join(project, 'consumer.ts'), CONSUMER + (compilerOptions.types.includes('node') ? NODE_CONSUMER : ''));
+    const platform = compilerOptions.types.includes('node') ? NODE_CONSUMER : '';
+    write(path.join(project, 'consumer.ts'), CONSUMER + platform + (compilerOptions.lib.includes('DOM') ? DOM_CONSUMER : ''));
     write(path.join(project, 'tsconfig.json'), json({
       compilerOptions: { target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, ...compilerOptions },
       files: ['consumer.ts'],

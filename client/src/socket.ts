@@ -1,14 +1,19 @@
 // The WebSocket as the client uses it.
 
+/** A handler property checked like a method (bivariantly): the platforms' own socket types (the
+ * DOM's `WebSocket`, `ws`'s) declare narrower event types than the client reads, and must still
+ * be assignable as they are — `WebSocket: WebSocket`, no cast. */
+type Listener<E> = { bivarianceHack(ev: E): void }['bivarianceHack'];
+
 /** The subset of the WebSocket API the client uses. */
 export interface SocketLike {
   readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason?: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: Listener<unknown> | null;
+  onmessage: Listener<{ data: unknown }> | null;
+  onclose: Listener<{ code: number; reason?: string }> | null;
+  onerror: Listener<unknown> | null;
 }
 export type WebSocketLike = new (url: string, protocols?: string | string[]) => SocketLike;
 
