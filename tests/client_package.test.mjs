@@ -80,7 +80,7 @@ const manifest = () => JSON.parse(fs.readFileSync(installed('package.json'), 'ut
 
 test('a pack from a clean checkout builds both module formats and ships only them, the README and the CHANGELOG', () => {
   const modules = fs.readdirSync(path.join(CLIENT, 'src')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3));
-  const expected = ['package.json', 'README.md', 'CHANGELOG.md', 'dist/cjs/package.json', 'internal/package.json'];
+  const expected = ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/cjs/package.json', 'internal/package.json'];
   for (const m of modules) {
     for (const ext of ['.js', '.js.map', '.d.ts']) expected.push(`dist/${m}${ext}`, `dist/cjs/${m}${ext}`);
   }
