@@ -119,6 +119,18 @@ export class Room extends Connection {
     return this.events.on(event, handler);
   }
 
+  /** Subscribes to the next `event` only (removed before it runs, so an event it causes itself
+   * does not reach it); returns the function that unsubscribes it before then. */
+  once<K extends keyof Events>(event: K, handler: Handler<Events[K]>): () => void {
+    return this.events.once(event, handler);
+  }
+
+  /** Unsubscribes `handler` (added with `on` or `once`); a handler removed while an event is
+   * being delivered is not called for it. Nothing happens if it was not subscribed. */
+  off<K extends keyof Events>(event: K, handler: Handler<Events[K]>): void {
+    this.events.off(event, handler);
+  }
+
   /**
    * Publishes `data` to the room. Resolves with `{id, seq}` once the server has stored it;
    * rejects with a {@link ChatError}: an `error` frame with its id (e.g. `rate_limited`),
