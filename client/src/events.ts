@@ -92,8 +92,9 @@ export interface RefreshFailedEvent {
   retrying: boolean;
 }
 
-export interface Events {
-  message: MessageFrame;
+/** Every event of a room handle and its value. `T`: the messages' data type (see `connect<T>`). */
+export interface Events<T = unknown> {
+  message: MessageFrame<T>;
   direct: DirectFrame;
   presence: PresenceFrame;
   gap: GapFrame;
@@ -112,7 +113,7 @@ export interface Events {
   typing: TypingFrame;
   /** A read receipt: a user's cursor moved (this user's too, from any of their devices). */
   read: ReadFrame;
-  edit: EditFrame;
+  edit: EditFrame<T>;
   delete: DeleteFrame;
   /** A reaction was added or removed (the `react` frame). */
   reaction: ReactFrame;

@@ -14,11 +14,15 @@ export interface Sender {
   server?: true;
 }
 
-export interface MessageFrame {
+/** A message. `T`: the type of its data, as the application publishes it (see
+ * `connect<T>`); the client does not check it. */
+export interface MessageFrame<T = unknown> {
   type: 'message';
   room: string;
   from: Sender;
-  data: unknown;
+  /** What was published; null for a message that was `deleted` (a replayed or history message
+   * in its current state). */
+  data: T | null;
   id?: string;
   ts: number;
   seq: number;
@@ -48,13 +52,13 @@ export interface ReadFrame {
   seq: number;
 }
 
-/** Message `target` now has `data` (logged as `seq`). */
-export interface EditFrame {
+/** Message `target` now has `data` (logged as `seq`). `T`: the messages' data type. */
+export interface EditFrame<T = unknown> {
   type: 'edit';
   seq: number;
   target: number;
   from: Sender;
-  data: unknown;
+  data: T;
   id?: string;
   ts: number;
 }

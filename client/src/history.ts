@@ -20,9 +20,9 @@ export interface HistoryQuery {
 }
 
 /** A page of the room's log, in the server's order (newest first unless `since` was given);
- * `next` is the cursor for the following page (`null`: no more). */
-export interface HistoryPage {
-  messages: MessageFrame[];
+ * `next` is the cursor for the following page (`null`: no more). `T`: the messages' data type. */
+export interface HistoryPage<T = unknown> {
+  messages: MessageFrame<T>[];
   next: number | null;
 }
 
@@ -37,9 +37,9 @@ export interface HistoryOptions extends HistoryQuery {
 /**
  * Reads a page of a room's history (`GET /rooms/{room}/messages`). The token goes in the
  * `Authorization` header, never in the URL. Rejects with a {@link ChatError}: the server's
- * code and the HTTP `status`, or `network_error`.
+ * code and the HTTP `status`, or `network_error`. `T`: the messages' data type (not checked).
  */
-export async function fetchHistory(opts: HistoryOptions): Promise<HistoryPage> {
+export async function fetchHistory<T = unknown>(opts: HistoryOptions): Promise<HistoryPage<T>> {
   const doFetch = opts.fetch ?? (globalThis as { fetch?: FetchLike }).fetch;
   if (!doFetch) throw new ChatError('network_error', 'no fetch available: pass one as `fetch`');
   const q = new URLSearchParams();
@@ -72,7 +72,7 @@ export async function fetchHistory(opts: HistoryOptions): Promise<HistoryPage> {
       res.status,
     );
   }
-  const page = body as Partial<HistoryPage> | undefined;
+  const page = body as Partial<HistoryPage<T>> | undefined;
   if (!page || !Array.isArray(page.messages)) throw new ChatError('bad_response', 'the history answer has no `messages`', undefined, res.status);
   return { messages: page.messages, next: typeof page.next === 'number' ? page.next : null };
 }

@@ -20,8 +20,10 @@ import type { Pending } from './queue.js';
 import { utf8Length } from './size.js';
 import { CLIENT_DROP, closeQuietly, type SocketLike } from './socket.js';
 
-/** A room handle. Create it with {@link connect}. */
-export class Room extends Connection {
+/** A room handle. Create it with {@link connect}. `T`: the type of the messages' data —
+ * what `publish` and `edit` take and `message`/`edit` events carry (default `unknown`). It is
+ * the application's promise about the room, not checked at run time. */
+export class Room<T = unknown> extends Connection {
   private _members: Member[] = frozenMembers([]);
   private _memberCount = 0;
   private _connectionId: string | undefined;
@@ -115,20 +117,20 @@ export class Room extends Connection {
   // ---- public methods -------------------------------------------------------------------------
 
   /** Subscribes to an event; returns the unsubscribe function. */
-  on<K extends keyof Events>(event: K, handler: Handler<Events[K]>): () => void {
-    return this.events.on(event, handler);
+  on<K extends keyof Events<T>>(event: K, handler: Handler<Events<T>[K]>): () => void {
+    return this.events.on(event, handler as Handler<Events[K]>);
   }
 
   /** Subscribes to the next `event` only (removed before it runs, so an event it causes itself
    * does not reach it); returns the function that unsubscribes it before then. */
-  once<K extends keyof Events>(event: K, handler: Handler<Events[K]>): () => void {
-    return this.events.once(event, handler);
+  once<K extends keyof Events<T>>(event: K, handler: Handler<Events<T>[K]>): () => void {
+    return this.events.once(event, handler as Handler<Events[K]>);
   }
 
   /** Unsubscribes `handler` (added with `on` or `once`); a handler removed while an event is
    * being delivered is not called for it. Nothing happens if it was not subscribed. */
-  off<K extends keyof Events>(event: K, handler: Handler<Events[K]>): void {
-    this.events.off(event, handler);
+  off<K extends keyof Events<T>>(event: K, handler: Handler<Events<T>[K]>): void {
+    this.events.off(event, handler as Handler<Events[K]>);
   }
 
   /**
@@ -139,13 +141,13 @@ export class Room extends Connection {
    * After `timeout` or `aborted` the client stops sending it, but a copy already sent may
    * still be stored: publishing again with the same id is safe.
    */
-  publish(data: unknown, options: PublishOptions = {}): Promise<Ack> {
+  publish(data: T, options: PublishOptions = {}): Promise<Ack> {
     return this.enqueue({ type: 'publish', data, ...(options.echo === false ? { echo: false } : {}) }, options);
   }
 
   /** Replaces the data of this user's message `seq`. Acked like a publish (same queue, same
    * refusals), plus `forbidden` (not the author) and `not_found` (no such message, or deleted). */
-  edit(seq: number, data: unknown, options: PublishOptions = {}): Promise<Ack> {
+  edit(seq: number, data: T, options: PublishOptions = {}): Promise<Ack> {
     return this.enqueue({ type: 'edit', target: seq, data }, options);
   }
 
@@ -248,8 +250,8 @@ export class Room extends Connection {
    * {@link fetchHistory}); on 401 it asks `getToken` once for a fresh token and tries again.
    * Messages read this way are not delivered as `message` events.
    */
-  async history(query: HistoryQuery = {}): Promise<HistoryPage> {
-    const read = async () => fetchHistory({ ...query, url: this.opts.url, room: this.opts.room, token: await this.freshToken(), fetch: this.fetchFn });
+  async history(query: HistoryQuery = {}): Promise<HistoryPage<T>> {
+    const read = async () => fetchHistory<T>({ ...query, url: this.opts.url, room: this.opts.room, token: await this.freshToken(), fetch: this.fetchFn });
     try {
       return await read();
     } catch (e) {
@@ -437,7 +439,8 @@ export class Room extends Connection {
   }
 }
 
-/** Opens a room: see {@link ConnectOptions}. */
-export function connect(opts: ConnectOptions): Room {
-  return new Room(opts);
+/** Opens a room: see {@link ConnectOptions}. `T`: the type of the messages' data (see
+ * {@link Room}); default `unknown`. */
+export function connect<T = unknown>(opts: ConnectOptions): Room<T> {
+  return new Room<T>(opts);
 }

@@ -6,10 +6,12 @@
 
 import type { DeleteFrame, EditFrame, MessageFrame, ReactFrame, Sender } from './frames.js';
 
-export interface MessageState {
+/** A message in its current state. `T`: the messages' data type. */
+export interface MessageState<T = unknown> {
   seq: number;
   from: Sender;
-  data: unknown;
+  /** The current data; null once deleted. */
+  data: T | null;
   ts: number;
   id?: string;
   edited: boolean;
@@ -20,21 +22,22 @@ export interface MessageState {
   updated: number;
 }
 
-type ChangeFrame = EditFrame | DeleteFrame | ReactFrame;
+type ChangeFrame<T> = EditFrame<T> | DeleteFrame | ReactFrame;
 
 /** Events kept for messages not seen yet, at most this many (the oldest go). */
 const EARLY_LIMIT = 1000;
 
-export class MessageStates {
-  readonly bySeq = new Map<number, MessageState>();
-  private readonly early: ChangeFrame[] = [];
+/** Messages in their current state, by seq. `T`: the messages' data type. */
+export class MessageStates<T = unknown> {
+  readonly bySeq = new Map<number, MessageState<T>>();
+  private readonly early: ChangeFrame<T>[] = [];
 
   /** A message frame: added, or replacing an older state of it. Returns its state. */
-  message(m: MessageFrame): MessageState {
+  message(m: MessageFrame<T>): MessageState<T> {
     const updated = m.updated ?? m.seq;
     const known = this.bySeq.get(m.seq);
     if (known && known.updated >= updated) return known;
-    const state: MessageState = {
+    const state: MessageState<T> = {
       seq: m.seq,
       from: m.from,
       data: m.deleted ? null : m.data,
@@ -52,7 +55,7 @@ export class MessageStates {
   }
 
   /** An event: applied to its message (the changed state is returned), or kept for later. */
-  event(e: ChangeFrame): MessageState | undefined {
+  event(e: ChangeFrame<T>): MessageState<T> | undefined {
     const state = this.bySeq.get(e.target);
     if (!state) {
       this.early.push(e);
@@ -62,7 +65,7 @@ export class MessageStates {
     return this.apply(state, e) ? state : undefined;
   }
 
-  private apply(s: MessageState, e: ChangeFrame): boolean {
+  private apply(s: MessageState<T>, e: ChangeFrame<T>): boolean {
     if (e.seq <= s.updated) return false;
     s.updated = e.seq;
     if (e.type === 'edit') {
