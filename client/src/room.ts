@@ -15,6 +15,7 @@ import { ChatError, errorMessage, tooLarge } from './errors.js';
 import { GapFill, type Ordered } from './gapfill.js';
 import { fetchHistory, type HistoryPage, type HistoryQuery } from './history.js';
 import { newId } from './ids.js';
+import { untilOpen, type ReadyOptions } from './ready.js';
 import { frozenMembers, withPresence } from './members.js';
 import type { Pending } from './queue.js';
 import { utf8Length } from './size.js';
@@ -134,6 +135,18 @@ export class Room<T = unknown> extends Connection {
   }
 
   /**
+   * Waits until the handle is open: resolves at once while it is `open`, else on its next
+   * welcome (so after `await room.ready()` a publish goes out at once). Rejects with a
+   * {@link ChatError}: `failed` (the handle gave up; its message and HTTP `status` are the
+   * refusal's) or `closed` if the handle fails or closes first (at once if it already has),
+   * `timeout` after `timeoutMs`, `aborted` when `signal` aborts. With neither it waits as long
+   * as the handle keeps trying.
+   */
+  ready(options: ReadyOptions = {}): Promise<void> {
+    return untilOpen({ isOpen: () => this._state === 'open', over: () => this.over(), on: (e, h) => this.events.on(e, h) }, options);
+  }
+
+  /**
    * Publishes `data` to the room. Resolves with `{id, seq}` once the server has stored it;
    * rejects with a {@link ChatError}: an `error` frame with its id (e.g. `rate_limited`),
    * `too_large` (checked here, before sending), `queue_full`, `duplicate_id`, `timeout`,
@@ -187,12 +200,20 @@ export class Room<T = unknown> extends Connection {
     this.ws!.send(JSON.stringify({ type: 'read', seq, id: this.readId }));
   }
 
+  /** Why nothing can be sent or awaited now: the handle is `closed` or `failed` (a ChatError
+   * with that code, carrying `id`), else undefined. */
+  private over(id?: string): ChatError | undefined {
+    if (this.ended) return new ChatError('closed', this._closeInfo?.byServer ? this.closedMessage() : 'the room handle is closed', id);
+    if (this._state === 'failed') return new ChatError('failed', this._failure?.message ?? 'the room handle failed', id, this._failure?.status);
+    return undefined;
+  }
+
   /** Sends `fields` with an id through the publish queue (see `publish`). */
   private enqueue(fields: Record<string, unknown>, options: PublishOptions): Promise<Ack> {
     const id = options.id ?? newId(this.random);
     return new Promise<Ack>((resolve, reject) => {
-      if (this.ended) return reject(new ChatError('closed', this._closeInfo?.byServer ? this.closedMessage() : 'the room handle is closed', id));
-      if (this._state === 'failed') return reject(new ChatError('failed', this._failure?.message ?? 'the room handle failed', id));
+      const over = this.over(id);
+      if (over) return reject(over);
       const signal = options.signal;
       if (signal?.aborted) return reject(new ChatError('aborted', `aborted: ${errorMessage(signal.reason)}`, id));
       let frame: string;
