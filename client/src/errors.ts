@@ -2,9 +2,10 @@
 
 
 /**
- * Rejection of `publish` (and of the history helpers): the server's error code, or a
- * client-side one — `too_large`, `queue_full`, `duplicate_id`, `timeout`, `aborted`, `closed`,
- * `failed`, `bad_data`, `network_error`.
+ * Rejection of `publish` (and of `ready`, the history and member reads, and the end of a
+ * `messages()` iteration): the server's error code, or a client-side one — `too_large`,
+ * `queue_full`, `duplicate_id`, `timeout`, `aborted`, `closed`, `failed`, `bad_data`,
+ * `network_error`, `bad_response`, `overflow` (a `messages()` consumer fell too far behind).
  */
 export class ChatError extends Error {
   constructor(

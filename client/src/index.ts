@@ -43,6 +43,7 @@
  * | connection | the connection's life cycle: attempts, tokens, refusals, reconnects, server closes |
  * | room | `Room` (on `Connection`) and `connect`: the public API, frames turned into events |
  * | ready | `room.ready()`: waiting until the handle is open |
+ * | iterator | `room.messages()`: the messages as an async iterator, with a bounded buffer |
  * | chat | `ReadState` (this user's cursor and unread count), `TypingThrottle` |
  * | state | `MessageStates`: messages rebuilt from history, resume and events (edits, deletions, reactions) |
  * | session | `Session`: a user's rooms sharing one token request, one backoff and one heartbeat |
@@ -62,6 +63,7 @@ export type { TokenTransport } from './urls.js';
 export type { FetchLike, HistoryQuery, HistoryPage, HistoryOptions } from './history.js';
 export type { BackoffOptions } from './backoff.js';
 export type { ReadyOptions } from './ready.js';
+export type { MessagesOptions } from './iterator.js';
 export type { Pending } from './queue.js';
 export { utf8Length } from './size.js';
 export { backoffDelay, Backoff, SharedBackoff } from './backoff.js';

@@ -15,6 +15,7 @@ import { ChatError, errorMessage, tooLarge } from './errors.js';
 import { GapFill, type Ordered } from './gapfill.js';
 import { fetchHistory, type HistoryPage, type HistoryQuery } from './history.js';
 import { newId } from './ids.js';
+import { iterateMessages, type MessagesOptions } from './iterator.js';
 import { untilOpen, type ReadyOptions } from './ready.js';
 import { frozenMembers, withPresence } from './members.js';
 import type { Pending } from './queue.js';
@@ -144,6 +145,19 @@ export class Room<T = unknown> extends Connection {
    */
   ready(options: ReadyOptions = {}): Promise<void> {
     return untilOpen({ isOpen: () => this._state === 'open', over: () => this.over(), on: (e, h) => this.events.on(e, h) }, options);
+  }
+
+  /**
+   * The room's messages from now on, for `for await (const m of room.messages())`: every
+   * `message` event, once, in order. The iteration ends when the handle closes or fails (after
+   * the messages buffered before), when `signal` aborts (at once), or when the loop breaks; on a
+   * handle already closed or failed it ends at once. A consumer more than `bufferSize` (default
+   * 1000) messages behind gets the buffered ones, then the iteration throws an `overflow`
+   * {@link ChatError} (it stopped listening: nothing is skipped silently); read what followed
+   * with `history({since})` and iterate again.
+   */
+  messages(options: MessagesOptions = {}): AsyncIterableIterator<MessageFrame<T>> {
+    return iterateMessages<T>({ over: () => this.over() !== undefined, on: (e, h) => this.events.on(e, h) }, options);
   }
 
   /**
