@@ -58,7 +58,8 @@ export interface EditFrame<T = unknown> {
   seq: number;
   target: number;
   from: Sender;
-  data: T;
+  /** The new data; null when the message was deleted since (a replayed or history event). */
+  data: T | null;
   id?: string;
   ts: number;
 }

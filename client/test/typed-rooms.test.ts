@@ -44,7 +44,8 @@ test('connect<T>: publish and edit take a T; message and edit events and history
   });
   room.once('edit', (e) => {
     same<typeof e, EditFrame<Chat>>(true);
-    texts.push(`edit ${e.data.text}`);
+    same<typeof e.data, Chat | null>(true); // null: replayed after the message was deleted
+    texts.push(`edit ${e.data?.text}`);
   });
   await tick();
   last().accept({ seq: 0 });
