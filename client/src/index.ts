@@ -38,12 +38,13 @@
  * | emitter | `Emitter`: typed handlers, a throwing one reported |
  * | tokens, ids | JWT expiry; publish ids |
  * | urls, history, probe | the worker's URLs and the token's transport; `fetchHistory`; the check of a refused token |
- * | browser, heartbeat, members | browser life cycle; ping/pong; the member list |
+ * | browser, heartbeat, members | browser life cycle; ping/pong; the member list and `fetchMembers` (its pages over HTTP) |
  * | refresh | the token refreshed in place on `token_expiring` |
  * | connection | the connection's life cycle: attempts, tokens, refusals, reconnects, server closes |
  * | room | `Room` (on `Connection`) and `connect`: the public API, frames turned into events |
  * | ready | `room.ready()`: waiting until the handle is open |
  * | iterator | `room.messages()`: the messages as an async iterator, with a bounded buffer |
+ * | http, paging | the worker's HTTP reads with a token; reading page after page (`historyPages`, `memberPages`) |
  * | chat | `ReadState` (this user's cursor and unread count), `TypingThrottle` |
  * | state | `MessageStates`: messages rebuilt from history, resume and events (edits, deletions, reactions) |
  * | session | `Session`: a user's rooms sharing one token request, one backoff and one heartbeat |
@@ -61,6 +62,7 @@ export type { ConnectOptions, PublishOptions, SharedParts } from './options.js';
 export type { SocketLike, WebSocketLike } from './socket.js';
 export type { TokenTransport } from './urls.js';
 export type { FetchLike, HistoryQuery, HistoryPage, HistoryOptions } from './history.js';
+export type { MembersQuery, MemberPage, MembersOptions } from './members.js';
 export type { BackoffOptions } from './backoff.js';
 export type { ReadyOptions } from './ready.js';
 export type { MessagesOptions } from './iterator.js';
@@ -76,4 +78,5 @@ export { OutboundQueue } from './queue.js';
 export { Emitter } from './emitter.js';
 export { tokenExpiry } from './tokens.js';
 export { fetchHistory } from './history.js';
+export { fetchMembers } from './members.js';
 export { Room, connect } from './room.js';

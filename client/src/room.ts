@@ -17,7 +17,8 @@ import { fetchHistory, type HistoryPage, type HistoryQuery } from './history.js'
 import { newId } from './ids.js';
 import { iterateMessages, type MessagesOptions } from './iterator.js';
 import { untilOpen, type ReadyOptions } from './ready.js';
-import { frozenMembers, withPresence } from './members.js';
+import { fetchMembers, frozenMembers, MEMBER_PAGE_LIMIT, withPresence, type MemberPage, type MembersQuery } from './members.js';
+import { historyPages, memberPages } from './paging.js';
 import type { Pending } from './queue.js';
 import { utf8Length } from './size.js';
 import { CLIENT_DROP, closeQuietly, type SocketLike } from './socket.js';
@@ -285,14 +286,53 @@ export class Room<T = unknown> extends Connection {
    * {@link fetchHistory}); on 401 it asks `getToken` once for a fresh token and tries again.
    * Messages read this way are not delivered as `message` events.
    */
-  async history(query: HistoryQuery = {}): Promise<HistoryPage<T>> {
-    const read = async () => fetchHistory<T>({ ...query, url: this.opts.url, room: this.opts.room, token: await this.freshToken(), fetch: this.fetchFn });
+  history(query: HistoryQuery = {}): Promise<HistoryPage<T>> {
+    return this.withToken((token) => fetchHistory<T>({ ...query, url: this.opts.url, room: this.opts.room, token, fetch: this.fetchFn }));
+  }
+
+  /**
+   * The room's history page by page (see `history`), for `for await (const page of
+   * room.historyPages({before}))`: newest first from `before` (or from the newest, with neither
+   * cursor), or oldest first from `since`, each page read with the previous one's `next` until it
+   * is null. `limit` is per page. Only pages with messages are yielded; a loop that breaks reads
+   * no further page. A failed read ends the loop with its {@link ChatError} (after a 401 a fresh
+   * token is tried once, as for `history`); `signal` aborts the read in flight (`aborted`).
+   */
+  historyPages(query: HistoryQuery = {}): AsyncGenerator<HistoryPage<T>, void, undefined> {
+    return historyPages<T>((q) => this.history(q), query);
+  }
+
+  /**
+   * The room's members over HTTP (`GET /rooms/{room}/members`, with the room's token in the
+   * `Authorization` header), page by page, ordered by user id: `for await (const page of
+   * room.memberPages())`. Each page is read after the previous one's last user (`next`) until the
+   * server says there are no more; `after` starts after that user, `limit` (1–1000, server
+   * default 100) is per page. This is how to complete a welcome that lists only the first
+   * `WELCOME_MAX_MEMBERS` users (`memberCount` above `members.length`). Failures as for
+   * `history` (a 401 tries a fresh token once). The pages are read one after another, not at one
+   * instant: a user who joins or leaves meanwhile may be missing, or listed though gone.
+   */
+  memberPages(query: MembersQuery = {}): AsyncGenerator<MemberPage, void, undefined> {
+    return memberPages((q) => this.withToken((token) => fetchMembers({ ...q, url: this.opts.url, room: this.opts.room, token, fetch: this.fetchFn })), query);
+  }
+
+  /** Every member of the room over HTTP (see `memberPages`; pages of 1000, the most the server
+   * gives), as one frozen array ordered by user id. `room.members` is not changed by it. */
+  async allMembers(options: { signal?: AbortSignal } = {}): Promise<Member[]> {
+    const all: Member[] = [];
+    for await (const page of this.memberPages({ limit: MEMBER_PAGE_LIMIT, ...(options.signal ? { signal: options.signal } : {}) })) all.push(...page.members);
+    return Object.freeze(all) as Member[];
+  }
+
+  /** `read` with the room's token; after a 401 (the token expired, or was revoked) once more with
+   * a fresh one from `getToken`, when there is one. */
+  private async withToken<R>(read: (token: string) => Promise<R>): Promise<R> {
     try {
-      return await read();
+      return await read(await this.freshToken());
     } catch (e) {
       if (!(e instanceof ChatError && e.status === 401 && this.opts.getToken)) throw e;
       this.needFreshToken = true;
-      return read();
+      return read(await this.freshToken());
     }
   }
 
