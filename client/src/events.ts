@@ -111,6 +111,8 @@ export interface Events<T = unknown> {
   refresh_failed: RefreshFailedEvent;
   /** Another user is typing (or stopped). */
   typing: TypingFrame;
+  /** The users typing now changed (see `Room.typingUsers()`): the new list, frozen. */
+  typing_users: string[];
   /** A read receipt: a user's cursor moved (this user's too, from any of their devices). */
   read: ReadFrame;
   edit: EditFrame<T>;

@@ -46,6 +46,7 @@
  * | iterator | `room.messages()`: the messages as an async iterator, with a bounded buffer |
  * | http, paging | the worker's HTTP reads with a token; reading page after page (`historyPages`, `memberPages`) |
  * | chat | `ReadState` (this user's cursor and unread count), `TypingThrottle` |
+ * | typing | `TypingUsers`: who is typing now (`room.typingUsers()`) |
  * | state | `MessageStates`: messages rebuilt from history, resume and events (edits, deletions, reactions) |
  * | session | `Session`: a user's rooms sharing one token request, one backoff and one heartbeat |
  */

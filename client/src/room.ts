@@ -7,6 +7,7 @@ import type {
   State, TokenExpiringFrame, TypingFrame, WelcomeFrame,
 } from './frames.js';
 import { ReadState, TypingThrottle } from './chat.js';
+import { TypingUsers } from './typing.js';
 import type { ClosedEvent, Events, FailedEvent } from './events.js';
 import type { ConnectOptions, PublishOptions } from './options.js';
 import { Connection } from './connection.js';
@@ -36,6 +37,8 @@ export class Room<T = unknown> extends Connection {
   private readonly inOrder: GapFill;
   private readonly reads = new ReadState();
   private readonly typingThrottle: TypingThrottle;
+  /** Other users typing now, each until 5 s after their last `typing` frame. */
+  private readonly typers = new TypingUsers((users) => this.events.emit('typing_users', users));
   /** The highest seq `markRead` asked for that the server has not confirmed yet. */
   private readWanted = 0;
   /** The id of the last `read` frame sent. */
@@ -198,6 +201,14 @@ export class Room<T = unknown> extends Connection {
     const id = `t-${newId(this.random)}`;
     this.ws!.send(JSON.stringify(stop ? { type: 'typing', stop: true, id } : { type: 'typing', id }));
     return true;
+  }
+
+  /** The other users typing now, in the order they started: each from their `typing` frame
+   * until 5 s after their last one, or until their `stop`, a message from them, or their leave
+   * (the server keeps no timer; see docs/protocol.md). Frozen; a new array on every change, with
+   * a `typing_users` event. Empty once the handle is closed. */
+  typingUsers(): string[] {
+    return this.typers.users;
   }
 
   /** Marks the room read up to `seq` (this user's cursor only moves forward; every device of
@@ -366,6 +377,12 @@ export class Room<T = unknown> extends Connection {
 
   // ---- frames -------------------------------------------------------------------------------------
 
+  /** The handle stops for good: the typing timers go with it (no `typing_users` event after). */
+  protected override end(info: ClosedEvent, closeWith: number | undefined): void {
+    if (!this.ended) this.typers.clear();
+    super.end(info, closeWith);
+  }
+
   /** The socket goes: a gap fill stops with it (the next resume replays what it held). */
   protected override detach(): ReturnType<Connection['detach']> {
     this.inOrder.stop();
@@ -413,9 +430,14 @@ export class Room<T = unknown> extends Connection {
       case 'gap':
         // Everything with a seq, in order: held while a replay_limit gap is being filled.
         return this.inOrder.push(f as unknown as Ordered);
-      case 'typing':
-        this.events.emit('typing', f as unknown as TypingFrame);
+      case 'typing': {
+        const t = f as unknown as TypingFrame;
+        this.events.emit('typing', t);
+        if (ws !== this.ws || typeof t.user_id !== 'string') return;
+        if (t.stop) this.typers.stopped(t.user_id);
+        else this.typers.typing(t.user_id);
         return;
+      }
       case 'read': {
         const r = f as unknown as ReadFrame;
         if (r.user_id === this._userId && this.reads.read(r.seq)) {
@@ -435,6 +457,7 @@ export class Room<T = unknown> extends Connection {
         this._memberCount = Math.max(0, this._memberCount + (p.event === 'join' ? 1 : -1));
         this.events.emit('presence', p);
         if (ws === this.ws) this.events.emit('members', this._members);
+        if (ws === this.ws && p.event === 'leave') this.typers.stopped(p.user_id);
         return;
       }
       case 'direct':
@@ -471,10 +494,13 @@ export class Room<T = unknown> extends Connection {
   /** A message or a log event (edit, delete, react), in seq order and once. */
   private ordered(f: Exclude<Ordered, GapFrame>): void {
     switch (f.type) {
-      case 'message':
+      case 'message': {
         this.events.emit('message', f);
         if (this.reads.message(f, f.from?.user_id === this._userId)) this.events.emit('unread', this.reads.unread);
+        const author = f.from?.user_id;
+        if (author !== undefined) this.typers.stopped(author); // a message ends its author's typing
         return;
+      }
       case 'react':
         this.events.emit('reaction', f);
         return;
