@@ -72,7 +72,7 @@ export { utf8Length } from './size.js';
 export { backoffDelay, Backoff, SharedBackoff } from './backoff.js';
 export { HeartbeatSchedule } from './heartbeat.js';
 export { ReadState, TypingThrottle } from './chat.js';
-export { MessageStates, type MessageState } from './state.js';
+export { MessageStates, type MessageState, type MessageStatesOptions } from './state.js';
 export { Session, createSession, type SessionOptions } from './session.js';
 export { ResumeTracker } from './resume.js';
 export { OutboundQueue } from './queue.js';

@@ -27,12 +27,28 @@ type ChangeFrame<T> = EditFrame<T> | DeleteFrame | ReactFrame;
 /** Events kept for messages not seen yet, at most this many (the oldest go). */
 const EARLY_LIMIT = 1000;
 
+export interface MessageStatesOptions {
+  /** Keep at most this many messages: those with the highest seqs; the oldest are dropped
+   * (default: no limit). A positive integer. */
+  limit?: number;
+}
+
 /** Messages in their current state, by seq. `T`: the messages' data type. */
 export class MessageStates<T = unknown> {
   readonly bySeq = new Map<number, MessageState<T>>();
   private readonly early: ChangeFrame<T>[] = [];
+  private readonly limit: number;
+  /** The seqs kept, ascending (the oldest is dropped first). */
+  private readonly seqs: number[] = [];
 
-  /** A message frame: added, or replacing an older state of it. Returns its state. */
+  constructor(options: MessageStatesOptions = {}) {
+    const limit = options.limit ?? Infinity;
+    if (limit !== Infinity && !(Number.isInteger(limit) && limit > 0)) throw new RangeError(`limit must be a positive integer, not ${limit}`);
+    this.limit = limit;
+  }
+
+  /** A message frame: added, or replacing an older state of it. Returns its state — which is
+   * not kept when the limit is reached and every message kept is newer. */
   message(m: MessageFrame<T>): MessageState<T> {
     const updated = m.updated ?? m.seq;
     const known = this.bySeq.get(m.seq);
@@ -49,9 +65,25 @@ export class MessageStates<T = unknown> {
       updated,
     };
     this.bySeq.set(m.seq, state);
+    if (!known) this.keep(m.seq);
     for (const e of this.early.filter((x) => x.target === m.seq).sort((a, b) => a.seq - b.seq)) this.apply(state, e);
     this.early.splice(0, this.early.length, ...this.early.filter((x) => x.target !== m.seq));
     return state;
+  }
+
+  /** A new seq is kept; past the limit the oldest go. */
+  private keep(seq: number): void {
+    if (this.limit === Infinity) return;
+    // Where it goes, by binary search (history read backwards arrives descending).
+    let lo = 0;
+    let hi = this.seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.seqs[mid] < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    this.seqs.splice(lo, 0, seq);
+    while (this.seqs.length > this.limit) this.bySeq.delete(this.seqs.shift()!);
   }
 
   /** An event: applied to its message (the changed state is returned), or kept for later. */
