@@ -16,6 +16,8 @@ import type { DeleteFrame, EditFrame, GapFrame, MessageFrame, ReactFrame } from 
 import type { HistoryPage } from './history.js';
 import type { ResumeTracker } from './resume.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { errorMessage } from './errors.js';
+import type { Log } from './logger.js';
 
 /** The server's largest history page. */
 export const PAGE_LIMIT = 200;
@@ -43,6 +45,8 @@ export interface GapFillOptions {
   ordered(f: Sequenced): void;
   /** Tells the application about messages it will not get. */
   gap(g: GapFrame): void;
+  /** The `logger` option's calls (a fill's start, failed reads, end). */
+  log?: Log;
 }
 
 /**
@@ -98,6 +102,7 @@ export class GapFill {
   private async fill(run: number, g: GapFrame): Promise<void> {
     const backoff = new Backoff(this.o.backoff, this.o.random);
     let failures = 0;
+    this.o.log?.write('info', 'fill', `reading messages ${g.from}–${g.to} from history (more were missed than a resume replays)`, { from: g.from, to: g.to });
     for (;;) {
       const since = this.after(g);
       if (since >= g.to) break;
@@ -105,9 +110,11 @@ export class GapFill {
       try {
         this.abort = typeof AbortController === 'function' ? new AbortController() : undefined;
         page = await this.o.read!({ since, limit: Math.min(PAGE_LIMIT, g.to - since), ...(this.abort ? { signal: this.abort.signal } : {}) });
-      } catch {
+      } catch (e) {
         if (run !== this.run) return;
-        if (++failures >= Math.max(1, this.o.attempts)) {
+        const retrying = ++failures < Math.max(1, this.o.attempts);
+        this.o.log?.write('warn', 'fill_failed', `history read ${failures} failed: ${errorMessage(e)}${retrying ? ' (retrying)' : ''}`, { attempt: failures, error: errorMessage(e), retrying });
+        if (!retrying) {
           // Given up: the application is told these exist and were not delivered.
           this.missing(run, this.after(g) + 1, g.to, 'replay_limit');
           break;
@@ -127,6 +134,7 @@ export class GapFill {
     if (run !== this.run) return;
     if (this.after(g) < g.to) this.missing(run, this.after(g) + 1, g.to);
     if (run !== this.run) return;
+    this.o.log?.write('info', 'filled', `messages ${g.from}–${g.to} read from history`, { from: g.from, to: g.to });
     this.filling = false;
     this.drain(run);
   }

@@ -47,6 +47,7 @@
  * | http, paging | the worker's HTTP reads with a token; reading page after page (`historyPages`, `memberPages`) |
  * | chat | `ReadState` (this user's cursor and unread count), `TypingThrottle` |
  * | typing | `TypingUsers`: who is typing now (`room.typingUsers()`) |
+ * | logger | the `logger` option: the client's notable steps, with a level |
  * | state | `MessageStates`: messages rebuilt from history, resume and events (edits, deletions, reactions) |
  * | session | `Session`: a user's rooms sharing one token request, one backoff and one heartbeat |
  */
@@ -67,6 +68,7 @@ export type { MembersQuery, MemberPage, MembersOptions } from './members.js';
 export type { BackoffOptions } from './backoff.js';
 export type { ReadyOptions } from './ready.js';
 export type { MessagesOptions } from './iterator.js';
+export type { Logger, LogDetail, LogLevel, LogStep } from './logger.js';
 export type { Pending } from './queue.js';
 export { utf8Length } from './size.js';
 export { backoffDelay, Backoff, SharedBackoff } from './backoff.js';

@@ -3,6 +3,7 @@
 import type { BackoffOptions } from './backoff.js';
 import type { Events } from './events.js';
 import type { FetchLike } from './history.js';
+import type { Logger, LogStep } from './logger.js';
 import type { WebSocketLike } from './socket.js';
 import type { TokenTransport } from './urls.js';
 
@@ -77,6 +78,11 @@ export interface ConnectOptions {
   /** Called when an event handler throws (default: `reportError`, else rethrown in a task).
    * The connection carries on either way. */
   onHandlerError?: (error: unknown, event: keyof Events) => void;
+  /** Receives the client's notable steps — attempts, refusals, retries, opens, disconnects,
+   * gap fills, token refreshes, closes — as `logger[level](message, {step, room, …})` with
+   * `level` `debug`, `info`, `warn` or `error` (see {@link LogStep}). `console` fits; a missing
+   * level is skipped. Tokens are never logged. Default: nothing is logged. */
+  logger?: Logger;
   /** A WebSocket constructor, when the platform has no global one. */
   WebSocket?: WebSocketLike;
   /** Random source in [0, 1), for the jitter (tests pass a fixed one). */

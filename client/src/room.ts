@@ -55,6 +55,7 @@ export class Room<T = unknown> extends Connection {
       random: this.random,
       ordered: (f) => this.ordered(f),
       gap: (g) => this.events.emit('gap', g),
+      log: this.log,
     });
     this.typingThrottle = new TypingThrottle(opts.typingIntervalMs ?? 2000);
     this.open();
@@ -354,6 +355,7 @@ export class Room<T = unknown> extends Connection {
    */
   reconnect(): void {
     if (this.ended) return;
+    this.log.write('info', 'reconnect', 'reconnect() called: connecting again now');
     this.cycle++;
     this._failure = undefined;
     this.refusals = 0;
@@ -473,7 +475,9 @@ export class Room<T = unknown> extends Connection {
       }
       case 'token_expiring': {
         const t = f as unknown as TokenExpiringFrame;
-        if (typeof t.exp === 'number') this.tokenExpiring(ws, t.exp);
+        if (typeof t.exp !== 'number') return;
+        this.log.write('debug', 'refresh', `the token expires at ${t.exp}: refreshing it in place`, { exp: t.exp });
+        this.tokenExpiring(ws, t.exp);
         return;
       }
       case 'auth_ok':
