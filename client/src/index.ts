@@ -17,6 +17,10 @@
  * - Sends the text frame `ping` as a heartbeat; a connection that stays silent past the
  *   timeout is considered dead and replaced. In browsers, `offline`/`online` and the page
  *   becoming visible are acted on at once.
+ * - Typed rooms (`connect<T>`), `on`/`once`/`off`, `await room.ready()`, `for await` over
+ *   `room.messages()` (bounded), `room.historyPages()` and `room.memberPages()` /
+ *   `room.allMembers()` (paging over HTTP), `room.typingUsers()` (expiring on their own), and a
+ *   `logger` option for the client's notable steps.
  * - No runtime dependencies: browsers, Node ≥ 22 and Workers have a global `WebSocket`;
  *   on Node 20 pass one (e.g. from the `ws` package) as `WebSocket`.
  *
