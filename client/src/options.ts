@@ -69,7 +69,7 @@ export interface ConnectOptions {
    * server to allow that request; where it is blocked nothing is learnt and the client keeps
    * retrying. */
   probe?: boolean;
-  /** The `fetch` to use (default the global one). */
+  /** The `fetch` for history, member pages and probes (default the global one). */
   fetch?: FetchLike;
   /** Where `window`/`document` exist, act on `offline` (drop the connection), `online` and the
    * page becoming visible (reconnect at once, or check the connection with a ping)
