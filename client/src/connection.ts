@@ -11,6 +11,7 @@ import { Emitter } from './emitter.js';
 import { ChatError, errorMessage } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
 import type { FetchLike } from './history.js';
+import { Log } from './logger.js';
 import { probeToken } from './probe.js';
 import { OutboundQueue } from './queue.js';
 import { TokenRefresh } from './refresh.js';
@@ -34,6 +35,8 @@ export abstract class Connection {
   protected readonly queue: OutboundQueue;
   protected readonly random: () => number;
   protected readonly fetchFn: FetchLike | undefined;
+  /** The `logger` option's calls, for this room. */
+  protected readonly log: Log;
   private readonly backoff: Backoff;
   private readonly Socket: WebSocketLike;
 
@@ -70,6 +73,8 @@ export abstract class Connection {
     if (opts.autoConnect === false) this._state = 'idle';
     this.random = opts.random ?? Math.random;
     this.events = new Emitter<Events>(opts.onHandlerError);
+    this.log = new Log(opts.logger, opts.room);
+    this.log.watch(this.events);
     this.resume = new ResumeTracker(opts.since);
     this.queue = new OutboundQueue(opts.queueLimit ?? 100);
     this.backoff = opts.shared?.backoff.member() ?? new Backoff(opts.backoff, this.random);
@@ -198,6 +203,8 @@ export abstract class Connection {
       return;
     }
     let ws: SocketLike;
+    const since = this.resume.since;
+    this.log.write('debug', 'attempt', `connecting${since !== undefined ? ` after seq ${since}` : ''}`, { ...(since !== undefined ? { since } : {}), transport });
     try {
       const { url, protocols } = this.socketTarget(token);
       ws = protocols ? new this.Socket(url, protocols) : new this.Socket(url);
@@ -345,7 +352,9 @@ export abstract class Connection {
 
   /** The server (or the platform) refused: retry a few times, then give up. */
   private refused(cycle: number, refusal: FailedEvent): void {
-    if (++this.refusals >= (this.opts.maxRefusals ?? 3)) this.fail(refusal, 'refused');
+    const maxRefusals = this.opts.maxRefusals ?? 3;
+    this.log.write('warn', 'refused', `refused (${this.refusals + 1} of ${maxRefusals}): ${refusal.code}: ${refusal.message}`, { ...refusal, refusals: this.refusals + 1, maxRefusals });
+    if (++this.refusals >= maxRefusals) this.fail(refusal, 'refused');
     else this.scheduleReconnect(cycle, 'refused');
   }
 

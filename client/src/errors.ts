@@ -2,11 +2,13 @@
 
 
 /**
- * Rejection of `publish` (and of the history helpers): the server's error code, or a
- * client-side one — `too_large`, `bad_frame` and `bad_json` (what the server would refuse,
- * found before sending), `queue_full`, `duplicate_id`, `timeout`, `aborted`, `closed`,
- * `failed`, `bad_data`, `network_error`, `token_error` (`getToken` threw, gave no token, or
- * did not answer within the connect timeout).
+ * Rejection of `publish` (and of `ready`, the history and member reads, and the end of a
+ * `messages()` iteration): the server's error code, or a client-side one — `too_large`,
+ * `bad_frame` and `bad_json` (what the server would refuse, found before sending),
+ * `queue_full`, `duplicate_id`, `timeout`, `aborted`, `closed`, `failed`, `bad_data`,
+ * `network_error`, `bad_response`, `overflow` (a `messages()` consumer fell too far behind),
+ * `token_error` (`getToken` threw, gave no token, or did not answer within the connect
+ * timeout).
  */
 export class ChatError extends Error {
   constructor(

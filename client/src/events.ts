@@ -132,8 +132,9 @@ export interface FillFailedEvent {
   to: number;
 }
 
-export interface Events {
-  message: MessageFrame;
+/** Every event of a room handle and its value. `T`: the messages' data type (see `connect<T>`). */
+export interface Events<T = unknown> {
+  message: MessageFrame<T>;
   direct: DirectFrame;
   presence: PresenceFrame;
   gap: GapFrame;
@@ -152,9 +153,11 @@ export interface Events {
   refresh_failed: RefreshFailedEvent;
   /** Another user is typing (or stopped). */
   typing: TypingFrame;
+  /** The users typing now changed (see `Room.typingUsers()`): the new list, frozen. */
+  typing_users: string[];
   /** A read receipt: a user's cursor moved (this user's too, from any of their devices). */
   read: ReadFrame;
-  edit: EditFrame;
+  edit: EditFrame<T>;
   delete: DeleteFrame;
   /** A reaction was added or removed (the `react` frame). */
   reaction: ReactFrame;

@@ -16,11 +16,15 @@ export interface Sender {
   server?: true;
 }
 
-export interface MessageFrame {
+/** A message. `T`: the type of its data, as the application publishes it (see
+ * `connect<T>`); the client does not check it. */
+export interface MessageFrame<T = unknown> {
   type: 'message';
   room: string;
   from: Sender;
-  data: unknown;
+  /** What was published; null for a message that was `deleted` (a replayed or history message
+   * in its current state). */
+  data: T | null;
   id?: string;
   ts: number;
   seq: number;
@@ -50,13 +54,14 @@ export interface ReadFrame {
   seq: number;
 }
 
-/** Message `target` now has `data` (logged as `seq`). */
-export interface EditFrame {
+/** Message `target` now has `data` (logged as `seq`). `T`: the messages' data type. */
+export interface EditFrame<T = unknown> {
   type: 'edit';
   seq: number;
   target: number;
   from: Sender;
-  data: unknown;
+  /** The new data; null when the message was deleted since (a replayed or history event). */
+  data: T | null;
   id?: string;
   ts: number;
 }
@@ -85,7 +90,7 @@ export interface ReactFrame {
 
 /** What the room's log holds, and so a history page and a resume: messages and the events on
  * them, each with its own seq. Tell them apart by `type`. */
-export type LogFrame = MessageFrame | EditFrame | DeleteFrame | ReactFrame;
+export type LogFrame<T = unknown> = MessageFrame<T> | EditFrame<T> | DeleteFrame | ReactFrame;
 
 export interface DirectFrame {
   type: 'direct';

@@ -19,6 +19,7 @@ import type { HistoryPage } from './history.js';
 import type { ResumeTracker } from './resume.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { ChatError, errorMessage } from './errors.js';
+import type { Log } from './logger.js';
 import { later, type Timer } from './timers.js';
 
 /** The server's largest history page. */
@@ -51,6 +52,8 @@ export interface GapFillOptions {
   gap(g: GapFrame): void;
   /** Tells the application a read failed (a hung one too): what is held waits longer. */
   failed(f: FillFailedEvent): void;
+  /** The `logger` option's calls (a fill's start, failed reads, end). */
+  log?: Log;
 }
 
 /**
@@ -108,6 +111,7 @@ export class GapFill {
   private async fill(run: number, g: GapFrame): Promise<void> {
     const backoff = new Backoff(this.o.backoff, this.o.random);
     let failures = 0;
+    this.o.log?.write('info', 'fill', `reading messages ${g.from}–${g.to} from history (more were missed than a resume replays)`, { from: g.from, to: g.to });
     for (;;) {
       const since = this.after(g);
       if (since >= g.to) break;
@@ -119,6 +123,7 @@ export class GapFill {
         const attempt = ++failures;
         const retrying = attempt < Math.max(1, this.o.attempts);
         const code = e instanceof ChatError ? e.code : 'error';
+        this.o.log?.write('warn', 'fill_failed', `history read ${attempt} failed: ${errorMessage(e)}${retrying ? ' (retrying)' : ''}`, { attempt, error: errorMessage(e), retrying });
         this.o.failed({ code, message: errorMessage(e), attempt, retrying, from: since + 1, to: g.to });
         if (run !== this.run) return;
         if (!retrying) {
@@ -141,6 +146,7 @@ export class GapFill {
     if (run !== this.run) return;
     if (this.after(g) < g.to) this.missing(run, this.after(g) + 1, g.to);
     if (run !== this.run) return;
+    this.o.log?.write('info', 'filled', `messages ${g.from}–${g.to} read from history`, { from: g.from, to: g.to });
     this.filling = false;
     this.drain(run);
   }

@@ -21,6 +21,10 @@
  * - Sends the text frame `ping` as a heartbeat; a connection that stays silent past the
  *   timeout is considered dead and replaced. In browsers, `offline`/`online` and the page
  *   becoming visible are acted on at once.
+ * - Typed rooms (`connect<T>`), `on`/`once`/`off`, `await room.ready()`, `for await` over
+ *   `room.messages()` (bounded), `room.historyPages()` and `room.memberPages()` /
+ *   `room.allMembers()` (paging over HTTP), `room.typingUsers()` (expiring on their own), and a
+ *   `logger` option for the client's notable steps.
  * - No runtime dependencies: browsers, Node ≥ 22 and Workers have a global `WebSocket`;
  *   on Node 20 pass one (e.g. from the `ws` package) as `WebSocket`.
  *
@@ -48,11 +52,16 @@
  * | checks | what the server would refuse in a frame (ids, nesting, reactions), checked before sending |
  * | timers | timers for durations as the options mean them (beyond 2^31-1 ms: never) |
  * | urls, history, probe | the worker's URLs and the token's transport; `fetchHistory`; the check of a refused token |
- * | browser, heartbeat, members | browser life cycle; ping/pong; the member list |
+ * | browser, heartbeat, members | browser life cycle; ping/pong; the member list and `fetchMembers` (its pages over HTTP) |
  * | refresh | the token refreshed in place on `token_expiring` |
  * | connection | the connection's life cycle: attempts, tokens, refusals, reconnects, server closes |
  * | room | `Room` (on `Connection`) and `connect`: the public API, frames turned into events |
+ * | ready | `room.ready()`: waiting until the handle is open |
+ * | iterator | `room.messages()`: the messages as an async iterator, with a bounded buffer |
+ * | http, paging | the worker's HTTP reads with a token; reading page after page (`historyPages`, `memberPages`) |
  * | chat | `ReadState` (this user's cursor and unread count), `TypingThrottle` |
+ * | typing | `TypingUsers`: who is typing now (`room.typingUsers()`) |
+ * | logger | the `logger` option: the client's notable steps, with a level |
  * | state | `MessageStates`: messages rebuilt from history, resume and events (edits, deletions, reactions) |
  * | session, shared-token | `Session`: a user's rooms sharing one token request (`SharedToken`), one retry schedule and one heartbeat |
  * | internal | the building blocks, for `@edge-chat/client/internal` |
@@ -72,10 +81,15 @@ export type { GetToken, TokenRequest, TokenReason } from './token-source.js';
 export type { SocketLike, WebSocketLike } from './socket.js';
 export type { TokenTransport } from './urls.js';
 export type { FetchLike, HistoryQuery, HistoryPage, HistoryOptions } from './history.js';
+export type { MembersQuery, MemberPage, MembersOptions } from './members.js';
 export type { BackoffOptions } from './backoff.js';
+export type { ReadyOptions } from './ready.js';
+export type { MessagesOptions } from './iterator.js';
+export type { Logger, LogDetail, LogLevel, LogStep } from './logger.js';
 export { utf8Length } from './size.js';
-export { MessageStates, type MessageState } from './state.js';
+export { MessageStates, type MessageState, type MessageStatesOptions } from './state.js';
 export { Session, createSession, type SessionOptions } from './session.js';
 export { tokenExpiry } from './tokens.js';
 export { fetchHistory } from './history.js';
+export { fetchMembers } from './members.js';
 export { Room, connect } from './room.js';

@@ -3,6 +3,7 @@
 import type { BackoffOptions } from './backoff.js';
 import type { Events } from './events.js';
 import type { FetchLike } from './history.js';
+import type { Logger, LogStep } from './logger.js';
 import type { WebSocketLike } from './socket.js';
 import type { GetToken } from './token-source.js';
 import type { TokenTransport } from './urls.js';
@@ -86,7 +87,7 @@ export interface ConnectOptions {
    * server to allow that request; where it is blocked nothing is learnt and the client keeps
    * retrying. */
   probe?: boolean;
-  /** The `fetch` to use (default the global one). */
+  /** The `fetch` for history, member pages and probes (default the global one). */
   fetch?: FetchLike;
   /** Where `window`/`document` exist, act on `offline` (drop the connection; while
    * `navigator.onLine` is false no attempt is made: no retry, no `getToken` call, no refusal
@@ -96,6 +97,11 @@ export interface ConnectOptions {
   /** Called when an event handler throws (default: `reportError` where it exists — browsers,
    * Workers —, else `console.error`, e.g. in Node). The connection carries on either way. */
   onHandlerError?: (error: unknown, event: keyof Events) => void;
+  /** Receives the client's notable steps — attempts, refusals, retries, opens, disconnects,
+   * gap fills, token refreshes, closes — as `logger[level](message, {step, room, …})` with
+   * `level` `debug`, `info`, `warn` or `error` (see {@link LogStep}). `console` fits; a missing
+   * level is skipped. Tokens are never logged. Default: nothing is logged. */
+  logger?: Logger;
   /** A WebSocket constructor, when the platform has no global one. */
   WebSocket?: WebSocketLike;
   /** Random source in [0, 1), for the jitter (tests pass a fixed one). */

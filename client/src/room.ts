@@ -8,6 +8,7 @@ import type {
 } from './frames.js';
 import { ReadState, TypingThrottle } from './chat.js';
 import { refusal } from './checks.js';
+import { TypingUsers } from './typing.js';
 import type { ClosedEvent, Events, FailedEvent } from './events.js';
 import type { ConnectOptions, PublishOptions } from './options.js';
 import { Connection } from './connection.js';
@@ -16,14 +17,19 @@ import { ChatError, errorMessage, tooLarge } from './errors.js';
 import { GapFill, type Ordered } from './gapfill.js';
 import { fetchHistory, type HistoryPage, type HistoryQuery } from './history.js';
 import { newId } from './ids.js';
-import { frozenMembers, withPresence } from './members.js';
+import { iterateMessages, type MessagesOptions } from './iterator.js';
+import { untilOpen, type ReadyOptions } from './ready.js';
+import { fetchMembers, frozenMembers, MEMBER_PAGE_LIMIT, withPresence, type MemberPage, type MembersQuery } from './members.js';
+import { historyPages, memberPages } from './paging.js';
 import type { Pending } from './queue.js';
 import { utf8Length } from './size.js';
 import { CLIENT_DROP, closeQuietly, type SocketLike } from './socket.js';
 import { later } from './timers.js';
 
-/** A room handle. Create it with {@link connect}. */
-export class Room extends Connection {
+/** A room handle. Create it with {@link connect}. `T`: the type of the messages' data —
+ * what `publish` and `edit` take and `message`/`edit` events carry (default `unknown`). It is
+ * the application's promise about the room, not checked at run time. */
+export class Room<T = unknown> extends Connection {
   private _members: Member[] = frozenMembers([]);
   private _memberCount = 0;
   private _connectionId: string | undefined;
@@ -33,6 +39,8 @@ export class Room extends Connection {
   private readonly inOrder: GapFill;
   private readonly reads = new ReadState();
   private readonly typingThrottle: TypingThrottle;
+  /** Other users typing now, each until 5 s after their last `typing` frame. */
+  private readonly typers = new TypingUsers((users) => this.events.emit('typing_users', users));
   /** The highest seq `markRead` asked for that the server has not confirmed yet. */
   private readWanted = 0;
   /** The id of the last `read` frame sent. */
@@ -51,6 +59,7 @@ export class Room extends Connection {
       ordered: (f) => this.ordered(f),
       gap: (g) => this.events.emit('gap', g),
       failed: (f) => this.events.emit('fill_failed', f),
+      log: this.log,
     });
     this.typingThrottle = new TypingThrottle(opts.typingIntervalMs ?? 2000);
     if (opts.autoConnect !== false) this.attempt('open');
@@ -119,8 +128,45 @@ export class Room extends Connection {
   // ---- public methods -------------------------------------------------------------------------
 
   /** Subscribes to an event; returns the unsubscribe function. */
-  on<K extends keyof Events>(event: K, handler: Handler<Events[K]>): () => void {
-    return this.events.on(event, handler);
+  on<K extends keyof Events<T>>(event: K, handler: Handler<Events<T>[K]>): () => void {
+    return this.events.on(event, handler as Handler<Events[K]>);
+  }
+
+  /** Subscribes to the next `event` only (removed before it runs, so an event it causes itself
+   * does not reach it); returns the function that unsubscribes it before then. */
+  once<K extends keyof Events<T>>(event: K, handler: Handler<Events<T>[K]>): () => void {
+    return this.events.once(event, handler as Handler<Events[K]>);
+  }
+
+  /** Unsubscribes `handler` (added with `on` or `once`); a handler removed while an event is
+   * being delivered is not called for it. Nothing happens if it was not subscribed. */
+  off<K extends keyof Events<T>>(event: K, handler: Handler<Events<T>[K]>): void {
+    this.events.off(event, handler as Handler<Events[K]>);
+  }
+
+  /**
+   * Waits until the handle is open: resolves at once while it is `open`, else on its next
+   * welcome (so after `await room.ready()` a publish goes out at once). Rejects with a
+   * {@link ChatError}: `failed` (the handle gave up; its message and HTTP `status` are the
+   * refusal's) or `closed` if the handle fails or closes first (at once if it already has),
+   * `timeout` after `timeoutMs`, `aborted` when `signal` aborts. With neither it waits as long
+   * as the handle keeps trying.
+   */
+  ready(options: ReadyOptions = {}): Promise<void> {
+    return untilOpen({ isOpen: () => this._state === 'open', over: () => this.over(), on: (e, h) => this.events.on(e, h) }, options);
+  }
+
+  /**
+   * The room's messages from now on, for `for await (const m of room.messages())`: every
+   * `message` event, once, in order. The iteration ends when the handle closes or fails (after
+   * the messages buffered before), when `signal` aborts (at once), or when the loop breaks; on a
+   * handle already closed or failed it ends at once. A consumer more than `bufferSize` (default
+   * 1000) messages behind gets the buffered ones, then the iteration throws an `overflow`
+   * {@link ChatError} (it stopped listening: nothing is skipped silently); read what followed
+   * with `history({since})` and iterate again.
+   */
+  messages(options: MessagesOptions = {}): AsyncIterableIterator<MessageFrame<T>> {
+    return iterateMessages<T>({ over: () => this.over() !== undefined, on: (e, h) => this.events.on(e, h) }, options);
   }
 
   /**
@@ -133,13 +179,13 @@ export class Room extends Connection {
    * queue. After `timeout` or `aborted` the client stops sending it, but a copy already sent may
    * still be stored: publishing again with the same id is safe.
    */
-  publish(data: unknown, options: PublishOptions = {}): Promise<Ack> {
+  publish(data: T, options: PublishOptions = {}): Promise<Ack> {
     return this.enqueue({ type: 'publish', data, ...(options.echo === false ? { echo: false } : {}) }, options);
   }
 
   /** Replaces the data of this user's message `seq`. Acked like a publish (same queue, same
    * refusals), plus `forbidden` (not the author) and `not_found` (no such message, or deleted). */
-  edit(seq: number, data: unknown, options: PublishOptions = {}): Promise<Ack> {
+  edit(seq: number, data: T, options: PublishOptions = {}): Promise<Ack> {
     return this.enqueue({ type: 'edit', target: seq, data }, options);
   }
 
@@ -165,6 +211,14 @@ export class Room extends Connection {
     return true;
   }
 
+  /** The other users typing now, in the order they started: each from their `typing` frame
+   * until 5 s after their last one, or until their `stop`, a message from them, or their leave
+   * (the server keeps no timer; see docs/protocol.md). Frozen; a new array on every change, with
+   * a `typing_users` event. Empty once the handle is closed. */
+  typingUsers(): string[] {
+    return this.typers.users;
+  }
+
   /** Marks the room read up to `seq` (this user's cursor only moves forward; every device of
    * the user gets the receipt). While disconnected, the highest seq asked for is sent after
    * the next welcome. */
@@ -180,12 +234,20 @@ export class Room extends Connection {
     this.ws!.send(JSON.stringify({ type: 'read', seq, id: this.readId }));
   }
 
+  /** Why nothing can be sent or awaited now: the handle is `closed` or `failed` (a ChatError
+   * with that code, carrying `id`), else undefined. */
+  private over(id?: string): ChatError | undefined {
+    if (this.ended) return new ChatError('closed', this._closeInfo?.byServer ? this.closedMessage() : 'the room handle is closed', id);
+    if (this._state === 'failed') return new ChatError('failed', this._failure?.message ?? 'the room handle failed', id, this._failure?.status);
+    return undefined;
+  }
+
   /** Sends `fields` with an id through the publish queue (see `publish`). */
   private enqueue(fields: Record<string, unknown>, options: PublishOptions): Promise<Ack> {
     const id = options.id ?? newId(this.random);
     return new Promise<Ack>((resolve, reject) => {
-      if (this.ended) return reject(new ChatError('closed', this._closeInfo?.byServer ? this.closedMessage() : 'the room handle is closed', id));
-      if (this._state === 'failed') return reject(new ChatError('failed', this._failure?.message ?? 'the room handle failed', id));
+      const over = this.over(id);
+      if (over) return reject(over);
       const signal = options.signal;
       if (signal?.aborted) return reject(new ChatError('aborted', `aborted: ${errorMessage(signal.reason)}`, id));
       let frame: string;
@@ -253,21 +315,59 @@ export class Room extends Connection {
    * Rejects with a {@link ChatError}; `token_error` when `getToken` threw, gave no token or did
    * not answer within `connectTimeoutMs`.
    */
-  async history(query: HistoryQuery = {}): Promise<HistoryPage> {
-    const read = async (forced?: 'history') => {
-      let token: string;
+  history(query: HistoryQuery = {}): Promise<HistoryPage<T>> {
+    return this.withToken((token) => fetchHistory<T>({ ...query, url: this.opts.url, room: this.opts.room, token, fetch: this.fetchFn }));
+  }
+
+  /**
+   * The room's history page by page (see `history`), for `for await (const page of
+   * room.historyPages({before}))`: newest first from `before` (or from the newest, with neither
+   * cursor), or oldest first from `since`, each page read with the previous one's `next` until it
+   * is null. `limit` is per page. Only pages with messages are yielded; a loop that breaks reads
+   * no further page. A failed read ends the loop with its {@link ChatError} (after a 401 a fresh
+   * token is tried once, as for `history`); `signal` aborts the read in flight (`aborted`).
+   */
+  historyPages(query: HistoryQuery = {}): AsyncGenerator<HistoryPage<T>, void, undefined> {
+    return historyPages<T>((q) => this.history(q), query);
+  }
+
+  /**
+   * The room's members over HTTP (`GET /rooms/{room}/members`, with the room's token in the
+   * `Authorization` header), page by page, ordered by user id: `for await (const page of
+   * room.memberPages())`. Each page is read after the previous one's last user (`next`) until the
+   * server says there are no more; `after` starts after that user, `limit` (1–1000, server
+   * default 100) is per page. This is how to complete a welcome that lists only the first
+   * `WELCOME_MAX_MEMBERS` users (`memberCount` above `members.length`). Failures as for
+   * `history` (a 401 tries a fresh token once). The pages are read one after another, not at one
+   * instant: a user who joins or leaves meanwhile may be missing, or listed though gone.
+   */
+  memberPages(query: MembersQuery = {}): AsyncGenerator<MemberPage, void, undefined> {
+    return memberPages((q) => this.withToken((token) => fetchMembers({ ...q, url: this.opts.url, room: this.opts.room, token, fetch: this.fetchFn })), query);
+  }
+
+  /** Every member of the room over HTTP (see `memberPages`; pages of 1000, the most the server
+   * gives), as one frozen array ordered by user id. `room.members` is not changed by it. */
+  async allMembers(options: { signal?: AbortSignal } = {}): Promise<Member[]> {
+    const all: Member[] = [];
+    for await (const page of this.memberPages({ limit: MEMBER_PAGE_LIMIT, ...(options.signal ? { signal: options.signal } : {}) })) all.push(...page.members);
+    return Object.freeze(all) as Member[];
+  }
+
+  /** `read` with the room's token; after a 401 (the token expired, or was revoked) once more with
+   * a fresh one from `getToken`, when there is one. */
+  private async withToken<R>(read: (token: string) => Promise<R>): Promise<R> {
+    const token = async (forced?: 'history') => {
       try {
-        token = await this.freshToken(forced);
+        return await this.freshToken(forced);
       } catch (e) {
-        throw new ChatError('token_error', `no token for the history read: ${errorMessage(e)}`);
+        throw new ChatError('token_error', `no token for the read: ${errorMessage(e)}`);
       }
-      return fetchHistory({ ...query, url: this.opts.url, room: this.opts.room, token, fetch: this.fetchFn });
     };
     try {
-      return await read();
+      return await read(await token());
     } catch (e) {
       if (!(e instanceof ChatError && e.status === 401 && this.opts.getToken)) throw e;
-      return read('history');
+      return read(await token('history'));
     }
   }
 
@@ -279,6 +379,7 @@ export class Room extends Connection {
    */
   reconnect(): void {
     if (this.ended) return;
+    this.log.write('info', 'reconnect', 'reconnect() called: connecting again now');
     this.cycle++;
     this.startOver();
     this.discardToken('reconnect');
@@ -311,6 +412,12 @@ export class Room extends Connection {
   }
 
   // ---- frames -------------------------------------------------------------------------------------
+
+  /** The handle stops for good: the typing timers go with it (no `typing_users` event after). */
+  protected override end(info: ClosedEvent, closeWith: number | undefined): void {
+    if (!this.ended) this.typers.clear();
+    super.end(info, closeWith);
+  }
 
   /** The socket goes: a gap fill stops with it (the next resume replays what it held). */
   protected override detach(): ReturnType<Connection['detach']> {
@@ -359,9 +466,14 @@ export class Room extends Connection {
       case 'gap':
         // Everything with a seq, in order: held while a replay_limit gap is being filled.
         return this.inOrder.push(f as unknown as Ordered);
-      case 'typing':
-        this.events.emit('typing', f as unknown as TypingFrame);
+      case 'typing': {
+        const t = f as unknown as TypingFrame;
+        this.events.emit('typing', t);
+        if (ws !== this.ws || typeof t.user_id !== 'string') return;
+        if (t.stop) this.typers.stopped(t.user_id);
+        else this.typers.typing(t.user_id);
         return;
+      }
       case 'read': {
         const r = f as unknown as ReadFrame;
         if (r.user_id === this._userId && this.reads.read(r.seq)) {
@@ -381,6 +493,7 @@ export class Room extends Connection {
         this._memberCount = Math.max(0, this._memberCount + (p.event === 'join' ? 1 : -1));
         this.events.emit('presence', p);
         if (ws === this.ws) this.events.emit('members', this._members);
+        if (ws === this.ws && p.event === 'leave') this.typers.stopped(p.user_id);
         return;
       }
       case 'direct':
@@ -396,7 +509,9 @@ export class Room extends Connection {
       }
       case 'token_expiring': {
         const t = f as unknown as TokenExpiringFrame;
-        if (typeof t.exp === 'number') this.tokenExpiring(ws, t.exp);
+        if (typeof t.exp !== 'number') return;
+        this.log.write('debug', 'refresh', `the token expires at ${t.exp}: refreshing it in place`, { exp: t.exp });
+        this.tokenExpiring(ws, t.exp);
         return;
       }
       case 'auth_ok':
@@ -422,6 +537,8 @@ export class Room extends Connection {
         this.events.emit('message', f);
         // Counted either way; said only if the handler did not close or replace the connection.
         if (this.reads.message(f, f.from?.user_id === this._userId) && this.live(cycle)) this.events.emit('unread', this.reads.unread);
+        const author = f.from?.user_id;
+        if (author !== undefined) this.typers.stopped(author); // a message ends its author's typing
         return;
       }
       case 'react':
@@ -463,7 +580,8 @@ export class Room extends Connection {
   }
 }
 
-/** Opens a room: see {@link ConnectOptions}. */
-export function connect(opts: ConnectOptions): Room {
-  return new Room(opts);
+/** Opens a room: see {@link ConnectOptions}. `T`: the type of the messages' data (see
+ * {@link Room}); default `unknown`. */
+export function connect<T = unknown>(opts: ConnectOptions): Room<T> {
+  return new Room<T>(opts);
 }

@@ -33,11 +33,11 @@ export class Session {
 
   /** Joins `room` (or returns the room already joined): its own socket, the session's token,
    * backoff and heartbeat. `options` override the session's for this room — a `getToken` among
-   * them serves this room alone. */
-  join(room: string, options: Partial<SessionOptions> = {}): Room {
+   * them serves this room alone. `T`: the type of the room's message data (see {@link Room}). */
+  join<T = unknown>(room: string, options: Partial<SessionOptions> = {}): Room<T> {
     const existing = this.joined.get(room);
-    if (existing && existing.state !== 'closed') return existing;
-    const handle = new Room({
+    if (existing && existing.state !== 'closed') return existing as Room<T>;
+    const handle = new Room<T>({
       ...this.opts,
       ...options,
       room,

@@ -1,6 +1,7 @@
-// A scripted fake of the worker's history API (`GET /rooms/{room}/messages?since=N&limit=L`) for
-// the client's unit tests: it answers from `log` like the worker (oldest first, `next` the last
-// seq of a full page, else null), records every request, fails the ones the test scripts, and
+// A scripted fake of the worker's history API (`GET /rooms/{room}/messages?since=N|before=N&limit=L`)
+// for the client's unit tests: it answers from `log` like the worker (oldest first after `since`,
+// newest first before `before` or from the newest; `next` the last seq of a page when more
+// follow, else null), records every request, fails the ones the test scripts, and
 // can hold its answers until the test releases them.
 import { msg } from './fake.js';
 
@@ -19,6 +20,9 @@ export function fakeHistory(seqs: number[]) {
     const q = new URL(url).searchParams;
     const since = Number(q.get('since') ?? 0);
     const limit = Number(q.get('limit') ?? 50);
+    // Newest first with `before`, or with neither cursor (from the newest).
+    const backwards = q.has('before') || !q.has('since');
+    const before = q.has('before') ? Number(q.get('before')) : Infinity;
     calls.push({ url, since, limit, authorization: init.headers.authorization });
     if (gate && calls.length > heldFrom) await gate;
     if (init.signal?.aborted) throw new DOMException('aborted', 'AbortError');
@@ -26,6 +30,11 @@ export function fakeHistory(seqs: number[]) {
     if (failure === 'network') throw new TypeError('fetch failed');
     if (failure !== undefined && failure !== null) {
       return { ok: false, status: failure, json: async () => ({ error: { code: 'internal', message: `HTTP ${failure}` } }) };
+    }
+    if (backwards) {
+      const page = log.seqs.filter((s) => s < before).reverse().slice(0, limit);
+      const more = log.seqs.some((s) => s < (page[page.length - 1] ?? before)) && page.length === limit;
+      return { ok: true, status: 200, json: async () => ({ messages: page.map(msg), next: more ? page[page.length - 1] : null }) };
     }
     const page = log.seqs.filter((s) => s > since).slice(0, limit);
     const more = log.seqs.some((s) => s > (page[page.length - 1] ?? since)) && page.length === limit;
