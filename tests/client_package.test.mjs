@@ -20,7 +20,7 @@ import { startServer, ROOT } from './support/server.mjs';
 const CLIENT = path.join(ROOT, 'client');
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
-const PUBLIC_API = ['ChatError', 'MessageStates', 'Room', 'Session', 'connect', 'createSession', 'fetchHistory', 'fetchMembers', 'tokenExpiry', 'utf8Length'];
+const PUBLIC_API = ['ChatError', 'MessageStates', 'Room', 'RoomView', 'Session', 'connect', 'createSession', 'fetchHistory', 'fetchMembers', 'tokenExpiry', 'utf8Length'];
 const INTERNALS = ['Backoff', 'Emitter', 'HeartbeatSchedule', 'OutboundQueue', 'ResumeTracker', 'SharedBackoff', 'backoffDelay'];
 
 /** Runs `cmd` (our own child, killed after `ms`): `{code, out, err}`. */

@@ -93,3 +93,5 @@ export { tokenExpiry } from './tokens.js';
 export { fetchHistory } from './history.js';
 export { fetchMembers } from './members.js';
 export { Room, connect } from './room.js';
+export { RoomView, type RoomSnapshot, type RoomViewOptions } from './room-view.js';
+export type { SessionEvents } from './session.js';

@@ -67,6 +67,11 @@ export class Room<T = unknown> extends Connection {
 
   // ---- public state ---------------------------------------------------------------------------
 
+  /** The room's name (the `room` option). */
+  get name(): string {
+    return this.opts.room;
+  }
+
   get state(): State {
     return this._state;
   }

@@ -3,6 +3,7 @@
 // heartbeat timer. The seed's `join_room` / `leave_room` for this protocol's shape.
 
 import { SharedBackoff } from './backoff.js';
+import { Emitter, type Handler } from './emitter.js';
 import { HeartbeatSchedule } from './heartbeat.js';
 import type { ConnectOptions } from './options.js';
 import { Room } from './room.js';
@@ -12,8 +13,15 @@ import { SharedToken } from './shared-token.js';
  * (`{room, reason}`); one token is shared where its `rooms` claim allows. */
 export type SessionOptions = Omit<ConnectOptions, 'room' | 'shared'>;
 
+/** What a session tells its subscribers (see {@link Session.on}). */
+export interface SessionEvents {
+  /** The rooms joined changed (a room joined, left, or closed by the server): the rooms now. */
+  rooms: ReadonlyMap<string, Room>;
+}
+
 export class Session {
   private readonly joined = new Map<string, Room>();
+  private readonly events: Emitter<SessionEvents>;
   private readonly backoff: SharedBackoff;
   private readonly heartbeat: HeartbeatSchedule;
   /** The session's `getToken`, shared by its rooms (shared-token.ts). */
@@ -24,11 +32,19 @@ export class Session {
     this.backoff = new SharedBackoff(opts.backoff, opts.random ?? Math.random);
     this.heartbeat = new HeartbeatSchedule(opts.heartbeat?.intervalMs ?? 20000);
     this.tokens = opts.getToken ? new SharedToken(opts.getToken) : undefined;
+    const onError = opts.onHandlerError as ((e: unknown, event: keyof SessionEvents) => void) | undefined;
+    this.events = new Emitter<SessionEvents>(onError);
   }
 
   /** The rooms joined, by name. */
   get rooms(): ReadonlyMap<string, Room> {
     return this.joined;
+  }
+
+  /** Subscribes to the session's events (`rooms`: a room joined, left or closed); returns the
+   * unsubscribe function. */
+  on<K extends keyof SessionEvents>(event: K, handler: Handler<SessionEvents[K]>): () => void {
+    return this.events.on(event, handler);
   }
 
   /** Joins `room` (or returns the room already joined): its own socket, the session's token,
@@ -49,16 +65,19 @@ export class Session {
       if (this.joined.get(room) !== handle) return;
       this.joined.delete(room);
       this.tokens?.forget(room);
+      this.events.emit('rooms', this.joined);
     });
+    this.events.emit('rooms', this.joined);
     return handle;
   }
 
   /** Leaves `room`: its socket is closed for good (pending publishes are rejected `closed`). */
   leave(room: string): void {
     const handle = this.joined.get(room);
-    this.joined.delete(room);
+    if (!this.joined.delete(room)) return;
     this.tokens?.forget(room);
     handle?.close();
+    this.events.emit('rooms', this.joined);
   }
 
   /** Leaves every room. */

@@ -8,7 +8,7 @@ import * as pub from '../src/index.js';
 import * as internal from '../src/internal.js';
 
 /** Every runtime export of the public entry (types are checked by tests/client_package.test.mjs). */
-const PUBLIC = ['ChatError', 'MessageStates', 'Room', 'Session', 'connect', 'createSession', 'fetchHistory', 'fetchMembers', 'tokenExpiry', 'utf8Length'];
+const PUBLIC = ['ChatError', 'MessageStates', 'Room', 'RoomView', 'Session', 'connect', 'createSession', 'fetchHistory', 'fetchMembers', 'tokenExpiry', 'utf8Length'];
 const INTERNAL = [
   'Backoff', 'Emitter', 'HeartbeatSchedule', 'OutboundQueue', 'ReadState', 'ResumeTracker', 'SharedBackoff', 'TypingThrottle', 'backoffDelay',
 ];
