@@ -51,8 +51,13 @@ let dir, app, tarball, packed, server;
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-client-package-'));
-  // A clean checkout of client/: what git has, without the builds a developer may have made.
-  const src = path.join(dir, 'client');
+  // A clean checkout of client/: what git has, without the builds a developer may have made,
+  // beside the repository's installed devDependencies (tsc, React's types for the react entry),
+  // as after `npm install` — in a folder of its own, so the scratch project below sees none.
+  const checkout = path.join(dir, 'checkout');
+  const src = path.join(checkout, 'client');
+  fs.mkdirSync(checkout);
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(checkout, 'node_modules'), 'dir');
   fs.cpSync(CLIENT, src, {
     recursive: true,
     filter: (p) => !['dist', 'test-dist', 'node_modules'].includes(path.relative(CLIENT, p).split(path.sep)[0]),
@@ -66,7 +71,7 @@ before(async () => {
   app = path.join(dir, 'app');
   write(path.join(app, 'package.json'), json({ name: 'scratch', private: true }));
   await ok('npm', ['install', '--offline', '--no-audit', '--no-fund', '--no-package-lock', tarball,
-    ...['ws', '@types/ws', '@types/node'].map((dep) => path.join(ROOT, 'node_modules', dep))], { cwd: app });
+    ...['ws', '@types/ws', '@types/node', '@types/react', 'csstype'].map((dep) => path.join(ROOT, 'node_modules', dep))], { cwd: app });
   server = await startServer();
 }, { timeout: 240_000 });
 
@@ -80,7 +85,7 @@ const manifest = () => JSON.parse(fs.readFileSync(installed('package.json'), 'ut
 
 test('a pack from a clean checkout builds both module formats and ships only them, the README and the CHANGELOG', () => {
   const modules = fs.readdirSync(path.join(CLIENT, 'src')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3));
-  const expected = ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/cjs/package.json', 'internal/package.json'];
+  const expected = ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/cjs/package.json', 'internal/package.json', 'react/package.json'];
   for (const m of modules) {
     for (const ext of ['.js', '.js.map', '.d.ts']) expected.push(`dist/${m}${ext}`, `dist/cjs/${m}${ext}`);
   }
@@ -90,8 +95,9 @@ test('a pack from a clean checkout builds both module formats and ships only the
   for (const t of targets(manifest().exports)) assert.ok(packed.includes(t), `exports names ${t}, which is not packed`);
   // So do `main`/`types` and internal/package.json, for resolvers that ignore `exports`.
   const { main, types } = manifest();
-  const legacy = JSON.parse(fs.readFileSync(installed('internal', 'package.json'), 'utf8'));
-  for (const t of [main, types, ...[legacy.main, legacy.types].map((f) => path.posix.join('internal', f))]) {
+  const legacy = (entry) => JSON.parse(fs.readFileSync(installed(entry, 'package.json'), 'utf8'));
+  const pointers = ['internal', 'react'].flatMap((entry) => [legacy(entry).main, legacy(entry).types].map((f) => path.posix.join(entry, f)));
+  for (const t of [main, types, ...pointers]) {
     assert.ok(packed.includes(path.posix.normalize(t)), `${t} is not packed`);
   }
   assert.equal(JSON.parse(fs.readFileSync(installed('dist', 'cjs', 'package.json'), 'utf8')).type, 'commonjs');
@@ -203,6 +209,33 @@ for (const [mode, pkgType, compilerOptions, declarations] of [
     assert.ok(ours.some((f) => f.endsWith(`client/${declarations}`)), `resolved to ${declarations}:\n${ours.join('\n')}`);
     const otherFormat = declarations.startsWith('dist/cjs/') ? (f) => /\/dist\/[^/]+\.d\.ts$/.test(f) : (f) => f.includes('/dist/cjs/');
     assert.ok(!ours.some(otherFormat), `only one format's declarations:\n${ours.join('\n')}`);
+  });
+}
+
+/** A React consumer of the react entry (React's types installed, as an app has them). */
+const REACT_CONSUMER = `import { SessionProvider, useSession, useRoom, useUnread, type UseRoom } from '@edge-chat/client/react';
+import type { Session } from '@edge-chat/client';
+export function useLobby(session: Session): UseRoom<{ text: string }> {
+  const lobby = useRoom<{ text: string }>('lobby', { session });
+  // @ts-expect-error the data type is checked
+  void lobby.publish({ text: 1 });
+  return lobby;
+}
+export const parts = [SessionProvider, useSession, useUnread];
+`;
+
+for (const [mode, pkgType] of [['ESM', 'module'], ['CommonJS', 'commonjs']]) {
+  test(`a React consumer type-checks against the react entry, as ${mode}`, { timeout: 120_000 }, async () => {
+    const project = path.join(app, `react-${pkgType}`);
+    write(path.join(project, 'package.json'), json({ type: pkgType }));
+    write(path.join(project, 'consumer.ts'), REACT_CONSUMER);
+    write(path.join(project, 'tsconfig.json'), json({
+      compilerOptions: { target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, module: 'nodenext', lib: ['ES2022', 'DOM'], types: [] },
+      files: ['consumer.ts'],
+    }));
+    const { out } = await ok(process.execPath, [TSC, '-p', 'tsconfig.json', '--listFiles'], { cwd: project });
+    const want = pkgType === 'module' ? 'client/dist/react.d.ts' : 'client/dist/cjs/react.d.ts';
+    assert.ok(out.split('\n').some((f) => f.endsWith(want)), `resolved to ${want}`);
   });
 }
 
