@@ -1,4 +1,4 @@
-// Unit tests of the chat extensions in the client (issue 14): typing, markRead, edit, delete,
+// The chat extensions in the client: typing, markRead, edit, delete,
 // react, their events, readSeq/unread, the message states rebuilt from frames, and the session
 // (one token request, one backoff, one heartbeat for a user's rooms) — against the fake socket.
 import { test, mock } from 'node:test';

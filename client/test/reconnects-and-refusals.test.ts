@@ -1,4 +1,4 @@
-// Issue 9: each bug reproduced against the client through the fake socket, and the features
+// Reconnects and refusals: bugs reproduced against the client through the fake socket, and the features
 // added with the fixes (refusals and the `failed` state, browser lifecycle events, reconnect(),
 // publish timeouts and aborts, the history helper).
 import { test, mock, afterEach } from 'node:test';

@@ -1,4 +1,4 @@
-// Issue 11: sessions that end. The token refreshed in place on `token_expiring` (getToken, then
+// Sessions that end. The token refreshed in place on `token_expiring` (getToken, then
 // an `auth` frame; retried a bounded number of times; the connection kept), 4001 reconnects
 // with a new token and resumes, 4003/4004/4005 stop the handle with a `closed` event — acted on
 // at the `closing` frame, since the close event itself may come seconds later.

@@ -1,4 +1,4 @@
-// Issue 12: the token travels as a WebSocket subprotocol by default (`?token=` only on request),
+// The token travels as a WebSocket subprotocol by default (`?token=` only on request),
 // and a resume's `replay_limit` gap is filled from the history API before anything after it is
 // delivered — held frames in seq order, no duplicate; failed pages retried with backoff; a lost
 // connection resumes after the last seq delivered; what history no longer has is a `gap`.
