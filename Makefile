@@ -127,7 +127,7 @@ unit: setup node-deps
 	$(call say,cargo test (pure core and load generator, native))
 	cargo test --workspace
 	$(call say,client library unit tests (node --test))
-	cd client && ../node_modules/.bin/tsc -p tsconfig.test.json && node --test --test-reporter=spec test-dist/test/*.test.js
+	cd client && rm -rf test-dist && ../node_modules/.bin/tsc -p tsconfig.test.json && node --test --test-reporter=spec test-dist/test/*.test.js
 
 # The browser tests drive an installed Chromium or Chrome with playwright-core (no browser
 # download): CHROMIUM_PATH, or one where tests/support/browser.mjs looks (the usual places on
@@ -180,7 +180,7 @@ integration: integration-deps
 # per line.
 NODE_LINES := 22.23.5 24.22.3
 test-node-lines: integration-deps
-	cd client && ../node_modules/.bin/tsc -p tsconfig.test.json
+	cd client && rm -rf test-dist && ../node_modules/.bin/tsc -p tsconfig.test.json
 	@for v in $(NODE_LINES); do \
 	  printf '\033[1m==> %s\033[0m\n' "Node.js $$v: client unit tests, integration tests"; \
 	  tests/support/node-line.sh $$v bash -c 'cd client && node --test test-dist/test/*.test.js' && \
