@@ -3,16 +3,18 @@
 //! most every 30 s, kept when the provider fails), its keys imported into WebCrypto once per
 //! fetch, signatures verified there.
 //!
-//! One fetch at a time per isolate: requests that need the set while it is being fetched wait
-//! for that fetch (a burst of connects after a deploy costs the provider one request).
+//! One fetch at a time per isolate: requests that need the set while another request fetches it
+//! wait for that fetch (a burst of connects after a deploy costs the provider one request). They
+//! wait by looking again every [`WAIT_STEP_MS`], not by awaiting the other request's fetch:
+//! the runtime binds a fetch to the request that made it, and a promise of one request must not
+//! be awaited by another.
 
 use crate::auth::jwks::{max_age, parse_key_set, KeySetCache, Lookup, SetKey};
 use crate::auth::{Alg, AuthConfig, ParsedToken};
 use crate::common::error::{ChatError, ErrorCode};
 use crate::shell::common::env::now_ms;
 use crate::shell::common::incident;
-use futures::future::{select, Either, LocalBoxFuture, Shared};
-use futures::FutureExt;
+use futures::future::{select, Either};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,14 +24,16 @@ use web_sys::CryptoKey;
 
 /// A fetch of the key set not answered within this long has failed.
 const FETCH_TIMEOUT_MS: u64 = 5_000;
+/// How often a request waiting for another's fetch looks again.
+const WAIT_STEP_MS: u64 = 20;
 
 #[derive(Default)]
 struct State {
     cache: KeySetCache,
     /// Keys imported into WebCrypto, by `kid` (emptied by every fetch).
     imported: HashMap<String, CryptoKey>,
-    /// The fetch under way, shared by whoever needs the set meanwhile.
-    fetching: Option<Shared<LocalBoxFuture<'static, ()>>>,
+    /// When the fetch under way started (unix ms), if one is.
+    fetching_since: Option<u64>,
 }
 
 thread_local! {
@@ -80,7 +84,7 @@ pub async fn verify(
         });
         match next {
             Next::Use(key) => return check(&key, t).await,
-            Next::Fetch => fetch(url.clone(), config.jwks_cache_secs).await,
+            Next::Fetch => fetch(&url, config.jwks_cache_secs).await,
             Next::Refuse(why) => return Err(unauthorized(why)),
             Next::Unavailable => return Err(unavailable()),
         }
@@ -89,39 +93,47 @@ pub async fn verify(
 }
 
 /// Fetches the set (or waits for the fetch under way) and records what came of it.
-async fn fetch(url: String, cache_secs: u64) {
-    let shared = STATE.with(|s| {
+async fn fetch(url: &str, cache_secs: u64) {
+    let started = now_ms();
+    let mine = STATE.with(|s| {
         let mut s = s.borrow_mut();
-        s.fetching
-            .get_or_insert_with(|| {
-                async move {
-                    let result = fetch_set(&url).await;
-                    STATE.with(|s| {
-                        let mut s = s.borrow_mut();
-                        let now = now_ms();
-                        match result {
-                            Ok((keys, max_age)) => {
-                                let secs = max_age.map_or(cache_secs, |m| m.min(cache_secs));
-                                s.cache.fetched(keys, now, secs);
-                                s.imported.clear();
-                            }
-                            Err(e) => {
-                                // Logged once per outage, not once per request.
-                                if !s.cache.failing() {
-                                    incident::report("key set fetch", &e);
-                                }
-                                s.cache.failed(now);
-                            }
-                        }
-                        s.fetching = None;
-                    });
-                }
-                .boxed_local()
-                .shared()
-            })
-            .clone()
+        // A fetch older than its timeout belongs to a request that is gone: start another.
+        let under_way = s
+            .fetching_since
+            .is_some_and(|at| started.saturating_sub(at) <= FETCH_TIMEOUT_MS);
+        if !under_way {
+            s.fetching_since = Some(started);
+        }
+        !under_way
     });
-    shared.await;
+    if !mine {
+        while STATE.with(|s| s.borrow().fetching_since.is_some())
+            && now_ms().saturating_sub(started) <= FETCH_TIMEOUT_MS
+        {
+            worker::Delay::from(Duration::from_millis(WAIT_STEP_MS)).await;
+        }
+        return;
+    }
+    let result = fetch_set(url).await;
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        let now = now_ms();
+        match result {
+            Ok((keys, max_age)) => {
+                let secs = max_age.map_or(cache_secs, |m| m.min(cache_secs));
+                s.cache.fetched(keys, now, secs);
+                s.imported.clear();
+            }
+            Err(e) => {
+                // Logged once per outage, not once per request.
+                if !s.cache.failing() {
+                    incident::report("key set fetch", &e);
+                }
+                s.cache.failed(now);
+            }
+        }
+        s.fetching_since = None;
+    });
 }
 
 /// The usable keys at `url` and the response's `max-age`.
