@@ -19,9 +19,8 @@
 // Every repeated figure alternates the peers round by round, the order rotating every round.
 // `--quick`: 1 storm and 1 run.
 // Prints Markdown; with --json writes {scenarios: {name: {runs, markdown}}} for matrix.mjs.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -139,10 +138,16 @@ async function algorithmPeers() {
     ['ES256', 'es256', crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })],
     ['EdDSA', 'eddsa', crypto.generateKeyPairSync('ed25519')],
   ];
-  const jwks = JSON.stringify({ keys: keys.map(([, kid, k]) => ({ ...k.publicKey.export({ format: 'jwk' }), kid })) });
-  const server = http.createServer((_, res) => res.end(jwks));
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${server.address().port}/jwks`;
+  const jwks = path.join(tmp, 'jwks.json');
+  fs.writeFileSync(jwks, JSON.stringify({ keys: keys.map(([, kid, k]) => ({ ...k.publicKey.export({ format: 'jwk' }), kid })) }));
+  // A process of its own: the runs below block this one (execFileSync), and a key set served
+  // from here would never answer.
+  const serve = `const b = require('fs').readFileSync(${JSON.stringify(jwks)});
+    const s = require('http').createServer((_, res) => res.end(b));
+    s.listen(0, '127.0.0.1', () => console.log(s.address().port));`;
+  const server = spawn(process.execPath, ['-e', serve], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve) => server.stdout.once('data', (d) => resolve(String(d).trim())));
+  const url = `http://127.0.0.1:${port}/jwks`;
   const peers = [{ id: 'hs256', label: 'HS256 (AUTH_SECRET)', peer: 'rust', args: [] }];
   for (const [label, kid, k] of keys) {
     const pem = path.join(tmp, `${kid}.pem`);
@@ -150,7 +155,7 @@ async function algorithmPeers() {
     peers.push({ id: kid, label: `${label} (AUTH_JWKS_URL)`, peer: 'rust', vars: [`AUTH_JWKS_URL=${url}`],
       args: ['--token-alg', kid, '--token-key', pem, '--token-kid', kid] });
   }
-  return { peers, stop: () => server.close() };
+  return { peers, stop: () => server.kill() };
 }
 
 const v1 = PEERS.filter((p) => p.id !== 'rust-batch');

@@ -7,7 +7,8 @@
 //!   `alg` absent or equal to that algorithm. A token's `alg` must be its key's: an RS256 token
 //!   whose `kid` names an EC key is refused, never tried.
 //! - **Cache.** The set is used for `AUTH_JWKS_CACHE_SECONDS` (the response's
-//!   `Cache-Control: max-age` when shorter), then fetched again; a failed fetch keeps the set
+//!   `Cache-Control: max-age` when shorter; a second at least), then fetched again; a failed
+//!   fetch keeps the set
 //!   it has. A `kid` the set does not know makes one fetch at most every
 //!   [`UNKNOWN_KID_REFETCH_MS`] (a token with a made-up `kid` cannot make us hammer the
 //!   provider). With no set at all, or an unknown `kid` while the provider cannot be reached,
@@ -20,6 +21,10 @@ use serde_json::{json, Value};
 
 /// An unknown `kid` fetches the set again at most this often, per isolate.
 pub const UNKNOWN_KID_REFETCH_MS: u64 = 30_000;
+
+/// The shortest a fetched set is used before it is fetched again, whatever the settings or the
+/// response's `max-age` say.
+pub const MIN_CACHE_SECS: u64 = 1;
 
 /// A key of the set that tokens may use.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,7 +126,9 @@ impl KeySetCache {
                 Lookup::Fetch
             };
         }
-        if now >= self.fresh_until && !recent_attempt {
+        // A stale set is fetched again — unless the provider just failed: then it keeps
+        // serving, and the provider is asked again at most every 30 s.
+        if now >= self.fresh_until && !(recent_attempt && provider_down) {
             return Lookup::Fetch;
         }
         match self.keys.iter().find(|k| k.kid == kid) {
@@ -138,7 +145,9 @@ impl KeySetCache {
     pub fn fetched(&mut self, keys: Vec<SetKey>, now: u64, cache_secs: u64) {
         self.keys = keys;
         self.fetched_at = Some(now);
-        self.fresh_until = now.saturating_add(cache_secs.saturating_mul(1000));
+        // At least a second: a provider answering `max-age=0` is not asked on every request.
+        let secs = cache_secs.max(MIN_CACHE_SECS);
+        self.fresh_until = now.saturating_add(secs.saturating_mul(1000));
         self.last_attempt = Some((now, true));
     }
 
@@ -255,6 +264,24 @@ mod tests {
             matches!(c.lookup("rsa", Alg::RS256, 61_000), Lookup::Use(_)),
             "known keys keep working"
         );
+    }
+
+    #[test]
+    fn a_short_cache_period_is_honoured_and_a_zero_one_is_a_second() {
+        let mut c = KeySetCache::default();
+        c.fetched(parse_key_set(SET).unwrap(), 0, 3);
+        assert!(matches!(c.lookup("rsa", Alg::RS256, 2_999), Lookup::Use(_)));
+        assert_eq!(
+            c.lookup("rsa", Alg::RS256, 3_000),
+            Lookup::Fetch,
+            "a successful fetch does not hold the next back"
+        );
+        c.fetched(parse_key_set(SET).unwrap(), 3_000, 0);
+        assert!(
+            matches!(c.lookup("rsa", Alg::RS256, 3_500), Lookup::Use(_)),
+            "max-age=0: a second at least"
+        );
+        assert_eq!(c.lookup("rsa", Alg::RS256, 4_000), Lookup::Fetch);
     }
 
     #[test]
