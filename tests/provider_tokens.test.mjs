@@ -25,7 +25,7 @@ import { join } from './support/client.mjs';
 import { admin } from './support/admin.mjs';
 import { nowS, token as hsToken, refusedUpgrade } from './support/sessions.mjs';
 import {
-  newKey, mint, hmacSigned, unsigned, startJwks, jwksVars, upgradeVerdict, readVerdict,
+  newKey, mint, hmacSigned, unsigned, startJwks, jwksVars, upgradeVerdict, readVerdict, refresh,
 } from './support/jwks.mjs';
 import { mintToken, publicJwk } from '../docs/examples/mint-token.mjs';
 
@@ -62,12 +62,6 @@ function pyjwtToken(key, user, rooms) {
 /** A token for the strict server: its issuer and audience, unless `claims` says otherwise. */
 const strictToken = (key, sub, claims = {}) => mint(key, sub, { iss: ISSUER, aud: AUDIENCE, ...claims });
 
-/** The `auth` frame's answer: `auth_ok <exp>` or `<error code>`. */
-async function refresh(client, token, id) {
-  client.send({ type: 'auth', token, id });
-  const f = await client.next((x) => x.id === id && (x.type === 'auth_ok' || x.type === 'error'));
-  return f.type === 'auth_ok' ? `auth_ok ${f.exp}` : f.code;
-}
 
 describe('provider tokens', { concurrency: true }, () => {
   before(async () => {

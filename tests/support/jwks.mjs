@@ -150,3 +150,11 @@ export async function readVerdict(server, room, token, path = `/rooms/${room}/me
   const body = await res.json().catch(() => ({}));
   return res.status === 200 ? 'ok' : `${res.status} ${body?.error?.code}`;
 }
+
+/** Sends an `auth` frame with `token` on `client` and resolves with its answer: `auth_ok <exp>`
+ * or the error frame's code. */
+export async function refresh(client, token, id) {
+  client.send({ type: 'auth', token, id });
+  const f = await client.next((x) => x.id === id && (x.type === 'auth_ok' || x.type === 'error'));
+  return f.type === 'auth_ok' ? `auth_ok ${f.exp}` : f.code;
+}
