@@ -189,7 +189,7 @@ describe('provider tokens', { concurrency: true }, () => {
       const inside = Math.floor(leeway / 3);
       const beyond = leeway + 20;
       const ok = [
-        ['exp just past', await mk(rsa, 'lee', { exp: now - inside })],
+        ['exp just past', await mk(rsa, 'lee', { exp: now - inside, iat: now - 600 })],
         ['nbf just ahead', await mk(rsa, 'lee', { nbf: now + inside })],
         ['iat just ahead', await mk(rsa, 'lee', { iat: now + inside })],
       ];
