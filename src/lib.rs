@@ -8,15 +8,17 @@
 //!
 //! The core is grouped by the object it serves, folder for folder with the shell: `src/X/`
 //! holds the rules, `src/shell/X/` runs them.
-//! - [`front`]: the stateless front worker — routes, user tokens, the server API's bodies;
+//! - [`front`]: the stateless front worker — routes, the admin token, the server API's bodies;
 //! - [`room`]: the `ChatRoom` object — connections, frames, turns, the log ([`room::log`]);
 //! - [`registry`]: the `UserRegistry` shards — users' rooms, per-user delivery, unread counts;
 //! - [`stats`]: the `StatsShard` objects — global counts;
 //!
-//! and what they share: [`protocol`] (frames on the wire), [`calls`] (calls between objects),
+//! and what they share: [`auth`] (user tokens: HS256 secrets, an identity provider's key set),
+//! [`protocol`] (frames on the wire), [`calls`] (calls between objects),
 //! [`webhooks`] (events to the application's backend) and [`common`] (settings, errors, names,
 //! the meter, the alarm, connection ids).
 
+pub mod auth;
 pub mod calls;
 pub mod common;
 pub mod front;

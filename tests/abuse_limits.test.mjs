@@ -299,7 +299,7 @@ test('per-IP limit: upgrades and user history reads count; admin reads and refus
     const token = await devToken(ipServer, 'alice');
     const lobbyOnly = await devToken(ipServer, 'alice', { rooms: ['lobby'] });
     const now = Math.floor(Date.now() / 1000);
-    const expired = jwt.sign({ sub: 'alice', exp: now - 10 }, SECRET);
+    const expired = jwt.sign({ sub: 'alice', exp: now - 60 }, SECRET);
     const ws = (room, query) => `${ipServer.wsUrl}/rooms/${room}/ws${query}`;
     const history = (room, t) => fetch(`${ipServer.url}/rooms/${room}/messages${t ? `?token=${t}` : ''}`);
     const statusOf = async (url, opts) => (await tryConnect(url, opts)).status;

@@ -38,17 +38,17 @@ test('missing, invalid and expired tokens are 401 unauthorized', async () => {
   await refused(ws('lobby', '?token='), 401, 'unauthorized');
   await refused(ws('lobby', '?token=not.a.jwt'), 401, 'unauthorized');
   await refused(ws('lobby', `?token=${jwt.sign({ sub: 'a', exp: now + 60 }, 'wrong-secret')}`), 401, 'unauthorized');
-  await refused(ws('lobby', `?token=${jwt.sign({ sub: 'a', exp: now - 1 }, SECRET)}`), 401, 'unauthorized');
+  await refused(ws('lobby', `?token=${jwt.sign({ sub: 'a', exp: now - 60 }, SECRET)}`), 401, 'unauthorized');
   await refused(ws('lobby', `?token=${jwt.sign({ sub: 'a' }, SECRET)}`), 401, 'unauthorized');
   await refused(ws('lobby', `?token=${jwt.sign({ exp: now + 60 }, SECRET)}`), 401, 'unauthorized');
   await refused(ws('lobby', `?token=${jwt.sign({ sub: 'x'.repeat(129), exp: now + 60 }, SECRET)}`), 401, 'unauthorized');
   await refused(ws('lobby', `?token=${jwt.sign({ sub: 'a', exp: now + 60 }, SECRET, 'none')}`), 401, 'unauthorized');
   await refused(ws('lobby'), 401, 'unauthorized', { headers: { Authorization: 'Bearer garbage' } });
   await refused(ws('lobby'), 401, 'unauthorized', { headers: { Authorization: 'Basic abc' } });
-  const body = await refused(ws('lobby', `?token=${jwt.sign({ sub: 'a', exp: now - 5 }, SECRET)}`), 401, 'unauthorized');
+  const body = await refused(ws('lobby', `?token=${jwt.sign({ sub: 'a', exp: now - 35 }, SECRET)}`), 401, 'unauthorized');
   assert.match(body.error.message, /expired/);
-  // No leeway: a token is expired from its `exp` second on.
-  await refused(ws('lobby', `?token=${jwt.sign({ sub: 'a', exp: now }, SECRET)}`), 401, 'unauthorized');
+  // AUTH_LEEWAY_SECONDS (30) is the only grace: a token expired 31 s ago is refused.
+  await refused(ws('lobby', `?token=${jwt.sign({ sub: 'a', exp: now - 31 }, SECRET)}`), 401, 'unauthorized');
   // Control characters are not allowed in `sub`; an empty `sub` is not a user.
   for (const sub of ['a\u0007b', 'line\nbreak', '']) {
     await refused(ws('lobby', `?token=${jwt.sign({ sub, exp: now + 60 }, SECRET)}`), 401, 'unauthorized');

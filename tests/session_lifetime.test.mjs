@@ -216,7 +216,7 @@ describe('session lifetime', { concurrency: true }, () => {
     const now = nowS();
     const refusals = [
       ['other-user', token('mallory', { exp: now + 600, iat: now }), 'unauthorized'],
-      ['expired', token('stubborn', { exp: now - 1, iat: now - 60 }), 'unauthorized'],
+      ['expired', token('stubborn', { exp: now - 60, iat: now - 120 }), 'unauthorized'],
       ['not-yet', token('stubborn', { exp: now + 600, nbf: now + 300 }), 'unauthorized'],
       ['over-cap', token('stubborn', { exp: now + WEEK + 600 }), 'unauthorized'],
       ['bad-sig', jwt.sign({ sub: 'stubborn', exp: now + 600 }, 'wrong-secret'), 'unauthorized'],

@@ -1,7 +1,7 @@
 // Connect storms and idle cost (issue 13): every peer through the same load generator, server
 // on core 0 and generator on core 1 (bench/scripts/ab.sh), runs alternated peer by peer.
 //
-//   node bench/scripts/storms.mjs [--json FILE] [--storms N] [--runs N] [--quick]
+//   node bench/scripts/storms.mjs [--json FILE] [--storms N] [--runs N] [--quick] [--only TEXT]
 //
 // - Storm of new users: 2,000 connections of 2,000 new users in 20 rooms, opened at once
 //   (every connect concurrent); connections/s, connect p99, failed upgrades, the server's CPU
@@ -13,10 +13,15 @@
 // - Idle memory: 1,000 and 10,000 connections, no publisher, 20 s (past the ~10 s hibernation
 //   timeout): RSS per idle, hibernated connection, and connections/s. N runs per peer and size
 //   (default 3), medians.
+// - Storm by token algorithm (issue 21): the storm of new users on the Rust worker with HS256
+//   tokens (AUTH_SECRET) against RS256, ES256 and EdDSA tokens verified with a key set
+//   (AUTH_JWKS_URL, served here): the CPU a connect costs with each. N storms per algorithm.
 // Every repeated figure alternates the peers round by round, the order rotating every round.
 // `--quick`: 1 storm and 1 run.
 // Prints Markdown; with --json writes {scenarios: {name: {runs, markdown}}} for matrix.mjs.
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,7 +48,7 @@ function run(peer, loadArgs, label) {
   const json = path.join(tmp, `${counter++}.json`);
   const read = () => (fs.existsSync(json) ? JSON.parse(fs.readFileSync(json, 'utf8')) : undefined);
   try {
-    execFileSync(path.join(ROOT, 'bench/scripts/ab.sh'), [peer.peer, '--', ...peer.args, ...loadArgs, '--json', json],
+    execFileSync(path.join(ROOT, 'bench/scripts/ab.sh'), [peer.peer, ...(peer.vars ?? []), '--', ...peer.args, ...loadArgs, '--json', json],
       { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
     return { peer: peer.id, summary: read() };
   } catch (e) {
@@ -127,12 +132,41 @@ function idle(peers) {
   };
 }
 
+/** The Rust worker once per token algorithm: keys made here, their JWKS served here. */
+async function algorithmPeers() {
+  const keys = [
+    ['RS256', 'rs256', crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })],
+    ['ES256', 'es256', crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })],
+    ['EdDSA', 'eddsa', crypto.generateKeyPairSync('ed25519')],
+  ];
+  const jwks = JSON.stringify({ keys: keys.map(([, kid, k]) => ({ ...k.publicKey.export({ format: 'jwk' }), kid })) });
+  const server = http.createServer((_, res) => res.end(jwks));
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}/jwks`;
+  const peers = [{ id: 'hs256', label: 'HS256 (AUTH_SECRET)', peer: 'rust', args: [] }];
+  for (const [label, kid, k] of keys) {
+    const pem = path.join(tmp, `${kid}.pem`);
+    fs.writeFileSync(pem, k.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    peers.push({ id: kid, label: `${label} (AUTH_JWKS_URL)`, peer: 'rust', vars: [`AUTH_JWKS_URL=${url}`],
+      args: ['--token-alg', kid, '--token-key', pem, '--token-kid', kid] });
+  }
+  return { peers, stop: () => server.close() };
+}
+
 const v1 = PEERS.filter((p) => p.id !== 'rust-batch');
-const scenarios = {
-  'Storm of new users (2,000 connections of 2,000 new users in 20 rooms, all at once)': storm(v1),
-  'Join storm: 1,000 new users into one room, against the same storm over 100 rooms of 10': joinStorm(PEERS),
-  'Idle memory per hibernated connection (after 20 s idle)': idle(v1),
+const algorithms = await algorithmPeers();
+// `--only TEXT`: just the scenarios whose name contains TEXT (e.g. `--only algorithm`).
+const ONLY = opt('only')?.toLowerCase();
+const all = {
+  'Storm of new users (2,000 connections of 2,000 new users in 20 rooms, all at once)': () => storm(v1),
+  'Join storm: 1,000 new users into one room, against the same storm over 100 rooms of 10': () => joinStorm(PEERS),
+  'Idle memory per hibernated connection (after 20 s idle)': () => idle(v1),
+  'Storm of new users by token algorithm (Rust worker; HS256 against RS256, ES256, EdDSA with a key set)': () => storm(algorithms.peers),
 };
+const scenarios = Object.fromEntries(Object.entries(all)
+  .filter(([name]) => !ONLY || name.toLowerCase().includes(ONLY))
+  .map(([name, make]) => [name, make()]));
+algorithms.stop();
 for (const [name, s] of Object.entries(scenarios)) process.stdout.write(`\n### ${name}\n\n${s.markdown}\n`);
 const out = opt('json');
 if (out) fs.writeFileSync(out, JSON.stringify({ scenarios }, null, 2));

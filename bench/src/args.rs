@@ -2,6 +2,15 @@
 
 use clap::{Parser, ValueEnum};
 
+/// The algorithm the generator signs tokens with.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TokenAlg {
+    Hs256,
+    Rs256,
+    Es256,
+    Eddsa,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -21,6 +30,16 @@ pub struct Args {
     /// HS256 secret the server verifies tokens with (AUTH_SECRET).
     #[arg(long, default_value = "dev-secret")]
     pub secret: String,
+    /// How tokens are signed: `hs256` with `--secret`, or `rs256`, `es256`, `eddsa` with
+    /// `--token-key` under `--token-kid` (the server's `AUTH_JWKS_URL` serving the public key).
+    #[arg(long, value_enum, default_value = "hs256")]
+    pub token_alg: TokenAlg,
+    /// PKCS#8 PEM private key for `--token-alg` rs256, es256 or eddsa.
+    #[arg(long)]
+    pub token_key: Option<std::path::PathBuf>,
+    /// The `kid` in the tokens' header.
+    #[arg(long)]
+    pub token_kid: Option<String>,
     #[arg(long, default_value_t = 1)]
     pub rooms: usize,
     /// Connections in total, spread round-robin over the rooms.

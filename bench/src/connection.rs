@@ -182,7 +182,7 @@ fn ws_base(url: &str) -> String {
 /// Opens the room's socket with a fresh token for `user-{user}`.
 async fn connect(plan: &Plan, base: &str, room: usize, user: usize) -> Result<Socket, String> {
     let args = &plan.args;
-    let token = token(&args.secret, &format!("user-{user}"))?;
+    let token = plan.tokens.for_user(&format!("user-{user}"))?;
     let url = format!(
         "{base}/rooms/{}-{room}/ws?token={token}{}",
         plan.prefix,
@@ -194,15 +194,6 @@ async fn connect(plan: &Plan, base: &str, room: usize, user: usize) -> Result<So
         Ok((ws, _)) => Ok(ws),
         Err(e) => Err(format!("connect: {e}")),
     }
-}
-
-fn token(secret: &str, user: &str) -> Result<String, String> {
-    let claims = edge_chat::front::auth::Claims {
-        sub: user.to_owned(),
-        exp: (crate::plan::now_nanos() / 1_000_000_000) as u64 + 3600,
-        ..Default::default()
-    };
-    edge_chat::front::auth::issue_token(secret.as_bytes(), &claims).map_err(|e| e.to_string())
 }
 
 /// The first frame is `welcome`.

@@ -14,6 +14,7 @@ mod plan;
 mod proc_stats;
 mod publisher;
 mod report;
+mod tokens;
 
 use args::Args;
 use clap::Parser;
@@ -64,6 +65,7 @@ async fn run(args: Args) -> Result<bool, String> {
         start: Instant::now(),
         prefix,
         publishers,
+        tokens: tokens::Tokens::new(&args)?,
         args: args.clone(),
     });
     let (go_tx, go_rx) = watch::channel(None::<Window>);

@@ -12,6 +12,8 @@ pub struct Plan {
     pub prefix: String,
     /// How many connections publish (the first ones).
     pub publishers: usize,
+    /// Signs each connection's token.
+    pub tokens: crate::tokens::Tokens,
 }
 
 /// The measured window: load starts a warm-up before `measure_from`, rates and latencies are

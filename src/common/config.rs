@@ -3,7 +3,7 @@
 //! A value that does not parse or is out of range falls back to its default instead of
 //! failing requests: a typo in `wrangler.toml` must not take a room down.
 
-use crate::front::auth::TokenRules;
+use crate::auth::config::{parse_secrets, AuthConfig};
 use crate::room::log::message_log::{HistoryStorage, Retention};
 use crate::room::rate_limit::RateLimit;
 use crate::webhooks::WebhookConfig;
@@ -21,9 +21,8 @@ pub struct Config {
     pub history_storage: HistoryStorage,
     /// `TOKEN_REFRESH_NOTICE_SECONDS`: `token_expiring` comes this long before `exp`.
     pub token_notice_secs: u64,
-    pub token_rules: TokenRules,
-    /// `AUTH_SECRET`, for tokens presented on an open connection (`auth`).
-    pub auth_secret: Secret,
+    /// `AUTH_*` and `MAX_TOKEN_LIFETIME_SECONDS`: how user tokens are verified.
+    pub auth: AuthConfig,
     /// `DIRECT_RATE_PER_SECOND` / `DIRECT_RATE_BURST`: directs per user per room.
     pub direct_rate: RateLimit,
     /// `MAX_CONNECTIONS_PER_USER`: one user's connections in one room.
@@ -66,8 +65,7 @@ impl Default for Config {
             retention: Retention::default(),
             history_storage: HistoryStorage::Durable,
             token_notice_secs: 60,
-            token_rules: TokenRules::default(),
-            auth_secret: Secret::default(),
+            auth: AuthConfig::default(),
             direct_rate: RateLimit {
                 per_second: 5.0,
                 burst: 20.0,
@@ -129,12 +127,7 @@ impl Config {
             token_notice_secs: vars
                 .within("TOKEN_REFRESH_NOTICE_SECONDS", 0.0, 1e9)
                 .map_or(d.token_notice_secs, |v| v as u64),
-            token_rules: TokenRules {
-                max_lifetime_secs: vars
-                    .within("MAX_TOKEN_LIFETIME_SECONDS", 0.0, 1e12)
-                    .map_or(d.token_rules.max_lifetime_secs, |v| v as u64),
-            },
-            auth_secret: Secret::new(get("AUTH_SECRET").unwrap_or_default()),
+            auth: auth_config(&get, &vars, &d.auth),
             direct_rate: vars.rate("DIRECT_RATE_PER_SECOND", "DIRECT_RATE_BURST", d.direct_rate),
             max_connections_per_user: vars
                 .within("MAX_CONNECTIONS_PER_USER", 1.0, 1e9)
@@ -158,6 +151,38 @@ impl Config {
                 .map_or(d.typing_interval_ms, |v| v as u64),
             webhooks: WebhookConfig::from_lookup(&get),
         }
+    }
+}
+
+/// The `AUTH_*` settings (docs/auth.md). Claim names and the issuer are taken as they are
+/// (trimmed); an empty one is the default.
+fn auth_config<F: Fn(&str) -> Option<String>>(
+    get: &F,
+    vars: &Vars<'_, F>,
+    d: &AuthConfig,
+) -> AuthConfig {
+    let text = |name: &str| {
+        get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    AuthConfig {
+        secret: Secret::new(get("AUTH_SECRET").unwrap_or_default()),
+        secrets: get("AUTH_SECRETS").map_or_else(Vec::new, |v| parse_secrets(&v)),
+        jwks_url: text("AUTH_JWKS_URL"),
+        jwks_cache_secs: vars
+            .within("AUTH_JWKS_CACHE_SECONDS", 0.0, 1e9)
+            .map_or(d.jwks_cache_secs, |v| v as u64),
+        issuer: text("AUTH_ISSUER"),
+        audience: text("AUTH_AUDIENCE"),
+        leeway_secs: vars
+            .within("AUTH_LEEWAY_SECONDS", 0.0, 86_400.0)
+            .map_or(d.leeway_secs, |v| v as u64),
+        user_claim: text("AUTH_USER_CLAIM").unwrap_or_else(|| d.user_claim.clone()),
+        rooms_claim: text("AUTH_ROOMS_CLAIM").unwrap_or_else(|| d.rooms_claim.clone()),
+        max_lifetime_secs: vars
+            .within("MAX_TOKEN_LIFETIME_SECONDS", 0.0, 1e12)
+            .map_or(d.max_lifetime_secs, |v| v as u64),
     }
 }
 
@@ -237,12 +262,46 @@ mod tests {
                 max_bytes: 1000
             }
         );
-        assert_eq!(c.token_rules.max_lifetime_secs, 0);
-        assert_eq!(c.auth_secret, Secret::new("s3cret"));
+        assert_eq!(c.auth.max_lifetime_secs, 0);
+        assert_eq!(c.auth.secret, Secret::new("s3cret"));
         assert!(
             !format!("{c:?}").contains("s3cret"),
             "secrets are never printed"
         );
+        let auth = from(&[
+            ("AUTH_SECRETS", "v1:one,v2:two"),
+            (
+                "AUTH_JWKS_URL",
+                " https://id.example/.well-known/jwks.json ",
+            ),
+            ("AUTH_JWKS_CACHE_SECONDS", "60"),
+            ("AUTH_ISSUER", "https://id.example/"),
+            ("AUTH_AUDIENCE", "chat"),
+            ("AUTH_LEEWAY_SECONDS", "5"),
+            ("AUTH_USER_CLAIM", "uid"),
+            ("AUTH_ROOMS_CLAIM", "https://example.com/rooms"),
+        ])
+        .auth;
+        assert_eq!(auth.secrets.len(), 2);
+        assert!(
+            !format!("{auth:?}").contains("two"),
+            "rotated secrets are never printed"
+        );
+        assert_eq!(
+            auth.jwks_url.as_deref(),
+            Some("https://id.example/.well-known/jwks.json")
+        );
+        assert_eq!((auth.jwks_cache_secs, auth.leeway_secs), (60, 5));
+        assert_eq!(
+            (auth.issuer.as_deref(), auth.audience.as_deref()),
+            (Some("https://id.example/"), Some("chat"))
+        );
+        assert_eq!(
+            (auth.user_claim.as_str(), auth.rooms_claim.as_str()),
+            ("uid", "https://example.com/rooms")
+        );
+        let d = from(&[("AUTH_USER_CLAIM", " "), ("AUTH_LEEWAY_SECONDS", "-1")]).auth;
+        assert_eq!((d.user_claim.as_str(), d.leeway_secs), ("sub", 30));
         assert_eq!(c.retention.max_messages, 0);
         assert_eq!(c.history_storage, HistoryStorage::Durable);
         assert_eq!(

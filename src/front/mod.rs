@@ -1,5 +1,6 @@
-//! The stateless front worker's rules: its URL map, user tokens, and the bodies of the server
-//! API, each validated before anything is forwarded to an object.
+//! The stateless front worker's rules: its URL map, the admin token, and the bodies of the
+//! server API, each validated before anything is forwarded to an object (user tokens are
+//! [`crate::auth`]'s, shared with the rooms' refresh in place).
 
 pub mod auth;
 pub mod moderation_api;

@@ -155,6 +155,13 @@ pub enum Action {
     /// A webhook event: recorded in the room's outbox in this same turn, so it commits with
     /// what it describes, then delivered in the background ([`crate::webhooks`]).
     Webhook(crate::webhooks::Event),
+    /// A refresh in place (`auth`): its token is verified outside the turn (a key set may have
+    /// to be fetched), then [`Room::refreshed`] finishes it.
+    VerifyRefresh {
+        connection_id: String,
+        token: String,
+        id: Option<String>,
+    },
 }
 
 impl Action {
@@ -465,9 +472,7 @@ impl<H> Room<H> {
                 actions
             }
             ClientFrame::Direct { to, data, id } => self.direct(from, to, data, id, now_ms),
-            ClientFrame::Auth { token, id } => {
-                self.refresh(connection_id, &token, id.as_deref(), now_ms)
-            }
+            ClientFrame::Auth { token, id } => self.refresh(connection_id, token, id),
             ClientFrame::Typing { stop } => self.typing(&user_id, stop, now_ms),
             ClientFrame::Read { seq, id } => self.read(from, seq, id.as_deref(), log),
             ClientFrame::Edit { target, data, id } => {

@@ -8,8 +8,9 @@
 //! nothing here keeps a timer.
 
 use super::{Action, Recipients, Room};
+use crate::auth::Claims;
+use crate::common::error::ChatError;
 use crate::common::error::ErrorCode;
-use crate::front::auth::verify_token;
 use crate::protocol::{error_frame, ServerFrame};
 use serde::{Deserialize, Serialize};
 
@@ -140,22 +141,40 @@ impl<H> Room<H> {
         actions
     }
 
-    /// `{"type":"auth","token":T}`: the same user, a token this room accepts, not expired, not
-    /// revoked → `auth_ok`, the new expiry and the new token's `rooms` claim (where the
-    /// connection's directs may go from now on: a narrower token narrows them); otherwise an
-    /// `error`, and the old expiry and claim stand.
+    /// `{"type":"auth","token":T}`: the token is verified outside the turn
+    /// ([`Action::VerifyRefresh`]: a key set may have to be fetched), then [`Room::refreshed`]
+    /// finishes the refresh in a later step.
     pub(super) fn refresh(
+        &self,
+        connection_id: &str,
+        token: String,
+        id: Option<String>,
+    ) -> Vec<Action> {
+        vec![Action::VerifyRefresh {
+            connection_id: connection_id.to_owned(),
+            token,
+            id,
+        }]
+    }
+
+    /// A refresh's token, verified (`verified`: its claims, or why it was not): the same user,
+    /// a token this room accepts, not revoked → `auth_ok`, the new expiry and the new token's
+    /// `rooms` claim (where the connection's directs may go from now on: a narrower token
+    /// narrows them; the key and the algorithm may change, the user never); otherwise an
+    /// `error` (`unauthorized`, `forbidden`, or `unavailable` when the key set could not be
+    /// read — retryable), and the old expiry and claim stand.
+    pub fn refreshed(
         &mut self,
         connection_id: &str,
-        token: &str,
         id: Option<&str>,
+        verified: Result<Claims, ChatError>,
         now_ms: u64,
     ) -> Vec<Action> {
         let me = || Recipients::One(connection_id.to_owned());
-        let (session, rooms) = match self.verify_refresh(connection_id, token, now_ms) {
-            Ok(verified) => verified,
+        let (session, rooms) = match self.accept_refresh(connection_id, verified) {
+            Ok(accepted) => accepted,
             Err((code, message)) => {
-                return vec![Action::send(me(), error_frame(code, message, id))]
+                return vec![Action::send(me(), error_frame(code, &message, id))]
             }
         };
         let Some(conn) = self.index.get_mut(connection_id) else {
@@ -182,23 +201,23 @@ impl<H> Room<H> {
         actions
     }
 
-    fn verify_refresh(
+    fn accept_refresh(
         &self,
         connection_id: &str,
-        token: &str,
-        now_ms: u64,
-    ) -> Result<(Session, RoomsClaim), (ErrorCode, &'static str)> {
-        let unauthorized = |m| (ErrorCode::Unauthorized, m);
-        let secret = self.config.auth_secret.as_bytes();
-        let claims = verify_token(secret, token, now_ms / 1000, &self.config.token_rules)
-            .map_err(|_| unauthorized("the token is invalid or expired"))?;
+        verified: Result<Claims, ChatError>,
+    ) -> Result<(Session, RoomsClaim), (ErrorCode, String)> {
+        let unauthorized = |m: &str| (ErrorCode::Unauthorized, m.to_owned());
+        let claims = verified.map_err(|e| match e.code {
+            ErrorCode::Unavailable => (e.code, e.message),
+            _ => unauthorized("the token is invalid or expired"),
+        })?;
         let user_id = self.index.get(connection_id).map(|c| c.user_id.as_str());
         if user_id != Some(claims.sub.as_str()) {
             return Err(unauthorized("the token is for another user"));
         }
         if !claims.may_join(&self.name) {
             let message = "the token's `rooms` claim does not include this room";
-            return Err((ErrorCode::Forbidden, message));
+            return Err((ErrorCode::Forbidden, message.to_owned()));
         }
         let session = Session::new(claims.exp, claims.iat);
         if session.revoked_by(self.revoked_before(&claims.sub)) {
@@ -255,8 +274,8 @@ impl<H> Room<H> {
 #[cfg(test)]
 mod tests {
     use super::{CloseReason, Session};
+    use crate::auth::{issue_token, verify_with_secrets, AuthConfig, Claims};
     use crate::common::config::{Config, Secret};
-    use crate::front::auth::{issue_token, Claims};
     use crate::room::log::message_log::MemoryLog;
     use crate::room::test_support::*;
     use crate::room::*;
@@ -265,7 +284,10 @@ mod tests {
 
     fn secured() -> Room<String> {
         let config = Config {
-            auth_secret: Secret::new("k"),
+            auth: AuthConfig {
+                secret: Secret::new("k"),
+                ..AuthConfig::default()
+            },
             token_notice_secs: 60,
             ..Config::default()
         };
@@ -295,14 +317,30 @@ mod tests {
         issue_token(b"k", &claims).unwrap()
     }
 
+    /// An `auth` frame, its token verified as the shell does (here: HS256 with the room's
+    /// secret), and the refresh finished.
     fn auth(r: &mut Room<String>, cid: &str, t: &str) -> Vec<Action> {
         let frame = format!(r#"{{"type":"auth","token":"{t}","id":"r"}}"#);
-        r.receive(
+        let actions = r.receive(
             cid,
             Incoming::Text(&frame),
             NOW * 1000,
             &mut MemoryLog::default(),
-        )
+        );
+        let [Action::VerifyRefresh {
+            connection_id,
+            token,
+            id,
+        }] = &actions[..]
+        else {
+            return actions; // refused before verification (rate, parse)
+        };
+        let keys = AuthConfig {
+            secret: Secret::new("k"),
+            ..AuthConfig::default()
+        };
+        let verified = verify_with_secrets(token, &keys, NOW);
+        r.refreshed(connection_id, id.as_deref(), verified, NOW * 1000)
     }
 
     #[test]
@@ -434,7 +472,7 @@ mod tests {
         };
         let acts = auth(&mut r, "a1", &token("bob", NOW + 900, None, None));
         expect_error(&acts, &r, "unauthorized");
-        let acts = auth(&mut r, "a1", &token("alice", NOW - 1, None, None));
+        let acts = auth(&mut r, "a1", &token("alice", NOW - 60, None, None));
         expect_error(&acts, &r, "unauthorized");
         let acts = auth(
             &mut r,
@@ -487,7 +525,7 @@ mod tests {
             connection_id: "a1".into(),
             rooms: narrow.clone(),
         }));
-        let refused = auth(&mut r, "a1", &token("alice", NOW - 1, None, None));
+        let refused = auth(&mut r, "a1", &token("alice", NOW - 60, None, None));
         assert!(!refused
             .iter()
             .any(|a| matches!(a, Action::SaveRooms { .. })));

@@ -2,6 +2,7 @@
 //! It is compiled for `wasm32` only; the logic it calls is in the natively tested core, in the
 //! folder of the same name (`src/shell/room/` runs `src/room/`, and so on).
 
+mod auth;
 mod calls;
 mod common;
 mod front;

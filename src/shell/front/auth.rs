@@ -1,9 +1,11 @@
-//! Who is asking: user tokens (HS256 JWTs), the admin token, and the `DEV_MODE` token endpoint.
+//! Who is asking: user tokens (verified by [`crate::shell::auth`]), the admin token, and the
+//! `DEV_MODE` token endpoint.
 
 use super::request::{bearer, query_param};
+use crate::auth::{issue_token, Claims};
 use crate::common::error::{ChatError, ErrorCode};
 use crate::common::names::is_valid_user_id;
-use crate::front::auth::{constant_time_eq, issue_token, parse_room_list, verify_token, Claims};
+use crate::front::auth::{constant_time_eq, parse_room_list};
 use crate::protocol::token_from_subprotocols;
 use crate::shell::common::env::{now_ms, settings};
 use crate::shell::common::http::{error, error_response, json_response};
@@ -25,7 +27,11 @@ pub fn is_admin(req: &Request, env: &Env) -> bool {
 /// Verifies the user token from `?token=`, `Authorization: Bearer`, or the
 /// `edge-chat.token.<jwt>` WebSocket subprotocol (browsers can set no header on a WebSocket,
 /// and a token in the URL ends up in logs).
-pub fn authenticate(req: &Request, url: &Url, env: &Env) -> std::result::Result<Claims, ChatError> {
+pub async fn authenticate(
+    req: &Request,
+    url: &Url,
+    env: &Env,
+) -> std::result::Result<Claims, ChatError> {
     let from_subprotocol = || {
         let offered = req.headers().get("sec-websocket-protocol").ok().flatten()?;
         token_from_subprotocols(&offered).map(str::to_owned)
@@ -40,20 +46,18 @@ pub fn authenticate(req: &Request, url: &Url, env: &Env) -> std::result::Result<
                 "missing token: pass ?token=, Authorization: Bearer, or the edge-chat.token.<jwt> subprotocol",
             )
         })?;
-    let config = &settings(env).config;
-    let secret = config.auth_secret.as_bytes();
-    verify_token(secret, &token, now_ms() / 1000, &config.token_rules)
+    crate::shell::auth::verify(env, &token).await
 }
 
 /// The claims of a token that may use `room`: `Err` is the refusal (401, or 403 when the
 /// token's `rooms` claim does not list the room).
-pub fn authorize_room(
+pub async fn authorize_room(
     req: &Request,
     url: &Url,
     env: &Env,
     room: &str,
 ) -> std::result::Result<Claims, ChatError> {
-    let claims = authenticate(req, url, env)?;
+    let claims = authenticate(req, url, env).await?;
     if !claims.may_join(room) {
         return Err(ChatError::new(
             ErrorCode::Forbidden,
@@ -84,7 +88,7 @@ pub fn dev_token(url: &Url, env: &Env) -> Result<Response> {
         }
     };
     let settings = settings(env);
-    let secret = settings.config.auth_secret.as_bytes();
+    let secret = settings.config.auth.secret.as_bytes();
     if secret.is_empty() {
         return error(ErrorCode::Internal, "AUTH_SECRET is not configured");
     }

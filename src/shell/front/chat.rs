@@ -33,7 +33,7 @@ pub async fn user_unread(env: &Env, user: Option<String>) -> Result<Response> {
 }
 
 pub async fn me_unread(req: &Request, url: &Url, env: &Env) -> Result<Response> {
-    let claims = match authenticate(req, url, env) {
+    let claims = match authenticate(req, url, env).await {
         Ok(c) => c,
         Err(e) => return error_response(&e),
     };

@@ -4,11 +4,11 @@
 use super::auth::{authorize_room, is_admin};
 use super::request::{query_param, read_post};
 use super::{bad_room, call_room};
+use crate::auth::Claims;
 use crate::calls::{RegistryCall, RegistryRequest, Revoked, RoomCall};
 use crate::common::connection_id::room_of;
 use crate::common::error::{ChatError, ErrorCode};
 use crate::common::names::{is_valid_room, is_valid_user_id};
-use crate::front::auth::Claims;
 use crate::front::server_api::MessagePost;
 use crate::protocol::{Sender, ServerFrame};
 use crate::room::log::message_log::HistoryQuery;
@@ -34,7 +34,7 @@ pub async fn room_history(req: &Request, url: &Url, env: &Env, room: &str) -> Re
     if !is_valid_room(room) {
         return bad_room();
     }
-    let claims = match reader(req, url, env, room) {
+    let claims = match reader(req, url, env, room).await {
         Ok(claims) => claims,
         Err(e) => return error_response(&e),
     };
@@ -56,7 +56,7 @@ pub async fn room_members(req: &Request, url: &Url, env: &Env, room: &str) -> Re
     if !is_valid_room(room) {
         return bad_room();
     }
-    let claims = match reader(req, url, env, room) {
+    let claims = match reader(req, url, env, room).await {
         Ok(claims) => claims,
         Err(e) => return error_response(&e),
     };
@@ -76,7 +76,7 @@ pub async fn room_members(req: &Request, url: &Url, env: &Env, room: &str) -> Re
 }
 
 /// Who reads a room: the admin (`None`), or the claims of a user token that may join it.
-fn reader(
+async fn reader(
     req: &Request,
     url: &Url,
     env: &Env,
@@ -85,7 +85,7 @@ fn reader(
     if is_admin(req, env) {
         return Ok(None);
     }
-    authorize_room(req, url, env, room).map(Some)
+    authorize_room(req, url, env, room).await.map(Some)
 }
 
 /// A well-formed, authorized read of a room. A user token's read is counted per IP (admin

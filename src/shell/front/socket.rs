@@ -36,7 +36,7 @@ pub async fn room_socket(req: Request, url: &Url, env: &Env, room: &str) -> Resu
         let message = "offer the edge-chat.v1 subprotocol along with the token";
         return error(ErrorCode::BadRequest, message);
     }
-    let claims = match authorize_room(&req, url, env, room) {
+    let claims = match authorize_room(&req, url, env, room).await {
         Ok(c) => c,
         Err(e) => return error_response(&e),
     };

@@ -31,6 +31,7 @@
 //!   its stats shard (coalesced); [`read_states`]: what the unread counts across rooms need;
 //! - [`log`]: the message log and the chat extensions' rows in SQLite;
 //! - [`alarm`]: the one alarm, shared by retention, sessions (notices, expiry) and webhooks;
+//! - [`refresh`]: refreshes in place (`auth`), their tokens verified after the turn;
 //! - [`webhooks`]: the room's events to the application's backend (outbox, dead letters);
 //! - [`sockets`]: what each socket carries through hibernation.
 //!
@@ -48,6 +49,7 @@ mod log;
 mod moderation;
 mod moderation_store;
 mod read_states;
+mod refresh;
 mod registry_queue;
 mod reports;
 mod sends;

@@ -16,6 +16,7 @@
 //! never sees a message accepted before its `welcome`, a closing one gets its last acks.
 
 use super::forward::{forward_all, Forward};
+use super::refresh::PendingRefresh;
 use super::sends::{close_mid_turn, replay, send_planned};
 use super::sockets::{self, attachment, connection_id_of};
 use super::ChatRoom;
@@ -77,6 +78,8 @@ pub struct TurnQueue {
     pub deferred: RefCell<Deferred>,
     /// A connect handler is waiting to flush the deferred frames.
     pub flush_pending: Cell<bool>,
+    /// Refreshes in place whose tokens wait to be verified, after the turn (refresh.rs).
+    pub refreshes: RefCell<Vec<PendingRefresh>>,
 }
 
 impl TurnQueue {
@@ -155,6 +158,7 @@ impl ChatRoom {
                 self.ensure_retention_alarm();
                 // The room is released: forwarding may await, and other events may run.
                 forward_all(self.env.clone(), forwards).await;
+                self.finish_refreshes(&room).await;
             }
             Err(e) => {
                 // The room could not load: everyone waiting hears it, nothing was stored.
@@ -298,6 +302,15 @@ impl ChatRoom {
             Action::ReadStateChanged { user_id } => turn.read_users.push(user_id),
             Action::Webhook(event) => self.record_event(r.name(), event),
             Action::MessageErased { target } => self.erase_webhook_data(target),
+            Action::VerifyRefresh {
+                connection_id,
+                token,
+                id,
+            } => self.turns.refreshes.borrow_mut().push(PendingRefresh {
+                connection_id,
+                token,
+                id,
+            }),
         }
     }
 
