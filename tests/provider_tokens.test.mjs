@@ -73,6 +73,10 @@ describe('provider tokens', { concurrency: true }, () => {
       startServer({ vars: jwksVars(jwks, { AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE, AUTH_LEEWAY_SECONDS: '60' }) }),
       startServer({ vars: jwksVars(jwks, { AUTH_USER_CLAIM: 'uid', AUTH_ROOMS_CLAIM: ROOMS_CLAIM }) }),
     ]);
+    // Each worker fetches the set once here; a burst on a cold set is a test of its own.
+    for (const [server, mk] of [[plain, mint], [strict, strictToken], [custom, (k, sub) => mint(k, undefined, { uid: sub })]]) {
+      assert.equal(await readVerdict(server, 'pt-warm', await mk(rsa, 'warm')), 'ok', 'the key set fetched');
+    }
   });
   after(async () => {
     await Promise.all([plain?.stop(), strict?.stop(), custom?.stop()]);
@@ -101,6 +105,30 @@ describe('provider tokens', { concurrency: true }, () => {
     assert.equal(m.from.user_id, 'user-RS256');
     c.terminate();
     assert.ok(jwks.count() >= 1, 'the worker fetched the JWKS');
+  });
+
+  test('a burst on a cold key set (a fresh isolate): 30 upgrades and reads, then 10 refreshes in 10 rooms, all at once, each verified', { timeout: 60_000 }, async () => {
+    const keys = [newKey('RS256'), newKey('ES256'), newKey('EdDSA')];
+    const own = await startJwks({ keys });
+    const [cold, coldRooms] = await Promise.all([startServer({ vars: jwksVars(own) }), startServer({ vars: jwksVars(own) })]);
+    try {
+      const verdicts = await Promise.all(Array.from({ length: 30 }, async (_, i) => {
+        const t = await mint(keys[i % 3], `burst-${i}`);
+        return i % 2 ? `${i} ${await readVerdict(cold, 'pt-burst', t)}` : `${i} ${await upgradeVerdict(cold, 'pt-burst', t)}`;
+      }));
+      assert.deepEqual(verdicts, Array.from({ length: 30 }, (_, i) => (i % 2 ? `${i} ok` : `${i} ok burst-${i}`)));
+
+      // The rooms verify refreshes: connections on HS256 tokens (no key set needed), then every
+      // one refreshes with a provider token at once, the set not fetched yet.
+      const conns = await Promise.all(Array.from({ length: 10 }, (_, i) => join(coldRooms, `pt-burst-${i}`, `r${i}`, { token: hsToken(`r${i}`) })));
+      const exp = nowS() + 1800;
+      const answers = await Promise.all(conns.map(async (c, i) => refresh(c, await mint(keys[i % 3], `r${i}`, { exp }), `burst-${i}`)));
+      assert.deepEqual(answers, conns.map(() => `auth_ok ${exp}`));
+      for (const c of conns) c.terminate();
+    } finally {
+      await Promise.all([cold.stop(), coldRooms.stop()]);
+      await own.stop();
+    }
   });
 
   test('the docs examples mint accepted tokens: Node (jose) for a key published with publicJwk, Python (PyJWT) for RS256, ES256 and EdDSA', { timeout: 60_000 }, async () => {
