@@ -74,7 +74,7 @@ describe('provider tokens', { concurrency: true }, () => {
       startServer({ vars: jwksVars(jwks, { AUTH_USER_CLAIM: 'uid', AUTH_ROOMS_CLAIM: ROOMS_CLAIM }) }),
     ]);
     // Each worker fetches the set once here; a burst on a cold set is a test of its own.
-    for (const [server, mk] of [[plain, mint], [strict, strictToken], [custom, (k, sub) => mint(k, undefined, { uid: sub })]]) {
+    for (const [server, mk] of [[plain, mint], [strict, strictToken], [custom, (k, sub) => mint(k, 'auth0|warm', { uid: sub })]]) {
       assert.equal(await readVerdict(server, 'pt-warm', await mk(rsa, 'warm')), 'ok', 'the key set fetched');
     }
   });
