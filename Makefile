@@ -165,6 +165,13 @@ python3-sqlite:
 TESTS_VENV := tests/.venv
 pyjwt: $(TESTS_VENV)/.installed
 $(TESTS_VENV)/.installed: tests/requirements.txt
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || if command -v apt-get >/dev/null; then \
+	  echo "install python3-venv (Debian package, for tests/.venv)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv; \
+	else \
+	  echo "python3's venv module is needed by the provider-token tests: install it (Fedora: dnf install python3; macOS: brew install python)"; exit 1; \
+	fi
 	python3 -m venv $(TESTS_VENV)
 	$(TESTS_VENV)/bin/pip install -q -r tests/requirements.txt
 	@touch $@
