@@ -27,7 +27,7 @@ export WRANGLER_SEND_METRICS := false
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium python3-sqlite loadgen \
+.PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium python3-sqlite loadgen pyjwt \
         test check unit integration-deps integration test-node-lines deploy-check bench-user-broadcast bench-durable-publish bench-webhooks fastapi-peer bench bench-quick bench-tools clean
 
 help:
@@ -159,6 +159,23 @@ python3-sqlite:
 	  echo "python3 with its sqlite3 module is needed by the storage tests: install Python 3 (macOS: brew install python; Fedora: dnf install python3; Arch: pacman -S python)"; exit 1; \
 	fi
 
+# PyJWT (with cryptography, for RS256, ES256 and EdDSA), pinned in tests/requirements.txt, in a
+# venv of the tests' own (tests/.venv): the provider-token tests mint one token the way a Python
+# backend does, with docs/examples/mint_token.py. Made again only when the requirements change.
+TESTS_VENV := tests/.venv
+pyjwt: $(TESTS_VENV)/.installed
+$(TESTS_VENV)/.installed: tests/requirements.txt
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || if command -v apt-get >/dev/null; then \
+	  echo "install python3-venv (Debian package, for tests/.venv)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv; \
+	else \
+	  echo "python3's venv module is needed by the provider-token tests: install it (Fedora: dnf install python3; macOS: brew install python)"; exit 1; \
+	fi
+	python3 -m venv $(TESTS_VENV)
+	$(TESTS_VENV)/bin/pip install -q -r tests/requirements.txt
+	@touch $@
+
 # The load generator (bench/, native only); the integration tests run a tiny smoke of it.
 loadgen:
 	cargo build -p edge-chat-bench
@@ -169,7 +186,7 @@ loadgen:
 INTEGRATION_TESTS := tests/*.test.mjs
 
 # What the integration tests need (`npm test` makes it first, then runs them).
-integration-deps: build chromium python3-sqlite loadgen
+integration-deps: build chromium python3-sqlite pyjwt loadgen
 
 integration: integration-deps
 	$(call say,integration tests: the built worker in workerd (Miniflare), real WebSockets, headless Chromium)
