@@ -8,8 +8,7 @@
 //!   whose `kid` names an EC key is refused, never tried.
 //! - **Cache.** The set is used for `AUTH_JWKS_CACHE_SECONDS` (the response's
 //!   `Cache-Control: max-age` when shorter; a second at least), then fetched again; a failed
-//!   fetch keeps the set
-//!   it has. A `kid` the set does not know makes one fetch at most every
+//!   fetch keeps the set it has. A `kid` the set does not know makes one fetch at most every
 //!   [`UNKNOWN_KID_REFETCH_MS`] (a token with a made-up `kid` cannot make us hammer the
 //!   provider). With no set at all, or an unknown `kid` while the provider cannot be reached,
 //!   the answer is [`Lookup::Unavailable`]: the token may be fine, so it is neither accepted
