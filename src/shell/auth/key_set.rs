@@ -1,6 +1,6 @@
 //! The identity provider's key set on the runtime: fetched from `AUTH_JWKS_URL` when the core's
 //! policy says so ([`crate::auth::jwks`]: cached per isolate, refetched for an unknown `kid` at
-//! most every 30 s, kept when the provider fails), its keys imported into WebCrypto once per
+//! most every 30 s, kept when the provider fails), its keys imported into WebCrypto with each
 //! fetch, signatures verified there.
 //!
 //! One fetch at a time per isolate: requests that need the set while another request fetches it
@@ -30,7 +30,7 @@ const WAIT_STEP_MS: u64 = 20;
 #[derive(Default)]
 struct State {
     cache: KeySetCache,
-    /// Keys imported into WebCrypto, by `kid` (emptied by every fetch).
+    /// Keys imported into WebCrypto, by `kid` (replaced by every fetch).
     imported: HashMap<String, CryptoKey>,
     /// When the fetch under way started (unix ms), if one is.
     fetching_since: Option<u64>,
@@ -115,6 +115,12 @@ async fn fetch(url: &str, cache_secs: u64) {
         return;
     }
     let result = fetch_set(url).await;
+    // Imported here, once, before anyone waiting looks again: a storm of connects waiting for
+    // the set would otherwise import each key once per connect.
+    let imported = match &result {
+        Ok((keys, _)) => import_all(keys).await,
+        Err(_) => HashMap::new(),
+    };
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         let now = now_ms();
@@ -122,7 +128,7 @@ async fn fetch(url: &str, cache_secs: u64) {
             Ok((keys, max_age)) => {
                 let secs = max_age.map_or(cache_secs, |m| m.min(cache_secs));
                 s.cache.fetched(keys, now, secs);
-                s.imported.clear();
+                s.imported = imported;
             }
             Err(e) => {
                 // Logged once per outage, not once per request.
@@ -180,22 +186,38 @@ async fn check(key: &SetKey, t: &ParsedToken) -> Result<(), ChatError> {
     }
 }
 
-/// `key` as a WebCrypto key, imported once per fetch of the set.
+/// `key` as a WebCrypto key: imported with its set (or now, should that have failed).
 async fn imported(key: &SetKey) -> Result<CryptoKey, JsValue> {
     if let Some(k) = STATE.with(|s| s.borrow().imported.get(&key.kid).cloned()) {
         return Ok(k);
     }
-    let jwk: js_sys::Object = js_sys::JSON::parse(&key.jwk.to_string())?.dyn_into()?;
-    let usages = js_sys::Array::of1(&JsValue::from_str("verify"));
-    let promise =
-        subtle()?.import_key_with_object("jwk", &jwk, &import_params(key.alg), false, &usages)?;
-    let crypto_key: CryptoKey = JsFuture::from(promise).await?.dyn_into()?;
+    let crypto_key = import(key).await?;
     STATE.with(|s| {
         s.borrow_mut()
             .imported
             .insert(key.kid.clone(), crypto_key.clone())
     });
     Ok(crypto_key)
+}
+
+/// Every key of a fetched set, imported (a key WebCrypto refuses is left out: a token of it
+/// is refused when it comes).
+async fn import_all(keys: &[SetKey]) -> HashMap<String, CryptoKey> {
+    let mut imported = HashMap::new();
+    for key in keys {
+        if let Ok(k) = import(key).await {
+            imported.insert(key.kid.clone(), k);
+        }
+    }
+    imported
+}
+
+async fn import(key: &SetKey) -> Result<CryptoKey, JsValue> {
+    let jwk: js_sys::Object = js_sys::JSON::parse(&key.jwk.to_string())?.dyn_into()?;
+    let usages = js_sys::Array::of1(&JsValue::from_str("verify"));
+    let promise =
+        subtle()?.import_key_with_object("jwk", &jwk, &import_params(key.alg), false, &usages)?;
+    JsFuture::from(promise).await?.dyn_into()
 }
 
 fn subtle() -> Result<web_sys::SubtleCrypto, JsValue> {
