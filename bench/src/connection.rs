@@ -182,7 +182,7 @@ fn ws_base(url: &str) -> String {
 /// Opens the room's socket with a fresh token for `user-{user}`.
 async fn connect(plan: &Plan, base: &str, room: usize, user: usize) -> Result<Socket, String> {
     let args = &plan.args;
-    let token = plan.tokens.for_user(&format!("user-{user}"))?;
+    let token = plan.tokens.for_user(user);
     let url = format!(
         "{base}/rooms/{}-{room}/ws?token={token}{}",
         plan.prefix,

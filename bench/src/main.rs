@@ -61,11 +61,12 @@ async fn run(args: Args) -> Result<bool, String> {
     // Every connection opens and is welcomed before anyone publishes, so each must then see
     // every message of its room.
     let barrier = Arc::new(Barrier::new(args.conns + 1));
+    let tokens = tokens::Tokens::new(&args, users)?;
     let plan = Arc::new(Plan {
         start: Instant::now(),
         prefix,
         publishers,
-        tokens: tokens::Tokens::new(&args)?,
+        tokens,
         args: args.clone(),
     });
     let (go_tx, go_rx) = watch::channel(None::<Window>);
