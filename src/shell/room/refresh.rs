@@ -6,10 +6,9 @@
 //! The handler that ran the turn of the frame's arrival finishes what is pending, whichever turn
 //! processed the frame (another event's turn may have taken the inbox first): every queued frame
 //! has such a handler after its turn.
-//!
-//! [`Action::VerifyRefresh`]: crate::room::Action::VerifyRefresh
 
 use super::ChatRoom;
+use crate::room::Action;
 use crate::shell::common::env::now_ms;
 
 /// A refresh whose token waits to be verified.
@@ -17,6 +16,24 @@ pub struct PendingRefresh {
     pub connection_id: String,
     pub token: String,
     pub id: Option<String>,
+}
+
+impl PendingRefresh {
+    /// The refresh an [`Action::VerifyRefresh`] asks for (none for another action).
+    pub fn of(action: Action) -> Option<Self> {
+        match action {
+            Action::VerifyRefresh {
+                connection_id,
+                token,
+                id,
+            } => Some(PendingRefresh {
+                connection_id,
+                token,
+                id,
+            }),
+            _ => None,
+        }
+    }
 }
 
 impl ChatRoom {

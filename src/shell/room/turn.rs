@@ -302,15 +302,11 @@ impl ChatRoom {
             Action::ReadStateChanged { user_id } => turn.read_users.push(user_id),
             Action::Webhook(event) => self.record_event(r.name(), event),
             Action::MessageErased { target } => self.erase_webhook_data(target),
-            Action::VerifyRefresh {
-                connection_id,
-                token,
-                id,
-            } => self.turns.refreshes.borrow_mut().push(PendingRefresh {
-                connection_id,
-                token,
-                id,
-            }),
+            a @ Action::VerifyRefresh { .. } => self
+                .turns
+                .refreshes
+                .borrow_mut()
+                .extend(PendingRefresh::of(a)),
         }
     }
 
