@@ -4,7 +4,8 @@
 // open it, joins, reads history with that token in its Authorization header and chats with a
 // page on a dev token. The client library (client/dist) in Node, whose `getToken` hands out an
 // RS256, then an ES256, then an EdDSA token, connects and refreshes in place twice on the same
-// socket (`auth` → `auth_ok`), and keeps chatting.
+// socket (`auth` → `auth_ok`), and keeps chatting; while the provider is down and the token's key
+// unknown it retries the 503 (never gives up) and gets in once the provider is back.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
@@ -130,4 +131,42 @@ test('the client library with getToken giving RS256, ES256, then EdDSA tokens: o
   assert.deepEqual([m.data, m.from.user_id], [{ text: 'on an EdDSA token now' }, 'lib-user']);
   watcher.terminate();
   r.close();
+});
+
+test('the client library retries a 503 (the provider down, the token\'s key not yet known) and gets in once the provider is back', { timeout: 90_000 }, async (t) => {
+  const room = 'byo-503';
+  // A key the deployment has never seen: its kid makes the worker fetch the key set again,
+  // and the provider answers 500 — no usable key, so the upgrade (and the client's probe) get
+  // 503 `unavailable`, which says "try again", not "this token is bad".
+  const late = newKey('ES256');
+  jwks.fail(500);
+  t.after(() => jwks.fail(null));
+  const r = connect({
+    url: server.url,
+    room,
+    getToken: () => mint(late, 'late-user'),
+    WebSocket,
+    heartbeat: { intervalMs: 0 },
+    backoff: { initialMs: 200, maxMs: 2_000 },
+  });
+  t.after(() => r.close());
+  const retries = [];
+  const failed = [];
+  r.on('retry', (e) => retries.push(e));
+  r.on('failed', (e) => failed.push(e));
+  await until(() => retries.length >= 3, { ms: 20_000, what: 'three retries while the provider fails' });
+  assert.deepEqual(failed, [], 'a 503 is not a refusal: the client never gives up on it');
+  assert.notEqual(r.state, 'failed');
+
+  // The provider comes back with the new key; the worker looks again at most 30 s after its
+  // failed fetch, and the client, still retrying, is let in.
+  jwks.add(late);
+  jwks.fail(null);
+  await r.ready({ timeoutMs: 45_000 });
+  assert.deepEqual(failed, []);
+  const watcher = await join(server, room, 'watcher-503');
+  await r.publish({ text: 'in after the outage' });
+  const m = await watcher.next((f) => f.type === 'message');
+  assert.deepEqual([m.data, m.from.user_id], [{ text: 'in after the outage' }, 'late-user']);
+  watcher.terminate();
 });
