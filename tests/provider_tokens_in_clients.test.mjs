@@ -133,18 +133,21 @@ test('the client library with getToken giving RS256, ES256, then EdDSA tokens: o
   r.close();
 });
 
-test('the client library retries a 503 (the provider down, the token\'s key not yet known) and gets in once the provider is back', { timeout: 90_000 }, async (t) => {
+test('the client library retries a 503 (the provider down before the first key set) and gets in once the provider is back', { timeout: 90_000 }, async (t) => {
   const room = 'byo-503';
-  // A key the deployment has never seen: its kid makes the worker fetch the key set again,
-  // and the provider answers 500 — no usable key, so the upgrade (and the client's probe) get
-  // 503 `unavailable`, which says "try again", not "this token is bad".
-  const late = newKey('ES256');
-  jwks.fail(500);
-  t.after(() => jwks.fail(null));
+  // A deployment whose provider fails from the start: no key set was ever read, so a token's
+  // upgrade (and the client's probe) get 503 `unavailable`, which says "try again", not "this
+  // token is bad". (The shared server above has a key set: an unknown kid there is 401 unless
+  // the 30 s refetch window allows a fetch, which earlier tests may have used up.)
+  const key = newKey('ES256');
+  const down = await startJwks({ keys: [key] });
+  down.fail(500);
+  const alone = await startServer({ vars: jwksVars(down) });
+  t.after(async () => { await alone.stop(); await down.stop(); });
   const r = connect({
-    url: server.url,
+    url: alone.url,
     room,
-    getToken: () => mint(late, 'late-user'),
+    getToken: () => mint(key, 'late-user'),
     WebSocket,
     heartbeat: { intervalMs: 0 },
     backoff: { initialMs: 200, maxMs: 2_000 },
@@ -158,13 +161,12 @@ test('the client library retries a 503 (the provider down, the token\'s key not 
   assert.deepEqual(failed, [], 'a 503 is not a refusal: the client never gives up on it');
   assert.notEqual(r.state, 'failed');
 
-  // The provider comes back with the new key; the worker looks again at most 30 s after its
-  // failed fetch, and the client, still retrying, is let in.
-  jwks.add(late);
-  jwks.fail(null);
+  // The provider comes back; the worker looks again at most 30 s after its failed fetch, and
+  // the client, still retrying, is let in.
+  down.fail(null);
   await r.ready({ timeoutMs: 45_000 });
   assert.deepEqual(failed, []);
-  const watcher = await join(server, room, 'watcher-503');
+  const watcher = await join(alone, room, 'watcher-503');
   await r.publish({ text: 'in after the outage' });
   const m = await watcher.next((f) => f.type === 'message');
   assert.deepEqual([m.data, m.from.user_id], [{ text: 'in after the outage' }, 'late-user']);
