@@ -426,6 +426,15 @@ describe('moderation', { concurrency: true }, () => {
     for (const c of [keep, fresh, fresher, bobA, bobB]) c.terminate();
   });
 
+  test('a revoke without `before` covers a token issued earlier in the same second (iat has whole seconds)', { timeout: 30_000 }, async () => {
+    const user = 'rv-same-second';
+    // Start early in a second, so that the token and the revocation share it.
+    await new Promise((ok) => setTimeout(ok, 1000 - (Date.now() % 1000) + 20));
+    const t = token(user, { iat: nowS() });
+    assert.deepEqual((await api.post(`/users/${user}/revoke`, {})).body, { closed: 0 });
+    await refusedUpgrade(server, 'rv-same-second', t, 401, 'revoked');
+  });
+
   test('a refused revoked first upgrade does not undo a newer token\'s upgrade waiting beside it', { timeout: 60_000 }, async () => {
     // Both are the user's first connect to their room, so both wait for the registry; whichever
     // resumes first, the accepted one must stay known to the registry.

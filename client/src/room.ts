@@ -295,7 +295,7 @@ export class Room<T = unknown> extends Connection {
   /** Sends `data` to one connection or to every connection of a user. Refusals arrive as
    * `error` events carrying the returned id (`not_found`, `unavailable`, and what the client
    * reports itself without sending: `too_large`, `bad_json` for data nested deeper than 64
-   * levels, `bad_frame` for a user id that is not 1-128 characters without control characters).
+   * levels, `bad_frame` for a user id that is not 1-128 characters without invisible characters).
    * Undefined when not connected. */
   direct(to: { userId: string } | { connectionId: string }, data: unknown): string | undefined {
     if (!this.isOpen()) return undefined;

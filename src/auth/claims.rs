@@ -6,7 +6,7 @@
 use super::config::AuthConfig;
 use super::token::unauthorized;
 use crate::common::error::ChatError;
-use crate::common::names::{is_valid_room, is_valid_user_id};
+use crate::common::names::{is_valid_room, is_valid_user_id, USER_ID_RULE};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -67,7 +67,7 @@ pub fn validate(
         Some(Value::String(u)) if is_valid_user_id(u) => u.clone(),
         Some(_) => {
             return Err(unauthorized(format!(
-                "token `{}` must be 1-128 characters",
+                "token `{}` must be {USER_ID_RULE}",
                 config.user_claim
             )))
         }

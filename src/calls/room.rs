@@ -4,7 +4,7 @@
 use super::{bad, Call, InternalRequest, Method};
 use crate::common::error::ChatError;
 use crate::common::names::is_valid_room;
-use crate::room::log::message_log::HistoryQuery;
+use crate::room::log::history_page::HistoryQuery;
 
 pub(super) const PATHS: &[&str] = &[
     CONNECT,

@@ -4,6 +4,7 @@
 //! failing requests: a typo in `wrangler.toml` must not take a room down.
 
 use crate::auth::config::{parse_secrets, AuthConfig};
+use crate::room::log::history_page::DEFAULT_PAGE_MAX_BYTES;
 use crate::room::log::message_log::{HistoryStorage, Retention};
 use crate::room::rate_limit::RateLimit;
 use crate::webhooks::WebhookConfig;
@@ -31,6 +32,9 @@ pub struct Config {
     pub max_room_connections: usize,
     /// `REPLAY_MAX_MESSAGES` / `REPLAY_MAX_BYTES`: what one resume replays at most.
     pub replay: ReplayLimit,
+    /// `HISTORY_PAGE_MAX_BYTES`: the most message bytes one history page carries (a page
+    /// always holds at least one message).
+    pub history_page_max_bytes: usize,
     /// `WELCOME_MAX_MEMBERS`: members listed in `welcome` (the rest are paged over HTTP): a
     /// join storm into a big room must not make every welcome list everyone.
     pub welcome_max_members: usize,
@@ -73,6 +77,7 @@ impl Default for Config {
             max_connections_per_user: 10,
             max_room_connections: 10_000,
             replay: ReplayLimit::default(),
+            history_page_max_bytes: DEFAULT_PAGE_MAX_BYTES,
             welcome_max_members: 100,
             typing_interval_ms: 2_000,
             webhooks: WebhookConfig::default(),
@@ -135,6 +140,9 @@ impl Config {
             max_room_connections: vars
                 .within("MAX_ROOM_CONNECTIONS", 1.0, 1e9)
                 .map_or(d.max_room_connections, |v| v as usize),
+            history_page_max_bytes: vars
+                .within("HISTORY_PAGE_MAX_BYTES", 1.0, 1e9)
+                .map_or(d.history_page_max_bytes, |v| v as usize),
             welcome_max_members: vars
                 .within("WELCOME_MAX_MEMBERS", 0.0, 1e9)
                 .map_or(d.welcome_max_members, |v| v as usize),
@@ -245,8 +253,10 @@ mod tests {
             ("REPLAY_MAX_MESSAGES", "10"),
             ("REPLAY_MAX_BYTES", "1000"),
             ("TYPING_INTERVAL_MS", "500"),
+            ("HISTORY_PAGE_MAX_BYTES", "4096"),
         ]);
         assert_eq!(limits.typing_interval_ms, 500);
+        assert_eq!(limits.history_page_max_bytes, 4096);
         assert_eq!(
             (limits.direct_rate.per_second, limits.direct_rate.burst),
             (1.0, 3.0)

@@ -24,7 +24,12 @@ impl KickRequest {
         let v = object(body)?;
         let user_id = match v.get("user_id") {
             Some(Value::String(u)) if is_valid_user_id(u) => u.clone(),
-            _ => return Err(bad("`user_id` must be a user id (1-128 characters)")),
+            _ => {
+                return Err(bad(&format!(
+                    "`user_id` must be a user id ({})",
+                    crate::common::names::USER_ID_RULE
+                )))
+            }
         };
         let ban = match v.get("ban_seconds") {
             None | Some(Value::Null) => None,
@@ -63,7 +68,11 @@ pub fn parse_disconnect(body: &str) -> Result<Option<String>, ChatError> {
     reason(&object(body)?)
 }
 
-/// `POST /users/{user}/revoke`: `{"before"?:<unix s, default now>,"reason"?:R}`.
+/// `POST /users/{user}/revoke`: `{"before"?:<unix s>,"reason"?:R}`.
+///
+/// Without `before`, every token issued so far is revoked — including those issued earlier in
+/// the current second: `iat` has whole seconds, so `before` is the next second. A token issued
+/// later in that same second is refused too; a revocation errs on the side of the revocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokeRequest {
     pub before: u64,
@@ -74,13 +83,13 @@ impl RevokeRequest {
     pub fn parse(body: &str, now_secs: u64) -> Result<Self, ChatError> {
         if body.trim().is_empty() {
             return Ok(RevokeRequest {
-                before: now_secs,
+                before: now_secs + 1,
                 reason: None,
             });
         }
         let v = object(body)?;
         let before = match v.get("before") {
-            None | Some(Value::Null) => now_secs,
+            None | Some(Value::Null) => now_secs + 1,
             Some(n) => n
                 .as_u64()
                 .ok_or_else(|| bad("`before` must be unix seconds"))?,
@@ -156,8 +165,10 @@ mod tests {
             Some("bye")
         );
         assert!(parse_disconnect("nope").is_err());
-        assert_eq!(RevokeRequest::parse("", 9).unwrap().before, 9);
-        assert_eq!(RevokeRequest::parse("{}", 9).unwrap().before, 9);
+        // Tokens issued in the revocation's own second are revoked too.
+        assert_eq!(RevokeRequest::parse("", 9).unwrap().before, 10);
+        assert_eq!(RevokeRequest::parse("{}", 9).unwrap().before, 10);
+        assert_eq!(RevokeRequest::parse(r#"{"before":null}"#, 9).unwrap().before, 10);
         assert_eq!(
             RevokeRequest::parse(r#"{"before":5}"#, 9).unwrap().before,
             5

@@ -222,9 +222,10 @@ fn parse_target(to: Option<&Value>) -> Result<Target, String> {
         (None, Some(Value::String(u))) if crate::common::names::is_valid_user_id(u) => {
             Ok(Target::User(u.clone()))
         }
-        (None, Some(Value::String(_))) => {
-            Err("`to.user_id` must be a user id: 1-128 characters, no control characters".into())
-        }
+        (None, Some(Value::String(_))) => Err(format!(
+            "`to.user_id` must be a user id: {}",
+            crate::common::names::USER_ID_RULE
+        )),
         _ => Err(USAGE.to_owned()),
     }
 }

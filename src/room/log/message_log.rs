@@ -1,12 +1,10 @@
 //! The room log's rules, free of storage: what a log must offer the room, retention, resume
-//! gaps, and history queries.
+//! gaps. History pages are [`super::history_page`]'s.
 //!
 //! Every published message gets the next sequence number of its room (gapless, strictly
 //! increasing) and is appended to the log **before** it is broadcast. The log stores each
 //! message's final frame text, so a resume or a history page replays exactly what live
 //! clients received, without re-serialising anything.
-
-use crate::common::error::{ChatError, ErrorCode};
 
 /// One message to append. `frame` is the complete `message` frame, `seq` included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,106 +150,6 @@ pub fn resume_gap(since: u64, first: Option<u64>, last: u64) -> Option<(u64, u64
     // Nothing retained at all: everything after `since` is gone.
     let first = first.unwrap_or(last + 1);
     (since + 1 < first).then(|| (since + 1, first - 1))
-}
-
-/// Largest page of `GET /rooms/{room}/messages`.
-pub const MAX_HISTORY_LIMIT: u32 = 200;
-/// Page size when `limit` is not given.
-pub const DEFAULT_HISTORY_LIMIT: u32 = 50;
-
-/// A validated history query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HistoryQuery {
-    /// Newest first, seq < `before` (`u64::MAX`: from the newest).
-    Before { before: u64, limit: u32 },
-    /// Oldest first, seq > `since`.
-    Since { since: u64, limit: u32 },
-}
-
-impl HistoryQuery {
-    /// Parses `before`, `since` and `limit` (at most one of `before`/`since`).
-    pub fn parse<'a>(
-        params: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<HistoryQuery, ChatError> {
-        let bad = |m: String| ChatError::new(ErrorCode::BadRequest, m);
-        let (mut before, mut since, mut limit) = (None, None, None);
-        for (k, v) in params {
-            let slot = match k {
-                "before" => &mut before,
-                "since" => &mut since,
-                "limit" => &mut limit,
-                _ => continue,
-            };
-            let n: u64 = v
-                .parse()
-                .map_err(|_| bad(format!("`{k}` must be a non-negative integer")))?;
-            *slot = Some(n);
-        }
-        let limit = match limit {
-            None => DEFAULT_HISTORY_LIMIT,
-            Some(l) if (1..=u64::from(MAX_HISTORY_LIMIT)).contains(&l) => l as u32,
-            Some(_) => return Err(bad(format!("`limit` must be 1-{MAX_HISTORY_LIMIT}"))),
-        };
-        match (before, since) {
-            (Some(_), Some(_)) => Err(bad("give `before` or `since`, not both".into())),
-            (Some(before), None) => Ok(HistoryQuery::Before { before, limit }),
-            (None, Some(since)) => Ok(HistoryQuery::Since { since, limit }),
-            (None, None) => Ok(HistoryQuery::Before {
-                before: u64::MAX,
-                limit,
-            }),
-        }
-    }
-
-    /// The query as parameters that [`HistoryQuery::parse`] reads back to the same query.
-    pub fn to_params(&self) -> Vec<(&'static str, u64)> {
-        match *self {
-            HistoryQuery::Before { before, limit } if before == u64::MAX => {
-                vec![("limit", u64::from(limit))]
-            }
-            HistoryQuery::Before { before, limit } => {
-                vec![("before", before), ("limit", u64::from(limit))]
-            }
-            HistoryQuery::Since { since, limit } => {
-                vec![("since", since), ("limit", u64::from(limit))]
-            }
-        }
-    }
-
-    pub fn limit(&self) -> u32 {
-        match self {
-            HistoryQuery::Before { limit, .. } | HistoryQuery::Since { limit, .. } => *limit,
-        }
-    }
-
-    /// The cursor for the next page, given the seqs of this page in page order and whether
-    /// the store had more rows beyond it (callers fetch `limit + 1` rows to know).
-    pub fn next_cursor(&self, page: &[u64], more: bool) -> Option<u64> {
-        if more {
-            page.last().copied()
-        } else {
-            None
-        }
-    }
-}
-
-/// `{"messages":[<frames>],"next":<cursor|null>}`, built from stored frame texts as they are.
-pub fn history_body(frames: &[String], next: Option<u64>) -> String {
-    let mut body = String::with_capacity(frames.iter().map(|f| f.len() + 1).sum::<usize>() + 32);
-    body.push_str(r#"{"messages":["#);
-    for (i, f) in frames.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
-        }
-        body.push_str(f);
-    }
-    body.push_str(r#"],"next":"#);
-    match next {
-        Some(n) => body.push_str(&n.to_string()),
-        None => body.push_str("null"),
-    }
-    body.push('}');
-    body
 }
 
 /// Where a room keeps its log (`HISTORY_STORAGE`).
@@ -434,59 +332,5 @@ mod tests {
         assert_eq!(resume_gap(99, Some(6), 10), None, "ahead of the room");
         assert_eq!(resume_gap(2, None, 10), Some((3, 10)), "everything trimmed");
         assert_eq!(resume_gap(0, None, 0), None, "empty room");
-    }
-
-    #[test]
-    fn history_queries_are_validated() {
-        let q = |s: &[(&'static str, &'static str)]| HistoryQuery::parse(s.iter().copied());
-        assert_eq!(
-            q(&[]).unwrap(),
-            HistoryQuery::Before {
-                before: u64::MAX,
-                limit: 50
-            }
-        );
-        assert_eq!(
-            q(&[("before", "9"), ("limit", "200")]).unwrap(),
-            HistoryQuery::Before {
-                before: 9,
-                limit: 200
-            }
-        );
-        assert_eq!(
-            q(&[("since", "0"), ("token", "x")]).unwrap(),
-            HistoryQuery::Since {
-                since: 0,
-                limit: 50
-            }
-        );
-        for bad in [
-            &[("limit", "201")][..],
-            &[("limit", "0")],
-            &[("limit", "-1")],
-            &[("before", "x")],
-            &[("since", "1e3")],
-            &[("since", "1"), ("before", "2")],
-            &[("since", "99999999999999999999999")],
-        ] {
-            assert_eq!(q(bad).unwrap_err().code, ErrorCode::BadRequest, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn pages_and_cursors() {
-        let q = HistoryQuery::Since { since: 0, limit: 2 };
-        assert_eq!(q.next_cursor(&[1, 2], true), Some(2));
-        assert_eq!(q.next_cursor(&[3], false), None);
-        let b = HistoryQuery::Before {
-            before: 10,
-            limit: 2,
-        };
-        assert_eq!(b.next_cursor(&[9, 8], true), Some(8));
-        assert_eq!(
-            history_body(&[r#"{"seq":1}"#.into(), r#"{"seq":2}"#.into()], Some(2)),
-            r#"{"messages":[{"seq":1},{"seq":2}],"next":2}"#
-        );
-        assert_eq!(history_body(&[], None), r#"{"messages":[],"next":null}"#);
     }
 }

@@ -70,7 +70,10 @@ pub async fn authorize_room(
 /// `GET /dev/token?user=U[&rooms=a,b][&ttl=S]` (DEV_MODE only): a signed token for demos.
 pub fn dev_token(url: &Url, env: &Env) -> Result<Response> {
     let Some(user) = query_param(url, "user").filter(|u| is_valid_user_id(u)) else {
-        return error(ErrorCode::BadRequest, "`user` must be 1-128 characters");
+        return error(
+            ErrorCode::BadRequest,
+            format!("`user` must be {}", crate::common::names::USER_ID_RULE),
+        );
     };
     let rooms = match query_param(url, "rooms")
         .map(|r| parse_room_list(&r))

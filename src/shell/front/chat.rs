@@ -23,7 +23,10 @@ pub async fn delete_message(env: &Env, room: &str, seq: Option<u64>) -> Result<R
 
 pub async fn user_unread(env: &Env, user: Option<String>) -> Result<Response> {
     let Some(user) = user.filter(|u| is_valid_user_id(u)) else {
-        return error(ErrorCode::BadRequest, "user ids are 1-128 characters");
+        return error(
+            ErrorCode::BadRequest,
+            format!("user ids are {}", crate::common::names::USER_ID_RULE),
+        );
     };
     let call = RegistryCall::Unread {
         rooms: None,

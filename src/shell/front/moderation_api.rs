@@ -97,7 +97,10 @@ pub async fn revoke(req: Request, env: &Env, user: Option<String>) -> Result<Res
 }
 
 fn bad_user() -> Result<Response> {
-    error(ErrorCode::BadRequest, "user ids are 1-128 characters")
+    error(
+        ErrorCode::BadRequest,
+        format!("user ids are {}", crate::common::names::USER_ID_RULE),
+    )
 }
 
 /// `GET /rooms/{room}/bans`: the room's bans.

@@ -11,7 +11,7 @@ use crate::common::error::{ChatError, ErrorCode};
 use crate::common::names::{is_valid_room, is_valid_user_id};
 use crate::front::server_api::MessagePost;
 use crate::protocol::{Sender, ServerFrame};
-use crate::room::log::message_log::HistoryQuery;
+use crate::room::log::history_page::HistoryQuery;
 use crate::room::session::REVOCATION_CHECK_MS;
 use crate::shell::calls;
 use crate::shell::common::http::{error, error_response, unavailable};
@@ -225,7 +225,10 @@ pub async fn call_registry(env: &Env, user: String, call: RegistryCall) -> Resul
 }
 
 fn bad_user() -> Result<Response> {
-    error(ErrorCode::BadRequest, "user ids are 1-128 characters")
+    error(
+        ErrorCode::BadRequest,
+        format!("user ids are {}", crate::common::names::USER_ID_RULE),
+    )
 }
 
 /// `GET /stats`: the global totals, from the stats and registry shards.

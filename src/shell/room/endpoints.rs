@@ -8,7 +8,7 @@ use crate::calls::{Connections, Delivered, RoomCall, RoomRequest};
 use crate::common::connection_id::new_connection_id;
 use crate::common::error::{ChatError, ErrorCode};
 use crate::common::names::is_valid_user_id;
-use crate::room::log::message_log::{history_body, HistoryQuery};
+use crate::room::log::history_page::{history_body, HistoryQuery};
 use crate::room::session::Session;
 use crate::room::sockets::{connection_tag, user_tag, Attachment};
 use crate::room::{Joining, LocalDelivery, ServerPost};
@@ -253,7 +253,8 @@ impl ChatRoom {
     }
 
     fn history(&self, room: &str, query: HistoryQuery) -> Result<Response> {
-        match self.run_step(room, |_, log| (Vec::new(), log.page(query)))? {
+        let max_bytes = self.config.history_page_max_bytes;
+        match self.run_step(room, |_, log| (Vec::new(), log.page(query, max_bytes)))? {
             Ok((frames, next)) => json_response(200, history_body(&frames, next)),
             Err(e) => internal("history read", &e.to_string()),
         }

@@ -24,9 +24,7 @@
 //! The tables are created by the first message: a room that never had one (a history read of
 //! a random name, a room whose members never published) stores nothing at all.
 
-use crate::room::log::message_log::{
-    Appended, HistoryQuery, LogEntry, LogError, MessageLog, Retention,
-};
+use crate::room::log::message_log::{Appended, LogEntry, LogError, MessageLog, Retention};
 use crate::shell::common::sql::{int, Sql};
 use serde::Deserialize;
 use worker::{Result, SqlStorageValue};
@@ -189,28 +187,23 @@ impl SqliteLog {
         Ok(Appended::Stored)
     }
 
-    /// One page of history, as stored frame texts, and the cursor of the next page.
-    pub fn page(&self, q: HistoryQuery) -> Result<(Vec<String>, Option<u64>)> {
-        if !self.exists {
-            return Ok((Vec::new(), None));
+    /// The `(seq, len)` rows a `SELECT seq, length(CAST(frame AS BLOB)) AS len ...` statement
+    /// reads: the frames' sizes in bytes, without bringing the frames into Wasm memory.
+    pub(super) fn seq_lengths(
+        &self,
+        sql: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> Result<Vec<(u64, usize)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            seq: f64,
+            len: f64,
         }
-        let fetch = i64::from(q.limit()) + 1;
-        let (sql, cursor) = match q {
-            HistoryQuery::Before { before, .. } => (
-                "SELECT seq, frame FROM log WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-                before,
-            ),
-            HistoryQuery::Since { since, .. } => (
-                "SELECT seq, frame FROM log WHERE seq > ? ORDER BY seq ASC LIMIT ?",
-                since,
-            ),
-        };
-        let mut rows = self.seq_frames(sql, vec![int(cursor), SqlStorageValue::Integer(fetch)])?;
-        let more = rows.len() as i64 == fetch;
-        rows.truncate(q.limit() as usize);
-        let seqs: Vec<u64> = rows.iter().map(|(seq, _)| *seq).collect();
-        let next = q.next_cursor(&seqs, more);
-        Ok((rows.into_iter().map(|(_, frame)| frame).collect(), next))
+        let rows: Vec<Row> = self.sql.exec(sql, args)?.to_array()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.seq as u64, r.len as usize))
+            .collect())
     }
 
     /// The `(seq, frame)` rows a `SELECT seq, frame FROM log ...` statement reads.
@@ -283,27 +276,15 @@ impl MessageLog for SqliteLog {
         after: u64,
         max: u64,
     ) -> std::result::Result<Vec<(u64, usize)>, LogError> {
-        #[derive(Deserialize)]
-        struct Row {
-            seq: f64,
-            len: f64,
-        }
         if !self.exists {
             return Ok(Vec::new());
         }
-        let rows: Vec<Row> = self
-            .sql
-            .exec(
-                "SELECT seq, length(CAST(frame AS BLOB)) AS len FROM log WHERE seq > ?
-                 ORDER BY seq DESC LIMIT ?",
-                vec![int(after), int(max)],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(storage)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.seq as u64, r.len as usize))
-            .collect())
+        self.seq_lengths(
+            "SELECT seq, length(CAST(frame AS BLOB)) AS len FROM log WHERE seq > ?
+             ORDER BY seq DESC LIMIT ?",
+            vec![int(after), int(max)],
+        )
+        .map_err(storage)
     }
 
     fn read_from(

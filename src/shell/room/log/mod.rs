@@ -3,12 +3,14 @@
 //! room uses ([`RoomLog`]), as `HISTORY_STORAGE` configures it.
 
 pub mod chat_log;
+mod history_page;
 pub mod message_log;
 
 use crate::common::config::Config;
 use crate::room::log::chat_log::{ChatLog, ReadPosition, Stored};
+use crate::room::log::history_page::HistoryQuery;
 use crate::room::log::message_log::{
-    Appended, HistoryQuery, HistoryStorage, LogEntry, LogError, MessageLog, NoLog,
+    Appended, HistoryStorage, LogEntry, LogError, MessageLog, NoLog,
 };
 use crate::shell::common::sql::Sql;
 use message_log::SqliteLog;
@@ -58,9 +60,11 @@ impl RoomLog {
         }
     }
 
-    pub fn page(&self, q: HistoryQuery) -> Result<(Vec<String>, Option<u64>)> {
+    /// One page of history (frame texts in page order) and the next page's cursor, at most
+    /// `max_bytes` of frames on it (`HISTORY_PAGE_MAX_BYTES`).
+    pub fn page(&self, q: HistoryQuery, max_bytes: usize) -> Result<(Vec<String>, Option<u64>)> {
         match self {
-            RoomLog::Durable(l) => l.page(q),
+            RoomLog::Durable(l) => l.page(q, max_bytes),
             RoomLog::None(_) => Ok((Vec::new(), None)),
         }
     }
