@@ -33,6 +33,8 @@ pub use event::{
     direct_sender_room, Event, EventKind, EventType, Kinds, ModerationAction, ModerationEvent,
 };
 pub use logged::MessageFields;
-pub use schedule::{after_failure, retry_delay_ms, watchdog_ms, NextStep, TIMEOUT_MS};
-pub use settings::WebhookConfig;
+pub use schedule::{
+    after_failure, retry_delay_ms, watchdog_ms, NextStep, MAX_RESPONSE_BYTES, TIMEOUT_MS,
+};
+pub use settings::{Refusal, WebhookConfig};
 pub use signature::{signature, SIGNATURE_HEADER};

@@ -8,6 +8,9 @@
 
 /// A POST that has not answered after this long has failed (and is aborted).
 pub const TIMEOUT_MS: u64 = 10_000;
+/// At most this much of a receiver's answer is read (the status decides; the body is
+/// dropped): the rest is not waited for.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 const FIRST_RETRY_MS: u64 = 60_000;
 const MAX_RETRY_MS: u64 = 8 * 3_600_000;
 /// While events wait, the object keeps an alarm at most this far ahead, so that delivery

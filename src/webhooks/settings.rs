@@ -1,5 +1,9 @@
 //! The webhook settings: `WEBHOOK_URL` (absent: off), `WEBHOOK_SECRET`, `WEBHOOK_EVENTS`,
 //! `WEBHOOK_MAX_ATTEMPTS`, and the test-only `WEBHOOK_RETRY_SCALE`.
+//!
+//! A set URL that is not `https` (outside `DEV_MODE=1`), or a missing secret, does not turn
+//! webhooks off: events are still recorded, but nothing is sent until the setting is fixed
+//! ([`Refusal`]) — an operator's slip loses no event, and no unsigned or clear-text POST goes.
 
 use super::event::{EventType, Kinds};
 use crate::common::config::Secret;
@@ -20,6 +24,31 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
     /// Multiplies every retry wait (1 in production; only `DEV_MODE=1` may change it).
     pub retry_scale: f64,
+    /// Why events are recorded but not delivered (`None`: delivery may run).
+    pub refusal: Option<Refusal>,
+}
+
+/// Why an object with webhooks on records events but sends none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `WEBHOOK_SECRET` is missing or empty: a signature keyed with nothing proves nothing.
+    NoSecret,
+    /// `WEBHOOK_URL` is `http://` outside `DEV_MODE=1`: the signed body would cross in clear.
+    NotHttps,
+}
+
+impl Refusal {
+    /// The error line an operator reads.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::NoSecret => {
+                "WEBHOOK_URL is set but WEBHOOK_SECRET is empty: webhook events are recorded, none is sent"
+            }
+            Refusal::NotHttps => {
+                "WEBHOOK_URL must be https (http only with DEV_MODE=1): webhook events are recorded, none is sent"
+            }
+        }
+    }
 }
 
 impl Default for WebhookConfig {
@@ -30,6 +59,7 @@ impl Default for WebhookConfig {
             kinds: Kinds::DEFAULT,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             retry_scale: 1.0,
+            refusal: None,
         }
     }
 }
@@ -50,9 +80,18 @@ impl WebhookConfig {
         let d = WebhookConfig::default();
         let trimmed = |name| get(name).map(|v| v.trim().to_owned());
         let dev = trimmed("DEV_MODE").as_deref() == Some("1");
+        let url = trimmed("WEBHOOK_URL").filter(|u| is_webhook_url(u));
+        let secret = get("WEBHOOK_SECRET").unwrap_or_default();
+        let refusal = match &url {
+            None => None,
+            Some(_) if secret.is_empty() => Some(Refusal::NoSecret),
+            Some(u) if !dev && !u.starts_with("https://") => Some(Refusal::NotHttps),
+            Some(_) => None,
+        };
         WebhookConfig {
-            url: trimmed("WEBHOOK_URL").filter(|u| is_webhook_url(u)),
-            secret: Secret::new(get("WEBHOOK_SECRET").unwrap_or_default()),
+            url,
+            secret: Secret::new(secret),
+            refusal,
             kinds: trimmed("WEBHOOK_EVENTS")
                 .and_then(|v| Kinds::parse(&v))
                 .unwrap_or(d.kinds),
@@ -68,8 +107,14 @@ impl WebhookConfig {
         }
     }
 
+    /// Whether events are recorded (they may still not be sent: [`Self::refusal`]).
     pub fn enabled(&self) -> bool {
         self.url.is_some()
+    }
+
+    /// Whether recorded events are sent.
+    pub fn delivers(&self) -> bool {
+        self.enabled() && self.refusal.is_none()
     }
 
     /// Whether events of `event_type` are recorded.
@@ -99,10 +144,39 @@ mod tests {
         for bad in ["", "ftp://x", "https://", "http:// x", "example.com/hook"] {
             assert!(!from(&[("WEBHOOK_URL", bad)]).enabled(), "{bad:?}");
         }
-        let on = from(&[("WEBHOOK_URL", " https://api.example.com/hooks?k=1 ")]);
+        let on = from(&[
+            ("WEBHOOK_URL", " https://api.example.com/hooks?k=1 "),
+            ("WEBHOOK_SECRET", "s"),
+        ]);
         assert_eq!(on.url.as_deref(), Some("https://api.example.com/hooks?k=1"));
+        assert!(on.delivers());
         assert!(on.wants(EventType::Message) && on.wants(EventType::RoomVacated));
         assert!(!on.wants(EventType::Presence) && !on.wants(EventType::Moderation));
+    }
+
+    #[test]
+    fn http_or_no_secret_records_but_does_not_deliver() {
+        let http = [
+            ("WEBHOOK_URL", "http://api.example.com/h"),
+            ("WEBHOOK_SECRET", "s"),
+        ];
+        let c = from(&http);
+        assert!(c.enabled() && !c.delivers());
+        assert_eq!(c.refusal, Some(Refusal::NotHttps));
+        let dev = from(&[http[0], http[1], ("DEV_MODE", "1")]);
+        assert!(dev.delivers(), "http is for DEV_MODE only");
+        for secret in [None, Some("")] {
+            let mut pairs = vec![
+                ("WEBHOOK_URL", "https://api.example.com/h"),
+                ("DEV_MODE", "1"),
+            ];
+            pairs.extend(secret.map(|s| ("WEBHOOK_SECRET", s)));
+            let c = from(&pairs);
+            assert!(c.wants(EventType::Message), "events are still recorded");
+            assert_eq!(c.refusal, Some(Refusal::NoSecret));
+            assert!(!c.delivers());
+        }
+        assert!(!from(&[("WEBHOOK_SECRET", "s")]).delivers(), "no URL: off");
     }
 
     #[test]

@@ -6,12 +6,16 @@ use crate::shell::common::alarm::AlarmRef;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::incident;
 use crate::webhooks::{
-    after_failure, signature, NextStep, WebhookConfig, SIGNATURE_HEADER, TIMEOUT_MS,
+    after_failure, signature, NextStep, WebhookConfig, MAX_RESPONSE_BYTES, SIGNATURE_HEADER,
+    TIMEOUT_MS,
 };
 use futures::future::{select, Either};
+use futures::StreamExt;
 use std::rc::Rc;
 use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{
+    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
+};
 
 /// A delivery task: what it needs, owned, since it outlives the call that started it.
 pub(super) struct Delivery {
@@ -113,18 +117,35 @@ async fn post(config: &WebhookConfig, body: &str) -> Result<(), String> {
     let exchange = Box::pin(async move {
         let fetch = Fetch::Request(request);
         let mut res = fetch.send_with_signal(&signal).await?;
-        // The body is read (and dropped) so the connection is released, within the timeout.
-        let _ = res.text().await;
+        drain(&mut res).await;
         Ok::<u16, worker::Error>(res.status_code())
     });
     let timeout = Delay::from(Duration::from_millis(TIMEOUT_MS));
-    match select(exchange, timeout).await {
+    let outcome = select(exchange, timeout).await;
+    // Whatever the receiver still sends (a body past the read budget, or all of it after a
+    // timeout) is not waited for: aborting releases the connection and the stream.
+    controller.abort();
+    match outcome {
         Either::Left((Ok(status), _)) if (200..300).contains(&status) => Ok(()),
         Either::Left((Ok(status), _)) => Err(format!("HTTP {status}")),
         Either::Left((Err(e), _)) => Err(format!("network error: {e}")),
-        Either::Right(_) => {
-            controller.abort();
-            Err(format!("no answer within {} s", TIMEOUT_MS / 1000))
+        Either::Right(_) => Err(format!("no answer within {} s", TIMEOUT_MS / 1000)),
+    }
+}
+
+/// Reads and drops at most [`MAX_RESPONSE_BYTES`] of the answer's body. Nothing in it is
+/// used (the status decides), but a short answer read to its end lets the runtime reuse the
+/// connection; a longer one is cut off (the caller aborts the exchange), so a receiver cannot
+/// make an object hold or wait for megabytes.
+async fn drain(res: &mut Response) {
+    let Ok(mut stream) = res.stream() else {
+        return; // no body, or one already in memory
+    };
+    let mut read = 0;
+    while read < MAX_RESPONSE_BYTES {
+        match stream.next().await {
+            Some(Ok(chunk)) => read += chunk.len(),
+            _ => return,
         }
     }
 }
@@ -139,8 +160,11 @@ fn signed_request(config: &WebhookConfig, url: &str, body: &str) -> worker::Resu
         &signature(config.secret.as_bytes(), t, body),
     )?;
     let mut init = RequestInit::new();
+    // A 3xx is an answer, and a failure: following it would re-POST the signed body to
+    // wherever the receiver (or whoever controls its answers) points.
     init.with_method(Method::Post)
         .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual)
         .with_body(Some(body.into()));
     Request::new_with_init(url, &init)
 }

@@ -19,7 +19,7 @@ mod store;
 use crate::shell::common::alarm::AlarmRef;
 use crate::shell::common::env::{now_ms, random_hex};
 use crate::shell::common::sql::Sql;
-use crate::webhooks::{dead_body, watchdog_ms, Event, WebhookConfig};
+use crate::webhooks::{dead_body, watchdog_ms, Event, Refusal, WebhookConfig};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use store::OutboxStore;
@@ -45,6 +45,21 @@ impl EventIds {
         let n = self.next.get();
         self.next.set(n + 1);
         format!("{}-{n:x}", self.prefix)
+    }
+}
+
+thread_local! {
+    /// The refusal was logged by this isolate (it is a setting: one line says it).
+    static REFUSAL_LOGGED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Delivery is refused by the settings ([`Refusal`]): one error line per isolate, not one
+/// per event — the events wait in the outbox until the setting is fixed.
+fn refused_once(refusal: Refusal) {
+    if !REFUSAL_LOGGED.with(|logged| logged.replace(true)) {
+        let line =
+            serde_json::json!({"level": "error", "what": "webhooks", "detail": refusal.message()});
+        worker::console_error!("{line}");
     }
 }
 
@@ -112,6 +127,9 @@ impl Webhooks {
     /// (it will take what was just recorded next), or a retry is scheduled for later (the
     /// alarm will start it).
     pub fn kick(&self, state: &State, alarm: impl FnOnce() -> AlarmRef) {
+        if let Some(refusal) = self.config.refusal {
+            return refused_once(refusal);
+        }
         if !self.config.enabled() || self.run.in_flight.get() {
             return;
         }
@@ -129,9 +147,9 @@ impl Webhooks {
     }
 
     /// When the object must wake for its webhooks (`None`: nothing waits, or webhooks are
-    /// off): the scheduled retry, else the watchdog.
+    /// off or refused): the scheduled retry, else the watchdog.
     pub fn next_wake(&self, now_ms: u64) -> Result<Option<u64>> {
-        if !self.config.enabled() || !self.store.has_pending()? {
+        if !self.config.delivers() || !self.store.has_pending()? {
             return Ok(None);
         }
         let retry_at = self.store.retry_state()?.retry_at;
