@@ -17,9 +17,11 @@
 //!
 //! The modules: `event` (types, kinds, the JSON of an event), `logged` (the log's messages and
 //! their edits, deletions and reactions as events), `settings` (`WEBHOOK_*`), `batch` (what one
-//! POST carries), `signature`, `schedule` (retries and the watchdog), `dead` (dead letters).
+//! POST carries), `signature`, `schedule` (retries and the watchdog), `dead` (dead letters),
+//! `bounds` (the backlog cap and expiry).
 
 mod batch;
+mod bounds;
 mod dead;
 mod event;
 mod logged;
@@ -28,7 +30,8 @@ mod settings;
 mod signature;
 
 pub use batch::{batch_len, BATCH_BUDGET, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
-pub use dead::{dead_body, merge_dead, merge_requeued, parse_dead_limit, DeadBatch};
+pub use bounds::{expires_at, Backlog, Cutoffs};
+pub use dead::{dead_body, merge_dead, merge_requeued, parse_dead_limit, DeadBatch, DeadReason};
 pub use event::{
     direct_sender_room, Event, EventKind, EventType, Kinds, ModerationAction, ModerationEvent,
 };

@@ -11,6 +11,15 @@ use crate::common::config::Secret;
 /// Attempts per batch before it becomes a dead letter, by default (about a day, see
 /// [`super::retry_delay_ms`]).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 12;
+/// `WEBHOOK_MAX_BACKLOG_EVENTS` by default: events waiting per object.
+pub const DEFAULT_MAX_BACKLOG_EVENTS: u64 = 100_000;
+/// `WEBHOOK_MAX_BACKLOG_BYTES` by default: bytes of events waiting per object.
+pub const DEFAULT_MAX_BACKLOG_BYTES: u64 = 64 << 20;
+/// `WEBHOOK_DEAD_LETTER_DAYS` by default.
+const DEFAULT_DEAD_LETTER_MS: u64 = 7 * DAY_MS;
+/// The history age (`HISTORY_MAX_AGE_DAYS`) when it is not set.
+const DEFAULT_HISTORY_MS: u64 = 30 * DAY_MS;
+const DAY_MS: u64 = 86_400_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookConfig {
@@ -26,6 +35,14 @@ pub struct WebhookConfig {
     pub retry_scale: f64,
     /// Why events are recorded but not delivered (`None`: delivery may run).
     pub refusal: Option<Refusal>,
+    /// Past either, the oldest waiting events become dead letters ([`super::Backlog`]).
+    pub max_backlog_events: u64,
+    pub max_backlog_bytes: u64,
+    /// Dead letters go after this long (0: kept until re-queued).
+    pub dead_letter_ms: u64,
+    /// `HISTORY_MAX_AGE_DAYS` (0: unlimited), which the outbox and dead letters follow too:
+    /// message data does not outlive the history it came from.
+    pub history_max_age_ms: u64,
 }
 
 /// Why an object with webhooks on records events but sends none.
@@ -60,6 +77,10 @@ impl Default for WebhookConfig {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             retry_scale: 1.0,
             refusal: None,
+            max_backlog_events: DEFAULT_MAX_BACKLOG_EVENTS,
+            max_backlog_bytes: DEFAULT_MAX_BACKLOG_BYTES,
+            dead_letter_ms: DEFAULT_DEAD_LETTER_MS,
+            history_max_age_ms: DEFAULT_HISTORY_MS,
         }
     }
 }
@@ -79,6 +100,14 @@ impl WebhookConfig {
     pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> WebhookConfig {
         let d = WebhookConfig::default();
         let trimmed = |name| get(name).map(|v| v.trim().to_owned());
+        // A number in range (fractions allowed: tests use seconds' worth of days).
+        let within = |name, lo: f64, hi: f64| {
+            trimmed(name)
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| (lo..=hi).contains(v))
+        };
+        let days =
+            |name, default| within(name, 0.0, 1e6).map_or(default, |d| (d * DAY_MS as f64) as u64);
         let dev = trimmed("DEV_MODE").as_deref() == Some("1");
         let url = trimmed("WEBHOOK_URL").filter(|u| is_webhook_url(u));
         let secret = get("WEBHOOK_SECRET").unwrap_or_default();
@@ -104,6 +133,22 @@ impl WebhookConfig {
                 .and_then(|v| v.parse().ok())
                 .filter(|s: &f64| (0.0..=1.0).contains(s))
                 .unwrap_or(d.retry_scale),
+            max_backlog_events: within("WEBHOOK_MAX_BACKLOG_EVENTS", 1.0, 1e9)
+                .map_or(d.max_backlog_events, |v| v as u64),
+            max_backlog_bytes: within("WEBHOOK_MAX_BACKLOG_BYTES", 1.0, 1e12)
+                .map_or(d.max_backlog_bytes, |v| v as u64),
+            dead_letter_ms: days("WEBHOOK_DEAD_LETTER_DAYS", d.dead_letter_ms),
+            // Read as `Config::retention` reads it (src/common/config.rs).
+            history_max_age_ms: days("HISTORY_MAX_AGE_DAYS", d.history_max_age_ms),
+        }
+    }
+
+    /// How recently a user must have been connected for a `direct_undelivered` about them:
+    /// the history age, or its default when history is unlimited.
+    pub fn seen_window_ms(&self) -> u64 {
+        match self.history_max_age_ms {
+            0 => DEFAULT_HISTORY_MS,
+            age => age,
         }
     }
 
@@ -200,7 +245,30 @@ mod tests {
         assert_eq!(c.secret, Secret::new("s"));
         let dev = from(&[("DEV_MODE", "1"), ("WEBHOOK_RETRY_SCALE", "0.01")]);
         assert_eq!(dev.retry_scale, 0.01);
+        let bounds = from(&[
+            ("WEBHOOK_MAX_BACKLOG_EVENTS", "50"),
+            ("WEBHOOK_MAX_BACKLOG_BYTES", "4096"),
+            ("WEBHOOK_DEAD_LETTER_DAYS", "0.00001"),
+            ("HISTORY_MAX_AGE_DAYS", "0"),
+        ]);
+        assert_eq!(
+            (bounds.max_backlog_events, bounds.max_backlog_bytes),
+            (50, 4096)
+        );
+        assert_eq!((bounds.dead_letter_ms, bounds.history_max_age_ms), (864, 0));
+        assert_eq!(
+            bounds.seen_window_ms(),
+            30 * DAY_MS,
+            "unlimited history: 30 days"
+        );
+        assert_eq!(
+            from(&[("HISTORY_MAX_AGE_DAYS", "0.5")]).seen_window_ms(),
+            DAY_MS / 2
+        );
         let junk = from(&[
+            ("WEBHOOK_MAX_BACKLOG_EVENTS", "0"),
+            ("WEBHOOK_MAX_BACKLOG_BYTES", "lots"),
+            ("WEBHOOK_DEAD_LETTER_DAYS", "-1"),
             ("WEBHOOK_EVENTS", "message,nope"),
             ("WEBHOOK_MAX_ATTEMPTS", "0"),
             ("DEV_MODE", "1"),
