@@ -18,7 +18,7 @@
 //! The modules: `event` (types, kinds, the JSON of an event), `logged` (the log's messages and
 //! their edits, deletions and reactions as events), `settings` (`WEBHOOK_*`), `batch` (what one
 //! POST carries), `signature`, `schedule` (retries and the watchdog), `dead` (dead letters),
-//! `bounds` (the backlog cap and expiry).
+//! `bounds` (the backlog cap and expiry), `undelivered` (when a `direct_undelivered` is recorded).
 
 mod batch;
 mod bounds;
@@ -28,6 +28,7 @@ mod logged;
 mod schedule;
 mod settings;
 mod signature;
+mod undelivered;
 
 pub use batch::{batch_len, BATCH_BUDGET, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 pub use bounds::{expires_at, Backlog, Cutoffs};
@@ -41,3 +42,4 @@ pub use schedule::{
 };
 pub use settings::{Refusal, WebhookConfig};
 pub use signature::{signature, SIGNATURE_HEADER};
+pub use undelivered::{DirectSender, SenderGate, SENDER_INTERVAL_MS};

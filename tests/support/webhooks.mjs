@@ -3,7 +3,8 @@
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { listDatabases } from './databases.mjs';
-import { until } from './client.mjs';
+import { join, until } from './client.mjs';
+import { admin } from './admin.mjs';
 import { Miniflare } from 'miniflare';
 import { workerOptions } from './server.mjs';
 
@@ -146,4 +147,13 @@ export async function startLoggedServer(opts) {
   });
   const url = (await mf.ready).toString().replace(/\/$/, '');
   return { mf, url, wsUrl: url.replace(/^http/, 'ws'), logs: () => chunks.join(''), stop: () => mf.dispose() };
+}
+
+/** Makes `user` a user the registry has seen connected (a `direct_undelivered` is recorded only
+ * for those): connects them to `room` once, and waits until they are offline again. */
+export async function seenOnce(server, user, room = 'seen-once') {
+  const c = await join(server, room, user);
+  c.terminate();
+  const api = admin(server);
+  await until(async () => (await api.get(`/users/${encodeURIComponent(user)}`)).body.connections === 0, { what: `${user} offline again` });
 }
