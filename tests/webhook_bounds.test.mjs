@@ -103,3 +103,28 @@ test('waiting events follow history retention: older than HISTORY_MAX_AGE_DAYS t
     a.terminate();
   });
 });
+
+test('when a batch dies, the events that waited as long behind it die with it: no fresh ~day per batch', { timeout: 60_000 }, () => {
+  // 3 attempts, 1 min × 0.01 = 0.6 s then 1.2 s apart: the schedule spans 1.8 s. The first
+  // POST is answered (503) only after 2.5 s, while 150 messages are published: the head batch
+  // dies ~4.3 s in, when the others have waited longer than a schedule — they die with it.
+  // (Each batch on a fresh schedule would take 3 more POSTs, and 1.8 s, for the rest.)
+  let first = true;
+  const respond = () => (first ? ((first = false), { status: 503, after: 2_500 }) : 503);
+  const vars = { WEBHOOK_MAX_ATTEMPTS: '3', WEBHOOK_RETRY_SCALE: '0.01', RATE_LIMIT_BURST: '10000', RATE_LIMIT_PER_SECOND: '10000' };
+  return withHooks(vars, respond, async (server, receiver, api) => {
+    const a = await join(server, 'outlived', 'alice');
+    const seqs = await publish(a, 150, 'o');
+    const dead = await until(async () => {
+      const d = await deadOf(api, 'outlived');
+      const n = d.batches.reduce((sum, b) => sum + b.events.length, 0);
+      return n === 150 && d;
+    }, { ms: 20_000, what: 'every event in the dead letters' });
+    await sleep(2_000); // any further attempt would have come by now
+    assert.equal(receiver.posts.length, 3, `the head batch's 3 attempts and nothing more: ${receiver.posts.map((p) => p.json.events.length)}`);
+    assert.deepEqual(dead.batches.flatMap((b) => b.events.map((e) => e.seq)), seqs, 'all of them, in order');
+    assert.ok(dead.batches.every((b) => b.reason === 'attempts'));
+    assert.match(dead.batches.at(-1).error, /waited the whole schedule behind a dead batch \(HTTP 503\)/);
+    a.terminate();
+  });
+});

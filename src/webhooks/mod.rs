@@ -38,7 +38,8 @@ pub use event::{
 };
 pub use logged::MessageFields;
 pub use schedule::{
-    after_failure, retry_delay_ms, watchdog_ms, NextStep, MAX_RESPONSE_BYTES, TIMEOUT_MS,
+    after_failure, attempts_by_age, retry_delay_ms, schedule_span_ms, watchdog_ms, NextStep,
+    MAX_RESPONSE_BYTES, TIMEOUT_MS,
 };
 pub use settings::{Refusal, WebhookConfig};
 pub use signature::{signature, SIGNATURE_HEADER};

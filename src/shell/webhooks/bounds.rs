@@ -6,7 +6,9 @@
 use super::store::{pos, OutboxStore};
 use crate::shell::common::incident;
 use crate::shell::common::sql::{int, number};
-use crate::webhooks::{expires_at, Backlog, Cutoffs, DeadReason, WebhookConfig};
+use crate::webhooks::{
+    expires_at, Backlog, Cutoffs, DeadReason, WebhookConfig, BATCH_BUDGET, MAX_BATCH_EVENTS,
+};
 use serde::Deserialize;
 use worker::Result;
 
@@ -68,7 +70,7 @@ impl OutboxStore {
         };
         let mut moved = Backlog::default();
         while !left.settled(c) {
-            let Some(head) = self.head(left.move_step(c))? else {
+            let Some(head) = self.head(left.move_step(c), i64::MAX)? else {
                 break;
             };
             self.move_to_dead(
@@ -90,10 +92,10 @@ impl OutboxStore {
         Ok(())
     }
 
-    /// The oldest rows — at most `events`, and no more than `budget` bytes (counting a comma
-    /// each, [`crate::webhooks::batch_len`]'s rule) unless that is one — without reading their
-    /// text.
-    fn head(&self, (events, budget): (u64, u64)) -> Result<Option<Head>> {
+    /// The oldest rows below `pos` `below` — at most `events`, and no more than `budget`
+    /// bytes (counting a comma each, [`crate::webhooks::batch_len`]'s rule) unless that is one
+    /// — without reading their text.
+    fn head(&self, (events, budget): (u64, u64), below: i64) -> Result<Option<Head>> {
         #[derive(Deserialize)]
         struct Row {
             first: Option<f64>,
@@ -108,10 +110,10 @@ impl OutboxStore {
                  FROM (
                    SELECT pos, len, ROW_NUMBER() OVER w AS k, SUM(len + 1) OVER w AS total
                    FROM (SELECT pos, length(CAST(event AS BLOB)) AS len FROM webhook_outbox
-                         ORDER BY pos LIMIT ?)
+                         WHERE pos < ? ORDER BY pos LIMIT ?)
                    WINDOW w AS (ORDER BY pos ROWS UNBOUNDED PRECEDING))
                  WHERE k = 1 OR total <= ?",
-                vec![int(events), int(budget)],
+                vec![pos(below), int(events), int(budget)],
             )?
             .to_array()?;
         Ok(rows.into_iter().next().and_then(|r| {
@@ -124,6 +126,49 @@ impl OutboxStore {
                 },
             })
         }))
+    }
+
+    /// A batch died: the waiting events recorded at or before `cutoff` (a whole schedule
+    /// ago) die with it, in batches, without attempts of their own — every attempt in their
+    /// time failed. Returns how many.
+    pub fn bury_older(&self, cutoff: u64, error: &str, now_ms: u64) -> Result<u64> {
+        let below = self.first_pos_after(cutoff)?;
+        let batch = (MAX_BATCH_EVENTS as u64, BATCH_BUDGET as u64);
+        let mut buried = 0;
+        while let Some(head) = self.head(batch, below)? {
+            self.move_to_dead(
+                (head.first, head.last),
+                (0, DeadReason::Attempts),
+                error,
+                now_ms,
+            )?;
+            buried += head.size.events;
+        }
+        if buried > 0 {
+            self.backlog.set(None);
+            self.moves.set(self.moves.get() + 1);
+        }
+        Ok(buried)
+    }
+
+    /// The first `pos` of an event recorded after `cutoff` (`i64::MAX`: none) — `pos` follows
+    /// recording time, so the rows below it are exactly the older ones; only those are read.
+    fn first_pos_after(&self, cutoff: u64) -> Result<i64> {
+        let first = number(
+            &self.sql,
+            "SELECT pos AS n FROM webhook_outbox WHERE at > ? ORDER BY pos LIMIT 1",
+            vec![int(cutoff)],
+        )?;
+        Ok(first.map_or(i64::MAX, |p| p as i64))
+    }
+
+    /// When the oldest waiting event was recorded.
+    pub fn oldest_at(&self) -> Result<Option<u64>> {
+        number(
+            &self.sql,
+            "SELECT at AS n FROM webhook_outbox ORDER BY pos LIMIT 1",
+            vec![],
+        )
     }
 
     /// Deletes what has expired at these cutoffs: dead letters past their days or holding an
@@ -150,12 +195,7 @@ impl OutboxStore {
         let Some(cutoff) = cut.history else {
             return Ok(0);
         };
-        let keep = number(
-            &self.sql,
-            "SELECT pos AS n FROM webhook_outbox WHERE at >= ? ORDER BY pos LIMIT 1",
-            vec![int(cutoff)],
-        )?;
-        let keep = keep.map_or(i64::MAX, |p| p as i64);
+        let keep = self.first_pos_after(cutoff.saturating_sub(1))?;
         let gone = number(
             &self.sql,
             "SELECT COUNT(*) AS n FROM webhook_outbox WHERE pos < ?",
@@ -183,8 +223,7 @@ impl OutboxStore {
                 .and_then(|t| expires_at(t, c.dead_letter_ms)),
             oldest("SELECT MIN(first_at) AS n FROM webhook_dead")?
                 .and_then(|t| expires_at(t, history)),
-            oldest("SELECT at AS n FROM webhook_outbox ORDER BY pos LIMIT 1")?
-                .and_then(|t| expires_at(t, history)),
+            self.oldest_at()?.and_then(|t| expires_at(t, history)),
         ];
         Ok(candidates.into_iter().flatten().min())
     }

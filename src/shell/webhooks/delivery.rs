@@ -6,8 +6,8 @@ use crate::shell::common::alarm::AlarmRef;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::incident;
 use crate::webhooks::{
-    after_failure, signature, NextStep, WebhookConfig, MAX_RESPONSE_BYTES, SIGNATURE_HEADER,
-    TIMEOUT_MS,
+    after_failure, attempts_by_age, schedule_span_ms, signature, NextStep, WebhookConfig,
+    MAX_RESPONSE_BYTES, SIGNATURE_HEADER, TIMEOUT_MS,
 };
 use futures::future::{select, Either};
 use futures::StreamExt;
@@ -69,17 +69,17 @@ impl Delivery {
                     state = RetryState::default();
                 }
                 Err(why) => match self.failed(&batch, state.attempts + 1, &why) {
-                    Ok(Some(at)) => return self.alarm.wake_at(at).await,
-                    Ok(None) => state = RetryState::default(),
+                    Ok(Failed::RetryAt(at)) => return self.alarm.wake_at(at).await,
+                    Ok(Failed::Buried(next)) => state = next,
                     Err(e) => return report(&e.to_string()),
                 },
             }
         }
     }
 
-    /// Attempt number `attempts` of `batch` failed: schedules the next (its time) or, after
-    /// the last, makes the batch a dead letter (`None`: carry on with the next batch).
-    fn failed(&self, batch: &Batch, attempts: u32, why: &str) -> worker::Result<Option<u64>> {
+    /// Attempt number `attempts` of `batch` failed: schedules the next or, after the last,
+    /// makes the batch a dead letter.
+    fn failed(&self, batch: &Batch, attempts: u32, why: &str) -> worker::Result<Failed> {
         let now = now_ms();
         let c = &self.config;
         match after_failure(attempts, c.max_attempts, now, c.retry_scale) {
@@ -90,7 +90,7 @@ impl Delivery {
                     retry_at: at,
                 })?;
                 self.run.retry_at.set(at);
-                Ok(Some(at))
+                Ok(Failed::RetryAt(at))
             }
             NextStep::DeadLetter { attempts } => {
                 incident::report(
@@ -98,10 +98,44 @@ impl Delivery {
                     &format!("{attempts} attempts: {why}"),
                 );
                 self.store.bury(batch, attempts, why, now)?;
-                Ok(None)
+                self.bury_behind(why, now).map(Failed::Buried)
             }
         }
     }
+
+    /// A batch died: what waited behind it through the whole schedule dies too, and the next
+    /// batch takes up the schedule where an event of its age would be
+    /// ([`crate::webhooks::schedule`]'s docs). Returns the next batch's state.
+    fn bury_behind(&self, why: &str, now: u64) -> worker::Result<RetryState> {
+        let c = &self.config;
+        let cutoff = now.saturating_sub(schedule_span_ms(c.max_attempts, c.retry_scale));
+        let error = format!("waited the whole schedule behind a dead batch ({why})");
+        let older = self.store.bury_older(cutoff, &error, now)?;
+        if older > 0 {
+            incident::report(
+                "webhook dead letter",
+                &format!("{older} more events: {error}"),
+            );
+        }
+        let attempts = match self.store.oldest_at()? {
+            Some(at) => attempts_by_age(now.saturating_sub(at), c.max_attempts, c.retry_scale),
+            None => 0,
+        };
+        let next = RetryState {
+            attempts,
+            retry_at: 0,
+        };
+        self.store.set_retry_state(next)?;
+        Ok(next)
+    }
+}
+
+/// How a failed attempt ends.
+enum Failed {
+    /// The batch is tried again then (unix ms).
+    RetryAt(u64),
+    /// The batch is a dead letter; the next one goes at once, from this state.
+    Buried(RetryState),
 }
 
 fn report(detail: &str) {
