@@ -2,8 +2,8 @@
 // is never re-POSTed to where it points; at most 64 KiB of an answer is read, so a receiver
 // that answers megabytes neither stalls delivery nor grows the object's memory; and a set
 // WEBHOOK_URL without WEBHOOK_SECRET records events but sends none, saying so once in the log.
-// (`WEBHOOK_URL` must be https outside DEV_MODE: that rule is unit-tested in
-// src/webhooks/settings.rs, since these tests run in DEV_MODE against an http receiver.)
+// Outside DEV_MODE an http WEBHOOK_URL is refused the same way (the last test; the rule itself
+// is unit-tested in src/webhooks/settings.rs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -12,6 +12,7 @@ import path from 'node:path';
 import { startServer } from './support/server.mjs';
 import { join, sleep } from './support/client.mjs';
 import { isAck } from './support/frames.mjs';
+import { admin } from './support/admin.mjs';
 import { startLoggedServer, startReceiver, webhookVars } from './support/webhooks.mjs';
 
 // 1 min × 0.002 = 120 ms for the first retry.
@@ -117,5 +118,23 @@ test('WEBHOOK_URL without WEBHOOK_SECRET: events are recorded, none is sent, one
   } finally {
     await receiver.stop();
     fs.rmSync(persistDir, { recursive: true, force: true });
+  }
+});
+
+test('outside DEV_MODE an http WEBHOOK_URL records but sends nothing, and says so once', { timeout: 60_000 }, async () => {
+  const receiver = await startReceiver();
+  const server = await startLoggedServer({ vars: webhookVars(receiver, { DEV_MODE: null, WEBHOOK_EVENTS: 'message' }) });
+  try {
+    const api = admin(server);
+    for (const room of ['clear-1', 'clear-2']) {
+      assert.equal((await api.post(`/rooms/${room}/messages`, { data: 'in clear?' })).status, 200);
+    }
+    await sleep(1_000);
+    assert.equal(receiver.posts.length, 0, 'nothing POSTed over http');
+    const lines = server.logs().split('\n').filter((l) => l.includes('WEBHOOK_URL must be https'));
+    assert.equal(lines.length, 1, server.logs());
+  } finally {
+    await server.stop();
+    await receiver.stop();
   }
 });

@@ -158,11 +158,16 @@ impl Webhooks {
     /// for its webhooks next (`None`: never) — the scheduled retry, else the watchdog, while
     /// events wait to be delivered; the next expiry, while anything is stored.
     pub fn next_wake(&self, now_ms: u64) -> Result<Option<u64>> {
-        let expired = self.store.expire(Cutoffs::at(now_ms, &self.config))?;
-        if expired > 0 {
-            let detail =
-                format!("{expired} waiting events older than HISTORY_MAX_AGE_DAYS deleted");
-            incident::report("webhook retention", &detail);
+        // An expiry that fails is logged and tried again on the next wake: it must not stop
+        // delivery.
+        match self.store.expire(Cutoffs::at(now_ms, &self.config)) {
+            Ok(0) => {}
+            Ok(expired) => {
+                let detail =
+                    format!("{expired} waiting events older than HISTORY_MAX_AGE_DAYS deleted");
+                incident::report("webhook retention", &detail);
+            }
+            Err(e) => _ = incident::report("webhook expiry", &e.to_string()),
         }
         let expiry = self.store.next_expiry(&self.config)?;
         if !self.config.delivers() || !self.store.has_pending()? {
