@@ -13,7 +13,11 @@
 //!    deleted after a 2xx, and only then does the next batch go;
 //! 4. anything else (non-2xx, timeout, network error) is retried on the object's one alarm
 //!    ([`retry_delay_ms`]); after `WEBHOOK_MAX_ATTEMPTS` the batch is set aside as a dead
-//!    letter, which an operator can list and re-queue.
+//!    letter, which an operator can list and re-queue — with the events that waited as long
+//!    behind it (the schedule follows the events' age, [`attempts_by_age`]);
+//! 5. the outbox stays bounded ([`Backlog`], [`Cutoffs`]): past its caps the oldest events
+//!    become dead letters (reason `backlog`), dead letters expire, and message data follows
+//!    history retention.
 //!
 //! The modules: `event` (types, kinds, the JSON of an event), `logged` (the log's messages and
 //! their edits, deletions and reactions as events), `settings` (`WEBHOOK_*`), `batch` (what one

@@ -1,5 +1,7 @@
 //! The webhook settings: `WEBHOOK_URL` (absent: off), `WEBHOOK_SECRET`, `WEBHOOK_EVENTS`,
-//! `WEBHOOK_MAX_ATTEMPTS`, and the test-only `WEBHOOK_RETRY_SCALE`.
+//! `WEBHOOK_MAX_ATTEMPTS`, the bounds (`WEBHOOK_MAX_BACKLOG_EVENTS`, `WEBHOOK_MAX_BACKLOG_BYTES`,
+//! `WEBHOOK_DEAD_LETTER_DAYS`, and `HISTORY_MAX_AGE_DAYS`, which outboxes follow too), and the
+//! test-only `WEBHOOK_RETRY_SCALE`.
 //!
 //! A set URL that is not `https` (outside `DEV_MODE=1`), or a missing secret, does not turn
 //! webhooks off: events are still recorded, but nothing is sent until the setting is fixed
