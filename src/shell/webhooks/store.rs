@@ -4,7 +4,7 @@
 //! backlog cap, expiry, a deletion's erasure) is in [`super::bounds`].
 
 use super::schema::{self, DATA_OF_JSON};
-use crate::shell::common::sql::{int, Sql};
+use crate::shell::common::sql::{int, number, Sql};
 use crate::webhooks::{Backlog, DeadBatch, DeadReason, BATCH_BUDGET, MAX_BATCH_EVENTS};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -39,6 +39,10 @@ pub struct RetryState {
     pub attempts: u32,
     pub retry_at: u64,
 }
+
+/// Dead batches read at a time by a re-queue (each at most one POST's worth, 256 KiB, or one
+/// larger event).
+const REQUEUE_PAGE: u64 = 8;
 
 /// Bound parameters per statement: the Durable Object SQL API's limit.
 const MAX_BINDINGS: usize = 100;
@@ -325,35 +329,27 @@ impl OutboxStore {
     }
 
     /// Every dead batch back into the outbox, oldest first, ahead of what waits there, with
-    /// a fresh retry schedule. Returns (events, batches) re-queued.
+    /// a fresh retry schedule. Returns (events, batches) re-queued. The batches are read a
+    /// few at a time ([`REQUEUE_PAGE`]): dead letters may hold far more than Wasm memory
+    /// could (a backlog's worth), and a re-queue must not need them all at once.
     pub fn requeue(&self) -> Result<(u64, u64)> {
-        let (dead, _) = self.dead(u32::MAX)?;
-        let mut events = Vec::new();
-        for b in &dead {
-            let list: Vec<&RawValue> = serde_json::from_str(&b.events).map_err(|e| {
-                worker::Error::RustError(format!("a dead batch is not a list: {e}"))
-            })?;
-            events.extend(list.into_iter().map(RawValue::get));
-        }
-        if dead.is_empty() {
+        if !self.exists()? {
             return Ok((0, 0));
         }
-        #[derive(Deserialize)]
-        struct Min {
-            n: Option<f64>,
-        }
-        let min: Vec<Min> = self
-            .sql
-            .exec("SELECT MIN(pos) AS n FROM webhook_outbox", None)?
-            .to_array()?;
-        let lowest = min.first().and_then(|m| m.n).map_or(1, |n| n as i64);
-        let start = lowest - events.len() as i64;
-        for (i, event) in events.iter().enumerate() {
-            self.sql.exec(
-                "INSERT INTO webhook_outbox(pos, event) VALUES (?, ?)",
-                vec![pos(start + i as i64), (*event).into()],
-            )?;
-        }
+        let count = |query| number(&self.sql, query, vec![]);
+        let Some(last) = count("SELECT MAX(batch) AS n FROM webhook_dead")? else {
+            return Ok((0, 0));
+        };
+        let batches = count("SELECT COUNT(*) AS n FROM webhook_dead")?.unwrap_or(0);
+        let events = count("SELECT SUM(json_array_length(events)) AS n FROM webhook_dead")?;
+        let lowest = number(
+            &self.sql,
+            "SELECT MIN(pos) AS n FROM webhook_outbox",
+            vec![],
+        )?
+        .map_or(1, |n| n as i64);
+        let events = events.unwrap_or(0);
+        self.requeue_pages(lowest - events as i64, lowest)?;
         // Their index column and time, from their JSON (a re-queue is rare; recording is not).
         self.sql.exec(
             &format!(
@@ -362,7 +358,6 @@ impl OutboxStore {
             ),
             vec![pos(lowest)],
         )?;
-        let last = dead.last().map_or(0, |b| b.batch);
         self.sql
             .exec("DELETE FROM webhook_dead WHERE batch <= ?", vec![int(last)])?;
         self.sql.exec(
@@ -371,6 +366,44 @@ impl OutboxStore {
         )?;
         self.backlog.set(None);
         self.set_retry_state(RetryState::default())?;
-        Ok((events.len() as u64, dead.len() as u64))
+        Ok((events, batches))
+    }
+
+    /// Inserts the dead batches' events, page by page, at positions `from..below`.
+    fn requeue_pages(&self, from: i64, below: i64) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Row {
+            batch: f64,
+            events: String,
+        }
+        let (mut next, mut after) = (from, 0.0);
+        loop {
+            let page: Vec<Row> = self
+                .sql
+                .exec(
+                    "SELECT batch, events FROM webhook_dead WHERE batch > ? ORDER BY batch LIMIT ?",
+                    vec![int(after as u64), int(REQUEUE_PAGE)],
+                )?
+                .to_array()?;
+            let Some(tail) = page.last() else {
+                return Ok(());
+            };
+            after = tail.batch;
+            for row in &page {
+                let list: Vec<&RawValue> = serde_json::from_str(&row.events).map_err(|e| {
+                    worker::Error::RustError(format!("a dead batch is not a list: {e}"))
+                })?;
+                for event in list {
+                    if next >= below {
+                        return Err(worker::Error::RustError("dead letters miscounted".into()));
+                    }
+                    self.sql.exec(
+                        "INSERT INTO webhook_outbox(pos, event) VALUES (?, ?)",
+                        vec![pos(next), event.get().into()],
+                    )?;
+                    next += 1;
+                }
+            }
+        }
     }
 }
