@@ -12,7 +12,7 @@ import { startServer, workerOptions } from './support/server.mjs';
 import { join, sleep, until } from './support/client.mjs';
 import { admin } from './support/admin.mjs';
 import { isAck, range } from './support/frames.mjs';
-import { startReceiver, webhookVars } from './support/webhooks.mjs';
+import { seenOnce, startReceiver, webhookVars } from './support/webhooks.mjs';
 
 // 1 min × 0.002 = 120 ms for the first retry, then 240 ms, 480 ms…
 const FAST = { WEBHOOK_RETRY_SCALE: '0.002', WEBHOOK_EVENTS: 'message' };
@@ -266,6 +266,7 @@ async function waitForDead(api, room) {
 test('a registry shard retries its direct_undelivered events too', { timeout: 60_000 }, () => {
   let failures = 1;
   return withHooks({ WEBHOOK_EVENTS: 'direct_undelivered' }, () => (failures-- > 0 ? 500 : 200), async (server, receiver, api) => {
+    await seenOnce(server, 'away');
     for (const n of range(1, 3)) assert.equal((await api.post('/users/away/messages', { data: n })).body.delivered, 0);
     const events = await receiver.waitFor((evs) => evs.length >= 3);
     assert.deepEqual(events.map((e) => [e.type, e.user_id, e.direct.data]), range(1, 3).map((n) => ['direct_undelivered', 'away', n]));
@@ -278,6 +279,7 @@ test('the registry shards\' dead letters are listed and re-queued by the server 
   const vars = { WEBHOOK_EVENTS: 'direct_undelivered', WEBHOOK_MAX_ATTEMPTS: '2', WEBHOOK_RETRY_SCALE: '0.01' };
   return withHooks(vars, () => (healthy ? 200 : 503), async (server, receiver, api) => {
     for (const user of ['away-1', 'away-2']) {
+      await seenOnce(server, user);
       assert.equal((await api.post(`/users/${user}/messages`, { data: user })).body.delivered, 0);
     }
     let dead;

@@ -7,6 +7,36 @@ use crate::common::error::{ChatError, ErrorCode};
 pub const DEFAULT_DEAD_LIMIT: u32 = 20;
 pub const MAX_DEAD_LIMIT: u32 = 100;
 
+/// Why a batch was given up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadReason {
+    /// It failed `WEBHOOK_MAX_ATTEMPTS` times.
+    Attempts,
+    /// The outbox passed `WEBHOOK_MAX_BACKLOG_EVENTS` or `WEBHOOK_MAX_BACKLOG_BYTES`, and these
+    /// were its oldest events.
+    Backlog,
+}
+
+impl DeadReason {
+    /// Its name in the listing (`reason`) and in storage.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeadReason::Attempts => "attempts",
+            DeadReason::Backlog => "backlog",
+        }
+    }
+
+    /// Read back from storage (anything unknown: `attempts`, the only reason before there were
+    /// others).
+    pub fn parse(name: &str) -> DeadReason {
+        match name {
+            "backlog" => DeadReason::Backlog,
+            _ => DeadReason::Attempts,
+        }
+    }
+}
+
 /// One dead batch, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadBatch {
@@ -15,7 +45,9 @@ pub struct DeadBatch {
     /// When it was given up on (unix ms).
     pub failed_at: u64,
     pub attempts: u32,
-    /// What the last attempt got: `HTTP 500`, `timeout`, or the network error.
+    pub reason: DeadReason,
+    /// What the last attempt got: `HTTP 500`, `timeout`, or the network error (for the
+    /// backlog: which cap was passed).
     pub error: String,
     /// The events' JSON array, exactly as sent.
     pub events: String,
@@ -36,7 +68,7 @@ pub fn parse_dead_limit(limit: Option<&str>) -> Result<u32, ChatError> {
         })
 }
 
-/// `{"batches":[{"batch","failed_at","attempts","error","events":[...]}],"total":N}`.
+/// `{"batches":[{"batch","failed_at","attempts","reason","error","events":[...]}],"total":N}`.
 pub fn dead_body(batches: &[DeadBatch], total: u64) -> String {
     let mut body = String::from(r#"{"batches":["#);
     for (i, b) in batches.iter().enumerate() {
@@ -45,8 +77,12 @@ pub fn dead_body(batches: &[DeadBatch], total: u64) -> String {
         }
         let error = serde_json::to_string(&b.error).unwrap_or_default();
         body.push_str(&format!(
-            r#"{{"batch":{},"failed_at":{},"attempts":{},"error":{error},"events":{}}}"#,
-            b.batch, b.failed_at, b.attempts, b.events
+            r#"{{"batch":{},"failed_at":{},"attempts":{},"reason":"{}","error":{error},"events":{}}}"#,
+            b.batch,
+            b.failed_at,
+            b.attempts,
+            b.reason.name(),
+            b.events
         ));
     }
     body.push_str(&format!(r#"],"total":{total}}}"#));
@@ -63,6 +99,7 @@ pub fn merge_dead(answers: &[(u32, String)], limit: u32) -> Result<String, serde
         batch: u64,
         failed_at: u64,
         attempts: u32,
+        reason: DeadReason,
         error: String,
         #[serde(borrow)]
         events: &'a serde_json::value::RawValue,
@@ -88,10 +125,11 @@ pub fn merge_dead(answers: &[(u32, String)], limit: u32) -> Result<String, serde
         }
         let error = serde_json::to_string(&b.error)?;
         out.push_str(&format!(
-            r#"{{"shard":{shard},"batch":{},"failed_at":{},"attempts":{},"error":{error},"events":{}}}"#,
+            r#"{{"shard":{shard},"batch":{},"failed_at":{},"attempts":{},"reason":"{}","error":{error},"events":{}}}"#,
             b.batch,
             b.failed_at,
             b.attempts,
+            b.reason.name(),
             b.events.get()
         ));
     }
@@ -126,6 +164,7 @@ mod tests {
             batch: n,
             failed_at: at,
             attempts: 12,
+            reason: DeadReason::Attempts,
             error: "HTTP 500".into(),
             events: format!(r#"[{{"id":"e{n}"}}]"#),
         };
@@ -150,6 +189,9 @@ mod tests {
             .collect();
         assert_eq!(order, [(3, 50), (9, 60)]);
         assert_eq!(merged["batches"][1]["events"], json!([{"id":"e1"}]));
+        assert_eq!(merged["batches"][1]["reason"], "attempts");
+        assert_eq!(DeadReason::parse("backlog"), DeadReason::Backlog);
+        assert_eq!(DeadReason::parse("?"), DeadReason::Attempts);
         let big = r#"[{"data":123456789012345678901234567890,"b":1,"a":2}]"#;
         let exact = DeadBatch {
             events: big.into(),
@@ -183,13 +225,14 @@ mod tests {
             batch: 3,
             failed_at: 10,
             attempts: 12,
+            reason: DeadReason::Backlog,
             error: "HTTP \"500\"".into(),
             events: r#"[{"id":"e1","type":"message"}]"#.into(),
         };
         let v: serde_json::Value = serde_json::from_str(&dead_body(&[b], 4)).unwrap();
         assert_eq!(
             v,
-            json!({"batches":[{"batch":3,"failed_at":10,"attempts":12,"error":"HTTP \"500\"",
+            json!({"batches":[{"batch":3,"failed_at":10,"attempts":12,"reason":"backlog","error":"HTTP \"500\"",
                     "events":[{"id":"e1","type":"message"}]}],"total":4})
         );
         assert_eq!(dead_body(&[], 0), r#"{"batches":[],"total":0}"#);

@@ -161,6 +161,9 @@ pub struct Event {
     pub ts: Option<u64>,
     /// `"a":1,"b":2` — members of the event object, after the common ones.
     fields: String,
+    /// The seq of the message whose data this event carries (a `message`, an `edit`): the
+    /// outbox indexes it, so that the message's deletion finds it without reading events.
+    pub data_of: Option<u64>,
 }
 
 /// The members of a serialised object, without its braces.
@@ -180,6 +183,15 @@ impl Event {
             event_type,
             ts,
             fields: members(fields),
+            data_of: None,
+        }
+    }
+
+    /// The event, noting that it carries the data of message `seq`.
+    pub fn carrying_data_of(self, seq: Option<u64>) -> Self {
+        Event {
+            data_of: seq,
+            ..self
         }
     }
 
@@ -199,6 +211,7 @@ impl Event {
             event_type,
             ts: None,
             fields: String::new(),
+            data_of: None,
         }
     }
 
@@ -213,6 +226,7 @@ impl Event {
             event_type: EventType::DirectUndelivered,
             ts: None,
             fields: format!(r#""user_id":{user},"direct":{frame}"#),
+            data_of: None,
         }
     }
 

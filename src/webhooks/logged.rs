@@ -61,7 +61,7 @@ pub struct MessageFields<'a> {
 impl Event {
     /// A stored message's event, at its `ts`.
     pub fn message(ts: u64, fields: &MessageFields<'_>) -> Event {
-        Event::with_fields(EventType::Message, Some(ts), fields)
+        Event::with_fields(EventType::Message, Some(ts), fields).carrying_data_of(Some(fields.seq))
     }
 
     /// The event of a frame the room's log just stored (`event_type`: `Message`, `Edit`,
@@ -69,7 +69,12 @@ impl Event {
     /// the room builds these frames itself, so that would be a defect, never a client's doing.
     pub fn logged(event_type: EventType, ts: u64, frame: &str) -> Option<Event> {
         let fields: LoggedFields<'_> = serde_json::from_str(frame).ok()?;
-        Some(Event::with_fields(event_type, Some(ts), &fields))
+        let data_of = match event_type {
+            EventType::Message => Some(fields.seq),
+            EventType::Edit => fields.target,
+            _ => None,
+        };
+        Some(Event::with_fields(event_type, Some(ts), &fields).carrying_data_of(data_of))
     }
 }
 
@@ -133,6 +138,12 @@ mod tests {
     #[test]
     fn edits_deletions_and_reactions_carry_their_target() {
         let edit = r#"{"type":"edit","seq":11,"target":9,"from":{"server":true},"data":"new","id":"e","ts":5}"#;
+        let data_of = |t, f| Event::logged(t, 5, f).and_then(|e| e.data_of);
+        assert_eq!(
+            data_of(EventType::Edit, edit),
+            Some(9),
+            "an edit carries its target's data"
+        );
         assert_eq!(
             event(EventType::Edit, edit),
             json!({"id":"e-1","type":"edit","ts":5,"room":"lobby","seq":11,"target":9,

@@ -3,7 +3,10 @@
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { listDatabases } from './databases.mjs';
-import { until } from './client.mjs';
+import { join, until } from './client.mjs';
+import { admin } from './admin.mjs';
+import { Miniflare } from 'miniflare';
+import { workerOptions } from './server.mjs';
 
 export const WEBHOOK_SECRET = 'whsec-test';
 
@@ -17,7 +20,9 @@ export function verifySignature(secret, header, body) {
 
 /**
  * Starts a receiver. `respond(post)` decides each answer: an HTTP status, `'hang'` (never
- * answer; released at `stop()`), or `'reset'` (drop the connection). Every POST is kept in
+ * answer; released at `stop()`), `'reset'` (drop the connection), or `{status, after, headers,
+ * bodyBytes}` (answer after `after` ms, with these headers and a body of `bodyBytes` bytes,
+ * streamed; `post.bodySent` counts what the socket took of it). Every POST is kept in
  * `posts` ({n, headers, body, json, status, room}); `delivered()` lists the events of the
  * POSTs answered 2xx, in arrival order. `down()`/`up()` close and reopen the port.
  */
@@ -41,7 +46,7 @@ export async function startReceiver({ respond = () => 200 } = {}) {
       try { json = JSON.parse(body); } catch { json = undefined; }
       // The object a POST comes from: a room, or a registry shard (direct_undelivered).
       const rooms = [...new Set((json?.events ?? []).map((e) => (e.type === 'direct_undelivered' ? '(registry)' : e.room)))];
-      const post = { n: posts.length + 1, method: req.method, headers: req.headers, body, json, rooms, at: Date.now() };
+      const post = { n: posts.length + 1, method: req.method, path: req.url, headers: req.headers, body, json, rooms, at: Date.now() };
       posts.push(post);
       for (const room of rooms) {
         if ((open.get(room) ?? 0) > 0) overlap++;
@@ -65,7 +70,9 @@ export async function startReceiver({ respond = () => 200 } = {}) {
         const status = typeof answer === 'object' ? answer.status : answer;
         post.status = status;
         done();
-        res.writeHead(status, { 'content-type': 'text/plain' }).end('ok');
+        const headers = { 'content-type': 'text/plain', ...(answer?.headers ?? {}) };
+        if (answer?.bodyBytes) return streamBody(res.writeHead(status, headers), answer.bodyBytes, post);
+        res.writeHead(status, headers).end('ok');
       });
     });
   });
@@ -93,6 +100,23 @@ export async function startReceiver({ respond = () => 200 } = {}) {
   return r;
 }
 
+/** Writes `n` bytes as the answer's body, 64 KiB at a time, as fast as the reader takes them;
+ * stops quietly when the other side goes away. */
+function streamBody(res, n, post) {
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  post.bodySent = 0;
+  res.on('error', () => {});
+  const more = () => {
+    while (post.bodySent < n) {
+      const part = chunk.subarray(0, Math.min(chunk.length, n - post.bodySent));
+      post.bodySent += part.length;
+      if (!res.write(part)) return res.once('drain', more);
+    }
+    res.end();
+  };
+  more();
+}
+
 /** The vars that turn webhooks on towards `receiver`. */
 export const webhookVars = (receiver, extra = {}) => ({
   WEBHOOK_URL: receiver.url,
@@ -110,4 +134,26 @@ export function tablesIn(persistDir) {
     .filter(([file]) => file !== 'metadata')
     .map(([file, tables]) => [file, Object.keys(tables)]);
   return Object.fromEntries(Object.entries(listDatabases(persistDir)).map(([ns, files]) => [ns, Object.fromEntries(names(files))]));
+}
+
+/** `startServer`, with everything the worker logs collected: `server.logs()` is the text so
+ * far. */
+export async function startLoggedServer(opts) {
+  const chunks = [];
+  const collect = (stream) => stream.on('data', (chunk) => chunks.push(chunk.toString()));
+  const mf = new Miniflare({
+    ...workerOptions(opts),
+    handleRuntimeStdio(stdout, stderr) { collect(stdout); collect(stderr); },
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, '');
+  return { mf, url, wsUrl: url.replace(/^http/, 'ws'), logs: () => chunks.join(''), stop: () => mf.dispose() };
+}
+
+/** Makes `user` a user the registry has seen connected (a `direct_undelivered` is recorded only
+ * for those): connects them to `room` once, and waits until they are offline again. */
+export async function seenOnce(server, user, room = 'seen-once') {
+  const c = await join(server, room, user);
+  c.terminate();
+  const api = admin(server);
+  await until(async () => (await api.get(`/users/${encodeURIComponent(user)}`)).body.connections === 0, { what: `${user} offline again` });
 }

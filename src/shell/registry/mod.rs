@@ -23,6 +23,7 @@
 
 mod pending;
 mod rooms;
+mod seen;
 mod store;
 mod unread;
 mod webhooks;
@@ -61,6 +62,10 @@ pub struct UserRegistry {
     scheduled: crate::shell::common::alarm::Scheduled,
     /// Presence reports answered and not stored yet.
     pending: pending::Pending,
+    /// When each user was last seen connected (for `direct_undelivered`).
+    seen: Rc<seen::Seen>,
+    /// At most one `direct_undelivered` per sender per second.
+    senders: RefCell<crate::webhooks::SenderGate>,
 }
 
 /// Expired tombstones are purged at most this often (a scan of the shard's table).
@@ -72,6 +77,7 @@ impl DurableObject for UserRegistry {
         let sql = Sql::new(state.storage().sql(), ObjectKind::Registry);
         let store = Rc::new(ShardStore::new(sql.clone()));
         let config = &crate::shell::common::env::settings(&env).config;
+        let seen = Rc::new(seen::Seen::new(sql.clone(), &config.webhooks));
         let webhooks = super::webhooks::Webhooks::new(&config.webhooks, sql);
         UserRegistry {
             state,
@@ -83,6 +89,8 @@ impl DurableObject for UserRegistry {
             webhooks,
             scheduled: Default::default(),
             pending: Default::default(),
+            seen,
+            senders: Default::default(),
         }
     }
 
@@ -185,12 +193,17 @@ impl UserRegistry {
                 reply.revoked_before.insert(r.user.clone(), before);
             }
         }
+        self.seen.note(reports.iter().map(|r| r.user.as_str()));
         if self.pending.push(room, reports) {
             let (store, users) = (self.store.clone(), self.users.clone());
             let (pending, purged) = (self.pending.clone(), self.purged.clone());
+            let seen = self.seen.clone();
             self.state.wait_until(async move {
                 worker::Delay::from(std::time::Duration::ZERO).await;
                 pending.settle(&store, &users);
+                if let Err(e) = seen.flush(now_ms()) {
+                    worker::console_error!("last-seen times were not stored: {e}");
+                }
                 purge_tombstones(&store, &purged);
             });
         }

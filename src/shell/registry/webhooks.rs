@@ -10,14 +10,15 @@ use crate::shell::common::alarm::{at, AlarmRef};
 use crate::shell::common::env::now_ms;
 use crate::shell::common::http::json_response;
 use crate::shell::common::incident;
-use crate::webhooks::{direct_sender_room, Event, EventType};
+use crate::webhooks::{direct_sender_room, DirectSender, Event, EventType};
 use worker::{Response, Result};
 
 impl UserRegistry {
     /// A fan-out of `frame` to `user` delivered nothing. If the user has no connection at all
-    /// (the shard has just asked each of their rooms), the event is recorded and delivery
-    /// starts. A user whose connections were only outside the sender's `rooms` claim is online:
-    /// no event.
+    /// (the shard has just asked each of their rooms), was seen connected within the seen
+    /// window, and the sender had no such event this second ([`crate::webhooks::SenderGate`]),
+    /// the event is recorded and delivery starts. A user whose connections were only outside
+    /// the sender's `rooms` claim is online: no event.
     pub(super) fn undelivered(&self, user: &str, frame: &str) -> Result<()> {
         if !self.webhooks.config().wants(EventType::DirectUndelivered) {
             return Ok(());
@@ -25,11 +26,22 @@ impl UserRegistry {
         if self.with_user(user, |s| s.rooms.total() > 0)? {
             return Ok(());
         }
+        let now = now_ms();
+        if !self.seen.recently(user, now)? {
+            return Ok(()); // nobody connected as this id lately: no one to notify
+        }
+        if !self
+            .senders
+            .borrow_mut()
+            .admit(&DirectSender::of(frame), now)
+        {
+            return Ok(());
+        }
         let event = Event::direct_undelivered(user, frame);
         self.webhooks
             .record(direct_sender_room(frame).as_deref(), &event);
         match self.webhooks.flush() {
-            Ok(_) => self.kick_webhooks(now_ms()),
+            Ok(_) => self.kick_webhooks(now),
             Err(e) => _ = incident::report("webhook outbox", &e.to_string()),
         }
         Ok(())

@@ -6,12 +6,16 @@ use crate::shell::common::alarm::AlarmRef;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::incident;
 use crate::webhooks::{
-    after_failure, signature, NextStep, WebhookConfig, SIGNATURE_HEADER, TIMEOUT_MS,
+    after_failure, attempts_by_age, schedule_span_ms, signature, NextStep, WebhookConfig,
+    MAX_RESPONSE_BYTES, SIGNATURE_HEADER, TIMEOUT_MS,
 };
 use futures::future::{select, Either};
+use futures::StreamExt;
 use std::rc::Rc;
 use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{
+    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
+};
 
 /// A delivery task: what it needs, owned, since it outlives the call that started it.
 pub(super) struct Delivery {
@@ -65,17 +69,17 @@ impl Delivery {
                     state = RetryState::default();
                 }
                 Err(why) => match self.failed(&batch, state.attempts + 1, &why) {
-                    Ok(Some(at)) => return self.alarm.wake_at(at).await,
-                    Ok(None) => state = RetryState::default(),
+                    Ok(Failed::RetryAt(at)) => return self.alarm.wake_at(at).await,
+                    Ok(Failed::Buried(next)) => state = next,
                     Err(e) => return report(&e.to_string()),
                 },
             }
         }
     }
 
-    /// Attempt number `attempts` of `batch` failed: schedules the next (its time) or, after
-    /// the last, makes the batch a dead letter (`None`: carry on with the next batch).
-    fn failed(&self, batch: &Batch, attempts: u32, why: &str) -> worker::Result<Option<u64>> {
+    /// Attempt number `attempts` of `batch` failed: schedules the next or, after the last,
+    /// makes the batch a dead letter.
+    fn failed(&self, batch: &Batch, attempts: u32, why: &str) -> worker::Result<Failed> {
         let now = now_ms();
         let c = &self.config;
         match after_failure(attempts, c.max_attempts, now, c.retry_scale) {
@@ -86,7 +90,7 @@ impl Delivery {
                     retry_at: at,
                 })?;
                 self.run.retry_at.set(at);
-                Ok(Some(at))
+                Ok(Failed::RetryAt(at))
             }
             NextStep::DeadLetter { attempts } => {
                 incident::report(
@@ -94,10 +98,44 @@ impl Delivery {
                     &format!("{attempts} attempts: {why}"),
                 );
                 self.store.bury(batch, attempts, why, now)?;
-                Ok(None)
+                self.bury_behind(why, now).map(Failed::Buried)
             }
         }
     }
+
+    /// A batch died: what waited behind it through the whole schedule dies too, and the next
+    /// batch takes up the schedule where an event of its age would be
+    /// ([`crate::webhooks::schedule`]'s docs). Returns the next batch's state.
+    fn bury_behind(&self, why: &str, now: u64) -> worker::Result<RetryState> {
+        let c = &self.config;
+        let cutoff = now.saturating_sub(schedule_span_ms(c.max_attempts, c.retry_scale));
+        let error = format!("waited the whole schedule behind a dead batch ({why})");
+        let older = self.store.bury_older(cutoff, &error, now)?;
+        if older > 0 {
+            incident::report(
+                "webhook dead letter",
+                &format!("{older} more events: {error}"),
+            );
+        }
+        let attempts = match self.store.oldest_at()? {
+            Some(at) => attempts_by_age(now.saturating_sub(at), c.max_attempts, c.retry_scale),
+            None => 0,
+        };
+        let next = RetryState {
+            attempts,
+            retry_at: 0,
+        };
+        self.store.set_retry_state(next)?;
+        Ok(next)
+    }
+}
+
+/// How a failed attempt ends.
+enum Failed {
+    /// The batch is tried again then (unix ms).
+    RetryAt(u64),
+    /// The batch is a dead letter; the next one goes at once, from this state.
+    Buried(RetryState),
 }
 
 fn report(detail: &str) {
@@ -113,18 +151,35 @@ async fn post(config: &WebhookConfig, body: &str) -> Result<(), String> {
     let exchange = Box::pin(async move {
         let fetch = Fetch::Request(request);
         let mut res = fetch.send_with_signal(&signal).await?;
-        // The body is read (and dropped) so the connection is released, within the timeout.
-        let _ = res.text().await;
+        drain(&mut res).await;
         Ok::<u16, worker::Error>(res.status_code())
     });
     let timeout = Delay::from(Duration::from_millis(TIMEOUT_MS));
-    match select(exchange, timeout).await {
+    let outcome = select(exchange, timeout).await;
+    // Whatever the receiver still sends (a body past the read budget, or all of it after a
+    // timeout) is not waited for: aborting releases the connection and the stream.
+    controller.abort();
+    match outcome {
         Either::Left((Ok(status), _)) if (200..300).contains(&status) => Ok(()),
         Either::Left((Ok(status), _)) => Err(format!("HTTP {status}")),
         Either::Left((Err(e), _)) => Err(format!("network error: {e}")),
-        Either::Right(_) => {
-            controller.abort();
-            Err(format!("no answer within {} s", TIMEOUT_MS / 1000))
+        Either::Right(_) => Err(format!("no answer within {} s", TIMEOUT_MS / 1000)),
+    }
+}
+
+/// Reads and drops at most [`MAX_RESPONSE_BYTES`] of the answer's body. Nothing in it is
+/// used (the status decides), but a short answer read to its end lets the runtime reuse the
+/// connection; a longer one is cut off (the caller aborts the exchange), so a receiver cannot
+/// make an object hold or wait for megabytes.
+async fn drain(res: &mut Response) {
+    let Ok(mut stream) = res.stream() else {
+        return; // no body, or one already in memory
+    };
+    let mut read = 0;
+    while read < MAX_RESPONSE_BYTES {
+        match stream.next().await {
+            Some(Ok(chunk)) => read += chunk.len(),
+            _ => return,
         }
     }
 }
@@ -139,8 +194,11 @@ fn signed_request(config: &WebhookConfig, url: &str, body: &str) -> worker::Resu
         &signature(config.secret.as_bytes(), t, body),
     )?;
     let mut init = RequestInit::new();
+    // A 3xx is an answer, and a failure: following it would re-POST the signed body to
+    // wherever the receiver (or whoever controls its answers) points.
     init.with_method(Method::Post)
         .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual)
         .with_body(Some(body.into()));
     Request::new_with_init(url, &init)
 }

@@ -13,16 +13,19 @@
 //!   [`watchdog_ms`] ahead, so delivery resumes after an eviction or a crash without any new
 //!   event to trigger it.
 
+mod bounds;
 mod delivery;
+mod schema;
 mod store;
 
 use crate::shell::common::alarm::AlarmRef;
 use crate::shell::common::env::{now_ms, random_hex};
+use crate::shell::common::incident;
 use crate::shell::common::sql::Sql;
-use crate::webhooks::{dead_body, watchdog_ms, Event, WebhookConfig};
+use crate::webhooks::{dead_body, watchdog_ms, Cutoffs, Event, Refusal, WebhookConfig};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use store::OutboxStore;
+use store::{OutboxStore, Recorded};
 use worker::{Result, State};
 
 /// Ids of the events this instance records: a random prefix per instance and a counter.
@@ -48,6 +51,21 @@ impl EventIds {
     }
 }
 
+thread_local! {
+    /// The refusal was logged by this isolate (it is a setting: one line says it).
+    static REFUSAL_LOGGED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Delivery is refused by the settings ([`Refusal`]): one error line per isolate, not one
+/// per event — the events wait in the outbox until the setting is fixed.
+fn refused_once(refusal: Refusal) {
+    if !REFUSAL_LOGGED.with(|logged| logged.replace(true)) {
+        let line =
+            serde_json::json!({"level": "error", "what": "webhooks", "detail": refusal.message()});
+        worker::console_error!("{line}");
+    }
+}
+
 /// What the object and its delivery task share.
 #[derive(Default)]
 struct Run {
@@ -67,7 +85,7 @@ pub struct Webhooks {
     ids: EventIds,
     run: Rc<Run>,
     /// Events recorded and not written yet (the current turn's), in order.
-    pending: RefCell<Vec<String>>,
+    pending: RefCell<Vec<Recorded>>,
 }
 
 impl Webhooks {
@@ -87,19 +105,24 @@ impl Webhooks {
 
     /// Adds `event` to what [`Self::flush`] writes next. `room`: the room it is about.
     pub fn record(&self, room: Option<&str>, event: &Event) {
-        let now = if event.ts.is_some() { 0 } else { now_ms() };
-        let json = event.to_json(&self.ids.next(), room, now);
-        self.pending.borrow_mut().push(json);
+        let at = now_ms();
+        self.pending.borrow_mut().push(Recorded {
+            event: event.to_json(&self.ids.next(), room, at),
+            data_of: event.data_of,
+            at,
+        });
     }
 
-    /// Writes the recorded events to the outbox (one statement per 100 events) — in the
-    /// caller's turn, so they commit with its other writes. Returns whether there were any.
+    /// Writes the recorded events to the outbox (a statement per 33 events) — in the caller's
+    /// turn, so they commit with its other writes — and holds the backlog to its caps.
+    /// Returns whether there were any.
     pub fn flush(&self) -> Result<bool> {
         let pending = self.pending.take();
         if pending.is_empty() {
             return Ok(false);
         }
         self.store.append(pending)?;
+        self.store.enforce_cap(&self.config, now_ms())?;
         Ok(true)
     }
 
@@ -112,6 +135,9 @@ impl Webhooks {
     /// (it will take what was just recorded next), or a retry is scheduled for later (the
     /// alarm will start it).
     pub fn kick(&self, state: &State, alarm: impl FnOnce() -> AlarmRef) {
+        if let Some(refusal) = self.config.refusal {
+            return refused_once(refusal);
+        }
         if !self.config.enabled() || self.run.in_flight.get() {
             return;
         }
@@ -128,18 +154,31 @@ impl Webhooks {
         state.wait_until(task.run());
     }
 
-    /// When the object must wake for its webhooks (`None`: nothing waits, or webhooks are
-    /// off): the scheduled retry, else the watchdog.
+    /// On the object's alarm: deletes what has expired, then says when the object must wake
+    /// for its webhooks next (`None`: never) — the scheduled retry, else the watchdog, while
+    /// events wait to be delivered; the next expiry, while anything is stored.
     pub fn next_wake(&self, now_ms: u64) -> Result<Option<u64>> {
-        if !self.config.enabled() || !self.store.has_pending()? {
-            return Ok(None);
+        // An expiry that fails is logged and tried again on the next wake: it must not stop
+        // delivery.
+        match self.store.expire(Cutoffs::at(now_ms, &self.config)) {
+            Ok(0) => {}
+            Ok(expired) => {
+                let detail =
+                    format!("{expired} waiting events older than HISTORY_MAX_AGE_DAYS deleted");
+                incident::report("webhook retention", &detail);
+            }
+            Err(e) => _ = incident::report("webhook expiry", &e.to_string()),
+        }
+        let expiry = self.store.next_expiry(&self.config)?;
+        if !self.config.delivers() || !self.store.has_pending()? {
+            return Ok(expiry);
         }
         let retry_at = self.store.retry_state()?.retry_at;
-        Ok(Some(if retry_at > now_ms {
-            retry_at
-        } else {
-            self.watchdog_at(now_ms)
-        }))
+        let delivery = match retry_at > now_ms {
+            true => retry_at,
+            false => self.watchdog_at(now_ms),
+        };
+        Ok(Some(expiry.map_or(delivery, |e| e.min(delivery))))
     }
 
     /// Message `seq` was deleted: what waits to be sent about it loses its data. (The caller

@@ -1,28 +1,36 @@
-//! An object's webhook outbox in its SQLite storage. The tables are created together by the
-//! first event: an object that never had one (or any object while `WEBHOOK_URL` is unset)
-//! has none of them.
-//!
-//! - `webhook_outbox(pos INTEGER PRIMARY KEY, event TEXT)`: events waiting, in `pos` order
-//!   (the order they were recorded; re-queued dead letters go in front, below the lowest);
-//! - `webhook_dead(batch INTEGER PRIMARY KEY AUTOINCREMENT, failed_at, attempts, error,
-//!   events)`: batches given up on, `events` being the JSON array as sent;
-//! - `webhook_state(key, value)`: `attempts` (failed attempts of the head batch) and
-//!   `retry_at` (unix ms of its next attempt), so an evicted object resumes the schedule.
+//! An object's webhook outbox in its SQLite storage ([`super::schema`] has the tables): what
+//! delivery reads and writes — events appended, the next batch, a batch delivered or given
+//! up on, the retry state, the dead letters listed and re-queued. What keeps it bounded (the
+//! backlog cap, expiry, a deletion's erasure) is in [`super::bounds`].
 
-use crate::shell::common::sql::Sql;
-use crate::shell::common::sql::{has_table, int};
-use crate::webhooks::{DeadBatch, BATCH_BUDGET, MAX_BATCH_EVENTS};
+use super::schema::{self, DATA_OF_JSON};
+use crate::shell::common::sql::{int, number, Sql};
+use crate::webhooks::{Backlog, DeadBatch, DeadReason, BATCH_BUDGET, MAX_BATCH_EVENTS};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::cell::Cell;
 use worker::{Result, SqlStorageValue};
 
+/// One event as the outbox stores it.
+pub struct Recorded {
+    /// Its JSON, as it will be sent.
+    pub event: String,
+    /// The message whose data it carries ([`crate::webhooks::Event::data_of`]).
+    pub data_of: Option<u64>,
+    /// When it was recorded (unix ms).
+    pub at: u64,
+}
+
 /// The oldest events, for one POST: rows `first..=last`, as the POST's body.
 pub struct Batch {
-    first: i64,
-    last: i64,
+    pub(super) first: i64,
+    pub(super) last: i64,
     /// `{"events":[...]}`, the events' texts as stored.
     pub body: String,
+    /// Its events and their bytes.
+    pub(super) size: Backlog,
+    /// The store's [`OutboxStore::moves`] when it was read.
+    moves: u64,
 }
 
 /// Where the head batch stands in its retry schedule.
@@ -32,17 +40,34 @@ pub struct RetryState {
     pub retry_at: u64,
 }
 
+/// Dead batches read at a time by a re-queue (each at most one POST's worth, 256 KiB, or one
+/// larger event).
+const REQUEUE_PAGE: u64 = 8;
+
 /// Bound parameters per statement: the Durable Object SQL API's limit.
 const MAX_BINDINGS: usize = 100;
+/// Bound parameters per appended row: the event, `data_of`, `at`.
+const ROW_BINDINGS: usize = 3;
 
 pub struct OutboxStore {
-    sql: Sql,
+    pub(super) sql: Sql,
     /// Whether the tables exist (`None`: not checked yet).
     exists: Cell<Option<bool>>,
+    /// What waits, as far as this instance has followed it (`None`: to be counted). It may
+    /// only over-count (an erased message's data shrinks an event): a cap is checked against
+    /// a fresh count before anything moves.
+    pub(super) backlog: Cell<Option<Backlog>>,
+    /// Times rows left the outbox other than by delivery (a backlog move, expiry): a batch
+    /// read before one may no longer be there whole, so its size is not subtracted.
+    pub(super) moves: Cell<u64>,
 }
 
-fn pos(v: i64) -> SqlStorageValue {
+pub(super) fn pos(v: i64) -> SqlStorageValue {
     SqlStorageValue::Integer(v)
+}
+
+fn nullable(v: Option<u64>) -> SqlStorageValue {
+    v.map_or(SqlStorageValue::Null, int)
 }
 
 impl OutboxStore {
@@ -50,55 +75,53 @@ impl OutboxStore {
         OutboxStore {
             sql,
             exists: Cell::new(None),
+            backlog: Cell::new(None),
+            moves: Cell::new(0),
         }
     }
 
-    fn exists(&self) -> Result<bool> {
+    pub(super) fn exists(&self) -> Result<bool> {
         if let Some(known) = self.exists.get() {
             return Ok(known);
         }
-        let known = has_table(&self.sql, "webhook_outbox")?;
+        let known = schema::open(&self.sql)?;
         self.exists.set(Some(known));
         Ok(known)
     }
 
-    fn create(&self) -> Result<()> {
-        for ddl in [
-            "CREATE TABLE IF NOT EXISTS webhook_outbox(pos INTEGER PRIMARY KEY, event TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS webhook_dead(batch INTEGER PRIMARY KEY AUTOINCREMENT,
-               failed_at INTEGER NOT NULL, attempts INTEGER NOT NULL, error TEXT NOT NULL,
-               events TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS webhook_state(key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-        ] {
-            self.sql.exec(ddl, None)?;
-        }
-        self.exists.set(Some(true));
-        Ok(())
-    }
-
-    /// Appends events, in order, in one statement (in the caller's turn: they commit with what
-    /// they describe).
-    pub fn append(&self, events: Vec<String>) -> Result<()> {
+    /// Appends events, in order, a statement per 33 rows (in the caller's turn: they commit
+    /// with what they describe).
+    pub fn append(&self, events: Vec<Recorded>) -> Result<()> {
         if !self.exists()? {
-            self.create()?;
+            schema::create(&self.sql)?;
+            self.exists.set(Some(true));
+            self.backlog.set(Some(Backlog::default()));
         }
+        let added = Backlog {
+            events: events.len() as u64,
+            bytes: events.iter().map(|e| e.event.len() as u64).sum(),
+        };
         // Without an explicit `pos`, SQLite picks the largest + 1: after everything waiting.
-        // One statement per chunk of rows, each event text its own bound parameter (moved,
-        // not copied, into the call).
+        // Each event text is its own bound parameter (moved, not copied, into the call).
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {
-            let args: Vec<SqlStorageValue> = events
-                .by_ref()
-                .take(MAX_BINDINGS)
-                .map(SqlStorageValue::String)
-                .collect();
-            let mut sql = String::with_capacity(48 + 4 * args.len());
-            sql.push_str("INSERT INTO webhook_outbox(event) VALUES (?)");
-            for _ in 1..args.len() {
-                sql.push_str(",(?)");
+            let mut args = Vec::with_capacity(MAX_BINDINGS);
+            for e in events.by_ref().take(MAX_BINDINGS / ROW_BINDINGS) {
+                args.extend([
+                    SqlStorageValue::String(e.event),
+                    nullable(e.data_of),
+                    int(e.at),
+                ]);
+            }
+            let rows = args.len() / ROW_BINDINGS;
+            let mut sql = String::with_capacity(64 + 10 * rows);
+            sql.push_str("INSERT INTO webhook_outbox(event, data_of, at) VALUES (?,?,?)");
+            for _ in 1..rows {
+                sql.push_str(",(?,?,?)");
             }
             self.sql.exec(&sql, args)?;
         }
+        self.backlog.set(self.backlog.get().map(|b| b.plus(added)));
         Ok(())
     }
 
@@ -124,6 +147,8 @@ impl OutboxStore {
             first: Option<f64>,
             last: Option<f64>,
             body: Option<String>,
+            n: f64,
+            bytes: Option<f64>,
         }
         if !self.exists()? {
             return Ok(None);
@@ -131,7 +156,8 @@ impl OutboxStore {
         let rows: Vec<Row> = self
             .sql
             .exec(
-                r#"SELECT MIN(pos) AS first, MAX(pos) AS last,
+                r#"SELECT MIN(pos) AS first, MAX(pos) AS last, COUNT(*) AS n,
+                     SUM(length(CAST(event AS BLOB))) AS bytes,
                      '{"events":[' || group_concat(event, ',' ORDER BY pos) || ']}' AS body
                    FROM (
                      SELECT pos, event, ROW_NUMBER() OVER w AS n,
@@ -146,14 +172,23 @@ impl OutboxStore {
             first: Some(first),
             last: Some(last),
             body: Some(body),
+            n,
+            bytes,
         }) = rows.into_iter().next()
         else {
             return Ok(None);
         };
+        let size = Backlog {
+            events: n as u64,
+            bytes: bytes.unwrap_or(0.0) as u64,
+        };
+        let (first, last, moves) = (first as i64, last as i64, self.moves.get());
         Ok(Some(Batch {
-            first: first as i64,
-            last: last as i64,
+            first,
+            last,
             body,
+            size,
+            moves,
         }))
     }
 
@@ -163,6 +198,8 @@ impl OutboxStore {
             "DELETE FROM webhook_outbox WHERE pos BETWEEN ? AND ?",
             vec![pos(b.first), pos(b.last)],
         )?;
+        let followed = self.backlog.get().filter(|_| b.moves == self.moves.get());
+        self.backlog.set(followed.map(|known| known.minus(b.size)));
         if had_failed {
             self.set_retry_state(RetryState::default())?;
         }
@@ -203,22 +240,51 @@ impl OutboxStore {
     }
 
     /// Gives up on a batch: it moves to the dead letters, and the next batch starts afresh.
-    /// The rows are copied as they stand now, not as the last attempt read them: a deletion
-    /// may have erased a message's data while that attempt was out ([`Self::erase_message`]).
     pub fn bury(&self, b: &Batch, attempts: u32, error: &str, now_ms: u64) -> Result<()> {
+        self.move_to_dead(
+            (b.first, b.last),
+            (attempts, DeadReason::Attempts),
+            error,
+            now_ms,
+        )?;
+        self.delivered(b, true)
+    }
+
+    /// Moves rows `first..=last` into one dead batch, as they stand now — not as an attempt
+    /// read them: a deletion may have erased a message's data since, or a backlog move taken
+    /// them (then there is nothing to move, and no empty batch is made).
+    pub(super) fn move_to_dead(
+        &self,
+        (first, last): (i64, i64),
+        (attempts, reason): (u32, DeadReason),
+        error: &str,
+        now_ms: u64,
+    ) -> Result<()> {
         self.sql.exec(
-            "INSERT INTO webhook_dead(failed_at, attempts, error, events)
-             SELECT ?1, ?2, ?3, json_group_array(json(event))
-             FROM (SELECT event FROM webhook_outbox WHERE pos BETWEEN ?4 AND ?5 ORDER BY pos)",
+            "INSERT INTO webhook_dead(failed_at, attempts, error, reason, first_at, events)
+             SELECT ?1, ?2, ?3, ?4, MIN(at), json_group_array(json(event))
+             FROM (SELECT event, at FROM webhook_outbox WHERE pos BETWEEN ?5 AND ?6 ORDER BY pos)
+             HAVING COUNT(*) > 0",
             vec![
                 int(now_ms),
                 int(u64::from(attempts)),
                 error.into(),
-                pos(b.first),
-                pos(b.last),
+                reason.name().into(),
+                pos(first),
+                pos(last),
             ],
         )?;
-        self.delivered(b, true)
+        self.sql.exec(
+            "INSERT OR IGNORE INTO webhook_dead_data(data_of, batch)
+             SELECT data_of, (SELECT MAX(batch) FROM webhook_dead) FROM webhook_outbox
+             WHERE pos BETWEEN ? AND ? AND data_of IS NOT NULL",
+            vec![pos(first), pos(last)],
+        )?;
+        self.sql.exec(
+            "DELETE FROM webhook_outbox WHERE pos BETWEEN ? AND ?",
+            vec![pos(first), pos(last)],
+        )?;
+        Ok(())
     }
 
     /// The oldest `limit` dead batches, and how many there are.
@@ -228,6 +294,7 @@ impl OutboxStore {
             batch: f64,
             failed_at: f64,
             attempts: f64,
+            reason: String,
             error: String,
             events: String,
         }
@@ -242,7 +309,7 @@ impl OutboxStore {
         let rows: Vec<Row> = self
             .sql
             .exec(
-                "SELECT batch, failed_at, attempts, error, events FROM webhook_dead
+                "SELECT batch, failed_at, attempts, reason, error, events FROM webhook_dead
                  ORDER BY batch LIMIT ?",
                 vec![int(u64::from(limit))],
             )?
@@ -253,6 +320,7 @@ impl OutboxStore {
                 batch: r.batch as u64,
                 failed_at: r.failed_at as u64,
                 attempts: r.attempts as u32,
+                reason: DeadReason::parse(&r.reason),
                 error: r.error,
                 events: r.events,
             })
@@ -261,71 +329,81 @@ impl OutboxStore {
     }
 
     /// Every dead batch back into the outbox, oldest first, ahead of what waits there, with
-    /// a fresh retry schedule. Returns (events, batches) re-queued.
+    /// a fresh retry schedule. Returns (events, batches) re-queued. The batches are read a
+    /// few at a time ([`REQUEUE_PAGE`]): dead letters may hold far more than Wasm memory
+    /// could (a backlog's worth), and a re-queue must not need them all at once.
     pub fn requeue(&self) -> Result<(u64, u64)> {
-        let (dead, _) = self.dead(u32::MAX)?;
-        let mut events = Vec::new();
-        for b in &dead {
-            let list: Vec<&RawValue> = serde_json::from_str(&b.events).map_err(|e| {
-                worker::Error::RustError(format!("a dead batch is not a list: {e}"))
-            })?;
-            events.extend(list.into_iter().map(RawValue::get));
-        }
-        if dead.is_empty() {
+        if !self.exists()? {
             return Ok((0, 0));
         }
-        #[derive(Deserialize)]
-        struct Min {
-            n: Option<f64>,
-        }
-        let min: Vec<Min> = self
-            .sql
-            .exec("SELECT MIN(pos) AS n FROM webhook_outbox", None)?
-            .to_array()?;
-        let lowest = min.first().and_then(|m| m.n).map_or(1, |n| n as i64);
-        let start = lowest - events.len() as i64;
-        for (i, event) in events.iter().enumerate() {
-            self.sql.exec(
-                "INSERT INTO webhook_outbox(pos, event) VALUES (?, ?)",
-                vec![pos(start + i as i64), (*event).into()],
-            )?;
-        }
-        let last = dead.last().map_or(0, |b| b.batch);
+        let count = |query| number(&self.sql, query, vec![]);
+        let Some(last) = count("SELECT MAX(batch) AS n FROM webhook_dead")? else {
+            return Ok((0, 0));
+        };
+        let batches = count("SELECT COUNT(*) AS n FROM webhook_dead")?.unwrap_or(0);
+        let events = count("SELECT SUM(json_array_length(events)) AS n FROM webhook_dead")?;
+        let lowest = number(
+            &self.sql,
+            "SELECT MIN(pos) AS n FROM webhook_outbox",
+            vec![],
+        )?
+        .map_or(1, |n| n as i64);
+        let events = events.unwrap_or(0);
+        self.requeue_pages(lowest - events as i64, lowest)?;
+        // Their index column and time, from their JSON (a re-queue is rare; recording is not).
+        self.sql.exec(
+            &format!(
+                "UPDATE webhook_outbox SET data_of = {DATA_OF_JSON},
+                   at = COALESCE(json_extract(event, '$.ts'), 0) WHERE pos < ?"
+            ),
+            vec![pos(lowest)],
+        )?;
         self.sql
             .exec("DELETE FROM webhook_dead WHERE batch <= ?", vec![int(last)])?;
+        self.sql.exec(
+            "DELETE FROM webhook_dead_data WHERE batch <= ?",
+            vec![int(last)],
+        )?;
+        self.backlog.set(None);
         self.set_retry_state(RetryState::default())?;
-        Ok((events.len() as u64, dead.len() as u64))
+        Ok((events, batches))
     }
 
-    /// Message `seq` was deleted: the `data` of its `message` event and of its `edit` events
-    /// is erased wherever they still wait — the outbox and the dead letters — and they are
-    /// marked `"deleted":true` (deleted means gone, here too). A receiver that already got
-    /// them gets the `delete` event after them.
-    pub fn erase_message(&self, seq: u64) -> Result<()> {
-        if !self.exists()? {
-            return Ok(());
+    /// Inserts the dead batches' events, page by page, at positions `from..below`.
+    fn requeue_pages(&self, from: i64, below: i64) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Row {
+            batch: f64,
+            events: String,
         }
-        self.sql.exec(
-            &format!("UPDATE webhook_outbox SET event = {ERASED} WHERE {ABOUT}"),
-            vec![int(seq)],
-        )?;
-        let dead = format!(
-            "UPDATE webhook_dead SET events = (
-               SELECT json_group_array(CASE WHEN {ABOUT} THEN {ERASED} ELSE json(event) END)
-               FROM (SELECT value AS event FROM json_each(webhook_dead.events) ORDER BY key))
-             WHERE EXISTS (SELECT 1 FROM (SELECT value AS event FROM json_each(webhook_dead.events))
-                           WHERE {ABOUT})"
-        );
-        self.sql.exec(&dead, vec![int(seq)])?;
-        Ok(())
+        let (mut next, mut after) = (from, 0.0);
+        loop {
+            let page: Vec<Row> = self
+                .sql
+                .exec(
+                    "SELECT batch, events FROM webhook_dead WHERE batch > ? ORDER BY batch LIMIT ?",
+                    vec![int(after as u64), int(REQUEUE_PAGE)],
+                )?
+                .to_array()?;
+            let Some(tail) = page.last() else {
+                return Ok(());
+            };
+            after = tail.batch;
+            for row in &page {
+                let list: Vec<&RawValue> = serde_json::from_str(&row.events).map_err(|e| {
+                    worker::Error::RustError(format!("a dead batch is not a list: {e}"))
+                })?;
+                for event in list {
+                    if next >= below {
+                        return Err(worker::Error::RustError("dead letters miscounted".into()));
+                    }
+                    self.sql.exec(
+                        "INSERT INTO webhook_outbox(pos, event) VALUES (?, ?)",
+                        vec![pos(next), event.get().into()],
+                    )?;
+                    next += 1;
+                }
+            }
+        }
     }
 }
-
-/// An event (column `event`, bound parameter 1: a message's seq) that carries that message's
-/// data: the message itself, or one of its edits.
-const ABOUT: &str =
-    "(json_extract(event, '$.type') = 'message' AND json_extract(event, '$.seq') = ?1)
-    OR (json_extract(event, '$.type') = 'edit' AND json_extract(event, '$.target') = ?1)";
-
-/// That event without its data.
-const ERASED: &str = "json_set(event, '$.data', NULL, '$.deleted', json('true'))";

@@ -1,0 +1,85 @@
+// An outbox stored before the bounds of issue 22 (no `data_of`/`at` columns, no dead-letter
+// `reason`/`first_at`, no `webhook_dead_data` index, no `schema` key) is migrated when its room
+// opens it again: the old layout is recreated here from a persisted database (Python's
+// sqlite3, the server stopped), then the server restarts on it. A deletion still erases its
+// message's data from the old dead letter and the old waiting events (found through the
+// backfilled index), and every event is delivered once the receiver is back.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { startServer } from './support/server.mjs';
+import { join, until } from './support/client.mjs';
+import { admin } from './support/admin.mjs';
+import { isAck } from './support/frames.mjs';
+import { startReceiver, webhookVars } from './support/webhooks.mjs';
+
+const TO_FIRST_LAYOUT = `
+import os, sqlite3, sys
+done = 0
+for root, _, files in os.walk(sys.argv[1]):
+    for f in files:
+        if not f.endswith('.sqlite'):
+            continue
+        db = sqlite3.connect(os.path.join(root, f))
+        if db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'webhook_outbox'").fetchone()[0]:
+            db.execute('DROP INDEX webhook_outbox_data_of')
+            db.execute('DROP TABLE webhook_dead_data')
+            for t, c in (('webhook_outbox', 'data_of'), ('webhook_outbox', 'at'), ('webhook_dead', 'reason'), ('webhook_dead', 'first_at')):
+                db.execute('ALTER TABLE %s DROP COLUMN %s' % (t, c))
+            db.execute("DELETE FROM webhook_state WHERE key = 'schema'")
+            db.commit()
+            done += 1
+        db.close()
+print(done)
+`;
+
+async function publish(client, data) {
+  client.send({ type: 'publish', data, id: data });
+  return (await client.next(isAck(data))).seq;
+}
+
+test('an outbox of the first layout is migrated: deletions still find their events, nothing is lost', { timeout: 60_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-outbox-migrate-'));
+  let healthy = false;
+  const receiver = await startReceiver({ respond: () => (healthy ? 200 : 503) });
+  // Two attempts, then a dead letter; the retry after the first waits 6 s, so the second
+  // batch is still waiting when the server stops.
+  const vars = webhookVars(receiver, { WEBHOOK_EVENTS: 'message', WEBHOOK_MAX_ATTEMPTS: '2', WEBHOOK_RETRY_SCALE: '0.1' });
+  let server = await startServer({ persistDir: dir, vars: { ...vars, WEBHOOK_RETRY_SCALE: '0.001' } });
+  const port = Number(new URL(server.url).port);
+  try {
+    const a = await join(server, 'old-hooks', 'alice');
+    const s1 = await publish(a, 'dead-secret');
+    const s2 = await publish(a, 'dead-kept');
+    const api = admin(server);
+    await until(async () => (await api.get('/rooms/old-hooks/webhooks/dead')).body.total === 1, { ms: 10_000, what: 'a dead letter' });
+    a.terminate();
+    await server.stop();
+    server = await startServer({ persistDir: dir, port, vars });
+    const a2 = await join(server, 'old-hooks', 'alice');
+    const s3 = await publish(a2, 'waiting-secret');
+    const s4 = await publish(a2, 'waiting-kept');
+    a2.terminate();
+    await server.stop();
+    assert.equal(execFileSync('python3', ['-c', TO_FIRST_LAYOUT, dir]).toString().trim(), '1', 'one old outbox');
+
+    server = await startServer({ persistDir: dir, port, vars });
+    const old = admin(server);
+    for (const seq of [s1, s3]) assert.equal((await old.call('DELETE', `/rooms/old-hooks/messages/${seq}`)).status, 200);
+    const [batch] = (await old.get('/rooms/old-hooks/webhooks/dead')).body.batches;
+    assert.equal(batch.reason, 'attempts', 'an old dead letter reads as given up on by attempts');
+    assert.deepEqual(batch.events.map((e) => [e.seq, e.data]), [[s1, null], [s2, 'dead-kept']]);
+    healthy = true;
+    assert.equal((await old.post('/rooms/old-hooks/webhooks/dead/retry')).status, 200);
+    const events = await receiver.waitFor((evs) => evs.filter((e) => e.type === 'delete').length === 2 && evs.length >= 6, { ms: 20_000 });
+    const messages = events.filter((e) => e.type === 'message').map((e) => [e.seq, e.data]);
+    assert.deepEqual(messages, [[s1, null], [s2, 'dead-kept'], [s3, null], [s4, 'waiting-kept']]);
+  } finally {
+    await server.stop();
+    await receiver.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
