@@ -6,8 +6,9 @@
 // `GET /me/unread` with the user's own token) and `GET /registry/webhooks/dead`, which asks all
 // 64 registry shards — write no table and no row anywhere, set no alarm, and leave no row in the
 // stats shards; a room or user back at zero connections leaves no stats row. Webhooks are on
-// (every kind but `direct_undelivered`, whose event a post to an unknown user does record), so
-// the dead-letter reads meet a worker that has outboxes.
+// (every kind, `direct_undelivered` included: since issue 22 a direct or a post to a user id
+// never seen connected records no event, so it writes nothing either), so the dead-letter reads
+// meet a worker that has outboxes.
 //
 // How it is checked: the worker runs with a persistence directory; after the requests the
 // server is stopped and every SQLite database in it is opened (a copy, with Python's sqlite3)
@@ -50,7 +51,7 @@ test('requests naming unused rooms, users and connections store nothing anywhere
   const server = await startServer({
     persistDir,
     vars: webhookVars(receiver, {
-      RATE_LIMIT_BURST: '1000', DIRECT_RATE_BURST: '1000', WEBHOOK_EVENTS: 'message,presence,occupancy,moderation',
+      RATE_LIMIT_BURST: '1000', DIRECT_RATE_BURST: '1000', WEBHOOK_EVENTS: 'message,presence,occupancy,moderation,direct_undelivered',
     }),
   });
   const fresh = { rooms: [], users: [] };
