@@ -28,7 +28,7 @@ impl UserRegistry {
     }
 
     /// The user's live rooms (those in `allowed`, when given).
-    fn live_rooms(&self, user: &str, allowed: Option<&[String]>) -> Result<Vec<String>> {
+    pub(super) fn live_rooms(&self, user: &str, allowed: Option<&[String]>) -> Result<Vec<String>> {
         self.with_user(user, |s| {
             s.rooms
                 .live_rooms()

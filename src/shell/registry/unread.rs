@@ -107,6 +107,12 @@ impl UserRegistry {
         if let Some(allowed) = &allowed {
             bases.retain(|room, _| allowed.contains(room));
         }
+        // A user's own read (`/me/unread`, with the token's `iat`) pays one token per
+        // counter shard it asks, from the user's cross-room budget; an operator's never.
+        let shards = by_counter_shard(bases.keys().map(String::as_str)).len();
+        if iat.is_some() && !self.charge(user, shards.max(1)) {
+            return super::budget_spent(user);
+        }
         let Ok(counts) = self.counts(bases.keys().map(String::as_str)).await else {
             return error(
                 ErrorCode::Unavailable,
