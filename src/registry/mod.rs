@@ -8,6 +8,7 @@
 //! their version for a while, so a late, stale "1" cannot resurrect them.
 
 pub mod limits;
+pub mod pushes;
 pub mod unread;
 
 use std::collections::BTreeMap;

@@ -17,11 +17,13 @@
 //!
 //! The modules: [`rooms`] (what a shard asks the user's rooms: fan-out, reads, closes),
 //! [`store`] (its SQLite rows), [`pending`] (answered reports waiting to be stored together),
+//! [`pushes`] (revocation pushes that failed, retried from the alarm),
 //! [`unread`] (unread counts across rooms), [`webhooks`] (`direct_undelivered` events).
 //!
 //! [`REGISTRY_SHARDS`]: crate::registry::REGISTRY_SHARDS
 
 mod pending;
+mod pushes;
 mod rooms;
 mod store;
 mod unread;
@@ -61,6 +63,8 @@ pub struct UserRegistry {
     scheduled: crate::shell::common::alarm::Scheduled,
     /// Presence reports answered and not stored yet.
     pending: pending::Pending,
+    /// Revocation pushes failed on purpose so far (`DEV_REVOCATION_PUSH_FAILURES`, tests only).
+    injected_failures: Cell<u32>,
     /// Each user's budget of cross-room work done here (directs they send, their unread reads).
     budget: RefCell<crate::registry::limits::CrossRoomBudget>,
 }
@@ -86,6 +90,7 @@ impl DurableObject for UserRegistry {
             scheduled: Default::default(),
             pending: Default::default(),
             budget: Default::default(),
+            injected_failures: Cell::new(0),
         }
     }
 
@@ -99,7 +104,13 @@ impl DurableObject for UserRegistry {
 
     async fn alarm(&self) -> Result<Response> {
         meter::alarm(ObjectKind::Registry);
-        self.on_alarm().await
+        // One alarm, two sources: the webhooks' turn (which sets the alarm for its own next
+        // wake), then the revocation pushes due (which only ever move it earlier).
+        let answer = self.on_alarm().await;
+        if let Err(e) = self.retry_revocation_pushes().await {
+            worker::console_error!("retrying revocation pushes failed: {e}");
+        }
+        answer
     }
 }
 
