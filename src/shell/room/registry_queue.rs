@@ -5,10 +5,11 @@
 //! is in flight goes in the next one. In a connect storm that turns hundreds of reports into a
 //! few requests per shard; when the room is quiet, a report goes out at once. A connect that
 //! must know the user's revocation (and whether the user may have one more room) before it
-//! accepts awaits its report's answer: each attempt is bounded by [`REVOCATION_CHECK_MS`],
-//! and the waiting connects are answered after the first attempt and **one retry** — with the
-//! registry's answer, or [`FirstAnswer::Unreached`] (`REVOCATION_CHECK_FAIL` decides what that
-//! means). The last attempt goes on in the background for the bookkeeping.
+//! accepts awaits its report's answer: while a connect waits, each attempt of its batch is
+//! bounded by [`REVOCATION_CHECK_MS`], and the waiting connects are answered after the first
+//! attempt and **one retry** — with the registry's answer, or [`FirstAnswer::Unreached`]
+//! (`REVOCATION_CHECK_FAIL` decides what that means). The last attempt goes on in the
+//! background for the bookkeeping, as long as the shard takes.
 
 use crate::calls::{PresenceReport, RegistryRequest, ReportReply};
 use crate::registry::registry_shard_of;
@@ -136,7 +137,10 @@ async fn send(
     waiting: &mut [(String, Option<oneshot::Sender<FirstAnswer>>)],
 ) -> Option<ReportReply> {
     for attempt in 0..ATTEMPTS {
-        match try_send(env, request).await {
+        // Only an attempt a connect still waits for is worth abandoning when slow: otherwise
+        // wait as long as the shard takes, rather than add a copy to an overloaded shard.
+        let bounded = waiting.iter().any(|(_, w)| w.is_some());
+        match try_send(env, request, bounded).await {
             Ok(reply) => return Some(reply),
             Err(e) if attempt + 1 == ATTEMPTS => {
                 worker::console_warn!("registry reports failed: {e}");
@@ -153,13 +157,17 @@ async fn send(
     None
 }
 
-/// One attempt, bounded by [`REVOCATION_CHECK_MS`]: a shard too slow to answer counts as
-/// failed (the request may still be served; reports are versioned, a second copy is harmless).
-async fn try_send(env: &Env, request: &RegistryRequest) -> Result<ReportReply> {
+/// One attempt; when `bounded`, by [`REVOCATION_CHECK_MS`]: a shard too slow to answer counts
+/// as failed (the request may still be served; reports are versioned, a second copy is
+/// harmless).
+async fn try_send(env: &Env, request: &RegistryRequest, bounded: bool) -> Result<ReportReply> {
     let attempt = Box::pin(async {
         let res = calls::call_registry(env, request).await?;
         calls::reply::<ReportReply>(res).await
     });
+    if !bounded {
+        return attempt.await;
+    }
     let timeout = worker::Delay::from(std::time::Duration::from_millis(REVOCATION_CHECK_MS));
     match select(attempt, timeout).await {
         Either::Left((answer, _)) => answer,
