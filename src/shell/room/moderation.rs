@@ -52,22 +52,30 @@ impl ChatRoom {
             let answer = self.first_report(room, user, connected + 1).await;
             self.reports.waiting_first(user, false);
             if let Some(refusal) = self.first_answer(room, user, answer)? {
-                return Ok(Err(refusal));
+                // A revoked token hears that first: it is what the client must act on.
+                return Ok(Err(self.revoked(room, user, &session)?.unwrap_or(refusal)));
             }
             if let (Err(refusal), _) = self.may_connect(room, user)? {
                 self.take_back_first_report(room, user)?;
                 return Ok(Err(refusal));
             }
         }
-        let before = self.run_step(room, |r, _| (Vec::new(), r.revoked_before(user)))?;
-        if session.revoked_by(before) {
+        if let Some(revoked) = self.revoked(room, user, &session)? {
             if connected == 0 {
                 self.take_back_first_report(room, user)?;
             }
-            let message = "this token was revoked; get a new one";
-            return Ok(Err(ChatError::new(ErrorCode::Revoked, message)));
+            return Ok(Err(revoked));
         }
         Ok(Ok(()))
+    }
+
+    /// `401 revoked` when the room knows a revocation of `user` that covers `session`'s token.
+    fn revoked(&self, room: &str, user: &str, session: &Session) -> Result<Option<ChatError>> {
+        let before = self.run_step(room, |r, _| (Vec::new(), r.revoked_before(user)))?;
+        let message = "this token was revoked; get a new one";
+        Ok(session
+            .revoked_by(before)
+            .then(|| ChatError::new(ErrorCode::Revoked, message)))
     }
 
     /// The limits and bans for one more connection of `user`, and how many they have here.
@@ -133,17 +141,17 @@ impl ChatRoom {
     ) -> Result<Option<ChatError>> {
         match answer {
             FirstAnswer::Reached {
-                too_many_rooms: true,
-                ..
+                revoked_before,
+                too_many_rooms,
             } => {
-                let message = "you are connected in too many rooms; leave one first";
-                Ok(Some(ChatError::new(ErrorCode::TooManyRooms, message)))
-            }
-            FirstAnswer::Reached { revoked_before, .. } => {
-                self.reports.mark_reported(user, 1);
                 if let Some(before) = revoked_before {
                     self.learn_revocation(room, user, before)?;
                 }
+                if too_many_rooms {
+                    let message = "you are connected in too many rooms; leave one first";
+                    return Ok(Some(ChatError::new(ErrorCode::TooManyRooms, message)));
+                }
+                self.reports.mark_reported(user, 1);
                 Ok(None)
             }
             FirstAnswer::Unreached => {
