@@ -405,6 +405,25 @@ mod tests {
     }
 
     #[test]
+    fn a_report_reply_without_refusals_reads_as_before() {
+        // Rooms and shards of two versions meet during a deploy: an old shard's reply has no
+        // `too_many_rooms`, and a reply with none refused is spelled as the old one.
+        let old: ReportReply = serde_json::from_str(r#"{"revoked_before":{"a":5}}"#).unwrap();
+        assert!(old.too_many_rooms.is_empty());
+        assert_eq!(old.revoked_before.get("a"), Some(&5));
+        assert_eq!(
+            serde_json::to_string(&old).unwrap(),
+            r#"{"revoked_before":{"a":5}}"#
+        );
+        let refused = ReportReply {
+            too_many_rooms: ["b".to_string()].into(),
+            ..ReportReply::default()
+        };
+        let json = serde_json::to_string(&refused).unwrap();
+        assert_eq!(serde_json::from_str::<ReportReply>(&json).unwrap(), refused);
+    }
+
+    #[test]
     fn malformed_calls_are_refused() {
         let mut req = RegistryRequest::User {
             user: "u".into(),
