@@ -3,10 +3,12 @@
 // routes of the server API, the global counts) reports the outage, with a clear error:
 // `unavailable` (503 over HTTP), never an internal error. (REGISTRY_FAULT is a DEV_MODE-only
 // test hook of the registry: `down` answers 503, `unreachable` makes the call itself fail.)
+// With `REVOCATION_CHECK_FAIL=closed` an operator chooses the other side: a first connect whose
+// revocation check cannot be made (after one retry) is refused 503 `unavailable`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './support/server.mjs';
-import { join, devToken } from './support/client.mjs';
+import { join, devToken, tryConnect } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
 
 const message = (f) => f.type === 'message';
@@ -106,6 +108,32 @@ test('with a registry that takes 6 s per call, joins and room traffic are not de
     // The registry still catches up in the end.
     await eventually(async () => (await admin(server).get('/users/alice')).body.connections, 1, { ms: 20_000, every: 500 });
     a.terminate(); b.terminate();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('REVOCATION_CHECK_FAIL=closed: a first connect whose revocation check cannot be made is refused 503 unavailable', { timeout: 60_000 }, async () => {
+  for (const fault of ['down', 'unreachable', 'slow:6000']) {
+    const server = await startServer({ vars: { REGISTRY_FAULT: fault, REVOCATION_CHECK_FAIL: 'closed' } });
+    try {
+      const started = Date.now();
+      const r = await tryConnect(`${server.wsUrl}/rooms/closed-room/ws?token=${await devToken(server, 'alice')}`);
+      r.client?.terminate();
+      assert.equal(r.client, undefined, `${fault}: refused`);
+      assert.deepEqual([r.status, r.body.error.code], [503, 'unavailable'], fault);
+      assert.doesNotMatch(r.body.error.message, /Error|rust|REGISTRY_FAULT/i, `${fault}: no internal detail`);
+      // One attempt and one retry, each bounded by the 1 s check: never the registry's 6 s.
+      assert.ok(Date.now() - started < 4000, `${fault}: refused after ${Date.now() - started} ms`);
+    } finally {
+      await server.stop();
+    }
+  }
+  // With the registry up, `closed` changes nothing.
+  const server = await startServer({ vars: { REVOCATION_CHECK_FAIL: 'closed' } });
+  try {
+    const a = await join(server, 'closed-room', 'alice');
+    a.terminate();
   } finally {
     await server.stop();
   }

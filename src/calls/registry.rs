@@ -7,7 +7,7 @@ use crate::common::error::ChatError;
 use crate::common::names::is_valid_user_id;
 use crate::registry::registry_shard_of;
 use crate::registry::unread::{counter_shard, CursorReport};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) const PATHS: &[&str] = &[
     REPORT,
@@ -121,10 +121,13 @@ impl RegistryRequest {
 pub enum RegistryCall {
     /// A ready-made frame for every connection of the user, in every room (or only in
     /// `rooms`, the sender's token's claim): forwarded once to each room the user is in.
-    /// Answers [`super::Delivered`].
+    /// `from`: the sending user (a client's direct; none from the server API), whose
+    /// cross-room budget pays one token per room called. Answers [`super::Delivered`], or
+    /// 429 `rate_limited` when the sender's budget is spent.
     FanOut {
         frame: String,
         rooms: Option<Vec<String>>,
+        from: Option<String>,
     },
     /// `GET /users/{user}`: the user's connections per room, checked with each room.
     Info,
@@ -149,10 +152,14 @@ pub enum RegistryCall {
 }
 
 /// The answer to [`RegistryRequest::Reports`]: the revocation of each reported user who has
-/// one (unix s; tokens issued before it are refused).
+/// one (unix s; tokens issued before it are refused), and the users whose first connection
+/// was refused because they are in `MAX_ROOMS_PER_USER` rooms already (their report was not
+/// stored: the room refuses the connection `429 too_many_rooms`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReportReply {
     pub revoked_before: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub too_many_rooms: BTreeSet<String>,
 }
 
 impl Call for RegistryRequest {
@@ -194,8 +201,9 @@ impl Call for RegistryRequest {
         };
         let req = |method, path| InternalRequest::new(method, path).param("user", user);
         match call {
-            RegistryCall::FanOut { frame, rooms } => req(Method::Post, FAN_OUT)
+            RegistryCall::FanOut { frame, rooms, from } => req(Method::Post, FAN_OUT)
                 .param_opt("rooms", rooms.as_ref().map(|r| r.join(",")))
+                .param_opt("from", from.as_deref())
                 .body(frame.clone()),
             RegistryCall::Info => req(Method::Get, INFO),
             RegistryCall::Disconnect { reason } => {
@@ -224,6 +232,7 @@ impl Call for RegistryRequest {
         let call = match req.path {
             FAN_OUT => RegistryCall::FanOut {
                 rooms: req.get("rooms").map(super::split_rooms),
+                from: req.optional("from").filter(|u| is_valid_user_id(u)),
                 frame: req.take_body()?,
             },
             INFO => RegistryCall::Info,
@@ -300,10 +309,12 @@ mod tests {
             RegistryCall::FanOut {
                 frame: r#"{"type":"direct"}"#.into(),
                 rooms: None,
+                from: None,
             },
             RegistryCall::FanOut {
                 frame: "{}".into(),
                 rooms: Some(vec!["a".into(), "b".into()]),
+                from: Some("bob & co".into()),
             },
             RegistryCall::Info,
             RegistryCall::Disconnect { reason: None },
@@ -391,6 +402,25 @@ mod tests {
         let mut bad_user = counts_only.to_request();
         bad_user.body = Some(r#"[{"user":"","seq":1,"base":1}]"#.into());
         assert!(RegistryRequest::from_request(bad_user).is_err());
+    }
+
+    #[test]
+    fn a_report_reply_without_refusals_reads_as_before() {
+        // Rooms and shards of two versions meet during a deploy: an old shard's reply has no
+        // `too_many_rooms`, and a reply with none refused is spelled as the old one.
+        let old: ReportReply = serde_json::from_str(r#"{"revoked_before":{"a":5}}"#).unwrap();
+        assert!(old.too_many_rooms.is_empty());
+        assert_eq!(old.revoked_before.get("a"), Some(&5));
+        assert_eq!(
+            serde_json::to_string(&old).unwrap(),
+            r#"{"revoked_before":{"a":5}}"#
+        );
+        let refused = ReportReply {
+            too_many_rooms: ["b".to_string()].into(),
+            ..ReportReply::default()
+        };
+        let json = serde_json::to_string(&refused).unwrap();
+        assert_eq!(serde_json::from_str::<ReportReply>(&json).unwrap(), refused);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! failing requests: a typo in `wrangler.toml` must not take a room down.
 
 use crate::auth::config::{parse_secrets, AuthConfig};
+use crate::registry::limits::{RegistryLimits, RevocationCheckFail};
 use crate::room::log::history_page::DEFAULT_PAGE_MAX_BYTES;
 use crate::room::log::message_log::{HistoryStorage, Retention};
 use crate::room::rate_limit::RateLimit;
@@ -42,6 +43,12 @@ pub struct Config {
     pub typing_interval_ms: u64,
     /// `WEBHOOK_*`: events pushed to the application's backend (off unless `WEBHOOK_URL`).
     pub webhooks: WebhookConfig,
+    /// `MAX_ROOMS_PER_USER`, `CROSS_ROOM_*`, `READ_CURSORS_MAX_PER_USER`: what one user may
+    /// make the registry do across rooms (see [`crate::registry::limits`]).
+    pub registry: RegistryLimits,
+    /// `REVOCATION_CHECK_FAIL`: `open` (default) or `closed`, when a first connect's
+    /// revocation check cannot be made.
+    pub revocation_check_fail: RevocationCheckFail,
 }
 
 /// The most one resume (`?since=`) replays; older messages are announced as a `gap` with
@@ -81,6 +88,8 @@ impl Default for Config {
             welcome_max_members: 100,
             typing_interval_ms: 2_000,
             webhooks: WebhookConfig::default(),
+            registry: RegistryLimits::default(),
+            revocation_check_fail: RevocationCheckFail::Open,
         }
     }
 }
@@ -158,7 +167,31 @@ impl Config {
                 .within("TYPING_INTERVAL_MS", 0.0, 3_600_000.0)
                 .map_or(d.typing_interval_ms, |v| v as u64),
             webhooks: WebhookConfig::from_lookup(&get),
+            registry: registry_limits(&vars, &d.registry),
+            revocation_check_fail: RevocationCheckFail::parse(
+                get("REVOCATION_CHECK_FAIL").as_deref(),
+            ),
         }
+    }
+}
+
+/// The registry's limits on one user ([`crate::registry::limits`]).
+fn registry_limits<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<'_, F>,
+    d: &RegistryLimits,
+) -> RegistryLimits {
+    RegistryLimits {
+        max_rooms_per_user: vars
+            .within("MAX_ROOMS_PER_USER", 1.0, 1e6)
+            .map_or(d.max_rooms_per_user, |v| v as u32),
+        cross_room: vars.rate(
+            "CROSS_ROOM_RATE_PER_SECOND",
+            "CROSS_ROOM_BURST",
+            d.cross_room,
+        ),
+        read_cursors_max_per_user: vars
+            .within("READ_CURSORS_MAX_PER_USER", 1.0, 1e6)
+            .map_or(d.read_cursors_max_per_user, |v| v as u32),
     }
 }
 
@@ -230,6 +263,38 @@ mod tests {
     fn defaults_apply_when_unset() {
         assert_eq!(from(&[]), Config::default());
         assert_eq!(Config::default().max_message_bytes, 65_536);
+    }
+
+    #[test]
+    fn registry_limits_are_read() {
+        let c = from(&[
+            ("MAX_ROOMS_PER_USER", "3"),
+            ("CROSS_ROOM_RATE_PER_SECOND", "10"),
+            ("CROSS_ROOM_BURST", "20"),
+            ("READ_CURSORS_MAX_PER_USER", "5"),
+            ("REVOCATION_CHECK_FAIL", "closed"),
+        ]);
+        assert_eq!(c.registry.max_rooms_per_user, 3);
+        assert_eq!(
+            (
+                c.registry.cross_room.per_second,
+                c.registry.cross_room.burst
+            ),
+            (10.0, 20.0)
+        );
+        assert_eq!(c.registry.read_cursors_max_per_user, 5);
+        assert_eq!(c.revocation_check_fail, RevocationCheckFail::Closed);
+        let d = from(&[
+            ("MAX_ROOMS_PER_USER", "0"),
+            ("READ_CURSORS_MAX_PER_USER", "x"),
+        ]);
+        assert_eq!(
+            d.registry,
+            RegistryLimits::default(),
+            "out of range: default"
+        );
+        assert_eq!(d.registry.max_rooms_per_user, 100);
+        assert_eq!(d.registry.read_cursors_max_per_user, 1_000);
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub enum ErrorCode {
     TooManyConnections,
     /// The room already holds `MAX_ROOM_CONNECTIONS` connections (HTTP 503).
     RoomFull,
+    /// The user is already connected in `MAX_ROOMS_PER_USER` rooms across the deployment (HTTP
+    /// 429): a first connection to one more room is refused; rooms they are in stay open.
+    TooManyRooms,
     /// A WebSocket endpoint was called without `Upgrade: websocket`.
     UpgradeRequired,
     /// HTTP API body or query is unusable.
@@ -65,6 +68,7 @@ impl ErrorCode {
             ErrorCode::Revoked => "revoked",
             ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::RoomFull => "room_full",
+            ErrorCode::TooManyRooms => "too_many_rooms",
             ErrorCode::UpgradeRequired => "upgrade_required",
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
@@ -86,7 +90,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::TooLarge => 413,
             ErrorCode::UpgradeRequired => 426,
-            ErrorCode::RateLimited | ErrorCode::TooManyConnections => 429,
+            ErrorCode::RateLimited | ErrorCode::TooManyConnections | ErrorCode::TooManyRooms => 429,
             ErrorCode::BinaryUnsupported => 415,
             ErrorCode::Unavailable | ErrorCode::RoomFull => 503,
             ErrorCode::Internal => 500,
@@ -203,5 +207,7 @@ mod tests {
         assert_eq!(ErrorCode::Unauthorized.http_status(), 401);
         assert_eq!(ErrorCode::Forbidden.http_status(), 403);
         assert_eq!(ErrorCode::UpgradeRequired.http_status(), 426);
+        assert_eq!(ErrorCode::TooManyRooms.http_status(), 429);
+        assert_eq!(ErrorCode::TooManyRooms.as_str(), "too_many_rooms");
     }
 }

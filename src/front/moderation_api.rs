@@ -168,7 +168,12 @@ mod tests {
         // Tokens issued in the revocation's own second are revoked too.
         assert_eq!(RevokeRequest::parse("", 9).unwrap().before, 10);
         assert_eq!(RevokeRequest::parse("{}", 9).unwrap().before, 10);
-        assert_eq!(RevokeRequest::parse(r#"{"before":null}"#, 9).unwrap().before, 10);
+        assert_eq!(
+            RevokeRequest::parse(r#"{"before":null}"#, 9)
+                .unwrap()
+                .before,
+            10
+        );
         assert_eq!(
             RevokeRequest::parse(r#"{"before":5}"#, 9).unwrap().before,
             5

@@ -71,6 +71,7 @@ impl<H> Room<H> {
                     frame,
                     id,
                     rooms: None,
+                    from: from.user_id.to_owned(),
                 }]
             }
             Target::Connection(_) => refuse(ErrorCode::NotFound, "no such connection"),
@@ -79,6 +80,7 @@ impl<H> Room<H> {
                 frame,
                 id,
                 rooms: allowed,
+                from: from.user_id.to_owned(),
             }],
         }
     }

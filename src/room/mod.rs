@@ -146,6 +146,8 @@ pub enum Action {
         id: Option<String>,
         /// The sender's token's `rooms` claim: a user's connections only in these rooms.
         rooms: Option<Vec<String>>,
+        /// The sending user: a direct to a user is paid from their cross-room budget.
+        from: String,
     },
     /// A user's read state here changed (their cursor moved, or they published while having
     /// one): their unread counts across rooms (`GET /me/unread`) must learn it.

@@ -56,6 +56,20 @@ impl TokenBucket {
         self.tokens + elapsed_s * per_second >= capacity
     }
 
+    /// Refills for the time elapsed, then takes `cost` tokens if there are that many — or if
+    /// the bucket is full, leaving it in debt (a cost above `capacity` is still rate-bounded).
+    pub fn take_many(&mut self, capacity: f64, per_second: f64, cost: f64, now_ms: f64) -> bool {
+        let elapsed_s = ((now_ms - self.last_ms) / 1000.0).max(0.0);
+        self.last_ms = self.last_ms.max(now_ms);
+        self.tokens = (self.tokens + elapsed_s * per_second).min(capacity);
+        if self.tokens >= cost || self.tokens >= capacity {
+            self.tokens -= cost;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Refills for the time elapsed, then takes one token if there is one.
     pub fn take(&mut self, capacity: f64, per_second: f64, now_ms: f64) -> bool {
         let elapsed_s = ((now_ms - self.last_ms) / 1000.0).max(0.0);

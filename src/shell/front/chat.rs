@@ -40,6 +40,11 @@ pub async fn me_unread(req: &Request, url: &Url, env: &Env) -> Result<Response> 
         Ok(c) => c,
         Err(e) => return error_response(&e),
     };
+    // Each read costs the user's shard a request to each shard counting their rooms: counted
+    // per address like history reads, and per user by the registry's cross-room budget.
+    if let Err(e) = super::ip_limit::check(req, env).await {
+        return error_response(&e);
+    }
     let call = RegistryCall::Unread {
         rooms: claims.rooms,
         // A token without `iat` counts as issued at 0: any revocation refuses it.

@@ -183,7 +183,11 @@ pub async fn post_to_user(req: Request, env: &Env, user: Option<String>) -> Resu
     };
     match read_post(req, env, false, server_direct).await? {
         Ok(frame) => {
-            let call = RegistryCall::FanOut { frame, rooms: None };
+            let call = RegistryCall::FanOut {
+                frame,
+                rooms: None,
+                from: None,
+            };
             call_registry(env, user, call).await
         }
         Err(refusal) => Ok(refusal),

@@ -17,11 +17,13 @@
 //!
 //! The modules: [`rooms`] (what a shard asks the user's rooms: fan-out, reads, closes),
 //! [`store`] (its SQLite rows), [`pending`] (answered reports waiting to be stored together),
+//! [`pushes`] (revocation pushes that failed, retried from the alarm),
 //! [`unread`] (unread counts across rooms), [`webhooks`] (`direct_undelivered` events).
 //!
 //! [`REGISTRY_SHARDS`]: crate::registry::REGISTRY_SHARDS
 
 mod pending;
+mod pushes;
 mod rooms;
 mod seen;
 mod store;
@@ -66,6 +68,10 @@ pub struct UserRegistry {
     seen: Rc<seen::Seen>,
     /// At most one `direct_undelivered` per sender per second.
     senders: RefCell<crate::webhooks::SenderGate>,
+    /// Revocation pushes failed on purpose so far (`DEV_REVOCATION_PUSH_FAILURES`, tests only).
+    injected_failures: Cell<u32>,
+    /// Each user's budget of cross-room work done here (directs they send, their unread reads).
+    budget: RefCell<crate::registry::limits::CrossRoomBudget>,
 }
 
 /// Expired tombstones are purged at most this often (a scan of the shard's table).
@@ -91,6 +97,8 @@ impl DurableObject for UserRegistry {
             pending: Default::default(),
             seen,
             senders: Default::default(),
+            budget: Default::default(),
+            injected_failures: Cell::new(0),
         }
     }
 
@@ -104,7 +112,13 @@ impl DurableObject for UserRegistry {
 
     async fn alarm(&self) -> Result<Response> {
         meter::alarm(ObjectKind::Registry);
-        self.on_alarm().await
+        // One alarm, two sources: the webhooks' turn (which sets the alarm for its own next
+        // wake), then the revocation pushes due (which only ever move it earlier).
+        let answer = self.on_alarm().await;
+        if let Err(e) = self.retry_revocation_pushes().await {
+            worker::console_error!("retrying revocation pushes failed: {e}");
+        }
+        answer
     }
 }
 
@@ -151,7 +165,11 @@ impl UserRegistry {
     /// A call about one user.
     async fn user_call(&self, user: &str, call: RegistryCall) -> Result<Response> {
         match call {
-            RegistryCall::FanOut { frame, rooms } => {
+            RegistryCall::FanOut { frame, rooms, from } => {
+                let cost = self.live_rooms(user, rooms.as_deref())?.len();
+                if let Some(from) = from.filter(|from| !self.charge(from, cost)) {
+                    return budget_spent(&from);
+                }
                 let delivery = Some((frame.as_str(), rooms.as_deref()));
                 let delivered = self.verify_rooms(user, delivery).await?;
                 if delivered == 0 {
@@ -179,7 +197,9 @@ impl UserRegistry {
 
     /// A room's presence reports: each stored unless stale (one conditional write, nothing
     /// read first), answered with the reported users' revocations. The shard's online count is
-    /// counted when `GET /stats` asks for it.
+    /// counted when `GET /stats` asks for it. A first connection (count > 0) of a user already
+    /// in `MAX_ROOMS_PER_USER` other rooms is answered `too_many_rooms` and not stored: the
+    /// room, which awaits this answer anyway, refuses it — the cap costs no extra round trip.
     ///
     /// The writes come after the reply has gone out (a zero timer later): the runtime's output
     /// gate holds every reply until the writes made before it are durable, and a room's connect
@@ -188,13 +208,23 @@ impl UserRegistry {
     /// rooms, puts right.
     fn reports(&self, room: &str, reports: Vec<PresenceReport>) -> Result<ReportReply> {
         let mut reply = ReportReply::default();
-        for r in &reports {
+        let max = crate::shell::common::env::settings(&self.env)
+            .config
+            .registry
+            .max_rooms_per_user;
+        self.seen.note(reports.iter().map(|r| r.user.as_str()));
+        let mut schedule = false;
+        for r in reports {
             if let Some(before) = self.store.revoked_before(&r.user)? {
                 reply.revoked_before.insert(r.user.clone(), before);
             }
+            if r.connections > 0 && !self.admits(&r.user, room, max)? {
+                reply.too_many_rooms.insert(r.user);
+                continue;
+            }
+            schedule |= self.pending.push(room, vec![r]);
         }
-        self.seen.note(reports.iter().map(|r| r.user.as_str()));
-        if self.pending.push(room, reports) {
+        if schedule {
             let (store, users) = (self.store.clone(), self.users.clone());
             let (pending, purged) = (self.pending.clone(), self.purged.clone());
             let seen = self.seen.clone();
@@ -208,6 +238,17 @@ impl UserRegistry {
             });
         }
         Ok(reply)
+    }
+
+    /// Whether `user` may have one more room, `room` (see [`crate::registry::limits::admits`]),
+    /// counting the reports answered and not stored yet.
+    fn admits(&self, user: &str, room: &str, max: u32) -> Result<bool> {
+        let live = self.pending.live_rooms(user, self.store.live_rooms(user)?);
+        Ok(crate::registry::limits::admits(
+            live.iter().map(String::as_str),
+            room,
+            max,
+        ))
     }
 
     /// Runs `f` on what the shard knows of `user` (loaded from storage on first use). Users
@@ -226,6 +267,19 @@ impl UserRegistry {
             users.remove(user);
         }
         Ok(out)
+    }
+
+    /// Takes `cost` objects' worth (at least one) from `user`'s cross-room budget; `false`:
+    /// spent, the work is refused (see [`crate::registry::limits`]).
+    fn charge(&self, user: &str, cost: usize) -> bool {
+        let limit = crate::shell::common::env::settings(&self.env)
+            .config
+            .registry
+            .cross_room;
+        let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+        self.budget
+            .borrow_mut()
+            .charge(&limit, user, cost, now_ms())
     }
 
     /// Test hook, honoured only with `DEV_MODE=1`: `REGISTRY_FAULT=down` makes every registry
@@ -253,6 +307,15 @@ impl UserRegistry {
         worker::Delay::from(std::time::Duration::from_millis(ms)).await;
         None
     }
+}
+
+/// `429 rate_limited`: `user`'s cross-room budget is spent. Not logged: under the flood this
+/// answers, one line per refusal would be a flood of its own.
+fn budget_spent(_user: &str) -> Result<Response> {
+    error(
+        ErrorCode::RateLimited,
+        "too much work across rooms from this user; slow down",
+    )
 }
 
 /// Deletes tombstones past their hour, at most every [`PURGE_INTERVAL_MS`] (a scan of the

@@ -31,6 +31,21 @@ impl PendingReports {
         !self.scheduled.replace(true)
     }
 
+    /// The rooms `user` has connections in once the pending reports are stored, from those
+    /// `stored` (see [`crate::registry::limits::live_after`]).
+    pub fn live_rooms(
+        &self,
+        user: &str,
+        stored: Vec<String>,
+    ) -> std::collections::BTreeSet<String> {
+        let pending = self.reports.borrow();
+        let reports = pending
+            .iter()
+            .filter(|(_, r)| r.user == user)
+            .map(|(room, r)| (room.as_str(), r.connections));
+        crate::registry::limits::live_after(stored, reports)
+    }
+
     /// Stores every pending report, in order, in this event (so one commit), and forgets the
     /// cached state of their users (stale now; the next read reloads it). Returns how many.
     pub fn settle(&self, store: &ShardStore, users: &RefCell<HashMap<String, UserState>>) -> usize {

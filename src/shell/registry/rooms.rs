@@ -2,10 +2,12 @@
 //! connections, close them everywhere, revoke. Every call asks the rooms themselves and keeps
 //! their answers (no ghosts, no timers).
 
+use super::pushes::Push;
 use super::UserRegistry;
 use crate::calls::{ClosedCount, Connections, RoomCall, RoomRequest};
 use crate::shell::calls;
 use crate::shell::common::http::json_response;
+use futures::future::join_all;
 use std::collections::BTreeMap;
 use worker::{Response, Result};
 
@@ -28,7 +30,7 @@ impl UserRegistry {
     }
 
     /// The user's live rooms (those in `allowed`, when given).
-    fn live_rooms(&self, user: &str, allowed: Option<&[String]>) -> Result<Vec<String>> {
+    pub(super) fn live_rooms(&self, user: &str, allowed: Option<&[String]>) -> Result<Vec<String>> {
         self.with_user(user, |s| {
             s.rooms
                 .live_rooms()
@@ -95,7 +97,8 @@ impl UserRegistry {
     }
 
     /// `POST /users/{user}/revoke`: stored (the latest `before` wins), then pushed to every
-    /// room the user is in, which closes the covered connections (4005) and remembers it.
+    /// room the user is in, which closes the covered connections (4005) and remembers it. A
+    /// push that fails is kept and retried from the alarm ([`crate::registry::pushes`]).
     pub(super) async fn revoke(
         &self,
         user: &str,
@@ -108,12 +111,29 @@ impl UserRegistry {
             s.revoked_before = Some(before);
             before
         })?;
-        let call = |user| RoomCall::Revoke {
-            user,
-            before,
-            reason: reason.clone(),
-        };
-        self.close_everywhere(user, call).await
+        let pushes: Vec<Push> = self
+            .live_rooms(user, None)?
+            .into_iter()
+            .map(|room| Push {
+                user: user.to_owned(),
+                room,
+                before: before as f64,
+                reason: reason.clone(),
+                attempts: 0.0,
+            })
+            .collect();
+        let answers = join_all(pushes.iter().map(|p| self.push_revocation(p))).await;
+        let mut closed = 0;
+        for (push, answer) in pushes.iter().zip(answers) {
+            match answer {
+                Ok(n) => closed += n,
+                Err(e) => {
+                    worker::console_warn!("a revocation push failed; it will be retried: {e}");
+                    self.push_failed(push, 1).await?;
+                }
+            }
+        }
+        Ok(closed)
     }
 
     /// Sends `call` to every room the user is in, concurrently; answers how many connections

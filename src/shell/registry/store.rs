@@ -194,4 +194,24 @@ impl ShardStore {
         )?;
         Ok(n.unwrap_or(0))
     }
+
+    /// The rooms where `user` has connections, as stored (read only: a presence report's
+    /// answer must not wait for a write to commit).
+    pub fn live_rooms(&self, user: &str) -> Result<Vec<String>> {
+        if !self.exists(&self.rooms, "rooms")? {
+            return Ok(Vec::new());
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            room: String,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT room FROM rooms WHERE user = ? AND connections > 0",
+                vec![user.into()],
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().map(|r| r.room).collect())
+    }
 }

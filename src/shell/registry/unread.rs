@@ -4,7 +4,8 @@
 //! - `room_messages(room, messages)`: the message count of the rooms this shard counts.
 //!
 //! Both created by their first report (an unread read of an unknown user writes nothing), both
-//! kept at the maximum reported. `GET /users/{user}/unread` reads the user's rows, then the
+//! kept at the maximum reported; a user keeps at most `READ_CURSORS_MAX_PER_USER` cursors (the
+//! least recently moved are dropped). `GET /users/{user}/unread` reads the user's rows, then the
 //! counts of their rooms: from here for the rooms this shard counts, from the other shards
 //! (one request per shard, concurrently) for the rest. No room is ever asked.
 
@@ -18,7 +19,7 @@ use crate::shell::common::http::{error, json_response};
 use crate::shell::common::sql::Sql;
 use crate::shell::common::sql::{has_table, int};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use worker::{Response, Result};
 
 fn sql(r: &UserRegistry) -> Sql {
@@ -53,13 +54,16 @@ impl UserRegistry {
                 None,
             )?;
         }
+        let max = crate::shell::common::env::settings(&self.env)
+            .config
+            .registry
+            .read_cursors_max_per_user;
+        let users: BTreeSet<String> = cursors.iter().map(|c| c.user.clone()).collect();
         for c in cursors {
-            sql.exec(
-                "INSERT INTO cursors(user, room, seq, base) VALUES (?, ?, ?, ?)
-                 ON CONFLICT(user, room) DO UPDATE SET seq = MAX(seq, excluded.seq),
-                   base = MAX(base, excluded.base)",
-                vec![c.user.into(), room.into(), int(c.seq), int(c.base)],
-            )?;
+            save_cursor(&sql, room, c)?;
+        }
+        for user in users {
+            drop_oldest_cursors(&sql, &user, max)?;
         }
         json_response(200, "{}".into())
     }
@@ -106,6 +110,12 @@ impl UserRegistry {
         let mut bases = self.cursors_of(user)?;
         if let Some(allowed) = &allowed {
             bases.retain(|room, _| allowed.contains(room));
+        }
+        // A user's own read (`/me/unread`, with the token's `iat`) pays one token per
+        // counter shard it asks, from the user's cross-room budget; an operator's never.
+        let shards = by_counter_shard(bases.keys().map(String::as_str)).len();
+        if iat.is_some() && !self.charge(user, shards.max(1)) {
+            return super::budget_spent(user);
         }
         let Ok(counts) = self.counts(bases.keys().map(String::as_str)).await else {
             return error(
@@ -167,4 +177,37 @@ impl UserRegistry {
         }
         Ok(out)
     }
+}
+
+/// Stores a cursor report, keeping the maximum of what was stored and what is reported. The
+/// row is replaced, not updated: its rowid becomes the newest, so the rowids order a user's
+/// cursors from the least to the most recently moved (see [`drop_oldest_cursors`]).
+fn save_cursor(sql: &Sql, room: &str, c: CursorReport) -> Result<()> {
+    sql.exec(
+        "INSERT OR REPLACE INTO cursors(user, room, seq, base)
+         SELECT ?, ?, MAX(?, COALESCE(MAX(seq), 0)), MAX(?, COALESCE(MAX(base), 0))
+         FROM cursors WHERE user = ? AND room = ?",
+        vec![
+            c.user.as_str().into(),
+            room.into(),
+            int(c.seq),
+            int(c.base),
+            c.user.as_str().into(),
+            room.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// `READ_CURSORS_MAX_PER_USER`: past `max` cursors, the user's least recently moved ones are
+/// dropped (their rooms leave the unread counts until the user reads there again). Without it
+/// a user reading in ever new rooms grows the shard's storage, and every `/me/unread`, without
+/// end.
+fn drop_oldest_cursors(sql: &Sql, user: &str, max: u32) -> Result<()> {
+    sql.exec(
+        "DELETE FROM cursors WHERE user = ? AND rowid NOT IN
+           (SELECT rowid FROM cursors WHERE user = ? ORDER BY rowid DESC LIMIT ?)",
+        vec![user.into(), user.into(), int(u64::from(max))],
+    )?;
+    Ok(())
 }

@@ -6,6 +6,7 @@ use crate::calls::{RegistryCall, RegistryRequest, RoomCall, RoomRequest};
 use crate::common::connection_id::room_of;
 use crate::common::error::ErrorCode;
 use crate::protocol::{error_frame, Target};
+use crate::room::Action;
 use crate::shell::calls;
 use worker::{Env, Result, WebSocket};
 
@@ -16,7 +17,34 @@ pub struct Forward {
     pub id: Option<String>,
     /// The sender's token's `rooms` claim (see [`crate::room::Action::Forward`]).
     pub rooms: Option<Vec<String>>,
+    /// The sending user, whose cross-room budget the registry charges.
+    pub from: String,
 }
+
+impl Forward {
+    /// The forward an [`Action::Forward`] asks for (`None` for any other action).
+    pub fn of(action: Action) -> Option<Forward> {
+        match action {
+            Action::Forward {
+                to,
+                frame,
+                id,
+                rooms,
+                from,
+            } => Some(Forward {
+                to,
+                frame,
+                id,
+                rooms,
+                from,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A forward the sender's cross-room budget did not cover (the registry answered 429).
+const BUDGET_SPENT: u16 = 429;
 
 /// Forwards each `direct`, in order, telling each sender what went wrong.
 pub async fn forward_all(env: Env, forwards: Vec<(WebSocket, Forward)>) {
@@ -25,8 +53,16 @@ pub async fn forward_all(env: Env, forwards: Vec<(WebSocket, Forward)>) {
     }
 }
 
-/// Sends a `direct` on; resolves to the number of connections that got it.
-async fn forward(env: &Env, f: &Forward) -> Result<u64> {
+/// What became of a forwarded `direct`.
+enum Forwarded {
+    /// This many connections got it.
+    Delivered(u64),
+    /// The sender's cross-room budget is spent: nobody got it.
+    BudgetSpent,
+}
+
+/// Sends a `direct` on.
+async fn forward(env: &Env, f: &Forward) -> Result<Forwarded> {
     let frame = f.frame.clone();
     let res = match &f.to {
         Target::User(user) => {
@@ -35,13 +71,18 @@ async fn forward(env: &Env, f: &Forward) -> Result<u64> {
                 call: RegistryCall::FanOut {
                     frame,
                     rooms: f.rooms.clone(),
+                    from: Some(f.from.clone()),
                 },
             };
-            calls::call_registry(env, &request).await?
+            let res = calls::call_registry(env, &request).await?;
+            if res.status_code() == BUDGET_SPENT {
+                return Ok(Forwarded::BudgetSpent);
+            }
+            res
         }
         Target::Connection(c) => {
             let Some(room) = room_of(c) else {
-                return Ok(0);
+                return Ok(Forwarded::Delivered(0));
             };
             let call = RoomRequest {
                 room: room.to_owned(),
@@ -53,14 +94,18 @@ async fn forward(env: &Env, f: &Forward) -> Result<u64> {
             calls::call(&calls::room(env, room)?, &call).await?
         }
     };
-    calls::delivered(res).await
+    Ok(Forwarded::Delivered(calls::delivered(res).await?))
 }
 
 /// Forwards a `direct` and tells the sender when nobody got it or it could not be delivered.
 async fn forward_and_report(env: &Env, ws: &WebSocket, f: &Forward) {
     let reply = match forward(env, f).await {
-        Ok(0) => Some((ErrorCode::NotFound, "no such recipient")),
-        Ok(_) => None,
+        Ok(Forwarded::Delivered(0)) => Some((ErrorCode::NotFound, "no such recipient")),
+        Ok(Forwarded::Delivered(_)) => None,
+        Ok(Forwarded::BudgetSpent) => {
+            let message = "too many directs to users across your rooms; slow down";
+            Some((ErrorCode::RateLimited, message))
+        }
         Err(e) => {
             worker::console_warn!("forwarding a direct failed: {e}");
             let message = "the recipient could not be reached; try again";

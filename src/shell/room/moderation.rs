@@ -4,20 +4,24 @@
 //! users connected to it (pushed by their registries, and stored here so they survive
 //! eviction). A user's first connection to a room is the only one it knows nothing about: that
 //! connect awaits the report the room sends the user's registry anyway, whose reply carries
-//! the user's revocation — bounded by [`REVOCATION_CHECK_MS`]; a registry that fails or is
-//! slower lets the connection in (room chat never depends on a registry) and is logged. Every
+//! the user's revocation (and whether they may have one more room, `MAX_ROOMS_PER_USER`) —
+//! bounded by [`REVOCATION_CHECK_MS`] per attempt, with one retry; a registry that fails or is
+//! slower lets the connection in (room chat never depends on a registry) and is logged, unless
+//! `REVOCATION_CHECK_FAIL=closed` (then it is refused `503 unavailable`). Every
 //! later connection of that user to the room is checked locally. A revoked token is refused
 //! with HTTP 401 `revoked` before the socket exists, so it never receives room traffic.
 
 use super::ChatRoom;
 use crate::calls::{ClosedCount, PresenceReport};
 use crate::common::error::{ChatError, ErrorCode};
+use crate::registry::limits::RevocationCheckFail;
 use crate::room::session::{Session, REVOCATION_CHECK_MS};
 use crate::room::Ban;
 use crate::room::Removal;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::http::{error, json_response};
 use crate::shell::room::moderation_store::ModerationStore;
+use crate::shell::room::registry_queue::{FirstAnswer, CHECK_ATTEMPTS};
 use futures::future::{select, Either};
 use worker::{Response, Result};
 
@@ -45,25 +49,33 @@ impl ChatRoom {
         }
         if connected == 0 {
             self.reports.waiting_first(user, true);
-            let revoked = self.first_report(room, user, connected + 1).await;
+            let answer = self.first_report(room, user, connected + 1).await;
             self.reports.waiting_first(user, false);
-            if let Some(before) = revoked {
-                self.learn_revocation(room, user, before)?;
+            if let Some(refusal) = self.first_answer(room, user, answer)? {
+                // A revoked token hears that first: it is what the client must act on.
+                return Ok(Err(self.revoked(room, user, &session)?.unwrap_or(refusal)));
             }
             if let (Err(refusal), _) = self.may_connect(room, user)? {
                 self.take_back_first_report(room, user)?;
                 return Ok(Err(refusal));
             }
         }
-        let before = self.run_step(room, |r, _| (Vec::new(), r.revoked_before(user)))?;
-        if session.revoked_by(before) {
+        if let Some(revoked) = self.revoked(room, user, &session)? {
             if connected == 0 {
                 self.take_back_first_report(room, user)?;
             }
-            let message = "this token was revoked; get a new one";
-            return Ok(Err(ChatError::new(ErrorCode::Revoked, message)));
+            return Ok(Err(revoked));
         }
         Ok(Ok(()))
+    }
+
+    /// `401 revoked` when the room knows a revocation of `user` that covers `session`'s token.
+    fn revoked(&self, room: &str, user: &str, session: &Session) -> Result<Option<ChatError>> {
+        let before = self.run_step(room, |r, _| (Vec::new(), r.revoked_before(user)))?;
+        let message = "this token was revoked; get a new one";
+        Ok(session
+            .revoked_by(before)
+            .then(|| ChatError::new(ErrorCode::Revoked, message)))
     }
 
     /// The limits and bans for one more connection of `user`, and how many they have here.
@@ -93,28 +105,66 @@ impl ChatRoom {
     }
 
     /// The report of a user's first connection here, sent before it is accepted and awaited
-    /// (bounded): the registry's reply says whether the user's tokens were revoked. It is
-    /// queued with the room's other reports to that registry shard, so a connect storm makes a
-    /// few requests per shard, not one per user.
-    async fn first_report(&self, room: &str, user: &str, connections: u32) -> Option<u64> {
+    /// (bounded: an attempt and one retry, see [`registry_queue`](super::registry_queue)): the
+    /// registry's reply says whether the user's tokens were revoked and whether they may have
+    /// one more room. It is queued with the room's other reports to that registry shard, so a
+    /// connect storm makes a few requests per shard, not one per user.
+    async fn first_report(&self, room: &str, user: &str, connections: u32) -> FirstAnswer {
         let report = PresenceReport {
             user: user.to_owned(),
             connections,
             version: self.reports.next_version(),
         };
         let queue = &self.reports.registry;
-        let answer = queue.report(&self.state, &self.env, room, report, true)?;
-        let timeout = worker::Delay::from(std::time::Duration::from_millis(REVOCATION_CHECK_MS));
-        let outcome = select(answer, timeout).await;
-        match outcome {
-            Either::Left((Ok(revoked), _)) => {
-                self.reports.mark_reported(user, connections);
-                revoked
+        let Some(answer) = queue.report(&self.state, &self.env, room, report, true) else {
+            return FirstAnswer::Unreached;
+        };
+        // The queue answers within its attempts; this only guards against a lost answer.
+        let ms = REVOCATION_CHECK_MS * (CHECK_ATTEMPTS + 1);
+        let timeout = worker::Delay::from(std::time::Duration::from_millis(ms));
+        match select(answer, timeout).await {
+            Either::Left((Ok(answer), _)) => answer,
+            Either::Left((Err(_), _)) | Either::Right(_) => FirstAnswer::Unreached,
+        }
+    }
+
+    /// What the registry's answer to a first connection's report means for it: the refusal to
+    /// answer, if any. A revocation is learnt (the check against it comes after); a user
+    /// already in `MAX_ROOMS_PER_USER` rooms is refused `429 too_many_rooms` (the registry did
+    /// not store the report: nothing to take back); an unreachable registry lets the
+    /// connection in, or with `REVOCATION_CHECK_FAIL=closed` refuses it `503 unavailable`.
+    fn first_answer(
+        &self,
+        room: &str,
+        user: &str,
+        answer: FirstAnswer,
+    ) -> Result<Option<ChatError>> {
+        match answer {
+            FirstAnswer::Reached {
+                revoked_before,
+                too_many_rooms,
+            } => {
+                if let Some(before) = revoked_before {
+                    self.learn_revocation(room, user, before)?;
+                }
+                if too_many_rooms {
+                    let message = "you are connected in too many rooms; leave one first";
+                    return Ok(Some(ChatError::new(ErrorCode::TooManyRooms, message)));
+                }
+                self.reports.mark_reported(user, 1);
+                Ok(None)
             }
-            Either::Left((Err(_), _)) => None,
-            Either::Right(_) => {
-                worker::console_warn!("revocation check timed out; letting the connection in");
-                None
+            FirstAnswer::Unreached => {
+                let fail = crate::shell::common::env::settings(&self.env)
+                    .config
+                    .revocation_check_fail;
+                if fail == RevocationCheckFail::Open {
+                    worker::console_warn!("revocation check failed; letting the connection in");
+                    return Ok(None);
+                }
+                self.take_back_first_report(room, user)?;
+                let message = "the revocation check could not be made; try again";
+                Ok(Some(ChatError::new(ErrorCode::Unavailable, message)))
             }
         }
     }

@@ -285,19 +285,9 @@ impl ChatRoom {
                 connections,
                 presence,
             } => self.count_changed(r, turn, &user_id, connections, presence.is_some()),
-            Action::Forward {
-                to,
-                frame,
-                id,
-                rooms,
-            } => {
-                let f = Forward {
-                    to,
-                    frame,
-                    id,
-                    rooms,
-                };
-                turn.forwards.extend(current.map(|ws| (ws.clone(), f)));
+            a @ Action::Forward { .. } => {
+                let forward = current.zip(Forward::of(a));
+                turn.forwards.extend(forward.map(|(ws, f)| (ws.clone(), f)));
             }
             Action::ReadStateChanged { user_id } => turn.read_users.push(user_id),
             Action::Webhook(event) => self.record_event(r.name(), event),
