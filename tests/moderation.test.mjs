@@ -40,7 +40,7 @@ async function roundTrip(publisher, watchers = []) {
   for (const c of [publisher, ...watchers]) await c.next((f) => message(f) && f.data === id, AFTER_CLOSE_MS);
 }
 
-/** The registry shard of a user: `registry-{FNV-1a(user) % 64}` (src/registry/mod.rs). */
+/** The registry shard of a user: `registry-{FNV-1a(user) % 64}` (src/registry/shards.rs: no REGISTRY_SHARD_KEY here). */
 function registryOf(user) {
   let h = 0x811c9dc5;
   for (const b of Buffer.from(user, 'utf8')) h = Math.imul(h ^ b, 0x01000193) >>> 0;

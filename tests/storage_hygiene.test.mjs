@@ -37,7 +37,7 @@ const STATS_SHARDS = 16;
 const REGISTRY_SHARDS = 64;
 const REQUESTS = 200;
 
-/** The registry shard object of a user: `registry-{FNV-1a(user) % 64}` (src/registry/mod.rs). */
+/** The registry shard object of a user: `registry-{FNV-1a(user) % 64}` (src/registry/shards.rs: no REGISTRY_SHARD_KEY here). */
 function registryOf(user) {
   let h = 0x811c9dc5;
   for (const b of Buffer.from(user, 'utf8')) h = Math.imul(h ^ b, 0x01000193) >>> 0;

@@ -5,7 +5,7 @@
 use super::{bad, Call, InternalRequest, Method};
 use crate::common::error::ChatError;
 use crate::common::names::is_valid_user_id;
-use crate::registry::registry_shard_of;
+use crate::registry::shards::ShardHash;
 use crate::registry::unread::{counter_shard, CursorReport};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -98,20 +98,20 @@ pub struct PresenceReport {
 
 impl RegistryRequest {
     /// The registry shard this request goes to (all reports of a batch share it).
-    pub fn shard(&self) -> u32 {
+    pub fn shard(&self, shards: &ShardHash) -> u32 {
         match self {
-            RegistryRequest::User { user, .. } => registry_shard_of(user),
+            RegistryRequest::User { user, .. } => shards.shard_of(user),
             RegistryRequest::Reports { reports, .. } => {
-                reports.first().map_or(0, |r| registry_shard_of(&r.user))
+                reports.first().map_or(0, |r| shards.shard_of(&r.user))
             }
             RegistryRequest::Online { shard }
             | RegistryRequest::WebhooksDead { shard, .. }
             | RegistryRequest::WebhooksRetry { shard } => *shard,
             RegistryRequest::ReadStates { room, cursors, .. } => cursors
                 .first()
-                .map_or_else(|| counter_shard(room), |c| registry_shard_of(&c.user)),
+                .map_or_else(|| counter_shard(room, shards), |c| shards.shard_of(&c.user)),
             RegistryRequest::RoomMessages { rooms } => {
-                rooms.first().map_or(0, |r| counter_shard(r))
+                rooms.first().map_or(0, |r| counter_shard(r, shards))
             }
         }
     }
@@ -363,15 +363,21 @@ mod tests {
     #[test]
     fn the_online_count_call_round_trips() {
         round_trip(RegistryRequest::Online { shard: 63 });
-        assert_eq!(RegistryRequest::Online { shard: 7 }.shard(), 7);
+        assert_eq!(
+            RegistryRequest::Online { shard: 7 }.shard(&ShardHash::Public),
+            7
+        );
         let dead = RegistryRequest::WebhooksDead {
             shard: 5,
             limit: 100,
         };
-        assert_eq!(dead.shard(), 5);
+        assert_eq!(dead.shard(&ShardHash::Public), 5);
         round_trip(dead);
         round_trip(RegistryRequest::WebhooksRetry { shard: 63 });
-        assert_eq!(RegistryRequest::WebhooksRetry { shard: 9 }.shard(), 9);
+        assert_eq!(
+            RegistryRequest::WebhooksRetry { shard: 9 }.shard(&ShardHash::Public),
+            9
+        );
     }
 
     #[test]
@@ -393,11 +399,17 @@ mod tests {
             messages: Some(1),
             cursors: vec![],
         };
-        assert_eq!(counts_only.shard(), counter_shard("lobby"));
+        assert_eq!(
+            counts_only.shard(&ShardHash::Public),
+            counter_shard("lobby", &ShardHash::Public)
+        );
         let rooms = RegistryRequest::RoomMessages {
             rooms: vec!["lobby".into()],
         };
-        assert_eq!(rooms.shard(), counter_shard("lobby"));
+        assert_eq!(
+            rooms.shard(&ShardHash::Public),
+            counter_shard("lobby", &ShardHash::Public)
+        );
         round_trip(rooms);
         let mut bad_user = counts_only.to_request();
         bad_user.body = Some(r#"[{"user":"","seq":1,"base":1}]"#.into());
@@ -450,7 +462,10 @@ mod tests {
             user: "alice".into(),
             call: RegistryCall::Info,
         };
-        assert_eq!(user.shard(), registry_shard_of("alice"));
+        assert_eq!(
+            user.shard(&ShardHash::Public),
+            ShardHash::Public.shard_of("alice")
+        );
         let batch = RegistryRequest::Reports {
             room: "r".into(),
             reports: vec![PresenceReport {
@@ -459,6 +474,9 @@ mod tests {
                 version: 1,
             }],
         };
-        assert_eq!(batch.shard(), user.shard());
+        assert_eq!(
+            batch.shard(&ShardHash::Public),
+            user.shard(&ShardHash::Public)
+        );
     }
 }

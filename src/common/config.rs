@@ -5,6 +5,7 @@
 
 use crate::auth::config::{parse_secrets, AuthConfig};
 use crate::registry::limits::{RegistryLimits, RevocationCheckFail};
+use crate::registry::shards::ShardHash;
 use crate::room::log::history_page::DEFAULT_PAGE_MAX_BYTES;
 use crate::room::log::message_log::{HistoryStorage, Retention};
 use crate::room::rate_limit::RateLimit;
@@ -46,6 +47,9 @@ pub struct Config {
     /// `MAX_ROOMS_PER_USER`, `CROSS_ROOM_*`, `READ_CURSORS_MAX_PER_USER`: what one user may
     /// make the registry do across rooms (see [`crate::registry::limits`]).
     pub registry: RegistryLimits,
+    /// `REGISTRY_SHARD_KEY` (a secret): keyed shard choice, so that nobody can aim names at
+    /// one registry shard (see [`crate::registry::shards`]).
+    pub registry_shards: ShardHash,
     /// `REVOCATION_CHECK_FAIL`: `open` (default) or `closed`, when a first connect's
     /// revocation check cannot be made.
     pub revocation_check_fail: RevocationCheckFail,
@@ -89,6 +93,7 @@ impl Default for Config {
             typing_interval_ms: 2_000,
             webhooks: WebhookConfig::default(),
             registry: RegistryLimits::default(),
+            registry_shards: ShardHash::Public,
             revocation_check_fail: RevocationCheckFail::Open,
         }
     }
@@ -168,6 +173,7 @@ impl Config {
                 .map_or(d.typing_interval_ms, |v| v as u64),
             webhooks: WebhookConfig::from_lookup(&get),
             registry: registry_limits(&vars, &d.registry),
+            registry_shards: ShardHash::from_key(get("REGISTRY_SHARD_KEY")),
             revocation_check_fail: RevocationCheckFail::parse(
                 get("REVOCATION_CHECK_FAIL").as_deref(),
             ),

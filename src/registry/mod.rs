@@ -1,5 +1,5 @@
 //! Users' presence across rooms, as the `UserRegistry` shards keep it: which shard holds a
-//! user ([`registry_shard_of`], one of [`REGISTRY_SHARDS`]), and each user's rooms with a
+//! user ([`shards::ShardHash`], one of [`REGISTRY_SHARDS`]), and each user's rooms with a
 //! connection count ([`UserRooms`]); [`unread`]: the unread counts across rooms they answer.
 //!
 //! Rooms report a user's presence in them when it begins or ends. Reports are fire-and-forget
@@ -9,6 +9,7 @@
 
 pub mod limits;
 pub mod pushes;
+pub mod shards;
 pub mod unread;
 
 use std::collections::BTreeMap;
@@ -20,11 +21,6 @@ use std::collections::BTreeMap;
 /// saturates. Fixed: changing it moves users to other shards (their room sets are rebuilt by
 /// the reconnects a deploy causes, but their revocations would be left behind).
 pub const REGISTRY_SHARDS: u32 = 64;
-
-/// The registry shard of `user_id`.
-pub fn registry_shard_of(user_id: &str) -> u32 {
-    crate::common::names::fnv1a(user_id) % REGISTRY_SHARDS
-}
 
 /// The name of registry shard `n`'s Durable Object.
 pub fn registry_name(n: u32) -> String {

@@ -16,7 +16,7 @@
 //! Both numbers only grow (a cursor never moves back, and `base` grows with it), so shards keep
 //! the maximum they were told: late or reordered reports change nothing.
 
-use crate::registry::registry_shard_of;
+use crate::registry::shards::ShardHash;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -31,8 +31,8 @@ pub struct CursorReport {
 }
 
 /// The registry shard that keeps `room`'s message count.
-pub fn counter_shard(room: &str) -> u32 {
-    registry_shard_of(room)
+pub fn counter_shard(room: &str, shards: &ShardHash) -> u32 {
+    shards.shard_of(room)
 }
 
 /// The unread count of a room from its message count and the user's `base` (a count not yet
@@ -44,10 +44,11 @@ pub fn unread(messages: Option<u64>, base: u64) -> u64 {
 /// `rooms` grouped by the shard that keeps their counts.
 pub fn by_counter_shard<'a>(
     rooms: impl IntoIterator<Item = &'a str>,
+    shards: &ShardHash,
 ) -> BTreeMap<u32, Vec<String>> {
     let mut out: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for room in rooms {
-        out.entry(counter_shard(room))
+        out.entry(counter_shard(room, shards))
             .or_default()
             .push(room.to_owned());
     }
@@ -73,10 +74,11 @@ mod tests {
 
     #[test]
     fn rooms_are_grouped_by_their_counter_shard() {
-        let groups = by_counter_shard(["a", "b", "lobby", "a2"]);
+        let public = ShardHash::Public;
+        let groups = by_counter_shard(["a", "b", "lobby", "a2"], &public);
         assert_eq!(groups.values().map(Vec::len).sum::<usize>(), 4);
         for (shard, rooms) in &groups {
-            assert!(rooms.iter().all(|r| counter_shard(r) == *shard));
+            assert!(rooms.iter().all(|r| counter_shard(r, &public) == *shard));
         }
         let mut m = BTreeMap::new();
         m.insert("lobby".to_string(), 3);

@@ -22,7 +22,10 @@ pub fn room(env: &Env, room: &str) -> Result<Stub> {
 
 /// The registry shard a request goes to (its user's, see [`RegistryRequest::shard`]).
 pub fn registry(env: &Env, request: &RegistryRequest) -> Result<Stub> {
-    let name = crate::registry::registry_name(request.shard());
+    let shards = &crate::shell::common::env::settings(env)
+        .config
+        .registry_shards;
+    let name = crate::registry::registry_name(request.shard(shards));
     stub(env, USERS, &name)
 }
 

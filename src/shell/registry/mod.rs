@@ -129,7 +129,9 @@ impl UserRegistry {
             Ok(r) => r,
             Err(e) => return error_response(&e),
         };
-        self.shard.set(Some(request.shard()));
+        let settings = crate::shell::common::env::settings(&self.env);
+        self.shard
+            .set(Some(request.shard(&settings.config.registry_shards)));
         if !matches!(request, RegistryRequest::Reports { .. }) {
             // Whatever this request reads, it reads every report already answered.
             self.pending.settle(&self.store, &self.users);

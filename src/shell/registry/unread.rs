@@ -113,7 +113,9 @@ impl UserRegistry {
         }
         // A user's own read (`/me/unread`, with the token's `iat`) pays one token per
         // counter shard it asks, from the user's cross-room budget; an operator's never.
-        let shards = by_counter_shard(bases.keys().map(String::as_str)).len();
+        let settings = crate::shell::common::env::settings(&self.env);
+        let hash = &settings.config.registry_shards;
+        let shards = by_counter_shard(bases.keys().map(String::as_str), hash).len();
         if iat.is_some() && !self.charge(user, shards.max(1)) {
             return super::budget_spent(user);
         }
@@ -160,7 +162,8 @@ impl UserRegistry {
     ) -> Result<BTreeMap<String, u64>> {
         let mut out = BTreeMap::new();
         let mut remote = Vec::new();
-        for (shard, rooms) in by_counter_shard(rooms) {
+        let settings = crate::shell::common::env::settings(&self.env);
+        for (shard, rooms) in by_counter_shard(rooms, &settings.config.registry_shards) {
             if Some(shard) == self.shard.get() {
                 out.extend(self.room_messages(&rooms)?);
             } else {

@@ -17,13 +17,14 @@ use super::turn::SharedRoom;
 use super::ChatRoom;
 use crate::calls::RegistryRequest;
 use crate::common::error::ErrorCode;
-use crate::registry::registry_shard_of;
+use crate::registry::shards::ShardHash;
 use crate::registry::unread::{counter_shard, CursorReport};
 use crate::room::log::chat_log::ChatLog;
 use crate::room::reports::REPORT_INTERVAL_MS;
 use crate::room::{Action, ServerDelete};
 use crate::shell::calls;
 use crate::shell::common::env::now_ms;
+use crate::shell::common::env::settings;
 use crate::shell::common::http::{error, internal, json_response};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -50,15 +51,17 @@ impl ChatRoom {
     pub(super) fn read_states_changed(&self, room: &str, users: Vec<String>, messages: u64) {
         let queue = &self.read_states;
         let mut shards = BTreeSet::new();
+        let settings = settings(&self.env);
+        let hash = &settings.config.registry_shards;
         {
             let mut pending = queue.pending.borrow_mut();
             if messages > queue.messages.replace(messages) {
-                let shard = counter_shard(room);
+                let shard = counter_shard(room, hash);
                 pending.entry(shard).or_default().messages = true;
                 shards.insert(shard);
             }
             for user in users {
-                let shard = registry_shard_of(&user);
+                let shard = hash.shard_of(&user);
                 pending.entry(shard).or_default().users.insert(user);
                 shards.insert(shard);
             }
@@ -111,7 +114,9 @@ impl ReadStateQueue {
                 self.in_flight.borrow_mut().remove(&shard);
                 return;
             }
-            if let Some(request) = read(shared, room, shard, &pending) {
+            let settings = settings(env);
+            let hash = &settings.config.registry_shards;
+            if let Some(request) = read(shared, room, shard, hash, &pending) {
                 send(env, &request).await;
             }
             let interval = std::time::Duration::from_millis(REPORT_INTERVAL_MS);
@@ -122,7 +127,13 @@ impl ReadStateQueue {
 
 /// The report for `shard`, read from the room's storage now (`None`: the room is not loaded,
 /// or nothing to say).
-fn read(shared: &SharedRoom, room: &str, shard: u32, p: &Pending) -> Option<RegistryRequest> {
+fn read(
+    shared: &SharedRoom,
+    room: &str,
+    shard: u32,
+    hash: &ShardHash,
+    p: &Pending,
+) -> Option<RegistryRequest> {
     let slot = shared.borrow();
     let log = &slot.as_ref()?.log;
     let messages = log.message_count();
@@ -138,7 +149,7 @@ fn read(shared: &SharedRoom, room: &str, shard: u32, p: &Pending) -> Option<Regi
             })
         })
         .collect();
-    let messages = (counter_shard(room) == shard).then_some(messages);
+    let messages = (counter_shard(room, hash) == shard).then_some(messages);
     if cursors.is_empty() && messages.is_none() {
         return None;
     }

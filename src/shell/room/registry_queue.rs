@@ -12,7 +12,6 @@
 //! background for the bookkeeping, as long as the shard takes.
 
 use crate::calls::{PresenceReport, RegistryRequest, ReportReply};
-use crate::registry::registry_shard_of;
 use crate::room::session::REVOCATION_CHECK_MS;
 use crate::shell::calls;
 use futures::channel::oneshot;
@@ -75,7 +74,10 @@ impl RegistryQueue {
         report: PresenceReport,
         answer: bool,
     ) -> Option<oneshot::Receiver<FirstAnswer>> {
-        let shard = registry_shard_of(&report.user);
+        let shard = crate::shell::common::env::settings(env)
+            .config
+            .registry_shards
+            .shard_of(&report.user);
         let (tx, rx) = if answer {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
