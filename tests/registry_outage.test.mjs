@@ -4,7 +4,8 @@
 // `unavailable` (503 over HTTP), never an internal error. (REGISTRY_FAULT is a DEV_MODE-only
 // test hook of the registry: `down` answers 503, `unreachable` makes the call itself fail.)
 // With `REVOCATION_CHECK_FAIL=closed` an operator chooses the other side: a first connect whose
-// revocation check cannot be made (after one retry) is refused 503 `unavailable`.
+// revocation check cannot be made (after one retry) is refused 503 `unavailable`, and so is a
+// history or member read with a user token.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './support/server.mjs';
@@ -125,6 +126,12 @@ test('REVOCATION_CHECK_FAIL=closed: a first connect whose revocation check canno
       assert.doesNotMatch(r.body.error.message, /Error|rust|REGISTRY_FAULT/i, `${fault}: no internal detail`);
       // One attempt and one retry, each bounded by the 1 s check: never the registry's 6 s.
       assert.ok(Date.now() - started < 4000, `${fault}: refused after ${Date.now() - started} ms`);
+      // History and member reads with a user token follow the same rule.
+      const token = await devToken(server, 'alice');
+      for (const path of ['/rooms/closed-room/messages', '/rooms/closed-room/members']) {
+        const read = await admin(server, token).get(path);
+        assert.deepEqual([read.status, read.body.error?.code], [503, 'unavailable'], `${fault}: ${path}`);
+      }
     } finally {
       await server.stop();
     }
@@ -134,6 +141,8 @@ test('REVOCATION_CHECK_FAIL=closed: a first connect whose revocation check canno
   try {
     const a = await join(server, 'closed-room', 'alice');
     a.terminate();
+    const read = await admin(server, await devToken(server, 'alice')).get('/rooms/closed-room/messages');
+    assert.equal(read.status, 200);
   } finally {
     await server.stop();
   }

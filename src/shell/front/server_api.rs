@@ -11,6 +11,7 @@ use crate::common::error::{ChatError, ErrorCode};
 use crate::common::names::{is_valid_room, is_valid_user_id};
 use crate::front::server_api::MessagePost;
 use crate::protocol::{Sender, ServerFrame};
+use crate::registry::limits::RevocationCheckFail;
 use crate::room::log::history_page::HistoryQuery;
 use crate::room::session::REVOCATION_CHECK_MS;
 use crate::shell::calls;
@@ -92,7 +93,9 @@ async fn reader(
 /// reads never), and refused `401 revoked` if the token is revoked — asked of the user's
 /// registry shard **at the same time** as the room is read, so the check adds no hop to the
 /// read's latency (the room's answer is dropped when the token is revoked). A registry that
-/// fails or takes over [`REVOCATION_CHECK_MS`] lets the read through, as for a connect.
+/// fails or takes over [`REVOCATION_CHECK_MS`] is asked once more; if it still cannot tell,
+/// `REVOCATION_CHECK_FAIL` decides, as for a connect: `open` lets the read through, `closed`
+/// answers `503 unavailable`.
 async fn read_room(
     req: &Request,
     env: &Env,
@@ -107,16 +110,33 @@ async fn read_room(
         return error_response(&e);
     }
     let (answer, revoked) = join(call_room(env, room, call), is_revoked(env, &claims)).await;
-    if revoked == Some(true) {
-        let message = "this token was revoked; get a new one";
-        return error_response(&ChatError::new(ErrorCode::Revoked, message));
+    let fail = crate::shell::common::env::settings(env)
+        .config
+        .revocation_check_fail;
+    match revoked {
+        Some(true) => {
+            let message = "this token was revoked; get a new one";
+            error_response(&ChatError::new(ErrorCode::Revoked, message))
+        }
+        None if fail == RevocationCheckFail::Closed => {
+            let message = "the token's revocation state cannot be checked now; try again";
+            error_response(&ChatError::new(ErrorCode::Unavailable, message))
+        }
+        _ => answer,
     }
-    answer
 }
 
-/// Whether the user's registry shard says the token is revoked; `None` if it could not tell
-/// within [`REVOCATION_CHECK_MS`].
+/// Whether the user's registry shard says the token is revoked, asked twice at most; `None`
+/// if it could not tell.
 async fn is_revoked(env: &Env, claims: &Claims) -> Option<bool> {
+    match ask_revoked(env, claims).await {
+        Some(revoked) => Some(revoked),
+        None => ask_revoked(env, claims).await,
+    }
+}
+
+/// One revocation check, bounded by [`REVOCATION_CHECK_MS`]; `None` if it could not tell.
+async fn ask_revoked(env: &Env, claims: &Claims) -> Option<bool> {
     let check = RegistryRequest::User {
         user: claims.sub.clone(),
         // A token without `iat` counts as issued at 0: any revocation refuses it.
