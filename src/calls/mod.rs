@@ -167,6 +167,25 @@ pub struct Revoked {
     pub revoked: bool,
 }
 
+/// A list of user ids from a call's body, one a line (user ids hold no line break: they have
+/// no control characters).
+fn split_lines(body: &str) -> Vec<String> {
+    body.lines()
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The answer of [`RoomCall::Counts`]: the room's connections, those of the users asked about,
+/// and the version a report of these counts would carry (so the shard orders the answer
+/// against the room's own reports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomCounts {
+    pub connections: u64,
+    pub users: std::collections::BTreeMap<String, u64>,
+    pub version: u64,
+}
+
 /// The answer of a call that counts one user's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connections {

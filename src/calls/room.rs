@@ -12,6 +12,7 @@ pub(super) const PATHS: &[&str] = &[
     HISTORY,
     DELIVER_TO_USER,
     COUNT_USER,
+    COUNTS,
     DELIVER_TO_CONNECTION,
     INFO,
     DEBUG,
@@ -31,6 +32,7 @@ const PUBLISH: &str = "/room/publish";
 const HISTORY: &str = "/room/history";
 const DELIVER_TO_USER: &str = "/room/deliver-to-user";
 const COUNT_USER: &str = "/room/count-user";
+const COUNTS: &str = "/room/counts";
 const DELIVER_TO_CONNECTION: &str = "/room/deliver-to-connection";
 const INFO: &str = "/room/info";
 const DEBUG: &str = "/room/debug";
@@ -85,6 +87,10 @@ pub enum RoomCall {
     /// How many connections `user` has here (the registry's check). Answers
     /// [`super::Connections`].
     CountUser { user: String },
+    /// A shard checks its rows ([`crate::common::heal`]): the room's connections now and those
+    /// of each of `users`, counted from the runtime's list of sockets (the room need not load),
+    /// with a version of the room's reports. Answers [`super::RoomCounts`].
+    Counts { users: Vec<String> },
     /// A ready-made frame for one connection here. Answers [`super::Delivered`], or 404.
     DeliverToConnection { connection: String, frame: String },
     /// `GET /rooms/{room}`: the room's connections and users.
@@ -190,6 +196,7 @@ impl Call for RoomRequest {
                 .param("user", user)
                 .body(frame.clone()),
             CountUser { user } => req(Method::Get, COUNT_USER).param("user", user),
+            Counts { users } => req(Method::Post, COUNTS).body(users.join("\n")),
             DeliverToConnection { connection, frame } => req(Method::Post, DELIVER_TO_CONNECTION)
                 .param("connection", connection)
                 .body(frame.clone()),
@@ -242,6 +249,9 @@ impl Call for RoomRequest {
             },
             COUNT_USER => CountUser {
                 user: req.text("user")?,
+            },
+            COUNTS => Counts {
+                users: super::split_lines(req.body.as_deref().unwrap_or_default()),
             },
             DELIVER_TO_CONNECTION => DeliverToConnection {
                 connection: req.text("connection")?,
@@ -398,6 +408,10 @@ mod tests {
                 frame: "{}".into(),
             },
             RoomCall::CountUser { user: "bob".into() },
+            RoomCall::Counts {
+                users: vec!["bob".into(), "a lice, é".into()],
+            },
+            RoomCall::Counts { users: vec![] },
             RoomCall::DeliverToConnection {
                 connection: "r.0123456789abcdef".into(),
                 frame: "{}".into(),

@@ -3,9 +3,10 @@
 use super::{bad, Call, InternalRequest, Method};
 use crate::common::error::ChatError;
 
-pub(super) const PATHS: &[&str] = &[ROOM_COUNT, TOTALS];
+pub(super) const PATHS: &[&str] = &[ROOM_COUNT, TOTALS, ACTIVE];
 const ROOM_COUNT: &str = "/stats/room-count";
 const TOTALS: &str = "/stats/totals";
+const ACTIVE: &str = "/stats/active";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatsCall {
@@ -17,6 +18,9 @@ pub enum StatsCall {
     },
     /// This shard's share of `GET /stats`. Answers [`crate::stats::Totals`].
     Totals,
+    /// This shard's rooms with connections, by name after `after`, at most `limit`. Answers a
+    /// list of [`crate::stats::ActiveRoom`].
+    Active { after: Option<String>, limit: u32 },
 }
 
 impl Call for StatsCall {
@@ -31,6 +35,9 @@ impl Call for StatsCall {
                 .param("connections", connections)
                 .param("version", version),
             StatsCall::Totals => InternalRequest::new(Method::Get, TOTALS),
+            StatsCall::Active { after, limit } => InternalRequest::new(Method::Get, ACTIVE)
+                .param_opt("after", after.as_deref())
+                .param("limit", limit),
         }
     }
 
@@ -42,6 +49,10 @@ impl Call for StatsCall {
                 version: req.number("version")?,
             },
             TOTALS => StatsCall::Totals,
+            ACTIVE => StatsCall::Active {
+                after: req.optional("after"),
+                limit: req.number("limit")?,
+            },
             _ => return Err(bad("no such stats endpoint")),
         })
     }
@@ -61,6 +72,14 @@ mod tests {
                 version: 1 << 60,
             },
             StatsCall::Totals,
+            StatsCall::Active {
+                after: None,
+                limit: 101,
+            },
+            StatsCall::Active {
+                after: Some("lobby".into()),
+                limit: 1,
+            },
         ] {
             round_trip(call);
         }

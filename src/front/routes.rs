@@ -56,6 +56,8 @@ pub enum Route<'a> {
     RegistryWebhooksRetry,
     /// `GET /stats` (admin)
     Stats,
+    /// `GET /rooms?active=1&after=R&limit=L` (admin): the rooms with connections now
+    Rooms,
     /// `DELETE /rooms/{room}/messages/{seq}` (admin); `None` when `seq` is not a number
     RoomMessage(&'a str, Option<u64>),
     /// `GET /users/{user}/unread` (admin)
@@ -88,7 +90,8 @@ impl Route<'_> {
             | Route::RoomWebhooksRetry(_)
             | Route::RegistryWebhooksDead
             | Route::RegistryWebhooksRetry
-            | Route::Stats => true,
+            | Route::Stats
+            | Route::Rooms => true,
             _ => false,
         }
     }
@@ -126,6 +129,7 @@ pub fn route(path: &str) -> Route<'_> {
         ["registry", "webhooks", "dead"] => Route::RegistryWebhooksDead,
         ["registry", "webhooks", "dead", "retry"] => Route::RegistryWebhooksRetry,
         ["stats"] => Route::Stats,
+        ["rooms"] => Route::Rooms,
         ["rooms", room, "messages", seq] => Route::RoomMessage(room, seq.parse().ok()),
         ["users", user, "unread"] => Route::UserUnread(decode(user)),
         ["me", "unread"] => Route::MeUnread,
@@ -162,6 +166,8 @@ mod tests {
             Route::ConnectionMessages("r.00")
         );
         assert_eq!(route("/stats"), Route::Stats);
+        assert_eq!(route("/rooms"), Route::Rooms);
+        assert!(Route::Rooms.is_admin(true));
         assert_eq!(
             route("/rooms/x/webhooks/dead"),
             Route::RoomWebhooksDead("x")
@@ -233,7 +239,6 @@ mod tests {
     fn everything_else_is_unknown() {
         for p in [
             "/",
-            "/rooms",
             "/rooms/x/ws/extra",
             "/rooms/a/b/ws",
             "/healthz",

@@ -67,6 +67,7 @@ async fn dispatch(req: Request, url: &Url, route: Route<'_>, env: &Env) -> Resul
         (Method::Get, Route::RegistryWebhooksDead) => registry_dead::list(url, env).await,
         (Method::Post, Route::RegistryWebhooksRetry) => registry_dead::retry(env).await,
         (Method::Get, Route::Stats) => server_api::stats(env).await,
+        (Method::Get, Route::Rooms) => server_api::active_rooms(url, env).await,
         (_, Route::Unknown | Route::DevToken | Route::DevMeter | Route::DevRoomDebug(_)) => {
             error(ErrorCode::NotFound, "no such endpoint")
         }

@@ -265,6 +265,22 @@ pub async fn stats(env: &Env) -> Result<Response> {
     }
 }
 
+/// `GET /rooms?active=1&after=R&limit=L`: the rooms with connections now, from the stats
+/// shards (`limit` 1–1000, default 100; `active=1` is required).
+pub async fn active_rooms(url: &Url, env: &Env) -> Result<Response> {
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let query =
+        match crate::stats::ActiveQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        {
+            Ok(q) => q,
+            Err(e) => return error_response(&e),
+        };
+    match crate::shell::stats::active_rooms(env, query).await {
+        Ok(page) => crate::shell::common::http::json_response(200, serde_json::to_string(&page)?),
+        Err(e) => unavailable("the active rooms", &e.to_string()),
+    }
+}
+
 /// `GET /rooms/{room}`: the room's connections and users.
 pub async fn room_info(env: &Env, room: &str) -> Result<Response> {
     room_call(env, room, RoomCall::Info).await

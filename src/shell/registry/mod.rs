@@ -17,11 +17,13 @@
 //!
 //! The modules: [`rooms`] (what a shard asks the user's rooms: fan-out, reads, closes),
 //! [`store`] (its SQLite rows), [`pending`] (answered reports waiting to be stored together),
-//! [`pushes`] (revocation pushes that failed, retried from the alarm),
+//! [`pushes`] (revocation pushes that failed, retried from the alarm), [`heal`] (the rows
+//! checked with their rooms once per instance, so that presence heals after a restart),
 //! [`unread`] (unread counts across rooms), [`webhooks`] (`direct_undelivered` events).
 //!
 //! [`REGISTRY_SHARDS`]: crate::registry::REGISTRY_SHARDS
 
+mod heal;
 mod pending;
 mod pushes;
 mod rooms;
@@ -72,6 +74,8 @@ pub struct UserRegistry {
     injected_failures: Cell<u32>,
     /// Each user's budget of cross-room work done here (directs they send, their unread reads).
     budget: RefCell<crate::registry::limits::CrossRoomBudget>,
+    /// Whether this instance has checked its presence rows with their rooms yet.
+    sweep: Rc<RefCell<crate::common::heal::Sweep>>,
 }
 
 /// Expired tombstones are purged at most this often (a scan of the shard's table).
@@ -99,6 +103,7 @@ impl DurableObject for UserRegistry {
             senders: Default::default(),
             budget: Default::default(),
             injected_failures: Cell::new(0),
+            sweep: Rc::default(),
         }
     }
 
@@ -142,6 +147,7 @@ impl UserRegistry {
                 return crate::shell::common::http::internal_reply(serde_json::to_string(&reply)?);
             }
             RegistryRequest::Online { .. } => {
+                self.heal();
                 let online = OnlineUsers {
                     online: self.store.online_users()?,
                 };
@@ -240,6 +246,23 @@ impl UserRegistry {
             });
         }
         Ok(reply)
+    }
+
+    /// `GET /stats` read this shard: the first read of this instance (or one after an
+    /// unfinished sweep) starts checking the presence rows with their rooms, in the background
+    /// ([`heal`]). The read answers from the rows as they are.
+    fn heal(&self) {
+        let Some(after) = self.sweep.borrow_mut().read() else {
+            return;
+        };
+        let cx = heal::SweepContext {
+            env: self.env.clone(),
+            store: self.store.clone(),
+            users: self.users.clone(),
+            pending: self.pending.clone(),
+            sweep: self.sweep.clone(),
+        };
+        self.state.wait_until(heal::sweep(cx, after));
     }
 
     /// Whether `user` may have one more room, `room` (see [`crate::registry::limits::admits`]),

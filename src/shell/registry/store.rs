@@ -195,6 +195,36 @@ impl ShardStore {
         Ok(n.unwrap_or(0))
     }
 
+    /// Live rows `(room, user, connections)` of the rooms after `after`, by room then user, at
+    /// most `limit` (a sweep's read, [`crate::common::heal`]).
+    pub fn live_rows_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String, u32)>> {
+        if !self.exists(&self.rooms, "rooms")? {
+            return Ok(Vec::new());
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            room: String,
+            user: String,
+            connections: f64,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT room, user, connections FROM rooms WHERE connections > 0 AND room > ?
+                 ORDER BY room, user LIMIT ?",
+                vec![after.unwrap_or_default().into(), int(limit as u64)],
+            )?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.room, r.user, r.connections as u32))
+            .collect())
+    }
+
     /// The rooms where `user` has connections, as stored (read only: a presence report's
     /// answer must not wait for a write to commit).
     pub fn live_rooms(&self, user: &str) -> Result<Vec<String>> {

@@ -47,6 +47,7 @@ impl ChatRoom {
             } => self.read(&room, reader, || self.members(&room, after, limit)),
             RoomCall::DeliverToUser { user, frame } => self.deliver_to_user(&room, &user, frame),
             RoomCall::CountUser { user } => self.count_user(&user),
+            RoomCall::Counts { users } => self.counts(users),
             RoomCall::DeliverToConnection { connection, frame } => {
                 self.deliver_to_connection(&room, &connection, frame)
             }
@@ -110,6 +111,40 @@ impl ChatRoom {
     fn count_user(&self, user: &str) -> Result<Response> {
         let connections = sockets::of_user(&self.state, user).len() as u64;
         json_response(200, serde_json::to_string(&Connections { connections })?)
+    }
+
+    /// A shard checking its rows ([`crate::common::heal`]): the room's connections and those of
+    /// `users`, from the runtime's sockets — the room is not loaded, nothing is reported. The
+    /// version is the next of the room's reports, so the shard can order this answer against
+    /// a report that crosses it.
+    ///
+    /// A loaded room answers from its index, which its reports are made from (a socket whose
+    /// close it has handled may still be listed by the runtime for a moment).
+    fn counts(&self, users: Vec<String>) -> Result<Response> {
+        let loaded = self.room.borrow();
+        let index = loaded.as_ref().map(|l| l.room.index());
+        let connections = index.map_or_else(
+            || sockets::live_count(&self.state),
+            |i| i.connection_count(),
+        ) as u64;
+        let users = users
+            .into_iter()
+            .map(|u| {
+                let n = index.map_or_else(
+                    || sockets::of_user(&self.state, &u).len() as u64,
+                    |i| u64::from(i.user_connections(&u)),
+                );
+                (u, n)
+            })
+            .collect();
+        drop(loaded);
+        let version = self.reports.next_version();
+        let counts = crate::calls::RoomCounts {
+            connections,
+            users,
+            version,
+        };
+        json_response(200, serde_json::to_string(&counts)?)
     }
 
     /// Accepts a verified user's upgrade: tags and attachment first (so the socket is fully

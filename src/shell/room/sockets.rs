@@ -43,6 +43,12 @@ pub fn of_user(state: &State, user_id: &str) -> Vec<WebSocket> {
     live(state.get_websockets_with_tag(&user_tag(user_id)))
 }
 
+/// How many sockets this room holds that the server has not closed itself (after a restart:
+/// none, whatever was reported before it).
+pub fn live_count(state: &State) -> usize {
+    live(state.get_websockets()).len()
+}
+
 /// The socket of `connection_id`, unless the server has closed it itself.
 pub fn of_connection(state: &State, connection_id: &str) -> Option<WebSocket> {
     live(state.get_websockets_with_tag(&connection_tag(connection_id)))

@@ -1,33 +1,47 @@
 //! `StatsShard`: one of [`STATS_SHARDS`](crate::stats::STATS_SHARDS) Durable Objects that hold
 //! the global counts of rooms and connections: rooms report their connection count to
-//! `shard_of(room)`. (Users online are counted by the registry shards, asked by `GET /stats`.) Rows carry the reporter's version
-//! and an older report never overwrites a newer one. Rows live in the object's SQLite storage,
-//! so a shard that hibernates or is evicted loses nothing.
+//! `shard_of(room)`. (Users online are counted by the registry shards, asked by `GET /stats`.)
+//! Rows carry the reporter's version and an older report never overwrites a newer one. Rows
+//! live in the object's SQLite storage, so a shard that hibernates or is evicted loses
+//! nothing — and a shard that outlived its rooms' sockets (a crash, a deploy) heals: each
+//! instance checks its rows with their rooms once a read needs them ([`heal`]).
+
+mod heal;
 
 use crate::calls::{OnlineUsers, RegistryRequest, StatsCall};
+use crate::common::heal::{Gone, Sweep};
 use crate::common::meter::{self, ObjectKind};
 use crate::registry::REGISTRY_SHARDS;
 use crate::shell::calls;
 use crate::shell::common::http::{error_response, internal_reply, json_response};
 use crate::shell::common::sql::Sql;
-use crate::stats::Totals;
-use std::cell::Cell;
-use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, SqlStorageValue, State,
-};
+use crate::stats::{ActiveRoom, Totals};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 #[durable_object]
 pub struct StatsShard {
+    state: State,
+    env: Env,
     sql: Sql,
     schema_ready: Cell<bool>,
+    /// Whether this instance has checked its rows with their rooms yet.
+    sweep: Rc<RefCell<Sweep>>,
+    /// Rows deleted lately, with the version that deleted them.
+    gone: Rc<RefCell<Gone>>,
 }
 
 impl DurableObject for StatsShard {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         meter::wake(ObjectKind::Stats);
         StatsShard {
             sql: Sql::new(state.storage().sql(), ObjectKind::Stats),
+            state,
+            env,
             schema_ready: Cell::new(false),
+            sweep: Rc::default(),
+            gone: Rc::default(),
         }
     }
 
@@ -46,40 +60,66 @@ impl StatsShard {
             Err(e) => return error_response(&e),
         };
         match call {
-            // A room at zero is removed, not stored: rooms that ever existed must not
-            // accumulate rows. (Reports of one reporter arrive in order: at most one in flight.)
-            StatsCall::RoomCount {
-                room,
-                connections: 0,
-                ..
-            } => self.delete("DELETE FROM rooms WHERE name = ?", room),
             StatsCall::RoomCount {
                 room,
                 connections,
                 version,
-            } => self.upsert(
-                "INSERT INTO rooms(name, connections, version) VALUES (?, ?, ?)
-                 ON CONFLICT(name) DO UPDATE SET connections = excluded.connections,
-                   version = excluded.version WHERE excluded.version > rooms.version",
-                room,
-                connections,
-                version,
-            ),
-            StatsCall::Totals => json_response(200, serde_json::to_string(&self.totals()?)?),
+            } => {
+                heal::apply_count(&self.sql, &self.gone, &room, connections, version)?;
+                internal_reply("{}".into())
+            }
+            StatsCall::Totals => {
+                self.heal();
+                json_response(200, serde_json::to_string(&self.totals()?)?)
+            }
+            StatsCall::Active { after, limit } => {
+                self.heal();
+                json_response(200, serde_json::to_string(&self.active(after, limit)?)?)
+            }
         }
     }
 
-    fn delete(&self, sql: &str, key: String) -> Result<Response> {
-        self.sql.exec(sql, vec![key.into()])?;
-        internal_reply("{}".into())
+    /// A read: the first of this instance (or one after an unfinished sweep) starts checking
+    /// the rows with their rooms, in the background ([`heal`]).
+    fn heal(&self) {
+        let Some(after) = self.sweep.borrow_mut().read() else {
+            return;
+        };
+        let task = heal::sweep(
+            self.env.clone(),
+            self.sql.clone(),
+            self.gone.clone(),
+            self.sweep.clone(),
+            after,
+        );
+        self.state.wait_until(task);
     }
 
-    /// Applies a versioned report `(key, value, version)`; an older version changes nothing.
-    fn upsert(&self, sql: &str, key: String, value: u64, version: u64) -> Result<Response> {
-        let int = |v: u64| SqlStorageValue::Integer(v.min(i64::MAX as u64) as i64);
-        self.sql
-            .exec(sql, vec![key.into(), int(value), int(version)])?;
-        internal_reply("{}".into())
+    /// This shard's rooms with connections, by name after `after`, at most `limit`.
+    fn active(&self, after: Option<String>, limit: u32) -> Result<Vec<ActiveRoom>> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            name: String,
+            connections: f64,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT name, connections FROM rooms WHERE name > ? AND connections > 0
+                 ORDER BY name LIMIT ?",
+                vec![
+                    after.unwrap_or_default().into(),
+                    crate::shell::common::sql::int(u64::from(limit)),
+                ],
+            )?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ActiveRoom {
+                room: r.name,
+                connections: r.connections as u64,
+            })
+            .collect())
     }
 
     fn ensure_schema(&self) -> Result<()> {
@@ -144,4 +184,26 @@ pub async fn global_totals(env: &worker::Env) -> Result<Totals> {
         sum.users += online?;
     }
     Ok(sum)
+}
+
+/// `GET /rooms?active=1`: every stats shard asked (concurrently) for `limit + 1` of its rooms
+/// with connections after `after`, merged into one page by name.
+pub async fn active_rooms(
+    env: &worker::Env,
+    query: crate::stats::ActiveQuery,
+) -> Result<crate::stats::ActivePage> {
+    let call = StatsCall::Active {
+        after: query.after,
+        limit: query.limit + 1,
+    };
+    let call = &call;
+    let shards = (0..crate::stats::STATS_SHARDS).map(|n| async move {
+        let res = calls::call(&calls::stats_shard(env, n)?, call).await?;
+        calls::reply::<Vec<ActiveRoom>>(res).await
+    });
+    let mut pages = Vec::new();
+    for page in futures::future::join_all(shards).await {
+        pages.push(page?);
+    }
+    Ok(crate::stats::merge_active(pages, query.limit))
 }
