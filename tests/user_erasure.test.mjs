@@ -45,10 +45,14 @@ async function history(api, room) {
 /** Polls the erasure's progress until it is done (bounded). */
 async function done(api, id, ms = 30_000) {
   let last;
-  await until(async () => {
-    last = (await api.get(`/users/${ERASED}/erase/${id}`)).body;
-    return last.state === 'done';
-  }, { ms, every: 100, what: `erasure ${id} done (last: ${JSON.stringify(last)})` });
+  try {
+    await until(async () => {
+      last = (await api.get(`/users/${ERASED}/erase/${id}`)).body;
+      return last.state === 'done';
+    }, { ms, every: 100, what: `erasure ${id} done` });
+  } catch (e) {
+    throw new Error(`${e.message}; last progress: ${JSON.stringify(last)}`);
+  }
   return last;
 }
 
