@@ -16,6 +16,10 @@ use sha2::{Digest, Sha256};
 pub const ROOMS_PER_WAKE: usize = 8;
 /// How long a room that could not be reached waits before it is asked again (ms).
 pub const RETRY_MS: u64 = 5_000;
+/// An erasure finishes no sooner than this after it started (ms): the rooms report the sockets
+/// its revocation closed at most a second later (plus a round trip), and those reports write
+/// rows of the user (a tombstone, a last-seen time) that the finish deletes once more.
+pub const SETTLE_MS: u64 = 3_000;
 
 /// What an erasure's record keeps of the user: a SHA-256 of the id, hex.
 pub fn user_key(user: &str) -> String {

@@ -2,14 +2,16 @@
 //!
 //! - `authored(user, room)`: the rooms each user published or reacted in, one row per user per
 //!   room (rooms report their authors with their read states; a repeat writes nothing);
-//! - `erasures(id, user_key, rooms_total, rooms_done, messages, started, finished)`: each
-//!   erasure's progress (`user_key`: a hash, never the id);
+//! - `erasures(id, user_key, user, rooms_total, rooms_done, messages, started, finished)`: each
+//!   erasure's progress (`user_key`: a hash of the id; `user`: the id, until it finishes);
 //! - `erasure_rooms(id, room, user)`: the rooms an erasure has yet to visit.
 //!
 //! `POST /users/{user}/erase` stores the erasure and its rooms, revokes the user's tokens
 //! (their sockets close 4005; tokens issued up to this second are refused from now on),
 //! deletes the user's rows here and asks for the alarm, which visits the rooms a few at a time
-//! and stores what it did after each batch. The revocation stays: it is a moderation record.
+//! and stores what it did after each batch. It finishes [`core::SETTLE_MS`] after it started at
+//! the earliest, deleting the user's rows once more: the rooms' reports of the sockets the
+//! revocation closed come in meanwhile. The revocation stays: it is a moderation record.
 
 use super::UserRegistry;
 use crate::calls::{RoomCall, RoomRequest};
@@ -20,7 +22,7 @@ use crate::shell::calls;
 use crate::shell::common::alarm::AlarmRef;
 use crate::shell::common::env::{now_ms, random_hex};
 use crate::shell::common::http::{error, json_response};
-use crate::shell::common::sql::{has_table, int, Sql};
+use crate::shell::common::sql::{has_table, int, number, Sql};
 use futures::future::join_all;
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -63,11 +65,12 @@ impl UserRegistry {
         let sql = sql(self);
         create_tables(&sql)?;
         sql.exec(
-            "INSERT INTO erasures(id, user_key, rooms_total, rooms_done, messages, started)
-             VALUES (?, ?, ?, 0, 0, ?)",
+            "INSERT INTO erasures(id, user_key, user, rooms_total, rooms_done, messages, started)
+             VALUES (?, ?, ?, ?, 0, 0, ?)",
             vec![
                 id.as_str().into(),
                 core::user_key(user).into(),
+                user.into(),
                 int(rooms.len() as u64),
                 int(now_ms()),
             ],
@@ -79,7 +82,8 @@ impl UserRegistry {
             )?;
         }
         if rooms.is_empty() {
-            let done = "UPDATE erasures SET finished = started WHERE id = ?";
+            // Nothing was stored of the user: no room will report them; done at once.
+            let done = "UPDATE erasures SET finished = started, user = NULL WHERE id = ?";
             sql.exec(done, vec![id.as_str().into()])?;
         }
         self.revoke(user, now_ms() / 1000 + 1, Some("erased".into()))
@@ -169,7 +173,7 @@ impl UserRegistry {
 fn create_tables(sql: &Sql) -> Result<()> {
     sql.exec(
         "CREATE TABLE IF NOT EXISTS erasures(id TEXT PRIMARY KEY, user_key TEXT NOT NULL,
-           rooms_total INTEGER NOT NULL, rooms_done INTEGER NOT NULL, messages INTEGER NOT NULL,
+           user TEXT, rooms_total INTEGER NOT NULL, rooms_done INTEGER NOT NULL, messages INTEGER NOT NULL,
            started INTEGER NOT NULL, finished INTEGER)",
         None,
     )?;
@@ -195,7 +199,7 @@ impl UserRegistry {
     /// with no room left, and asks for the alarm again while any remains.
     pub(super) async fn continue_erasures(&self) -> Result<()> {
         let sql = sql(self);
-        if !has_table(&sql, "erasure_rooms")? {
+        if !has_table(&sql, "erasures")? {
             return Ok(());
         }
         let pause = self.erase_pause_ms();
@@ -211,30 +215,22 @@ impl UserRegistry {
             )?
             .to_array()?;
         let answers = join_all(visits.iter().map(|v| self.visit(v))).await;
-        let mut failed = false;
+        let mut wait = pause.unwrap_or(0);
         for (visit, answer) in visits.iter().zip(answers) {
             match answer {
                 Ok(messages) => visited(&sql, visit, messages)?,
                 Err(e) => {
                     worker::console_warn!("an erasure's room could not be visited; retrying: {e}");
-                    failed = true;
+                    wait = core::RETRY_MS;
                 }
             }
         }
-        self.finish_erasures(&sql, &visits)?;
-        let left = crate::shell::common::sql::number(
-            &sql,
-            "SELECT COUNT(*) AS n FROM erasure_rooms",
-            vec![],
-        )?;
-        if left.unwrap_or(0) > 0 {
-            let wait = if failed {
-                core::RETRY_MS
-            } else {
-                pause.unwrap_or(0)
-            };
+        let finish = self.finish_erasures(&sql)?;
+        let left = number(&sql, "SELECT COUNT(*) AS n FROM erasure_rooms", vec![])?;
+        let visit = (left.unwrap_or(0) > 0).then(|| now_ms() + wait);
+        if let Some(at) = visit.into_iter().chain(finish).min() {
             AlarmRef::new(&self.state, &self.scheduled)
-                .wake_at(now_ms() + wait)
+                .wake_at(at)
                 .await;
         }
         Ok(())
@@ -256,25 +252,41 @@ impl UserRegistry {
         Ok(calls::reply::<Erased>(res).await?.messages)
     }
 
-    /// The erasures among `visits` with no room left are done: the user's rows here are
-    /// deleted once more (a report that landed meanwhile), and the erasure marked finished.
-    fn finish_erasures(&self, sql: &Sql, visits: &[Visit]) -> Result<()> {
-        let mut seen = BTreeSet::new();
-        for v in visits.iter().filter(|v| seen.insert(v.id.as_str())) {
-            let left = crate::shell::common::sql::number(
-                sql,
-                "SELECT COUNT(*) AS n FROM erasure_rooms WHERE id = ?",
-                vec![v.id.as_str().into()],
-            )?;
-            if left.unwrap_or(0) == 0 {
-                self.forget_user(&v.user)?;
-                sql.exec(
-                    "UPDATE erasures SET finished = ? WHERE id = ? AND finished IS NULL",
-                    vec![int(now_ms()), v.id.as_str().into()],
-                )?;
-            }
+    /// The running erasures with no room left finish once [`core::SETTLE_MS`] passed since
+    /// they started: the user's rows here are deleted once more (the reports of the sockets
+    /// the revocation closed), and the erasure forgets the user id. Answers when the next one
+    /// is due, if any waits.
+    fn finish_erasures(&self, sql: &Sql) -> Result<Option<u64>> {
+        #[derive(Deserialize)]
+        struct Ending {
+            id: String,
+            user: Option<String>,
+            started: f64,
         }
-        Ok(())
+        let ending: Vec<Ending> = sql
+            .exec(
+                "SELECT id, user, started FROM erasures WHERE finished IS NULL AND NOT EXISTS
+                   (SELECT 1 FROM erasure_rooms r WHERE r.id = erasures.id)",
+                None,
+            )?
+            .to_array()?;
+        let now = now_ms();
+        let mut next: Option<u64> = None;
+        for e in ending {
+            let due = e.started as u64 + core::SETTLE_MS;
+            if now < due {
+                next = Some(next.map_or(due, |n| n.min(due)));
+                continue;
+            }
+            if let Some(user) = &e.user {
+                self.forget_user(user)?;
+            }
+            sql.exec(
+                "UPDATE erasures SET finished = ?, user = NULL WHERE id = ?",
+                vec![int(now), e.id.as_str().into()],
+            )?;
+        }
+        Ok(next)
     }
 
     /// Test hook, honoured only with `DEV_MODE=1`: `DEV_ERASE_PAUSE_MS=N` makes an erasure

@@ -41,6 +41,10 @@ struct Pending {
     authors: BTreeSet<String>,
 }
 
+/// Most authors a room remembers having reported (per wake), so that a busy room's set stays
+/// small in memory.
+const AUTHORS_REMEMBERED: usize = 10_000;
+
 #[derive(Default, Clone)]
 pub struct ReadStateQueue {
     pending: Rc<RefCell<BTreeMap<u32, Pending>>>,
@@ -84,7 +88,11 @@ impl ChatRoom {
         let hash = &settings.config.registry_shards;
         let mut shards = BTreeSet::new();
         for user in authors {
-            if queue.authors.borrow_mut().insert(user.clone()) {
+            let mut reported = queue.authors.borrow_mut();
+            if reported.len() >= AUTHORS_REMEMBERED {
+                reported.clear(); // re-reporting is harmless: the shard writes nothing new
+            }
+            if reported.insert(user.clone()) {
                 let shard = hash.shard_of(&user);
                 let mut pending = queue.pending.borrow_mut();
                 pending.entry(shard).or_default().authors.insert(user);
