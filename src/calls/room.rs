@@ -136,7 +136,8 @@ pub enum RoomCall {
     DeleteMessage { seq: u64 },
     /// One room of `POST /users/{user}/erase`, from the user's registry shard: every message
     /// of `user` deleted, their reactions, id and read cursor gone
-    /// ([`crate::room::erasure`]). Answers `{"messages":n}` (deleted now).
+    /// ([`crate::room::erasure`]). Answers `{"messages":n,"done":bool}`: `n` deleted now, at
+    /// most [`crate::room::erasure::MESSAGES_PER_CALL`]; `done: false` asks to be called again.
     EraseUser { user: String },
     /// `GET /rooms/{room}/webhooks/dead`: the oldest `limit` dead-letter batches. Answers
     /// [`crate::webhooks::dead_body`].

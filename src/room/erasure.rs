@@ -18,39 +18,53 @@ use crate::room::log::chat_log::ChatLog;
 use crate::room::log::message_log::LogError;
 use crate::room::log::message_state::MessageState;
 
+/// Most of a user's messages one call deletes: a user with more in the room takes several calls
+/// (their shard calls again at once), so that no turn grows with the user's history.
+pub const MESSAGES_PER_CALL: usize = 500;
+
 /// What erasing a user from the room did.
 #[derive(Debug, Default)]
 pub struct Erased {
     /// The actions to carry out (deletions' frames, webhook events, erasures of their data).
     pub actions: Vec<Action>,
-    /// How many of the user's messages were deleted now (already deleted ones excluded).
+    /// How many of the user's messages were deleted now.
     pub messages: u64,
+    /// Whether the user is gone from the room; `false`: more messages wait for the next call.
+    pub done: bool,
 }
 
 impl<H> Room<H> {
-    /// Erases `user` from this room's log (see the module doc). Idempotent: a second erase
-    /// finds nothing left to delete.
+    /// Erases `user` from this room's log (see the module doc), at most `limit` messages at a
+    /// time: the reactions, the id and the cursor go with the call that finds no more.
+    /// Idempotent: a second erasure finds nothing left.
     pub fn erase_user(
         &mut self,
         user: &str,
         now_ms: u64,
+        limit: usize,
         log: &mut dyn ChatLog,
     ) -> Result<Erased, LogError> {
         let mut erased = Erased::default();
-        for target in log.authored(user)? {
+        let targets = log.authored(user, limit)?;
+        let more = targets.len() >= limit;
+        for target in targets {
             if let Some(deleted) = self.server_delete(target, now_ms, log)? {
                 erased.messages += 1;
                 erased.actions.push(deleted.send);
                 erased.actions.extend(deleted.webhook);
+                erased.actions.push(Action::MessageErased { target });
             }
-            // Also for a message deleted before: its data may still wait in the outbox.
-            erased.actions.push(Action::MessageErased { target });
+        }
+        // (A full page that deleted nothing cannot be deleted: go on rather than loop.)
+        if more && erased.messages > 0 {
+            return Ok(erased);
         }
         for target in log.reacted(user)? {
             unreact(user, target, log)?;
         }
         log.forget(user)?;
         self.receipts.forget(user);
+        erased.done = true;
         Ok(erased)
     }
 }
@@ -98,14 +112,18 @@ mod tests {
         send_logged(&mut r, &mut log, "b1", react); // 5
         log.save_cursor("alice", 3).unwrap();
 
-        let erased = r.erase_user("alice", 9, &mut log).unwrap();
-        assert_eq!(erased.messages, 2);
+        let first = r.erase_user("alice", 9, 1, &mut log).unwrap();
+        assert_eq!((first.messages, first.done), (1, false), "one at a time");
+        assert_eq!(stored(&log, 3)["data"], json!({"t":"secret-2"}));
+        assert!(stored(&log, 2)["reactions"]["👍"] == json!(["alice", "bob"]));
+        let erased = r.erase_user("alice", 9, 2, &mut log).unwrap();
+        assert_eq!((erased.messages, erased.done), (1, true));
         let erasures: Vec<_> = erased
             .actions
             .iter()
             .filter(|a| matches!(a, Action::MessageErased { .. }))
             .collect();
-        assert_eq!(erasures.len(), 2, "the outbox loses both messages' data");
+        assert_eq!(erasures.len(), 1, "the outbox loses the message's data");
         for seq in [1, 3] {
             let m = stored(&log, seq);
             assert_eq!(
@@ -121,8 +139,8 @@ mod tests {
             "only alice's reaction goes"
         );
         assert_eq!(log.read_position("alice").unwrap().cursor, None);
-        assert!(log.authored("alice").unwrap().is_empty());
-        let again = r.erase_user("alice", 10, &mut log).unwrap();
-        assert_eq!(again.messages, 0, "a second erasure finds nothing left");
+        assert!(log.authored("alice", 10).unwrap().is_empty());
+        let again = r.erase_user("alice", 10, 10, &mut log).unwrap();
+        assert_eq!((again.messages, again.done), (0, true), "nothing left");
     }
 }

@@ -49,9 +49,9 @@ pub trait ChatLog: MessageLog {
     fn read_position(&self, user: &str) -> Result<ReadPosition, LogError>;
     /// Moves `user`'s cursor to `seq`, unless it is already there or beyond.
     fn save_cursor(&mut self, user: &str, seq: u64) -> Result<(), LogError>;
-    /// The seqs of the retained messages `user` sent, oldest first (an erasure). A log that
-    /// retains nothing has none.
-    fn authored(&self, _user: &str) -> Result<Vec<u64>, LogError> {
+    /// The seqs of the first `limit` retained messages `user` sent that are not deleted,
+    /// oldest first (an erasure). A log that retains nothing has none.
+    fn authored(&self, _user: &str, _limit: usize) -> Result<Vec<u64>, LogError> {
         Ok(Vec::new())
     }
     /// The messages `user` reacted to (an erasure).
@@ -168,9 +168,10 @@ mod memory {
             *c = (*c).max(seq);
             Ok(())
         }
-        fn authored(&self, user: &str) -> Result<Vec<u64>, LogError> {
+        fn authored(&self, user: &str, limit: usize) -> Result<Vec<u64>, LogError> {
             let mine = self.rows.iter().filter(|r| r.1.as_deref() == Some(user));
-            Ok(mine.map(|r| r.0).filter(|s| self.is_message(*s)).collect())
+            let live = mine.filter(|r| self.is_message(r.0) && !r.3.contains(r#""deleted":true"#));
+            Ok(live.map(|r| r.0).take(limit).collect())
         }
         fn reacted(&self, user: &str) -> Result<Vec<u64>, LogError> {
             let events = self.rows.iter().filter(|r| !self.is_message(r.0));

@@ -218,7 +218,7 @@ impl UserRegistry {
         let mut wait = pause.unwrap_or(0);
         for (visit, answer) in visits.iter().zip(answers) {
             match answer {
-                Ok(messages) => visited(&sql, visit, messages)?,
+                Ok(answer) => visited(&sql, visit, &answer)?,
                 Err(e) => {
                     worker::console_warn!("an erasure's room could not be visited; retrying: {e}");
                     wait = core::RETRY_MS;
@@ -236,12 +236,8 @@ impl UserRegistry {
         Ok(())
     }
 
-    /// One room of an erasure; answers how many messages it deleted.
-    async fn visit(&self, v: &Visit) -> Result<u64> {
-        #[derive(Deserialize)]
-        struct Erased {
-            messages: u64,
-        }
+    /// One room of an erasure: the room's answer.
+    async fn visit(&self, v: &Visit) -> Result<Erased> {
         let request = RoomRequest {
             room: v.room.clone(),
             call: RoomCall::EraseUser {
@@ -249,7 +245,7 @@ impl UserRegistry {
             },
         };
         let res = calls::call(&calls::room(&self.env, &v.room)?, &request).await?;
-        Ok(calls::reply::<Erased>(res).await?.messages)
+        calls::reply::<Erased>(res).await
     }
 
     /// The running erasures with no room left finish once [`core::SETTLE_MS`] passed since
@@ -300,15 +296,31 @@ impl UserRegistry {
     }
 }
 
-/// A room visited: its row goes, the erasure's progress grows, in one commit.
-fn visited(sql: &Sql, v: &Visit, messages: u64) -> Result<()> {
+/// A room's answer to [`RoomCall::EraseUser`].
+#[derive(Deserialize)]
+struct Erased {
+    messages: u64,
+    /// `false`: more of the user's messages wait there (the room deletes a bounded number per
+    /// call); the room stays on the list and is called again at once.
+    done: bool,
+}
+
+/// A room visited: its messages count, and once it is done its row goes and the erasure's
+/// progress grows — one commit.
+fn visited(sql: &Sql, v: &Visit, answer: &Erased) -> Result<()> {
+    if answer.done {
+        sql.exec(
+            "DELETE FROM erasure_rooms WHERE id = ? AND room = ?",
+            vec![v.id.as_str().into(), v.room.as_str().into()],
+        )?;
+    }
     sql.exec(
-        "DELETE FROM erasure_rooms WHERE id = ? AND room = ?",
-        vec![v.id.as_str().into(), v.room.as_str().into()],
-    )?;
-    sql.exec(
-        "UPDATE erasures SET rooms_done = rooms_done + 1, messages = messages + ? WHERE id = ?",
-        vec![int(messages), v.id.as_str().into()],
+        "UPDATE erasures SET rooms_done = rooms_done + ?, messages = messages + ? WHERE id = ?",
+        vec![
+            int(u64::from(answer.done)),
+            int(answer.messages),
+            v.id.as_str().into(),
+        ],
     )?;
     Ok(())
 }

@@ -142,19 +142,22 @@ impl ChatRoom {
 }
 
 impl ChatRoom {
-    /// `RoomCall::EraseUser`: the user's messages deleted, their id and cursor gone, in one
-    /// turn (one commit). Their sockets were closed by the revocation the erasure began with.
+    /// `RoomCall::EraseUser`: the user's messages deleted (at most `MESSAGES_PER_CALL`), and
+    /// with the last of them their reactions, id and cursor gone, in one turn (one commit). Their sockets were closed by the revocation the erasure began with.
     pub(super) fn erase_user(&self, room: &str, user: &str) -> Result<Response> {
-        let erased = self.run_step(room, |r, log| match r.erase_user(user, now_ms(), log) {
-            Ok(e) => (e.actions, Ok(e.messages)),
-            Err(e) => (Vec::new(), Err(e)),
+        let limit = crate::room::erasure::MESSAGES_PER_CALL;
+        let erased = self.run_step(room, |r, log| {
+            match r.erase_user(user, now_ms(), limit, log) {
+                Ok(e) => (e.actions, Ok((e.messages, e.done))),
+                Err(e) => (Vec::new(), Err(e)),
+            }
         })?;
         // The turn flushed its events (the deletions'): those waiting lose the user's id too.
         if let Err(e) = self.webhooks.erase_user(user) {
             return internal("user erasure in the webhook outbox", &e.to_string());
         }
         match erased {
-            Ok(n) => json_response(200, format!(r#"{{"messages":{n}}}"#)),
+            Ok((n, done)) => json_response(200, format!(r#"{{"messages":{n},"done":{done}}}"#)),
             Err(e) => internal("user erasure", &e.to_string()),
         }
     }

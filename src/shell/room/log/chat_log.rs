@@ -218,14 +218,15 @@ impl ChatLog for SqliteLog {
         })
     }
 
-    fn authored(&self, user: &str) -> LogResult<Vec<u64>> {
+    fn authored(&self, user: &str, limit: usize) -> LogResult<Vec<u64>> {
         if !self.exists {
             return Ok(Vec::new());
         }
         // The `(user_id, client_id)` index: messages only (events carry their user as `actor`).
         let rows = self.seq_frames(
-            "SELECT seq, '' AS frame FROM log WHERE user_id = ? ORDER BY seq",
-            vec![user.into()],
+            "SELECT seq, '' AS frame FROM log WHERE user_id = ?
+               AND json_extract(frame, '$.deleted') IS NULL ORDER BY seq LIMIT ?",
+            vec![user.into(), int(limit as u64)],
         );
         Ok(rows.map_err(storage)?.into_iter().map(|r| r.0).collect())
     }
