@@ -14,6 +14,8 @@ export interface Sender {
   user_id?: string;
   connection_id?: string;
   server?: true;
+  /** The author was erased (`POST /users/{user}/erase`): their messages are `deleted`. */
+  erased?: true;
 }
 
 /** A message. `T`: the type of its data, as the application publishes it (see

@@ -22,6 +22,8 @@ pub(super) const PATHS: &[&str] = &[
     REVOKED,
     WEBHOOKS_DEAD,
     WEBHOOKS_RETRY,
+    ERASE,
+    ERASURE,
 ];
 const ONLINE: &str = "/registry/online";
 const REPORT: &str = "/registry/report";
@@ -35,6 +37,8 @@ const UNREAD: &str = "/registry/unread";
 const REVOKED: &str = "/registry/revoked";
 const WEBHOOKS_DEAD: &str = "/registry/webhooks/dead";
 const WEBHOOKS_RETRY: &str = "/registry/webhooks/retry";
+const ERASE: &str = "/registry/erase";
+const ERASURE: &str = "/registry/erasure";
 
 /// A call to a registry shard: about one user (routed by the user's shard), or a room's
 /// presence reports for several users of one shard, batched.
@@ -63,6 +67,9 @@ pub enum RegistryRequest {
         room: String,
         messages: Option<u64>,
         cursors: Vec<CursorReport>,
+        /// This shard's users who published or reacted in the room (reported once per user
+        /// per wake of the room): the shard keeps the room in their set of rooms to erase.
+        authors: Vec<String>,
     },
     /// The message counts this shard keeps of `rooms` (all of one shard). Answers
     /// `{room: messages}` for those it knows.
@@ -107,9 +114,15 @@ impl RegistryRequest {
             RegistryRequest::Online { shard }
             | RegistryRequest::WebhooksDead { shard, .. }
             | RegistryRequest::WebhooksRetry { shard } => *shard,
-            RegistryRequest::ReadStates { room, cursors, .. } => cursors
-                .first()
-                .map_or_else(|| counter_shard(room, shards), |c| shards.shard_of(&c.user)),
+            RegistryRequest::ReadStates {
+                room,
+                cursors,
+                authors,
+                ..
+            } => {
+                let user = cursors.first().map(|c| &c.user).or(authors.first());
+                user.map_or_else(|| counter_shard(room, shards), |u| shards.shard_of(u))
+            }
             RegistryRequest::RoomMessages { rooms } => {
                 rooms.first().map_or(0, |r| counter_shard(r, shards))
             }
@@ -149,6 +162,13 @@ pub enum RegistryCall {
     /// revoked: a user token's history and member reads ask, as upgrades do. Answers
     /// [`super::Revoked`].
     Revoked { iat: u64 },
+    /// `POST /users/{user}/erase`: the user's tokens revoked (their sockets closed 4005), their
+    /// rows here gone, and an erasure of every room they authored in started in the background
+    /// ([`crate::registry::erasure`]). Answers 202 `{"erase_id"}`.
+    Erase,
+    /// `GET /users/{user}/erase/{erase_id}`: the erasure's progress
+    /// ([`crate::registry::erasure::ErasureStatus`]), or 404.
+    Erasure { id: String },
 }
 
 /// The answer to [`RegistryRequest::Reports`]: the revocation of each reported user who has
@@ -174,17 +194,7 @@ impl Call for RegistryRequest {
             RegistryRequest::Online { shard } => {
                 return InternalRequest::new(Method::Get, ONLINE).param("shard", shard)
             }
-            RegistryRequest::ReadStates {
-                room,
-                messages,
-                cursors,
-            } => {
-                let body = serde_json::to_string(cursors).unwrap_or_default();
-                return InternalRequest::new(Method::Post, READ_STATES)
-                    .param("room", room)
-                    .param_opt("messages", *messages)
-                    .body(body);
-            }
+            r @ RegistryRequest::ReadStates { .. } => return read_states_request(r),
             RegistryRequest::RoomMessages { rooms } => {
                 let body = serde_json::to_string(rooms).unwrap_or_default();
                 return InternalRequest::new(Method::Post, ROOM_MESSAGES).body(body);
@@ -216,6 +226,8 @@ impl Call for RegistryRequest {
                 .param_opt("rooms", rooms.as_ref().map(|r| r.join(",")))
                 .param_opt("iat", *iat),
             RegistryCall::Revoked { iat } => req(Method::Get, REVOKED).param("iat", iat),
+            RegistryCall::Erase => req(Method::Post, ERASE),
+            RegistryCall::Erasure { id } => req(Method::Get, ERASURE).param("id", id),
         }
     }
 
@@ -250,10 +262,35 @@ impl Call for RegistryRequest {
             REVOKED => RegistryCall::Revoked {
                 iat: req.number("iat")?,
             },
+            ERASE => RegistryCall::Erase,
+            ERASURE => RegistryCall::Erasure {
+                id: req.text("id")?,
+            },
             _ => return Err(bad("no such registry endpoint")),
         };
         Ok(RegistryRequest::User { user, call })
     }
+}
+
+/// A room's read states as a request: the cursors in the body, the authors (when any) as a JSON
+/// list in the query.
+fn read_states_request(request: &RegistryRequest) -> InternalRequest {
+    let RegistryRequest::ReadStates {
+        room,
+        messages,
+        cursors,
+        authors,
+    } = request
+    else {
+        return InternalRequest::new(Method::Post, READ_STATES);
+    };
+    let body = serde_json::to_string(cursors).unwrap_or_default();
+    let authors = (!authors.is_empty()).then(|| serde_json::to_string(authors).unwrap_or_default());
+    InternalRequest::new(Method::Post, READ_STATES)
+        .param("room", room)
+        .param_opt("messages", *messages)
+        .param_opt("authors", authors)
+        .body(body)
 }
 
 /// The calls about a whole shard.
@@ -288,13 +325,19 @@ fn room_request(req: &mut InternalRequest) -> Result<RegistryRequest, ChatError>
     let messages = req.optional_number("messages")?;
     let cursors: Vec<CursorReport> =
         serde_json::from_str(&body).map_err(|_| bad("cursors must be a JSON list"))?;
-    if cursors.iter().any(|c| !is_valid_user_id(&c.user)) {
+    let authors: Vec<String> = match req.get("authors") {
+        Some(a) => serde_json::from_str(a).map_err(|_| bad("authors must be a JSON list"))?,
+        None => Vec::new(),
+    };
+    let users = cursors.iter().map(|c| &c.user).chain(&authors);
+    if users.into_iter().any(|u| !is_valid_user_id(u)) {
         return Err(bad("invalid user"));
     }
     Ok(RegistryRequest::ReadStates {
         room,
         messages,
         cursors,
+        authors,
     })
 }
 
@@ -334,6 +377,10 @@ mod tests {
                 iat: Some(9),
             },
             RegistryCall::Revoked { iat: 0 },
+            RegistryCall::Erase,
+            RegistryCall::Erasure {
+                id: "0123abcd".into(),
+            },
             RegistryCall::Revoked {
                 iat: u64::MAX >> 11,
             },
@@ -392,12 +439,25 @@ mod tests {
                 room: "lobby".into(),
                 messages,
                 cursors: vec![cursor.clone()],
+                authors: vec![],
             });
         }
+        let authors = RegistryRequest::ReadStates {
+            room: "lobby".into(),
+            messages: None,
+            cursors: vec![],
+            authors: vec!["a,b & é".into(), "z".into()],
+        };
+        assert_eq!(
+            authors.shard(&ShardHash::Public),
+            ShardHash::Public.shard_of("a,b & é")
+        );
+        round_trip(authors);
         let counts_only = RegistryRequest::ReadStates {
             room: "lobby".into(),
             messages: Some(1),
             cursors: vec![],
+            authors: vec![],
         };
         assert_eq!(
             counts_only.shard(&ShardHash::Public),

@@ -24,6 +24,7 @@ pub(super) const PATHS: &[&str] = &[
     REVOKE,
     MEMBERS,
     DELETE_MESSAGE,
+    ERASE_USER,
     WEBHOOKS_DEAD,
     WEBHOOKS_RETRY,
 ];
@@ -44,6 +45,7 @@ const UNBAN: &str = "/room/unban";
 const REVOKE: &str = "/room/revoke";
 const MEMBERS: &str = "/room/members";
 const DELETE_MESSAGE: &str = "/room/delete-message";
+const ERASE_USER: &str = "/room/erase-user";
 const WEBHOOKS_DEAD: &str = "/room/webhooks-dead";
 const WEBHOOKS_RETRY: &str = "/room/webhooks-retry";
 
@@ -138,6 +140,11 @@ pub enum RoomCall {
     /// `DELETE /rooms/{room}/messages/{seq}`: the message is deleted (its data erased) and the
     /// room told. Answers `{"delivered":N,"seq":S}` (`seq`: the deletion's), or 404.
     DeleteMessage { seq: u64 },
+    /// One room of `POST /users/{user}/erase`, from the user's registry shard: every message
+    /// of `user` deleted, their reactions, id and read cursor gone
+    /// ([`crate::room::erasure`]). Answers `{"messages":n,"done":bool}`: `n` deleted now, at
+    /// most [`crate::room::erasure::MESSAGES_PER_CALL`]; `done: false` asks to be called again.
+    EraseUser { user: String },
     /// `GET /rooms/{room}/webhooks/dead`: the oldest `limit` dead-letter batches. Answers
     /// [`crate::webhooks::dead_body`].
     WebhooksDead { limit: u32 },
@@ -300,6 +307,7 @@ fn moderation_request(base: InternalRequest, call: &RoomCall) -> InternalRequest
             ..at(BANS)
         },
         Unban { user } => at(UNBAN).param("user", user),
+        EraseUser { user } => at(ERASE_USER).param("user", user),
         Revoke {
             user,
             before,
@@ -331,6 +339,9 @@ fn moderation_call(req: &InternalRequest) -> Result<RoomCall, ChatError> {
         },
         BANS => Bans,
         UNBAN => Unban {
+            user: req.text("user")?,
+        },
+        ERASE_USER => EraseUser {
             user: req.text("user")?,
         },
         REVOKE => Revoke {
@@ -429,6 +440,9 @@ mod tests {
             },
             RoomCall::Debug,
             RoomCall::DeleteMessage { seq: 42 },
+            RoomCall::EraseUser {
+                user: "é & co".into(),
+            },
             RoomCall::Disconnect {
                 connection: "r.0123456789abcdef".into(),
                 reason: Some("bye & =".into()),

@@ -64,6 +64,10 @@ pub enum Route<'a> {
     UserUnread(Option<String>),
     /// `GET /me/unread` (the user's own token)
     MeUnread,
+    /// `POST /users/{user}/erase` (admin)
+    UserErase(Option<String>),
+    /// `GET /users/{user}/erase/{erase_id}` (admin)
+    UserErasure(Option<String>, &'a str),
     /// Anything else.
     Unknown,
 }
@@ -86,6 +90,8 @@ impl Route<'_> {
             | Route::UserRevoke(_)
             | Route::RoomMessage(..)
             | Route::UserUnread(_)
+            | Route::UserErase(_)
+            | Route::UserErasure(..)
             | Route::RoomWebhooksDead(_)
             | Route::RoomWebhooksRetry(_)
             | Route::RegistryWebhooksDead
@@ -133,6 +139,8 @@ pub fn route(path: &str) -> Route<'_> {
         ["rooms", room, "messages", seq] => Route::RoomMessage(room, seq.parse().ok()),
         ["users", user, "unread"] => Route::UserUnread(decode(user)),
         ["me", "unread"] => Route::MeUnread,
+        ["users", user, "erase"] => Route::UserErase(decode(user)),
+        ["users", user, "erase", id] => Route::UserErasure(decode(user), id),
         _ => Route::Unknown,
     }
 }
@@ -227,6 +235,16 @@ mod tests {
             Route::UserUnread(Some("alé".into()))
         );
         assert_eq!(route("/me/unread"), Route::MeUnread);
+        assert_eq!(
+            route("/users/al%C3%A9/erase"),
+            Route::UserErase(Some("alé".into()))
+        );
+        assert_eq!(
+            route("/users/bob/erase/00ff"),
+            Route::UserErasure(Some("bob".into()), "00ff")
+        );
+        assert!(route("/users/u/erase").is_admin(false));
+        assert!(route("/users/u/erase/x").is_admin(true));
         assert!(route("/rooms/x/messages/1").is_admin(false));
         assert!(route("/users/u/unread").is_admin(true));
         assert!(!route("/me/unread").is_admin(true), "the user's own token");
@@ -248,6 +266,7 @@ mod tests {
             "/rooms/x/webhooks/dead/retry/now",
             "/registry",
             "/registry/webhooks",
+            "/users/u/erase/x/y",
         ] {
             assert_eq!(route(p), Route::Unknown, "{p}");
         }

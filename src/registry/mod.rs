@@ -7,6 +7,7 @@
 //! than what is stored for that room is ignored. Rooms that drop to zero keep a tombstone with
 //! their version for a while, so a late, stale "1" cannot resurrect them.
 
+pub mod erasure;
 pub mod limits;
 pub mod pushes;
 pub mod shards;

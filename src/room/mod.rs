@@ -23,6 +23,7 @@ mod admission;
 pub mod deferral;
 mod direct;
 mod edits;
+pub mod erasure;
 pub mod index;
 pub mod log;
 mod message_events;
@@ -152,6 +153,12 @@ pub enum Action {
     /// A user's read state here changed (their cursor moved, or they published while having
     /// one): their unread counts across rooms (`GET /me/unread`) must learn it.
     ReadStateChanged {
+        user_id: String,
+    },
+    /// A user published or reacted here: the room is one their erasure must visit, which
+    /// their registry shard learns (once per user per wake of the room, riding on the read
+    /// state reports: no request of its own).
+    Authored {
         user_id: String,
     },
     /// A webhook event: recorded in the room's outbox in this same turn, so it commits with
@@ -470,6 +477,7 @@ impl<H> Room<H> {
                 let mut actions = published.actions;
                 if published.stored {
                     actions.extend(self.own_message(&user_id, log));
+                    actions.push(Action::Authored { user_id });
                 }
                 actions
             }
@@ -486,7 +494,13 @@ impl<H> Room<H> {
                 emoji,
                 on,
                 id,
-            } => self.react(event(target, id.as_deref()), &emoji, on, log),
+            } => {
+                let mut actions = self.react(event(target, id.as_deref()), &emoji, on, log);
+                actions.push(Action::Authored {
+                    user_id: user_id.clone(),
+                });
+                actions
+            }
         }
     }
 

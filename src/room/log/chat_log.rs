@@ -49,6 +49,18 @@ pub trait ChatLog: MessageLog {
     fn read_position(&self, user: &str) -> Result<ReadPosition, LogError>;
     /// Moves `user`'s cursor to `seq`, unless it is already there or beyond.
     fn save_cursor(&mut self, user: &str, seq: u64) -> Result<(), LogError>;
+    /// The seqs of the first `limit` retained messages `user` sent that are not deleted,
+    /// oldest first (an erasure). A log that retains nothing has none.
+    fn authored(&self, _user: &str, _limit: usize) -> Result<Vec<u64>, LogError> {
+        Ok(Vec::new())
+    }
+    /// The messages `user` reacted to (an erasure).
+    fn reacted(&self, _user: &str) -> Result<Vec<u64>, LogError> {
+        Ok(Vec::new())
+    }
+    /// Removes `user` from the log (an erasure, after their messages were deleted): their read
+    /// cursor, and their id on their messages and events (`from` becomes `{"erased":true}`).
+    fn forget(&mut self, user: &str) -> Result<(), LogError>;
 }
 
 /// `HISTORY_STORAGE=none`: nothing is retained, so there is nothing to edit; cursors live in
@@ -78,6 +90,10 @@ impl ChatLog for NoLog {
     fn save_cursor(&mut self, user: &str, seq: u64) -> Result<(), LogError> {
         let c = self.cursors.entry(user.to_owned()).or_default();
         *c = (*c).max(seq);
+        Ok(())
+    }
+    fn forget(&mut self, user: &str) -> Result<(), LogError> {
+        self.cursors.remove(user);
         Ok(())
     }
 }
@@ -150,6 +166,29 @@ mod memory {
             }
             let c = self.cursors.entry(user.to_owned()).or_default();
             *c = (*c).max(seq);
+            Ok(())
+        }
+        fn authored(&self, user: &str, limit: usize) -> Result<Vec<u64>, LogError> {
+            let mine = self.rows.iter().filter(|r| r.1.as_deref() == Some(user));
+            let live = mine.filter(|r| self.is_message(r.0) && !r.3.contains(r#""deleted":true"#));
+            Ok(live.map(|r| r.0).take(limit).collect())
+        }
+        fn reacted(&self, user: &str) -> Result<Vec<u64>, LogError> {
+            let events = self.rows.iter().filter(|r| !self.is_message(r.0));
+            let mine = events.filter(|r| r.1.as_deref() == Some(user) && r.3.contains("react"));
+            Ok(mine
+                .filter_map(|r| self.targets.get(&r.0).copied())
+                .collect())
+        }
+        fn forget(&mut self, user: &str) -> Result<(), LogError> {
+            self.cursors.remove(user);
+            for r in self
+                .rows
+                .iter_mut()
+                .filter(|r| r.1.as_deref() == Some(user))
+            {
+                r.1 = None;
+            }
             Ok(())
         }
     }

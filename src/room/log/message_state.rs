@@ -121,6 +121,16 @@ impl MessageState {
         Ok(true)
     }
 
+    /// Takes `user` off every reaction (an erasure); `true` when they were on one.
+    pub fn forget_reactions_of(&mut self, user: &str) -> bool {
+        let before: usize = self.reactions.values().map(Vec::len).sum();
+        for users in self.reactions.values_mut() {
+            users.retain(|u| u != user);
+        }
+        self.reactions.retain(|_, users| !users.is_empty());
+        before != self.reactions.values().map(Vec::len).sum::<usize>()
+    }
+
     /// The frame to store, within [`MAX_STATE_BYTES`].
     pub fn to_frame(&self) -> Result<String, StateError> {
         let text = serde_json::to_string(self).map_err(|_| StateError::NotAMessage)?;

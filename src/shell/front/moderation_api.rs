@@ -1,5 +1,6 @@
 //! The moderation part of the server API (admin token): disconnect a connection or a user
-//! everywhere, kick and ban from a room, list and lift bans, revoke a user's tokens. Bodies are
+//! everywhere, kick and ban from a room, list and lift bans, revoke a user's tokens, erase a
+//! user. Bodies are
 //! validated here ([`crate::front::moderation_api`]); rooms and registries do the closing.
 
 use super::request::read_body;
@@ -94,6 +95,27 @@ pub async fn revoke(req: Request, env: &Env, user: Option<String>) -> Result<Res
         }
         Err(refusal) => Ok(refusal),
     }
+}
+
+/// `POST /users/{user}/erase` → 202 `{"erase_id"}` (the user's shard runs it in the
+/// background, see [`crate::registry::erasure`]).
+pub async fn erase(env: &Env, user: Option<String>) -> Result<Response> {
+    let Some(user) = user.filter(|u| is_valid_user_id(u)) else {
+        return bad_user();
+    };
+    call_registry(env, user, RegistryCall::Erase).await
+}
+
+/// `GET /users/{user}/erase/{erase_id}` → the erasure's progress, or 404.
+pub async fn erasure(env: &Env, user: Option<String>, id: &str) -> Result<Response> {
+    let Some(user) = user.filter(|u| is_valid_user_id(u)) else {
+        return bad_user();
+    };
+    if !crate::registry::erasure::is_erase_id(id) {
+        return error(ErrorCode::NotFound, "no such erasure");
+    }
+    let call = RegistryCall::Erasure { id: id.to_owned() };
+    call_registry(env, user, call).await
 }
 
 fn bad_user() -> Result<Response> {

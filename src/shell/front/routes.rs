@@ -62,6 +62,8 @@ async fn dispatch(req: Request, url: &Url, route: Route<'_>, env: &Env) -> Resul
         }
         (Method::Get, Route::UserUnread(user)) => chat::user_unread(env, user).await,
         (Method::Get, Route::MeUnread) => chat::me_unread(&req, url, env).await,
+        (Method::Post, Route::UserErase(user)) => moderation_api::erase(env, user).await,
+        (Method::Get, Route::UserErasure(user, id)) => moderation_api::erasure(env, user, id).await,
         (Method::Get, Route::RoomWebhooksDead(room)) => server_api::dead(url, env, room).await,
         (Method::Post, Route::RoomWebhooksRetry(room)) => server_api::retry_dead(env, room).await,
         (Method::Get, Route::RegistryWebhooksDead) => registry_dead::list(url, env).await,

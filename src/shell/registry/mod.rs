@@ -23,6 +23,7 @@
 //!
 //! [`REGISTRY_SHARDS`]: crate::registry::REGISTRY_SHARDS
 
+mod erasure;
 mod heal;
 mod pending;
 mod pushes;
@@ -117,11 +118,15 @@ impl DurableObject for UserRegistry {
 
     async fn alarm(&self) -> Result<Response> {
         meter::alarm(ObjectKind::Registry);
-        // One alarm, two sources: the webhooks' turn (which sets the alarm for its own next
+        // One alarm, three sources: the webhooks' turn (which sets the alarm for its own next
         // wake), then the revocation pushes due (which only ever move it earlier).
         let answer = self.on_alarm().await;
         if let Err(e) = self.retry_revocation_pushes().await {
             worker::console_error!("retrying revocation pushes failed: {e}");
+        }
+        // Then the erasures' rooms (which, too, only move the alarm earlier).
+        if let Err(e) = self.continue_erasures().await {
+            worker::console_error!("continuing erasures failed: {e}");
         }
         answer
     }
@@ -157,7 +162,11 @@ impl UserRegistry {
                 room,
                 messages,
                 cursors,
-            } => return self.read_states(&room, messages, cursors),
+                authors,
+            } => {
+                self.note_authors(&room, &authors)?;
+                return self.read_states(&room, messages, cursors);
+            }
             RegistryRequest::RoomMessages { rooms } => {
                 let counts = self.room_messages(&rooms)?;
                 return json_response(200, serde_json::to_string(&counts)?);
@@ -195,6 +204,8 @@ impl UserRegistry {
                 json_response(200, serde_json::to_string(&ClosedCount { closed })?)
             }
             RegistryCall::Unread { rooms, iat } => self.unread(user, rooms, iat).await,
+            RegistryCall::Erase => self.start_erasure(user).await,
+            RegistryCall::Erasure { id } => self.erasure_status(user, &id),
             RegistryCall::Revoked { iat } => {
                 let before = self.with_user(user, |s| s.revoked_before)?;
                 let revoked = before.is_some_and(|before| iat < before);

@@ -71,6 +71,7 @@ impl ChatRoom {
                 reason,
             } => self.revoke(&room, &user, before, reason.as_deref()),
             RoomCall::DeleteMessage { seq } => self.delete_message(&room, seq),
+            RoomCall::EraseUser { user } => self.erase_user(&room, &user),
             c @ (RoomCall::WebhooksDead { .. } | RoomCall::WebhooksRetry) => self.webhook_call(c),
         }
     }

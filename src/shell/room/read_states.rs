@@ -11,7 +11,8 @@
 //! is at most one small sub-request per room per second, whatever the room's size; the counts
 //! lag by at most about a second plus a round trip.
 //!
-//! Also here: `DELETE /rooms/{room}/messages/{seq}`, the server API's deletion.
+//! Also here: `DELETE /rooms/{room}/messages/{seq}`, the server API's deletion, and a user's
+//! erasure from the room (`RoomCall::EraseUser`), which deletes the same way.
 
 use super::turn::SharedRoom;
 use super::ChatRoom;
@@ -36,7 +37,13 @@ use worker::{Env, Response, Result};
 struct Pending {
     users: BTreeSet<String>,
     messages: bool,
+    /// Users who authored something here, for their shard's set of rooms to erase.
+    authors: BTreeSet<String>,
 }
+
+/// Most authors a room remembers having reported (per wake), so that a busy room's set stays
+/// small in memory.
+const AUTHORS_REMEMBERED: usize = 10_000;
 
 #[derive(Default, Clone)]
 pub struct ReadStateQueue {
@@ -44,11 +51,15 @@ pub struct ReadStateQueue {
     in_flight: Rc<RefCell<HashSet<u32>>>,
     /// The last message count queued, so that a turn without new messages queues nothing.
     messages: Rc<Cell<u64>>,
+    /// Authors already reported since this wake: a user's shard hears of the room once per
+    /// wake, not once per message (its row is written once per user per room).
+    authors: Rc<RefCell<HashSet<String>>>,
 }
 
 impl ChatRoom {
     /// After a turn: the users whose read state changed, and the room's message count.
-    pub(super) fn read_states_changed(&self, room: &str, users: Vec<String>, messages: u64) {
+    pub(super) fn read_states_changed(&self, room: &str, users: &mut Vec<String>, messages: u64) {
+        let users = std::mem::take(users);
         let queue = &self.read_states;
         let mut shards = BTreeSet::new();
         let settings = settings(&self.env);
@@ -66,6 +77,34 @@ impl ChatRoom {
                 shards.insert(shard);
             }
         }
+        self.kick_reports(room, shards);
+    }
+
+    /// After a turn: the users who published or reacted, reported to their shards with the
+    /// next read state report (those already reported since this wake are left out).
+    pub(super) fn authored(&self, room: &str, authors: Vec<String>) {
+        let queue = &self.read_states;
+        let settings = settings(&self.env);
+        let hash = &settings.config.registry_shards;
+        let mut shards = BTreeSet::new();
+        for user in authors {
+            let mut reported = queue.authors.borrow_mut();
+            if reported.len() >= AUTHORS_REMEMBERED {
+                reported.clear(); // re-reporting is harmless: the shard writes nothing new
+            }
+            if reported.insert(user.clone()) {
+                let shard = hash.shard_of(&user);
+                let mut pending = queue.pending.borrow_mut();
+                pending.entry(shard).or_default().authors.insert(user);
+                shards.insert(shard);
+            }
+        }
+        self.kick_reports(room, shards);
+    }
+
+    /// Starts the report loop of each of `shards` that has none running.
+    fn kick_reports(&self, room: &str, shards: BTreeSet<u32>) {
+        let queue = &self.read_states;
         for shard in shards {
             if queue.in_flight.borrow_mut().insert(shard) {
                 let (queue, env, shared) = (queue.clone(), self.env.clone(), self.room.clone());
@@ -102,6 +141,28 @@ impl ChatRoom {
     }
 }
 
+impl ChatRoom {
+    /// `RoomCall::EraseUser`: the user's messages deleted (at most `MESSAGES_PER_CALL`), and
+    /// with the last of them their reactions, id and cursor gone, in one turn (one commit). Their sockets were closed by the revocation the erasure began with.
+    pub(super) fn erase_user(&self, room: &str, user: &str) -> Result<Response> {
+        let limit = crate::room::erasure::MESSAGES_PER_CALL;
+        let erased = self.run_step(room, |r, log| {
+            match r.erase_user(user, now_ms(), limit, log) {
+                Ok(e) => (e.actions, Ok((e.messages, e.done))),
+                Err(e) => (Vec::new(), Err(e)),
+            }
+        })?;
+        // The turn flushed its events (the deletions'): those waiting lose the user's id too.
+        if let Err(e) = self.webhooks.erase_user(user) {
+            return internal("user erasure in the webhook outbox", &e.to_string());
+        }
+        match erased {
+            Ok((n, done)) => json_response(200, format!(r#"{{"messages":{n},"done":{done}}}"#)),
+            Err(e) => internal("user erasure", &e.to_string()),
+        }
+    }
+}
+
 impl ReadStateQueue {
     /// Sends the shard's pending reports, then waits the interval before looking again: at
     /// most one request per shard per interval however often changes come (a busy room changes
@@ -110,7 +171,7 @@ impl ReadStateQueue {
     async fn flush(&self, env: &Env, shared: &SharedRoom, room: &str, shard: u32) {
         loop {
             let pending = self.pending.borrow_mut().remove(&shard).unwrap_or_default();
-            if pending.users.is_empty() && !pending.messages {
+            if pending.users.is_empty() && !pending.messages && pending.authors.is_empty() {
                 self.in_flight.borrow_mut().remove(&shard);
                 return;
             }
@@ -150,13 +211,14 @@ fn read(
         })
         .collect();
     let messages = (counter_shard(room, hash) == shard).then_some(messages);
-    if cursors.is_empty() && messages.is_none() {
+    if cursors.is_empty() && messages.is_none() && p.authors.is_empty() {
         return None;
     }
     Some(RegistryRequest::ReadStates {
         room: room.to_owned(),
         messages,
         cursors,
+        authors: p.authors.iter().cloned().collect(),
     })
 }
 

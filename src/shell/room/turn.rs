@@ -115,6 +115,8 @@ pub(super) struct Turn {
     /// Users whose read state changed, and the room's message count after the turn (for the
     /// unread counts across rooms, see `read_states.rs`).
     read_users: Vec<String>,
+    /// Users who published or reacted (their registry learns the room, once per wake).
+    authors: Vec<String>,
     messages: u64,
     /// The connection a connect turn opens (its frames are the only ones sent at once).
     pub(super) opening: Option<String>,
@@ -230,7 +232,8 @@ impl ChatRoom {
             self.report_room_count();
         }
         if durable {
-            self.read_states_changed(room, std::mem::take(&mut turn.read_users), turn.messages);
+            self.read_states_changed(room, &mut turn.read_users, turn.messages);
+            self.authored(room, std::mem::take(&mut turn.authors));
         }
         Ok((out, turn.forwards))
     }
@@ -290,6 +293,7 @@ impl ChatRoom {
                 turn.forwards.extend(forward.map(|(ws, f)| (ws.clone(), f)));
             }
             Action::ReadStateChanged { user_id } => turn.read_users.push(user_id),
+            Action::Authored { user_id } => turn.authors.push(user_id),
             Action::Webhook(event) => self.record_event(r.name(), event),
             Action::MessageErased { target } => self.erase_webhook_data(target),
             a @ Action::VerifyRefresh { .. } => self

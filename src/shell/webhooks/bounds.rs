@@ -258,6 +258,38 @@ impl OutboxStore {
     }
 }
 
+impl OutboxStore {
+    /// User `?1` was erased: their id leaves the events that wait, in the outbox and the dead
+    /// letters — `from` becomes `{"erased":true}` as in the log, a presence event's `user_id`
+    /// `null`. No index leads there, so it is a scan of what waits (bounded by the backlog
+    /// caps): an erasure is rare. (Their messages' data went with their deletion.)
+    pub fn erase_user(&self, user: &str) -> Result<()> {
+        if !self.exists()? {
+            return Ok(());
+        }
+        let outbox = format!("UPDATE webhook_outbox SET event = {UNLINKED} WHERE {BY_USER}");
+        self.sql.exec(&outbox, vec![user.into()])?;
+        let dead = format!(
+            "UPDATE webhook_dead SET events = (
+               SELECT json_group_array(CASE WHEN {BY_USER} THEN {UNLINKED} ELSE json(event) END)
+               FROM (SELECT value AS event FROM json_each(webhook_dead.events) ORDER BY key))
+             WHERE EXISTS (SELECT 1 FROM (SELECT value AS event
+               FROM json_each(webhook_dead.events)) WHERE {BY_USER})"
+        );
+        self.sql.exec(&dead, vec![user.into()])?;
+        Ok(())
+    }
+}
+
+/// An event (column `event`) by or about user `?1`.
+const BY_USER: &str = "(json_extract(event, '$.from.user_id') = ?1
+    OR (json_extract(event, '$.type') = 'presence' AND json_extract(event, '$.user_id') = ?1))";
+
+/// That event without the user's id.
+const UNLINKED: &str = "CASE WHEN json_extract(event, '$.type') = 'presence'
+    THEN json_set(event, '$.user_id', NULL)
+    ELSE json_set(event, '$.from', json('{\"erased\":true}')) END";
+
 /// An event of one dead batch (column `event`, bound parameter 1: a message's seq) that
 /// carries that message's data: the message itself, or one of its edits.
 const ABOUT: &str =

@@ -187,6 +187,11 @@ impl Webhooks {
         self.store.erase_message(seq)
     }
 
+    /// A user was erased: what waits to be sent loses their id.
+    pub fn erase_user(&self, user: &str) -> Result<()> {
+        self.store.erase_user(user)
+    }
+
     /// `GET .../webhooks/dead`: the oldest `limit` dead batches.
     pub fn dead_json(&self, limit: u32) -> Result<String> {
         let (batches, total) = self.store.dead(limit)?;

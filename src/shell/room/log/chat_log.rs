@@ -218,6 +218,50 @@ impl ChatLog for SqliteLog {
         })
     }
 
+    fn authored(&self, user: &str, limit: usize) -> LogResult<Vec<u64>> {
+        if !self.exists {
+            return Ok(Vec::new());
+        }
+        // The `(user_id, client_id)` index: messages only (events carry their user as `actor`).
+        let rows = self.seq_frames(
+            "SELECT seq, '' AS frame FROM log WHERE user_id = ?
+               AND json_extract(frame, '$.deleted') IS NULL ORDER BY seq LIMIT ?",
+            vec![user.into(), int(limit as u64)],
+        );
+        Ok(rows.map_err(storage)?.into_iter().map(|r| r.0).collect())
+    }
+
+    fn reacted(&self, user: &str) -> LogResult<Vec<u64>> {
+        if !self.exists {
+            return Ok(Vec::new());
+        }
+        let rows = self.seq_frames(
+            "SELECT DISTINCT target AS seq, '' AS frame FROM log
+             WHERE actor = ? AND target IS NOT NULL AND frame LIKE '{\"type\":\"react\"%'",
+            vec![user.into()],
+        );
+        Ok(rows.map_err(storage)?.into_iter().map(|r| r.0).collect())
+    }
+
+    fn forget(&mut self, user: &str) -> LogResult<()> {
+        if self.reads {
+            let forget = "DELETE FROM reads WHERE user_id = ?";
+            self.sql.exec(forget, vec![user.into()]).map_err(storage)?;
+        }
+        if !self.exists {
+            return Ok(());
+        }
+        // Their messages (already deleted: no data) and events keep their seqs; the id goes.
+        for column in ["user_id", "actor"] {
+            let unlink = format!(
+                "UPDATE log SET frame = json_set(frame, '$.from', json('{{\"erased\":true}}')),
+                   {column} = NULL WHERE {column} = ?"
+            );
+            self.sql.exec(&unlink, vec![user.into()]).map_err(storage)?;
+        }
+        Ok(())
+    }
+
     fn save_cursor(&mut self, user: &str, seq: u64) -> LogResult<()> {
         if !self.reads {
             self.create_reads().map_err(storage)?;

@@ -110,4 +110,13 @@ impl ChatLog for RoomLog {
     fn save_cursor(&mut self, user: &str, seq: u64) -> LogResult<()> {
         self.inner_mut().save_cursor(user, seq)
     }
+    fn authored(&self, user: &str, limit: usize) -> LogResult<Vec<u64>> {
+        self.inner().authored(user, limit)
+    }
+    fn reacted(&self, user: &str) -> LogResult<Vec<u64>> {
+        self.inner().reacted(user)
+    }
+    fn forget(&mut self, user: &str) -> LogResult<()> {
+        self.inner_mut().forget(user)
+    }
 }
