@@ -28,6 +28,8 @@ pub enum Route<'a> {
     /// `POST /rooms/{room}/messages` (admin), `GET /rooms/{room}/messages` (history: admin or
     /// a user token that may join the room)
     RoomMessages(&'a str),
+    /// `GET /rooms/{room}/export?since=N` (admin): the room's log as NDJSON
+    RoomExport(&'a str),
     /// `GET /users/{user}` (admin); `None` when the segment is not valid percent-encoded UTF-8
     UserInfo(Option<String>),
     /// `POST /users/{user}/messages` (admin)
@@ -73,6 +75,7 @@ impl Route<'_> {
         match self {
             Route::RoomMessages(_) => !is_get,
             Route::RoomInfo(_)
+            | Route::RoomExport(_)
             | Route::UserInfo(_)
             | Route::UserMessages(_)
             | Route::ConnectionMessages(_)
@@ -111,6 +114,7 @@ pub fn route(path: &str) -> Route<'_> {
         ["rooms", room, "ws"] => Route::RoomSocket(room),
         ["rooms", room] => Route::RoomInfo(room),
         ["rooms", room, "messages"] => Route::RoomMessages(room),
+        ["rooms", room, "export"] => Route::RoomExport(room),
         ["users", user] => Route::UserInfo(decode(user)),
         ["users", user, "messages"] => Route::UserMessages(decode(user)),
         ["connections", id, "messages"] => Route::ConnectionMessages(id),
@@ -148,6 +152,7 @@ mod tests {
         assert_eq!(route("/dev/rooms/x/debug"), Route::DevRoomDebug("x"));
         assert_eq!(route("/rooms/lobby"), Route::RoomInfo("lobby"));
         assert_eq!(route("/rooms/lobby/messages"), Route::RoomMessages("lobby"));
+        assert_eq!(route("/rooms/lobby/export"), Route::RoomExport("lobby"));
         assert_eq!(
             route("/users/al%C3%A9"),
             Route::UserInfo(Some("alé".into()))
@@ -196,6 +201,8 @@ mod tests {
         for admin in [
             "/connections/r.00/disconnect",
             "/rooms/x/kick",
+            "/rooms/x/export",
+            "/rooms/x",
             "/rooms/x/bans",
             "/rooms/x/bans/u",
             "/users/u/disconnect",

@@ -1,7 +1,7 @@
 //! The front worker's dispatch: each route of [`crate::front::routes`] to the handler that
 //! answers it, after the admin check the route asks for; `DEV_MODE` routes first.
 
-use super::{auth, chat, moderation_api, registry_dead, server_api, socket};
+use super::{auth, chat, export, moderation_api, registry_dead, server_api, socket};
 use crate::calls::RoomCall;
 use crate::common::error::ErrorCode;
 use crate::common::names::is_valid_room;
@@ -40,6 +40,7 @@ async fn dispatch(req: Request, url: &Url, route: Route<'_>, env: &Env) -> Resul
         (Method::Get, Route::RoomMessages(room)) => {
             server_api::room_history(&req, url, env, room).await
         }
+        (Method::Get, Route::RoomExport(room)) => export::export(url, env, room).await,
         (Method::Get, Route::UserInfo(user)) => server_api::user_info(env, user).await,
         (Method::Post, Route::UserMessages(user)) => server_api::post_to_user(req, env, user).await,
         (Method::Post, Route::ConnectionMessages(id)) => {
