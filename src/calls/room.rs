@@ -25,6 +25,7 @@ pub(super) const PATHS: &[&str] = &[
     DELETE_MESSAGE,
     WEBHOOKS_DEAD,
     WEBHOOKS_RETRY,
+    DELETE_ROOM,
 ];
 const CONNECT: &str = "/room/connect";
 const PUBLISH: &str = "/room/publish";
@@ -44,6 +45,7 @@ const MEMBERS: &str = "/room/members";
 const DELETE_MESSAGE: &str = "/room/delete-message";
 const WEBHOOKS_DEAD: &str = "/room/webhooks-dead";
 const WEBHOOKS_RETRY: &str = "/room/webhooks-retry";
+const DELETE_ROOM: &str = "/room/delete";
 
 /// A call to the room object of `room`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +140,10 @@ pub enum RoomCall {
     /// `POST /rooms/{room}/webhooks/dead/retry`: every dead batch back into the outbox, ahead
     /// of what waits there. Answers `{"requeued":events,"batches":n}`.
     WebhooksRetry,
+    /// `DELETE /rooms/{room}`: every connection closed 4006 (`room_deleted`), the room's
+    /// storage erased whole, its registries and stats shard told; the name starts again from
+    /// seq 1. Answers [`super::ClosedCount`].
+    DeleteRoom,
 }
 
 /// `ban` as a parameter: absent, `forever`, or seconds.
@@ -206,6 +212,7 @@ impl Call for RoomRequest {
             DeleteMessage { seq } => req(Method::Post, DELETE_MESSAGE).param("seq", seq),
             WebhooksDead { limit } => req(Method::Get, WEBHOOKS_DEAD).param("limit", limit),
             WebhooksRetry => req(Method::Post, WEBHOOKS_RETRY),
+            DeleteRoom => req(Method::Post, DELETE_ROOM),
             _ => moderation_request(req(Method::Post, ""), &self.call),
         }
     }
@@ -261,6 +268,7 @@ impl Call for RoomRequest {
                 limit: req.number("limit")?,
             },
             WEBHOOKS_RETRY => WebhooksRetry,
+            DELETE_ROOM => DeleteRoom,
             _ => moderation_call(&req)?,
         };
         Ok(RoomRequest { room, call })
@@ -451,6 +459,7 @@ mod tests {
             },
             RoomCall::WebhooksDead { limit: 20 },
             RoomCall::WebhooksRetry,
+            RoomCall::DeleteRoom,
         ];
         for call in calls {
             round_trip(RoomRequest {

@@ -21,7 +21,7 @@ pub enum Route<'a> {
     DevMeter,
     /// `GET /rooms/{room}/ws` (WebSocket upgrade)
     RoomSocket(&'a str),
-    /// `GET /rooms/{room}` (admin)
+    /// `GET /rooms/{room}` (admin), `DELETE /rooms/{room}` (admin: the room is deleted)
     RoomInfo(&'a str),
     /// `GET /rooms/{room}/members?after=U&limit=L` (admin, or a user token that may join)
     RoomMembers(&'a str),

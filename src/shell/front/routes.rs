@@ -33,6 +33,9 @@ async fn dispatch(req: Request, url: &Url, route: Route<'_>, env: &Env) -> Resul
         (Method::Get, Route::Health) => json_response(200, r#"{"ok":true}"#.into()),
         (_, Route::RoomSocket(room)) => socket::room_socket(req, url, env, room).await,
         (Method::Get, Route::RoomInfo(room)) => server_api::room_info(env, room).await,
+        (Method::Delete, Route::RoomInfo(room)) => {
+            server_api::room_call(env, room, RoomCall::DeleteRoom).await
+        }
         (Method::Post, Route::RoomMessages(room)) => server_api::post_to_room(req, env, room).await,
         (Method::Get, Route::RoomMembers(room)) => {
             server_api::room_members(&req, url, env, room).await

@@ -70,6 +70,7 @@ impl ChatRoom {
                 reason,
             } => self.revoke(&room, &user, before, reason.as_deref()),
             RoomCall::DeleteMessage { seq } => self.delete_message(&room, seq),
+            RoomCall::DeleteRoom => self.delete_room(&room).await,
             c @ (RoomCall::WebhooksDead { .. } | RoomCall::WebhooksRetry) => self.webhook_call(c),
         }
     }
