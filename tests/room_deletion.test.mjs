@@ -8,7 +8,9 @@
 // SQLite file holds no row (nor any table), and its alarm is gone — while a room that was not
 // deleted still has its rows (the checker's control). Reuse: on the live object (its memory must
 // be reset, not only its storage) and after a restart, a new connect and publish get seq 1 and
-// history shows only the new message. Admin only; other methods on `/rooms/{room}` stay 405.
+// history shows only the new message; the registry forgets the room's unread bookkeeping (a
+// user's cursor there, the room's message count), so unread counts in the reused room start
+// afresh. Admin only; other methods on `/rooms/{room}` stay 405.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -118,14 +120,32 @@ function assertNoRowsLeft(persistDir, ids) {
   assert.ok(!alarms.includes(ids.room), 'the deleted room has no alarm');
 }
 
-test('the live object forgets the deleted room: reuse without a restart starts at seq 1', { timeout: 60_000 }, async () => {
+/** Bob reads `room` up to `seq` (his receipt comes back once the cursor is stored). */
+async function readUpTo(bob, seq) {
+  bob.send({ type: 'read', seq });
+  await bob.next((f) => f.type === 'read' && f.user_id === 'bob' && f.seq === seq);
+}
+
+test('the live object forgets the deleted room: reuse without a restart starts at seq 1, unread counts too', { timeout: 60_000 }, async () => {
   const server = await startServer();
+  const unreadOfBob = async () => (await admin(server).get('/users/bob/unread')).body;
   try {
     const room = 'reused-live';
     const a = await join(server, room, 'alice');
+    const bob = await join(server, room, 'bob');
     for (let i = 0; i < 5; i++) await post(a, { i });
-    await deleteWith(server, room, [a]);
-    await reusedFromSeqOne(server, room, 'bob');
+    // Bob's 3 unread prove the registry knows both his cursor and the room's count of 5.
+    await readUpTo(bob, 2);
+    await eventually(unreadOfBob, { rooms: { [room]: 3 } });
+    await deleteWith(server, room, [a, bob]);
+    // The registry forgets bob's cursor there and the room's message count.
+    await eventually(unreadOfBob, { rooms: {} });
+    await reusedFromSeqOne(server, room, 'erin');
+    const again = await join(server, room, 'bob');
+    await readUpTo(again, 1);
+    for (const n of [2, 3]) assert.equal((await admin(server).post(`/rooms/${room}/messages`, { data: { n } })).body.seq, n);
+    await eventually(unreadOfBob, { rooms: { [room]: 2 } });
+    again.close();
     // Deleting a room nobody uses is a 200 that closes nothing.
     assert.deepEqual((await admin(server).call('DELETE', '/rooms/never-used')).body, { closed: 0 });
   } finally {

@@ -152,6 +152,7 @@ impl UserRegistry {
                 messages,
                 cursors,
             } => return self.read_states(&room, messages, cursors),
+            RegistryRequest::RoomDeleted { room, .. } => return self.room_deleted(&room),
             RegistryRequest::RoomMessages { rooms } => {
                 let counts = self.room_messages(&rooms)?;
                 return json_response(200, serde_json::to_string(&counts)?);

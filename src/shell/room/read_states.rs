@@ -167,7 +167,7 @@ fn read(
 }
 
 /// One report, retried once; a failure is logged (the next change reports afresh).
-async fn send(env: &Env, request: &RegistryRequest) {
+pub(super) async fn send(env: &Env, request: &RegistryRequest) {
     for attempt in 0..2 {
         let sent = calls::call_registry(env, request).await;
         match sent.as_ref().map(calls::ok) {
