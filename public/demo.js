@@ -212,6 +212,7 @@ function removal(c) {
     case 4003: return `You were removed from this room by a moderator.${why} You may join again later: reload the page.`;
     case 4004: return `You were banned from this room.${why} You cannot join it again while the ban lasts.`;
     case 4005: return `Your access was revoked.${why} You need to sign in again (a new token) to come back.`;
+    case 4006: return 'This room was deleted by an operator, with its history. Joining it again starts a new, empty room.';
     default: return `The server closed the connection: ${c.reason} (${c.code}).${why}`;
   }
 }
@@ -367,7 +368,7 @@ function wireRoom(handle, active) {
       // The token ran out before it could be renewed in place: the client reconnects with a new one.
       addEvent('your session expired — reconnecting with a new token…');
       explainedLoss = true;
-    } else if (d.code === 4003 || d.code === 4004 || d.code === 4005) {
+    } else if (d.code === 4003 || d.code === 4004 || d.code === 4005 || d.code === 4006) {
       // Removed: the `closed` handler below says so.
     } else if (d.code === 1008) addEvent(`the server closed the connection: ${d.reason || 'policy violation'} (1008)`, { problem: true });
     else if (d.reason && d.code !== 1000 && d.code !== 4000) addEvent(`the server closed the connection: ${d.reason} (${d.code})`, { problem: true });

@@ -22,7 +22,7 @@ import { later } from './timers.js';
 import { fitsProtocol, socketTarget, type SocketTarget } from './urls.js';
 
 /** Why the server removed the connection, by close code: the state's reason. */
-const REMOVED: Record<number, StateReason> = { 4003: 'kicked', 4004: 'banned', 4005: 'revoked' };
+const REMOVED: Record<number, StateReason> = { 4003: 'kicked', 4004: 'banned', 4005: 'revoked', 4006: 'room_deleted' };
 
 /** The connection's life cycle, for {@link Room}. Not exported from the package. */
 export abstract class Connection {
@@ -127,7 +127,7 @@ export abstract class Connection {
   //
   //   attempt() ──token──▶ socket ──welcome──▶ open ──close/drop──▶ lost() ─▶ scheduleReconnect()
   //     │                    │                     │                  ▲          │ maxRetries: failed
-  //     │ offline: waits     │                     └─ closing 4003/4004/4005 ─▶ end(): closed
+  //     │ offline: waits     │                     └─ closing 4003-4006 ─▶ end(): closed
   //     │ for online         └── closed/timeout before welcome ───────┴─▶ attemptFailed(): fresh
   //     ▼                        token next time; probe → refusal → refused() → failed
   //   (idle: autoConnect false, until open())
@@ -261,7 +261,7 @@ export abstract class Connection {
 
   /**
    * The current connection was closed by the server (its `closing` frame, or the close event),
-   * or by the network: 4003/4004/4005 end the handle; 4001 (the token expired) reconnects with
+   * or by the network: 4003/4004/4005/4006 end the handle; 4001 (the token expired) reconnects with
    * a new token; anything else reconnects. `closeWith`: the code to close this side with, when
    * it is not closed yet.
    */

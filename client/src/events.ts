@@ -8,7 +8,7 @@ import type {
 /** A connection ended: closed by the server or the network, or dropped by the client. */
 export interface DisconnectEvent {
   /** The close code: the server's (e.g. 1008 "rate limit exceeded", 4001 `token_expired`,
-   * 4003 `kicked`, 4004 `banned`, 4005 `revoked`), 1006 for a connection that failed or was
+   * 4003 `kicked`, 4004 `banned`, 4005 `revoked`, 4006 `room_deleted`), 1006 for a connection that failed or was
    * cut, or the client's own: 1000 for `close()`, 4000 when it dropped the connection (reason
    * `heartbeat timeout`, `connect timeout`, `offline` or `reconnect`). */
   code: number;
@@ -42,7 +42,8 @@ export type StateReason =
   | 'close' // `close()`: closed
   | 'kicked' // closed by the server: 4003
   | 'banned' // 4004
-  | 'revoked'; // 4005
+  | 'revoked' // 4005
+  | 'room_deleted'; // 4006
 
 /** The state changed (the `statechange` event; the `state` event carries `state` alone). */
 export interface StateChangeEvent {
@@ -83,10 +84,11 @@ export interface FailedEvent {
  * application called `close()`. */
 export interface ClosedEvent {
   /** 4003 (`kicked`: may join again later), 4004 (`banned`: joining is refused while the ban
-   * lasts), 4005 (`revoked`: only a token issued after the revocation is accepted), or 1000
-   * for `close()`. */
+   * lasts), 4005 (`revoked`: only a token issued after the revocation is accepted), 4006
+   * (`room_deleted`: the room and its history were deleted; joining again starts a new room
+   * from seq 1), or 1000 for `close()`. */
   code: number;
-  /** `kicked`, `banned`, `revoked`, or `client closed`. */
+  /** `kicked`, `banned`, `revoked`, `room_deleted`, or `client closed`. */
   reason: string;
   /** The operator's reason, when the server gave one. */
   message?: string;

@@ -5,7 +5,8 @@
  * first welcome, `open` while welcomed, `reconnecting` after a connection was lost, `failed`
  * when the client gave up — the server keeps refusing, or `maxRetries` (see
  * {@link FailedEvent}; `reconnect()` or `open()` tries again) —, `closed` after `close()` or
- * when the server removed the connection (4003 kicked, 4004 banned, 4005 revoked; see
+ * when the server removed the connection (4003 kicked, 4004 banned, 4005 revoked, 4006 room
+ * deleted; see
  * {@link ClosedEvent}) — for good.
  */
 export type State = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed' | 'failed';
@@ -168,7 +169,8 @@ export interface AuthOkFrame {
 }
 
 /** The server is about to close the connection on purpose, with this close code and reason
- * (4001 `token_expired`, 4003 `kicked`, 4004 `banned`, 4005 `revoked`) and the operator's
+ * (4001 `token_expired`, 4003 `kicked`, 4004 `banned`, 4005 `revoked`, 4006 `room_deleted`) and
+ * the operator's
  * `message`, if one was given. */
 export interface ClosingFrame {
   type: 'closing';

@@ -104,7 +104,7 @@ export class Room<T = unknown> extends Connection {
     return this._failure;
   }
 
-  /** Why the handle is `closed`: removed by the server (4003/4004/4005, with the operator's
+  /** Why the handle is `closed`: removed by the server (4003/4004/4005/4006, with the operator's
    * message) or `close()` (undefined while it is not closed). */
   get closeInfo(): ClosedEvent | undefined {
     return this._closeInfo;

@@ -25,7 +25,7 @@ export const CLIENT_DROP = 4000;
  * frame). */
 export const TOKEN_EXPIRED = 4001;
 /** After these the handle stops: reconnecting would be refused, or is not wanted. */
-export const FINAL_CLOSES: readonly number[] = [4003, 4004, 4005]; // kicked, banned, revoked
+export const FINAL_CLOSES: readonly number[] = [4003, 4004, 4005, 4006]; // kicked, banned, revoked, room_deleted
 
 export function closeQuietly(ws: SocketLike, code: number, reason: string): void {
   try {

@@ -1,6 +1,6 @@
 // Sessions that end. The token refreshed in place on `token_expiring` (getToken, then
 // an `auth` frame; retried a bounded number of times; the connection kept), 4001 reconnects
-// with a new token and resumes, 4003/4004/4005 stop the handle with a `closed` event — acted on
+// with a new token and resumes, 4003/4004/4005/4006 stop the handle with a `closed` event — acted on
 // at the `closing` frame, since the close event itself may come seconds later.
 import { test, mock, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -290,12 +290,13 @@ test('closing 4001 with a fixed token (no getToken): failed with token_expired, 
   room.close();
 });
 
-// ---- 4003/4004/4005: removed -----------------------------------------------------------------
+// ---- 4003/4004/4005/4006: removed --------------------------------------------------------------
 
 for (const [code, reason, message] of [
   [4003, 'kicked', 'spamming the lobby'],
   [4004, 'banned', 'ban evasion'],
   [4005, 'revoked', undefined],
+  [4006, 'room_deleted', undefined],
 ] as const) {
   test(`closing ${code} (${reason}): the handle stops at once, emits closed with code, reason and message, rejects pending publishes, never reconnects`, async () => {
     mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });

@@ -24,6 +24,7 @@ pub(super) const PATHS: &[&str] = &[
     WEBHOOKS_RETRY,
     ERASE,
     ERASURE,
+    ROOM_DELETED,
 ];
 const ONLINE: &str = "/registry/online";
 const REPORT: &str = "/registry/report";
@@ -39,6 +40,7 @@ const WEBHOOKS_DEAD: &str = "/registry/webhooks/dead";
 const WEBHOOKS_RETRY: &str = "/registry/webhooks/retry";
 const ERASE: &str = "/registry/erase";
 const ERASURE: &str = "/registry/erasure";
+const ROOM_DELETED: &str = "/registry/room-deleted";
 
 /// A call to a registry shard: about one user (routed by the user's shard), or a room's
 /// presence reports for several users of one shard, batched.
@@ -86,6 +88,13 @@ pub enum RegistryRequest {
     WebhooksRetry {
         shard: u32,
     },
+    /// `room` was deleted (`DELETE /rooms/{room}`): shard `shard` forgets what it keeps of it
+    /// for the unread counts — the room's message count and its users' cursors there — which
+    /// only ever grow, so a reused name would otherwise inherit them. Answers 200.
+    RoomDeleted {
+        room: String,
+        shard: u32,
+    },
 }
 
 /// The answer to [`RegistryRequest::Online`].
@@ -113,7 +122,8 @@ impl RegistryRequest {
             }
             RegistryRequest::Online { shard }
             | RegistryRequest::WebhooksDead { shard, .. }
-            | RegistryRequest::WebhooksRetry { shard } => *shard,
+            | RegistryRequest::WebhooksRetry { shard }
+            | RegistryRequest::RoomDeleted { shard, .. } => *shard,
             RegistryRequest::ReadStates {
                 room,
                 cursors,
@@ -207,6 +217,11 @@ impl Call for RegistryRequest {
             RegistryRequest::WebhooksRetry { shard } => {
                 return InternalRequest::new(Method::Post, WEBHOOKS_RETRY).param("shard", shard)
             }
+            RegistryRequest::RoomDeleted { room, shard } => {
+                return InternalRequest::new(Method::Post, ROOM_DELETED)
+                    .param("shard", shard)
+                    .param("room", room)
+            }
             RegistryRequest::User { user, call } => (user, call),
         };
         let req = |method, path| InternalRequest::new(method, path).param("user", user);
@@ -233,7 +248,7 @@ impl Call for RegistryRequest {
 
     fn from_request(mut req: InternalRequest) -> Result<Self, ChatError> {
         match req.path {
-            ONLINE | WEBHOOKS_DEAD | WEBHOOKS_RETRY => return shard_request(&req),
+            ONLINE | WEBHOOKS_DEAD | WEBHOOKS_RETRY | ROOM_DELETED => return shard_request(&req),
             REPORT | READ_STATES | ROOM_MESSAGES => return room_request(&mut req),
             _ => {}
         }
@@ -302,6 +317,14 @@ fn shard_request(req: &InternalRequest) -> Result<RegistryRequest, ChatError> {
             limit: req.number("limit")?,
         },
         WEBHOOKS_RETRY => RegistryRequest::WebhooksRetry { shard },
+        ROOM_DELETED => RegistryRequest::RoomDeleted {
+            room: req
+                .text("room")
+                .ok()
+                .filter(|r| crate::common::names::is_valid_room(r))
+                .ok_or_else(|| bad("invalid room"))?,
+            shard,
+        },
         _ => RegistryRequest::Online { shard },
     })
 }
@@ -471,6 +494,12 @@ mod tests {
             counter_shard("lobby", &ShardHash::Public)
         );
         round_trip(rooms);
+        let deleted = RegistryRequest::RoomDeleted {
+            room: "lobby".into(),
+            shard: 7,
+        };
+        assert_eq!(deleted.shard(&ShardHash::Public), 7);
+        round_trip(deleted);
         let mut bad_user = counts_only.to_request();
         bad_user.body = Some(r#"[{"user":"","seq":1,"base":1}]"#.into());
         assert!(RegistryRequest::from_request(bad_user).is_err());

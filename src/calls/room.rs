@@ -27,6 +27,7 @@ pub(super) const PATHS: &[&str] = &[
     ERASE_USER,
     WEBHOOKS_DEAD,
     WEBHOOKS_RETRY,
+    DELETE_ROOM,
 ];
 const CONNECT: &str = "/room/connect";
 const PUBLISH: &str = "/room/publish";
@@ -48,6 +49,7 @@ const DELETE_MESSAGE: &str = "/room/delete-message";
 const ERASE_USER: &str = "/room/erase-user";
 const WEBHOOKS_DEAD: &str = "/room/webhooks-dead";
 const WEBHOOKS_RETRY: &str = "/room/webhooks-retry";
+const DELETE_ROOM: &str = "/room/delete";
 
 /// A call to the room object of `room`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +153,10 @@ pub enum RoomCall {
     /// `POST /rooms/{room}/webhooks/dead/retry`: every dead batch back into the outbox, ahead
     /// of what waits there. Answers `{"requeued":events,"batches":n}`.
     WebhooksRetry,
+    /// `DELETE /rooms/{room}`: every connection closed 4006 (`room_deleted`), the room's
+    /// storage erased whole, its registries and stats shard told; the name starts again from
+    /// seq 1. Answers [`super::ClosedCount`].
+    DeleteRoom,
 }
 
 /// `ban` as a parameter: absent, `forever`, or seconds.
@@ -220,6 +226,7 @@ impl Call for RoomRequest {
             DeleteMessage { seq } => req(Method::Post, DELETE_MESSAGE).param("seq", seq),
             WebhooksDead { limit } => req(Method::Get, WEBHOOKS_DEAD).param("limit", limit),
             WebhooksRetry => req(Method::Post, WEBHOOKS_RETRY),
+            DeleteRoom => req(Method::Post, DELETE_ROOM),
             _ => moderation_request(req(Method::Post, ""), &self.call),
         }
     }
@@ -278,6 +285,7 @@ impl Call for RoomRequest {
                 limit: req.number("limit")?,
             },
             WEBHOOKS_RETRY => WebhooksRetry,
+            DELETE_ROOM => DeleteRoom,
             _ => moderation_call(&req)?,
         };
         Ok(RoomRequest { room, call })
@@ -479,6 +487,7 @@ mod tests {
             },
             RoomCall::WebhooksDead { limit: 20 },
             RoomCall::WebhooksRetry,
+            RoomCall::DeleteRoom,
         ];
         for call in calls {
             round_trip(RoomRequest {

@@ -3,6 +3,7 @@
 //! [`crate::auth`]'s, shared with the rooms' refresh in place).
 
 pub mod auth;
+pub mod export;
 pub mod moderation_api;
 pub mod routes;
 pub mod server_api;

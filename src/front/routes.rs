@@ -21,13 +21,15 @@ pub enum Route<'a> {
     DevMeter,
     /// `GET /rooms/{room}/ws` (WebSocket upgrade)
     RoomSocket(&'a str),
-    /// `GET /rooms/{room}` (admin)
+    /// `GET /rooms/{room}` (admin), `DELETE /rooms/{room}` (admin: the room is deleted)
     RoomInfo(&'a str),
     /// `GET /rooms/{room}/members?after=U&limit=L` (admin, or a user token that may join)
     RoomMembers(&'a str),
     /// `POST /rooms/{room}/messages` (admin), `GET /rooms/{room}/messages` (history: admin or
     /// a user token that may join the room)
     RoomMessages(&'a str),
+    /// `GET /rooms/{room}/export?since=N` (admin): the room's log as NDJSON
+    RoomExport(&'a str),
     /// `GET /users/{user}` (admin); `None` when the segment is not valid percent-encoded UTF-8
     UserInfo(Option<String>),
     /// `POST /users/{user}/messages` (admin)
@@ -79,6 +81,7 @@ impl Route<'_> {
         match self {
             Route::RoomMessages(_) => !is_get,
             Route::RoomInfo(_)
+            | Route::RoomExport(_)
             | Route::UserInfo(_)
             | Route::UserMessages(_)
             | Route::ConnectionMessages(_)
@@ -120,6 +123,7 @@ pub fn route(path: &str) -> Route<'_> {
         ["rooms", room, "ws"] => Route::RoomSocket(room),
         ["rooms", room] => Route::RoomInfo(room),
         ["rooms", room, "messages"] => Route::RoomMessages(room),
+        ["rooms", room, "export"] => Route::RoomExport(room),
         ["users", user] => Route::UserInfo(decode(user)),
         ["users", user, "messages"] => Route::UserMessages(decode(user)),
         ["connections", id, "messages"] => Route::ConnectionMessages(id),
@@ -160,6 +164,7 @@ mod tests {
         assert_eq!(route("/dev/rooms/x/debug"), Route::DevRoomDebug("x"));
         assert_eq!(route("/rooms/lobby"), Route::RoomInfo("lobby"));
         assert_eq!(route("/rooms/lobby/messages"), Route::RoomMessages("lobby"));
+        assert_eq!(route("/rooms/lobby/export"), Route::RoomExport("lobby"));
         assert_eq!(
             route("/users/al%C3%A9"),
             Route::UserInfo(Some("alé".into()))
@@ -210,6 +215,8 @@ mod tests {
         for admin in [
             "/connections/r.00/disconnect",
             "/rooms/x/kick",
+            "/rooms/x/export",
+            "/rooms/x",
             "/rooms/x/bans",
             "/rooms/x/bans/u",
             "/users/u/disconnect",

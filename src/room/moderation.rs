@@ -145,6 +145,32 @@ impl<H> Room<H> {
         self.moderated(removal, event)
     }
 
+    /// `DELETE /rooms/{room}`: every connection gets `closing` 4006 (`room_deleted`), then is
+    /// closed, then what any close causes follows (presence, counts, the registry). All the
+    /// `closing` frames and closes go before any close's bookkeeping, so no connection hears
+    /// another's `leave` on its way out. (The caller erases the room's storage after.)
+    pub fn delete_room(&mut self) -> Removal {
+        let ids: Vec<String> = self.index.iter().map(|(id, _)| id.to_owned()).collect();
+        let reason = CloseReason::RoomDeleted;
+        let closing = ServerFrame::Closing {
+            code: reason.code(),
+            reason: reason.reason(),
+            message: None,
+        };
+        let mut actions = vec![Action::send(Recipients::AllExcept(None), closing.to_json())];
+        actions.extend(ids.iter().map(|id| Action::Close {
+            connection_id: id.clone(),
+            reason,
+        }));
+        for id in &ids {
+            actions.extend(self.close(id).actions);
+        }
+        Removal {
+            closed: ids.len(),
+            actions,
+        }
+    }
+
     /// Remembers a revocation (the latest `before` wins) without closing anything.
     pub fn learn_revocation(&mut self, user_id: &str, before: u64) {
         let known = self.revocations.entry(user_id.to_owned()).or_insert(before);
@@ -256,6 +282,42 @@ mod tests {
         let d = r.disconnect("b1", None);
         assert_eq!(closes(&d.actions), [("b1".into(), CloseReason::Kicked)]);
         assert!(r.index().is_empty());
+    }
+
+    #[test]
+    fn deleting_the_room_closes_everyone_4006_after_their_closing_frame() {
+        let mut r = room();
+        join(&mut r, "a1", "alice", None);
+        join(&mut r, "a2", "alice", None);
+        join(&mut r, "b1", "bob", None);
+        let d = r.delete_room();
+        assert_eq!(d.closed, 3);
+        let mut closed = closes(&d.actions);
+        closed.sort_by(|a, b| a.0.cmp(&b.0));
+        let want = ["a1", "a2", "b1"].map(|c| (c.to_owned(), CloseReason::RoomDeleted));
+        assert_eq!(closed, want);
+        let Action::Send { to, frame } = &d.actions[0] else {
+            panic!("the closing frame goes first: {:?}", d.actions[0]);
+        };
+        assert_eq!(to, &Recipients::AllExcept(None));
+        assert_eq!(
+            frame,
+            r#"{"type":"closing","code":4006,"reason":"room_deleted"}"#
+        );
+        let first_count = d
+            .actions
+            .iter()
+            .position(|a| matches!(a, Action::UserCount { .. }));
+        let last_close = d
+            .actions
+            .iter()
+            .rposition(|a| matches!(a, Action::Close { .. }));
+        assert!(
+            last_close < first_count,
+            "every close before any bookkeeping"
+        );
+        assert!(r.index().is_empty());
+        assert_eq!(r.delete_room().closed, 0);
     }
 
     #[test]

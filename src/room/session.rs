@@ -41,6 +41,9 @@ pub enum CloseReason {
     Banned,
     /// 4005: the user's tokens were revoked.
     Revoked,
+    /// 4006: the room was deleted (`DELETE /rooms/{room}`): its log and everything else it
+    /// kept are gone; the name may be used again, from seq 1.
+    RoomDeleted,
 }
 
 impl CloseReason {
@@ -51,6 +54,7 @@ impl CloseReason {
             CloseReason::Kicked => 4003,
             CloseReason::Banned => 4004,
             CloseReason::Revoked => 4005,
+            CloseReason::RoomDeleted => 4006,
         }
     }
 
@@ -62,6 +66,7 @@ impl CloseReason {
             CloseReason::Kicked => "kicked",
             CloseReason::Banned => "banned",
             CloseReason::Revoked => "revoked",
+            CloseReason::RoomDeleted => "room_deleted",
         }
     }
 }
@@ -546,6 +551,7 @@ mod tests {
             (CloseReason::Kicked, 4003, "kicked"),
             (CloseReason::Banned, 4004, "banned"),
             (CloseReason::Revoked, 4005, "revoked"),
+            (CloseReason::RoomDeleted, 4006, "room_deleted"),
         ];
         for (r, code, text) in all {
             assert_eq!((r.code(), r.reason()), (code, text));

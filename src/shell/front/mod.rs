@@ -9,6 +9,7 @@
 //! - [`server_api`]: the admin HTTP API (posts, counts, the rooms' dead letters) and history
 //!   and member reads;
 //! - [`moderation_api`]: disconnect, kick, ban, unban, revoke;
+//! - [`export`]: `GET /rooms/{room}/export`, the room's log streamed as NDJSON;
 //! - [`chat`]: a message's deletion and the unread counts across rooms;
 //! - [`registry_dead`]: the registry shards' dead letters;
 //! - [`auth`]: user tokens, the admin token, and the `DEV_MODE` token endpoint;
@@ -17,6 +18,7 @@
 
 mod auth;
 mod chat;
+mod export;
 mod ip_limit;
 mod moderation_api;
 mod registry_dead;

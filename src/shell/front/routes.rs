@@ -1,7 +1,7 @@
 //! The front worker's dispatch: each route of [`crate::front::routes`] to the handler that
 //! answers it, after the admin check the route asks for; `DEV_MODE` routes first.
 
-use super::{auth, chat, moderation_api, registry_dead, server_api, socket};
+use super::{auth, chat, export, moderation_api, registry_dead, server_api, socket};
 use crate::calls::RoomCall;
 use crate::common::error::ErrorCode;
 use crate::common::names::is_valid_room;
@@ -33,6 +33,9 @@ async fn dispatch(req: Request, url: &Url, route: Route<'_>, env: &Env) -> Resul
         (Method::Get, Route::Health) => json_response(200, r#"{"ok":true}"#.into()),
         (_, Route::RoomSocket(room)) => socket::room_socket(req, url, env, room).await,
         (Method::Get, Route::RoomInfo(room)) => server_api::room_info(env, room).await,
+        (Method::Delete, Route::RoomInfo(room)) => {
+            server_api::room_call(env, room, RoomCall::DeleteRoom).await
+        }
         (Method::Post, Route::RoomMessages(room)) => server_api::post_to_room(req, env, room).await,
         (Method::Get, Route::RoomMembers(room)) => {
             server_api::room_members(&req, url, env, room).await
@@ -40,6 +43,7 @@ async fn dispatch(req: Request, url: &Url, route: Route<'_>, env: &Env) -> Resul
         (Method::Get, Route::RoomMessages(room)) => {
             server_api::room_history(&req, url, env, room).await
         }
+        (Method::Get, Route::RoomExport(room)) => export::export(url, env, room).await,
         (Method::Get, Route::UserInfo(user)) => server_api::user_info(env, user).await,
         (Method::Post, Route::UserMessages(user)) => server_api::post_to_user(req, env, user).await,
         (Method::Post, Route::ConnectionMessages(id)) => {

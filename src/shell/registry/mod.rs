@@ -167,6 +167,7 @@ impl UserRegistry {
                 self.note_authors(&room, &authors)?;
                 return self.read_states(&room, messages, cursors);
             }
+            RegistryRequest::RoomDeleted { room, .. } => return self.room_deleted(&room),
             RegistryRequest::RoomMessages { rooms } => {
                 let counts = self.room_messages(&rooms)?;
                 return json_response(200, serde_json::to_string(&counts)?);

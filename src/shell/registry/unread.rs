@@ -68,6 +68,21 @@ impl UserRegistry {
         json_response(200, "{}".into())
     }
 
+    /// A deleted room: its count and its cursors here are dropped (tables that do not exist
+    /// are not created: a shard with nothing of the room stores nothing).
+    pub(super) fn room_deleted(&self, room: &str) -> Result<Response> {
+        let sql = sql(self);
+        for (table, statement) in [
+            ("room_messages", "DELETE FROM room_messages WHERE room = ?"),
+            ("cursors", "DELETE FROM cursors WHERE room = ?"),
+        ] {
+            if has_table(&sql, table)? {
+                sql.exec(statement, vec![room.into()])?;
+            }
+        }
+        json_response(200, "{}".into())
+    }
+
     /// The counts this shard keeps of `rooms`.
     pub(super) fn room_messages(&self, rooms: &[String]) -> Result<BTreeMap<String, u64>> {
         #[derive(Deserialize)]

@@ -91,6 +91,12 @@ impl ChatRoom {
 
     /// Makes sure an age-retention wake exists, once per instance: at the latest when a message
     /// stored now expires (the alarm then recomputes from the oldest message).
+    /// The room's storage (its alarm with it) was erased: this instance knows of no alarm.
+    pub(super) fn forget_alarm(&self) {
+        self.alarm.scheduled.set(None);
+        self.alarm.retention_checked.set(false);
+    }
+
     pub(super) fn ensure_retention_alarm(&self) {
         let max_age = self.config.retention.max_age_ms;
         if self.alarm.retention_checked.replace(true) || max_age == 0 {

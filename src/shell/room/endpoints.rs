@@ -72,6 +72,7 @@ impl ChatRoom {
             } => self.revoke(&room, &user, before, reason.as_deref()),
             RoomCall::DeleteMessage { seq } => self.delete_message(&room, seq),
             RoomCall::EraseUser { user } => self.erase_user(&room, &user),
+            RoomCall::DeleteRoom => self.delete_room(&room).await,
             c @ (RoomCall::WebhooksDead { .. } | RoomCall::WebhooksRetry) => self.webhook_call(c),
         }
     }

@@ -26,6 +26,8 @@
 //! - [`forward`]: `direct`s this room cannot deliver itself;
 //! - [`moderation`]: operators' calls (disconnect, kick, ban, revoke) and the checks a new
 //!   connection must pass (not banned, token not revoked); [`moderation_store`]: their rows;
+//! - [`deletion`]: `DELETE /rooms/{room}` — everyone closed 4006, the storage erased whole,
+//!   the instance's memory of it dropped, so the name starts again from seq 1;
 //! - [`reports`]: fire-and-forget bookkeeping — a user's presence here beginning or ending to
 //!   the user's registry shard (batched per shard by [`registry_queue`]), the room's total to
 //!   its stats shard (coalesced); [`read_states`]: what the unread counts across rooms need;
@@ -43,6 +45,7 @@
 
 mod alarm;
 mod deferral;
+mod deletion;
 mod endpoints;
 mod forward;
 mod log;

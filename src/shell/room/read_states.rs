@@ -115,6 +115,12 @@ impl ChatRoom {
         }
     }
 
+    /// The room was deleted: its message count starts again from 0, and nothing is pending.
+    pub(super) fn forget_read_states(&self) {
+        self.read_states.messages.set(0);
+        self.read_states.pending.borrow_mut().clear();
+    }
+
     /// `DELETE /rooms/{room}/messages/{seq}`.
     pub(super) fn delete_message(&self, room: &str, target: u64) -> Result<Response> {
         let deleted = self.run_step(room, |r, log| {
@@ -223,7 +229,7 @@ fn read(
 }
 
 /// One report, retried once; a failure is logged (the next change reports afresh).
-async fn send(env: &Env, request: &RegistryRequest) {
+pub(super) async fn send(env: &Env, request: &RegistryRequest) {
     for attempt in 0..2 {
         let sent = calls::call_registry(env, request).await;
         match sent.as_ref().map(calls::ok) {

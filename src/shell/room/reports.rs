@@ -120,6 +120,18 @@ impl ChatRoom {
     }
 }
 
+impl ChatRoom {
+    /// The room was deleted: its stats shard drops its row now (a count of 0 is a removal),
+    /// awaited, so `/stats` follows by the time the deletion is answered. A failure is logged;
+    /// the shard converges when the name is used again.
+    pub(super) async fn report_room_gone(&self, room: &str) {
+        let version = self.reports.versions.borrow_mut().next(now_ms());
+        if let Err(e) = report_to_shard(&self.env, room, 0, version).await {
+            worker::console_warn!("stats report of a deleted room failed: {e}");
+        }
+    }
+}
+
 /// After a coalesced report completed: waits the reporting interval (changes meanwhile are
 /// folded into one), then says whether to send again.
 pub async fn again(flight: &Cell<CoalescedReport>) -> bool {

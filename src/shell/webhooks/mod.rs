@@ -99,6 +99,14 @@ impl Webhooks {
         }
     }
 
+    /// The object's storage was erased whole (a room deleted): nothing waits any more, and
+    /// the tables are looked for afresh when an event comes.
+    pub fn forget_storage(&self) {
+        self.store.forget();
+        self.run.retry_at.set(0);
+        self.pending.borrow_mut().clear();
+    }
+
     pub fn config(&self) -> &WebhookConfig {
         &self.config
     }

@@ -71,6 +71,12 @@ fn nullable(v: Option<u64>) -> SqlStorageValue {
 }
 
 impl OutboxStore {
+    /// The object's storage was erased: what this instance knew of the tables no longer holds.
+    pub(super) fn forget(&self) {
+        self.exists.set(None);
+        self.backlog.set(None);
+    }
+
     pub fn new(sql: Sql) -> Self {
         OutboxStore {
             sql,
