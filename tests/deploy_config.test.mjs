@@ -33,3 +33,13 @@ test('the deploy config never enables DEV_MODE or commits secrets', () => {
     assert.equal(config.vars?.[name], undefined, `${name} must not be in wrangler.toml [vars]`);
   }
 });
+
+test('Workers Logs are on, every line kept; the METRICS dataset is offered but off', async () => {
+  assert.equal(config.observability?.enabled, true, '[observability] enabled = true');
+  assert.equal(config.observability?.head_sampling_rate, 1, 'every line (we log no message, no refusal)');
+  // Off by default: deploying must not need an Analytics Engine dataset.
+  assert.deepEqual(config.analytics_engine_datasets ?? [], []);
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(path.join(ROOT, 'wrangler.toml'), 'utf8');
+  assert.match(text, /^# \[\[analytics_engine_datasets\]\]\n# binding = "METRICS"\n# dataset = "edge_chat"$/m);
+});

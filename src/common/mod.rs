@@ -5,5 +5,6 @@ pub mod alarm;
 pub mod config;
 pub mod connection_id;
 pub mod error;
+pub mod log;
 pub mod meter;
 pub mod names;

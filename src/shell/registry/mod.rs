@@ -40,7 +40,9 @@ use crate::registry::TOMBSTONE_TTL_MS;
 use crate::shell::calls;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::http::{error, error_response, json_response};
+use crate::shell::common::log;
 use crate::shell::common::sql::Sql;
+use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -116,7 +118,10 @@ impl DurableObject for UserRegistry {
         // wake), then the revocation pushes due (which only ever move it earlier).
         let answer = self.on_alarm().await;
         if let Err(e) = self.retry_revocation_pushes().await {
-            worker::console_error!("retrying revocation pushes failed: {e}");
+            log::error(
+                "revocation_push_retry_failed",
+                json!({"shard": self.shard.get(), "detail": e.to_string()}),
+            );
         }
         answer
     }
@@ -234,7 +239,7 @@ impl UserRegistry {
                 worker::Delay::from(std::time::Duration::ZERO).await;
                 pending.settle(&store, &users);
                 if let Err(e) = seen.flush(now_ms()) {
-                    worker::console_error!("last-seen times were not stored: {e}");
+                    log::error("last_seen_not_stored", json!({"detail": e.to_string()}));
                 }
                 purge_tombstones(&store, &purged);
             });
@@ -330,6 +335,6 @@ fn purge_tombstones(store: &ShardStore, purged: &Cell<u64>) {
     purged.set(now);
     let cutoff = now.saturating_sub(TOMBSTONE_TTL_MS) * 1024;
     if let Err(e) = store.purge_tombstones(cutoff) {
-        worker::console_warn!("purging registry tombstones failed: {e}");
+        log::warn("tombstone_purge_failed", json!({"detail": e.to_string()}));
     }
 }

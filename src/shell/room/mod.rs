@@ -64,6 +64,7 @@ use crate::shell::common::env::{now_ms, random_hex};
 use crate::shell::common::sql::Sql;
 use alarm::AlarmClock;
 use reports::Reports;
+use serde_json::json;
 use turn::{SharedRoom, TurnQueue};
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
@@ -177,7 +178,10 @@ impl ChatRoom {
         let room = crate::common::connection_id::room_of(&me.connection_id).unwrap_or_default();
         let closed = self.run_step(room, |r, _| (r.close(&me.connection_id).actions, ()));
         if let Err(e) = closed {
-            worker::console_error!("room could not load to forget a socket: {e}");
+            crate::shell::common::log::error(
+                "close_not_processed",
+                json!({"room": room, "detail": e.to_string()}),
+            );
         }
     }
 }

@@ -5,12 +5,14 @@ use super::Run;
 use crate::shell::common::alarm::AlarmRef;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::incident;
+use crate::shell::common::log;
 use crate::webhooks::{
     after_failure, attempts_by_age, schedule_span_ms, signature, NextStep, WebhookConfig,
     MAX_RESPONSE_BYTES, SIGNATURE_HEADER, TIMEOUT_MS,
 };
 use futures::future::{select, Either};
 use futures::StreamExt;
+use serde_json::json;
 use std::rc::Rc;
 use std::time::Duration;
 use worker::{
@@ -65,7 +67,10 @@ impl Delivery {
                 Err(why) if self.run.requeues.get() != requeues => {
                     // Dead letters were re-queued in front while this POST was out: they start
                     // on a fresh schedule, at once, and this batch waits behind them on it.
-                    worker::console_warn!("webhook attempt failed ({why}) during a re-queue");
+                    log::warn(
+                        "webhook_attempt_failed",
+                        json!({"during_requeue": true, "detail": why}),
+                    );
                     state = RetryState::default();
                 }
                 Err(why) => match self.failed(&batch, state.attempts + 1, &why) {
@@ -84,7 +89,10 @@ impl Delivery {
         let c = &self.config;
         match after_failure(attempts, c.max_attempts, now, c.retry_scale) {
             NextStep::Retry { attempts, at } => {
-                worker::console_warn!("webhook attempt {attempts} failed ({why}); next at {at}");
+                log::warn(
+                    "webhook_attempt_failed",
+                    json!({"attempts": attempts, "next_at": at, "detail": why}),
+                );
                 self.store.set_retry_state(RetryState {
                     attempts,
                     retry_at: at,

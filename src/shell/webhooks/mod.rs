@@ -60,9 +60,8 @@ thread_local! {
 /// per event — the events wait in the outbox until the setting is fixed.
 fn refused_once(refusal: Refusal) {
     if !REFUSAL_LOGGED.with(|logged| logged.replace(true)) {
-        let line =
-            serde_json::json!({"level": "error", "what": "webhooks", "detail": refusal.message()});
-        worker::console_error!("{line}");
+        let detail = serde_json::json!({"detail": refusal.message()});
+        crate::shell::common::log::error("webhooks_refused", detail);
     }
 }
 
