@@ -7,4 +7,5 @@ pub mod connection_id;
 pub mod error;
 pub mod log;
 pub mod meter;
+pub mod metrics;
 pub mod names;

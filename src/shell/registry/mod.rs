@@ -36,6 +36,7 @@ use crate::calls::{
 };
 use crate::common::error::ErrorCode;
 use crate::common::meter::{self, ObjectKind};
+use crate::common::metrics;
 use crate::registry::TOMBSTONE_TTL_MS;
 use crate::shell::calls;
 use crate::shell::common::env::now_ms;
@@ -74,6 +75,8 @@ pub struct UserRegistry {
     injected_failures: Cell<u32>,
     /// Each user's budget of cross-room work done here (directs they send, their unread reads).
     budget: RefCell<crate::registry::limits::CrossRoomBudget>,
+    /// Operator metrics (`METRICS`, optional): written after requests and alarms.
+    obs: crate::shell::common::metrics::TallyObs<{ metrics::REGISTRY_DOUBLES.len() }>,
 }
 
 /// Expired tombstones are purged at most this often (a scan of the shard's table).
@@ -86,7 +89,8 @@ impl DurableObject for UserRegistry {
         let store = Rc::new(ShardStore::new(sql.clone()));
         let config = &crate::shell::common::env::settings(&env).config;
         let seen = Rc::new(seen::Seen::new(sql.clone(), &config.webhooks));
-        let webhooks = super::webhooks::Webhooks::new(&config.webhooks, sql);
+        let webhooks = super::webhooks::Webhooks::new(&config.webhooks, sql).with_metrics(&env);
+        let obs = crate::shell::common::metrics::TallyObs::new(&env);
         UserRegistry {
             state,
             env,
@@ -101,6 +105,7 @@ impl DurableObject for UserRegistry {
             senders: Default::default(),
             budget: Default::default(),
             injected_failures: Cell::new(0),
+            obs,
         }
     }
 
@@ -109,11 +114,15 @@ impl DurableObject for UserRegistry {
         if let Some(fault) = self.dev_fault().await {
             return fault;
         }
-        crate::shell::common::http::or_internal_error("registry request", self.serve(req).await)
+        self.obs.add(metrics::registry::REQUESTS, 1);
+        let answer = self.serve(req).await;
+        self.metrics_flush();
+        crate::shell::common::http::or_internal_error("registry request", answer)
     }
 
     async fn alarm(&self) -> Result<Response> {
         meter::alarm(ObjectKind::Registry);
+        self.obs.add(metrics::registry::ALARMS, 1);
         // One alarm, two sources: the webhooks' turn (which sets the alarm for its own next
         // wake), then the revocation pushes due (which only ever move it earlier).
         let answer = self.on_alarm().await;
@@ -123,6 +132,7 @@ impl DurableObject for UserRegistry {
                 json!({"shard": self.shard.get(), "detail": e.to_string()}),
             );
         }
+        self.metrics_flush();
         answer
     }
 }
@@ -229,6 +239,7 @@ impl UserRegistry {
                 reply.too_many_rooms.insert(r.user);
                 continue;
             }
+            self.obs.add(metrics::registry::PRESENCE_REPORTS, 1);
             schedule |= self.pending.push(room, vec![r]);
         }
         if schedule {
@@ -287,6 +298,15 @@ impl UserRegistry {
         self.budget
             .borrow_mut()
             .charge(&limit, user, cost, now_ms())
+    }
+
+    /// Writes the shard's metrics point if one is due (once its number is known).
+    fn metrics_flush(&self) {
+        if let Some(shard) = self.shard.get().filter(|_| self.obs.is_on()) {
+            let index = format!("registry-{shard}");
+            self.webhooks.name(&index);
+            self.obs.flush(metrics::Kind::Registry, &index);
+        }
     }
 
     /// Test hook, honoured only with `DEV_MODE=1`: `REGISTRY_FAULT=down` makes every registry

@@ -129,6 +129,7 @@ impl ChatRoom {
             Ok(pair) => pair,
             Err(refused) => return Ok(refused),
         };
+        self.obs.count(|c| c.connects += 1);
         let peer = Peer {
             ws: pair.server.clone(),
             batch: o.batch,

@@ -131,6 +131,7 @@ impl ChatRoom {
         // The size is checked before the frame is queued. (workers-rs has already copied the
         // text into Wasm memory, bounded by the runtime's own limit: 1 MiB locally, 32 MiB on
         // Cloudflare; from here on an oversize frame costs nothing more.)
+        self.obs.count(|c| c.bytes_in += incoming_len(&message));
         let frame = match message {
             WebSocketIncomingMessage::String(text)
                 if text.len() > self.config.max_message_bytes =>
@@ -151,8 +152,11 @@ impl ChatRoom {
         let Some(room) = room else {
             return; // the waiting handler's turn will take this frame
         };
+        let arrived = crate::shell::common::env::now_ms();
         worker::Delay::from(std::time::Duration::ZERO).await;
         self.turns.pending.set(false);
+        let waited = crate::shell::common::env::now_ms().saturating_sub(arrived);
+        self.obs.count(|c| c.turn(waited));
         match self.run_turn(&room, TurnKind::Flush, |_, _| (Vec::new(), ())) {
             Ok(((), forwards)) => {
                 self.ensure_retention_alarm();
@@ -215,17 +219,18 @@ impl ChatRoom {
             self.apply(r, log, actions, None, &mut turn);
             // Sent before `f` runs: if `f` closes a socket, that socket still gets the acks
             // and messages of what was accepted while it was connected.
-            send_planned(r, &mut turn.sends);
+            self.sent(send_planned(r, &mut turn.sends));
         }
         let (actions, out) = f(r, log);
         self.apply(r, log, actions, None, &mut turn);
         self.settle_deferred(&mut turn);
-        send_planned(r, &mut turn.sends);
+        self.sent(send_planned(r, &mut turn.sends));
         let durable = log.is_durable();
         turn.messages = log.message_count();
         drop(slot);
         // Still inside the turn's synchronous step: the events commit with its writes.
         self.flush_events();
+        self.obs.end_of_turn(room);
         if turn.counts_changed {
             self.report_room_count();
         }
@@ -259,14 +264,18 @@ impl ChatRoom {
         turn: &mut Turn,
     ) {
         match action {
-            Action::Send { to, frame } => self.queue_send(turn, to, frame),
+            Action::Send { to, frame } => {
+                self.obs
+                    .count(|c| c.queued(&frame, || r.resolve(&to).count()));
+                self.queue_send(turn, to, frame)
+            }
             Action::Replay {
                 connection_id,
                 from,
             } => {
                 // What the connection was sent so far (welcome, gaps) goes out first.
                 self.settle_deferred(turn);
-                send_planned(r, &mut turn.sends);
+                self.sent(send_planned(r, &mut turn.sends));
                 replay(r, log, &connection_id, from);
             }
             a @ (Action::SaveSession { .. } | Action::SaveRooms { .. }) => save_attachment(r, a),
@@ -332,7 +341,8 @@ impl ChatRoom {
             .cloned()
             .or_else(|| sockets::of_connection(&self.state, connection_id));
         if let Some(ws) = ws {
-            close_mid_turn(&ws, sends, reason.code(), reason.reason());
+            self.obs.count(|c| c.disconnects += 1);
+            self.sent(close_mid_turn(&ws, sends, reason.code(), reason.reason()));
         }
     }
 
@@ -431,4 +441,12 @@ fn internal_error(turn: &mut Turn, connection_id: String, id: Option<String>, de
     let incident = incident::report("room", detail);
     let frame = internal_error_frame(&incident, id.as_deref());
     turn.sends.push(Recipients::One(connection_id), frame);
+}
+
+/// The bytes of a received frame (`bytes_in`).
+fn incoming_len(message: &WebSocketIncomingMessage) -> u64 {
+    match message {
+        WebSocketIncomingMessage::String(text) => text.len() as u64,
+        WebSocketIncomingMessage::Binary(bytes) => bytes.len() as u64,
+    }
 }

@@ -21,6 +21,7 @@ mod store;
 use crate::shell::common::alarm::AlarmRef;
 use crate::shell::common::env::{now_ms, random_hex};
 use crate::shell::common::incident;
+use crate::shell::common::metrics::WebhookObs;
 use crate::shell::common::sql::Sql;
 use crate::webhooks::{dead_body, watchdog_ms, Cutoffs, Event, Refusal, WebhookConfig};
 use std::cell::{Cell, RefCell};
@@ -85,6 +86,8 @@ pub struct Webhooks {
     run: Rc<Run>,
     /// Events recorded and not written yet (the current turn's), in order.
     pending: RefCell<Vec<Recorded>>,
+    /// Operator metrics (`METRICS`, optional; [`Self::with_metrics`]).
+    obs: Rc<WebhookObs>,
 }
 
 impl Webhooks {
@@ -95,7 +98,23 @@ impl Webhooks {
             ids: EventIds::new(),
             run: Rc::default(),
             pending: RefCell::default(),
+            obs: Rc::default(),
         }
+    }
+
+    /// Counts deliveries for the `METRICS` binding, if there is one.
+    pub fn with_metrics(mut self, env: &worker::Env) -> Self {
+        self.obs = Rc::new(WebhookObs {
+            tally: crate::shell::common::metrics::TallyObs::new(env),
+            ..WebhookObs::default()
+        });
+        self
+    }
+
+    /// The owner's metrics index (a registry shard's `registry-N`; a room's name is learned
+    /// from the events it records).
+    pub fn name(&self, index: &str) {
+        self.obs.name(index);
     }
 
     pub fn config(&self) -> &WebhookConfig {
@@ -104,6 +123,9 @@ impl Webhooks {
 
     /// Adds `event` to what [`Self::flush`] writes next. `room`: the room it is about.
     pub fn record(&self, room: Option<&str>, event: &Event) {
+        if let Some(room) = room {
+            self.obs.name(room);
+        }
         let at = now_ms();
         self.pending.borrow_mut().push(Recorded {
             event: event.to_json(&self.ids.next(), room, at),
@@ -149,6 +171,7 @@ impl Webhooks {
             store: self.store.clone(),
             run: self.run.clone(),
             alarm: alarm(),
+            obs: self.obs.clone(),
         };
         state.wait_until(task.run());
     }
