@@ -265,8 +265,7 @@ impl ChatRoom {
     ) {
         match action {
             Action::Send { to, frame } => {
-                self.obs
-                    .count(|c| c.queued(&frame, || r.resolve(&to).count()));
+                self.obs.count(|c| c.queued(&frame, || recipients(r, &to)));
                 self.queue_send(turn, to, frame)
             }
             Action::Replay {
@@ -448,5 +447,16 @@ fn incoming_len(message: &WebSocketIncomingMessage) -> u64 {
     match message {
         WebSocketIncomingMessage::String(text) => text.len() as u64,
         WebSocketIncomingMessage::Binary(bytes) => bytes.len() as u64,
+    }
+}
+
+/// How many connections a frame for `to` reaches (`deliveries`): without a pass over the room
+/// for a broadcast, the usual recipients of a message.
+fn recipients(r: &Room<Peer>, to: &Recipients) -> usize {
+    let all = r.index().connection_count();
+    match to {
+        Recipients::AllExcept(None) => all,
+        Recipients::AllExcept(Some(c)) => all - usize::from(r.index().get(c).is_some()),
+        _ => r.resolve(to).count(),
     }
 }
