@@ -33,3 +33,37 @@ test('the deploy config never enables DEV_MODE or commits secrets', () => {
     assert.equal(config.vars?.[name], undefined, `${name} must not be in wrangler.toml [vars]`);
   }
 });
+
+test('Workers Logs are on, every line kept; the METRICS dataset is offered but off', async () => {
+  assert.equal(config.observability?.enabled, true, '[observability] enabled = true');
+  assert.equal(config.observability?.head_sampling_rate, 1, 'every line (we log no message, no refusal)');
+  // Off by default: deploying must not need an Analytics Engine dataset.
+  assert.deepEqual(config.analytics_engine_datasets ?? [], []);
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(path.join(ROOT, 'wrangler.toml'), 'utf8');
+  assert.match(text, /^# \[\[analytics_engine_datasets\]\]\n# binding = "METRICS"\n# dataset = "edge_chat"$/m);
+});
+
+test('docs/operations.md explains every log line the worker writes; the Grafana dashboard parses and queries the dataset', async () => {
+  const { readFile, readdir } = await import('node:fs/promises');
+  const ops = await readFile(path.join(ROOT, 'docs/operations.md'), 'utf8');
+  const whats = new Set();
+  const walk = async (dir) => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (p.endsWith('.rs')) {
+        const text = await readFile(p, 'utf8');
+        for (const m of text.matchAll(/log::(?:warn|error)\(\s*"([^"]+)"/g)) whats.add(m[1]);
+      }
+    }
+  };
+  await walk(path.join(ROOT, 'src'));
+  assert.ok(whats.size >= 15, `found the log call sites (${[...whats]})`);
+  for (const what of whats) assert.ok(ops.includes(`\`${what}\``), `docs/operations.md#logs explains \`${what}\``);
+  const dashboard = JSON.parse(await readFile(path.join(ROOT, 'docs/grafana-dashboard.json'), 'utf8'));
+  assert.ok(dashboard.panels.length >= 8);
+  for (const p of dashboard.panels) {
+    for (const t of p.targets) assert.match(t.query, /FROM edge_chat WHERE blob1 = '(room|front|webhooks|registry)'/, p.title);
+  }
+});

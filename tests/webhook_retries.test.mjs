@@ -203,7 +203,8 @@ test('a re-queued dead batch starts a fresh retry schedule: WEBHOOK_MAX_ATTEMPTS
   const vars = { WEBHOOK_MAX_ATTEMPTS: '3', WEBHOOK_RETRY_SCALE: '0.01' };
   return withLoggedHooks(vars, () => 503, async (server, receiver, api) => {
     const ROOM = 'fresh-schedule';
-    const failures = () => server.logs.join('').match(/webhook attempt \d+ failed/g)?.length ?? 0;
+    // A failure that schedules a retry logs `webhook_attempt_failed` with its `attempts`.
+    const failures = () => server.logs.join('').match(/\{"attempts":\d+[^\n]*"what":"webhook_attempt_failed"\}/g)?.length ?? 0;
     const a = await join(server, ROOM, 'alice');
     const seqs = await publish(a, 1, 'x');
     const [dead] = (await waitForDead(api, ROOM)).batches;

@@ -6,5 +6,7 @@ pub mod config;
 pub mod connection_id;
 pub mod error;
 pub mod heal;
+pub mod log;
 pub mod meter;
+pub mod metrics;
 pub mod names;

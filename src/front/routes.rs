@@ -19,6 +19,9 @@ pub enum Route<'a> {
     /// `GET /dev/meter` (only when `DEV_MODE=1`): what the objects in this isolate were billed
     /// for so far ([`crate::common::meter`]).
     DevMeter,
+    /// `GET /dev/metrics` (only when `DEV_MODE=1`): the operator metrics points this isolate
+    /// handed to the `METRICS` binding ([`crate::common::metrics`]); none without it.
+    DevMetrics,
     /// `GET /rooms/{room}/ws` (WebSocket upgrade)
     RoomSocket(&'a str),
     /// `GET /rooms/{room}` (admin), `DELETE /rooms/{room}` (admin: the room is deleted)
@@ -119,6 +122,7 @@ pub fn route(path: &str) -> Route<'_> {
         ["health"] => Route::Health,
         ["dev", "token"] => Route::DevToken,
         ["dev", "meter"] => Route::DevMeter,
+        ["dev", "metrics"] => Route::DevMetrics,
         ["dev", "rooms", room, "debug"] => Route::DevRoomDebug(room),
         ["rooms", room, "ws"] => Route::RoomSocket(room),
         ["rooms", room] => Route::RoomInfo(room),
@@ -158,6 +162,7 @@ mod tests {
         assert_eq!(route("/health"), Route::Health);
         assert_eq!(route("/dev/token"), Route::DevToken);
         assert_eq!(route("/dev/meter"), Route::DevMeter);
+        assert_eq!(route("/dev/metrics"), Route::DevMetrics);
         assert_eq!(route("/rooms/lobby/ws"), Route::RoomSocket("lobby"));
         assert_eq!(route("/rooms//ws"), Route::RoomSocket(""));
         assert_eq!(route("/rooms/a%20b/ws"), Route::RoomSocket("a%20b"));

@@ -20,8 +20,11 @@ export const IP_LIMIT = { simple: { limit: 600, period: 60 } };
  * Miniflare options for our worker; `vars` override the defaults (`null` removes one).
  * `ipLimit`: the `IP_LIMITER` rate-limit binding (wrangler.toml's by default; `null` for none,
  * as a load generator from one address needs). `inspectorPort` and `log` are for profiling.
+ * `metrics: true` binds the Analytics Engine dataset `METRICS` (off in wrangler.toml, so off
+ * here by default; miniflare's binding accepts and drops the points — with DEV_MODE the worker
+ * lists what it handed it at `GET /dev/metrics`).
  */
-export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LIMIT, inspectorPort, log } = {}) {
+export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LIMIT, inspectorPort, log, metrics = false } = {}) {
   const build = path.join(ROOT, 'build');
   if (!fs.existsSync(path.join(build, 'index.js'))) {
     throw new Error('build/index.js is missing: run `make build` first');
@@ -43,6 +46,7 @@ export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LI
       ...vars,
     }).filter(([, v]) => v !== null)),
     ...(ipLimit ? { ratelimits: { IP_LIMITER: ipLimit } } : {}),
+    ...(metrics ? { analyticsEngineDatasets: { METRICS: { dataset: 'edge_chat' } } } : {}),
     ...(inspectorPort ? { inspectorPort } : {}),
     ...(log ? { log } : {}),
     // The demo page and the client library, served before the worker like Workers assets.

@@ -2,7 +2,9 @@
 //! object that has several reasons to be woken (a room: retention, sessions, webhooks; a
 //! registry shard: webhooks).
 
+use super::log;
 use crate::common::alarm::should_move;
+use serde_json::json;
 use std::cell::Cell;
 use std::rc::Rc;
 use worker::{ScheduledTime, State, Storage};
@@ -35,7 +37,7 @@ pub async fn move_earlier(storage: Storage, scheduled: Scheduled, at_ms: u64) {
     }
     if should_move(current.map(|c| c as u64), at_ms) {
         if let Err(e) = storage.set_alarm(at(at_ms)).await {
-            worker::console_error!("could not set the alarm: {e}");
+            log::error("alarm_not_set", json!({"detail": e.to_string()}));
         }
     }
 }

@@ -7,12 +7,6 @@ use super::env::random_hex;
 /// Logs `detail` (what failed, in our words and the runtime's) and returns the incident id.
 pub fn report(what: &str, detail: &str) -> String {
     let id = random_hex::<6>();
-    let line = serde_json::json!({
-        "level": "error",
-        "incident": id,
-        "what": what,
-        "detail": detail,
-    });
-    worker::console_error!("{line}");
+    super::log::error(what, serde_json::json!({"incident": id, "detail": detail}));
     id
 }

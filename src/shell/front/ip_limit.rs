@@ -5,6 +5,8 @@
 //! Durable Object. A deployment without the binding is not limited per IP.
 
 use crate::common::error::{ChatError, ErrorCode};
+use crate::shell::common::log;
+use serde_json::json;
 use worker::{Env, Request};
 
 /// The binding's name in wrangler.toml.
@@ -30,7 +32,7 @@ pub async fn check(req: &Request, env: &Env) -> Result<(), ChatError> {
         Ok(_) => Ok(()),
         Err(e) => {
             // The limiter is an optimisation against abuse, never a reason to refuse.
-            worker::console_warn!("the IP rate limiter failed; letting the request in: {e}");
+            log::warn("ip_limiter_let_in", json!({"detail": e.to_string()}));
             Ok(())
         }
     }

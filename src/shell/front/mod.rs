@@ -14,12 +14,14 @@
 //! - [`registry_dead`]: the registry shards' dead letters;
 //! - [`auth`]: user tokens, the admin token, and the `DEV_MODE` token endpoint;
 //! - [`ip_limit`]: per-IP limits of upgrades and reads;
+//! - [`metrics`]: what the front counts for the operator (`METRICS`, optional);
 //! - [`request`]: reading query parameters, bearer tokens and bodies.
 
 mod auth;
 mod chat;
 mod export;
 mod ip_limit;
+mod metrics;
 mod moderation_api;
 mod registry_dead;
 mod request;
@@ -45,7 +47,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     if !raw.body_used() && request::has_body(&raw) {
         request::drain(&mut Request::from(raw)).await;
     }
-    crate::shell::common::http::or_internal_error("request", res)
+    let res = crate::shell::common::http::or_internal_error("request", res);
+    metrics::answered(&env, res).await
 }
 
 fn bad_room() -> Result<Response> {

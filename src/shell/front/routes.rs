@@ -74,9 +74,14 @@ async fn dispatch(req: Request, url: &Url, route: Route<'_>, env: &Env) -> Resul
         (Method::Post, Route::RegistryWebhooksRetry) => registry_dead::retry(env).await,
         (Method::Get, Route::Stats) => server_api::stats(env).await,
         (Method::Get, Route::Rooms) => server_api::active_rooms(url, env).await,
-        (_, Route::Unknown | Route::DevToken | Route::DevMeter | Route::DevRoomDebug(_)) => {
-            error(ErrorCode::NotFound, "no such endpoint")
-        }
+        (
+            _,
+            Route::Unknown
+            | Route::DevToken
+            | Route::DevMeter
+            | Route::DevMetrics
+            | Route::DevRoomDebug(_),
+        ) => error(ErrorCode::NotFound, "no such endpoint"),
         _ => error(
             ErrorCode::MethodNotAllowed,
             "method not allowed on this endpoint",
@@ -89,6 +94,10 @@ async fn dev_route(route: &Route<'_>, url: &Url, env: &Env) -> Option<Result<Res
     match route {
         Route::DevToken => Some(auth::dev_token(url, env)),
         Route::DevMeter => Some(dev_meter()),
+        Route::DevMetrics => Some(json_response(
+            200,
+            crate::shell::common::metrics::recent_json(),
+        )),
         Route::DevRoomDebug(room) if is_valid_room(room) => {
             Some(server_api::room_call(env, room, RoomCall::Debug).await)
         }

@@ -220,7 +220,10 @@ impl UserRegistry {
             match answer {
                 Ok(answer) => visited(&sql, visit, &answer)?,
                 Err(e) => {
-                    worker::console_warn!("an erasure's room could not be visited; retrying: {e}");
+                    crate::shell::common::log::warn(
+                        "erasure_room_not_visited",
+                        serde_json::json!({"room": visit.room, "detail": e.to_string()}),
+                    );
                     wait = core::RETRY_MS;
                 }
             }

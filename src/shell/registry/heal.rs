@@ -35,7 +35,10 @@ pub async fn sweep(cx: SweepContext, after: Option<String>) {
     {
         Ok(rows) => rows,
         Err(e) => {
-            worker::console_warn!("registry sweep: rows unreadable: {e}");
+            crate::shell::common::log::warn(
+                "registry_sweep_rows_unreadable",
+                serde_json::json!({"detail": e.to_string()}),
+            );
             cx.sweep.borrow_mut().ended(false, after);
             return;
         }
@@ -51,7 +54,10 @@ pub async fn sweep(cx: SweepContext, after: Option<String>) {
         match answer {
             Ok(counts) => store_answer(&cx, room, asked, counts),
             Err(e) => {
-                worker::console_warn!("registry sweep: room not checked: {e}");
+                crate::shell::common::log::warn(
+                    "registry_sweep_room_not_checked",
+                    serde_json::json!({"room": room, "detail": e.to_string()}),
+                );
                 failed = true;
             }
         }

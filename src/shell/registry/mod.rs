@@ -39,11 +39,14 @@ use crate::calls::{
 };
 use crate::common::error::ErrorCode;
 use crate::common::meter::{self, ObjectKind};
+use crate::common::metrics;
 use crate::registry::TOMBSTONE_TTL_MS;
 use crate::shell::calls;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::http::{error, error_response, json_response};
+use crate::shell::common::log;
 use crate::shell::common::sql::Sql;
+use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -77,6 +80,8 @@ pub struct UserRegistry {
     budget: RefCell<crate::registry::limits::CrossRoomBudget>,
     /// Whether this instance has checked its presence rows with their rooms yet.
     sweep: Rc<RefCell<crate::common::heal::Sweep>>,
+    /// Operator metrics (`METRICS`, optional): written after requests and alarms.
+    obs: crate::shell::common::metrics::TallyObs<{ metrics::REGISTRY_DOUBLES.len() }>,
 }
 
 /// Expired tombstones are purged at most this often (a scan of the shard's table).
@@ -89,7 +94,8 @@ impl DurableObject for UserRegistry {
         let store = Rc::new(ShardStore::new(sql.clone()));
         let config = &crate::shell::common::env::settings(&env).config;
         let seen = Rc::new(seen::Seen::new(sql.clone(), &config.webhooks));
-        let webhooks = super::webhooks::Webhooks::new(&config.webhooks, sql);
+        let webhooks = super::webhooks::Webhooks::new(&config.webhooks, sql).with_metrics(&env);
+        let obs = crate::shell::common::metrics::TallyObs::new(&env);
         UserRegistry {
             state,
             env,
@@ -105,6 +111,7 @@ impl DurableObject for UserRegistry {
             budget: Default::default(),
             injected_failures: Cell::new(0),
             sweep: Rc::default(),
+            obs,
         }
     }
 
@@ -113,21 +120,32 @@ impl DurableObject for UserRegistry {
         if let Some(fault) = self.dev_fault().await {
             return fault;
         }
-        crate::shell::common::http::or_internal_error("registry request", self.serve(req).await)
+        self.obs.add(metrics::registry::REQUESTS, 1);
+        let answer = self.serve(req).await;
+        self.metrics_flush();
+        crate::shell::common::http::or_internal_error("registry request", answer)
     }
 
     async fn alarm(&self) -> Result<Response> {
         meter::alarm(ObjectKind::Registry);
+        self.obs.add(metrics::registry::ALARMS, 1);
         // One alarm, three sources: the webhooks' turn (which sets the alarm for its own next
         // wake), then the revocation pushes due (which only ever move it earlier).
         let answer = self.on_alarm().await;
         if let Err(e) = self.retry_revocation_pushes().await {
-            worker::console_error!("retrying revocation pushes failed: {e}");
+            log::error(
+                "revocation_push_retry_failed",
+                json!({"shard": self.shard.get(), "detail": e.to_string()}),
+            );
         }
         // Then the erasures' rooms (which, too, only move the alarm earlier).
         if let Err(e) = self.continue_erasures().await {
-            worker::console_error!("continuing erasures failed: {e}");
+            log::error(
+                "erasure_continue_failed",
+                json!({"shard": self.shard.get(), "detail": e.to_string()}),
+            );
         }
+        self.metrics_flush();
         answer
     }
 }
@@ -242,6 +260,7 @@ impl UserRegistry {
                 reply.too_many_rooms.insert(r.user);
                 continue;
             }
+            self.obs.add(metrics::registry::PRESENCE_REPORTS, 1);
             schedule |= self.pending.push(room, vec![r]);
         }
         if schedule {
@@ -252,7 +271,7 @@ impl UserRegistry {
                 worker::Delay::from(std::time::Duration::ZERO).await;
                 pending.settle(&store, &users);
                 if let Err(e) = seen.flush(now_ms()) {
-                    worker::console_error!("last-seen times were not stored: {e}");
+                    log::error("last_seen_not_stored", json!({"detail": e.to_string()}));
                 }
                 purge_tombstones(&store, &purged);
             });
@@ -319,6 +338,15 @@ impl UserRegistry {
             .charge(&limit, user, cost, now_ms())
     }
 
+    /// Writes the shard's metrics point if one is due (once its number is known).
+    fn metrics_flush(&self) {
+        if let Some(shard) = self.shard.get().filter(|_| self.obs.is_on()) {
+            let index = format!("registry-{shard}");
+            self.webhooks.name(&index);
+            self.obs.flush(metrics::Kind::Registry, &index);
+        }
+    }
+
     /// Test hook, honoured only with `DEV_MODE=1`: `REGISTRY_FAULT=down` makes every registry
     /// answer 503, `REGISTRY_FAULT=unreachable` makes every call to one fail as a call to an
     /// object that cannot be reached does (the caller's `fetch` throws), and
@@ -365,6 +393,6 @@ fn purge_tombstones(store: &ShardStore, purged: &Cell<u64>) {
     purged.set(now);
     let cutoff = now.saturating_sub(TOMBSTONE_TTL_MS) * 1024;
     if let Err(e) = store.purge_tombstones(cutoff) {
-        worker::console_warn!("purging registry tombstones failed: {e}");
+        log::warn("tombstone_purge_failed", json!({"detail": e.to_string()}));
     }
 }

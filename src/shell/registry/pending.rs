@@ -11,6 +11,8 @@
 
 use super::store::{ShardStore, UserState};
 use crate::calls::PresenceReport;
+use crate::shell::common::log;
+use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -53,7 +55,10 @@ impl PendingReports {
         let pending = self.reports.take();
         for (room, r) in &pending {
             if let Err(e) = store.apply_report(&r.user, room, r.connections, r.version) {
-                worker::console_error!("a presence report was not stored: {e}");
+                log::error(
+                    "presence_report_not_stored",
+                    json!({"room": room, "detail": e.to_string()}),
+                );
             }
             users.borrow_mut().remove(&r.user);
         }

@@ -14,8 +14,10 @@ use crate::registry::pushes::retry_delay_ms;
 use crate::shell::calls;
 use crate::shell::common::alarm::AlarmRef;
 use crate::shell::common::env::now_ms;
+use crate::shell::common::log;
 use crate::shell::common::sql::{has_table, int, number, Sql};
 use serde::Deserialize;
+use serde_json::json;
 use worker::Result;
 
 /// A revocation to push to one room.
@@ -134,7 +136,10 @@ impl UserRegistry {
                 )?;
                 continue;
             }
-            worker::console_warn!("a revocation push failed again; retrying later");
+            log::warn(
+                "revocation_push_failed",
+                json!({"room": push.room, "attempts": push.attempts + 1.0}),
+            );
             self.push_failed(&push, push.attempts as u32 + 1).await?;
         }
         let next = number(&sql, "SELECT MIN(due) AS n FROM revocation_pushes", vec![])?;

@@ -7,7 +7,9 @@ use super::UserRegistry;
 use crate::calls::{ClosedCount, Connections, RoomCall, RoomRequest};
 use crate::shell::calls;
 use crate::shell::common::http::json_response;
+use crate::shell::common::log;
 use futures::future::join_all;
+use serde_json::json;
 use std::collections::BTreeMap;
 use worker::{Response, Result};
 
@@ -128,7 +130,10 @@ impl UserRegistry {
             match answer {
                 Ok(n) => closed += n,
                 Err(e) => {
-                    worker::console_warn!("a revocation push failed; it will be retried: {e}");
+                    log::warn(
+                        "revocation_push_failed",
+                        json!({"room": push.room, "attempts": 1, "detail": e.to_string()}),
+                    );
                     self.push_failed(push, 1).await?;
                 }
             }
@@ -155,7 +160,7 @@ impl UserRegistry {
         for answer in futures::future::join_all(calls).await {
             match answer {
                 Ok(c) => closed += c.closed,
-                Err(e) => worker::console_warn!("a room could not be reached to close: {e}"),
+                Err(e) => log::warn("room_close_unreachable", json!({"detail": e.to_string()})),
             }
         }
         Ok(closed)

@@ -15,6 +15,8 @@ use crate::room::{Joining, LocalDelivery, ServerPost};
 use crate::shell::calls;
 use crate::shell::common::env::{now_ms, random_bytes};
 use crate::shell::common::http::{error, error_response, internal, json_response};
+use crate::shell::common::log;
+use serde_json::json;
 use serde_json::value::RawValue;
 use wasm_bindgen::JsValue;
 use worker::{Headers, Request, Response, Result, WebSocketPair};
@@ -164,6 +166,7 @@ impl ChatRoom {
             Ok(pair) => pair,
             Err(refused) => return Ok(refused),
         };
+        self.obs.count(|c| c.connects += 1);
         let peer = Peer {
             ws: pair.server.clone(),
             batch: o.batch,
@@ -183,7 +186,10 @@ impl ChatRoom {
             (r.open(joining, now_ms(), log), ())
         })?;
         if let Err(e) = self.flush_deferred_soon(room).await {
-            worker::console_error!("deferred presence could not be sent: {e}");
+            log::error(
+                "deferred_presence_failed",
+                json!({"room": room, "detail": e.to_string()}),
+            );
         }
         let response = Response::from_websocket(pair.client)?;
         if !o.subprotocol {

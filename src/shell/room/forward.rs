@@ -8,6 +8,8 @@ use crate::common::error::ErrorCode;
 use crate::protocol::{error_frame, Target};
 use crate::room::Action;
 use crate::shell::calls;
+use crate::shell::common::log;
+use serde_json::json;
 use worker::{Env, Result, WebSocket};
 
 /// A `direct` to forward, and the sender's frame id for the error it may get.
@@ -107,7 +109,7 @@ async fn forward_and_report(env: &Env, ws: &WebSocket, f: &Forward) {
             Some((ErrorCode::RateLimited, message))
         }
         Err(e) => {
-            worker::console_warn!("forwarding a direct failed: {e}");
+            log::warn("direct_forward_failed", json!({"detail": e.to_string()}));
             let message = "the recipient could not be reached; try again";
             Some((ErrorCode::Unavailable, message))
         }

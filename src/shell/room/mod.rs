@@ -67,6 +67,7 @@ use crate::shell::common::env::{now_ms, random_hex};
 use crate::shell::common::sql::Sql;
 use alarm::AlarmClock;
 use reports::Reports;
+use serde_json::json;
 use turn::{SharedRoom, TurnQueue};
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
@@ -92,6 +93,8 @@ pub struct ChatRoom {
     read_states: read_states::ReadStateQueue,
     /// The room's webhook outbox and its delivery.
     webhooks: super::webhooks::Webhooks,
+    /// Operator metrics (`METRICS`, optional): counted here, written after turns.
+    obs: crate::shell::common::metrics::RoomObs,
 }
 
 impl DurableObject for ChatRoom {
@@ -101,12 +104,14 @@ impl DurableObject for ChatRoom {
         let webhooks = super::webhooks::Webhooks::new(
             &config.webhooks,
             Sql::new(state.storage().sql(), ObjectKind::Room),
-        );
+        )
+        .with_metrics(&env);
         // Auto-response is handled by the runtime even while the object is evicted.
         if let Ok(pair) = WebSocketRequestResponsePair::new("ping", "pong") {
             let _ = state.as_raw().set_websocket_auto_response(&pair);
         }
         let instance = random_hex::<6>();
+        let obs = crate::shell::common::metrics::RoomObs::new(&env);
         ChatRoom {
             state,
             env,
@@ -119,6 +124,7 @@ impl DurableObject for ChatRoom {
             alarm: AlarmClock::default(),
             read_states: Default::default(),
             webhooks,
+            obs,
         }
     }
 
@@ -178,9 +184,15 @@ impl ChatRoom {
             return;
         };
         let room = crate::common::connection_id::room_of(&me.connection_id).unwrap_or_default();
+        if !me.closing {
+            self.obs.count(|c| c.disconnects += 1); // one the room closed was counted then
+        }
         let closed = self.run_step(room, |r, _| (r.close(&me.connection_id).actions, ()));
         if let Err(e) = closed {
-            worker::console_error!("room could not load to forget a socket: {e}");
+            crate::shell::common::log::error(
+                "close_not_processed",
+                json!({"room": room, "detail": e.to_string()}),
+            );
         }
     }
 }

@@ -20,9 +20,11 @@ use crate::room::Ban;
 use crate::room::Removal;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::http::{error, json_response};
+use crate::shell::common::log;
 use crate::shell::room::moderation_store::ModerationStore;
 use crate::shell::room::registry_queue::{FirstAnswer, CHECK_ATTEMPTS};
 use futures::future::{select, Either};
+use serde_json::json;
 use worker::{Response, Result};
 
 impl ChatRoom {
@@ -159,7 +161,7 @@ impl ChatRoom {
                     .config
                     .revocation_check_fail;
                 if fail == RevocationCheckFail::Open {
-                    worker::console_warn!("revocation check failed; letting the connection in");
+                    log::warn("revocation_check_let_in", json!({"room": room}));
                     return Ok(None);
                 }
                 self.take_back_first_report(room, user)?;

@@ -27,6 +27,7 @@ use crate::shell::calls;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::env::settings;
 use crate::shell::common::http::{error, internal, json_response};
+use crate::shell::common::log;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::rc::Rc;
@@ -237,7 +238,7 @@ pub(super) async fn send(env: &Env, request: &RegistryRequest) {
             _ if attempt == 0 => {
                 worker::Delay::from(std::time::Duration::from_millis(100)).await;
             }
-            _ => worker::console_warn!("read state report failed"),
+            _ => log::warn("read_state_report_failed", serde_json::Value::Null),
         }
     }
 }

@@ -14,8 +14,10 @@
 use crate::calls::{PresenceReport, RegistryRequest, ReportReply};
 use crate::room::session::REVOCATION_CHECK_MS;
 use crate::shell::calls;
+use crate::shell::common::log;
 use futures::channel::oneshot;
 use futures::future::{select, Either};
+use serde_json::json;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -145,7 +147,7 @@ async fn send(
         match try_send(env, request, bounded).await {
             Ok(reply) => return Some(reply),
             Err(e) if attempt + 1 == ATTEMPTS => {
-                worker::console_warn!("registry reports failed: {e}");
+                log::warn("registry_reports_failed", json!({"detail": e.to_string()}));
             }
             Err(_) => {
                 if attempt + 1 == CHECK_ATTEMPTS {

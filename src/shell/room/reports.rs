@@ -11,7 +11,9 @@ use crate::registry::Versions;
 use crate::room::reports::{CoalescedReport, REPORT_INTERVAL_MS};
 use crate::shell::calls;
 use crate::shell::common::env::now_ms;
+use crate::shell::common::log;
 use crate::stats::shard_of;
+use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -110,7 +112,10 @@ impl ChatRoom {
                 };
                 let version = versions.borrow_mut().next(now_ms());
                 if let Err(e) = report_to_shard(&env, &name, count, version).await {
-                    worker::console_warn!("stats report failed: {e}");
+                    log::warn(
+                        "stats_report_failed",
+                        json!({"room": name, "detail": e.to_string()}),
+                    );
                 }
                 if !again(&stats).await {
                     return;
@@ -127,7 +132,10 @@ impl ChatRoom {
     pub(super) async fn report_room_gone(&self, room: &str) {
         let version = self.reports.versions.borrow_mut().next(now_ms());
         if let Err(e) = report_to_shard(&self.env, room, 0, version).await {
-            worker::console_warn!("stats report of a deleted room failed: {e}");
+            log::warn(
+                "deleted_room_stats_report_failed",
+                json!({"room": room, "detail": e.to_string()}),
+            );
         }
     }
 }

@@ -14,30 +14,53 @@ use wasm_bindgen::JsValue;
 use worker::WebSocket;
 
 /// Sends what a turn planned: each distinct text is converted to a JS string once (UTF-8 →
-/// UTF-16 is not free) and that same string is handed to every socket that gets it.
-pub(super) fn send_planned(r: &Room<Peer>, sends: &mut TurnSends) {
+/// UTF-16 is not free) and that same string is handed to every socket that gets it. Returns
+/// (sends, bytes) for the metrics.
+pub(super) fn send_planned(r: &Room<Peer>, sends: &mut TurnSends) -> (u64, u64) {
     if sends.is_empty() {
-        return;
+        return (0, 0);
     }
     let plan = sends.plan(r, |p| p.batch);
     let texts: Vec<JsValue> = plan.texts.iter().map(|t| JsValue::from_str(t)).collect();
+    let bytes = plan.sends.iter().map(|(_, t)| plan.texts[*t].len() as u64);
+    let sent = (plan.sends.len() as u64, bytes.sum());
     for (peer, t) in plan.sends {
         let _ = sockets::send_text(&peer.ws, &texts[t]);
+    }
+    sent
+}
+
+impl super::ChatRoom {
+    /// A turn's sends went out: counted for the metrics (`sends`, `bytes_out`).
+    pub(super) fn sent(&self, (sends, bytes): (u64, u64)) {
+        self.obs.count(|c| {
+            c.sends += sends;
+            c.bytes_out += bytes;
+        });
     }
 }
 
 /// Closes a socket the room dropped in the middle of a turn (a flood). It has left the index
 /// already, so what this turn owes it goes out first; it is marked closing before the close,
-/// so a wake before the close completes does not bring it back into the index.
-pub(super) fn close_mid_turn(ws: &WebSocket, sends: &mut TurnSends, code: u16, reason: &str) {
+/// so a wake before the close completes does not bring it back into the index. Returns
+/// (sends, bytes) of what it was owed, for the metrics.
+pub(super) fn close_mid_turn(
+    ws: &WebSocket,
+    sends: &mut TurnSends,
+    code: u16,
+    reason: &str,
+) -> (u64, u64) {
+    let mut sent = (0, 0);
     if let Some(mut a) = attachment(ws) {
         for frame in sends.owed_to(&a.connection_id, &a.user_id) {
+            sent = (sent.0 + 1, sent.1 + frame.len() as u64);
             let _ = ws.send_with_str(frame);
         }
         a.closing = true;
         let _ = sockets::set_attachment(ws, &a);
     }
     let _ = ws.close(Some(code), Some(reason));
+    sent
 }
 
 /// Rows a replay reads from the log at a time: the Wasm heap holds one chunk, not the log.

@@ -133,6 +133,7 @@ impl ChatRoom {
         // The size is checked before the frame is queued. (workers-rs has already copied the
         // text into Wasm memory, bounded by the runtime's own limit: 1 MiB locally, 32 MiB on
         // Cloudflare; from here on an oversize frame costs nothing more.)
+        self.obs.count(|c| c.bytes_in += incoming_len(&message));
         let frame = match message {
             WebSocketIncomingMessage::String(text)
                 if text.len() > self.config.max_message_bytes =>
@@ -153,8 +154,11 @@ impl ChatRoom {
         let Some(room) = room else {
             return; // the waiting handler's turn will take this frame
         };
+        let arrived = crate::shell::common::env::now_ms();
         worker::Delay::from(std::time::Duration::ZERO).await;
         self.turns.pending.set(false);
+        let waited = crate::shell::common::env::now_ms().saturating_sub(arrived);
+        self.obs.count(|c| c.turn(waited));
         match self.run_turn(&room, TurnKind::Flush, |_, _| (Vec::new(), ())) {
             Ok(((), forwards)) => {
                 self.ensure_retention_alarm();
@@ -217,17 +221,18 @@ impl ChatRoom {
             self.apply(r, log, actions, None, &mut turn);
             // Sent before `f` runs: if `f` closes a socket, that socket still gets the acks
             // and messages of what was accepted while it was connected.
-            send_planned(r, &mut turn.sends);
+            self.sent(send_planned(r, &mut turn.sends));
         }
         let (actions, out) = f(r, log);
         self.apply(r, log, actions, None, &mut turn);
         self.settle_deferred(&mut turn);
-        send_planned(r, &mut turn.sends);
+        self.sent(send_planned(r, &mut turn.sends));
         let durable = log.is_durable();
         turn.messages = log.message_count();
         drop(slot);
         // Still inside the turn's synchronous step: the events commit with its writes.
         self.flush_events();
+        self.obs.end_of_turn(room);
         if turn.counts_changed {
             self.report_room_count();
         }
@@ -262,14 +267,17 @@ impl ChatRoom {
         turn: &mut Turn,
     ) {
         match action {
-            Action::Send { to, frame } => self.queue_send(turn, to, frame),
+            Action::Send { to, frame } => {
+                self.obs.count(|c| c.queued(&frame, || recipients(r, &to)));
+                self.queue_send(turn, to, frame)
+            }
             Action::Replay {
                 connection_id,
                 from,
             } => {
                 // What the connection was sent so far (welcome, gaps) goes out first.
                 self.settle_deferred(turn);
-                send_planned(r, &mut turn.sends);
+                self.sent(send_planned(r, &mut turn.sends));
                 replay(r, log, &connection_id, from);
             }
             a @ (Action::SaveSession { .. } | Action::SaveRooms { .. }) => save_attachment(r, a),
@@ -336,7 +344,8 @@ impl ChatRoom {
             .cloned()
             .or_else(|| sockets::of_connection(&self.state, connection_id));
         if let Some(ws) = ws {
-            close_mid_turn(&ws, sends, reason.code(), reason.reason());
+            self.obs.count(|c| c.disconnects += 1);
+            self.sent(close_mid_turn(&ws, sends, reason.code(), reason.reason()));
         }
     }
 
@@ -435,4 +444,23 @@ fn internal_error(turn: &mut Turn, connection_id: String, id: Option<String>, de
     let incident = incident::report("room", detail);
     let frame = internal_error_frame(&incident, id.as_deref());
     turn.sends.push(Recipients::One(connection_id), frame);
+}
+
+/// The bytes of a received frame (`bytes_in`).
+fn incoming_len(message: &WebSocketIncomingMessage) -> u64 {
+    match message {
+        WebSocketIncomingMessage::String(text) => text.len() as u64,
+        WebSocketIncomingMessage::Binary(bytes) => bytes.len() as u64,
+    }
+}
+
+/// How many connections a frame for `to` reaches (`deliveries`): without a pass over the room
+/// for a broadcast, the usual recipients of a message.
+fn recipients(r: &Room<Peer>, to: &Recipients) -> usize {
+    let all = r.index().connection_count();
+    match to {
+        Recipients::AllExcept(None) => all,
+        Recipients::AllExcept(Some(c)) => all - usize::from(r.index().get(c).is_some()),
+        _ => r.resolve(to).count(),
+    }
 }

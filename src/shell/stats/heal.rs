@@ -57,7 +57,10 @@ pub async fn sweep(
     let mut names = match names_after(&sql, after.as_deref()) {
         Ok(names) => names,
         Err(e) => {
-            worker::console_warn!("stats sweep: rows unreadable: {e}");
+            crate::shell::common::log::warn(
+                "stats_sweep_rows_unreadable",
+                serde_json::json!({"detail": e.to_string()}),
+            );
             state.borrow_mut().ended(false, after);
             return;
         }
@@ -72,7 +75,10 @@ pub async fn sweep(
     while let Some((room, answer)) = answers.next().await {
         let stored = answer.and_then(|c| apply_count(&sql, &gone, room, c.connections, c.version));
         if let Err(e) = stored {
-            worker::console_warn!("stats sweep: room not checked: {e}");
+            crate::shell::common::log::warn(
+                "stats_sweep_room_not_checked",
+                serde_json::json!({"room": room, "detail": e.to_string()}),
+            );
             failed = true;
         }
     }

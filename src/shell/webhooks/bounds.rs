@@ -21,7 +21,7 @@ struct Head {
 
 impl OutboxStore {
     /// What waits, counted afresh (one pass over the outbox).
-    fn count(&self) -> Result<Backlog> {
+    pub(super) fn count(&self) -> Result<Backlog> {
         #[derive(Deserialize)]
         struct Row {
             n: f64,

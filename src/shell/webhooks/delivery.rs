@@ -2,15 +2,19 @@
 
 use super::store::{Batch, OutboxStore, RetryState};
 use super::Run;
+use crate::common::metrics::webhooks::{DEAD_LETTERS, DELIVERED, FAILURES};
 use crate::shell::common::alarm::AlarmRef;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::incident;
+use crate::shell::common::log;
+use crate::shell::common::metrics::WebhookObs;
 use crate::webhooks::{
     after_failure, attempts_by_age, schedule_span_ms, signature, NextStep, WebhookConfig,
     MAX_RESPONSE_BYTES, SIGNATURE_HEADER, TIMEOUT_MS,
 };
 use futures::future::{select, Either};
 use futures::StreamExt;
+use serde_json::json;
 use std::rc::Rc;
 use std::time::Duration;
 use worker::{
@@ -23,6 +27,7 @@ pub(super) struct Delivery {
     pub store: Rc<OutboxStore>,
     pub run: Rc<Run>,
     pub alarm: AlarmRef,
+    pub obs: Rc<WebhookObs>,
 }
 
 /// Marks the object idle again however the task ends.
@@ -60,21 +65,50 @@ impl Delivery {
                     if let Err(e) = self.store.delivered(&batch, state.attempts > 0) {
                         return report(&e.to_string());
                     }
+                    self.count(&batch, true);
                     state = RetryState::default();
                 }
                 Err(why) if self.run.requeues.get() != requeues => {
                     // Dead letters were re-queued in front while this POST was out: they start
                     // on a fresh schedule, at once, and this batch waits behind them on it.
-                    worker::console_warn!("webhook attempt failed ({why}) during a re-queue");
+                    log::warn(
+                        "webhook_attempt_failed",
+                        json!({"during_requeue": true, "detail": why}),
+                    );
+                    self.count(&batch, false);
                     state = RetryState::default();
                 }
-                Err(why) => match self.failed(&batch, state.attempts + 1, &why) {
-                    Ok(Failed::RetryAt(at)) => return self.alarm.wake_at(at).await,
-                    Ok(Failed::Buried(next)) => state = next,
-                    Err(e) => return report(&e.to_string()),
-                },
+                Err(why) => {
+                    self.count(&batch, false);
+                    match self.failed(&batch, state.attempts + 1, &why) {
+                        Ok(Failed::RetryAt(at)) => return self.alarm.wake_at(at).await,
+                        Ok(Failed::Buried(next)) => state = next,
+                        Err(e) => return report(&e.to_string()),
+                    }
+                }
             }
         }
+    }
+
+    /// Counts an attempt for the metrics, and writes the outbox's point if one is due: the
+    /// backlog is read only then (followed in memory; counted once per instance if unknown).
+    fn count(&self, batch: &Batch, delivered: bool) {
+        match delivered {
+            true => self.obs.tally.add(DELIVERED, batch.size.events),
+            false => self.obs.tally.add(FAILURES, 1),
+        }
+        self.obs.flush(|| {
+            let now = now_ms();
+            let waiting = self
+                .store
+                .backlog
+                .get()
+                .map(Ok)
+                .unwrap_or_else(|| self.store.count());
+            let oldest = self.store.oldest_at().ok().flatten();
+            let age = oldest.map_or(0, |at| now.saturating_sub(at));
+            (waiting.map_or(0, |b| b.events), age)
+        });
     }
 
     /// Attempt number `attempts` of `batch` failed: schedules the next or, after the last,
@@ -84,7 +118,10 @@ impl Delivery {
         let c = &self.config;
         match after_failure(attempts, c.max_attempts, now, c.retry_scale) {
             NextStep::Retry { attempts, at } => {
-                worker::console_warn!("webhook attempt {attempts} failed ({why}); next at {at}");
+                log::warn(
+                    "webhook_attempt_failed",
+                    json!({"attempts": attempts, "next_at": at, "detail": why}),
+                );
                 self.store.set_retry_state(RetryState {
                     attempts,
                     retry_at: at,
@@ -98,6 +135,7 @@ impl Delivery {
                     &format!("{attempts} attempts: {why}"),
                 );
                 self.store.bury(batch, attempts, why, now)?;
+                self.obs.tally.add(DEAD_LETTERS, batch.size.events);
                 self.bury_behind(why, now).map(Failed::Buried)
             }
         }
@@ -111,6 +149,7 @@ impl Delivery {
         let cutoff = now.saturating_sub(schedule_span_ms(c.max_attempts, c.retry_scale));
         let error = format!("waited the whole schedule behind a dead batch ({why})");
         let older = self.store.bury_older(cutoff, &error, now)?;
+        self.obs.tally.add(DEAD_LETTERS, older);
         if older > 0 {
             incident::report(
                 "webhook dead letter",

@@ -21,6 +21,7 @@ mod store;
 use crate::shell::common::alarm::AlarmRef;
 use crate::shell::common::env::{now_ms, random_hex};
 use crate::shell::common::incident;
+use crate::shell::common::metrics::WebhookObs;
 use crate::shell::common::sql::Sql;
 use crate::webhooks::{dead_body, watchdog_ms, Cutoffs, Event, Refusal, WebhookConfig};
 use std::cell::{Cell, RefCell};
@@ -60,9 +61,8 @@ thread_local! {
 /// per event — the events wait in the outbox until the setting is fixed.
 fn refused_once(refusal: Refusal) {
     if !REFUSAL_LOGGED.with(|logged| logged.replace(true)) {
-        let line =
-            serde_json::json!({"level": "error", "what": "webhooks", "detail": refusal.message()});
-        worker::console_error!("{line}");
+        let detail = serde_json::json!({"detail": refusal.message()});
+        crate::shell::common::log::error("webhooks_refused", detail);
     }
 }
 
@@ -86,6 +86,8 @@ pub struct Webhooks {
     run: Rc<Run>,
     /// Events recorded and not written yet (the current turn's), in order.
     pending: RefCell<Vec<Recorded>>,
+    /// Operator metrics (`METRICS`, optional; [`Self::with_metrics`]).
+    obs: Rc<WebhookObs>,
 }
 
 impl Webhooks {
@@ -96,6 +98,7 @@ impl Webhooks {
             ids: EventIds::new(),
             run: Rc::default(),
             pending: RefCell::default(),
+            obs: Rc::default(),
         }
     }
 
@@ -107,12 +110,30 @@ impl Webhooks {
         self.pending.borrow_mut().clear();
     }
 
+    /// Counts deliveries for the `METRICS` binding, if there is one.
+    pub fn with_metrics(mut self, env: &worker::Env) -> Self {
+        self.obs = Rc::new(WebhookObs {
+            tally: crate::shell::common::metrics::TallyObs::new(env),
+            ..WebhookObs::default()
+        });
+        self
+    }
+
+    /// The owner's metrics index (a registry shard's `registry-N`; a room's name is learned
+    /// from the events it records).
+    pub fn name(&self, index: &str) {
+        self.obs.name(index);
+    }
+
     pub fn config(&self) -> &WebhookConfig {
         &self.config
     }
 
     /// Adds `event` to what [`Self::flush`] writes next. `room`: the room it is about.
     pub fn record(&self, room: Option<&str>, event: &Event) {
+        if let Some(room) = room {
+            self.obs.name(room);
+        }
         let at = now_ms();
         self.pending.borrow_mut().push(Recorded {
             event: event.to_json(&self.ids.next(), room, at),
@@ -158,6 +179,7 @@ impl Webhooks {
             store: self.store.clone(),
             run: self.run.clone(),
             alarm: alarm(),
+            obs: self.obs.clone(),
         };
         state.wait_until(task.run());
     }
