@@ -12,6 +12,10 @@ use crate::webhooks::{
 use serde::Deserialize;
 use worker::Result;
 
+/// A `pos` above every row: "no bound". Not `i64::MAX`, which a JavaScript number cannot hold
+/// (the runtime warns on every bind and rounds it); rowids never come near 2^53.
+const NO_POS: i64 = (1 << 53) - 1;
+
 /// The bounds of the oldest batch's worth of rows, and its size.
 struct Head {
     first: i64,
@@ -70,7 +74,7 @@ impl OutboxStore {
         };
         let mut moved = Backlog::default();
         while !left.settled(c) {
-            let Some(head) = self.head(left.move_step(c), i64::MAX)? else {
+            let Some(head) = self.head(left.move_step(c), NO_POS)? else {
                 break;
             };
             self.move_to_dead(
@@ -151,7 +155,7 @@ impl OutboxStore {
         Ok(buried)
     }
 
-    /// The first `pos` of an event recorded after `cutoff` (`i64::MAX`: none) — `pos` follows
+    /// The first `pos` of an event recorded after `cutoff` ([`NO_POS`]: none) — `pos` follows
     /// recording time, so the rows below it are exactly the older ones; only those are read.
     fn first_pos_after(&self, cutoff: u64) -> Result<i64> {
         let first = number(
@@ -159,7 +163,7 @@ impl OutboxStore {
             "SELECT pos AS n FROM webhook_outbox WHERE at > ? ORDER BY pos LIMIT 1",
             vec![int(cutoff)],
         )?;
-        Ok(first.map_or(i64::MAX, |p| p as i64))
+        Ok(first.map_or(NO_POS, |p| p as i64))
     }
 
     /// When the oldest waiting event was recorded.
