@@ -205,23 +205,7 @@ impl ChatRoom {
         let received = self.turns.inbox.take();
         self.start_deferral(&kind, !received.is_empty(), &mut turn);
         if !received.is_empty() {
-            self.turns.counted(received.len());
-            let now = crate::shell::common::env::now_ms();
-            for m in &received {
-                let incoming = match &m.frame {
-                    Frame::Text(text) => Incoming::Text(text),
-                    Frame::Binary => Incoming::Binary,
-                    Frame::TooLarge(len) => Incoming::TooLarge(*len),
-                };
-                let actions = r.receive(&m.connection_id, incoming, now, log);
-                self.apply(r, log, actions, Some(&m.ws), &mut turn);
-            }
-            // Read cursors: written once per user per turn, one receipt each.
-            let actions = r.end_turn(log);
-            self.apply(r, log, actions, None, &mut turn);
-            // Sent before `f` runs: if `f` closes a socket, that socket still gets the acks
-            // and messages of what was accepted while it was connected.
-            self.sent(send_planned(r, &mut turn.sends));
+            self.receive_all(r, log, &received, &mut turn);
         }
         let (actions, out) = f(r, log);
         self.apply(r, log, actions, None, &mut turn);
@@ -241,6 +225,33 @@ impl ChatRoom {
             self.authored(room, std::mem::take(&mut turn.authors));
         }
         Ok((out, turn.forwards))
+    }
+
+    /// The frames that queued while the room was busy, in arrival order, then the turn's end
+    /// (read cursors written once per user per turn, one receipt each) — and what they made is
+    /// sent before the step's own work runs: if that work closes a socket, the socket still
+    /// gets the acks and messages of what was accepted while it was connected.
+    fn receive_all(
+        &self,
+        r: &mut Room<Peer>,
+        log: &mut RoomLog,
+        received: &[Received],
+        turn: &mut Turn,
+    ) {
+        self.turns.counted(received.len());
+        let now = crate::shell::common::env::now_ms();
+        for m in received {
+            let incoming = match &m.frame {
+                Frame::Text(text) => Incoming::Text(text),
+                Frame::Binary => Incoming::Binary,
+                Frame::TooLarge(len) => Incoming::TooLarge(*len),
+            };
+            let actions = r.receive(&m.connection_id, incoming, now, log);
+            self.apply(r, log, actions, Some(&m.ws), turn);
+        }
+        let actions = r.end_turn(log);
+        self.apply(r, log, actions, None, turn);
+        self.sent(send_planned(r, &mut turn.sends));
     }
 
     /// Carries out a step's actions: sends go to the turn's sends, the rest happens now.
