@@ -6,25 +6,18 @@ import { test, mock, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createSession, type ConnectOptions, type LogDetail, type Logger, type Room } from '../src/index.js';
 import { FakeSocket, tick, msg } from '../test-support/fake.js';
+import { open, closeOpened, last } from '../test-support/rooms.js';
 import { fakeHistory, range } from '../test-support/history.js';
 
 const base = (extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
   url: 'ws://h', room: 'lobby', token: 't', WebSocket: FakeSocket, heartbeat: { intervalMs: 0 }, random: () => 0.5,
   browserEvents: false, probe: false, ...extra,
 });
-const last = () => FakeSocket.all[FakeSocket.all.length - 1];
 const now = () => Math.floor(Date.now() / 1000);
 const jwt = (exp: number, n: string) => `h.${Buffer.from(JSON.stringify({ exp, n })).toString('base64url')}.s`;
 
-const opened: Room[] = [];
-function open(opts: ConnectOptions): Room {
-  const room = connect(opts);
-  opened.push(room);
-  return room;
-}
-
 afterEach(() => {
-  for (const room of opened.splice(0)) room.close();
+  closeOpened();
   mock.timers.reset();
   FakeSocket.all = [];
 });

@@ -5,22 +5,15 @@ import { test, mock, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, ChatError, type ConnectOptions, type Room } from '../src/index.js';
 import { FakeSocket, tick, settled } from '../test-support/fake.js';
+import { open, closeOpened, last } from '../test-support/rooms.js';
 
 const base = (extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
   url: 'ws://h', room: 'r', token: 't', WebSocket: FakeSocket, heartbeat: { intervalMs: 0 }, random: () => 0.5,
   browserEvents: false, probe: false, ...extra,
 });
-const last = () => FakeSocket.all[FakeSocket.all.length - 1];
-
-const opened: Room[] = [];
-function open(opts: ConnectOptions): Room {
-  const room = connect(opts);
-  opened.push(room);
-  return room;
-}
 
 afterEach(() => {
-  for (const room of opened.splice(0)) room.close();
+  closeOpened();
   mock.timers.reset();
   FakeSocket.all = [];
 });

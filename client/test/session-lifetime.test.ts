@@ -6,12 +6,12 @@ import { test, mock, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, ChatError, type ConnectOptions, type Events, type Room } from '../src/index.js';
 import { FakeSocket, tick, settled, msg, fakeFetch } from '../test-support/fake.js';
+import { open, closeOpened, last } from '../test-support/rooms.js';
 
 const base = (extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
   url: 'ws://h', room: 'r', token: 't', WebSocket: FakeSocket, heartbeat: { intervalMs: 0 }, random: () => 0.5,
   fetch: fakeFetch(), browserEvents: false, ...extra,
 });
-const last = () => FakeSocket.all[FakeSocket.all.length - 1];
 const now = () => Math.floor(Date.now() / 1000);
 /** A JWT-shaped token with this `exp` (the client only reads `exp`); `n` tells tokens apart. */
 const jwt = (exp: number, n: string) => `h.${Buffer.from(JSON.stringify({ exp, n })).toString('base64url')}.s`;
@@ -38,15 +38,9 @@ function tokens(...list: (string | Error)[]) {
 
 /** Every handle a test opens is closed after it, even when an assertion failed midway (a
  * handle left reconnecting would keep the test process alive). */
-const opened: Room[] = [];
-function open(opts: ConnectOptions): Room {
-  const room = connect(opts);
-  opened.push(room);
-  return room;
-}
 
 afterEach(() => {
-  for (const room of opened.splice(0)) room.close();
+  closeOpened();
   mock.timers.reset();
   FakeSocket.all = [];
 });
