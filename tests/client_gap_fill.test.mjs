@@ -14,7 +14,7 @@ import WebSocket from 'ws';
 import { connect } from '../client/dist/index.js';
 import { startServer } from './support/server.mjs';
 import { admin } from './support/admin.mjs';
-import { devToken, until } from './support/client.mjs';
+import { devToken, until, recordingSockets } from './support/client.mjs';
 
 const REPLAY_MAX_MESSAGES = 5;
 let server, api;
@@ -35,25 +35,6 @@ async function post(a, room, n, label = 'm') {
     last = r.body.seq;
   }
   return last;
-}
-
-/** A WebSocket class (the `ws` package) whose sockets record the frames they receive
- * (batches unwrapped) and the protocol the server selected. */
-function recordingSockets() {
-  const sockets = [];
-  class Recorded extends WebSocket {
-    constructor(url, protocols) {
-      super(url, protocols, { perMessageDeflate: false });
-      this.received = [];
-      this.on('message', (d, binary) => {
-        if (binary || String(d) === 'pong') return;
-        const f = JSON.parse(String(d));
-        this.received.push(...(f.type === 'batch' ? f.frames : [f]));
-      });
-      sockets.push(this);
-    }
-  }
-  return { Recorded, sockets };
 }
 
 /** Connects the client library to `room` from seq 0; records its messages and gaps. */

@@ -13,7 +13,7 @@ import { connect } from '../client/dist/index.js';
 import { startServer } from './support/server.mjs';
 import { admin } from './support/admin.mjs';
 import { launchBrowser } from './support/browser.mjs';
-import { join, until } from './support/client.mjs';
+import { join, until, recordingSockets } from './support/client.mjs';
 import { nowS } from './support/sessions.mjs';
 import { newKey, mint, startJwks, jwksVars } from './support/jwks.mjs';
 
@@ -91,19 +91,7 @@ test('the client library with getToken giving RS256, ES256, then EdDSA tokens: o
     await mint(ed, 'lib-user', { exp: now + 3600 }),
   ];
   const requests = [];
-  const sockets = [];
-  class Recorded extends WebSocket {
-    constructor(url, protocols) {
-      super(url, protocols, { perMessageDeflate: false });
-      this.received = [];
-      this.on('message', (d, binary) => {
-        if (binary || String(d) === 'pong') return;
-        const f = JSON.parse(String(d));
-        this.received.push(...(f.type === 'batch' ? f.frames : [f]));
-      });
-      sockets.push(this);
-    }
-  }
+  const { Recorded, sockets } = recordingSockets();
   const r = connect({
     url: server.url,
     room,

@@ -191,3 +191,22 @@ export class Client {
     return within(this.closed, ms, what);
   }
 }
+
+/** A WebSocket class (the `ws` package) whose sockets record the frames they receive
+ * (batches unwrapped) and the protocol the server selected. */
+export function recordingSockets() {
+  const sockets = [];
+  class Recorded extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols, { perMessageDeflate: false });
+      this.received = [];
+      this.on('message', (d, binary) => {
+        if (binary || String(d) === 'pong') return;
+        const f = JSON.parse(String(d));
+        this.received.push(...(f.type === 'batch' ? f.frames : [f]));
+      });
+      sockets.push(this);
+    }
+  }
+  return { Recorded, sockets };
+}
