@@ -124,21 +124,22 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
         let d = Config::default();
         let vars = Vars(&get);
+        let retention = Retention {
+            // 0 = unlimited.
+            max_messages: vars
+                .within("HISTORY_MAX_MESSAGES", 0.0, 1e12)
+                .map_or(d.retention.max_messages, |v| v as u64),
+            // Fractions of a day are allowed (tests use seconds' worth); 0 = unlimited.
+            max_age_ms: vars
+                .within("HISTORY_MAX_AGE_DAYS", 0.0, 1e6)
+                .map_or(d.retention.max_age_ms, |v| (v * 86_400_000.0) as u64),
+        };
         Config {
             max_message_bytes: vars
                 .within("MAX_MESSAGE_BYTES", 1.0, MAX_MAX_MESSAGE_BYTES as f64)
                 .map_or(d.max_message_bytes, |v| v as usize),
             rate_limit: vars.rate("RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", d.rate_limit),
-            retention: Retention {
-                // 0 = unlimited.
-                max_messages: vars
-                    .within("HISTORY_MAX_MESSAGES", 0.0, 1e12)
-                    .map_or(d.retention.max_messages, |v| v as u64),
-                // Fractions of a day are allowed (tests use seconds' worth); 0 = unlimited.
-                max_age_ms: vars
-                    .within("HISTORY_MAX_AGE_DAYS", 0.0, 1e6)
-                    .map_or(d.retention.max_age_ms, |v| (v * 86_400_000.0) as u64),
-            },
+            retention,
             history_storage: match get("HISTORY_STORAGE").as_deref().map(str::trim) {
                 Some("none") => HistoryStorage::None,
                 _ => HistoryStorage::Durable,
@@ -171,7 +172,7 @@ impl Config {
             typing_interval_ms: vars
                 .within("TYPING_INTERVAL_MS", 0.0, 3_600_000.0)
                 .map_or(d.typing_interval_ms, |v| v as u64),
-            webhooks: WebhookConfig::from_lookup(&get),
+            webhooks: WebhookConfig::from_lookup(&get, retention.max_age_ms),
             registry: registry_limits(&vars, &d.registry),
             registry_shards: ShardHash::from_key(get("REGISTRY_SHARD_KEY")),
             revocation_check_fail: RevocationCheckFail::parse(

@@ -99,7 +99,12 @@ fn is_webhook_url(url: &str) -> bool {
 impl WebhookConfig {
     /// Reads the settings; a value that does not parse falls back to its default (an invalid
     /// URL: off).
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> WebhookConfig {
+    /// `history_max_age_ms` is the room log's retention age (`Config::retention`, read once
+    /// there), which outboxes follow too.
+    pub fn from_lookup(
+        get: &impl Fn(&str) -> Option<String>,
+        history_max_age_ms: u64,
+    ) -> WebhookConfig {
         let d = WebhookConfig::default();
         let trimmed = |name| get(name).map(|v| v.trim().to_owned());
         // A number in range (fractions allowed: tests use seconds' worth of days).
@@ -140,8 +145,7 @@ impl WebhookConfig {
             max_backlog_bytes: within("WEBHOOK_MAX_BACKLOG_BYTES", 1.0, 1e12)
                 .map_or(d.max_backlog_bytes, |v| v as u64),
             dead_letter_ms: days("WEBHOOK_DEAD_LETTER_DAYS", d.dead_letter_ms),
-            // Read as `Config::retention` reads it (src/common/config.rs).
-            history_max_age_ms: days("HISTORY_MAX_AGE_DAYS", d.history_max_age_ms),
+            history_max_age_ms,
         }
     }
 
@@ -175,13 +179,16 @@ mod tests {
     use super::*;
     use crate::webhooks::EventKind;
 
+    /// The webhook settings as the whole configuration reads them (the history age comes
+    /// from its retention).
     fn from(pairs: &[(&str, &str)]) -> WebhookConfig {
-        WebhookConfig::from_lookup(&|k: &str| {
+        crate::common::config::Config::from_lookup(|k: &str| {
             pairs
                 .iter()
                 .find(|(name, _)| *name == k)
                 .map(|(_, v)| v.to_string())
         })
+        .webhooks
     }
 
     #[test]
