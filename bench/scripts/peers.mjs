@@ -6,7 +6,7 @@ import { startServer, ROOT, SECRET, COMPATIBILITY_DATE } from '../../tests/suppo
 
 /** Limits out of the way: the generator floods on purpose, from one address, with many
  * connections per room and many directs. */
-const BENCH_VARS = {
+export const BENCH_VARS = {
   RATE_LIMIT_PER_SECOND: '1000000',
   RATE_LIMIT_BURST: '1000000',
   DIRECT_RATE_PER_SECOND: '1000000',
@@ -30,11 +30,12 @@ async function startJsTwin(vars, extra = {}) {
   return { url, wsUrl: url.replace(/^http/, 'ws'), stop: () => mf.dispose() };
 }
 
-/** `rust` or `js`, with extra variables; resolves to `{url, wsUrl, stop}`. */
+/** `rust` or `js`, with extra variables and server options (`extra`, e.g. `{inspectorPort}` for
+ * profiling); resolves to `{url, wsUrl, stop}`. */
 export function startPeer(peer, vars = {}, extra = {}) {
   return peer === 'js'
     ? startJsTwin(vars, extra)
-    : startServer({ vars: { ...BENCH_VARS, ...vars }, ipLimit: null });
+    : startServer({ vars: { ...BENCH_VARS, ...vars }, ipLimit: null, ...extra });
 }
 
 /** The median; for an even count, the mean of the two middle values (as `bench-report`). */
