@@ -1,0 +1,95 @@
+// How long a client waits for its `close` event after the SERVER closes a hibernatable socket
+// (issue 24 item 5), in local workerd. Two parts, each a real workerd through Miniflare:
+//  1. a minimal hibernating Durable Object (below, in JS) that closes a socket from each place a
+//     server can: the socket's own webSocketMessage, another socket's webSocketMessage, an HTTP
+//     request to the object, and its alarm;
+//  2. the real built worker (build/, `make build` first): a Node `ws` client kicked through the
+//     server API (POST /rooms/{room}/kick).
+// For each: ms from the close being asked for to the client seeing the close frame (readyState
+// CLOSING) and to its `close` event. Env: DATE (compatibility date, default 2026-04-01), FLAGS
+// (comma-separated compatibility flags, e.g. web_socket_auto_reply_to_close), N (runs per case).
+// Run from the repository root: `node bench/scripts/close_handshake.mjs`.
+import { Miniflare } from 'miniflare';
+import WebSocket from 'ws';
+import { workerOptions } from '../../tests/support/server.mjs';
+import { join } from '../../tests/support/client.mjs';
+import { admin } from '../../tests/support/admin.mjs';
+
+const DATE = process.env.DATE || '2026-04-01';
+const FLAGS = (process.env.FLAGS || '').split(',').filter(Boolean);
+const N = Number(process.env.N || 2);
+
+const MINIMAL_ROOM = `
+export default { fetch: (req, env) => env.ROOMS.get(env.ROOMS.idFromName('r')).fetch(req) };
+export class Room {
+  constructor(ctx) { this.ctx = ctx; }
+  async fetch(req) {
+    const path = new URL(req.url).pathname;
+    if (path === '/ws') {
+      const pair = new WebSocketPair();
+      this.ctx.acceptWebSocket(pair[1]);
+      return new Response(null, { status: 101, webSocket: pair[0] });
+    }
+    if (path === '/kick') for (const ws of this.ctx.getWebSockets()) ws.close(4003, 'kicked');
+    if (path === '/kick-alarm') await this.ctx.storage.setAlarm(Date.now());
+    return new Response('ok');
+  }
+  alarm() { for (const ws of this.ctx.getWebSockets()) ws.close(4001, 'expired'); }
+  webSocketMessage(ws, m) {
+    if (m === 'kick-me') ws.close(4003, 'kicked');
+    if (m === 'kick-others') for (const o of this.ctx.getWebSockets()) if (o !== ws) o.close(4003, 'kicked');
+  }
+  webSocketClose(ws, code) { try { ws.close(1000); } catch {} }
+}`;
+
+/** Times one server close of `ws`, which `trigger()` asks for. */
+async function timeClose(ws, trigger) {
+  const t0 = performance.now();
+  let closing;
+  const poll = setInterval(() => { if (closing === undefined && ws.readyState === WebSocket.CLOSING) closing = performance.now() - t0; }, 1);
+  const closed = new Promise((r) => ws.once('close', (code) => r(code)));
+  await trigger();
+  const code = await Promise.race([closed, new Promise((r) => setTimeout(() => r('timeout'), 20000))]);
+  clearInterval(poll);
+  return { code, closing_ms: Math.round(closing ?? -1), close_ms: Math.round(performance.now() - t0) };
+}
+
+async function minimalRoom() {
+  const mf = new Miniflare({ modules: true, script: MINIMAL_ROOM, compatibilityDate: DATE, compatibilityFlags: FLAGS,
+    durableObjects: { ROOMS: { className: 'Room', useSQLite: true } }, host: '127.0.0.1', port: 0 });
+  const url = (await mf.ready).toString().replace(/\/$/, '');
+  const open = async () => { const ws = new WebSocket(url.replace('http', 'ws') + '/ws'); await new Promise((r) => ws.once('open', r)); return ws; };
+  const cases = {
+    'own webSocketMessage': (ws) => () => ws.send('kick-me'),
+    'another socket\'s webSocketMessage': () => async () => (await open()).send('kick-others'),
+    'HTTP request to the object': () => () => fetch(url + '/kick'),
+    'alarm': () => () => fetch(url + '/kick-alarm'),
+  };
+  try {
+    for (const [where, make] of Object.entries(cases)) {
+      for (let i = 0; i < N; i++) {
+        const ws = await open();
+        console.log(JSON.stringify({ part: 'minimal room', close_from: where, ...(await timeClose(ws, make(ws))) }));
+      }
+    }
+  } finally { await mf.dispose(); }
+}
+
+async function realWorker() {
+  const o = { ...workerOptions(), compatibilityDate: DATE, compatibilityFlags: FLAGS };
+  const mf = new Miniflare(o);
+  const base = (await mf.ready).toString().replace(/\/$/, '');
+  const server = { url: base, wsUrl: base.replace(/^http/, 'ws') };
+  try {
+    for (let i = 0; i < N; i++) {
+      const room = `close-${i}`;
+      const c = await join(server, room, 'victim');
+      const r = await timeClose(c.ws, () => admin(server).post(`/rooms/${room}/kick`, { user_id: 'victim' }));
+      console.log(JSON.stringify({ part: 'edge-chat', close_from: 'POST /rooms/{room}/kick', ...r }));
+    }
+  } finally { await mf.dispose(); }
+}
+
+console.log(JSON.stringify({ compatibility_date: DATE, compatibility_flags: FLAGS }));
+await minimalRoom();
+await realWorker();
