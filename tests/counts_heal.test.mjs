@@ -9,19 +9,12 @@
 // and refuses a bad limit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer } from './support/server.mjs';
+import { startServer, workerdChildren } from './support/server.mjs';
 import { join, until, sleep } from './support/client.mjs';
 import { admin, eventually } from './support/admin.mjs';
-
-/** The workerd processes this node process started (Miniflare spawns workerd as a child). */
-function workerdChildren() {
-  const out = execFileSync('ps', ['--ppid', String(process.pid), '-o', 'pid=,comm='], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, comm]) => comm === 'workerd').map(([pid]) => Number(pid));
-}
 
 const stats = (server) => async () => (await admin(server).get('/stats')).body;
 const active = (server, query = '') => async () => (await admin(server).get(`/rooms?active=1${query}`)).body;

@@ -15,11 +15,10 @@
 // admin token 401.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer } from './support/server.mjs';
+import { startServer, workerdChildren } from './support/server.mjs';
 import { admin } from './support/admin.mjs';
 import { join, until } from './support/client.mjs';
 import { acked, isReceipt, post } from './support/chat.mjs';
@@ -28,12 +27,6 @@ import { startReceiver, webhookVars } from './support/webhooks.mjs';
 
 const ERASED = 'zed-to-erase';
 const ROOMS = ['erase-a', 'erase-b', 'erase-c'];
-
-/** The workerd processes this node process started (Miniflare spawns workerd as a child). */
-function workerdChildren() {
-  const out = execFileSync('ps', ['--ppid', String(process.pid), '-o', 'pid=,comm='], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, comm]) => comm === 'workerd').map(([pid]) => Number(pid));
-}
 
 /** Every message of `room`'s history (one page is enough here). */
 async function history(api, room) {

@@ -8,21 +8,14 @@
 // with the room's next event — and nothing that happened while it was off.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
-import { startServer, workerOptions } from './support/server.mjs';
+import { startServer, workerOptions, workerdChildren } from './support/server.mjs';
 import { join, until } from './support/client.mjs';
 import { isAck, publishAndAck } from './support/frames.mjs';
 import { startReceiver, webhookVars } from './support/webhooks.mjs';
-
-/** The workerd processes this node process started (Miniflare spawns workerd as a child). */
-function workerdChildren() {
-  const out = execFileSync('ps', ['--ppid', String(process.pid), '-o', 'pid=,comm='], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, comm]) => comm === 'workerd').map(([pid]) => Number(pid));
-}
 
 async function start(vars, persistDir) {
   const mf = new Miniflare(workerOptions({ vars, persistDir }));

@@ -105,6 +105,13 @@ impl UserRooms {
             .map(|(r, e)| (r.as_str(), e.connections))
     }
 
+    /// Every room the shard has a row for, live or not (a row of 0 connections is kept for
+    /// [`TOMBSTONE_TTL_MS`]): where a revocation is pushed, since a room may remember the user
+    /// without a live connection (see `shell/room/counted_users.rs`).
+    pub fn known_rooms(&self) -> impl Iterator<Item = &str> {
+        self.rooms.keys().map(String::as_str)
+    }
+
     pub fn total(&self) -> u32 {
         self.rooms.values().map(|e| e.connections).sum()
     }

@@ -6,8 +6,9 @@
 //! is connected *now* is what closes live connections on revoked tokens; a push that failed
 //! left them open until they disconnected. Each failed push is kept (`revocation_pushes`) and
 //! retried with [`retry_delay_ms`]; it is dropped once it landed, or once the shard no longer
-//! counts the user in that room (their last connection there closed: nothing left to close,
-//! and any new one is checked at connect).
+//! has a row of the user in that room (kept an hour after their last connection there closed:
+//! the room may remember the user as counted until it heard otherwise, and a reconnect it
+//! remembers is checked against what the room knows — see `shell/room/counted_users.rs`).
 
 /// The first retry comes this long after the failure; each next one twice as late.
 pub const FIRST_RETRY_MS: u64 = 1_000;

@@ -3,6 +3,7 @@
 //
 // The options mirror wrangler.toml (bindings, SQLite-backed classes, compatibility date);
 // `config_matches_wrangler_toml` in tests/deploy_config.test.mjs keeps the two in step.
+import { execFileSync } from 'node:child_process';
 import { Miniflare } from 'miniflare';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -24,7 +25,7 @@ export const IP_LIMIT = { simple: { limit: 600, period: 60 } };
  * here by default; miniflare's binding accepts and drops the points — with DEV_MODE the worker
  * lists what it handed it at `GET /dev/metrics`).
  */
-export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LIMIT, inspectorPort, log, metrics = false } = {}) {
+export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LIMIT, inspectorPort, log, metrics = false, assets = true } = {}) {
   const build = path.join(ROOT, 'build');
   if (!fs.existsSync(path.join(build, 'index.js'))) {
     throw new Error('build/index.js is missing: run `make build` first');
@@ -49,8 +50,9 @@ export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LI
     ...(metrics ? { analyticsEngineDatasets: { METRICS: { dataset: 'edge_chat' } } } : {}),
     ...(inspectorPort ? { inspectorPort } : {}),
     ...(log ? { log } : {}),
-    // The demo page and the client library, served before the worker like Workers assets.
-    assets: { directory: path.join(ROOT, 'public'), routerConfig: { has_user_worker: true } },
+    // The demo page and the client library, served before the worker like Workers assets
+    // (`assets: false` leaves them out: the benchmarks measure the worker, see peers.mjs).
+    ...(assets ? { assets: { directory: path.join(ROOT, 'public'), routerConfig: { has_user_worker: true } } } : {}),
     host: '127.0.0.1',
     port,
     ...(persistDir ? { durableObjectsPersist: persistDir } : {}),
@@ -70,4 +72,11 @@ export async function startServer(opts = {}) {
       await mf.dispose();
     },
   };
+}
+
+/** The workerd processes this node process started (Miniflare spawns workerd as a child): a
+ * test that kills one hard (SIGKILL, no close event anywhere) finds it here. */
+export function workerdChildren() {
+  const out = execFileSync('ps', ['--ppid', String(process.pid), '-o', 'pid=,comm='], { encoding: 'utf8' });
+  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, comm]) => comm === 'workerd').map(([pid]) => Number(pid));
 }

@@ -48,6 +48,17 @@ impl PendingReports {
         crate::registry::limits::live_after(stored, reports)
     }
 
+    /// The rooms of `user`'s reports answered and not stored yet (a revocation is pushed to
+    /// them too: the rooms already count on the answer).
+    pub fn rooms_of(&self, user: &str) -> Vec<String> {
+        let pending = self.reports.borrow();
+        pending
+            .iter()
+            .filter(|(_, r)| r.user == user)
+            .map(|(room, _)| room.clone())
+            .collect()
+    }
+
     /// Stores every pending report, in order, in this event (so one commit), and forgets the
     /// cached state of their users (stale now; the next read reloads it). Returns how many.
     pub fn settle(&self, store: &ShardStore, users: &RefCell<HashMap<String, UserState>>) -> usize {

@@ -111,7 +111,8 @@ impl UserRegistry {
     }
 
     /// From the alarm: retries every push that is due. A push lands, or is dropped because the
-    /// shard no longer counts the user in that room, or waits for its next retry.
+    /// shard no longer has a row of the user in that room (a room they left keeps one for
+    /// an hour: it may still remember them, `shell/room/counted_users.rs`), or waits.
     pub(super) async fn retry_revocation_pushes(&self) -> Result<()> {
         let sql = self.sql();
         self.pending.settle(&self.store, &self.users);
@@ -127,7 +128,9 @@ impl UserRegistry {
             )?
             .to_array()?;
         for push in due {
-            let there = self.live_rooms(&push.user, None)?.contains(&push.room);
+            let there = self.with_user(&push.user, |s| {
+                s.rooms.known_rooms().any(|room| room == push.room)
+            })?;
             let landed = there && self.push_revocation(&push).await.is_ok();
             if landed || !there {
                 sql.exec(

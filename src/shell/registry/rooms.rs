@@ -99,8 +99,10 @@ impl UserRegistry {
     }
 
     /// `POST /users/{user}/revoke`: stored (the latest `before` wins), then pushed to every
-    /// room the user is in, which closes the covered connections (4005) and remembers it. A
-    /// push that fails is kept and retried from the alarm ([`crate::registry::pushes`]).
+    /// room the shard has a row for — those the user is in, which close the covered
+    /// connections (4005), and those they left within the hour, which may still count them
+    /// (`shell/room/counted_users.rs`) — each of which remembers it. A push that fails is kept
+    /// and retried from the alarm ([`crate::registry::pushes`]).
     pub(super) async fn revoke(
         &self,
         user: &str,
@@ -113,8 +115,10 @@ impl UserRegistry {
             s.revoked_before = Some(before);
             before
         })?;
-        let pushes: Vec<Push> = self
-            .live_rooms(user, None)?
+        let mut rooms: std::collections::BTreeSet<String> =
+            self.with_user(user, |s| s.rooms.known_rooms().map(str::to_owned).collect())?;
+        rooms.extend(self.pending.rooms_of(user));
+        let pushes: Vec<Push> = rooms
             .into_iter()
             .map(|room| Push {
                 user: user.to_owned(),

@@ -111,9 +111,14 @@ impl ChatRoom {
         self.accept_socket(room, user, opening).await
     }
 
-    /// How many connections `user` has here, counted by tag (the room need not load).
+    /// How many connections `user` has here, counted by tag (the room need not load). An
+    /// answer of 0 is the registry's cue to stop counting the user here: so does the room
+    /// ([`counted_users`](super::counted_users)).
     fn count_user(&self, user: &str) -> Result<Response> {
         let connections = sockets::of_user(&self.state, user).len() as u64;
+        if connections == 0 {
+            self.counted().remove(user)?;
+        }
         json_response(200, serde_json::to_string(&Connections { connections })?)
     }
 
@@ -140,8 +145,12 @@ impl ChatRoom {
                 );
                 (u, n)
             })
-            .collect();
+            .collect::<std::collections::BTreeMap<String, u64>>();
         drop(loaded);
+        // A count of 0 makes the shard stop counting the user here: so does the room.
+        for (user, _) in users.iter().filter(|(_, n)| **n == 0) {
+            self.counted().remove(user)?;
+        }
         let version = self.reports.next_version();
         let counts = crate::calls::RoomCounts {
             connections,

@@ -26,6 +26,7 @@
 //! - [`forward`]: `direct`s this room cannot deliver itself;
 //! - [`moderation`]: operators' calls (disconnect, kick, ban, revoke) and the checks a new
 //!   connection must pass (not banned, token not revoked); [`moderation_store`]: their rows;
+//!   [`counted_users`]: the users the registry counts here, whose reconnects ask it nothing;
 //! - [`deletion`]: `DELETE /rooms/{room}` — everyone closed 4006, the storage erased whole,
 //!   the instance's memory of it dropped, so the name starts again from seq 1;
 //! - [`reports`]: fire-and-forget bookkeeping — a user's presence here beginning or ending to
@@ -44,6 +45,7 @@
 //! [`RoomCall`]: crate::calls::RoomCall
 
 mod alarm;
+mod counted_users;
 mod deferral;
 mod deletion;
 mod endpoints;

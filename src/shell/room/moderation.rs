@@ -8,7 +8,9 @@
 //! bounded by [`REVOCATION_CHECK_MS`] per attempt, with one retry; a registry that fails or is
 //! slower lets the connection in (room chat never depends on a registry) and is logged, unless
 //! `REVOCATION_CHECK_FAIL=closed` (then it is refused `503 unavailable`). Every
-//! later connection of that user to the room is checked locally. A revoked token is refused
+//! later connection of that user to the room is checked locally — also after a restart, while
+//! the registry still counts the user here ([`counted_users`](super::counted_users): a deploy's
+//! reconnect storm makes no registry request). A revoked token is refused
 //! with HTTP 401 `revoked` before the socket exists, so it never receives room traffic.
 
 use super::ChatRoom;
@@ -21,6 +23,7 @@ use crate::room::Removal;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::http::{error, json_response};
 use crate::shell::common::log;
+use crate::shell::room::counted_users::CountedUsers;
 use crate::shell::room::moderation_store::ModerationStore;
 use crate::shell::room::registry_queue::{FirstAnswer, CHECK_ATTEMPTS};
 use futures::future::{select, Either};
@@ -30,6 +33,10 @@ use worker::{Response, Result};
 impl ChatRoom {
     fn store(&self) -> ModerationStore {
         ModerationStore::new(self.sql())
+    }
+
+    pub(super) fn counted(&self) -> CountedUsers {
+        CountedUsers::new(self.sql())
     }
 
     /// Whether `user` may open a connection here with `session`: within the connection
@@ -49,7 +56,11 @@ impl ChatRoom {
         if let Err(refusal) = allowed {
             return Ok(Err(refusal));
         }
-        if connected == 0 {
+        if connected == 0 && self.counted().contains(user)? {
+            // The registry counts the user here already and pushes their revocations: nothing
+            // to ask, nothing to report (see `counted_users`).
+            self.reports.mark_reported(user, 1);
+        } else if connected == 0 {
             self.reports.waiting_first(user, true);
             let answer = self.first_report(room, user, connected + 1).await;
             self.reports.waiting_first(user, false);
@@ -154,6 +165,7 @@ impl ChatRoom {
                     return Ok(Some(ChatError::new(ErrorCode::TooManyRooms, message)));
                 }
                 self.reports.mark_reported(user, 1);
+                self.counted().insert(user, now_ms())?;
                 Ok(None)
             }
             FirstAnswer::Unreached => {

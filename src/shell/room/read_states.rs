@@ -159,6 +159,9 @@ impl ChatRoom {
                 Err(e) => (Vec::new(), Err(e)),
             }
         })?;
+        if let Err(e) = self.counted().remove(user) {
+            return internal("user erasure", &e.to_string());
+        }
         // The turn flushed its events (the deletions'): those waiting lose the user's id too.
         if let Err(e) = self.webhooks.erase_user(user) {
             return internal("user erasure in the webhook outbox", &e.to_string());

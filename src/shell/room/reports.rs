@@ -75,7 +75,17 @@ impl Reports {
 impl ChatRoom {
     /// Tells `user`'s registry that their presence here began (`connections` 1) or ended (0),
     /// batched with the room's other reports to that registry shard.
+    /// A report of 0 also ends the room's memory that the registry counts the user here
+    /// ([`counted_users`](super::counted_users)), before it goes out.
     pub(in crate::shell::room) fn report_presence(&self, room: &str, user: &str, connections: u32) {
+        if connections == 0 {
+            if let Err(e) = self.counted().remove(user) {
+                log::error(
+                    "counted_user_not_removed",
+                    json!({"room": room, "detail": e.to_string()}),
+                );
+            }
+        }
         let report = PresenceReport {
             user: user.to_owned(),
             connections,

@@ -1,0 +1,81 @@
+//! The users this room's registry reports say are here (`counted_users`), kept in SQLite so a
+//! restart — a deploy, an eviction, a crash — does not forget them.
+//!
+//! **Why.** A user's first connection to a room awaits a round trip to the user's registry
+//! shard: the reply says whether their tokens were revoked and whether they may have one more
+//! room ([`moderation`](super::moderation)). Once the registry has answered and counts the
+//! user here, it pushes every later revocation of theirs to this room, which stores it
+//! (`revocations`). So while the registry counts the user here, the room already knows
+//! everything that round trip would tell it, and a reconnect needs none — which is what a
+//! deploy makes every client do at once: objects restart cold, no close was ever handled, the
+//! registry still counts everyone where they were, and this table says so.
+//!
+//! **The rule.** A row exists only while the registry counts the user here: written when the
+//! registry answered a first connection's report (and stored it), deleted whenever the room
+//! tells the registry otherwise — its last connection closed (the report of 0), a refused
+//! connect's report taken back, a count of 0 answered to a registry checking its rows
+//! ([`endpoints`](super::endpoints)), the user erased. The registry pushes a revocation to
+//! every room it has a row for, counted or not (`registry/rooms.rs`), so a row here that
+//! outlives the registry's count by a moment is still covered.
+//!
+//! The table is created by its first write; a room nobody connected to has none.
+
+use crate::shell::common::sql::{has_table, int, Sql};
+use serde::Deserialize;
+use worker::Result;
+
+pub struct CountedUsers {
+    sql: Sql,
+}
+
+impl CountedUsers {
+    pub fn new(sql: Sql) -> Self {
+        CountedUsers { sql }
+    }
+
+    /// Whether the registry counts `user` here (see the module doc).
+    pub fn contains(&self, user: &str) -> Result<bool> {
+        if !has_table(&self.sql, "counted_users")? {
+            return Ok(false);
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            #[allow(dead_code)]
+            since: f64,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT since FROM counted_users WHERE user_id = ?",
+                vec![user.into()],
+            )?
+            .to_array()?;
+        Ok(!rows.is_empty())
+    }
+
+    /// The registry answered `user`'s first connection here and counts them: remembered.
+    pub fn insert(&self, user: &str, now_ms: u64) -> Result<()> {
+        self.sql.exec(
+            "CREATE TABLE IF NOT EXISTS counted_users(user_id TEXT PRIMARY KEY, since INTEGER NOT NULL)
+             WITHOUT ROWID",
+            None,
+        )?;
+        self.sql.exec(
+            "INSERT INTO counted_users(user_id, since) VALUES (?, ?)
+             ON CONFLICT(user_id) DO UPDATE SET since = excluded.since",
+            vec![user.into(), int(now_ms)],
+        )?;
+        Ok(())
+    }
+
+    /// The room told (or is telling) the registry that `user` is not here: forgotten.
+    pub fn remove(&self, user: &str) -> Result<()> {
+        if has_table(&self.sql, "counted_users")? {
+            self.sql.exec(
+                "DELETE FROM counted_users WHERE user_id = ?",
+                vec![user.into()],
+            )?;
+        }
+        Ok(())
+    }
+}
