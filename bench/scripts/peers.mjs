@@ -31,11 +31,18 @@ async function startJsTwin(vars, extra = {}) {
 }
 
 /** `rust` or `js`, with extra variables and server options (`extra`, e.g. `{inspectorPort}` for
- * profiling); resolves to `{url, wsUrl, stop}`. */
-export function startPeer(peer, vars = {}, extra = {}) {
+ * profiling); `persistDir` keeps the objects' storage there (a restart finds it); resolves to
+ * `{url, wsUrl, stop}`.
+ *
+ * Both peers are served the same way: the worker alone, no static-assets binding. With one,
+ * Miniflare routes every request through its asset router (three more isolates) before the
+ * worker — 0.56 ms of CPU per connect locally (docs/benchmarks.md, "Where a connect's CPU
+ * goes"), which on Cloudflare is the platform's, not the worker's, and which the twin (no
+ * assets) never paid. */
+export function startPeer(peer, vars = {}, { persistDir, ...extra } = {}) {
   return peer === 'js'
-    ? startJsTwin(vars, extra)
-    : startServer({ vars: { ...BENCH_VARS, ...vars }, ipLimit: null, ...extra });
+    ? startJsTwin(vars, { ...extra, ...(persistDir ? { durableObjectsPersist: persistDir } : {}) })
+    : startServer({ vars: { ...BENCH_VARS, ...vars }, ipLimit: null, assets: false, persistDir, ...extra });
 }
 
 /** The median; for an even count, the mean of the two middle values (as `bench-report`). */

@@ -4,7 +4,7 @@
 //
 //   node bench/scripts/profile-storm.mjs [--conns 2000] [--rooms 20] [--interval 500]
 //        [--cap US] [--after 1] [--top 30] [--out FILE.cpuprofile]
-//        [--peer js] [--no-assets] [--no-profile]
+//        [--peer js] [--assets] [--no-profile]
 //   node bench/scripts/profile-storm.mjs --from FILE.cpuprofile [--window START_MS,END_MS]
 //
 // How: this process pins itself (and so the workerd it starts) to core 0, starts the peer as
@@ -24,8 +24,8 @@
 //   by owner (front, room, registry, stats: OWNERS below), and the top functions by self time.
 // Wasm frames carry their Rust names: the release .wasm keeps its name section.
 // The sampler shares core 0 with the isolate: 500 µs costs the storm ~10 % (100 µs: ~2×).
-// `--peer js` profiles the JS twin (its functions, not our buckets); `--no-assets` serves the
-// Rust worker without its static-assets binding; `--no-profile` runs the same storm with no
+// `--peer js` profiles the JS twin (its functions, not our buckets); `--assets` serves the
+// Rust worker with its static-assets binding; `--no-profile` runs the same storm with no
 // inspector (what the profiler costs).
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -51,15 +51,15 @@ const CAP_US = Number(opt('cap', Math.max(1000, 5 * INTERVAL_US)));
 const NO_PROFILE = argv.includes('--no-profile');
 // `--peer js`: the JS twin instead (bench/peers/js-room), for comparison.
 const PEER = opt('peer', 'rust');
-// `--no-assets`: the Rust worker without its static-assets binding, so a request no longer goes
-// through Miniflare's asset router (three more isolates) before the worker — as the twin's.
-const NO_ASSETS = argv.includes('--no-assets');
+// `--assets`: the Rust worker with its static-assets binding, as it was benchmarked before
+// issue 24, so a request goes through Miniflare's asset router (three more isolates) before the
+// worker. The benchmarks now serve both peers without it (peers.mjs).
+const ASSETS = argv.includes('--assets');
 
-/** The peer, served as the benchmarks do; `{url, stop}`. */
+/** The peer, served as the benchmarks do (or with assets); `{url, stop}`. */
 async function serve(inspector) {
-  if (!NO_ASSETS) return startPeer(PEER, {}, inspector);
-  const { assets, ...options } = workerOptions({ vars: BENCH_VARS, ipLimit: null, ...inspector });
-  const mf = new Miniflare(options);
+  if (!ASSETS) return startPeer(PEER, {}, inspector);
+  const mf = new Miniflare(workerOptions({ vars: BENCH_VARS, ipLimit: null, ...inspector }));
   const url = (await mf.ready).toString().replace(/\/$/, '');
   return { url, stop: () => mf.dispose() };
 }

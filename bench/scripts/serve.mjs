@@ -2,17 +2,20 @@
 // Prints one JSON line: {"url": ..., "pid": <this process>} — pass the pid to
 // `loadgen --server-of` so it accounts the workerd processes under it.
 //
-//   node bench/scripts/serve.mjs [--peer rust|js] [VAR=value ...]
+//   node bench/scripts/serve.mjs [--peer rust|js] [--persist DIR] [VAR=value ...]
 //
 // `--peer js` serves the JS twin (bench/peers/js-room) instead of the Rust worker, in the same
-// kind of workerd, with the same bindings and variables.
+// kind of workerd, with the same bindings and variables. `--persist DIR` keeps the objects'
+// storage in DIR, so a server started again on it finds it (the reconnect storm).
 import { startPeer } from './peers.mjs';
 
 const argv = process.argv.slice(2);
-const peer = argv[0] === '--peer' ? argv[1] : 'rust';
-const vars = Object.fromEntries(argv.filter((a) => a.includes('=')).map((kv) => kv.split('=')));
+const opt = (name) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : undefined);
+const peer = opt('peer') ?? 'rust';
+const persistDir = opt('persist');
+const vars = Object.fromEntries(argv.filter((a) => a.includes('=') && !a.startsWith('--')).map((kv) => kv.split('=')));
 
-const server = await startPeer(peer, vars);
+const server = await startPeer(peer, vars, { persistDir });
 console.log(JSON.stringify({ url: server.url, pid: process.pid }));
 const stop = async () => { await server.stop(); process.exit(0); };
 process.on('SIGTERM', stop);

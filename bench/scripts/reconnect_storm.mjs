@@ -1,0 +1,163 @@
+// A deploy's reconnect storm (issue 24): the same 2,000 users reconnect to their 20 rooms after
+// a restart of workerd — the local stand-in for a deploy: every object starts cold, its SQLite
+// is there, and no close was ever handled (the sockets died with the process, as they do when
+// a deploy restarts the objects).
+//
+// Per peer and storm, on a fresh persistence directory:
+//   1. 2,000 users (`user-{i}`, room `{prefix}-{i mod 20}`, what the load generator names them)
+//      connect from this process and stay connected: the population that was there;
+//   2. workerd is killed (SIGKILL: nothing closes), the sockets here dropped;
+//   3. a new server starts on the same directory, and the load generator (pinned to core 1,
+//      the server to core 0, as every scenario) runs the storm of the storm scenario with the
+//      same users and rooms: 2,000 connections at once, then 20 publishers at 40/s for 2 s;
+//   4. the objects' meter (GET /dev/meter, reset by the restart) gives the object requests
+//      per connect of the reconnect (and the publishes after it: a publish is a WebSocket
+//      message, not a request).
+// Storms alternate peer by peer, the order rotating every storm; medians.
+//
+//   node bench/scripts/reconnect_storm.mjs [--storms N] [--quick] [--json FILE] [--peers rust,js]
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import jwt from '../../tests/support/jwt.mjs';
+import { SECRET } from '../../tests/support/server.mjs';
+import { median } from './peers.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : dflt);
+const QUICK = argv.includes('--quick');
+const STORMS = Number(opt('storms', QUICK ? 1 : 3));
+const USERS = 2000;
+const ROOMS = 20;
+const LABELS = { rust: 'Rust worker', js: 'JS twin' };
+const PEERS = opt('peers', 'rust,js').split(',');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-reconnect-'));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** `node serve.mjs` on core 0 with its storage in `dir`; resolves to `{url, pid, child}`. */
+function serve(peer, dir) {
+  const child = spawn('taskset', ['-c', '0', process.execPath, 'bench/scripts/serve.mjs', '--peer', peer, '--persist', dir],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${peer}: no server after 30 s`)), 30_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.includes('"pid"'));
+      if (!line) return;
+      clearTimeout(timer);
+      resolve({ ...JSON.parse(line), child });
+    });
+    child.once('exit', (code) => reject(new Error(`${peer}: server exited (${code})`)));
+  });
+}
+
+/** The workerd processes under `pid` (Miniflare's child). */
+function workerdOf(pid) {
+  const out = execFileSync('ps', ['--ppid', String(pid), '-o', 'pid=,comm='], { encoding: 'utf8' });
+  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, c]) => c === 'workerd').map(([p]) => Number(p));
+}
+
+async function stop(server, signal = 'SIGTERM') {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((r) => server.child.once('exit', r));
+  server.child.kill(signal);
+  await Promise.race([exited, sleep(10_000)]);
+}
+
+const token = (i) => {
+  const now = Math.floor(Date.now() / 1000);
+  return jwt.sign({ sub: `user-${i}`, iat: now, exp: now + 3600 }, SECRET);
+};
+
+/** Connects every user (250 at a time) and resolves once all were welcomed: the sockets. */
+async function population(url, prefix) {
+  const sockets = [];
+  for (let start = 0; start < USERS; start += 250) {
+    const batch = [];
+    for (let i = start; i < Math.min(USERS, start + 250); i++) {
+      const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/rooms/${prefix}-${i % ROOMS}/ws?token=${token(i)}`);
+      sockets.push(ws);
+      batch.push(new Promise((resolve, reject) => {
+        ws.once('message', resolve);
+        ws.once('error', reject);
+        ws.once('unexpected-response', (_q, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+      }));
+    }
+    await Promise.all(batch);
+  }
+  return sockets;
+}
+
+const meter = async (url) => {
+  const m = await (await fetch(`${url}/dev/meter`)).json();
+  return Object.values(m).reduce((n, c) => n + (c.requests ?? 0), 0);
+};
+
+/** One reconnect storm against `peer`: the generator's summary plus object requests per connect. */
+async function storm(peer, round) {
+  process.stderr.write(`  reconnect storm ${round}/${STORMS} · ${LABELS[peer]}\n`);
+  const dir = fs.mkdtempSync(path.join(tmp, `${peer}-`));
+  const prefix = `reconnect-${peer}-${process.pid}-${round}`;
+  const first = await serve(peer, dir);
+  const sockets = await population(first.url, prefix);
+  await sleep(3000); // the bookkeeping a connect leaves behind (reports) lands first
+  for (const pid of workerdOf(first.pid)) process.kill(pid, 'SIGKILL');
+  for (const ws of sockets) ws.terminate();
+  await stop(first, 'SIGKILL');
+  const second = await serve(peer, dir);
+  try {
+    const before = await meter(second.url);
+    const json = path.join(tmp, `${peer}-${round}.json`);
+    let failed;
+    try {
+      execFileSync('taskset', ['-c', '1', path.join(ROOT, 'target/release/loadgen'), '--url', second.url,
+        '--secret', SECRET, '--server-of', String(second.pid), '--server-name', 'workerd', '--no-progress',
+      '--label', peer, '--room-prefix', prefix, '--rooms', String(ROOMS), '--conns', String(USERS),
+      '--publishers', '20', '--mode', 'rate', '--rate', '40', '--duration', '2', '--warmup', '0', '--json', json],
+      { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+    } catch (e) {
+      failed = String(e.message).split('\n')[0]; // the summary says what (lost, failed upgrades)
+    }
+    await sleep(3000);
+    const requests = (await meter(second.url)) - before;
+    const summary = fs.existsSync(json) ? JSON.parse(fs.readFileSync(json, 'utf8')) : undefined;
+    return { peer, round, summary, failed, requests_per_connect: requests / USERS };
+  } catch (e) {
+    return { peer, round, failed: String(e.message).split('\n')[0] };
+  } finally {
+    await stop(second);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const runs = [];
+for (let round = 1; round <= STORMS; round++) {
+  const order = PEERS.map((_, k) => PEERS[(k + round - 1) % PEERS.length]);
+  for (const peer of order) runs.push(await storm(peer, round));
+}
+fs.rmSync(tmp, { recursive: true, force: true });
+
+const f = (x, d = 0) => (x == null || Number.isNaN(x) ? '–' : x.toFixed(d));
+const med = (peer, key) => median(runs.filter((r) => r.peer === peer && r.summary).map(key).filter(Number.isFinite));
+const twin = med('js', (r) => r.summary.connections_per_s);
+const rows = PEERS.map((p) => {
+  const mine = runs.filter((r) => r.peer === p);
+  const rate = med(p, (r) => r.summary.connections_per_s);
+  const failed = mine.reduce((n, r) => n + (r.summary?.failed_connections ?? 0), 0);
+  return `| ${LABELS[p]} | ${f(rate)} | ${p === 'js' || !twin ? '–' : `${(rate / twin).toFixed(2)}×`} | ` +
+    `${f(med(p, (r) => r.summary.connect_p99_ms))} ms | ${failed} | ${f(med(p, (r) => r.summary.server_cpu_ms_per_connect), 2)} ms | ` +
+    `${f(med(p, (r) => r.requests_per_connect), 2)} | ${f(med(p, (r) => r.summary.latency.p50_ms), 1)} ms | ${mine.filter((r) => r.failed).length} |`;
+});
+const markdown = [`${STORMS} reconnect storm${STORMS === 1 ? '' : 's'} per peer, alternated (the order rotating every storm), medians; ` +
+  'failed upgrades summed over all storms. Object requests per connect: counted by the objects (GET /dev/meter) over the storm and the publishes after it.', '',
+  '| peer | connections/s | ÷ JS twin | connect p99 | failed upgrades | server CPU per connect | object requests per connect | first messages after, p50 | failed runs |',
+  '|---|---|---|---|---|---|---|---|---|', ...rows].join('\n');
+const name = 'Reconnect storm after a restart (the same 2,000 users back into their 20 rooms)';
+process.stdout.write(`\n### ${name}\n\n${markdown}\n`);
+const out = opt('json');
+if (out) fs.writeFileSync(out, JSON.stringify({ scenarios: { [name]: { runs, markdown } } }, null, 1));
