@@ -2,6 +2,8 @@
 // twin, in the same kind of local workerd, with the same bindings) and one median.
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
+import WebSocket from 'ws';
+import jwt from '../../tests/support/jwt.mjs';
 import { startServer, ROOT, SECRET, COMPATIBILITY_DATE } from '../../tests/support/server.mjs';
 
 /** Limits out of the way: the generator floods on purpose, from one address, with many
@@ -51,4 +53,30 @@ export function median(xs) {
   if (!s.length) return undefined;
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** A token of the load generator's `user-{i}`. */
+const token = (i) => {
+  const now = Math.floor(Date.now() / 1000);
+  return jwt.sign({ sub: `user-${i}`, iat: now, exp: now + 3600 }, SECRET);
+};
+
+/** Connects `user-{i}` to room `{prefix}-{i mod rooms}` for every i < users, as the load
+ * generator names them (250 at a time), and resolves once all were welcomed: the sockets. */
+export async function population(url, prefix, users, rooms) {
+  const sockets = [];
+  for (let start = 0; start < users; start += 250) {
+    const batch = [];
+    for (let i = start; i < Math.min(users, start + 250); i++) {
+      const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/rooms/${prefix}-${i % rooms}/ws?token=${token(i)}`);
+      sockets.push(ws);
+      batch.push(new Promise((resolve, reject) => {
+        ws.once('message', resolve);
+        ws.once('error', reject);
+        ws.once('unexpected-response', (_q, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+      }));
+    }
+    await Promise.all(batch);
+  }
+  return sockets;
 }

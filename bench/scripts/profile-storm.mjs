@@ -4,7 +4,7 @@
 //
 //   node bench/scripts/profile-storm.mjs [--conns 2000] [--rooms 20] [--interval 500]
 //        [--cap US] [--after 1] [--top 30] [--out FILE.cpuprofile]
-//        [--peer js] [--assets] [--no-profile]
+//        [--peer js] [--assets] [--reconnect] [--no-profile]
 //   node bench/scripts/profile-storm.mjs --from FILE.cpuprofile [--window START_MS,END_MS]
 //
 // How: this process pins itself (and so the workerd it starts) to core 0, starts the peer as
@@ -35,8 +35,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { Miniflare } from 'miniflare';
-import { BENCH_VARS, startPeer } from './peers.mjs';
-import { workerOptions } from '../../tests/support/server.mjs';
+import { BENCH_VARS, population, startPeer } from './peers.mjs';
+import { workerOptions, workerdChildren } from '../../tests/support/server.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const argv = process.argv.slice(2);
@@ -56,9 +56,28 @@ const PEER = opt('peer', 'rust');
 // worker. The benchmarks now serve both peers without it (peers.mjs).
 const ASSETS = argv.includes('--assets');
 
+// `--reconnect`: the reconnect storm instead (reconnect_storm.mjs): the same users were
+// connected to the same rooms when workerd was killed; the profiled server starts on that
+// storage.
+const RECONNECT = argv.includes('--reconnect');
+const PREFIX = `profile-${process.pid}`;
+const STORAGE = RECONNECT ? fs.mkdtempSync(path.join(os.tmpdir(), 'profile-storm-')) : undefined;
+
+/** For `--reconnect`: every user connected to their room, then workerd killed under them. */
+async function populate() {
+  const before = new Set(workerdChildren());
+  const server = await startPeer(PEER, {}, { persistDir: STORAGE });
+  const sockets = await population(server.url, PREFIX, CONNS, ROOMS);
+  await new Promise((r) => setTimeout(r, 3000));
+  for (const pid of workerdChildren().filter((p) => !before.has(p))) process.kill(pid, 'SIGKILL');
+  for (const ws of sockets) ws.terminate();
+  await server.stop().catch(() => {});
+}
+
 /** The peer, served as the benchmarks do (or with assets); `{url, stop}`. */
 async function serve(inspector) {
-  if (!ASSETS) return startPeer(PEER, {}, inspector);
+  if (RECONNECT) await populate();
+  if (!ASSETS) return startPeer(PEER, {}, { ...inspector, persistDir: STORAGE });
   const mf = new Miniflare(workerOptions({ vars: BENCH_VARS, ipLimit: null, ...inspector }));
   const url = (await mf.ready).toString().replace(/\/$/, '');
   return { url, stop: () => mf.dispose() };
@@ -126,7 +145,8 @@ async function cdp(url) {
 function storm(url, json) {
   const args = ['-c', '1', path.join(ROOT, 'target/release/loadgen'), '--url', url, '--secret', 'test-secret',
     '--rooms', String(ROOMS), '--conns', String(CONNS), '--publishers', '0', '--duration', String(AFTER_S + 1),
-    '--warmup', '0', '--server-of', String(process.pid), '--server-name', 'workerd', '--no-progress', '--json', json];
+    '--warmup', '0', '--server-of', String(process.pid), '--server-name', 'workerd', '--no-progress', '--json', json,
+    ...(RECONNECT ? ['--room-prefix', PREFIX] : [])];
   const child = spawn('taskset', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   return new Promise((resolve) => child.on('exit', () => resolve(JSON.parse(fs.readFileSync(json, 'utf8')))));
 }
@@ -274,6 +294,7 @@ if (from) {
   process.stdout.write(report(aggregate(profile, [a, b]), CONNS, `${from}, ${a}–${b} ms`) + '\n');
 } else {
   const { profile, profiles, window, connectMs } = await profileStorm();
+  if (STORAGE) fs.rmSync(STORAGE, { recursive: true, force: true });
   if (NO_PROFILE) process.exit(0);
   const out = opt('out', path.join(os.tmpdir(), `storm-${Date.now()}.cpuprofile`));
   fs.writeFileSync(out, JSON.stringify(profile));

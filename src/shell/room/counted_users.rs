@@ -22,60 +22,83 @@
 
 use crate::shell::common::sql::{has_table, int, Sql};
 use serde::Deserialize;
+use std::cell::RefCell;
+use std::collections::HashSet;
 use worker::Result;
 
+/// The table, and a copy of it in memory, read once per instance: a reconnect storm asks
+/// about every user, and one query on wake beats two per connect.
+#[derive(Default)]
 pub struct CountedUsers {
-    sql: Sql,
+    users: RefCell<Option<HashSet<String>>>,
 }
 
 impl CountedUsers {
-    pub fn new(sql: Sql) -> Self {
-        CountedUsers { sql }
-    }
-
     /// Whether the registry counts `user` here (see the module doc).
-    pub fn contains(&self, user: &str) -> Result<bool> {
-        if !has_table(&self.sql, "counted_users")? {
-            return Ok(false);
+    pub fn contains(&self, sql: &Sql, user: &str) -> Result<bool> {
+        if self.users.borrow().is_none() {
+            let loaded = load(sql)?;
+            *self.users.borrow_mut() = Some(loaded);
         }
-        #[derive(Deserialize)]
-        struct Row {
-            #[allow(dead_code)]
-            since: f64,
-        }
-        let rows: Vec<Row> = self
-            .sql
-            .exec(
-                "SELECT since FROM counted_users WHERE user_id = ?",
-                vec![user.into()],
-            )?
-            .to_array()?;
-        Ok(!rows.is_empty())
+        Ok(self
+            .users
+            .borrow()
+            .as_ref()
+            .is_some_and(|u| u.contains(user)))
     }
 
     /// The registry answered `user`'s first connection here and counts them: remembered.
-    pub fn insert(&self, user: &str, now_ms: u64) -> Result<()> {
-        self.sql.exec(
+    pub fn insert(&self, sql: &Sql, user: &str, now_ms: u64) -> Result<()> {
+        sql.exec(
             "CREATE TABLE IF NOT EXISTS counted_users(user_id TEXT PRIMARY KEY, since INTEGER NOT NULL)
              WITHOUT ROWID",
             None,
         )?;
-        self.sql.exec(
+        sql.exec(
             "INSERT INTO counted_users(user_id, since) VALUES (?, ?)
              ON CONFLICT(user_id) DO UPDATE SET since = excluded.since",
             vec![user.into(), int(now_ms)],
         )?;
+        if let Some(users) = self.users.borrow_mut().as_mut() {
+            users.insert(user.to_owned());
+        }
         Ok(())
     }
 
     /// The room told (or is telling) the registry that `user` is not here: forgotten.
-    pub fn remove(&self, user: &str) -> Result<()> {
-        if has_table(&self.sql, "counted_users")? {
-            self.sql.exec(
+    pub fn remove(&self, sql: &Sql, user: &str) -> Result<()> {
+        let known = self.users.borrow().as_ref().map(|u| u.contains(user));
+        if known == Some(false) {
+            return Ok(()); // the copy is whole: nothing to delete
+        }
+        if has_table(sql, "counted_users")? {
+            sql.exec(
                 "DELETE FROM counted_users WHERE user_id = ?",
                 vec![user.into()],
             )?;
         }
+        if let Some(users) = self.users.borrow_mut().as_mut() {
+            users.remove(user);
+        }
         Ok(())
     }
+
+    /// Forgets the copy (the room's storage was erased: `DELETE /rooms/{room}`).
+    pub fn reset(&self) {
+        *self.users.borrow_mut() = None;
+    }
+}
+
+fn load(sql: &Sql) -> Result<HashSet<String>> {
+    if !has_table(sql, "counted_users")? {
+        return Ok(HashSet::new());
+    }
+    #[derive(Deserialize)]
+    struct Row {
+        user_id: String,
+    }
+    let rows: Vec<Row> = sql
+        .exec("SELECT user_id FROM counted_users", None)?
+        .to_array()?;
+    Ok(rows.into_iter().map(|r| r.user_id).collect())
 }

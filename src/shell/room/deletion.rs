@@ -93,5 +93,6 @@ impl ChatRoom {
         self.forget_alarm();
         self.webhooks.forget_storage();
         self.forget_read_states();
+        self.counted.reset();
     }
 }

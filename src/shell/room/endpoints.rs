@@ -117,7 +117,7 @@ impl ChatRoom {
     fn count_user(&self, user: &str) -> Result<Response> {
         let connections = sockets::of_user(&self.state, user).len() as u64;
         if connections == 0 {
-            self.counted().remove(user)?;
+            self.counted.remove(&self.sql(), user)?;
         }
         json_response(200, serde_json::to_string(&Connections { connections })?)
     }
@@ -149,7 +149,7 @@ impl ChatRoom {
         drop(loaded);
         // A count of 0 makes the shard stop counting the user here: so does the room.
         for (user, _) in users.iter().filter(|(_, n)| **n == 0) {
-            self.counted().remove(user)?;
+            self.counted.remove(&self.sql(), user)?;
         }
         let version = self.reports.next_version();
         let counts = crate::calls::RoomCounts {

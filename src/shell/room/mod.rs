@@ -97,6 +97,8 @@ pub struct ChatRoom {
     webhooks: super::webhooks::Webhooks,
     /// Operator metrics (`METRICS`, optional): counted here, written after turns.
     obs: crate::shell::common::metrics::RoomObs,
+    /// The users the registry counts here (`counted_users.rs`), read once per instance.
+    counted: counted_users::CountedUsers,
 }
 
 impl DurableObject for ChatRoom {
@@ -127,6 +129,7 @@ impl DurableObject for ChatRoom {
             read_states: Default::default(),
             webhooks,
             obs,
+            counted: Default::default(),
         }
     }
 

@@ -23,7 +23,6 @@ use crate::room::Removal;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::http::{error, json_response};
 use crate::shell::common::log;
-use crate::shell::room::counted_users::CountedUsers;
 use crate::shell::room::moderation_store::ModerationStore;
 use crate::shell::room::registry_queue::{FirstAnswer, CHECK_ATTEMPTS};
 use futures::future::{select, Either};
@@ -33,10 +32,6 @@ use worker::{Response, Result};
 impl ChatRoom {
     fn store(&self) -> ModerationStore {
         ModerationStore::new(self.sql())
-    }
-
-    pub(super) fn counted(&self) -> CountedUsers {
-        CountedUsers::new(self.sql())
     }
 
     /// Whether `user` may open a connection here with `session`: within the connection
@@ -56,7 +51,7 @@ impl ChatRoom {
         if let Err(refusal) = allowed {
             return Ok(Err(refusal));
         }
-        if connected == 0 && self.counted().contains(user)? {
+        if connected == 0 && self.counted.contains(&self.sql(), user)? {
             // The registry counts the user here already and pushes their revocations: nothing
             // to ask, nothing to report (see `counted_users`).
             self.reports.mark_reported(user, 1);
@@ -165,7 +160,7 @@ impl ChatRoom {
                     return Ok(Some(ChatError::new(ErrorCode::TooManyRooms, message)));
                 }
                 self.reports.mark_reported(user, 1);
-                self.counted().insert(user, now_ms())?;
+                self.counted.insert(&self.sql(), user, now_ms())?;
                 Ok(None)
             }
             FirstAnswer::Unreached => {

@@ -159,7 +159,7 @@ impl ChatRoom {
                 Err(e) => (Vec::new(), Err(e)),
             }
         })?;
-        if let Err(e) = self.counted().remove(user) {
+        if let Err(e) = self.counted.remove(&self.sql(), user) {
             return internal("user erasure", &e.to_string());
         }
         // The turn flushed its events (the deletions'): those waiting lose the user's id too.

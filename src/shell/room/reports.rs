@@ -79,7 +79,7 @@ impl ChatRoom {
     /// ([`counted_users`](super::counted_users)), before it goes out.
     pub(in crate::shell::room) fn report_presence(&self, room: &str, user: &str, connections: u32) {
         if connections == 0 {
-            if let Err(e) = self.counted().remove(user) {
+            if let Err(e) = self.counted.remove(&self.sql(), user) {
                 log::error(
                     "counted_user_not_removed",
                     json!({"room": room, "detail": e.to_string()}),
