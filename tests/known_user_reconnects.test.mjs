@@ -7,6 +7,10 @@
 // no close was ever handled) a reconnect is checked by the room alone: 0 registry requests,
 // counted by the objects' meter (GET /dev/meter).
 //
+// A user who comes back within a second of their last close (a reload, a network blip) is
+// still counted: the report of that close is held a moment (LEAVE_HOLD_MS, src/room/reports.rs)
+// and never sent, and the reconnect asks nothing either.
+//
 // Revocation is proven exact for the three kinds of user: new to the room (refused by the
 // registry's answer), known and still connected elsewhere in the room (refused locally, live
 // connection closed 4005), known after a restart (the revocation, made while the room slept,
@@ -109,6 +113,28 @@ test('a user who left is asked for again: the registry answers (rooms and revoca
     const m0 = await meter(server);
     (await join(server, 'ku-left', 'gus', { token: token('gus', 5) })).terminate();
     assert.ok(await registryRequests(server, m0) >= 1, 'the reconnect asked the registry');
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a reload within a second tells and asks the registry nothing; a leave is reported after the hold', { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const other = await join(server, 'ku-reload', 'hal'); // keeps the room in memory
+    const c = await join(server, 'ku-reload', 'ivy', { token: token('ivy', 5) });
+    await sleep(500); // ivy's first report answered and stored
+    const m0 = await meter(server);
+    await c.close();
+    const back = await join(server, 'ku-reload', 'ivy', { token: token('ivy', 5) });
+    await sleep(2500); // past the hold: the first close's report would have gone by now
+    assert.equal(await registryRequests(server, m0), 0, 'the reload made no registry request');
+    // ivy's next close is reported once the hold is over.
+    const m1 = await meter(server);
+    await back.terminate();
+    await until(async () => (await meter(server)).registry.requests > m1.registry.requests,
+      { ms: 5000, what: 'the held leave reported' });
+    other.terminate();
   } finally {
     await server.stop();
   }

@@ -67,7 +67,8 @@ test('a user last seen longer ago than HISTORY_MAX_AGE_DAYS is no one to notify'
     await seenOnce(server, 'long-gone');
     assert.equal((await api.post('/users/long-gone/messages', { data: 'fresh' })).body.delivered, 0);
     await receiver.waitFor((evs) => evs.length >= 1);
-    await sleep(3_000);
+    // Last seen is when the registry heard of the leave: LEAVE_HOLD_MS (1 s) after the close.
+    await sleep(4_000);
     assert.equal((await api.post('/users/long-gone/messages', { data: 'stale' })).body.delivered, 0);
     await sleep(500);
     assert.deepEqual(undelivered(receiver).map((e) => e.direct.data), ['fresh']);

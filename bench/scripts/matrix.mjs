@@ -17,6 +17,7 @@
 // run verifies every delivery: a lost or duplicated message fails the benchmark.
 // Then latency at a fixed arrival rate of half the JS twin's measured maximum, and the scenarios
 // (connect storms, join storm, idle memory per hibernated connection — bench/scripts/storms.mjs —,
+// a deploy's reconnect storm — bench/scripts/reconnect_storm.mjs —,
 // what the platform bills — bench/scripts/billing.mjs —, wake cost, per-user broadcast, webhooks
 // on vs off). The repeated scenarios run min(--runs, 3) alternated rounds per peer, medians.
 import { execFileSync } from 'node:child_process';
@@ -158,6 +159,12 @@ if (!QUICK && !flag('no-scenarios')) {
   const storms = runJson('node', [path.join(ROOT, 'bench/scripts/storms.mjs'), '--runs', String(SCENARIO_RUNS)], 3_600_000);
   if (storms.summary) Object.assign(scenarios, storms.summary.scenarios);
   if (storms.failed) scenarios['Connect storms'] = { failed: storms.failed, markdown: `failed: ${storms.failed}` };
+
+  // A deploy's reconnect storm (issue 24): the same 2,000 users back after workerd restarts.
+  process.stderr.write('scenario: reconnect storm after a restart (bench/scripts/reconnect_storm.mjs)\n');
+  const reconnect = runJson('node', [path.join(ROOT, 'bench/scripts/reconnect_storm.mjs'), '--storms', String(SCENARIO_RUNS)], 3_600_000);
+  if (reconnect.summary) Object.assign(scenarios, reconnect.summary.scenarios);
+  if (reconnect.failed) scenarios['Reconnect storm after a restart'] = { failed: reconnect.failed, markdown: `failed: ${reconnect.failed}` };
 
   process.stderr.write('scenario: what the platform bills (bench/scripts/billing.mjs)\n');
   const billing = runJson('node', [path.join(ROOT, 'bench/scripts/billing.mjs'), '--runs', String(SCENARIO_RUNS)], 3_600_000);

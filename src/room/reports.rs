@@ -13,6 +13,16 @@
 /// they feed (`GET /stats`) are eventually consistent anyway; this bounds their cost.
 pub const REPORT_INTERVAL_MS: u64 = 1_000;
 
+/// How long the report of a user's last close in a room waits before it goes to the user's
+/// registry shard. A page reload, a network blip or a client's resume comes back within it
+/// and costs the registry nothing — no report out, none back in, and the reconnect is checked
+/// by the room alone (the shard still counts the user there: `shell/room/counted_users.rs`);
+/// a wave of leaves (everyone closing a tab at the end of an event) goes out as one batch per
+/// shard. The price: the shard's presence (`GET /stats` users online, per-user delivery's
+/// list of rooms) lags a close by this long — reads that must be exact (`GET /users/{user}`,
+/// deliveries) ask the rooms anyway.
+pub const LEAVE_HOLD_MS: u64 = 1_000;
+
 /// The bookkeeping of one coalesced report stream.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CoalescedReport {

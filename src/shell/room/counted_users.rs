@@ -12,7 +12,8 @@
 //!
 //! **The rule.** A row exists only while the registry counts the user here: written when the
 //! registry answered a first connection's report (and stored it), deleted whenever the room
-//! tells the registry otherwise — its last connection closed (the report of 0), a refused
+//! tells the registry otherwise — its last connection closed (the report of 0, held a moment:
+//! [`leaves`](super::leaves), so a reload finds the user still counted), a refused
 //! connect's report taken back, a count of 0 answered to a registry checking its rows
 //! ([`endpoints`](super::endpoints)), the user erased. The registry pushes a revocation to
 //! every room it has a row for, counted or not (`registry/rooms.rs`), so a row here that
@@ -24,13 +25,14 @@ use crate::shell::common::sql::{has_table, int, Sql};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::rc::Rc;
 use worker::Result;
 
 /// The table, and a copy of it in memory, read once per instance: a reconnect storm asks
 /// about every user, and one query on wake beats two per connect.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct CountedUsers {
-    users: RefCell<Option<HashSet<String>>>,
+    users: Rc<RefCell<Option<HashSet<String>>>>,
 }
 
 impl CountedUsers {

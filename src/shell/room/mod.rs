@@ -30,7 +30,8 @@
 //! - [`deletion`]: `DELETE /rooms/{room}` — everyone closed 4006, the storage erased whole,
 //!   the instance's memory of it dropped, so the name starts again from seq 1;
 //! - [`reports`]: fire-and-forget bookkeeping — a user's presence here beginning or ending to
-//!   the user's registry shard (batched per shard by [`registry_queue`]), the room's total to
+//!   the user's registry shard (batched per shard by [`registry_queue`]; a last close held a
+//!   moment by [`leaves`], so a reload reports nothing), the room's total to
 //!   its stats shard (coalesced); [`read_states`]: what the unread counts across rooms need;
 //! - [`log`]: the message log and the chat extensions' rows in SQLite;
 //! - [`alarm`]: the one alarm, shared by retention, sessions (notices, expiry) and webhooks;
@@ -50,6 +51,7 @@ mod deferral;
 mod deletion;
 mod endpoints;
 mod forward;
+mod leaves;
 mod log;
 mod moderation;
 mod moderation_store;
@@ -99,6 +101,8 @@ pub struct ChatRoom {
     obs: crate::shell::common::metrics::RoomObs,
     /// The users the registry counts here (`counted_users.rs`), read once per instance.
     counted: counted_users::CountedUsers,
+    /// Last closes whose reports to the registry wait a moment (`leaves.rs`).
+    leaves: leaves::HeldLeaves,
 }
 
 impl DurableObject for ChatRoom {
@@ -130,6 +134,7 @@ impl DurableObject for ChatRoom {
             webhooks,
             obs,
             counted: Default::default(),
+            leaves: Default::default(),
         }
     }
 

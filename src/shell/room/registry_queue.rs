@@ -99,6 +99,34 @@ impl RegistryQueue {
         rx
     }
 
+    /// Queues `reports` (nobody waits for their answers) and sends them, the caller awaiting
+    /// the sends: for a task already running in the background (the held leaves, `leaves.rs`).
+    /// A shard with a request in flight takes them with its next one.
+    pub async fn report_all(&self, env: &Env, room: &str, reports: Vec<PresenceReport>) {
+        let shards = crate::shell::common::env::settings(env)
+            .config
+            .registry_shards
+            .clone();
+        let mut starting = Vec::new();
+        for report in reports {
+            let shard = shards.shard_of(&report.user);
+            let queued = Queued {
+                report,
+                reply: None,
+            };
+            self.pending
+                .borrow_mut()
+                .entry(shard)
+                .or_default()
+                .push(queued);
+            if self.in_flight.borrow_mut().insert(shard) {
+                starting.push(shard);
+            }
+        }
+        let flushes = starting.into_iter().map(|s| self.flush(env, room, s));
+        futures::future::join_all(flushes).await;
+    }
+
     /// Sends the shard's queue, batch after batch, until it is empty.
     async fn flush(&self, env: &Env, room: &str, shard: u32) {
         loop {

@@ -22,7 +22,7 @@ use worker::{Env, Result};
 /// Versions of this room's reports, the registry queue, and the stats report's coalescing.
 #[derive(Default)]
 pub struct Reports {
-    versions: Rc<RefCell<Versions>>,
+    pub(super) versions: Rc<RefCell<Versions>>,
     pub registry: RegistryQueue,
     stats: Rc<Cell<CoalescedReport>>,
     /// Counts already reported (and awaited) before a first connection was accepted: the
@@ -75,16 +75,11 @@ impl Reports {
 impl ChatRoom {
     /// Tells `user`'s registry that their presence here began (`connections` 1) or ended (0),
     /// batched with the room's other reports to that registry shard.
-    /// A report of 0 also ends the room's memory that the registry counts the user here
-    /// ([`counted_users`](super::counted_users)), before it goes out.
+    /// A report of 0 is held a moment first ([`leaves`](super::leaves)).
     pub(in crate::shell::room) fn report_presence(&self, room: &str, user: &str, connections: u32) {
         if connections == 0 {
-            if let Err(e) = self.counted.remove(&self.sql(), user) {
-                log::error(
-                    "counted_user_not_removed",
-                    json!({"room": room, "detail": e.to_string()}),
-                );
-            }
+            self.hold_leave(room, user);
+            return;
         }
         let report = PresenceReport {
             user: user.to_owned(),
