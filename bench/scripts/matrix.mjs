@@ -143,8 +143,9 @@ function wakeCost() {
   return {
     runs: wake,
     markdown: [`Medians of ${SCENARIO_RUNS} alternated run${SCENARIO_RUNS === 1 ? '' : 's'} per peer (the peer order rotating ` +
-      "every round) of each run's own figures: its medians over its 5 rooms, warm and after hibernation, and the " +
-      'difference of the two (its wake cost).', '',
+      "every round) of each run's own figures: its medians over its 5 rooms, warm (a message 2 s after the room's " +
+      'first, past the registry report that first message sends) and after hibernation, and the difference of the ' +
+      'two (its wake cost).', '',
       '| peer | warm: publish → other member (median) | after hibernation (median) | wake cost | failed runs |',
       '|---|---|---|---|---|', ...wakePeers.map(row)].join('\n'),
   };

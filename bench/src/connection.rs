@@ -2,6 +2,7 @@
 //! what arrives until the run ends and the last acks and deliveries have drained.
 
 use crate::args::Mode;
+use crate::drain::Drain;
 use crate::plan::{Go, Plan, Window};
 use crate::publisher::Publisher;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -45,6 +46,10 @@ pub struct ConnReport {
     /// `--chatty`: typing and read frames sent and received.
     pub chat_sent: u64,
     pub chat_received: u64,
+    /// Deliveries that arrived after a silence of a second following this connection's own
+    /// acks (the old end of run counted them missing), and the longest such silence.
+    pub late: u64,
+    pub drain_gap: Duration,
 }
 
 impl Default for ConnReport {
@@ -66,6 +71,8 @@ impl Default for ConnReport {
             ack_latency: histogram(),
             chat_sent: 0,
             chat_received: 0,
+            late: 0,
+            drain_gap: Duration::ZERO,
         }
     }
 }
@@ -120,7 +127,7 @@ impl ConnReport {
 }
 
 /// One connection, from connect to close (see the module's doc).
-pub async fn connection(
+async fn run_connection(
     plan: Arc<Plan>,
     index: usize,
     user: usize,
@@ -157,6 +164,7 @@ pub async fn connection(
     let mut typing = crate::chatty::typing_ticker(window, warmup, index, conns);
     let mut session = Session {
         plan: &plan,
+        index,
         window,
         publishes,
         tx,
@@ -167,6 +175,21 @@ pub async fn connection(
     session.start_closed_loop().await;
     session.exchange(&mut rx, &mut tick, &mut typing).await;
     session.close().await
+}
+
+/// One connection (see [`run_connection`]); whatever happened, it counts no more acks after.
+pub async fn connection(
+    plan: Arc<Plan>,
+    index: usize,
+    user: usize,
+    publishes: bool,
+    barrier: Arc<Barrier>,
+    go: Go,
+) -> ConnReport {
+    let tally = plan.clone();
+    let rep = run_connection(plan, index, user, publishes, barrier, go).await;
+    tally.tally.settle(index);
+    rep
 }
 
 /// The WebSocket base of a server URL: http://h → ws://h, https://h → wss://h; ws:// and
@@ -212,52 +235,11 @@ async fn wait_for_go(go: &mut Go) -> Option<Window> {
     }
 }
 
-/// When a connection is done. After the stop: wait for outstanding acks, then for a quiet
-/// second (no frame at all) for the last deliveries: a loaded server may still be flushing
-/// other publishers' messages to this socket long after this connection's own acks came back.
-/// Readers (and idle runs) stay until the stop like everyone else. Ten seconds after the stop,
-/// the connection gives up waiting.
-struct Drain {
-    stop_at: Instant,
-    deadline: Instant,
-    quiet_until: Option<Instant>,
-}
-
-impl Drain {
-    fn new(stop_at: Instant) -> Self {
-        Drain {
-            stop_at,
-            deadline: stop_at + Duration::from_secs(10),
-            quiet_until: None,
-        }
-    }
-
-    /// When to wake up if nothing arrives, or `None` when the connection is done.
-    fn wake_at(&mut self, now: Instant, outstanding: usize) -> Option<Instant> {
-        if now >= self.stop_at && outstanding == 0 && self.quiet_until.is_none() {
-            self.quiet_until = Some(now + Duration::from_secs(1));
-        }
-        if self.quiet_until.is_some_and(|q| now >= q) || now >= self.deadline {
-            return None;
-        }
-        Some(self.quiet_until.unwrap_or(if now < self.stop_at {
-            self.stop_at
-        } else {
-            self.deadline
-        }))
-    }
-
-    /// A WebSocket message arrived: the quiet second, once started, starts again.
-    fn heard(&mut self, arrived: Instant) {
-        if let Some(q) = self.quiet_until.as_mut() {
-            *q = arrived + Duration::from_secs(1);
-        }
-    }
-}
-
 /// A connection after the go signal: what it sends and what it saw.
 struct Session<'a> {
     plan: &'a Plan,
+    /// The connection's index (its place in the run's [`crate::drain::Tally`]).
+    index: usize,
     window: Window,
     /// Whether this connection publishes (the first `--publishers` connections do).
     publishes: bool,
@@ -298,7 +280,10 @@ impl Session<'_> {
             let now = Instant::now();
             let publishing = fixed_rate && now < self.window.stop_at;
             let typing_now = chatty && now < self.window.stop_at;
-            let Some(wake) = drain.wake_at(now, self.publisher.outstanding()) else {
+            let have = self.rep.received - self.rep.duplicates;
+            let me = (self.index, self.rep.room);
+            let outstanding = self.publisher.outstanding();
+            let Some(wake) = drain.wake_at(now, outstanding, have, &self.plan.tally, me) else {
                 break;
             };
             let flow = tokio::select! {
@@ -311,6 +296,7 @@ impl Session<'_> {
                 break;
             }
         }
+        self.rep.drain_gap = drain.longest_gap;
     }
 
     /// A WebSocket message: every frame in it verified (a `batch` holds several); `Break` when
@@ -341,6 +327,9 @@ impl Session<'_> {
             _ => (Some(f), Vec::new()),
         };
         for f in single.into_iter().chain(batch) {
+            if drain.past_old_cutoff && f.kind == "message" {
+                self.rep.late += 1;
+            }
             self.verify(f, arrived).await?;
         }
         if self.plan.args.chatty && arrived < self.window.stop_at {
@@ -389,6 +378,7 @@ impl Session<'_> {
             return ControlFlow::Continue(());
         };
         self.rep.acked += 1;
+        self.plan.tally.acked(self.rep.room);
         if self.window.contains(arrived) {
             self.rep.acked_in_window += 1;
             let us = (arrived - sent).as_micros().max(1) as u64;
@@ -429,30 +419,5 @@ mod tests {
         // 2 twice and 3 after 5 are duplicates; 3 and 4 were missing when 5 came.
         assert_eq!((rep.received, rep.duplicates, rep.gaps), (6, 2, 2));
         assert_eq!(rep.last_seq, Some(6));
-    }
-
-    #[test]
-    fn a_connection_drains_for_a_quiet_second_after_its_acks() {
-        let stop = Instant::now() + Duration::from_secs(5);
-        let mut drain = Drain::new(stop);
-        let before = stop - Duration::from_secs(1);
-        assert_eq!(drain.wake_at(before, 0), Some(stop));
-        // After the stop, outstanding acks are awaited until the deadline.
-        let after = stop + Duration::from_millis(10);
-        assert_eq!(
-            drain.wake_at(after, 1),
-            Some(stop + Duration::from_secs(10))
-        );
-        // Then a quiet second, which every arrival starts again.
-        let quiet = drain.wake_at(after, 0);
-        assert_eq!(quiet, Some(after + Duration::from_secs(1)));
-        drain.heard(after + Duration::from_millis(500));
-        let later = after + Duration::from_millis(1200);
-        assert_eq!(
-            drain.wake_at(later, 0),
-            Some(after + Duration::from_millis(1500))
-        );
-        assert_eq!(drain.wake_at(after + Duration::from_millis(1500), 0), None);
-        assert_eq!(drain.wake_at(stop + Duration::from_secs(10), 3), None);
     }
 }

@@ -10,6 +10,7 @@
 mod args;
 mod chatty;
 mod connection;
+mod drain;
 mod plan;
 mod proc_stats;
 mod publisher;
@@ -67,6 +68,7 @@ async fn run(args: Args) -> Result<bool, String> {
         prefix,
         publishers,
         tokens,
+        tally: drain::Tally::new(args.rooms, args.conns),
         args: args.clone(),
     });
     let (go_tx, go_rx) = watch::channel(None::<Window>);

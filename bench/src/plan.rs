@@ -14,6 +14,8 @@ pub struct Plan {
     pub publishers: usize,
     /// Signs each connection's token.
     pub tokens: crate::tokens::Tokens,
+    /// Every room's acks, which decide when a connection has received everything.
+    pub tally: crate::drain::Tally,
 }
 
 /// The measured window: load starts a warm-up before `measure_from`, rates and latencies are

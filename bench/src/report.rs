@@ -79,6 +79,11 @@ pub struct Summary {
     pub chatty: bool,
     pub chat_frames_sent: u64,
     pub chat_frames_received: u64,
+    /// The end of run (bench/src/drain.rs): deliveries that came after a connection had been
+    /// silent for a second after its own acks — counted missing by the quiet-second end of run
+    /// used before —, and the longest such silence.
+    pub late_deliveries: u64,
+    pub drain_longest_gap_ms: f64,
     pub errors: Vec<String>,
 }
 
@@ -190,6 +195,11 @@ pub fn summarise(
         chatty: args.chatty,
         chat_frames_sent: sum(|r| r.chat_sent),
         chat_frames_received: sum(|r| r.chat_received),
+        late_deliveries: sum(|r| r.late),
+        drain_longest_gap_ms: reports
+            .iter()
+            .map(|r| r.drain_gap.as_secs_f64() * 1000.0)
+            .fold(0.0, f64::max),
         errors: merged.errors,
     }
 }

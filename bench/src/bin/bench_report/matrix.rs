@@ -88,6 +88,26 @@ impl Matrix {
         stat_of(&l.runs, "latency", peer, &["latency", "p99_ms"])
     }
 
+    /// Over every run (matrix and latency): the deliveries that came after a connection had
+    /// been silent for a second after its own acks (bench/src/drain.rs), and the longest such
+    /// silence in ms.
+    pub fn late(&self) -> (f64, f64) {
+        let latency = self.latency.iter().flat_map(|l| l.runs.iter());
+        let summaries: Vec<&Value> = self
+            .runs
+            .iter()
+            .chain(latency)
+            .filter_map(|r| r.summary.as_ref())
+            .collect();
+        let late = summaries
+            .iter()
+            .filter_map(|s| metric(s, &["late_deliveries"]));
+        let gap = summaries
+            .iter()
+            .filter_map(|s| metric(s, &["drain_longest_gap_ms"]));
+        (late.sum(), gap.fold(0.0, f64::max))
+    }
+
     /// Lost + duplicated messages over every run of `peer` (matrix and latency runs).
     pub fn damage(&self, peer: &str) -> f64 {
         let latency = self.latency.iter().flat_map(|l| l.runs.iter());
