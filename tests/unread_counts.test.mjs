@@ -63,8 +63,9 @@ test('unread counts per room, after the user\'s sockets are closed, for the admi
     // The answer comes from the registry shards, never from the rooms: once the rooms are
     // evicted, a read does not wake them (the probe after it meets an instance it constructed
     // itself, with nothing loaded).
-    // (A room waits a second after its last report before it can go idle.)
-    await idleForEviction(Date.now() + 1500);
+    // (A room's bookkeeping ends about 2 s after its last close — the leave's report held a
+    // second, the stats report's interval — before it can go idle.)
+    await idleForEviction(Date.now() + 2500);
     assert.deepEqual((await api.get('/users/alice/unread')).body, want);
     for (const room of ['u-lobby', 'u-random']) {
       const sent = Date.now();

@@ -8,7 +8,7 @@ use super::registry_queue::RegistryQueue;
 use super::ChatRoom;
 use crate::calls::{PresenceReport, StatsCall};
 use crate::registry::Versions;
-use crate::room::reports::{CoalescedReport, REPORT_INTERVAL_MS};
+use crate::room::reports::{CoalescedReport, BOOKKEEPING_DELAY_MS, REPORT_INTERVAL_MS};
 use crate::shell::calls;
 use crate::shell::common::env::now_ms;
 use crate::shell::common::log;
@@ -106,6 +106,8 @@ impl ChatRoom {
             self.reports.versions.clone(),
         );
         self.state.wait_until(async move {
+            let delay = std::time::Duration::from_millis(BOOKKEEPING_DELAY_MS);
+            worker::Delay::from(delay).await;
             loop {
                 let snapshot = room
                     .borrow()
