@@ -32,14 +32,23 @@ export class Room {
     }
     if (path === '/kick') for (const ws of this.ctx.getWebSockets()) ws.close(4003, 'kicked');
     if (path === '/kick-alarm') await this.ctx.storage.setAlarm(Date.now());
+    // "Ask the client to close": a closing frame, no close(); the answer goes in webSocketClose.
+    // The close held behind the input gate for 50 ms (does the pump's continuation then run after
+    // the peer's Close came back?).
+    if (path === '/kick-gated') await this.ctx.blockConcurrencyWhile(async () => {
+      for (const ws of this.ctx.getWebSockets()) ws.close(4003, 'kicked');
+      await new Promise((r) => setTimeout(r, 50));
+    });
+    if (path === '/ask') for (const ws of this.ctx.getWebSockets()) ws.send('closing');
+    if (path === '/ask-alarm') { this.ask = true; await this.ctx.storage.setAlarm(Date.now()); }
     return new Response('ok');
   }
-  alarm() { for (const ws of this.ctx.getWebSockets()) ws.close(4001, 'expired'); }
+  alarm() { for (const ws of this.ctx.getWebSockets()) this.ask ? ws.send('closing') : ws.close(4001, 'expired'); }
   webSocketMessage(ws, m) {
     if (m === 'kick-me') ws.close(4003, 'kicked');
     if (m === 'kick-others') for (const o of this.ctx.getWebSockets()) if (o !== ws) o.close(4003, 'kicked');
   }
-  webSocketClose(ws, code) { try { ws.close(1000); } catch {} }
+  webSocketClose(ws, code) { try { ws.close(code === 1005 ? 1000 : code); } catch {} }
 }`;
 
 /** Times one server close of `ws`, which `trigger()` asks for. */
@@ -64,7 +73,12 @@ async function minimalRoom() {
     'another socket\'s webSocketMessage': () => async () => (await open()).send('kick-others'),
     'HTTP request to the object': () => () => fetch(url + '/kick'),
     'alarm': () => () => fetch(url + '/kick-alarm'),
+    'HTTP request, close() inside blockConcurrencyWhile (50 ms)': () => () => fetch(url + '/kick-gated'),
+    'client closes first (ws.close(1000))': (ws) => () => ws.close(1000),
+    'client closes on a closing frame (HTTP request)': (ws) => () => { onClosing(ws); return fetch(url + '/ask'); },
+    'client closes on a closing frame (alarm)': (ws) => () => { onClosing(ws); return fetch(url + '/ask-alarm'); },
   };
+  const onClosing = (ws) => ws.on('message', (m) => { if (String(m) === 'closing') ws.close(4003, 'kicked'); });
   try {
     for (const [where, make] of Object.entries(cases)) {
       for (let i = 0; i < N; i++) {
