@@ -44,6 +44,7 @@
 //! [`RoomCall`]: crate::calls::RoomCall
 
 mod alarm;
+mod closing;
 mod deferral;
 mod deletion;
 mod endpoints;
