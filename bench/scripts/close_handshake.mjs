@@ -2,7 +2,9 @@
 // (issue 24 item 5), in local workerd. Two parts, each a real workerd through Miniflare:
 //  1. a minimal hibernating Durable Object (below, in JS) that closes a socket from each place a
 //     server can: the socket's own webSocketMessage, another socket's webSocketMessage, an HTTP
-//     request to the object, and its alarm;
+//     request to the object (also inside blockConcurrencyWhile), and its alarm; and the closes
+//     the CLIENT starts — on its own, or on a `closing` frame from an HTTP request or the alarm —
+//     answered inside webSocketClose (what edge-chat does since issue 24 item 5);
 //  2. the real built worker (build/, `make build` first): a Node `ws` client kicked through the
 //     server API (POST /rooms/{room}/kick).
 // For each: ms from the close being asked for to the client seeing the close frame (readyState
