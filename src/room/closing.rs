@@ -6,8 +6,10 @@
 //! (~10 s locally): the runtime releases a socket only when its outgoing close is pumped *after*
 //! the peer's close came in, and a peer's close that answers ours never triggers the release
 //! (`tryReleaseNative` in workerd's `web-socket.c++`). Clients then see their `close` event
-//! ~10–12 s late. When the CLIENT closes first and the room answers inside `webSocketClose`, the
-//! release is immediate (1–10 ms, `bench/scripts/close_handshake.mjs`).
+//! ~10–12 s late — unless the client has sent at least one frame on that connection (even a
+//! `ping` the runtime answers), which makes any close complete at once. When the CLIENT closes
+//! first and the room answers inside `webSocketClose`, the release is immediate in every case
+//! (1–10 ms, `bench/scripts/close_handshake.mjs`).
 //!
 //! So for the closes that come with a `closing` frame the server asks instead of closing: it
 //! sends `closing`, marks the socket closing in its attachment (it left the room at once:

@@ -17,7 +17,8 @@ export function token(sub, claims = {}) {
 /** The test client here is a raw `ws` client that does NOT act on `closing`: the server asks it
  * to close (kick, ban, disconnect, revoke, expiry) and, as it does not, closes the socket itself
  * 3 s later from the room's alarm (src/room/closing.rs). A close the server starts that way
- * completes in local workerd (1.20260426) only when the room object is evicted, ~10 s later, so
+ * completes in local workerd (1.20260426) — for a client that never sent a frame — only when the
+ * room object is evicted, ~10 s later, so
  * `ws` reports `close` ~13 s after the `closing` frame (tests/server_close_completes.test.mjs
  * times it; the TypeScript client, which answers `closing`, closes at once). Hence a bound for
  * the close event, and the same bound for anything a room must do after it closed a socket on
