@@ -2,7 +2,11 @@
 // (issue 24 item 5), in local workerd. Two parts, each a real workerd through Miniflare:
 //  1. a minimal hibernating Durable Object (below, in JS) that closes a socket from each place a
 //     server can: the socket's own webSocketMessage, another socket's webSocketMessage, an HTTP
-//     request to the object, and its alarm;
+//     request to the object (also inside blockConcurrencyWhile), and its alarm; and the closes
+//     the CLIENT starts — on its own, or on a `closing` frame from an HTTP request or the alarm —
+//     answered inside webSocketClose (what edge-chat does since issue 24 item 5); and server
+//     closes of a socket that has sent a frame (a message, or a `ping` the runtime answers),
+//     or that is only older: the first complete at once, even after an eviction;
 //  2. the real built worker (build/, `make build` first): a Node `ws` client kicked through the
 //     server API (POST /rooms/{room}/kick).
 // For each: ms from the close being asked for to the client seeing the close frame (readyState
@@ -22,7 +26,7 @@ const N = Number(process.env.N || 2);
 const MINIMAL_ROOM = `
 export default { fetch: (req, env) => env.ROOMS.get(env.ROOMS.idFromName('r')).fetch(req) };
 export class Room {
-  constructor(ctx) { this.ctx = ctx; }
+  constructor(ctx) { this.ctx = ctx; ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong')); }
   async fetch(req) {
     const path = new URL(req.url).pathname;
     if (path === '/ws') {
@@ -32,14 +36,23 @@ export class Room {
     }
     if (path === '/kick') for (const ws of this.ctx.getWebSockets()) ws.close(4003, 'kicked');
     if (path === '/kick-alarm') await this.ctx.storage.setAlarm(Date.now());
+    // "Ask the client to close": a closing frame, no close(); the answer goes in webSocketClose.
+    // The close held behind the input gate for 50 ms (does the pump's continuation then run after
+    // the peer's Close came back?).
+    if (path === '/kick-gated') await this.ctx.blockConcurrencyWhile(async () => {
+      for (const ws of this.ctx.getWebSockets()) ws.close(4003, 'kicked');
+      await new Promise((r) => setTimeout(r, 50));
+    });
+    if (path === '/ask') for (const ws of this.ctx.getWebSockets()) ws.send('closing');
+    if (path === '/ask-alarm') { this.ask = true; await this.ctx.storage.setAlarm(Date.now()); }
     return new Response('ok');
   }
-  alarm() { for (const ws of this.ctx.getWebSockets()) ws.close(4001, 'expired'); }
+  alarm() { for (const ws of this.ctx.getWebSockets()) this.ask ? ws.send('closing') : ws.close(4001, 'expired'); }
   webSocketMessage(ws, m) {
     if (m === 'kick-me') ws.close(4003, 'kicked');
     if (m === 'kick-others') for (const o of this.ctx.getWebSockets()) if (o !== ws) o.close(4003, 'kicked');
   }
-  webSocketClose(ws, code) { try { ws.close(1000); } catch {} }
+  webSocketClose(ws, code) { try { ws.close(code === 1005 ? 1000 : code); } catch {} }
 }`;
 
 /** Times one server close of `ws`, which `trigger()` asks for. */
@@ -64,7 +77,17 @@ async function minimalRoom() {
     'another socket\'s webSocketMessage': () => async () => (await open()).send('kick-others'),
     'HTTP request to the object': () => () => fetch(url + '/kick'),
     'alarm': () => () => fetch(url + '/kick-alarm'),
+    'HTTP request, close() inside blockConcurrencyWhile (50 ms)': () => () => fetch(url + '/kick-gated'),
+    'HTTP request, 1 s after the socket opened (nothing sent)': () => async () => { await new Promise((r) => setTimeout(r, 1000)); return fetch(url + '/kick'); },
+    'HTTP request, 12 s after the socket opened (object evicted meanwhile)': () => async () => { await new Promise((r) => setTimeout(r, 12000)); return fetch(url + '/kick'); },
+    'HTTP request, after a message and an eviction (12 s)': (ws) => async () => { ws.send('hello'); await new Promise((r) => setTimeout(r, 12000)); return fetch(url + '/kick'); },
+    'HTTP request, after the client sent a message': (ws) => async () => { ws.send('hello'); await new Promise((r) => setTimeout(r, 50)); return fetch(url + '/kick'); },
+    'HTTP request, after the client sent an auto-answered ping': (ws) => async () => { ws.send('ping'); await new Promise((r) => ws.once('message', r)); return fetch(url + '/kick'); },
+    'client closes first (ws.close(1000))': (ws) => () => ws.close(1000),
+    'client closes on a closing frame (HTTP request)': (ws) => () => { onClosing(ws); return fetch(url + '/ask'); },
+    'client closes on a closing frame (alarm)': (ws) => () => { onClosing(ws); return fetch(url + '/ask-alarm'); },
   };
+  const onClosing = (ws) => ws.on('message', (m) => { if (String(m) === 'closing') ws.close(4003, 'kicked'); });
   try {
     for (const [where, make] of Object.entries(cases)) {
       for (let i = 0; i < N; i++) {

@@ -23,7 +23,7 @@ import { fetchMembers, frozenMembers, MEMBER_PAGE_LIMIT, withPresence, type Memb
 import { historyPages, memberPages } from './paging.js';
 import type { Pending } from './queue.js';
 import { utf8Length } from './size.js';
-import { CLIENT_DROP, closeQuietly, type SocketLike } from './socket.js';
+import { CLIENT_DROP, closeCodeFor, closeQuietly, type SocketLike } from './socket.js';
 import { later } from './timers.js';
 
 /** A room handle. Create it with {@link connect}. `T`: the type of the messages' data —
@@ -523,12 +523,15 @@ export class Room<T = unknown> extends Connection {
         this.refreshAnswer(ws, f);
         return;
       case 'closing': {
-        // Act now: the close event itself may come much later (workerd keeps the TCP
-        // connection until the socket is evicted). This side is closed with 1000.
+        // The server asks this side to close (it does not close the socket itself unless we
+        // do not, a few seconds later: a close the client starts completes at once, one the
+        // server starts waits for the runtime). Closed now, with the server's code and reason,
+        // which the server echoes.
         const c = f as unknown as ClosingFrame;
         if (typeof c.code !== 'number') return;
         const message = typeof c.message === 'string' ? c.message : undefined;
-        this.serverClosed(c.code, typeof c.reason === 'string' ? c.reason : '', message, 1000);
+        const reason = typeof c.reason === 'string' ? c.reason : '';
+        this.serverClosed(c.code, reason, message, closeCodeFor(c.code));
         return;
       }
     }

@@ -27,6 +27,12 @@ export const TOKEN_EXPIRED = 4001;
 /** After these the handle stops: reconnecting would be refused, or is not wanted. */
 export const FINAL_CLOSES: readonly number[] = [4003, 4004, 4005, 4006]; // kicked, banned, revoked, room_deleted
 
+/** The code to close this side with when the server asks (`closing`): its own code where a
+ * client may send it (1000, 3000–4999: browsers throw on others), else 1000. */
+export function closeCodeFor(serverCode: number): number {
+  return serverCode === 1000 || (serverCode >= 3000 && serverCode <= 4999) ? serverCode : 1000;
+}
+
 export function closeQuietly(ws: SocketLike, code: number, reason: string): void {
   try {
     ws.close(code, reason);

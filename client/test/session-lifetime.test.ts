@@ -253,7 +253,7 @@ test('closing 4001: the connection ends at once (not at the late close event); i
     ['state', 'reconnecting'],
     ['retry', { attempt: 1, delayMs: 375, reason: 'token_expired' }],
   ]);
-  assert.deepEqual(s1.closedWith, { code: 1000, reason: 'token_expired' }, 'this side is closed too');
+  assert.deepEqual(s1.closedWith, { code: 4001, reason: 'token_expired' }, 'this side is closed too, with the code of the closing frame');
   s1.drop(4001, 'token_expired'); // the close event, late: ignored
   mock.timers.tick(375);
   await tick();
@@ -311,7 +311,7 @@ for (const [code, reason, message] of [
     ]);
     assert.equal(room.state, 'closed');
     assert.deepEqual(room.closeInfo, closed);
-    assert.deepEqual(s.closedWith, { code: 1000, reason });
+    assert.deepEqual(s.closedWith, { code, reason }, 'closed with the code of the closing frame, which the server echoes');
     for (const p of [pending, room.publish('later', { id: 'l' })]) {
       const outcome = await settled(p);
       assert.ok(outcome !== 'pending' && 'err' in outcome);

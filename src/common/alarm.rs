@@ -1,7 +1,8 @@
 //! A Durable Object has one alarm. A room shares it between everything that must wake it at
 //! a time of its own: retention (the oldest message expires), sessions (a `token_expiring`
 //! notice or an expiry is due), webhooks (a retry is due, or the watchdog of waiting events),
-//! and later anything else with a deadline. Each wake recomputes
+//! closes (a client asked to close has not by its deadline: `crate::room::closing`), and later
+//! anything else with a deadline. Each wake recomputes
 //! every source and sets the alarm for the earliest; between wakes an alarm is only ever moved
 //! earlier, never later, so no source's time is missed.
 
@@ -14,12 +15,13 @@ pub struct Wakes {
     pub retention: Option<u64>,
     pub sessions: Option<u64>,
     pub webhooks: Option<u64>,
+    pub closes: Option<u64>,
 }
 
 impl Wakes {
     /// When the next alarm must fire, computed during a wake at `now_ms`.
     pub fn next(&self, now_ms: u64) -> Option<u64> {
-        [self.retention, self.sessions, self.webhooks]
+        [self.retention, self.sessions, self.webhooks, self.closes]
             .into_iter()
             .flatten()
             .min()
@@ -42,6 +44,7 @@ mod tests {
             retention: Some(50_000),
             sessions: Some(20_000),
             webhooks: Some(30_000),
+            closes: None,
         };
         assert_eq!(w.next(0), Some(20_000));
         let hooks = Wakes {
@@ -49,6 +52,11 @@ mod tests {
             ..w
         };
         assert_eq!(hooks.next(0), Some(3_000));
+        let close = Wakes {
+            closes: Some(2_500),
+            ..hooks
+        };
+        assert_eq!(close.next(0), Some(2_500));
         assert_eq!(w.next(19_900), Some(20_900), "never sooner than a second");
         assert_eq!(Wakes::default().next(0), None);
         let only = Wakes {

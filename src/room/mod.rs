@@ -20,6 +20,7 @@
 //!   hibernation; [`reports`]: coalesced reports to other objects.
 
 mod admission;
+pub mod closing;
 pub mod deferral;
 mod direct;
 mod edits;

@@ -21,6 +21,13 @@ pub struct Attachment {
     /// the index, and must not be restored if the object sleeps before its close completes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closing: bool,
+    /// For a socket the server asked to close (`closing`), the unix ms from which it closes it
+    /// itself if the client has not, and with which code (0: nothing owed; see
+    /// [`crate::room::closing`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub close_by: u64,
+    #[serde(default, skip_serializing_if = "is_zero_code")]
+    pub close_code: u16,
     /// The connection takes coalesced `batch` frames (it connected with `?batch=1`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub batch: bool,
@@ -38,6 +45,10 @@ pub struct Attachment {
 }
 
 fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_code(n: &u16) -> bool {
     *n == 0
 }
 
@@ -79,6 +90,8 @@ mod tests {
             user_id: "u".into(),
             connection_id: "r.0000000000000000".into(),
             closing: false,
+            close_by: 0,
+            close_code: 0,
             batch: false,
             exp: 0,
             iat: None,

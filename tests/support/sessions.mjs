@@ -14,16 +14,15 @@ export function token(sub, claims = {}) {
   return jwt.sign({ sub, exp: nowS() + 3600, ...claims }, SECRET);
 }
 
-/** Local workerd (1.20260426) and a socket the server closes from an HTTP call or an alarm
- * (kick, ban, disconnect, revoke, expiry — not a flood close, which happens in a socket event):
- * the `closing` frame and the close frame arrive at once, but then the room object is stuck
- * until workerd replaces it, ~10 s later. Whichever comes first waits: if the room gets another
- * event before the client's close reply, the TCP connection is kept and `ws` reports `close`
- * only ~10 s later; if the close reply comes first, the room's next events (frames, HTTP calls,
- * upgrades, its alarm) are held ~10 s. (A plain-JS Durable Object that calls `ws.close()` in
- * `fetch` does the same, so it is the runtime, not this worker.) Hence a bound for the close
- * event, and the same bound for anything a room must do after it closed a socket on purpose:
- * bounds, not timings. */
+/** The test client here is a raw `ws` client that does NOT act on `closing`: the server asks it
+ * to close (kick, ban, disconnect, revoke, expiry) and, as it does not, closes the socket itself
+ * 3 s later from the room's alarm (src/room/closing.rs). A close the server starts that way
+ * completes in local workerd (1.20260426) — for a client that never sent a frame — only when the
+ * room object is evicted, ~10 s later, so
+ * `ws` reports `close` ~13 s after the `closing` frame (tests/server_close_completes.test.mjs
+ * times it; the TypeScript client, which answers `closing`, closes at once). Hence a bound for
+ * the close event, and the same bound for anything a room must do after it closed a socket on
+ * purpose: bounds, not timings. */
 export const CLOSE_WAIT_MS = 20_000;
 export const AFTER_CLOSE_MS = CLOSE_WAIT_MS;
 

@@ -1,6 +1,7 @@
 //! The room's one alarm, shared by retention, sessions and webhooks ([`crate::common::alarm`]): it
 //! wakes a hibernated room to trim expired messages, to send `token_expiring`, to close
-//! expired connections, and to retry (or resume) webhook deliveries. An alarm does not keep the object awake; it only wakes it at that time —
+//! expired connections, to close sockets whose client ignored `closing`, and to retry (or
+//! resume) webhook deliveries. An alarm does not keep the object awake; it only wakes it at that time —
 //! unlike a timer, which would keep it resident and defeat hibernation.
 
 use super::ChatRoom;
@@ -42,10 +43,13 @@ impl ChatRoom {
             incident::report("webhook wake", &e.to_string());
             None
         });
+        // After the sessions: a connection expired just now is asked to close, not closed.
+        let closes = self.close_overdue(now);
         if let Some(next) = (Wakes {
             retention,
             sessions,
             webhooks,
+            closes,
         })
         .next(now)
         {

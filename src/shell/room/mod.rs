@@ -46,6 +46,7 @@
 //! [`RoomCall`]: crate::calls::RoomCall
 
 mod alarm;
+mod closing;
 mod counted_users;
 mod deferral;
 mod deletion;

@@ -6,8 +6,10 @@ use super::log::RoomLog;
 use super::sockets::{self, attachment};
 use super::turn::Peer;
 use crate::protocol::internal_error_frame;
+use crate::room::closing::ServerClose;
 use crate::room::log::message_log::MessageLog;
 use crate::room::sends::{batch_texts_of, TurnSends};
+use crate::room::session::CloseReason;
 use crate::room::Room;
 use crate::shell::common::incident;
 use wasm_bindgen::JsValue;
@@ -40,27 +42,33 @@ impl super::ChatRoom {
     }
 }
 
-/// Closes a socket the room dropped in the middle of a turn (a flood). It has left the index
-/// already, so what this turn owes it goes out first; it is marked closing before the close,
-/// so a wake before the close completes does not bring it back into the index. Returns
-/// (sends, bytes) of what it was owed, for the metrics.
+/// Ends a socket the room dropped in the middle of a turn (a flood, an operator's call, the
+/// clock). It has left the index already, so what this turn owes it (its `closing` frame among
+/// it) goes out first; it is marked closing, so a wake before the close completes does not
+/// bring it back into the index, and its later frames are ignored. Then it is closed now, or —
+/// for the closes the client is asked to make ([`crate::room::closing`]) — left to the client
+/// until the returned deadline. Returns (sends, bytes) of what it was owed, for the metrics.
 pub(super) fn close_mid_turn(
     ws: &WebSocket,
     sends: &mut TurnSends,
-    code: u16,
-    reason: &str,
-) -> (u64, u64) {
+    reason: CloseReason,
+    now_ms: u64,
+) -> ((u64, u64), ServerClose) {
     let mut sent = (0, 0);
+    let mut how = ServerClose::Now;
     if let Some(mut a) = attachment(ws) {
         for frame in sends.owed_to(&a.connection_id, &a.user_id) {
             sent = (sent.0 + 1, sent.1 + frame.len() as u64);
             let _ = ws.send_with_str(frame);
         }
-        a.closing = true;
+        how = a.end(reason, now_ms);
         let _ = sockets::set_attachment(ws, &a);
     }
-    let _ = ws.close(Some(code), Some(reason));
-    sent
+    sockets::mark_closing(ws);
+    if how == ServerClose::Now {
+        let _ = ws.close(Some(reason.code()), Some(reason.reason()));
+    }
+    (sent, how)
 }
 
 /// Rows a replay reads from the log at a time: the Wasm heap holds one chunk, not the log.

@@ -79,16 +79,37 @@ pub fn remember_connection_id(ws: &WebSocket, id: &str) {
     );
 }
 
+/// The connection id of a socket: cached on the socket object, else read from its attachment
+/// (and cached, with the closing mark when the attachment has it).
 pub fn connection_id_of(ws: &WebSocket) -> Option<String> {
     let raw: &JsValue = ws.as_ref().as_ref();
     js_sys::Reflect::get(raw, &JsValue::from_str(CONNECTION_ID_KEY))
         .ok()
         .and_then(|v| v.as_string())
         .or_else(|| {
-            let id = attachment(ws)?.connection_id;
-            remember_connection_id(ws, &id);
-            Some(id)
+            let a = attachment(ws)?;
+            if a.closing {
+                mark_closing(ws);
+            }
+            remember_connection_id(ws, &a.connection_id);
+            Some(a.connection_id)
         })
+}
+
+/// The JS property that marks, on the socket object, a socket the server ended: its frames
+/// are ignored without reading its attachment for every frame. Like the cached id it is lost
+/// with the object at a wake; [`connection_id_of`] puts it back from the attachment.
+const CLOSING_KEY: &str = "__edgeChatClosing";
+
+pub fn mark_closing(ws: &WebSocket) {
+    let raw: &JsValue = ws.as_ref().as_ref();
+    let _ = js_sys::Reflect::set(raw, &JsValue::from_str(CLOSING_KEY), &JsValue::TRUE);
+}
+
+/// Whether the server ended this socket (call [`connection_id_of`] first after a wake).
+pub fn is_closing(ws: &WebSocket) -> bool {
+    let raw: &JsValue = ws.as_ref().as_ref();
+    js_sys::Reflect::get(raw, &JsValue::from_str(CLOSING_KEY)).is_ok_and(|v| v.is_truthy())
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen]

@@ -22,6 +22,7 @@ use super::sockets::{self, attachment, connection_id_of};
 use super::ChatRoom;
 use crate::common::connection_id::room_of;
 use crate::protocol::internal_error_frame;
+use crate::room::closing::ServerClose;
 use crate::room::deferral::Deferred;
 use crate::room::log::chat_log::ChatLog;
 use crate::room::sends::TurnSends;
@@ -130,6 +131,9 @@ impl ChatRoom {
             let _ = ws.close(Some(1011), Some("unknown connection"));
             return;
         };
+        if sockets::is_closing(&ws) {
+            return; // the server ended it (`closing`): nothing it sends counts any more
+        }
         // The size is checked before the frame is queued. (workers-rs has already copied the
         // text into Wasm memory, bounded by the runtime's own limit: 1 MiB locally, 32 MiB on
         // Cloudflare; from here on an oversize frame costs nothing more.)
@@ -356,7 +360,12 @@ impl ChatRoom {
             .or_else(|| sockets::of_connection(&self.state, connection_id));
         if let Some(ws) = ws {
             self.obs.count(|c| c.disconnects += 1);
-            self.sent(close_mid_turn(&ws, sends, reason.code(), reason.reason()));
+            let now = crate::shell::common::env::now_ms();
+            let (sent, how) = close_mid_turn(&ws, sends, reason, now);
+            self.sent(sent);
+            if let ServerClose::AskedUntil(at) = how {
+                self.wake_at(at); // the fallback, if the client ignores `closing`
+            }
         }
     }
 
