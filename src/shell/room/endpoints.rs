@@ -170,7 +170,10 @@ impl ChatRoom {
         // Load the index from the sockets that were here *before* this one: once accepted, the
         // new socket is listed by getWebSockets() too and would be restored as an old member,
         // silencing its presence `join`.
-        self.run_step(room, |_, _| (Vec::new(), ()))?;
+        // (Admission's step loaded it already, unless a deletion dropped it meanwhile.)
+        if self.room.borrow().is_none() {
+            self.run_step(room, |_, _| (Vec::new(), ()))?;
+        }
         let pair = match self.accept_described(&connection_id, user, &o)? {
             Ok(pair) => pair,
             Err(refused) => return Ok(refused),

@@ -47,15 +47,12 @@ impl ChatRoom {
         user: &str,
         session: Session,
     ) -> Result<std::result::Result<(), ChatError>> {
-        let (allowed, connected) = self.may_connect(room, user)?;
+        let (allowed, connected, known) = self.may_connect(room, user, &session)?;
         if let Err(refusal) = allowed {
             return Ok(Err(refusal));
         }
-        if connected == 0 && self.counted.contains(&self.sql(), user)? {
-            // The registry counts the user here already and pushes their revocations: nothing
-            // to ask, nothing to report (see `counted_users`).
-            self.reports.mark_reported(user, 1);
-        } else if connected == 0 {
+        let first = connected == 0 && !self.counted.contains(&self.sql(), user)?;
+        let revoked = if first {
             self.reports.waiting_first(user, true);
             let answer = self.first_report(room, user, connected + 1).await;
             self.reports.waiting_first(user, false);
@@ -63,12 +60,21 @@ impl ChatRoom {
                 // A revoked token hears that first: it is what the client must act on.
                 return Ok(Err(self.revoked(room, user, &session)?.unwrap_or(refusal)));
             }
-            if let (Err(refusal), _) = self.may_connect(room, user)? {
+            if let (Err(refusal), _, _) = self.may_connect(room, user, &session)? {
                 self.take_back_first_report(room, user)?;
                 return Ok(Err(refusal));
             }
-        }
-        if let Some(revoked) = self.revoked(room, user, &session)? {
+            // Checked again: the answer (or a push meanwhile) may have taught the room one.
+            self.revoked(room, user, &session)?
+        } else {
+            if connected == 0 {
+                // The registry counts the user here already and pushes their revocations:
+                // nothing to ask, nothing to report (see `counted_users`).
+                self.reports.mark_reported(user, 1);
+            }
+            known
+        };
+        if let Some(revoked) = revoked {
             if connected == 0 {
                 self.take_back_first_report(room, user)?;
             }
@@ -80,23 +86,24 @@ impl ChatRoom {
     /// `401 revoked` when the room knows a revocation of `user` that covers `session`'s token.
     fn revoked(&self, room: &str, user: &str, session: &Session) -> Result<Option<ChatError>> {
         let before = self.run_step(room, |r, _| (Vec::new(), r.revoked_before(user)))?;
-        let message = "this token was revoked; get a new one";
-        Ok(session
-            .revoked_by(before)
-            .then(|| ChatError::new(ErrorCode::Revoked, message)))
+        Ok(revoked_error(session, before))
     }
 
-    /// The limits and bans for one more connection of `user`, and how many they have here.
+    /// The limits and bans for one more connection of `user`, how many they have here, and
+    /// the revocation the room knows that covers `session` — one step, nothing awaited.
     fn may_connect(
         &self,
         room: &str,
         user: &str,
-    ) -> Result<(std::result::Result<(), ChatError>, u32)> {
+        session: &Session,
+    ) -> Result<(std::result::Result<(), ChatError>, u32, Option<ChatError>)> {
         let now = now_ms();
-        self.run_step(room, |r, _| {
+        let (allowed, connected, before) = self.run_step(room, |r, _| {
             let allowed = r.may_connect(user, now);
-            (Vec::new(), (allowed, r.index().user_connections(user)))
-        })
+            let connected = r.index().user_connections(user);
+            (Vec::new(), (allowed, connected, r.revoked_before(user)))
+        })?;
+        Ok((allowed, connected, revoked_error(session, before)))
     }
 
     /// A refused first connection's report went out before the verdict: take it back, or the
@@ -282,4 +289,12 @@ fn closed_reply(closed: usize) -> Result<Response> {
         closed: closed as u64,
     };
     json_response(200, serde_json::to_string(&body)?)
+}
+
+/// `401 revoked` when a revocation `before` covers `session`'s token.
+fn revoked_error(session: &Session, before: Option<u64>) -> Option<ChatError> {
+    let message = "this token was revoked; get a new one";
+    session
+        .revoked_by(before)
+        .then(|| ChatError::new(ErrorCode::Revoked, message))
 }
