@@ -33,13 +33,16 @@ use worker::Result;
 #[derive(Default, Clone)]
 pub struct CountedUsers {
     users: Rc<RefCell<Option<HashSet<String>>>>,
+    /// The table is known to exist (no `CREATE TABLE IF NOT EXISTS` per new user).
+    created: Rc<std::cell::Cell<bool>>,
 }
 
 impl CountedUsers {
     /// Whether the registry counts `user` here (see the module doc).
     pub fn contains(&self, sql: &Sql, user: &str) -> Result<bool> {
         if self.users.borrow().is_none() {
-            let loaded = load(sql)?;
+            let (loaded, exists) = load(sql)?;
+            self.created.set(exists);
             *self.users.borrow_mut() = Some(loaded);
         }
         Ok(self
@@ -51,11 +54,14 @@ impl CountedUsers {
 
     /// The registry answered `user`'s first connection here and counts them: remembered.
     pub fn insert(&self, sql: &Sql, user: &str, now_ms: u64) -> Result<()> {
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS counted_users(user_id TEXT PRIMARY KEY, since INTEGER NOT NULL)
-             WITHOUT ROWID",
-            None,
-        )?;
+        if !self.created.get() {
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS counted_users(user_id TEXT PRIMARY KEY, since INTEGER NOT NULL)
+                 WITHOUT ROWID",
+                None,
+            )?;
+            self.created.set(true);
+        }
         sql.exec(
             "INSERT INTO counted_users(user_id, since) VALUES (?, ?)
              ON CONFLICT(user_id) DO UPDATE SET since = excluded.since",
@@ -88,12 +94,14 @@ impl CountedUsers {
     /// Forgets the copy (the room's storage was erased: `DELETE /rooms/{room}`).
     pub fn reset(&self) {
         *self.users.borrow_mut() = None;
+        self.created.set(false);
     }
 }
 
-fn load(sql: &Sql) -> Result<HashSet<String>> {
+/// The table's users, and whether it exists.
+fn load(sql: &Sql) -> Result<(HashSet<String>, bool)> {
     if !has_table(sql, "counted_users")? {
-        return Ok(HashSet::new());
+        return Ok((HashSet::new(), false));
     }
     #[derive(Deserialize)]
     struct Row {
@@ -102,5 +110,5 @@ fn load(sql: &Sql) -> Result<HashSet<String>> {
     let rows: Vec<Row> = sql
         .exec("SELECT user_id FROM counted_users", None)?
         .to_array()?;
-    Ok(rows.into_iter().map(|r| r.user_id).collect())
+    Ok((rows.into_iter().map(|r| r.user_id).collect(), true))
 }
