@@ -18,7 +18,7 @@ use crate::shell::common::log;
 use crate::shell::common::sql::Sql;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use worker::Env;
 
@@ -45,6 +45,7 @@ impl ChatRoom {
             queue: self.reports.registry.clone(),
             versions: self.reports.versions.clone(),
             counted: self.counted.clone(),
+            waiting_first: self.reports.waiting_first.clone(),
         };
         self.state.wait_until(task.run());
     }
@@ -59,6 +60,8 @@ struct LeaveTask {
     queue: RegistryQueue,
     versions: Rc<RefCell<Versions>>,
     counted: CountedUsers,
+    /// Users whose first connect awaits its report's answer (`Reports`).
+    waiting_first: Rc<RefCell<HashMap<String, u32>>>,
 }
 
 impl LeaveTask {
@@ -73,7 +76,11 @@ impl LeaveTask {
                 return;
             }
             let mut reports = Vec::new();
-            for user in users.into_iter().filter(|u| self.connections(u) == 0) {
+            // A user back meanwhile is left alone — also one whose first connect still awaits
+            // its report's answer: a 0 sent now would be newer than that report, and undo it
+            // (if that connect is refused, its report is taken back, held like this one).
+            let gone = |u: &String| self.connections(u) == 0 && !self.waiting(u);
+            for user in users.into_iter().filter(gone) {
                 if let Err(e) = self.counted.remove(&self.sql, &user) {
                     log::error(
                         "counted_user_not_removed",
@@ -94,6 +101,10 @@ impl LeaveTask {
                 return;
             }
         }
+    }
+
+    fn waiting(&self, user: &str) -> bool {
+        self.waiting_first.borrow().contains_key(user)
     }
 
     /// `user`'s connections here now (none when the room is not loaded: it was deleted).

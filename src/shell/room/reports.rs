@@ -29,7 +29,7 @@ pub struct Reports {
     /// report that opening it asks for again is not sent twice.
     pre_reported: RefCell<HashMap<String, u32>>,
     /// First connects of a user still waiting for their report's answer, per user.
-    waiting_first: RefCell<HashMap<String, u32>>,
+    pub(super) waiting_first: Rc<RefCell<HashMap<String, u32>>>,
 }
 
 impl Reports {
