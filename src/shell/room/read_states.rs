@@ -21,7 +21,7 @@ use crate::common::error::ErrorCode;
 use crate::registry::shards::ShardHash;
 use crate::registry::unread::{counter_shard, CursorReport};
 use crate::room::log::chat_log::ChatLog;
-use crate::room::reports::{BOOKKEEPING_DELAY_MS, REPORT_INTERVAL_MS};
+use crate::room::reports::REPORT_INTERVAL_MS;
 use crate::room::{Action, ServerDelete};
 use crate::shell::calls;
 use crate::shell::common::env::now_ms;
@@ -111,8 +111,7 @@ impl ChatRoom {
                 let (queue, env, shared) = (queue.clone(), self.env.clone(), self.room.clone());
                 let room = room.to_owned();
                 self.state.wait_until(async move {
-                    let delay = std::time::Duration::from_millis(BOOKKEEPING_DELAY_MS);
-                    worker::Delay::from(delay).await;
+                    super::reports::after_the_turn().await;
                     queue.flush(&env, &shared, &room, shard).await
                 });
             }

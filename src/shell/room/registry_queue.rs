@@ -86,13 +86,7 @@ impl RegistryQueue {
         } else {
             (None, None)
         };
-        let queued = Queued { report, reply: tx };
-        self.pending
-            .borrow_mut()
-            .entry(shard)
-            .or_default()
-            .push(queued);
-        if self.in_flight.borrow_mut().insert(shard) {
+        if self.enqueue(shard, Queued { report, reply: tx }) {
             let (queue, env, room) = (self.clone(), env.clone(), room.to_owned());
             state.wait_until(async move { queue.flush(&env, &room, shard).await });
         }
@@ -110,21 +104,29 @@ impl RegistryQueue {
         let mut starting = Vec::new();
         for report in reports {
             let shard = shards.shard_of(&report.user);
-            let queued = Queued {
-                report,
-                reply: None,
-            };
-            self.pending
-                .borrow_mut()
-                .entry(shard)
-                .or_default()
-                .push(queued);
-            if self.in_flight.borrow_mut().insert(shard) {
+            if self.enqueue(
+                shard,
+                Queued {
+                    report,
+                    reply: None,
+                },
+            ) {
                 starting.push(shard);
             }
         }
         let flushes = starting.into_iter().map(|s| self.flush(env, room, s));
         futures::future::join_all(flushes).await;
+    }
+
+    /// Adds `queued` to its shard's queue; `true` when no request to that shard is in flight
+    /// (it is marked so now): the caller starts the shard's [`Self::flush`].
+    fn enqueue(&self, shard: u32, queued: Queued) -> bool {
+        self.pending
+            .borrow_mut()
+            .entry(shard)
+            .or_default()
+            .push(queued);
+        self.in_flight.borrow_mut().insert(shard)
     }
 
     /// Sends the shard's queue, batch after batch, until it is empty.

@@ -106,8 +106,7 @@ impl ChatRoom {
             self.reports.versions.clone(),
         );
         self.state.wait_until(async move {
-            let delay = std::time::Duration::from_millis(BOOKKEEPING_DELAY_MS);
-            worker::Delay::from(delay).await;
+            after_the_turn().await;
             loop {
                 let snapshot = room
                     .borrow()
@@ -145,6 +144,13 @@ impl ChatRoom {
             );
         }
     }
+}
+
+/// Waits [`BOOKKEEPING_DELAY_MS`]: a background report starts after the turn that caused it
+/// has committed and sent.
+pub(super) async fn after_the_turn() {
+    let delay = std::time::Duration::from_millis(BOOKKEEPING_DELAY_MS);
+    worker::Delay::from(delay).await;
 }
 
 /// After a coalesced report completed: waits the reporting interval (changes meanwhile are
