@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, workerdChildren, SECRET } from './support/server.mjs';
+import { startServer, killable, SECRET } from './support/server.mjs';
 import { join, until, sleep } from './support/client.mjs';
 import { admin } from './support/admin.mjs';
 import { refusedUpgrade } from './support/sessions.mjs';
@@ -63,16 +63,12 @@ test('after a restart, users the registry counts reconnect with 0 registry reque
   const users = ['ann', 'ben', 'cat', 'dan', 'eve', 'fay'];
   const rooms = ['ku-a', 'ku-b'];
   const old = Object.fromEntries(users.map((u) => [u, token(u, 5)]));
-  const before = new Set(workerdChildren());
-  const first = await startServer({ persistDir });
+  const first = await killable(() => startServer({ persistDir }));
   try {
-    const [pid, ...others] = workerdChildren().filter((p) => !before.has(p));
-    assert.ok(pid && others.length === 0, 'found the one workerd this test started');
     const clients = [];
     for (const [i, u] of users.entries()) clients.push(await join(first, rooms[i % 2], u, { token: old[u] }));
     await sleep(500); // the registry stores what it answered a moment after answering
-    process.kill(pid, 'SIGKILL');
-    await until(() => !workerdChildren().includes(pid), { what: 'workerd is gone' });
+    await first.killHard();
     for (const c of clients) c.terminate();
   } finally {
     await first.mf.dispose().catch(() => {});

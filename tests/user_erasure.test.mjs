@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, workerdChildren } from './support/server.mjs';
+import { startServer, killable } from './support/server.mjs';
 import { admin } from './support/admin.mjs';
 import { join, until } from './support/client.mjs';
 import { acked, isReceipt, post } from './support/chat.mjs';
@@ -135,12 +135,9 @@ test('an erased user is gone from three rooms, their sockets, unread counts, web
 test('an erasure interrupted by a SIGKILL of workerd completes after the restart', { timeout: 120_000 }, async () => {
   const persistDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-erase-kill-'));
   let id;
-  const before = new Set(workerdChildren());
   // One room per alarm, 5 s apart: the kill lands between the first room and the second.
-  const first = await startServer({ persistDir, vars: { DEV_ERASE_PAUSE_MS: '5000' } });
+  const first = await killable(() => startServer({ persistDir, vars: { DEV_ERASE_PAUSE_MS: '5000' } }));
   try {
-    const [pid, ...others] = workerdChildren().filter((p) => !before.has(p));
-    assert.ok(pid && others.length === 0, 'found the one workerd this test started');
     for (const room of ROOMS) {
       const z = await join(first, room, ERASED);
       await post(z, { text: `zed-killed-${room}` });
@@ -156,8 +153,7 @@ test('an erasure interrupted by a SIGKILL of workerd completes after the restart
     }, { what: 'the first room visited' });
     assert.equal(status.state, 'running', JSON.stringify(status));
     assert.equal(status.rooms_done, 1, 'the kill comes before the second room');
-    process.kill(pid, 'SIGKILL');
-    await until(() => !workerdChildren().includes(pid), { what: 'workerd is gone' });
+    await first.killHard();
   } finally {
     await first.stop().catch(() => {});
   }

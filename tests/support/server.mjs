@@ -74,9 +74,33 @@ export async function startServer(opts = {}) {
   };
 }
 
-/** The workerd processes this node process started (Miniflare spawns workerd as a child): a
- * test that kills one hard (SIGKILL, no close event anywhere) finds it here. */
-export function workerdChildren() {
-  const out = execFileSync('ps', ['--ppid', String(process.pid), '-o', 'pid=,comm='], { encoding: 'utf8' });
+/** The workerd processes node process `ppid` (this one by default) started — Miniflare spawns
+ * workerd as a child: a test that kills one hard (SIGKILL, no close event anywhere) finds it here. */
+export function workerdChildren(ppid = process.pid) {
+  const out = execFileSync('ps', ['--ppid', String(ppid), '-o', 'pid=,comm='], { encoding: 'utf8' });
   return out.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, comm]) => comm === 'workerd').map(([pid]) => Number(pid));
+}
+
+/**
+ * Starts a server with `start()` and finds the one workerd process it spawned; the server gets
+ * `killHard()`: SIGKILL to that workerd (no close event anywhere, its storage as it was), resolved
+ * once the process is gone. Throws unless exactly one new workerd appeared.
+ */
+export async function killable(start) {
+  const before = new Set(workerdChildren());
+  const server = await start();
+  const spawned = workerdChildren().filter((p) => !before.has(p));
+  if (spawned.length !== 1) {
+    await server.mf?.dispose().catch(() => {});
+    throw new Error(`expected the one workerd this server started, found ${spawned.length}`);
+  }
+  const [pid] = spawned;
+  server.killHard = async () => {
+    process.kill(pid, 'SIGKILL');
+    for (const deadline = Date.now() + 5000; workerdChildren().includes(pid);) {
+      if (Date.now() > deadline) throw new Error('workerd is still there 5 s after SIGKILL');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return server;
 }
