@@ -20,7 +20,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
+import { cdp } from './cdp.mjs';
 import { startPeer } from './peers.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -43,24 +43,6 @@ const GROUPS = [
   ['runtime: (program)', /^\(program\)$/],
   ['runtime: garbage collector', /^\(garbage collector\)$/],
 ];
-
-async function cdp(url) {
-  const ws = new WebSocket(url, { maxPayload: 1 << 30 });
-  await new Promise((ok, ko) => { ws.once('open', ok); ws.once('error', ko); });
-  let next = 1;
-  const pending = new Map();
-  ws.on('message', (d) => {
-    const m = JSON.parse(String(d));
-    pending.get(m.id)?.(m.result);
-    pending.delete(m.id);
-  });
-  const send = (method, params = {}) => new Promise((ok) => {
-    const id = next++;
-    pending.set(id, ok);
-    ws.send(JSON.stringify({ id, method, params }));
-  });
-  return { send, close: () => ws.close() };
-}
 
 /** A receiver that answers every POST 200 at once; resolves to its URL. */
 async function receiver() {

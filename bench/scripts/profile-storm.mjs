@@ -33,8 +33,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
 import { Miniflare } from 'miniflare';
+import { cdp } from './cdp.mjs';
 import { BENCH_VARS, population, startPeer } from './peers.mjs';
 import { workerOptions, workerdChildren } from '../../tests/support/server.mjs';
 
@@ -116,29 +116,6 @@ const BUCKETS = [
 async function getJson(url) {
   const res = await fetch(url);
   return res.json();
-}
-
-/** A minimal CDP client: `send(method, params)` resolves with the result. */
-async function cdp(url) {
-  const ws = new WebSocket(url, { maxPayload: 1 << 30 });
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  let next = 1;
-  const pending = new Map();
-  ws.on('message', (data) => {
-    const msg = JSON.parse(String(data));
-    const p = pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id);
-    if (msg.error) p.reject(new Error(`${JSON.stringify(msg.error)}`)); else p.resolve(msg.result);
-  });
-  return {
-    send: (method, params = {}) => new Promise((resolve, reject) => {
-      const id = next++;
-      pending.set(id, { resolve, reject });
-      ws.send(JSON.stringify({ id, method, params }));
-    }),
-    close: () => ws.close(),
-  };
 }
 
 /** The generator: the storm's connects, no publishers; resolves to its JSON summary. */

@@ -16,12 +16,12 @@
 // Storms alternate peer by peer, the order rotating every storm; medians.
 //
 //   node bench/scripts/reconnect_storm.mjs [--storms N] [--quick] [--json FILE] [--peers rust,js]
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SECRET } from '../../tests/support/server.mjs';
+import { SECRET, workerdChildren } from '../../tests/support/server.mjs';
 import { median, population } from './peers.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -57,12 +57,6 @@ function serve(peer, dir) {
   });
 }
 
-/** The workerd processes under `pid` (Miniflare's child). */
-function workerdOf(pid) {
-  const out = execFileSync('ps', ['--ppid', String(pid), '-o', 'pid=,comm='], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, c]) => c === 'workerd').map(([p]) => Number(p));
-}
-
 async function stop(server, signal = 'SIGTERM') {
   if (server.child.exitCode !== null) return;
   const exited = new Promise((r) => server.child.once('exit', r));
@@ -93,7 +87,7 @@ async function storm(peer, round) {
   const first = await serve(peer, dir);
   const sockets = await population(first.url, prefix, USERS, ROOMS);
   await sleep(3000); // the bookkeeping a connect leaves behind (reports) lands first
-  for (const pid of workerdOf(first.pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of workerdChildren(first.pid)) process.kill(pid, 'SIGKILL');
   for (const ws of sockets) ws.terminate();
   await stop(first, 'SIGKILL');
   const second = await serve(peer, dir);
