@@ -145,6 +145,9 @@ export interface Events<T = unknown> {
   /** The state changed: the new one, the previous one, and why. */
   statechange: StateChangeEvent;
   members: Member[];
+  /** The room's member count changed without a `presence` frame (a room past the server's
+   * `ROOM_PRESENCE_MAX`: `member_count` frames, at most once a second): the new count. */
+  member_count: number;
   welcome: WelcomeFrame;
   disconnect: DisconnectEvent;
   retry: RetryEvent;

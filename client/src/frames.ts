@@ -107,6 +107,14 @@ export interface PresenceFrame {
   user_id: string;
 }
 
+/** How many users the room has. Sent instead of `presence` frames while the room has more
+ * members than the server's `ROOM_PRESENCE_MAX` (default 1,000), at most once a second; the
+ * member list (`members`) is then partial — page it with `Room.members()` if needed. */
+export interface MemberCountFrame {
+  type: 'member_count';
+  count: number;
+}
+
 /** Messages `from..=to` that are not delivered: gone for good (trimmed by retention), or, with
  * `reason: 'replay_limit'`, left out of a resume's replay but still readable over HTTP (the
  * client reads them itself unless `fillGaps` is off or the reads failed). */

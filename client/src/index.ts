@@ -68,7 +68,7 @@
  */
 
 export type {
-  State, Sender, MessageFrame, LogFrame, DirectFrame, PresenceFrame, GapFrame, ErrorFrame, WelcomeFrame, Member, Ack,
+  State, Sender, MessageFrame, LogFrame, DirectFrame, PresenceFrame, MemberCountFrame, GapFrame, ErrorFrame, WelcomeFrame, Member, Ack,
   TokenExpiringFrame, AuthOkFrame, ClosingFrame, TypingFrame, ReadFrame, EditFrame, DeleteFrame, ReactFrame,
 } from './frames.js';
 export { ChatError } from './errors.js';

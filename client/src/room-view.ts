@@ -55,7 +55,7 @@ export class RoomView<T = unknown> {
     this.snapshot = this.take();
     const changed = () => this.changed();
     const on = room.on.bind(room) as (event: string, handler: (v: never) => void) => () => void;
-    for (const event of ['state', 'members', 'typing_users', 'unread', 'closed', 'failed'] as const) {
+    for (const event of ['state', 'members', 'member_count', 'typing_users', 'unread', 'closed', 'failed'] as const) {
       this.stops.push(on(event, changed));
     }
     this.stops.push(room.on('message', (m) => (this.states.message(m), this.changed())));

@@ -3,7 +3,7 @@
 // is in connection.ts.
 
 import type {
-  Ack, ClosingFrame, DeleteFrame, DirectFrame, EditFrame, ErrorFrame, GapFrame, Member, MessageFrame, PresenceFrame, ReactFrame, ReadFrame,
+  Ack, ClosingFrame, DeleteFrame, DirectFrame, EditFrame, ErrorFrame, GapFrame, Member, MemberCountFrame, MessageFrame, PresenceFrame, ReactFrame, ReadFrame,
   State, TokenExpiringFrame, TypingFrame, WelcomeFrame,
 } from './frames.js';
 import { ReadState, TypingThrottle } from './chat.js';
@@ -499,6 +499,14 @@ export class Room<T = unknown> extends Connection {
         this.events.emit('presence', p);
         if (ws === this.ws) this.events.emit('members', this._members);
         if (ws === this.ws && p.event === 'leave') this.typers.stopped(p.user_id);
+        return;
+      }
+      case 'member_count': {
+        // A big room: the count travels instead of joins and leaves (the list stays partial).
+        const count = (f as unknown as MemberCountFrame).count;
+        if (typeof count !== 'number' || ws !== this.ws) return;
+        this._memberCount = count;
+        this.events.emit('member_count', count);
         return;
       }
       case 'direct':

@@ -71,6 +71,19 @@ test('the view keeps the newest `limit` messages and follows state, members, typ
   assert.equal(view.getSnapshot().state, 'closed');
 });
 
+test('a big room: member_count frames move the view\'s count, the list stays as it was', async () => {
+  const room = connect(base({ fetch: fakeHistory([]) }));
+  const view = new RoomView(room, { history: 0 });
+  await tick();
+  const counts: number[] = [];
+  room.on('member_count', (n) => counts.push(n));
+  FakeSocket.all[0].accept({ seq: 0, user_id: 'me', members: [{ user_id: 'me', connections: 1 }], member_count: 1500, truncated: true });
+  FakeSocket.all[0].push({ type: 'member_count', count: 1502 });
+  const s = view.getSnapshot();
+  assert.deepEqual([s.memberCount, s.members.map((m) => m.user_id), counts], [1502, ['me'], [1502]]);
+  room.close();
+});
+
 test('a disposed view hears nothing more (the room is not closed by it)', async () => {
   const room = connect(base({ fetch: fakeHistory([]) }));
   const view = new RoomView(room, { history: 0 });

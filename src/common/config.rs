@@ -40,6 +40,10 @@ pub struct Config {
     /// `WELCOME_MAX_MEMBERS`: members listed in `welcome` (the rest are paged over HTTP): a
     /// join storm into a big room must not make every welcome list everyone.
     pub welcome_max_members: usize,
+    /// `ROOM_PRESENCE_MAX`: while a room has more members (users) than this, `join`/`leave`
+    /// frames give way to a `member_count` frame at most once a second
+    /// ([`crate::room::member_count`]).
+    pub presence_max: usize,
     /// `TYPING_INTERVAL_MS`: at most one `typing` frame relayed per user per room this often.
     pub typing_interval_ms: u64,
     /// `WEBHOOK_*`: events pushed to the application's backend (off unless `WEBHOOK_URL`).
@@ -90,6 +94,7 @@ impl Default for Config {
             replay: ReplayLimit::default(),
             history_page_max_bytes: DEFAULT_PAGE_MAX_BYTES,
             welcome_max_members: 100,
+            presence_max: 1_000,
             typing_interval_ms: 2_000,
             webhooks: WebhookConfig::default(),
             registry: RegistryLimits::default(),
@@ -161,14 +166,10 @@ impl Config {
             welcome_max_members: vars
                 .within("WELCOME_MAX_MEMBERS", 0.0, 1e9)
                 .map_or(d.welcome_max_members, |v| v as usize),
-            replay: ReplayLimit {
-                max_messages: vars
-                    .within("REPLAY_MAX_MESSAGES", 1.0, 1e9)
-                    .map_or(d.replay.max_messages, |v| v as u64),
-                max_bytes: vars
-                    .within("REPLAY_MAX_BYTES", 1.0, 1e12)
-                    .map_or(d.replay.max_bytes, |v| v as u64),
-            },
+            presence_max: vars
+                .within("ROOM_PRESENCE_MAX", 0.0, 1e9)
+                .map_or(d.presence_max, |v| v as usize),
+            replay: replay_limit(&vars, &d.replay),
             typing_interval_ms: vars
                 .within("TYPING_INTERVAL_MS", 0.0, 3_600_000.0)
                 .map_or(d.typing_interval_ms, |v| v as u64),
@@ -179,6 +180,18 @@ impl Config {
                 get("REVOCATION_CHECK_FAIL").as_deref(),
             ),
         }
+    }
+}
+
+/// `REPLAY_MAX_*`: what one resume replays at most.
+fn replay_limit<F: Fn(&str) -> Option<String>>(vars: &Vars<'_, F>, d: &ReplayLimit) -> ReplayLimit {
+    ReplayLimit {
+        max_messages: vars
+            .within("REPLAY_MAX_MESSAGES", 1.0, 1e9)
+            .map_or(d.max_messages, |v| v as u64),
+        max_bytes: vars
+            .within("REPLAY_MAX_BYTES", 1.0, 1e12)
+            .map_or(d.max_bytes, |v| v as u64),
     }
 }
 
@@ -326,8 +339,11 @@ mod tests {
             ("REPLAY_MAX_BYTES", "1000"),
             ("TYPING_INTERVAL_MS", "500"),
             ("HISTORY_PAGE_MAX_BYTES", "4096"),
+            ("ROOM_PRESENCE_MAX", "0"),
         ]);
         assert_eq!(limits.typing_interval_ms, 500);
+        assert_eq!(limits.presence_max, 0, "0: counts only");
+        assert_eq!(Config::default().presence_max, 1_000);
         assert_eq!(limits.history_page_max_bytes, 4096);
         assert_eq!(
             (limits.direct_rate.per_second, limits.direct_rate.burst),

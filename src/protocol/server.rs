@@ -126,6 +126,9 @@ pub enum ServerFrame<'a> {
         event: PresenceEvent,
         user_id: &'a str,
     },
+    /// How many users the room has, instead of `presence` frames while it has more than
+    /// `ROOM_PRESENCE_MAX` (at most once a second, see [`crate::room::member_count`]).
+    MemberCount { count: usize },
     /// A room broadcast, with its place in the room's log.
     Message {
         room: &'a str,

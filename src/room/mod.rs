@@ -27,6 +27,7 @@ mod edits;
 pub mod erasure;
 pub mod index;
 pub mod log;
+pub mod member_count;
 mod message_events;
 mod moderation;
 mod publish;
@@ -226,6 +227,8 @@ pub struct Room<H> {
     typing: typing::TypingState,
     /// Read cursors: this turn's moves, and those known in memory.
     receipts: receipts::Receipts,
+    /// Presence at scale: a count instead of `join`/`leave` in a big room.
+    member_count: member_count::MemberCount,
 }
 
 impl<H> Room<H> {
@@ -239,6 +242,7 @@ impl<H> Room<H> {
             buckets: HashMap::new(),
             typing: Default::default(),
             receipts: Default::default(),
+            member_count: Default::default(),
         }
     }
 
@@ -335,12 +339,9 @@ impl<H> Room<H> {
         });
         actions.extend(self.opened_events(presence, user_id));
         if presence == Some(PresenceEvent::Join) {
-            let join = ServerFrame::Presence {
-                event: PresenceEvent::Join,
-                user_id,
-            };
             let others = Recipients::AllExcept(Some(connection_id.to_owned()));
-            actions.push(Action::send(others, join.to_json()));
+            let members = self.index.user_count();
+            actions.extend(self.presence_or_count(PresenceEvent::Join, user_id, members, others));
         }
         // The one storage read of a connect: the user's cursor and what is unread after it.
         // (A failure is reported after the welcome, which is always the first frame.)
@@ -433,11 +434,9 @@ impl<H> Room<H> {
         if removed.presence == Some(PresenceEvent::Leave) {
             self.typing.forget(&removed.user_id);
             self.receipts.forget(&removed.user_id);
-            let leave = ServerFrame::Presence {
-                event: PresenceEvent::Leave,
-                user_id: &removed.user_id,
-            };
-            actions.push(Action::send(Recipients::AllExcept(None), leave.to_json()));
+            let (user, members) = (&removed.user_id, self.index.user_count() + 1);
+            let everyone = Recipients::AllExcept(None);
+            actions.extend(self.presence_or_count(PresenceEvent::Leave, user, members, everyone));
         }
         Closed {
             removed: Some(removed),

@@ -54,6 +54,7 @@ mod endpoints;
 mod forward;
 mod leaves;
 mod log;
+mod member_count;
 mod moderation;
 mod moderation_store;
 mod read_states;
@@ -104,6 +105,8 @@ pub struct ChatRoom {
     counted: counted_users::CountedUsers,
     /// Last closes whose reports to the registry wait a moment (`leaves.rs`).
     leaves: leaves::HeldLeaves,
+    /// A trailing `member_count` frame waits for its interval (`member_count.rs`).
+    count_timer: member_count::CountTimer,
 }
 
 impl DurableObject for ChatRoom {
@@ -136,6 +139,7 @@ impl DurableObject for ChatRoom {
             obs,
             counted: Default::default(),
             leaves: Default::default(),
+            count_timer: Default::default(),
         }
     }
 

@@ -213,6 +213,8 @@ impl ChatRoom {
         }
         let (actions, out) = f(r, log);
         self.apply(r, log, actions, None, &mut turn);
+        let counted = self.member_count_actions(r);
+        self.apply(r, log, counted, None, &mut turn);
         self.settle_deferred(&mut turn);
         self.sent(send_planned(r, &mut turn.sends));
         let durable = log.is_durable();
