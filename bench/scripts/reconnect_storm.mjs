@@ -14,8 +14,12 @@
 //      per connect: read once every upgrade reached its room plus a second, while the
 //      publishers run (a publish is a WebSocket message, not a request), before any close.
 // Storms alternate peer by peer, the order rotating every storm; medians.
+// `rust-batch` is the same Rust worker with the storm's connections taking `batch` frames
+// (`?batch=1`, what the TypeScript client asks for by default): the joins a burst of reconnects
+// sends each member then travel in one frame per member per turn (docs/protocol.md, the
+// deferral of a connect's frames). The twin has v1 frames only.
 //
-//   node bench/scripts/reconnect_storm.mjs [--storms N] [--quick] [--json FILE] [--peers rust,js]
+//   node bench/scripts/reconnect_storm.mjs [--storms N] [--quick] [--json FILE] [--peers rust,rust-batch,js]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -34,8 +38,11 @@ const ROOMS = 20;
 /** Seconds the 20 publishers publish after the storm (long enough to read the meter before
  * the generator closes its sockets). */
 const PUBLISH_S = 4;
-const LABELS = { rust: 'Rust worker', js: 'JS twin' };
-const PEERS = opt('peers', 'rust,js').split(',');
+const LABELS = { rust: 'Rust worker (v1 frames)', 'rust-batch': 'Rust worker, `?batch=1`', js: 'JS twin' };
+/** The server each peer runs, and what the generator's connections ask for. */
+const SERVER = { rust: 'rust', 'rust-batch': 'rust', js: 'js' };
+const LOAD_ARGS = { rust: [], 'rust-batch': ['--batch'], js: [] };
+const PEERS = opt('peers', 'rust,rust-batch,js').split(',');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-reconnect-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -84,13 +91,13 @@ async function storm(peer, round) {
   process.stderr.write(`  reconnect storm ${round}/${STORMS} · ${LABELS[peer]}\n`);
   const dir = fs.mkdtempSync(path.join(tmp, `${peer}-`));
   const prefix = `reconnect-${peer}-${process.pid}-${round}`;
-  const first = await serve(peer, dir);
+  const first = await serve(SERVER[peer], dir);
   const sockets = await population(first.url, prefix, USERS, ROOMS);
   await sleep(3000); // the bookkeeping a connect leaves behind (reports) lands first
   for (const pid of workerdChildren(first.pid)) process.kill(pid, 'SIGKILL');
   for (const ws of sockets) ws.terminate();
   await stop(first, 'SIGKILL');
-  const second = await serve(peer, dir);
+  const second = await serve(SERVER[peer], dir);
   let loadgen;
   try {
     const before = await meter(second.url);
@@ -98,7 +105,7 @@ async function storm(peer, round) {
     loadgen = spawn('taskset', ['-c', '1', path.join(ROOT, 'target/release/loadgen'), '--url', second.url,
       '--secret', SECRET, '--server-of', String(second.pid), '--server-name', 'workerd', '--no-progress',
       '--label', peer, '--room-prefix', prefix, '--rooms', String(ROOMS), '--conns', String(USERS),
-      '--publishers', '20', '--mode', 'rate', '--rate', '40', '--duration', String(PUBLISH_S), '--warmup', '0', '--json', json],
+      '--publishers', '20', '--mode', 'rate', '--rate', '40', '--duration', String(PUBLISH_S), '--warmup', '0', '--json', json, ...LOAD_ARGS[peer]],
     { stdio: ['ignore', 'ignore', 'inherit'] });
     const exited = new Promise((resolve) => loadgen.once('exit', resolve));
     // The storm's requests: once every upgrade reached its room, and a second for what the
