@@ -156,7 +156,11 @@ mod tests {
         assert_eq!(c.step(later), ReadStep::Hold(t0 + READ_EVERY));
         c.due = Some(t0 + READ_EVERY);
         c.saw(3);
-        assert_eq!(c.step(later), ReadStep::Nothing, "the held read will carry seq 3");
+        assert_eq!(
+            c.step(later),
+            ReadStep::Nothing,
+            "the held read will carry seq 3"
+        );
         c.due = None;
         assert_eq!(c.step(t0 + READ_EVERY), ReadStep::Send);
     }
