@@ -94,7 +94,24 @@ pub struct Args {
     #[arg(long)]
     pub batch: bool,
     /// Chat-app clients: every connection also types every 2 s and marks the room read after
-    /// every WebSocket message that brought it messages (see `chatty.rs`).
+    /// every WebSocket message that brought it messages, at most once per 500 ms as the
+    /// TypeScript client's `markRead` does (the newest seq at the interval's end; see
+    /// `chatty.rs`).
     #[arg(long)]
     pub chatty: bool,
+    /// With `--chatty`: a read after every WebSocket message that brought messages, unthrottled
+    /// (a naive client; the model before issue 24).
+    #[arg(long, requires = "chatty")]
+    pub read_every_message: bool,
+}
+
+impl Args {
+    /// The interval of `--chatty`'s reads (zero: `--read-every-message`).
+    pub fn read_every(&self) -> std::time::Duration {
+        if self.read_every_message {
+            std::time::Duration::ZERO
+        } else {
+            crate::chatty::READ_EVERY
+        }
+    }
 }

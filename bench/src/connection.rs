@@ -43,9 +43,11 @@ pub struct ConnReport {
     pub errors: Vec<String>,
     pub latency: Histogram<u64>,
     pub ack_latency: Histogram<u64>,
-    /// `--chatty`: typing and read frames sent and received.
+    /// `--chatty`: typing and read frames sent and received, and of those the reads.
     pub chat_sent: u64,
     pub chat_received: u64,
+    pub reads_sent: u64,
+    pub reads_received: u64,
     /// Deliveries that arrived after a silence of a second following this connection's own
     /// acks (the old end of run counted them missing), and the longest such silence.
     pub late: u64,
@@ -71,6 +73,8 @@ impl Default for ConnReport {
             ack_latency: histogram(),
             chat_sent: 0,
             chat_received: 0,
+            reads_sent: 0,
+            reads_received: 0,
             late: 0,
             drain_gap: Duration::ZERO,
         }
@@ -170,7 +174,7 @@ async fn run_connection(
         tx,
         publisher,
         rep,
-        chatty: crate::chatty::Chatty::default(),
+        chatty: crate::chatty::Chatty::new(plan.args.read_every()),
     };
     session.start_closed_loop().await;
     session.exchange(&mut rx, &mut tick, &mut typing).await;
@@ -280,6 +284,7 @@ impl Session<'_> {
             let now = Instant::now();
             let publishing = fixed_rate && now < self.window.stop_at;
             let typing_now = chatty && now < self.window.stop_at;
+            let read_due = self.chatty.read_due().filter(|_| now < self.window.stop_at);
             let have = self.rep.received - self.rep.duplicates;
             let me = (self.index, self.rep.room);
             let outstanding = self.publisher.outstanding();
@@ -289,6 +294,9 @@ impl Session<'_> {
             let flow = tokio::select! {
                 _ = tick.tick(), if publishing => self.publisher.send(&mut self.tx).await,
                 _ = typing.tick(), if typing_now => self.chatty.typing(&mut self.tx).await,
+                _ = tokio::time::sleep_until(read_due.unwrap_or(now).into()), if read_due.is_some() => {
+                    self.chatty.read_held(&mut self.tx, Instant::now()).await
+                }
                 frame = rx.next() => self.receive(frame, &mut drain).await,
                 _ = tokio::time::sleep_until(wake.into()) => ControlFlow::Continue(()),
             };
@@ -333,7 +341,7 @@ impl Session<'_> {
             self.verify(f, arrived).await?;
         }
         if self.plan.args.chatty && arrived < self.window.stop_at {
-            return self.chatty.mark_read(&mut self.tx).await;
+            return self.chatty.mark_read(&mut self.tx, arrived).await;
         }
         ControlFlow::Continue(())
     }
@@ -344,7 +352,11 @@ impl Session<'_> {
                 self.chatty.saw(f.seq.unwrap_or(0));
                 self.delivered(&f, arrived)
             }
-            "typing" | "read" => self.rep.chat_received += 1,
+            "typing" => self.rep.chat_received += 1,
+            "read" => {
+                self.rep.chat_received += 1;
+                self.rep.reads_received += 1;
+            }
             "ack" => return self.acked(&f, arrived).await,
             "error" => {
                 let code = f.code.unwrap_or("?");
@@ -393,6 +405,7 @@ impl Session<'_> {
     async fn close(mut self) -> ConnReport {
         self.rep.published = self.publisher.sent();
         self.rep.chat_sent = self.chatty.typing_sent + self.chatty.reads_sent;
+        self.rep.reads_sent = self.chatty.reads_sent;
         let _ = self.tx.send(Message::Close(None)).await;
         self.rep
     }

@@ -79,6 +79,11 @@ pub struct Summary {
     pub chatty: bool,
     pub chat_frames_sent: u64,
     pub chat_frames_received: u64,
+    /// Of those, the `read` frames (receipts, for those received), and the model of the reads:
+    /// at most one per connection per this many ms (0: `--read-every-message`).
+    pub read_frames_sent: u64,
+    pub read_frames_received: u64,
+    pub read_interval_ms: u64,
     /// The end of run (bench/src/drain.rs): deliveries that came after a connection had been
     /// silent for a second after its own acks — counted missing by the quiet-second end of run
     /// used before —, and the longest such silence.
@@ -195,6 +200,9 @@ pub fn summarise(
         chatty: args.chatty,
         chat_frames_sent: sum(|r| r.chat_sent),
         chat_frames_received: sum(|r| r.chat_received),
+        read_frames_sent: sum(|r| r.reads_sent),
+        read_frames_received: sum(|r| r.reads_received),
+        read_interval_ms: args.read_every().as_millis() as u64,
         late_deliveries: sum(|r| r.late),
         drain_longest_gap_ms: reports
             .iter()

@@ -109,6 +109,12 @@ export interface ConnectOptions {
   /** `typing()` sends at most one frame this often, ms (default 2000: the server's
    * `TYPING_INTERVAL_MS`). */
   typingIntervalMs?: number;
+  /** `markRead` sends at most one `read` frame this often, ms (default 500): a call when none
+   * went out within the interval is sent at once, the ones within it are held and the highest
+   * seq asked for goes out at its end. Each incoming frame costs the room about what a publish
+   * does, and an application marking read on every message shown would otherwise send one per
+   * WebSocket message. 0: every forward `markRead` is sent at once (as before 1.1). */
+  readIntervalMs?: number;
   /** Shared with the other rooms of a {@link Session} (set by the session). */
   shared?: SharedParts;
 }

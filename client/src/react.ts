@@ -120,7 +120,8 @@ export interface UseRoom<T = unknown> extends RoomSnapshot<T> {
   edit(seq: number, data: T, options?: PublishOptions): Promise<Ack>;
   remove(seq: number, options?: PublishOptions): Promise<Ack>;
   react(seq: number, emoji: string, on?: boolean, options?: PublishOptions): Promise<Ack>;
-  /** Marks the room read up to `seq` (default: the newest message shown). */
+  /** Marks the room read up to `seq` (default: the newest message shown). Cheap to call on every
+   * render or message: the handle sends at most one `read` frame per `readIntervalMs`. */
   markRead(seq?: number): void;
   /** Says this user is typing (`stop`: stopped); throttled by the client. */
   sendTyping(stop?: boolean): void;

@@ -7,6 +7,7 @@ import type {
   State, TokenExpiringFrame, TypingFrame, WelcomeFrame,
 } from './frames.js';
 import { ReadState, TypingThrottle } from './chat.js';
+import { READ_INTERVAL_MS, ReadThrottle } from './read-throttle.js';
 import { refusal } from './checks.js';
 import { TypingUsers } from './typing.js';
 import type { ClosedEvent, Events, FailedEvent } from './events.js';
@@ -43,8 +44,11 @@ export class Room<T = unknown> extends Connection {
   private readonly typers = new TypingUsers((users) => this.events.emit('typing_users', users));
   /** The highest seq `markRead` asked for that the server has not confirmed yet. */
   private readWanted = 0;
-  /** The id of the last `read` frame sent. */
+  /** The id of the last `read` frame sent, and its seq. */
   private readId: string | undefined;
+  private readSent = 0;
+  /** At most one `read` frame per `readIntervalMs`, the newest seq last (read-throttle.ts). */
+  private readonly readThrottle: ReadThrottle;
 
   constructor(opts: ConnectOptions) {
     super(opts);
@@ -62,6 +66,7 @@ export class Room<T = unknown> extends Connection {
       log: this.log,
     });
     this.typingThrottle = new TypingThrottle(opts.typingIntervalMs ?? 2000);
+    this.readThrottle = new ReadThrottle(opts.readIntervalMs ?? READ_INTERVAL_MS, () => this.readDue());
     if (opts.autoConnect !== false) this.attempt('open');
   }
 
@@ -225,17 +230,34 @@ export class Room<T = unknown> extends Connection {
   }
 
   /** Marks the room read up to `seq` (this user's cursor only moves forward; every device of
-   * the user gets the receipt). While disconnected, the highest seq asked for is sent after
-   * the next welcome. */
+   * the user gets the receipt). At most one `read` frame goes out per `readIntervalMs` (default
+   * 500): a call when none went out within it is sent at once, later ones are held and the
+   * highest seq asked for goes out when the interval ends — so calling it on every message
+   * shown is fine. While disconnected, the highest seq asked for is sent after the next
+   * welcome; one still held when `close()` is called is sent before the socket closes. */
   markRead(seq: number): void {
     if (!Number.isInteger(seq) || seq <= Math.max(this.readWanted, this.reads.readSeq)) return;
     this.readWanted = seq;
-    if (this.isOpen()) this.sendRead(seq);
+    if (this.isOpen() && this.readThrottle.request(Date.now())) this.sendRead(seq);
+  }
+
+  /** The end of the interval a read was held in: the highest seq asked for goes out. */
+  private readDue(): void {
+    if (this.isOpen() && this.readWanted > Math.max(this.readSent, this.reads.readSeq)) this.sendRead(this.readWanted);
+  }
+
+  /** The last `read` frame was refused (`rate_limited`): a later markRead may ask for its seq
+   * again; a newer seq held by the throttle still goes out at the interval's end. */
+  private readRefused(): void {
+    if (this.readWanted === this.readSent) this.readWanted = this.reads.readSeq;
+    this.readSent = this.reads.readSeq;
   }
 
   /** A `read` frame, with an id: a refusal (`rate_limited`) lets a later `markRead` retry. */
   private sendRead(seq: number): void {
     this.readId = `r-${newId(this.random)}`;
+    this.readSent = seq;
+    this.readThrottle.sent(Date.now());
     this.ws!.send(JSON.stringify({ type: 'read', seq, id: this.readId }));
   }
 
@@ -413,6 +435,8 @@ export class Room<T = unknown> extends Connection {
   /** Closes for good: no reconnect; pending publishes are rejected with `closed`; the
    * `closed` event follows (code 1000, `byServer` false). */
   close(): void {
+    // A read held by the throttle is the last thing the application asked for: not lost.
+    if (this.readThrottle.held) this.readDue();
     this.end({ code: 1000, reason: 'client closed', byServer: false }, 1000);
   }
 
@@ -427,6 +451,8 @@ export class Room<T = unknown> extends Connection {
   /** The socket goes: a gap fill stops with it (the next resume replays what it held). */
   protected override detach(): ReturnType<Connection['detach']> {
     this.inOrder.stop();
+    this.readThrottle.stop(); // what it held stays in readWanted, for the next welcome
+    this.readSent = 0;
     return super.detach();
   }
 
@@ -515,7 +541,7 @@ export class Room<T = unknown> extends Connection {
       case 'error': {
         if (this.refreshAnswer(ws, f)) return; // the refresh's `auth` was refused: handled there
         const e = f as unknown as ErrorFrame;
-        if (e.id !== undefined && e.id === this.readId) this.readWanted = this.reads.readSeq; // retry later
+        if (e.id !== undefined && e.id === this.readId) this.readRefused();
         this.queue.fail(e.id, new ChatError(e.code, e.message, e.id));
         this.events.emit('error', e);
         return;

@@ -45,7 +45,8 @@ test('typing is sent at most once per interval, a stop only after a start, nothi
 test('markRead sends forward moves only; one made while disconnected goes out after the welcome', async () => {
   mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
   try {
-    const { room, s } = await openRoom({ seq: 10, read_seq: 4, unread: 3 });
+    // readIntervalMs 0: every call is a frame (the throttle has tests of its own below).
+    const { room, s } = await openRoom({ seq: 10, read_seq: 4, unread: 3 }, { readIntervalMs: 0 });
     room.markRead(3); // behind the server's cursor
     room.markRead(6);
     room.markRead(6);
@@ -62,6 +63,87 @@ test('markRead sends forward moves only; one made while disconnected goes out af
     const s2 = FakeSocket.all[1];
     s2.accept({ user_id: 'me', seq: 10, read_seq: 6, unread: 1 });
     assert.deepEqual(sentOf(s2), [noId({ type: 'read', seq: 9 })]);
+    room.close();
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+// ---- the read throttle (issue 24): at most one `read` frame per room per `readIntervalMs` ----
+
+const readsOf = (s: FakeSocket) => sentOf(s).filter((f) => f.type === 'read').map((f) => f.seq);
+
+test('markRead sends at most one read frame per readIntervalMs (default 500), the newest seq asked for at the end of the interval', async () => {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+  try {
+    const { room, s } = await openRoom({ seq: 20 });
+    room.markRead(1); // nothing sent for 500 ms: at once
+    room.markRead(2);
+    room.markRead(3);
+    assert.deepEqual(readsOf(s), [1], 'the calls within the interval are held');
+    mock.timers.tick(499);
+    assert.deepEqual(readsOf(s), [1]);
+    mock.timers.tick(1);
+    assert.deepEqual(readsOf(s), [1, 3], 'the trailing send carries the newest seq');
+    mock.timers.tick(1000);
+    assert.deepEqual(readsOf(s), [1, 3], 'nothing more was asked for: nothing more sent');
+    room.markRead(4); // the last frame went 1000 ms ago: at once
+    mock.timers.tick(200);
+    room.markRead(5);
+    mock.timers.tick(299);
+    room.markRead(6);
+    assert.deepEqual(readsOf(s), [1, 3, 4]);
+    mock.timers.tick(1);
+    assert.deepEqual(readsOf(s), [1, 3, 4, 6], '500 ms after the frame before it');
+    room.close();
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test('a held read goes out on close(), after the next welcome when the connection drops, and a refused one is retried', async () => {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+  try {
+    const { room, s } = await openRoom({ seq: 20 });
+    room.markRead(1);
+    // Refused (rate_limited) while a newer seq is held: the held one still goes out.
+    room.markRead(2);
+    s.push({ type: 'error', code: 'rate_limited', message: 'slow down', id: JSON.parse(s.sent.at(-1)!).id });
+    mock.timers.tick(500);
+    assert.deepEqual(readsOf(s), [1, 2]);
+    // Refused with nothing newer held: a later markRead of the same seq asks again.
+    s.push({ type: 'error', code: 'rate_limited', message: 'slow down', id: JSON.parse(s.sent.at(-1)!).id });
+    room.markRead(2);
+    mock.timers.tick(500);
+    assert.deepEqual(readsOf(s), [1, 2, 2]);
+    // Held when the connection drops: sent after the next welcome, once.
+    room.markRead(3);
+    s.drop();
+    mock.timers.tick(20_000);
+    await tick();
+    const s2 = FakeSocket.all[1];
+    s2.accept({ user_id: 'me', seq: 20, read_seq: 2 });
+    assert.deepEqual(readsOf(s), [1, 2, 2], 'nothing on the dropped socket');
+    assert.deepEqual(readsOf(s2), [3]);
+    // Held when the application closes the handle: sent before the socket closes.
+    room.markRead(4);
+    assert.deepEqual(readsOf(s2), [3]);
+    room.close();
+    assert.deepEqual(readsOf(s2), [3, 4]);
+    assert.equal(s2.closedWith?.code, 1000);
+    mock.timers.tick(1000);
+    assert.deepEqual(readsOf(s2), [3, 4], 'no timer left behind');
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test('readIntervalMs: 0 sends a read frame for every forward markRead, as before', async () => {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+  try {
+    const { room, s } = await openRoom({ seq: 20 }, { readIntervalMs: 0 });
+    for (const seq of [1, 2, 2, 3]) room.markRead(seq);
+    assert.deepEqual(readsOf(s), [1, 2, 3]);
     room.close();
   } finally {
     mock.timers.reset();
