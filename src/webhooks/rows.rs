@@ -1,0 +1,190 @@
+//! The outbox's rows: one per turn, holding that turn's events (issue 24).
+//!
+//! An outbox row is what costs: SQLite writes a row (and an index entry) per insert, about as
+//! much as the log's own row, whatever its size. So an object's turn writes its events as
+//! **one row** — their texts joined with commas, as a POST body carries them — instead of one
+//! row per event. A POST is still at most [`super::MAX_BATCH_EVENTS`] events and
+//! [`super::MAX_BATCH_BYTES`], so it may take whole rows and part of one: a row keeps `skip`,
+//! how many of its first events have left (delivered, or moved to the dead letters), and only
+//! the rest in its text. An event's identity in the outbox is (row, index among the row's
+//! events as recorded): a batch read before an erasure or a backlog move still names exactly
+//! the events it sent ([`Cut`]), so a cut is never applied twice.
+//!
+//! This module is the pure half: splitting a row's text into its events ([`split`]), how many
+//! of the oldest events one step takes across rows ([`take`]), and how a turn's events group
+//! into rows ([`row_sizes`]). The SQL is in `src/shell/webhooks/`.
+
+use super::Backlog;
+
+/// A row holds at most this many bytes of events (unless one event is larger): a turn that
+/// recorded more writes several rows, each far below the platform's 2 MB per row.
+pub const MAX_ROW_BYTES: usize = 512 * 1024;
+
+/// The events of a row's text (`e1,e2,...`, each a JSON object or value): their slices, in
+/// order, found by the commas outside strings and brackets. The texts are ours (serialised
+/// by serde_json), so well-formed; an unbalanced text still splits without panicking.
+pub fn split(text: &str) -> Vec<&str> {
+    let (mut events, mut start, mut depth) = (Vec::new(), 0, 0i32);
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, b) in text.bytes().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth -= 1,
+            b',' if depth == 0 => {
+                events.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if start < text.len() {
+        events.push(&text[start..]);
+    }
+    events
+}
+
+/// Where a step of the outbox's head ends: every row from the first up to `last` (exclusive)
+/// whole, and the events of row `last` whose recorded index is below `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    /// Index (in the rows given to [`take`]) of the last row touched.
+    pub last: usize,
+    /// Recorded index, in that row, just after the last event taken (`skip` + events taken).
+    pub end: u64,
+    /// The events taken, and their bytes.
+    pub size: Backlog,
+}
+
+/// One row as [`take`] sees it: how many of its events left before (`skip`), and the byte
+/// lengths of the ones still there, oldest first.
+pub struct RowEvents {
+    pub skip: u64,
+    pub lengths: Vec<usize>,
+}
+
+/// How many of the oldest events (across `rows`, oldest first) one step takes: at most
+/// `events`, and no more than `budget` counting each event's bytes and a comma
+/// ([`super::batch_len`]'s rule) — always at least one. `None`: no event in `rows`.
+pub fn take(rows: &[RowEvents], (events, budget): (u64, u64)) -> Option<Cut> {
+    let (mut taken, mut total, mut bytes) = (0u64, 0u64, 0u64);
+    let mut cut = None;
+    'rows: for (i, row) in rows.iter().enumerate() {
+        for (k, &len) in row.lengths.iter().enumerate() {
+            let next = total + len as u64 + 1;
+            if taken == events || (next > budget && taken > 0) {
+                break 'rows;
+            }
+            (taken, total, bytes) = (taken + 1, next, bytes + len as u64);
+            cut = Some((i, row.skip + k as u64 + 1));
+        }
+    }
+    cut.map(|(last, end)| Cut {
+        last,
+        end,
+        size: Backlog {
+            events: taken,
+            bytes,
+        },
+    })
+}
+
+/// How many of a turn's events (their byte lengths, in order) go in each of its rows: all of
+/// them in one, unless they pass [`MAX_ROW_BYTES`].
+pub fn row_sizes(lengths: &[usize]) -> Vec<usize> {
+    let (mut sizes, mut n, mut bytes) = (Vec::new(), 0, 0);
+    for &len in lengths {
+        if n > 0 && bytes + len + 1 > MAX_ROW_BYTES {
+            sizes.push(n);
+            (n, bytes) = (0, 0);
+        }
+        (n, bytes) = (n + 1, bytes + len + 1);
+    }
+    if n > 0 {
+        sizes.push(n);
+    }
+    sizes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhooks::{batch_len, BATCH_BUDGET, MAX_BATCH_EVENTS};
+
+    #[test]
+    fn a_row_splits_at_the_commas_between_its_events_only() {
+        let text = r#"{"a":[1,2],"b":"x,}]\"y"},{"c":{"d":","}},3"#;
+        assert_eq!(
+            split(text),
+            [r#"{"a":[1,2],"b":"x,}]\"y"}"#, r#"{"c":{"d":","}}"#, "3"]
+        );
+        assert_eq!(split(r#"{"one":"\\"}"#), [r#"{"one":"\\"}"#]);
+        assert!(split("").is_empty());
+        assert_eq!(split("{,"), ["{,"], "unbalanced: no panic");
+    }
+
+    fn rows(spec: &[(u64, &[usize])]) -> Vec<RowEvents> {
+        spec.iter()
+            .map(|&(skip, lengths)| RowEvents {
+                skip,
+                lengths: lengths.to_vec(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_step_takes_whole_rows_and_part_of_one_by_the_batch_rule() {
+        let batch = (MAX_BATCH_EVENTS as u64, BATCH_BUDGET as u64);
+        // 49 + 49 + 49 events: the POST takes two rows and 2 events of the third.
+        let turns = rows(&[(0, &[200; 49]), (0, &[200; 49]), (0, &[200; 49])]);
+        let cut = take(&turns, batch).unwrap();
+        assert_eq!((cut.last, cut.end, cut.size.events), (2, 2, 100));
+        assert_eq!(cut.size.bytes, 100 * 200);
+        // The head row already lost 2: the recorded index goes on from its skip.
+        let cut = take(&rows(&[(2, &[200; 47]), (0, &[200; 49])]), batch).unwrap();
+        assert_eq!((cut.last, cut.end, cut.size.events), (1, 49, 96));
+        assert_eq!(take(&rows(&[]), batch), None);
+    }
+
+    #[test]
+    fn across_rows_a_step_takes_what_batch_len_takes_from_the_flat_list() {
+        let lengths = [100_000usize, 50_000, 90_000, 30_000, 10, 1 << 20, 5];
+        for split_at in 0..lengths.len() {
+            let (a, b) = lengths.split_at(split_at);
+            let cut = take(&rows(&[(0, a), (7, b)]), (100, BATCH_BUDGET as u64)).unwrap();
+            assert_eq!(cut.size.events as usize, batch_len(&lengths));
+            let last_row = if split_at >= batch_len(&lengths) {
+                0
+            } else {
+                1
+            };
+            assert_eq!(cut.last, last_row, "split at {split_at}");
+        }
+        let cut = take(&rows(&[(0, &[1 << 20]), (0, &[5])]), (100, 10)).unwrap();
+        assert_eq!((cut.last, cut.end), (0, 1), "a huge event goes alone");
+        let cut = take(&rows(&[(0, &[5; 4]), (0, &[5; 4])]), (6, 1_000)).unwrap();
+        assert_eq!((cut.last, cut.end, cut.size.events), (1, 2, 6), "by count");
+    }
+
+    #[test]
+    fn a_turn_is_one_row_unless_it_is_larger_than_a_row_may_be() {
+        assert_eq!(row_sizes(&[]), Vec::<usize>::new());
+        assert_eq!(row_sizes(&[200; 49]), [49]);
+        let half = MAX_ROW_BYTES / 2;
+        assert_eq!(row_sizes(&[half, half - 2, 1]), [2, 1]);
+        assert_eq!(
+            row_sizes(&[MAX_ROW_BYTES * 3, 1]),
+            [1, 1],
+            "a huge event alone"
+        );
+    }
+}
