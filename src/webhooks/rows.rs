@@ -65,27 +65,50 @@ pub struct Cut {
     pub size: Backlog,
 }
 
-/// One row as [`take`] sees it: how many of its events left before (`skip`), and the byte
-/// lengths of the ones still there, oldest first.
+/// One row as [`take`] sees it: how many of its events left before (`skip`), how many are
+/// still there (`n`), and the length of its text (their bytes and a comma between each two).
+#[derive(Debug, Clone, Copy)]
 pub struct RowEvents {
     pub skip: u64,
-    pub lengths: Vec<usize>,
+    pub n: u64,
+    pub len: u64,
 }
 
 /// How many of the oldest events (across `rows`, oldest first) one step takes: at most
 /// `events`, and no more than `budget` counting each event's bytes and a comma
 /// ([`super::batch_len`]'s rule) — always at least one. `None`: no event in `rows`.
-pub fn take(rows: &[RowEvents], (events, budget): (u64, u64)) -> Option<Cut> {
+///
+/// A row that fits whole is taken whole, from its `n` and `len` alone; only the row where the
+/// step ends is split into its events (`lengths(i)`: the byte lengths of row `i`'s events) —
+/// so a POST splits at most one row's text, not every row it reads.
+pub fn take(
+    rows: &[RowEvents],
+    (events, budget): (u64, u64),
+    mut lengths: impl FnMut(usize) -> Vec<usize>,
+) -> Option<Cut> {
     let (mut taken, mut total, mut bytes) = (0u64, 0u64, 0u64);
     let mut cut = None;
-    'rows: for (i, row) in rows.iter().enumerate() {
-        for (k, &len) in row.lengths.iter().enumerate() {
+    for (i, row) in rows.iter().enumerate() {
+        if row.n == 0 {
+            continue;
+        }
+        // A row's events and their commas: `len + 1` of the budget, `len + 1 - n` bytes.
+        if taken + row.n <= events && total + row.len < budget {
+            (taken, total) = (taken + row.n, total + row.len + 1);
+            bytes += (row.len + 1).saturating_sub(row.n);
+            cut = Some((i, row.skip + row.n));
+            continue;
+        }
+        for (k, len) in lengths(i).into_iter().enumerate() {
             let next = total + len as u64 + 1;
             if taken == events || (next > budget && taken > 0) {
-                break 'rows;
+                break;
             }
             (taken, total, bytes) = (taken + 1, next, bytes + len as u64);
             cut = Some((i, row.skip + k as u64 + 1));
+        }
+        if taken > 0 {
+            break; // the step ends in this row (or a row of nothing: the next is looked at)
         }
     }
     cut.map(|(last, end)| Cut {
@@ -132,27 +155,41 @@ mod tests {
         assert_eq!(split("{,"), ["{,"], "unbalanced: no panic");
     }
 
-    fn rows(spec: &[(u64, &[usize])]) -> Vec<RowEvents> {
-        spec.iter()
+    /// `take` over rows of these events (`(skip, lengths)`), splitting rows as asked; also
+    /// returns how many rows it split.
+    fn take_of(spec: &[(u64, &[usize])], limit: (u64, u64)) -> (Option<Cut>, usize) {
+        let rows: Vec<RowEvents> = spec
+            .iter()
             .map(|&(skip, lengths)| RowEvents {
                 skip,
-                lengths: lengths.to_vec(),
+                n: lengths.len() as u64,
+                len: (lengths.iter().sum::<usize>() + lengths.len()).saturating_sub(1) as u64,
             })
-            .collect()
+            .collect();
+        let mut split = 0;
+        let cut = take(&rows, limit, |i| {
+            split += 1;
+            spec[i].1.to_vec()
+        });
+        (cut, split)
     }
 
     #[test]
     fn a_step_takes_whole_rows_and_part_of_one_by_the_batch_rule() {
         let batch = (MAX_BATCH_EVENTS as u64, BATCH_BUDGET as u64);
         // 49 + 49 + 49 events: the POST takes two rows and 2 events of the third.
-        let turns = rows(&[(0, &[200; 49]), (0, &[200; 49]), (0, &[200; 49])]);
-        let cut = take(&turns, batch).unwrap();
+        let turns: [(u64, &[usize]); 3] = [(0, &[200; 49]), (0, &[200; 49]), (0, &[200; 49])];
+        let (cut, split) = take_of(&turns, batch);
+        let cut = cut.unwrap();
         assert_eq!((cut.last, cut.end, cut.size.events), (2, 2, 100));
+        assert_eq!(split, 1, "only the row it ends in is split");
         assert_eq!(cut.size.bytes, 100 * 200);
         // The head row already lost 2: the recorded index goes on from its skip.
-        let cut = take(&rows(&[(2, &[200; 47]), (0, &[200; 49])]), batch).unwrap();
+        let cut = take_of(&[(2, &[200; 47]), (0, &[200; 49])], batch)
+            .0
+            .unwrap();
         assert_eq!((cut.last, cut.end, cut.size.events), (1, 49, 96));
-        assert_eq!(take(&rows(&[]), batch), None);
+        assert_eq!(take_of(&[], batch).0, None);
     }
 
     #[test]
@@ -160,7 +197,9 @@ mod tests {
         let lengths = [100_000usize, 50_000, 90_000, 30_000, 10, 1 << 20, 5];
         for split_at in 0..lengths.len() {
             let (a, b) = lengths.split_at(split_at);
-            let cut = take(&rows(&[(0, a), (7, b)]), (100, BATCH_BUDGET as u64)).unwrap();
+            let cut = take_of(&[(0, a), (7, b)], (100, BATCH_BUDGET as u64))
+                .0
+                .unwrap();
             assert_eq!(cut.size.events as usize, batch_len(&lengths));
             let last_row = if split_at >= batch_len(&lengths) {
                 0
@@ -169,10 +208,38 @@ mod tests {
             };
             assert_eq!(cut.last, last_row, "split at {split_at}");
         }
-        let cut = take(&rows(&[(0, &[1 << 20]), (0, &[5])]), (100, 10)).unwrap();
+        let cut = take_of(&[(0, &[1 << 20]), (0, &[5])], (100, 10)).0.unwrap();
         assert_eq!((cut.last, cut.end), (0, 1), "a huge event goes alone");
-        let cut = take(&rows(&[(0, &[5; 4]), (0, &[5; 4])]), (6, 1_000)).unwrap();
+        let cut = take_of(&[(0, &[5; 4]), (0, &[5; 4])], (6, 1_000))
+            .0
+            .unwrap();
         assert_eq!((cut.last, cut.end, cut.size.events), (1, 2, 6), "by count");
+    }
+
+    #[test]
+    fn any_split_into_rows_takes_what_the_flat_rule_takes() {
+        // The flat rule with any limits: at most `events`, at most `budget`, at least one.
+        let flat = |lengths: &[usize], (events, budget): (u64, u64)| {
+            let (mut n, mut total) = (0u64, 0u64);
+            for &len in lengths {
+                if n == events || (total + len as u64 + 1 > budget && n > 0) {
+                    break;
+                }
+                (n, total) = (n + 1, total + len as u64 + 1);
+            }
+            n
+        };
+        let lengths = [3usize, 9, 1, 30, 4, 4, 12, 2, 7, 50, 1, 5];
+        for limit in [(5, 40), (100, 25), (3, 1_000), (100, 10)] {
+            for i in 0..=lengths.len() {
+                for j in i..=lengths.len() {
+                    let spec = [(0, &lengths[..i]), (1, &lengths[i..j]), (2, &lengths[j..])];
+                    let (cut, split) = take_of(&spec, limit);
+                    assert_eq!(cut.unwrap().size.events, flat(&lengths, limit), "{i} {j}");
+                    assert!(split <= 1, "{i} {j}: {split} rows split");
+                }
+            }
+        }
     }
 
     #[test]

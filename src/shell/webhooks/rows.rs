@@ -30,10 +30,21 @@ struct Row {
     events: String,
 }
 
+/// A row of [`HEAD_ROWS`]: [`Row`] and its sizes.
+#[derive(Deserialize)]
+struct Sized {
+    pos: f64,
+    skip: f64,
+    n: f64,
+    len: f64,
+    events: String,
+}
+
 /// The rows a step of at most `?2` events and `?3` bytes (counting a comma each) may reach,
 /// below `pos` `?1`: those with fewer events and bytes than that before them. The running
 /// totals read the rows' lengths only; only the chosen rows' texts are read.
-const HEAD_ROWS: &str = "SELECT pos, skip, at, events FROM webhook_outbox WHERE pos IN (
+const HEAD_ROWS: &str = "SELECT pos, skip, n, length(CAST(events AS BLOB)) AS len, events
+    FROM webhook_outbox WHERE pos IN (
       SELECT pos FROM (
         SELECT pos, SUM(n) OVER w - n AS n_before, SUM(len + 1) OVER w - (len + 1) AS b_before
         FROM (SELECT pos, n, length(CAST(events AS BLOB)) AS len FROM webhook_outbox
@@ -57,30 +68,34 @@ impl OutboxStore {
     /// [`take`]), or `None` when none wait there.
     pub(super) fn head(&self, limit: (u64, u64), below: i64) -> Result<Option<Head>> {
         let args = vec![pos(below), int(limit.0), int(limit.1)];
-        let rows: Vec<Row> = self.sql.exec(HEAD_ROWS, args)?.to_array()?;
-        let events: Vec<Vec<&str>> = rows.iter().map(|r| split(&r.events)).collect();
+        let rows: Vec<Sized> = self.sql.exec(HEAD_ROWS, args)?.to_array()?;
         let view: Vec<RowEvents> = rows
             .iter()
-            .zip(&events)
-            .map(|(r, list)| RowEvents {
+            .map(|r| RowEvents {
                 skip: r.skip as u64,
-                lengths: list.iter().map(|e| e.len()).collect(),
+                n: r.n as u64,
+                len: r.len as u64,
             })
             .collect();
-        let Some(cut) = take(&view, limit) else {
+        let lengths = |i: usize| split(&rows[i].events).iter().map(|e| e.len()).collect();
+        let Some(cut) = take(&view, limit, lengths) else {
             return Ok(None);
         };
         let mut text = String::with_capacity((cut.size.bytes + cut.size.events) as usize);
-        for (i, list) in events.iter().enumerate().take(cut.last + 1) {
-            let n = match i == cut.last {
-                true => (cut.end - view[i].skip) as usize,
-                false => list.len(),
-            };
-            join_into(&mut text, &list[..n]);
+        for (row, seen) in rows.iter().zip(&view).take(cut.last) {
+            if seen.n > 0 {
+                join_into(&mut text, &[row.events.as_str()]);
+            }
+        }
+        let last = &rows[cut.last];
+        let taken = (cut.end - view[cut.last].skip) as usize;
+        match taken as u64 == view[cut.last].n {
+            true => join_into(&mut text, &[last.events.as_str()]),
+            false => join_into(&mut text, &split(&last.events)[..taken]),
         }
         Ok(Some(Head {
             first: rows[0].pos as i64,
-            last: rows[cut.last].pos as i64,
+            last: last.pos as i64,
             end: cut.end,
             text,
             size: cut.size,
