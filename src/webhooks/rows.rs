@@ -24,33 +24,71 @@ pub const MAX_ROW_BYTES: usize = 512 * 1024;
 /// order, found by the commas outside strings and brackets. The texts are ours (serialised
 /// by serde_json), so well-formed; an unbalanced text still splits without panicking.
 pub fn split(text: &str) -> Vec<&str> {
-    let (mut events, mut start, mut depth) = (Vec::new(), 0, 0i32);
-    let (mut in_string, mut escaped) = (false, false);
-    for (i, b) in text.bytes().enumerate() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => depth -= 1,
-            b',' if depth == 0 => {
-                events.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
+    let (mut events, mut start) = (Vec::new(), 0);
+    for comma in Commas::new(text) {
+        events.push(&text[start..comma]);
+        start = comma + 1;
     }
     if start < text.len() {
         events.push(&text[start..]);
     }
     events
+}
+
+/// The bytes of a row's first `k` events and the commas between them (the whole text if it
+/// has no more): what stays when a row keeps its first `k`, and where the rest starts (one
+/// comma on). Scans no further than the `k`-th event.
+pub fn prefix_len(text: &str, k: usize) -> usize {
+    match k {
+        0 => 0,
+        k => Commas::new(text).nth(k - 1).unwrap_or(text.len()),
+    }
+}
+
+/// The byte offsets of the commas between a row's events: outside strings and brackets.
+struct Commas<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    depth: i32,
+}
+
+impl<'a> Commas<'a> {
+    fn new(text: &'a str) -> Self {
+        Commas {
+            bytes: text.as_bytes(),
+            at: 0,
+            depth: 0,
+        }
+    }
+}
+
+impl Iterator for Commas<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.at < self.bytes.len() {
+            let (i, b) = (self.at, self.bytes[self.at]);
+            self.at += 1;
+            match b {
+                b'"' => {
+                    // To the closing quote: any byte but an escaped one.
+                    while self.at < self.bytes.len() {
+                        match self.bytes[self.at] {
+                            b'\\' => self.at += 2,
+                            b'"' => break,
+                            _ => self.at += 1,
+                        }
+                    }
+                    self.at += 1;
+                }
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => self.depth -= 1,
+                b',' if self.depth == 0 => return Some(i),
+                _ => {}
+            }
+        }
+        None
+    }
 }
 
 /// Where a step of the outbox's head ends: every row from the first up to `last` (exclusive)
@@ -63,6 +101,8 @@ pub struct Cut {
     pub end: u64,
     /// The events taken, and their bytes.
     pub size: Backlog,
+    /// The bytes of row `last`'s text taken: its first events and the commas between them.
+    pub tail: u64,
 }
 
 /// One row as [`take`] sees it: how many of its events left before (`skip`), how many are
@@ -88,6 +128,7 @@ pub fn take(
 ) -> Option<Cut> {
     let (mut taken, mut total, mut bytes) = (0u64, 0u64, 0u64);
     let mut cut = None;
+    let mut tail = 0;
     for (i, row) in rows.iter().enumerate() {
         if row.n == 0 {
             continue;
@@ -97,6 +138,7 @@ pub fn take(
             (taken, total) = (taken + row.n, total + row.len + 1);
             bytes += (row.len + 1).saturating_sub(row.n);
             cut = Some((i, row.skip + row.n));
+            tail = row.len;
             continue;
         }
         for (k, len) in lengths(i).into_iter().enumerate() {
@@ -105,6 +147,10 @@ pub fn take(
                 break;
             }
             (taken, total, bytes) = (taken + 1, next, bytes + len as u64);
+            tail = match k {
+                0 => len as u64,
+                _ => tail + 1 + len as u64,
+            };
             cut = Some((i, row.skip + k as u64 + 1));
         }
         if taken > 0 {
@@ -118,6 +164,7 @@ pub fn take(
             events: taken,
             bytes,
         },
+        tail,
     })
 }
 
@@ -153,6 +200,16 @@ mod tests {
         assert_eq!(split(r#"{"one":"\\"}"#), [r#"{"one":"\\"}"#]);
         assert!(split("").is_empty());
         assert_eq!(split("{,"), ["{,"], "unbalanced: no panic");
+        assert_eq!(split(r#""\"#), [r#""\"#], "an escape at the end: no panic");
+        for k in 0..=4 {
+            let kept = split(text)
+                .iter()
+                .take(k)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(",");
+            assert_eq!(prefix_len(text, k), kept.len(), "{k}");
+        }
     }
 
     /// `take` over rows of these events (`(skip, lengths)`), splitting rows as asked; also
@@ -183,6 +240,11 @@ mod tests {
         let cut = cut.unwrap();
         assert_eq!((cut.last, cut.end, cut.size.events), (2, 2, 100));
         assert_eq!(split, 1, "only the row it ends in is split");
+        assert_eq!(
+            cut.tail,
+            200 + 1 + 200,
+            "two events and a comma of the last row"
+        );
         assert_eq!(cut.size.bytes, 100 * 200);
         // The head row already lost 2: the recorded index goes on from its skip.
         let cut = take_of(&[(2, &[200; 47]), (0, &[200; 49])], batch)

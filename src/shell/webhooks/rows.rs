@@ -7,7 +7,7 @@
 use super::schema::DATA_OF_JSON;
 use super::store::{pos, OutboxStore};
 use crate::shell::common::sql::int;
-use crate::webhooks::{split, take, Backlog, DeadReason, RowEvents};
+use crate::webhooks::{prefix_len, split, take, Backlog, DeadReason, RowEvents};
 use serde::Deserialize;
 use worker::Result;
 
@@ -87,12 +87,12 @@ impl OutboxStore {
                 join_into(&mut text, &[row.events.as_str()]);
             }
         }
+        // The row it ends in: its first events, which `take` measured (no second split).
         let last = &rows[cut.last];
-        let taken = (cut.end - view[cut.last].skip) as usize;
-        match taken as u64 == view[cut.last].n {
-            true => join_into(&mut text, &[last.events.as_str()]),
-            false => join_into(&mut text, &split(&last.events)[..taken]),
-        }
+        join_into(
+            &mut text,
+            &[last.events.get(..cut.tail as usize).unwrap_or(&last.events)],
+        );
         Ok(Some(Head {
             first: rows[0].pos as i64,
             last: last.pos as i64,
@@ -162,16 +162,14 @@ impl OutboxStore {
             }
             return Ok(());
         };
-        let list = split(&text);
-        let gone = ((end - skip) as usize).min(list.len());
+        // Its first `end - skip` events go: the rest starts one comma after them.
+        let gone = end - skip;
+        let rest = text
+            .get(prefix_len(&text, gone as usize) + 1..)
+            .unwrap_or("");
         self.sql.exec(
             "UPDATE webhook_outbox SET events = ?, n = ?, skip = ? WHERE pos = ?",
-            vec![
-                list[gone..].join(",").into(),
-                int((list.len() - gone) as u64),
-                int(end),
-                pos(last),
-            ],
+            vec![rest.into(), int(n - gone), int(end), pos(last)],
         )?;
         Ok(())
     }
