@@ -1,9 +1,12 @@
-// An outbox stored before the bounds of issue 22 (no `data_of`/`at` columns, no dead-letter
-// `reason`/`first_at`, no `webhook_dead_data` index, no `schema` key) is migrated when its room
-// opens it again: the old layout is recreated here from a persisted database (Python's
-// sqlite3, the server stopped), then the server restarts on it. A deletion still erases its
-// message's data from the old dead letter and the old waiting events (found through the
-// backfilled index), and every event is delivered once the receiver is back.
+// An outbox stored in an older layout is migrated when its object opens it again, and keeps
+// every event deliverable. Each older layout is recreated here from a persisted database
+// (Python's sqlite3, the server stopped), then the server restarts on it:
+// - layout 2 (issue 22): a row per event (`event`, `data_of`, `at`), the per-event index;
+// - layout 1 (before issue 22): that, without `data_of`/`at`, the dead letters' `reason`/
+//   `first_at`, the `webhook_dead_data` index and the `schema` key.
+// A deletion still erases its message's data from the old dead letter and the old waiting
+// events (found through the migrated index), and every event is delivered, in order, once
+// the receiver is back. (Layout 3, a row per turn, is what the server writes now.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -16,22 +19,35 @@ import { admin } from './support/admin.mjs';
 import { isAck } from './support/frames.mjs';
 import { startReceiver, webhookVars } from './support/webhooks.mjs';
 
-const TO_FIRST_LAYOUT = `
-import os, sqlite3, sys
+const TO_OLD_LAYOUT = `
+import json, os, sqlite3, sys
+layout = int(sys.argv[2])
 done = 0
+def data_of(e):
+    return e.get('seq') if e['type'] == 'message' else e.get('target') if e['type'] == 'edit' else None
 for root, _, files in os.walk(sys.argv[1]):
     for f in files:
         if not f.endswith('.sqlite'):
             continue
         db = sqlite3.connect(os.path.join(root, f))
         if db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'webhook_outbox'").fetchone()[0]:
-            db.execute('DROP INDEX webhook_outbox_data_of')
-            db.execute('DROP TABLE webhook_dead_data')
-            for t, c in (('webhook_outbox', 'data_of'), ('webhook_outbox', 'at'), ('webhook_dead', 'reason'), ('webhook_dead', 'first_at')):
-                db.execute('ALTER TABLE %s DROP COLUMN %s' % (t, c))
-            db.execute("DELETE FROM webhook_state WHERE key = 'schema'")
+            rows = db.execute('SELECT at, events FROM webhook_outbox ORDER BY pos').fetchall()
+            db.execute('DROP TABLE webhook_outbox')
+            db.execute('CREATE TABLE webhook_outbox(pos INTEGER PRIMARY KEY, event TEXT NOT NULL, data_of INTEGER, at INTEGER NOT NULL DEFAULT 0)')
+            events = [(e, at) for at, text in rows for e in json.loads('[' + text + ']')]
+            for e, at in events:
+                db.execute('INSERT INTO webhook_outbox(event, data_of, at) VALUES (?, ?, ?)',
+                           (json.dumps(e, separators=(',', ':'), ensure_ascii=False), data_of(e), at))
+            db.execute('CREATE INDEX webhook_outbox_data_of ON webhook_outbox(data_of) WHERE data_of IS NOT NULL')
+            db.execute("UPDATE webhook_state SET value = 2 WHERE key = 'schema'")
+            if layout == 1:
+                db.execute('DROP INDEX webhook_outbox_data_of')
+                db.execute('DROP TABLE webhook_dead_data')
+                for t, c in (('webhook_outbox', 'data_of'), ('webhook_outbox', 'at'), ('webhook_dead', 'reason'), ('webhook_dead', 'first_at')):
+                    db.execute('ALTER TABLE %s DROP COLUMN %s' % (t, c))
+                db.execute("DELETE FROM webhook_state WHERE key = 'schema'")
             db.commit()
-            done += 1
+            done += len(events)
         db.close()
 print(done)
 `;
@@ -41,7 +57,7 @@ async function publish(client, data) {
   return (await client.next(isAck(data))).seq;
 }
 
-test('an outbox of the first layout is migrated: deletions still find their events, nothing is lost', { timeout: 60_000 }, async () => {
+for (const layout of [1, 2]) test(`an outbox of layout ${layout} is migrated: deletions still find their events, nothing is lost`, { timeout: 60_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-chat-outbox-migrate-'));
   let healthy = false;
   const receiver = await startReceiver({ respond: () => (healthy ? 200 : 503) });
@@ -64,7 +80,7 @@ test('an outbox of the first layout is migrated: deletions still find their even
     const s4 = await publish(a2, 'waiting-kept');
     a2.terminate();
     await server.stop();
-    assert.equal(execFileSync('python3', ['-c', TO_FIRST_LAYOUT, dir]).toString().trim(), '1', 'one old outbox');
+    assert.equal(execFileSync('python3', ['-c', TO_OLD_LAYOUT, dir, String(layout)]).toString().trim(), '2', 'two waiting events, a row each');
 
     server = await startServer({ persistDir: dir, port, vars });
     const old = admin(server);

@@ -22,13 +22,15 @@
 //! The modules: `event` (types, kinds, the JSON of an event), `logged` (the log's messages and
 //! their edits, deletions and reactions as events), `settings` (`WEBHOOK_*`), `batch` (what one
 //! POST carries), `signature`, `schedule` (retries and the watchdog), `dead` (dead letters),
-//! `bounds` (the backlog cap and expiry), `undelivered` (when a `direct_undelivered` is recorded).
+//! `bounds` (the backlog cap and expiry), `rows` (a turn's events in one outbox row, a POST
+//! starting or ending mid-row), `undelivered` (when a `direct_undelivered` is recorded).
 
 mod batch;
 mod bounds;
 mod dead;
 mod event;
 mod logged;
+mod rows;
 mod schedule;
 mod settings;
 mod signature;
@@ -41,6 +43,7 @@ pub use event::{
     direct_sender_room, Event, EventKind, EventType, Kinds, ModerationAction, ModerationEvent,
 };
 pub use logged::MessageFields;
+pub use rows::{prefix_len, row_sizes, split, take, Cut, RowEvents, MAX_ROW_BYTES};
 pub use schedule::{
     after_failure, attempts_by_age, retry_delay_ms, schedule_span_ms, watchdog_ms, NextStep,
     MAX_RESPONSE_BYTES, TIMEOUT_MS,

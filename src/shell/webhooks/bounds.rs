@@ -3,7 +3,7 @@
 //! deleted message's data erased wherever it still waits — found through `data_of`, never by
 //! reading the events.
 
-use super::store::{pos, OutboxStore};
+use super::store::{pos, OutboxStore, NO_POS};
 use crate::shell::common::incident;
 use crate::shell::common::sql::{int, number};
 use crate::webhooks::{
@@ -12,35 +12,26 @@ use crate::webhooks::{
 use serde::Deserialize;
 use worker::Result;
 
-/// A `pos` above every row: "no bound". Not `i64::MAX`, which a JavaScript number cannot hold
-/// (the runtime warns on every bind and rounds it); rowids never come near 2^53.
-const NO_POS: i64 = (1 << 53) - 1;
-
-/// The bounds of the oldest batch's worth of rows, and its size.
-struct Head {
-    first: i64,
-    last: i64,
-    size: Backlog,
-}
-
 impl OutboxStore {
-    /// What waits, counted afresh (one pass over the outbox).
+    /// What waits, counted afresh (one pass over the outbox): events, not rows — a row's
+    /// text is its events and a comma between each two.
     pub(super) fn count(&self) -> Result<Backlog> {
         #[derive(Deserialize)]
         struct Row {
-            n: f64,
+            n: Option<f64>,
             bytes: Option<f64>,
         }
         let rows: Vec<Row> = self
             .sql
             .exec(
-                "SELECT COUNT(*) AS n, SUM(length(CAST(event AS BLOB))) AS bytes FROM webhook_outbox",
+                "SELECT SUM(n) AS n, SUM(length(CAST(events AS BLOB)) - n + 1) AS bytes
+                 FROM webhook_outbox",
                 None,
             )?
             .to_array()?;
         let row = rows.first();
         let b = Backlog {
-            events: row.map_or(0.0, |r| r.n) as u64,
+            events: row.and_then(|r| r.n).unwrap_or(0.0) as u64,
             bytes: row.and_then(|r| r.bytes).unwrap_or(0.0) as u64,
         };
         self.backlog.set(Some(b));
@@ -78,7 +69,7 @@ impl OutboxStore {
                 break;
             };
             self.move_to_dead(
-                (head.first, head.last),
+                (head.first, head.last, head.end),
                 (0, DeadReason::Backlog),
                 &error,
                 now_ms,
@@ -96,42 +87,6 @@ impl OutboxStore {
         Ok(())
     }
 
-    /// The oldest rows below `pos` `below` — at most `events`, and no more than `budget`
-    /// bytes (counting a comma each, [`crate::webhooks::batch_len`]'s rule) unless that is one
-    /// — without reading their text.
-    fn head(&self, (events, budget): (u64, u64), below: i64) -> Result<Option<Head>> {
-        #[derive(Deserialize)]
-        struct Row {
-            first: Option<f64>,
-            last: Option<f64>,
-            n: f64,
-            bytes: Option<f64>,
-        }
-        let rows: Vec<Row> = self
-            .sql
-            .exec(
-                "SELECT MIN(pos) AS first, MAX(pos) AS last, COUNT(*) AS n, SUM(len) AS bytes
-                 FROM (
-                   SELECT pos, len, ROW_NUMBER() OVER w AS k, SUM(len + 1) OVER w AS total
-                   FROM (SELECT pos, length(CAST(event AS BLOB)) AS len FROM webhook_outbox
-                         WHERE pos < ? ORDER BY pos LIMIT ?)
-                   WINDOW w AS (ORDER BY pos ROWS UNBOUNDED PRECEDING))
-                 WHERE k = 1 OR total <= ?",
-                vec![pos(below), int(events), int(budget)],
-            )?
-            .to_array()?;
-        Ok(rows.into_iter().next().and_then(|r| {
-            Some(Head {
-                first: r.first? as i64,
-                last: r.last? as i64,
-                size: Backlog {
-                    events: r.n as u64,
-                    bytes: r.bytes.unwrap_or(0.0) as u64,
-                },
-            })
-        }))
-    }
-
     /// A batch died: the waiting events recorded at or before `cutoff` (a whole schedule
     /// ago) die with it, in batches, without attempts of their own — every attempt in their
     /// time failed. Returns how many.
@@ -141,7 +96,7 @@ impl OutboxStore {
         let mut buried = 0;
         while let Some(head) = self.head(batch, below)? {
             self.move_to_dead(
-                (head.first, head.last),
+                (head.first, head.last, head.end),
                 (0, DeadReason::Attempts),
                 error,
                 now_ms,
@@ -202,7 +157,7 @@ impl OutboxStore {
         let keep = self.first_pos_after(cutoff.saturating_sub(1))?;
         let gone = number(
             &self.sql,
-            "SELECT COUNT(*) AS n FROM webhook_outbox WHERE pos < ?",
+            "SELECT SUM(n) AS n FROM webhook_outbox WHERE pos < ?",
             vec![pos(keep)],
         )?
         .unwrap_or(0);
@@ -236,17 +191,19 @@ impl OutboxStore {
     /// is erased wherever they still wait — the outbox and the dead letters — and they are
     /// marked `"deleted":true` (deleted means gone, here too). A receiver that already got
     /// them gets the `delete` event after them. Both are found by index: the outbox's
-    /// `data_of`, and `webhook_dead_data` for the dead batches (only those are rewritten).
+    /// rows whose `data_lo..=data_hi` holds `seq` (its events are looked at, and the row
+    /// rewritten only if one is about `seq`), and `webhook_dead_data` for the dead batches.
     pub fn erase_message(&self, seq: u64) -> Result<()> {
         if !self.exists()? {
             return Ok(());
         }
-        self.sql.exec(
-            &format!(
-                "UPDATE webhook_outbox SET event = {ERASED}, data_of = NULL WHERE data_of = ?1"
-            ),
-            vec![int(seq)],
-        )?;
+        let outbox = format!(
+            "UPDATE webhook_outbox SET events = {}
+             WHERE data_hi IS NOT NULL AND data_hi >= ?1 AND data_lo <= ?1 AND {}",
+            rewritten(ABOUT, ERASED),
+            any_of(ABOUT)
+        );
+        self.sql.exec(&outbox, vec![int(seq)])?;
         let dead = format!(
             "UPDATE webhook_dead SET events = (
                SELECT json_group_array(CASE WHEN {ABOUT} THEN {ERASED} ELSE json(event) END)
@@ -271,7 +228,11 @@ impl OutboxStore {
         if !self.exists()? {
             return Ok(());
         }
-        let outbox = format!("UPDATE webhook_outbox SET event = {UNLINKED} WHERE {BY_USER}");
+        let outbox = format!(
+            "UPDATE webhook_outbox SET events = {} WHERE {}",
+            rewritten(BY_USER, UNLINKED),
+            any_of(BY_USER)
+        );
         self.sql.exec(&outbox, vec![user.into()])?;
         let dead = format!(
             "UPDATE webhook_dead SET events = (
@@ -283,6 +244,24 @@ impl OutboxStore {
         self.sql.exec(&dead, vec![user.into()])?;
         Ok(())
     }
+}
+
+/// A row's events (`webhook_outbox.events`) as a table of `key` (their order) and `event`.
+const ROW_EVENTS: &str =
+    "(SELECT key, value AS event FROM json_each('[' || webhook_outbox.events || ']'))";
+
+/// A row's events rewritten: those that match `which` become `into`, the others stay as
+/// they are (each as SQLite renders it: the same text, as our JSON is compact).
+fn rewritten(which: &str, into: &str) -> String {
+    format!(
+        "(SELECT group_concat(CASE WHEN {which} THEN {into} ELSE event END, ',' ORDER BY key)
+          FROM {ROW_EVENTS})"
+    )
+}
+
+/// Whether any of a row's events matches `which`.
+fn any_of(which: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM {ROW_EVENTS} WHERE {which})")
 }
 
 /// An event (column `event`) by or about user `?1`.

@@ -3,7 +3,7 @@
 //! its delivery ([`delivery`]).
 //!
 //! - **Recording** is synchronous and happens in the turn that produced the event, so the
-//!   event commits with what it describes; a turn's events are written in one statement
+//!   event commits with what it describes; a turn's events are written as one row
 //!   ([`Webhooks::flush`]). Nothing is sent from the turn itself.
 //! - **Delivering** runs in the background (`waitUntil`), started right after a turn that
 //!   recorded something, by the alarm, or by a re-queue: at most one POST in flight per object,
@@ -15,6 +15,7 @@
 
 mod bounds;
 mod delivery;
+mod rows;
 mod schema;
 mod store;
 
@@ -142,8 +143,8 @@ impl Webhooks {
         });
     }
 
-    /// Writes the recorded events to the outbox (a statement per 33 events) — in the caller's
-    /// turn, so they commit with its other writes — and holds the backlog to its caps.
+    /// Writes the recorded events to the outbox as one row ([`OutboxStore::append`]) — in the
+    /// caller's turn, so they commit with its other writes — and holds the backlog to its caps.
     /// Returns whether there were any.
     pub fn flush(&self) -> Result<bool> {
         let pending = self.pending.take();

@@ -5,9 +5,8 @@
 
 use super::schema::{self, DATA_OF_JSON};
 use crate::shell::common::sql::{int, number, Sql};
-use crate::webhooks::{Backlog, DeadBatch, DeadReason, BATCH_BUDGET, MAX_BATCH_EVENTS};
+use crate::webhooks::{row_sizes, Backlog, DeadBatch, DeadReason, BATCH_BUDGET, MAX_BATCH_EVENTS};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::cell::Cell;
 use worker::{Result, SqlStorageValue};
 
@@ -21,10 +20,10 @@ pub struct Recorded {
     pub at: u64,
 }
 
-/// The oldest events, for one POST: rows `first..=last`, as the POST's body.
+/// The oldest events, for one POST, as the POST's body.
 pub struct Batch {
-    pub(super) first: i64,
-    pub(super) last: i64,
+    /// Which: `(first, last, end)`, [`super::rows::Head`]'s.
+    pub(super) step: (i64, i64, u64),
     /// `{"events":[...]}`, the events' texts as stored.
     pub body: String,
     /// Its events and their bytes.
@@ -40,14 +39,14 @@ pub struct RetryState {
     pub retry_at: u64,
 }
 
-/// Dead batches read at a time by a re-queue (each at most one POST's worth, 256 KiB, or one
-/// larger event).
-const REQUEUE_PAGE: u64 = 8;
-
 /// Bound parameters per statement: the Durable Object SQL API's limit.
 const MAX_BINDINGS: usize = 100;
-/// Bound parameters per appended row: the event, `data_of`, `at`.
-const ROW_BINDINGS: usize = 3;
+/// Bound parameters per appended row: the events, how many, `data_lo`, `data_hi`, `at`.
+const ROW_BINDINGS: usize = 5;
+
+/// A `pos` above every row: "no bound". Not `i64::MAX`, which a JavaScript number cannot hold
+/// (the runtime warns on every bind and rounds it); rowids never come near 2^53.
+pub(super) const NO_POS: i64 = (1 << 53) - 1;
 
 pub struct OutboxStore {
     pub(super) sql: Sql,
@@ -95,35 +94,35 @@ impl OutboxStore {
         Ok(known)
     }
 
-    /// Appends events, in order, a statement per 33 rows (in the caller's turn: they commit
-    /// with what they describe).
+    /// Appends a turn's events, in order, as one row ([`row_sizes`]: several if they are
+    /// larger than a row may be) — in the caller's turn, so they commit with what they
+    /// describe. The row's `data_lo`/`data_hi` bound the message seqs whose data its events
+    /// carry: a deletion finds the rows to rewrite by them.
     pub fn append(&self, events: Vec<Recorded>) -> Result<()> {
         if !self.exists()? {
             schema::create(&self.sql)?;
             self.exists.set(Some(true));
             self.backlog.set(Some(Backlog::default()));
         }
+        let lengths: Vec<usize> = events.iter().map(|e| e.event.len()).collect();
         let added = Backlog {
             events: events.len() as u64,
-            bytes: events.iter().map(|e| e.event.len() as u64).sum(),
+            bytes: lengths.iter().sum::<usize>() as u64,
         };
+        let sizes = row_sizes(&lengths);
+        let mut events = events.into_iter();
         // Without an explicit `pos`, SQLite picks the largest + 1: after everything waiting.
-        // Each event text is its own bound parameter (moved, not copied, into the call).
-        let mut events = events.into_iter().peekable();
-        while events.peek().is_some() {
-            let mut args = Vec::with_capacity(MAX_BINDINGS);
-            for e in events.by_ref().take(MAX_BINDINGS / ROW_BINDINGS) {
-                args.extend([
-                    SqlStorageValue::String(e.event),
-                    nullable(e.data_of),
-                    int(e.at),
-                ]);
+        for rows in sizes.chunks(MAX_BINDINGS / ROW_BINDINGS) {
+            let mut args = Vec::with_capacity(rows.len() * ROW_BINDINGS);
+            for &n in rows {
+                args.extend(row_values(events.by_ref().take(n).collect()));
             }
-            let rows = args.len() / ROW_BINDINGS;
-            let mut sql = String::with_capacity(64 + 10 * rows);
-            sql.push_str("INSERT INTO webhook_outbox(event, data_of, at) VALUES (?,?,?)");
-            for _ in 1..rows {
-                sql.push_str(",(?,?,?)");
+            let mut sql = String::with_capacity(80 + 12 * rows.len());
+            sql.push_str(
+                "INSERT INTO webhook_outbox(events, n, data_lo, data_hi, at) VALUES (?,?,?,?,?)",
+            );
+            for _ in 1..rows.len() {
+                sql.push_str(",(?,?,?,?,?)");
             }
             self.sql.exec(&sql, args)?;
         }
@@ -143,67 +142,27 @@ impl OutboxStore {
         Ok(!rows.is_empty())
     }
 
-    /// The oldest events that fit in one POST, or `None` when nothing waits. One query, one
-    /// string: SQLite keeps the running total of the event sizes ([`crate::webhooks::batch_len`]'s
-    /// rule, in SQL — so no more than one POST's worth of text is ever read) and joins the
-    /// chosen events into the body.
+    /// The oldest events that fit in one POST ([`crate::webhooks::batch_len`]'s rule, across
+    /// rows: [`Self::head`]), as its body, or `None` when nothing waits.
     pub fn next_batch(&self) -> Result<Option<Batch>> {
-        #[derive(Deserialize)]
-        struct Row {
-            first: Option<f64>,
-            last: Option<f64>,
-            body: Option<String>,
-            n: f64,
-            bytes: Option<f64>,
-        }
         if !self.exists()? {
             return Ok(None);
         }
-        let rows: Vec<Row> = self
-            .sql
-            .exec(
-                r#"SELECT MIN(pos) AS first, MAX(pos) AS last, COUNT(*) AS n,
-                     SUM(length(CAST(event AS BLOB))) AS bytes,
-                     '{"events":[' || group_concat(event, ',' ORDER BY pos) || ']}' AS body
-                   FROM (
-                     SELECT pos, event, ROW_NUMBER() OVER w AS n,
-                       SUM(length(CAST(event AS BLOB)) + 1) OVER w AS total
-                     FROM (SELECT pos, event FROM webhook_outbox ORDER BY pos LIMIT ?)
-                     WINDOW w AS (ORDER BY pos ROWS UNBOUNDED PRECEDING))
-                   WHERE n = 1 OR total <= ?"#,
-                vec![int(MAX_BATCH_EVENTS as u64), int(BATCH_BUDGET as u64)],
-            )?
-            .to_array()?;
-        let Some(Row {
-            first: Some(first),
-            last: Some(last),
-            body: Some(body),
-            n,
-            bytes,
-        }) = rows.into_iter().next()
-        else {
+        let limit = (MAX_BATCH_EVENTS as u64, BATCH_BUDGET as u64);
+        let Some(head) = self.head(limit, NO_POS)? else {
             return Ok(None);
         };
-        let size = Backlog {
-            events: n as u64,
-            bytes: bytes.unwrap_or(0.0) as u64,
-        };
-        let (first, last, moves) = (first as i64, last as i64, self.moves.get());
         Ok(Some(Batch {
-            first,
-            last,
-            body,
-            size,
-            moves,
+            step: (head.first, head.last, head.end),
+            body: format!(r#"{{"events":[{}]}}"#, head.text),
+            size: head.size,
+            moves: self.moves.get(),
         }))
     }
 
     /// The batch was delivered (2xx): its rows go, and its retry schedule with them.
     pub fn delivered(&self, b: &Batch, had_failed: bool) -> Result<()> {
-        self.sql.exec(
-            "DELETE FROM webhook_outbox WHERE pos BETWEEN ? AND ?",
-            vec![pos(b.first), pos(b.last)],
-        )?;
+        self.cut(b.step)?;
         let followed = self.backlog.get().filter(|_| b.moves == self.moves.get());
         self.backlog.set(followed.map(|known| known.minus(b.size)));
         if had_failed {
@@ -247,50 +206,8 @@ impl OutboxStore {
 
     /// Gives up on a batch: it moves to the dead letters, and the next batch starts afresh.
     pub fn bury(&self, b: &Batch, attempts: u32, error: &str, now_ms: u64) -> Result<()> {
-        self.move_to_dead(
-            (b.first, b.last),
-            (attempts, DeadReason::Attempts),
-            error,
-            now_ms,
-        )?;
+        self.move_to_dead(b.step, (attempts, DeadReason::Attempts), error, now_ms)?;
         self.delivered(b, true)
-    }
-
-    /// Moves rows `first..=last` into one dead batch, as they stand now — not as an attempt
-    /// read them: a deletion may have erased a message's data since, or a backlog move taken
-    /// them (then there is nothing to move, and no empty batch is made).
-    pub(super) fn move_to_dead(
-        &self,
-        (first, last): (i64, i64),
-        (attempts, reason): (u32, DeadReason),
-        error: &str,
-        now_ms: u64,
-    ) -> Result<()> {
-        self.sql.exec(
-            "INSERT INTO webhook_dead(failed_at, attempts, error, reason, first_at, events)
-             SELECT ?1, ?2, ?3, ?4, MIN(at), json_group_array(json(event))
-             FROM (SELECT event, at FROM webhook_outbox WHERE pos BETWEEN ?5 AND ?6 ORDER BY pos)
-             HAVING COUNT(*) > 0",
-            vec![
-                int(now_ms),
-                int(u64::from(attempts)),
-                error.into(),
-                reason.name().into(),
-                pos(first),
-                pos(last),
-            ],
-        )?;
-        self.sql.exec(
-            "INSERT OR IGNORE INTO webhook_dead_data(data_of, batch)
-             SELECT data_of, (SELECT MAX(batch) FROM webhook_dead) FROM webhook_outbox
-             WHERE pos BETWEEN ? AND ? AND data_of IS NOT NULL",
-            vec![pos(first), pos(last)],
-        )?;
-        self.sql.exec(
-            "DELETE FROM webhook_outbox WHERE pos BETWEEN ? AND ?",
-            vec![pos(first), pos(last)],
-        )?;
-        Ok(())
     }
 
     /// The oldest `limit` dead batches, and how many there are.
@@ -335,9 +252,9 @@ impl OutboxStore {
     }
 
     /// Every dead batch back into the outbox, oldest first, ahead of what waits there, with
-    /// a fresh retry schedule. Returns (events, batches) re-queued. The batches are read a
-    /// few at a time ([`REQUEUE_PAGE`]): dead letters may hold far more than Wasm memory
-    /// could (a backlog's worth), and a re-queue must not need them all at once.
+    /// a fresh retry schedule: a row per batch, so that they go out as they were sent. Returns
+    /// (events, batches) re-queued. One statement, in SQL: dead letters may hold far more
+    /// than Wasm memory could (a backlog's worth), and a re-queue must not need them at once.
     pub fn requeue(&self) -> Result<(u64, u64)> {
         if !self.exists()? {
             return Ok((0, 0));
@@ -348,21 +265,21 @@ impl OutboxStore {
         };
         let batches = count("SELECT COUNT(*) AS n FROM webhook_dead")?.unwrap_or(0);
         let events = count("SELECT SUM(json_array_length(events)) AS n FROM webhook_dead")?;
-        let lowest = number(
-            &self.sql,
-            "SELECT MIN(pos) AS n FROM webhook_outbox",
-            vec![],
-        )?
-        .map_or(1, |n| n as i64);
-        let events = events.unwrap_or(0);
-        self.requeue_pages(lowest - events as i64, lowest)?;
-        // Their index column and time, from their JSON (a re-queue is rare; recording is not).
+        let lowest = self.lowest_pos()?;
+        let data = |agg: &str| {
+            format!("(SELECT {agg}({DATA_OF_JSON}) FROM (SELECT value AS event FROM json_each(events)))")
+        };
         self.sql.exec(
             &format!(
-                "UPDATE webhook_outbox SET data_of = {DATA_OF_JSON},
-                   at = COALESCE(json_extract(event, '$.ts'), 0) WHERE pos < ?"
+                "INSERT INTO webhook_outbox(pos, events, n, skip, data_lo, data_hi, at)
+                 SELECT ?1 - ?2 + ROW_NUMBER() OVER (ORDER BY batch) - 1,
+                   substr(events, 2, length(events) - 2), json_array_length(events), 0,
+                   {}, {}, COALESCE(json_extract(events, '$[0].ts'), 0)
+                 FROM webhook_dead WHERE batch <= ?3 AND json_array_length(events) > 0",
+                data("MIN"),
+                data("MAX")
             ),
-            vec![pos(lowest)],
+            vec![pos(lowest), int(batches), int(last)],
         )?;
         self.sql
             .exec("DELETE FROM webhook_dead WHERE batch <= ?", vec![int(last)])?;
@@ -372,44 +289,42 @@ impl OutboxStore {
         )?;
         self.backlog.set(None);
         self.set_retry_state(RetryState::default())?;
-        Ok((events, batches))
+        Ok((events.unwrap_or(0), batches))
     }
+}
 
-    /// Inserts the dead batches' events, page by page, at positions `from..below`.
-    fn requeue_pages(&self, from: i64, below: i64) -> Result<()> {
+impl OutboxStore {
+    /// The lowest `pos` waiting (1 if none): re-queued rows go below it, so it may be 0 or
+    /// less — read as a signed number, which [`number`] is not.
+    fn lowest_pos(&self) -> Result<i64> {
         #[derive(Deserialize)]
         struct Row {
-            batch: f64,
-            events: String,
+            n: Option<f64>,
         }
-        let (mut next, mut after) = (from, 0.0);
-        loop {
-            let page: Vec<Row> = self
-                .sql
-                .exec(
-                    "SELECT batch, events FROM webhook_dead WHERE batch > ? ORDER BY batch LIMIT ?",
-                    vec![int(after as u64), int(REQUEUE_PAGE)],
-                )?
-                .to_array()?;
-            let Some(tail) = page.last() else {
-                return Ok(());
-            };
-            after = tail.batch;
-            for row in &page {
-                let list: Vec<&RawValue> = serde_json::from_str(&row.events).map_err(|e| {
-                    worker::Error::RustError(format!("a dead batch is not a list: {e}"))
-                })?;
-                for event in list {
-                    if next >= below {
-                        return Err(worker::Error::RustError("dead letters miscounted".into()));
-                    }
-                    self.sql.exec(
-                        "INSERT INTO webhook_outbox(pos, event) VALUES (?, ?)",
-                        vec![pos(next), event.get().into()],
-                    )?;
-                    next += 1;
-                }
-            }
-        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec("SELECT MIN(pos) AS n FROM webhook_outbox", None)?
+            .to_array()?;
+        Ok(rows.first().and_then(|r| r.n).map_or(1, |n| n as i64))
     }
+}
+
+/// The bound values of one outbox row holding `events` (a turn's, in order).
+fn row_values(events: Vec<Recorded>) -> [SqlStorageValue; ROW_BINDINGS] {
+    let bytes: usize = events.iter().map(|e| e.event.len() + 1).sum();
+    let mut text = String::with_capacity(bytes);
+    for e in &events {
+        if !text.is_empty() {
+            text.push(',');
+        }
+        text.push_str(&e.event);
+    }
+    let data = events.iter().filter_map(|e| e.data_of);
+    [
+        SqlStorageValue::String(text),
+        int(events.len() as u64),
+        nullable(data.clone().min()),
+        nullable(data.max()),
+        int(events.first().map_or(0, |e| e.at)),
+    ]
 }
