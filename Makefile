@@ -28,7 +28,7 @@ RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium python3-sqlite loadgen pyjwt \
-        test check unit integration-deps integration test-node-lines deploy-check bench-user-broadcast bench-durable-publish bench-webhooks fastapi-peer bench bench-quick bench-tools clean
+        test check unit integration-deps integration test-node-lines deploy-check bench-user-broadcast bench-durable-publish bench-webhooks bench-big-room fastapi-peer bench bench-quick bench-tools clean
 
 help:
 	@echo "make dev    - set up, build and serve locally on http://127.0.0.1:$(DEV_PORT)"
@@ -218,6 +218,12 @@ bench-durable-publish: build
 	$(call say,publishes/s and ack latency with and without the durable write (local workerd))
 	node bench/scripts/durable_publish.mjs 8 4 5 3
 	node bench/scripts/durable_publish.mjs 2 1 4 3
+
+# A big room (issue 25): 1 room × 1,000/2,000/5,000 connections, the room's sends and
+# sub-requests per message counted (bench/scripts/big_room.mjs; BIG_ROOM_ARGS=--quick: N = 500).
+bench-big-room: bench-tools
+	$(call say,a big room: 1 room × N connections (bench/scripts/big_room.mjs))
+	node bench/scripts/big_room.mjs $(BIG_ROOM_ARGS)
 
 bench-webhooks: build
 	$(call say,webhooks on vs off in the base cell (local workerd, bench/scripts/webhooks.mjs))
