@@ -246,7 +246,7 @@ $(FASTAPI_VENV)/.installed: bench/peers/fastapi-redis/requirements.txt
 # The benchmark (bench/scripts/matrix.mjs says what and how): every peer through the same
 # load generator, server on core 0 and generator on core 1, peers alternated, 5 runs per cell;
 # then latency at half the JS twin's maximum and the scenarios. Rewrites the generated part of
-# docs/benchmarks.md and docs/benchmarks-throughput.svg. About 65 minutes on the reference machine.
+# docs/benchmarks.md and docs/benchmarks-throughput.svg. About 80 minutes on the reference machine (the big room ~15 of them).
 bench-tools: build fastapi-peer
 	@command -v taskset >/dev/null || { echo "taskset is missing: apt-get install util-linux"; exit 1; }
 	cargo build -p edge-chat-bench --release
