@@ -190,16 +190,17 @@ fs.rmSync(tmp, { recursive: true, force: true });
 const f = (x, d = 0) => (x == null || Number.isNaN(x) ? '–' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }));
 const rows = CONNS.flatMap((conns) => PEERS.map((p) => {
   const mine = runs.filter((r) => r.peer === p.id && r.conns === conns);
-  if (!mine.length) return `| ${f(conns)} | ${p.label} | not run (the twin's connect is O(N): above ${f(TWIN_MAX)}) | | | | | | | | |`;
+  if (!mine.length) return `| ${f(conns)} | ${p.label} | not run (the twin's connect is O(N): above ${f(TWIN_MAX)}) | | | | | | | | | |`;
   const ok = mine.filter((r) => r.summary);
   const med = (key) => median(ok.map(key).filter(Number.isFinite));
   const rate = med((r) => r.summary.delivered_per_s);
+  const unclean = mine.filter((r) => r.window && !r.window.clean).length;
   return `| ${f(conns)} | ${p.label} | ${f(rate)} | ${f(rate / (conns * RATE) * 100)} % | ` +
     `${f(med((r) => r.summary.latency.p50_ms), 1)} ms | ${f(med((r) => r.summary.latency.p99_ms), 1)} ms | ` +
     `**${f(med((r) => r.sends_per_message), 1)}** | ${f(med((r) => r.sends_per_turn), 1)} | **${f(med((r) => r.subrequests_per_message), 3)}** | ` +
     `${f(med((r) => r.summary.server_cpu_s_per_million_deliveries), 1)} s | ${f(med((r) => r.summary.connections_per_s))} | ` +
     `${mine.filter((r) => r.failed || r.summary?.lost || r.summary?.duplicated).length}` +
-    `${mine.some((r) => r.window && !r.window.clean) ? ` (${mine.filter((r) => r.window && !r.window.clean).length} window not clean)` : ''} |`;
+    `${unclean ? ` (${unclean} window${unclean === 1 ? '' : 's'} not clean)` : ''} |`;
 }));
 const markdown = [`1 room × N connections, ${PUBLISHERS} publishers at ${RATE} publishes/s in total (echo on: every member, ` +
   `the publisher included, gets every message), 32 B; ${RUNS} run${RUNS === 1 ? '' : 's'} per cell and peer of ${SECONDS} s ` +
