@@ -28,7 +28,7 @@ RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: help setup prereqs tools wasm-target worker-build wasm-bindgen node-deps build dev chromium python3-sqlite loadgen pyjwt \
-        test check unit integration-deps integration test-node-lines deploy-check bench-user-broadcast bench-durable-publish bench-webhooks fastapi-peer bench bench-quick bench-tools clean
+        test check unit integration-deps integration test-node-lines deploy-check bench-user-broadcast bench-durable-publish bench-webhooks bench-big-room fastapi-peer bench bench-quick bench-tools clean
 
 help:
 	@echo "make dev    - set up, build and serve locally on http://127.0.0.1:$(DEV_PORT)"
@@ -219,6 +219,12 @@ bench-durable-publish: build
 	node bench/scripts/durable_publish.mjs 8 4 5 3
 	node bench/scripts/durable_publish.mjs 2 1 4 3
 
+# A big room (issue 25): 1 room × 1,000/2,000/5,000 connections, the room's sends and
+# sub-requests per message counted (bench/scripts/big_room.mjs; BIG_ROOM_ARGS=--quick: N = 500).
+bench-big-room: bench-tools
+	$(call say,a big room: 1 room × N connections (bench/scripts/big_room.mjs))
+	node bench/scripts/big_room.mjs $(BIG_ROOM_ARGS)
+
 bench-webhooks: build
 	$(call say,webhooks on vs off in the base cell (local workerd, bench/scripts/webhooks.mjs))
 	cargo build -p edge-chat-bench --release
@@ -240,7 +246,7 @@ $(FASTAPI_VENV)/.installed: bench/peers/fastapi-redis/requirements.txt
 # The benchmark (bench/scripts/matrix.mjs says what and how): every peer through the same
 # load generator, server on core 0 and generator on core 1, peers alternated, 5 runs per cell;
 # then latency at half the JS twin's maximum and the scenarios. Rewrites the generated part of
-# docs/benchmarks.md and docs/benchmarks-throughput.svg. About 65 minutes on the reference machine.
+# docs/benchmarks.md and docs/benchmarks-throughput.svg. About 80 minutes on the reference machine (the big room ~15 of them).
 bench-tools: build fastapi-peer
 	@command -v taskset >/dev/null || { echo "taskset is missing: apt-get install util-linux"; exit 1; }
 	cargo build -p edge-chat-bench --release

@@ -17,7 +17,8 @@
 // run verifies every delivery: a lost or duplicated message fails the benchmark.
 // Then latency at a fixed arrival rate of half the JS twin's measured maximum, and the scenarios
 // (connect storms, join storm, idle memory per hibernated connection — bench/scripts/storms.mjs —,
-// a deploy's reconnect storm — bench/scripts/reconnect_storm.mjs —,
+// a deploy's reconnect storm — bench/scripts/reconnect_storm.mjs —, a big room —
+// bench/scripts/big_room.mjs —,
 // what the platform bills — bench/scripts/billing.mjs —, wake cost, per-user broadcast, webhooks
 // on vs off). The repeated scenarios run min(--runs, 3) alternated rounds per peer, medians.
 import { execFileSync } from 'node:child_process';
@@ -180,6 +181,13 @@ if (!QUICK && !flag('no-scenarios')) {
   scenarios['A chat room with typing and read receipts (1 room × 64, everyone publishing)'] = chatty.failed
     ? { failed: chatty.failed, markdown: `failed: ${chatty.failed}` }
     : chatty.summary;
+
+  // A big room (issue 25): 1 room × 1,000/2,000/5,000, the room's sends and sub-requests per
+  // message counted (bench/scripts/big_room.mjs; `--fanout K` adds the fan-out rows).
+  process.stderr.write('scenario: a big room (bench/scripts/big_room.mjs)\n');
+  const big = runJson('node', [path.join(ROOT, 'bench/scripts/big_room.mjs'), '--runs', String(Math.min(SCENARIO_RUNS, 2))], 3_600_000);
+  if (big.summary) Object.assign(scenarios, big.summary.scenarios);
+  if (big.failed && !big.summary) scenarios['A big room'] = { failed: big.failed, markdown: `failed: ${big.failed}` };
 
   process.stderr.write('scenario: per-user broadcast to a user in 10 rooms\n');
   const ub = runJson('taskset', node('user_broadcast.mjs', '10', '300'), 180_000);

@@ -2,7 +2,7 @@
 // Prints one JSON line: {"url": ..., "pid": <this process>} — pass the pid to
 // `loadgen --server-of` so it accounts the workerd processes under it.
 //
-//   node bench/scripts/serve.mjs [--peer rust|js] [--persist DIR] [VAR=value ...]
+//   node bench/scripts/serve.mjs [--peer rust|js] [--persist DIR] [--metrics] [VAR=value ...]
 //
 // `--peer js` serves the JS twin (bench/peers/js-room) instead of the Rust worker, in the same
 // kind of workerd, with the same bindings and variables. `--persist DIR` keeps the objects'
@@ -15,7 +15,10 @@ const peer = opt('peer') ?? 'rust';
 const persistDir = opt('persist');
 const vars = Object.fromEntries(argv.filter((a) => a.includes('=') && !a.startsWith('--')).map((kv) => kv.split('=')));
 
-const server = await startPeer(peer, vars, { persistDir });
+// `--metrics`: the Rust worker binds METRICS, so `GET /dev/metrics` lists the rooms' points
+// (their `sends` per turn: bench/scripts/big_room.mjs); the twin has no such binding.
+const metrics = argv.includes('--metrics') && peer !== 'js';
+const server = await startPeer(peer, vars, { persistDir, ...(metrics ? { metrics } : {}) });
 console.log(JSON.stringify({ url: server.url, pid: process.pid }));
 const stop = async () => { await server.stop(); process.exit(0); };
 process.on('SIGTERM', stop);

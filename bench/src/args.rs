@@ -45,6 +45,11 @@ pub struct Args {
     /// Connections in total, spread round-robin over the rooms.
     #[arg(long, default_value_t = 64)]
     pub conns: usize,
+    /// At most this many connections opening at once (connect + welcome); 0: all at once.
+    /// Thousands of simultaneous connects overflow the server's listen queue (resets), so a
+    /// big room opens its sockets a few hundred at a time (bench/scripts/big_room.mjs).
+    #[arg(long, default_value_t = 0)]
+    pub connect_concurrency: usize,
     /// Distinct users (default: one per connection); users > 1 connection share a user id.
     #[arg(long)]
     pub users: Option<usize>,

@@ -145,11 +145,17 @@ async fn run_connection(
         ..ConnReport::default()
     };
     let base = ws_base(&plan.args.urls[index % plan.args.urls.len().max(1)]);
+    // Held until the welcome (or the failure): the connects in flight stay under the limit.
+    let permit = match &plan.opening {
+        Some(s) => s.acquire().await.ok(),
+        None => None,
+    };
     let t0 = Instant::now();
     let (tx, mut rx) = match connect(&plan, &base, room, user).await {
         Ok(ws) => ws.split(),
         Err(e) => {
             rep.errors.push(e);
+            drop(permit);
             barrier.wait().await;
             return rep;
         }
@@ -158,6 +164,7 @@ async fn run_connection(
         rep.errors.push(e);
     }
     rep.connect_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    drop(permit);
     barrier.wait().await;
     let Some(window) = wait_for_go(&mut go).await else {
         return rep;

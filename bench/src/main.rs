@@ -69,6 +69,8 @@ async fn run(args: Args) -> Result<bool, String> {
         publishers,
         tokens,
         tally: drain::Tally::new(args.rooms, args.conns),
+        opening: (args.connect_concurrency > 0)
+            .then(|| tokio::sync::Semaphore::new(args.connect_concurrency)),
         args: args.clone(),
     });
     let (go_tx, go_rx) = watch::channel(None::<Window>);

@@ -16,6 +16,8 @@ pub struct Plan {
     pub tokens: crate::tokens::Tokens,
     /// Every room's acks, which decide when a connection has received everything.
     pub tally: crate::drain::Tally,
+    /// Permits to open a connection (`--connect-concurrency`; `None`: no limit).
+    pub opening: Option<tokio::sync::Semaphore>,
 }
 
 /// The measured window: load starts a warm-up before `measure_from`, rates and latencies are

@@ -11,7 +11,9 @@ const enc = new TextEncoder();
 // What the platform bills, counted as it happens (the same counters as the Rust worker's
 // src/meter.rs, read by bench/scripts/billing.mjs at GET /dev/meter). Local workerd runs the
 // worker and its objects in one isolate, so this module state sees them all.
-const meter = { requests: 0, websocket_messages: 0, websocket_closes: 0, alarms: 0, wakes: 0, rows_written: 0 };
+// `sends`: WebSocket sends of broadcasts and acks (bench/scripts/big_room.mjs divides them by
+// the messages: the Rust room counts its own in its metrics points).
+const meter = { requests: 0, websocket_messages: 0, websocket_closes: 0, alarms: 0, wakes: 0, rows_written: 0, sends: 0 };
 let keyPromise;
 
 /** HS256 JWT check with WebCrypto: returns the `sub` or null. */
@@ -80,7 +82,7 @@ export class JsRoom extends DurableObject {
   broadcast(text, except) {
     for (const ws of this.ctx.getWebSockets()) {
       if (ws !== except) {
-        try { ws.send(text); } catch { /* closing */ }
+        try { ws.send(text); meter.sends++; } catch { /* closing */ }
       }
     }
   }
@@ -122,6 +124,7 @@ export class JsRoom extends DurableObject {
     this.seq = seq;
     this.broadcast(frame, f.echo === false ? ws : undefined);
     ws.send(JSON.stringify({ type: 'ack', id: f.id, seq }));
+    meter.sends++;
   }
 
   webSocketClose(ws, code) {
