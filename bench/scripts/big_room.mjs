@@ -30,7 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SECRET } from '../../tests/support/server.mjs';
-import { median } from './peers.mjs';
+import { getJson, median, servePinned, stopServed } from './peers.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const argv = process.argv.slice(2);
@@ -60,41 +60,8 @@ const PEERS = [...BASE_PEERS, ...FANOUT_PEERS].filter((p) => !wanted || wanted.s
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-bigroom-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** `node serve.mjs --metrics` on core 0; resolves to `{url, pid, child}`. */
-function serve(peer) {
-  const child = spawn('taskset', ['-c', '0', process.execPath, 'bench/scripts/serve.mjs', '--peer', peer.peer, '--metrics', ...peer.vars],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${peer.id}: no server after 30 s`)), 30_000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.includes('"pid"'));
-      if (!line) return;
-      clearTimeout(timer);
-      resolve({ ...JSON.parse(line), child });
-    });
-    child.once('exit', (code) => reject(new Error(`${peer.id}: server exited (${code})`)));
-  });
-}
-
-async function stop(server) {
-  if (server.child.exitCode !== null) return;
-  const exited = new Promise((r) => server.child.once('exit', r));
-  server.child.kill('SIGTERM');
-  await Promise.race([exited, sleep(10_000)]);
-}
-
-const getJson = async (url) => {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await (await fetch(url)).json();
-    } catch (e) {
-      if (attempt === 50) throw e;
-      await sleep(100);
-    }
-  }
-};
+const serve = (peer) => servePinned(peer.peer, ['--metrics', ...peer.vars], peer.id);
+const stop = (server) => stopServed(server);
 
 /** The meter's totals: object requests of every class, the room's incoming WebSocket messages,
  * and the twin's sends. */

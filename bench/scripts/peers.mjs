@@ -1,5 +1,6 @@
 // What the benchmark scripts share: starting a peer in this process (the Rust worker or the JS
 // twin, in the same kind of local workerd, with the same bindings) and one median.
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
 import WebSocket from 'ws';
@@ -79,4 +80,45 @@ export async function population(url, prefix, users, rooms) {
     await Promise.all(batch);
   }
   return sockets;
+}
+
+/** `node bench/scripts/serve.mjs --peer PEER ARGS…` in a process of its own on core 0 (the
+ * scenarios that restart or reconfigure the server between runs); resolves to `{url, pid,
+ * child}` once it prints them. `label` names it in errors. */
+export function servePinned(peer, args = [], label = peer) {
+  const child = spawn('taskset', ['-c', '0', process.execPath, 'bench/scripts/serve.mjs', '--peer', peer, ...args],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${label}: no server after 30 s`)), 30_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.includes('"pid"'));
+      if (!line) return;
+      clearTimeout(timer);
+      resolve({ ...JSON.parse(line), child });
+    });
+    child.once('exit', (code) => reject(new Error(`${label}: server exited (${code})`)));
+  });
+}
+
+/** Stops a server `servePinned` started (bounded: 10 s). */
+export async function stopServed(server, signal = 'SIGTERM') {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((r) => server.child.once('exit', r));
+  server.child.kill(signal);
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+}
+
+/** GET `url` as JSON, tried again for 5 s: during a storm the listen queue overflows and a read
+ * may be refused. */
+export async function getJson(url) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await (await fetch(url)).json();
+    } catch (e) {
+      if (attempt === 50) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }

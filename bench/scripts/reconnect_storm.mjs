@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SECRET, workerdChildren } from '../../tests/support/server.mjs';
-import { median, population } from './peers.mjs';
+import { getJson, median, population, servePinned, stopServed } from './peers.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const argv = process.argv.slice(2);
@@ -47,42 +47,12 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-reconnect-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** `node serve.mjs` on core 0 with its storage in `dir`; resolves to `{url, pid, child}`. */
-function serve(peer, dir) {
-  const child = spawn('taskset', ['-c', '0', process.execPath, 'bench/scripts/serve.mjs', '--peer', peer, '--persist', dir],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${peer}: no server after 30 s`)), 30_000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.includes('"pid"'));
-      if (!line) return;
-      clearTimeout(timer);
-      resolve({ ...JSON.parse(line), child });
-    });
-    child.once('exit', (code) => reject(new Error(`${peer}: server exited (${code})`)));
-  });
-}
-
-async function stop(server, signal = 'SIGTERM') {
-  if (server.child.exitCode !== null) return;
-  const exited = new Promise((r) => server.child.once('exit', r));
-  server.child.kill(signal);
-  await Promise.race([exited, sleep(10_000)]);
-}
+const serve = (peer, dir) => servePinned(peer, ['--persist', dir]);
+const stop = stopServed;
 
 /** Object requests so far, per class (`room`, `registry`, `stats`; the twin has rooms only). */
 const meter = async (url) => {
-  let m;
-  // During the storm the listen queue overflows and a read may be refused: try again.
-  for (let attempt = 0; !m; attempt++) {
-    try {
-      m = await (await fetch(`${url}/dev/meter`)).json();
-    } catch (e) {
-      if (attempt === 50) throw e;
-      await sleep(100);
-    }
-  }
+  const m = await getJson(`${url}/dev/meter`);
   return Object.fromEntries(Object.entries(m).filter(([, c]) => typeof c === 'object').map(([k, c]) => [k, c.requests ?? 0]));
 };
 
