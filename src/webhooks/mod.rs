@@ -43,7 +43,7 @@ pub use event::{
     direct_sender_room, Event, EventKind, EventType, Kinds, ModerationAction, ModerationEvent,
 };
 pub use logged::MessageFields;
-pub use rows::{prefix_len, row_sizes, split, take, Cut, RowEvents, MAX_ROW_BYTES};
+pub use rows::{join_into, prefix_len, row_sizes, split, take, Cut, RowEvents, MAX_ROW_BYTES};
 pub use schedule::{
     after_failure, attempts_by_age, retry_delay_ms, schedule_span_ms, watchdog_ms, NextStep,
     MAX_RESPONSE_BYTES, TIMEOUT_MS,

@@ -35,6 +35,16 @@ pub fn split(text: &str) -> Vec<&str> {
     events
 }
 
+/// Appends `events` to a comma-joined list of events (a row's text, a POST body's list).
+pub fn join_into<'a>(text: &mut String, events: impl IntoIterator<Item = &'a str>) {
+    for e in events {
+        if !text.is_empty() {
+            text.push(',');
+        }
+        text.push_str(e);
+    }
+}
+
 /// The bytes of a row's first `k` events and the commas between them (the whole text if it
 /// has no more): what stays when a row keeps its first `k`, and where the rest starts (one
 /// comma on). Scans no further than the `k`-th event.

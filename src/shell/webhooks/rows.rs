@@ -7,7 +7,7 @@
 use super::schema::DATA_OF_JSON;
 use super::store::{pos, OutboxStore};
 use crate::shell::common::sql::int;
-use crate::webhooks::{prefix_len, split, take, Backlog, DeadReason, RowEvents};
+use crate::webhooks::{join_into, prefix_len, split, take, Backlog, DeadReason, RowEvents};
 use serde::Deserialize;
 use worker::Result;
 
@@ -53,16 +53,6 @@ const HEAD_ROWS: &str = "SELECT pos, skip, n, length(CAST(events AS BLOB)) AS le
       WHERE n_before = 0 OR (n_before < ?2 AND b_before < ?3))
     ORDER BY pos";
 
-/// Appends `events` to a comma-joined list.
-fn join_into(text: &mut String, events: &[&str]) {
-    for e in events {
-        if !text.is_empty() {
-            text.push(',');
-        }
-        text.push_str(e);
-    }
-}
-
 impl OutboxStore {
     /// The oldest events below `pos` `below` that one step takes (`(events, budget)`, as
     /// [`take`]), or `None` when none wait there.
@@ -84,14 +74,14 @@ impl OutboxStore {
         let mut text = String::with_capacity((cut.size.bytes + cut.size.events) as usize);
         for (row, seen) in rows.iter().zip(&view).take(cut.last) {
             if seen.n > 0 {
-                join_into(&mut text, &[row.events.as_str()]);
+                join_into(&mut text, [row.events.as_str()]);
             }
         }
         // The row it ends in: its first events, which `take` measured (no second split).
         let last = &rows[cut.last];
         join_into(
             &mut text,
-            &[last.events.get(..cut.tail as usize).unwrap_or(&last.events)],
+            [last.events.get(..cut.tail as usize).unwrap_or(&last.events)],
         );
         Ok(Some(Head {
             first: rows[0].pos as i64,
@@ -122,7 +112,7 @@ impl OutboxStore {
                 false => list.len(),
             };
             if n > 0 {
-                join_into(&mut text, &list[..n]);
+                join_into(&mut text, list[..n].iter().copied());
                 first_at = Some(first_at.map_or(row.at as u64, |t| t.min(row.at as u64)));
             }
         }

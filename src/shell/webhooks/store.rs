@@ -5,7 +5,9 @@
 
 use super::schema::{self, DATA_OF_JSON};
 use crate::shell::common::sql::{int, number, Sql};
-use crate::webhooks::{row_sizes, Backlog, DeadBatch, DeadReason, BATCH_BUDGET, MAX_BATCH_EVENTS};
+use crate::webhooks::{
+    join_into, row_sizes, Backlog, DeadBatch, DeadReason, BATCH_BUDGET, MAX_BATCH_EVENTS,
+};
 use serde::Deserialize;
 use std::cell::Cell;
 use worker::{Result, SqlStorageValue};
@@ -313,12 +315,7 @@ impl OutboxStore {
 fn row_values(events: Vec<Recorded>) -> [SqlStorageValue; ROW_BINDINGS] {
     let bytes: usize = events.iter().map(|e| e.event.len() + 1).sum();
     let mut text = String::with_capacity(bytes);
-    for e in &events {
-        if !text.is_empty() {
-            text.push(',');
-        }
-        text.push_str(&e.event);
-    }
+    join_into(&mut text, events.iter().map(|e| e.event.as_str()));
     let data = events.iter().filter_map(|e| e.data_of);
     [
         SqlStorageValue::String(text),
