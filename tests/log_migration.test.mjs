@@ -8,30 +8,20 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { startServer } from './support/server.mjs';
 import { join } from './support/client.mjs';
 import { admin } from './support/admin.mjs';
 import { acked, post } from './support/chat.mjs';
+import { rewriteDatabases } from './support/databases.mjs';
 
-/** Turns every room log under `dir` back into the schema before issue 14. */
+/** Turns a room log back into the schema before issue 14 (`rewriteDatabases`). */
 const TO_OLD_SCHEMA = `
-import os, sqlite3, sys
-done = 0
-for root, _, files in os.walk(sys.argv[1]):
-    for f in files:
-        if not f.endswith('.sqlite'):
-            continue
-        db = sqlite3.connect(os.path.join(root, f))
-        if db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'log'").fetchone()[0]:
-            db.execute('DROP INDEX IF EXISTS log_actor')
-            for c in ('n', 'target', 'actor'):
-                db.execute('ALTER TABLE log DROP COLUMN %s' % c)
-            db.execute("DELETE FROM meta WHERE key = 'trimmed_messages'")
-            db.commit()
-            done += 1
-        db.close()
-print(done)
+def rewrite(db):
+    db.execute('DROP INDEX IF EXISTS log_actor')
+    for c in ('n', 'target', 'actor'):
+        db.execute('ALTER TABLE log DROP COLUMN %s' % c)
+    db.execute("DELETE FROM meta WHERE key = 'trimmed_messages'")
+    return 1
 `;
 
 test('a log stored before the extensions is migrated when its room opens it', { timeout: 60_000 }, async () => {
@@ -44,7 +34,7 @@ test('a log stored before the extensions is migrated when its room opens it', { 
     a.terminate();
     await admin(server).post('/rooms/old-room/messages', { data: 'old from the server' });
     await server.stop();
-    assert.equal(execFileSync('python3', ['-c', TO_OLD_SCHEMA, dir]).toString().trim(), '1', 'one old log');
+    assert.equal(rewriteDatabases(dir, 'log', TO_OLD_SCHEMA).length, 1, 'one old log');
 
     server = await startServer({ persistDir: dir, port });
     const b = await join(server, 'old-room', 'bob');

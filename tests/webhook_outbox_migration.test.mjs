@@ -12,44 +12,34 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { startServer } from './support/server.mjs';
 import { join, until } from './support/client.mjs';
 import { admin } from './support/admin.mjs';
 import { isAck } from './support/frames.mjs';
+import { rewriteDatabases } from './support/databases.mjs';
 import { startReceiver, webhookVars } from './support/webhooks.mjs';
 
+/** An outbox back in layout 1 or 2 (`rewriteDatabases`): returns the events it holds. */
 const TO_OLD_LAYOUT = `
-import json, os, sqlite3, sys
-layout = int(sys.argv[2])
-done = 0
 def data_of(e):
     return e.get('seq') if e['type'] == 'message' else e.get('target') if e['type'] == 'edit' else None
-for root, _, files in os.walk(sys.argv[1]):
-    for f in files:
-        if not f.endswith('.sqlite'):
-            continue
-        db = sqlite3.connect(os.path.join(root, f))
-        if db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'webhook_outbox'").fetchone()[0]:
-            rows = db.execute('SELECT at, events FROM webhook_outbox ORDER BY pos').fetchall()
-            db.execute('DROP TABLE webhook_outbox')
-            db.execute('CREATE TABLE webhook_outbox(pos INTEGER PRIMARY KEY, event TEXT NOT NULL, data_of INTEGER, at INTEGER NOT NULL DEFAULT 0)')
-            events = [(e, at) for at, text in rows for e in json.loads('[' + text + ']')]
-            for e, at in events:
-                db.execute('INSERT INTO webhook_outbox(event, data_of, at) VALUES (?, ?, ?)',
-                           (json.dumps(e, separators=(',', ':'), ensure_ascii=False), data_of(e), at))
-            db.execute('CREATE INDEX webhook_outbox_data_of ON webhook_outbox(data_of) WHERE data_of IS NOT NULL')
-            db.execute("UPDATE webhook_state SET value = 2 WHERE key = 'schema'")
-            if layout == 1:
-                db.execute('DROP INDEX webhook_outbox_data_of')
-                db.execute('DROP TABLE webhook_dead_data')
-                for t, c in (('webhook_outbox', 'data_of'), ('webhook_outbox', 'at'), ('webhook_dead', 'reason'), ('webhook_dead', 'first_at')):
-                    db.execute('ALTER TABLE %s DROP COLUMN %s' % (t, c))
-                db.execute("DELETE FROM webhook_state WHERE key = 'schema'")
-            db.commit()
-            done += len(events)
-        db.close()
-print(done)
+def rewrite(db, layout):
+    rows = db.execute('SELECT at, events FROM webhook_outbox ORDER BY pos').fetchall()
+    db.execute('DROP TABLE webhook_outbox')
+    db.execute('CREATE TABLE webhook_outbox(pos INTEGER PRIMARY KEY, event TEXT NOT NULL, data_of INTEGER, at INTEGER NOT NULL DEFAULT 0)')
+    events = [(e, at) for at, text in rows for e in json.loads('[' + text + ']')]
+    for e, at in events:
+        db.execute('INSERT INTO webhook_outbox(event, data_of, at) VALUES (?, ?, ?)',
+                   (json.dumps(e, separators=(',', ':'), ensure_ascii=False), data_of(e), at))
+    db.execute('CREATE INDEX webhook_outbox_data_of ON webhook_outbox(data_of) WHERE data_of IS NOT NULL')
+    db.execute("UPDATE webhook_state SET value = 2 WHERE key = 'schema'")
+    if int(layout) == 1:
+        db.execute('DROP INDEX webhook_outbox_data_of')
+        db.execute('DROP TABLE webhook_dead_data')
+        for t, c in (('webhook_outbox', 'data_of'), ('webhook_outbox', 'at'), ('webhook_dead', 'reason'), ('webhook_dead', 'first_at')):
+            db.execute('ALTER TABLE %s DROP COLUMN %s' % (t, c))
+        db.execute("DELETE FROM webhook_state WHERE key = 'schema'")
+    return len(events)
 `;
 
 async function publish(client, data) {
@@ -80,7 +70,8 @@ for (const layout of [1, 2]) test(`an outbox of layout ${layout} is migrated: de
     const s4 = await publish(a2, 'waiting-kept');
     a2.terminate();
     await server.stop();
-    assert.equal(execFileSync('python3', ['-c', TO_OLD_LAYOUT, dir, String(layout)]).toString().trim(), '2', 'two waiting events, a row each');
+    const waiting = rewriteDatabases(dir, 'webhook_outbox', TO_OLD_LAYOUT, [layout]).reduce((a, b) => a + b, 0);
+    assert.equal(waiting, 2, 'two waiting events, a row each');
 
     server = await startServer({ persistDir: dir, port, vars });
     const old = admin(server);

@@ -13,36 +13,25 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { startServer } from './support/server.mjs';
 import { join, until } from './support/client.mjs';
 import { admin } from './support/admin.mjs';
 import { isAck } from './support/frames.mjs';
-import { listDatabases } from './support/databases.mjs';
+import { listDatabases, rewriteDatabases } from './support/databases.mjs';
 import { startReceiver, webhookVars } from './support/webhooks.mjs';
 
-/** Every outbox on disk as one row (its events in order); the retry state reset, so that the
- * restarted server tries at once. Prints `rows events` (of the outbox it found). */
+/** An outbox as one row (its events in order); the retry state reset, so that the restarted
+ * server tries at once (`rewriteDatabases`). Returns `[rows, events]` of the outbox it found. */
 const TO_ONE_ROW = `
-import os, sqlite3, sys
-out = []
-for root, _, files in os.walk(sys.argv[1]):
-    for f in files:
-        if not f.endswith('.sqlite'):
-            continue
-        db = sqlite3.connect(os.path.join(root, f))
-        if db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'webhook_outbox'").fetchone()[0]:
-            rows = db.execute('SELECT pos, n, at, data_lo, data_hi, events FROM webhook_outbox WHERE skip = 0 ORDER BY pos').fetchall()
-            lows = [r[3] for r in rows if r[3] is not None]
-            highs = [r[4] for r in rows if r[4] is not None]
-            db.execute('DELETE FROM webhook_outbox')
-            db.execute('INSERT INTO webhook_outbox(pos, n, skip, at, data_lo, data_hi, events) VALUES (?, ?, 0, ?, ?, ?, ?)',
-                       (rows[0][0], sum(r[1] for r in rows), min(r[2] for r in rows), min(lows, default=None), max(highs, default=None), ','.join(r[5] for r in rows)))
-            db.execute("DELETE FROM webhook_state WHERE key IN ('attempts', 'retry_at')")
-            db.commit()
-            out.append('%d %d' % (len(rows), sum(r[1] for r in rows)))
-        db.close()
-print(';'.join(out))
+def rewrite(db):
+    rows = db.execute('SELECT pos, n, at, data_lo, data_hi, events FROM webhook_outbox WHERE skip = 0 ORDER BY pos').fetchall()
+    lows = [r[3] for r in rows if r[3] is not None]
+    highs = [r[4] for r in rows if r[4] is not None]
+    db.execute('DELETE FROM webhook_outbox')
+    db.execute('INSERT INTO webhook_outbox(pos, n, skip, at, data_lo, data_hi, events) VALUES (?, ?, 0, ?, ?, ?, ?)',
+               (rows[0][0], sum(r[1] for r in rows), min(r[2] for r in rows), min(lows, default=None), max(highs, default=None), ','.join(r[5] for r in rows)))
+    db.execute("DELETE FROM webhook_state WHERE key IN ('attempts', 'retry_at')")
+    return [len(rows), sum(r[1] for r in rows)]
 `;
 
 const BUDGET = 256 * 1024;
@@ -72,7 +61,7 @@ async function oneRow({ vars = {}, record, then }) {
   try {
     state.recorded = await record(server);
     await server.stop();
-    const [rows, events] = execFileSync('python3', ['-c', TO_ONE_ROW, dir]).toString().trim().split(' ').map(Number);
+    const [[rows, events]] = rewriteDatabases(dir, 'webhook_outbox', TO_ONE_ROW);
     assert.ok(events >= state.recorded.length, `${events} events in ${rows} rows`);
     state.dir = dir;
     server = await startServer({ persistDir: dir, port, vars: all });

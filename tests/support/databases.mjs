@@ -40,3 +40,27 @@ export function listDatabases(persistDir) {
     fs.rmSync(copy, { recursive: true, force: true });
   }
 }
+
+/** Rewrites, in place (the server stopped), every database under `dir` that has table `table`:
+ * `rewrite` is Python source defining `def rewrite(db, *args)` (`db` an sqlite3 connection;
+ * `json`, `os`, `sqlite3` imported), called once per such database with `args` (strings), its
+ * changes committed after. Returns what each call returned (JSON), in no particular order. The
+ * tests use it to recreate what an older release stored. */
+export function rewriteDatabases(dir, table, rewrite, args = []) {
+  const script = `
+import json, os, sqlite3, sys
+${rewrite}
+results = []
+for root, _, files in os.walk(sys.argv[1]):
+    for f in files:
+        if not f.endswith('.sqlite'):
+            continue
+        db = sqlite3.connect(os.path.join(root, f))
+        if db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = ?", (sys.argv[2],)).fetchone()[0]:
+            results.append(rewrite(db, *sys.argv[3:]))
+            db.commit()
+        db.close()
+print(json.dumps(results))
+`;
+  return JSON.parse(execFileSync('python3', ['-c', script, dir, table, ...args.map(String)], { encoding: 'utf8' }));
+}
