@@ -38,10 +38,13 @@ const ROOMS = 20;
 /** Seconds the 20 publishers publish after the storm (long enough to read the meter before
  * the generator closes its sockets). */
 const PUBLISH_S = 4;
-const LABELS = { rust: 'Rust worker (v1 frames)', 'rust-batch': 'Rust worker, `?batch=1`', js: 'JS twin' };
-/** The server each peer runs, and what the generator's connections ask for. */
-const SERVER = { rust: 'rust', 'rust-batch': 'rust', js: 'js' };
-const LOAD_ARGS = { rust: [], 'rust-batch': ['--batch'], js: [] };
+/** Each peer: its label, the server it runs and what the generator's connections ask for
+ * (the shape of storms.mjs's peers). */
+const PEER_OF = {
+  rust: { label: 'Rust worker (v1 frames)', server: 'rust', args: [] },
+  'rust-batch': { label: 'Rust worker, `?batch=1`', server: 'rust', args: ['--batch'] },
+  js: { label: 'JS twin', server: 'js', args: [] },
+};
 const PEERS = opt('peers', 'rust,rust-batch,js').split(',');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-reconnect-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -58,16 +61,16 @@ const meter = async (url) => {
 
 /** One reconnect storm against `peer`: the generator's summary plus object requests per connect. */
 async function storm(peer, round) {
-  process.stderr.write(`  reconnect storm ${round}/${STORMS} · ${LABELS[peer]}\n`);
+  process.stderr.write(`  reconnect storm ${round}/${STORMS} · ${PEER_OF[peer].label}\n`);
   const dir = fs.mkdtempSync(path.join(tmp, `${peer}-`));
   const prefix = `reconnect-${peer}-${process.pid}-${round}`;
-  const first = await serve(SERVER[peer], dir);
+  const first = await serve(PEER_OF[peer].server, dir);
   const sockets = await population(first.url, prefix, USERS, ROOMS);
   await sleep(3000); // the bookkeeping a connect leaves behind (reports) lands first
   for (const pid of workerdChildren(first.pid)) process.kill(pid, 'SIGKILL');
   for (const ws of sockets) ws.terminate();
   await stop(first, 'SIGKILL');
-  const second = await serve(SERVER[peer], dir);
+  const second = await serve(PEER_OF[peer].server, dir);
   let loadgen;
   try {
     const before = await meter(second.url);
@@ -75,7 +78,7 @@ async function storm(peer, round) {
     loadgen = spawn('taskset', ['-c', '1', path.join(ROOT, 'target/release/loadgen'), '--url', second.url,
       '--secret', SECRET, '--server-of', String(second.pid), '--server-name', 'workerd', '--no-progress',
       '--label', peer, '--room-prefix', prefix, '--rooms', String(ROOMS), '--conns', String(USERS),
-      '--publishers', '20', '--mode', 'rate', '--rate', '40', '--duration', String(PUBLISH_S), '--warmup', '0', '--json', json, ...LOAD_ARGS[peer]],
+      '--publishers', '20', '--mode', 'rate', '--rate', '40', '--duration', String(PUBLISH_S), '--warmup', '0', '--json', json, ...PEER_OF[peer].args],
     { stdio: ['ignore', 'ignore', 'inherit'] });
     const exited = new Promise((resolve) => loadgen.once('exit', resolve));
     // The storm's requests: once every upgrade reached its room, and a second for what the
@@ -116,7 +119,7 @@ const rows = PEERS.map((p) => {
   const mine = runs.filter((r) => r.peer === p);
   const rate = med(p, (r) => r.summary.connections_per_s);
   const failed = mine.reduce((n, r) => n + (r.summary?.failed_connections ?? 0), 0);
-  return `| ${LABELS[p]} | ${f(rate)} | ${p === 'js' || !twin ? '–' : `${(rate / twin).toFixed(2)}×`} | ` +
+  return `| ${PEER_OF[p].label} | ${f(rate)} | ${p === 'js' || !twin ? '–' : `${(rate / twin).toFixed(2)}×`} | ` +
     `${f(med(p, (r) => r.summary.connect_p99_ms))} ms | ${failed} | ${f(med(p, (r) => r.summary.server_cpu_ms_per_connect), 2)} ms | ` +
     `${f(med(p, (r) => r.requests_per_connect), 2)} | ${f(med(p, (r) => r.summary.latency.p50_ms), 1)} ms | ${mine.filter((r) => r.failed).length} |`;
 });
