@@ -208,7 +208,15 @@ deploy-check: build
 	$(call say,wrangler deploy --dry-run)
 	wrangler deploy --dry-run --outdir build/dry-run
 
-test: check unit deploy-check integration
+# The whole integration suite a second time with every room spread over fan-out objects
+# (issue 25): every server the tests start gets ROOM_FANOUT_CONNECTIONS=2
+# (EDGE_CHAT_TEST_FANOUT, read by tests/support/server.mjs; a test's own vars still win), so a
+# room of three connections already spans two objects.
+test-fanout: integration-deps
+	$(call say,integration tests again with ROOM_FANOUT_CONNECTIONS=2: every room over several objects)
+	EDGE_CHAT_TEST_FANOUT=2 node --test --test-concurrency=1 --test-reporter=spec $(INTEGRATION_TESTS)
+
+test: check unit deploy-check integration test-fanout
 
 bench-user-broadcast: build
 	$(call say,per-user broadcast to a user in 10 rooms (local workerd))

@@ -21,6 +21,7 @@
 pub mod auth;
 pub mod calls;
 pub mod common;
+pub mod fanout;
 pub mod front;
 pub mod protocol;
 pub mod registry;

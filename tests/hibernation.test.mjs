@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { startServer } from './support/server.mjs';
 import { join, until } from './support/client.mjs';
 import { isDirect, isMessage, isPong, isPresence, messageWith } from './support/frames.mjs';
-import { clockPast, idleForEviction, roomDebug, waitForEviction } from './support/eviction.mjs';
+import { allConnections, clockPast, idleForEviction, roomDebug, waitForEviction } from './support/eviction.mjs';
 
 let server;
 before(async () => { server = await startServer(); });
@@ -45,8 +45,9 @@ describe('hibernation', { concurrency: true }, () => {
     b.send({ type: 'direct', to: { connection_id: a2.connectionId }, data: 'dm' });
     assert.equal((await a2.next(isDirect)).data, 'dm');
     const state = await wokeOn(ROOM, fresh, 'the message');
-    assert.equal(state.sockets, 3);
-    const byConn = Object.fromEntries(state.connections.map((c) => [c.attachment.connection_id, c]));
+    const connections = await allConnections(server, ROOM, state);
+    assert.equal(connections.length, 3);
+    const byConn = Object.fromEntries(connections.map((c) => [c.attachment.connection_id, c]));
     const { user_id, connection_id, exp } = byConn[a1.connectionId].attachment;
     assert.deepEqual({ user_id, connection_id }, { user_id: 'alice', connection_id: a1.connectionId });
     assert.ok(exp > Date.now() / 1000, 'the session (token expiry) survives hibernation with the socket');

@@ -109,7 +109,7 @@ test('a room\'s points add up to the conversation, at most one per turn and per 
     assert.ok(sums(pts, 'registry').presence_reports >= 3, 'each first connect reported its presence');
     const s = sums(pts, 'room', room);
     assert.ok(s.turns >= 1 && s.turn_ms >= 0 && s.turn_ms_max <= s.turn_ms, JSON.stringify(s));
-    for (const p of mine) assert.equal(p.doubles.length, 19, 'the room doubles, in their fixed order');
+    for (const p of mine) assert.equal(p.doubles.length, 20, 'the room doubles, in their fixed order');
     assert.deepEqual(mine.map((p) => p.doubles[0]), mine.map((p) => p.named.messages), 'double1 is messages');
     const at = mine.map((p) => p.at);
     for (let i = 1; i < at.length; i++) assert.ok(at[i] - at[i - 1] >= 1_000, `one point per second at most: ${at}`);

@@ -71,7 +71,8 @@ async function meter(url) {
   return {
     requests: classes.reduce((n, c) => n + (c.requests ?? 0), 0),
     by_class: Object.fromEntries(Object.entries(m).map(([k, c]) => [k, c?.requests ?? 0])),
-    messages_in: m.room?.websocket_messages ?? 0,
+    // Publishes reach the room's own object or, past ROOM_FANOUT_CONNECTIONS, a fan-out object.
+    messages_in: (m.room?.websocket_messages ?? 0) + (m.fanout?.websocket_messages ?? 0),
     twin_sends: m.room?.sends ?? 0,
     closes: classes.reduce((n, c) => n + (c.websocket_closes ?? 0), 0),
   };

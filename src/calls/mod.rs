@@ -7,10 +7,12 @@
 //! Internal URLs carry parameters in the query (values may be any Unicode, which HTTP headers
 //! cannot carry) and frames or payloads as the raw body, never re-encoded.
 
+pub mod fanout;
 pub mod registry;
 pub mod room;
 pub mod stats;
 
+pub use fanout::{FanoutCall, FanoutRequest};
 pub use registry::{OnlineUsers, PresenceReport, RegistryCall, RegistryRequest, ReportReply};
 pub use room::{RoomCall, RoomRequest};
 pub use stats::StatsCall;
@@ -135,6 +137,7 @@ fn known_path(path: &str) -> Option<&'static str> {
     room::PATHS
         .iter()
         .chain(registry::PATHS)
+        .chain(fanout::PATHS)
         .chain(stats::PATHS)
         .copied()
         .find(|p| *p == path)

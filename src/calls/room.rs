@@ -28,6 +28,7 @@ pub(super) const PATHS: &[&str] = &[
     WEBHOOKS_DEAD,
     WEBHOOKS_RETRY,
     DELETE_ROOM,
+    FANOUT_FRAMES,
 ];
 const CONNECT: &str = "/room/connect";
 const PUBLISH: &str = "/room/publish";
@@ -50,6 +51,7 @@ const ERASE_USER: &str = "/room/erase-user";
 const WEBHOOKS_DEAD: &str = "/room/webhooks-dead";
 const WEBHOOKS_RETRY: &str = "/room/webhooks-retry";
 const DELETE_ROOM: &str = "/room/delete";
+const FANOUT_FRAMES: &str = "/room/fanout-frames";
 
 /// A call to the room object of `room`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +159,10 @@ pub enum RoomCall {
     /// storage erased whole, its registries and stats shard told; the name starts again from
     /// seq 1. Answers [`super::ClosedCount`].
     DeleteRoom,
+    /// From one of the room's fan-out objects ([`crate::fanout`]): its sockets' frames and
+    /// closes of one of its turns, in order — a JSON list of [`crate::fanout::Inbound`] (the
+    /// body). Answers 200 once the room has run them.
+    FanoutFrames { frames: String },
 }
 
 /// `ban` as a parameter: absent, `forever`, or seconds.
@@ -227,6 +233,7 @@ impl Call for RoomRequest {
             WebhooksDead { limit } => req(Method::Get, WEBHOOKS_DEAD).param("limit", limit),
             WebhooksRetry => req(Method::Post, WEBHOOKS_RETRY),
             DeleteRoom => req(Method::Post, DELETE_ROOM),
+            FanoutFrames { frames } => req(Method::Post, FANOUT_FRAMES).body(frames.clone()),
             _ => moderation_request(req(Method::Post, ""), &self.call),
         }
     }
@@ -261,12 +268,6 @@ impl Call for RoomRequest {
                 user: req.text("user")?,
                 frame: req.take_body()?,
             },
-            COUNT_USER => CountUser {
-                user: req.text("user")?,
-            },
-            COUNTS => Counts {
-                users: super::split_lines(req.body.as_deref().unwrap_or_default()),
-            },
             DELIVER_TO_CONNECTION => DeliverToConnection {
                 connection: req.text("connection")?,
                 frame: req.take_body()?,
@@ -286,10 +287,28 @@ impl Call for RoomRequest {
             },
             WEBHOOKS_RETRY => WebhooksRetry,
             DELETE_ROOM => DeleteRoom,
+            COUNT_USER | COUNTS | FANOUT_FRAMES => objects_call(&mut req)?,
             _ => moderation_call(&req)?,
         };
         Ok(RoomRequest { room, call })
     }
+}
+
+/// The calls only our other objects make: a registry or stats shard counting, a fan-out object
+/// handing over its frames.
+fn objects_call(req: &mut InternalRequest) -> Result<RoomCall, ChatError> {
+    use RoomCall::*;
+    Ok(match req.path {
+        COUNT_USER => CountUser {
+            user: req.text("user")?,
+        },
+        COUNTS => Counts {
+            users: super::split_lines(req.body.as_deref().unwrap_or_default()),
+        },
+        _ => FanoutFrames {
+            frames: req.take_body()?,
+        },
+    })
 }
 
 /// The operators' calls as requests: `base` names the room, its path is set here.
@@ -488,6 +507,9 @@ mod tests {
             RoomCall::WebhooksDead { limit: 20 },
             RoomCall::WebhooksRetry,
             RoomCall::DeleteRoom,
+            RoomCall::FanoutFrames {
+                frames: r#"[{"k":"closed","c":"a.b-c.00"}]"#.into(),
+            },
         ];
         for call in calls {
             round_trip(RoomRequest {

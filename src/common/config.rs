@@ -30,8 +30,12 @@ pub struct Config {
     pub direct_rate: RateLimit,
     /// `MAX_CONNECTIONS_PER_USER`: one user's connections in one room.
     pub max_connections_per_user: usize,
-    /// `MAX_ROOM_CONNECTIONS`: connections in one room.
+    /// `MAX_ROOM_CONNECTIONS`: connections in one room (its own object's and its fan-out
+    /// objects' together).
     pub max_room_connections: usize,
+    /// `ROOM_FANOUT_CONNECTIONS`: the most sockets one object of a room holds — the room's own
+    /// and each of its fan-out objects ([`crate::fanout`]).
+    pub fanout_connections: usize,
     /// `REPLAY_MAX_MESSAGES` / `REPLAY_MAX_BYTES`: what one resume replays at most.
     pub replay: ReplayLimit,
     /// `HISTORY_PAGE_MAX_BYTES`: the most message bytes one history page carries (a page
@@ -90,7 +94,8 @@ impl Default for Config {
                 burst: 20.0,
             },
             max_connections_per_user: 10,
-            max_room_connections: 10_000,
+            max_room_connections: 100_000,
+            fanout_connections: 5_000,
             replay: ReplayLimit::default(),
             history_page_max_bytes: DEFAULT_PAGE_MAX_BYTES,
             welcome_max_members: 100,
@@ -160,6 +165,9 @@ impl Config {
             max_room_connections: vars
                 .within("MAX_ROOM_CONNECTIONS", 1.0, 1e9)
                 .map_or(d.max_room_connections, |v| v as usize),
+            fanout_connections: vars
+                .within("ROOM_FANOUT_CONNECTIONS", 1.0, 32_768.0)
+                .map_or(d.fanout_connections, |v| v as usize),
             history_page_max_bytes: vars
                 .within("HISTORY_PAGE_MAX_BYTES", 1.0, 1e9)
                 .map_or(d.history_page_max_bytes, |v| v as usize),
@@ -340,7 +348,11 @@ mod tests {
             ("TYPING_INTERVAL_MS", "500"),
             ("HISTORY_PAGE_MAX_BYTES", "4096"),
             ("ROOM_PRESENCE_MAX", "0"),
+            ("ROOM_FANOUT_CONNECTIONS", "2"),
         ]);
+        assert_eq!(limits.fanout_connections, 2);
+        assert_eq!(Config::default().fanout_connections, 5_000);
+        assert_eq!(Config::default().max_room_connections, 100_000);
         assert_eq!(limits.typing_interval_ms, 500);
         assert_eq!(limits.presence_max, 0, "0: counts only");
         assert_eq!(Config::default().presence_max, 1_000);

@@ -20,6 +20,8 @@ pub enum ObjectKind {
     Room,
     Registry,
     Stats,
+    /// A room's fan-out objects (`RoomFanout`, [`crate::fanout`]).
+    Fanout,
 }
 
 /// One class's counts since the isolate started.
@@ -47,6 +49,7 @@ pub struct Meter {
     pub room: Counts,
     pub registry: Counts,
     pub stats: Counts,
+    pub fanout: Counts,
 }
 
 impl Meter {
@@ -55,6 +58,7 @@ impl Meter {
             ObjectKind::Room => &mut self.room,
             ObjectKind::Registry => &mut self.registry,
             ObjectKind::Stats => &mut self.stats,
+            ObjectKind::Fanout => &mut self.fanout,
         }
     }
 }

@@ -16,6 +16,9 @@ pub enum Route<'a> {
     /// `GET /dev/rooms/{room}/debug` (only when `DEV_MODE=1`): the room object's instance facts,
     /// used by tests to prove that a room was evicted and woke up again.
     DevRoomDebug(&'a str),
+    /// `GET /dev/rooms/{room}/fanout/{i}/debug` (only when `DEV_MODE=1`): fan-out object `i`'s
+    /// instance facts and sockets ([`crate::fanout`]), as the room's debug above.
+    DevFanoutDebug(&'a str, u32),
     /// `GET /dev/meter` (only when `DEV_MODE=1`): what the objects in this isolate were billed
     /// for so far ([`crate::common::meter`]).
     DevMeter,
@@ -116,6 +119,20 @@ fn decode(segment: &str) -> Option<String> {
         .map(|s| s.into_owned())
 }
 
+impl Route<'_> {
+    /// One of the `DEV_MODE` routes (404 without it).
+    pub fn is_dev(&self) -> bool {
+        matches!(
+            self,
+            Route::DevToken
+                | Route::DevMeter
+                | Route::DevMetrics
+                | Route::DevRoomDebug(_)
+                | Route::DevFanoutDebug(..)
+        )
+    }
+}
+
 pub fn route(path: &str) -> Route<'_> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
@@ -124,6 +141,10 @@ pub fn route(path: &str) -> Route<'_> {
         ["dev", "meter"] => Route::DevMeter,
         ["dev", "metrics"] => Route::DevMetrics,
         ["dev", "rooms", room, "debug"] => Route::DevRoomDebug(room),
+        ["dev", "rooms", room, "fanout", i, "debug"] => match i.parse() {
+            Ok(i) => Route::DevFanoutDebug(room, i),
+            Err(_) => Route::Unknown,
+        },
         ["rooms", room, "ws"] => Route::RoomSocket(room),
         ["rooms", room] => Route::RoomInfo(room),
         ["rooms", room, "messages"] => Route::RoomMessages(room),
@@ -167,6 +188,11 @@ mod tests {
         assert_eq!(route("/rooms//ws"), Route::RoomSocket(""));
         assert_eq!(route("/rooms/a%20b/ws"), Route::RoomSocket("a%20b"));
         assert_eq!(route("/dev/rooms/x/debug"), Route::DevRoomDebug("x"));
+        assert_eq!(
+            route("/dev/rooms/x/fanout/3/debug"),
+            Route::DevFanoutDebug("x", 3)
+        );
+        assert_eq!(route("/dev/rooms/x/fanout/-1/debug"), Route::Unknown);
         assert_eq!(route("/rooms/lobby"), Route::RoomInfo("lobby"));
         assert_eq!(route("/rooms/lobby/messages"), Route::RoomMessages("lobby"));
         assert_eq!(route("/rooms/lobby/export"), Route::RoomExport("lobby"));

@@ -10,6 +10,7 @@ use worker::{Env, Headers, Method, Request, RequestInit, Response, Result, Stub}
 const ROOMS: &str = "ROOMS";
 const USERS: &str = "USERS";
 const STATS: &str = "STATS";
+const FANOUT: &str = "FANOUT";
 
 fn stub(env: &Env, binding: &str, name: &str) -> Result<Stub> {
     env.durable_object(binding)?.id_from_name(name)?.get_stub()
@@ -32,6 +33,11 @@ pub fn registry(env: &Env, request: &RegistryRequest) -> Result<Stub> {
 /// Sends `request` to its registry shard.
 pub async fn call_registry(env: &Env, request: &RegistryRequest) -> Result<Response> {
     call(&registry(env, request)?, request).await
+}
+
+/// Fan-out object `index` of `room` ([`crate::fanout`]).
+pub fn fanout(env: &Env, room: &str, index: u32) -> Result<Stub> {
+    stub(env, FANOUT, &crate::fanout::fanout_name(room, index))
 }
 
 /// Stats shard number `n`.

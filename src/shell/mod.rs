@@ -5,6 +5,7 @@
 mod auth;
 mod calls;
 mod common;
+mod fanout;
 mod front;
 mod registry;
 mod room;

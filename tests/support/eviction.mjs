@@ -40,17 +40,47 @@ export async function clockPast(t) {
  * is the one that rebuilds the room from its sockets and its storage.
  */
 export async function waitForEviction(server, room, { attempts = 3 } = {}) {
-  let seen = await roomDebug(server, room);
+  return evictionOf(() => roomDebug(server, room), `room ${room}`, attempts);
+}
+
+/** Fan-out object `index` of `room`'s debug view (`GET /dev/rooms/{room}/fanout/{i}/debug`,
+ * the same instance facts as a room's). This call is an event too. */
+export async function fanoutDebug(server, room, index) {
+  const res = await fetch(`${server.url}/dev/rooms/${room}/fanout/${index}/debug`);
+  assert.equal(res.status, 200, `debug of ${room}'s fan-out object ${index}`);
+  return res.json();
+}
+
+/**
+ * The debug view of every socket of `room` — its own object's and, past ROOM_FANOUT_CONNECTIONS,
+ * its fan-out objects' (`{tags, attachment, ready_state}` each) — from `debug`, the room's
+ * debug view, which lists the fan-out objects. (Each probe of a fan-out object is an event.)
+ */
+export async function allConnections(server, room, debug) {
+  const all = [...debug.connections];
+  for (const index of Object.keys(debug.fanout?.objects ?? {})) {
+    all.push(...(await fanoutDebug(server, room, index)).connections);
+  }
+  return all;
+}
+
+/** [`waitForEviction`] for fan-out object `index` of `room`. */
+export async function waitForFanoutEviction(server, room, index, { attempts = 3 } = {}) {
+  return evictionOf(() => fanoutDebug(server, room, index), `${room}'s fan-out object ${index}`, attempts);
+}
+
+async function evictionOf(probe, what, attempts) {
+  let seen = await probe();
   for (let i = 0; i < attempts; i++) {
     await sleep(EVICTION_IDLE_MS + PROBE_MARGIN_MS);
     const sent = Date.now();
-    const now = await roomDebug(server, room);
+    const now = await probe();
     if (now.instance !== seen.instance && now.created_ms >= sent - CLOCK_SLACK_MS && !now.loaded_before_this_call) {
       return now;
     }
     seen = now;
   }
-  throw new Error(`room ${room} was not evicted within ${attempts} idle periods`);
+  throw new Error(`${what} was not evicted within ${attempts} idle periods`);
 }
 
 /**

@@ -39,11 +39,13 @@ export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LI
       ROOMS: { className: 'ChatRoom', useSQLite: true },
       USERS: { className: 'UserRegistry', useSQLite: true },
       STATS: { className: 'StatsShard', useSQLite: true },
+      FANOUT: { className: 'RoomFanout', useSQLite: true },
     },
     bindings: Object.fromEntries(Object.entries({
       AUTH_SECRET: SECRET,
       ADMIN_TOKEN,
       DEV_MODE: '1',
+      ...fanoutPass(),
       ...vars,
     }).filter(([, v]) => v !== null)),
     ...(ipLimit ? { ratelimits: { IP_LIMITER: ipLimit } } : {}),
@@ -57,6 +59,16 @@ export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LI
     port,
     ...(persistDir ? { durableObjectsPersist: persistDir } : {}),
   };
+}
+
+/**
+ * `make test-fanout` runs the whole suite again with every room spread over fan-out objects:
+ * `EDGE_CHAT_TEST_FANOUT=N` sets `ROOM_FANOUT_CONNECTIONS=N` for every server a test starts
+ * (a test's own `vars` still win).
+ */
+function fanoutPass() {
+  const n = process.env.EDGE_CHAT_TEST_FANOUT;
+  return n ? { ROOM_FANOUT_CONNECTIONS: n } : {};
 }
 
 /** A running worker: `url` (http://127.0.0.1:PORT), `wsUrl`, and `stop()`. */

@@ -17,7 +17,7 @@ const ROOM_CODES: [ErrorCode; 7] = [
 ];
 
 /// A room point's doubles, in order.
-pub const ROOM_DOUBLES: [&str; 19] = [
+pub const ROOM_DOUBLES: [&str; 20] = [
     "messages",    // messages accepted (client publishes and server posts)
     "deliveries",  // message frames handed to connections (one per recipient)
     "bytes_in",    // bytes of the frames received (refused ones included)
@@ -37,6 +37,7 @@ pub const ROOM_DOUBLES: [&str; 19] = [
     "refused_not_found",
     "refused_forbidden",
     "refused_other",
+    "fanout_sends", // of `sends`, those carried by the room's fan-out objects
 ];
 
 /// What a room counts between two points.
@@ -54,6 +55,8 @@ pub struct RoomCounts {
     pub disconnects: u64,
     /// By [`ROOM_CODES`] index, then other.
     pub refused: [u64; ROOM_CODES.len() + 1],
+    /// Of `sends`, those a fan-out object made for the room ([`crate::fanout`]).
+    pub fanout_sends: u64,
 }
 
 impl RoomCounts {
@@ -113,6 +116,7 @@ impl RoomCounts {
             refused,
         ];
         doubles.extend(self.refused);
+        doubles.push(self.fanout_sends);
         point(Kind::Room, room, doubles)
     }
 }

@@ -74,14 +74,9 @@ async fn dispatch(req: Request, url: &Url, route: Route<'_>, env: &Env) -> Resul
         (Method::Post, Route::RegistryWebhooksRetry) => registry_dead::retry(env).await,
         (Method::Get, Route::Stats) => server_api::stats(env).await,
         (Method::Get, Route::Rooms) => server_api::active_rooms(url, env).await,
-        (
-            _,
-            Route::Unknown
-            | Route::DevToken
-            | Route::DevMeter
-            | Route::DevMetrics
-            | Route::DevRoomDebug(_),
-        ) => error(ErrorCode::NotFound, "no such endpoint"),
+        (_, r) if r == Route::Unknown || r.is_dev() => {
+            error(ErrorCode::NotFound, "no such endpoint")
+        }
         _ => error(
             ErrorCode::MethodNotAllowed,
             "method not allowed on this endpoint",
@@ -100,6 +95,15 @@ async fn dev_route(route: &Route<'_>, url: &Url, env: &Env) -> Option<Result<Res
         )),
         Route::DevRoomDebug(room) if is_valid_room(room) => {
             Some(server_api::room_call(env, room, RoomCall::Debug).await)
+        }
+        Route::DevFanoutDebug(room, index) if is_valid_room(room) => {
+            let request = crate::calls::FanoutRequest {
+                room: (*room).to_owned(),
+                index: *index,
+                call: crate::calls::FanoutCall::Debug,
+            };
+            let stub = crate::shell::calls::fanout(env, room, *index);
+            Some(async move { crate::shell::calls::call(&stub?, &request).await }.await)
         }
         _ => None,
     }

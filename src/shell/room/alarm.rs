@@ -75,9 +75,13 @@ impl ChatRoom {
         if let Some(l) = self.room.borrow().as_ref() {
             return Some(l.room.name().to_owned());
         }
-        self.state.get_websockets().iter().find_map(|ws| {
+        let own = self.state.get_websockets().iter().find_map(|ws| {
             let a = super::sockets::attachment(ws)?;
             room_of(&a.connection_id).map(str::to_owned)
+        });
+        own.or_else(|| {
+            let remote = self.fanouts.remote(&self.sql()).ok()?;
+            room_of(remote.any_connection()?).map(str::to_owned)
         })
     }
 

@@ -15,31 +15,42 @@ impl ChatRoom {
         if !self.any_closing(&sockets) {
             return None;
         }
-        let mut next: Option<u64> = None;
-        for ws in sockets {
-            let Some(mut a) = attachment(&ws) else {
-                continue;
-            };
-            let Some(owed) = a.pending_close() else {
-                continue;
-            };
-            if owed.close_by > now_ms {
-                next = Some(next.map_or(owed.close_by, |n| n.min(owed.close_by)));
-                continue;
-            }
-            a.closed_by_server();
-            let _ = set_attachment(&ws, &a);
-            let _ = ws.close(Some(owed.reason.code()), Some(owed.reason.reason()));
-        }
-        next
+        close_overdue(sockets, now_ms)
     }
 
     /// Whether any socket may be one the server ended: a loaded room whose index holds every
     /// socket has none, and then no attachment need be read.
     fn any_closing(&self, sockets: &[WebSocket]) -> bool {
         match self.room.borrow().as_ref() {
-            Some(loaded) => loaded.room.index().connection_count() < sockets.len(),
+            Some(loaded) => {
+                let own = self
+                    .fanouts
+                    .own_sockets(loaded.room.index().connection_count());
+                own < sockets.len()
+            }
             None => !sockets.is_empty(),
         }
     }
+}
+
+/// Closes the sockets among `sockets` asked to close whose deadline is past `now_ms`; returns
+/// the earliest deadline still ahead. (A fan-out object's sockets are closed the same way.)
+pub(in crate::shell) fn close_overdue(sockets: Vec<WebSocket>, now_ms: u64) -> Option<u64> {
+    let mut next: Option<u64> = None;
+    for ws in sockets {
+        let Some(mut a) = attachment(&ws) else {
+            continue;
+        };
+        let Some(owed) = a.pending_close() else {
+            continue;
+        };
+        if owed.close_by > now_ms {
+            next = Some(next.map_or(owed.close_by, |n| n.min(owed.close_by)));
+            continue;
+        }
+        a.closed_by_server();
+        let _ = set_attachment(&ws, &a);
+        let _ = ws.close(Some(owed.reason.code()), Some(owed.reason.reason()));
+    }
+    next
 }

@@ -94,5 +94,6 @@ impl ChatRoom {
         self.webhooks.forget_storage();
         self.forget_read_states();
         self.counted.reset();
+        self.fanouts.reset();
     }
 }

@@ -2,7 +2,7 @@
 //! dispatch, one handler per call.
 
 use super::sockets::{self, attachment};
-use super::turn::{Peer, TurnKind};
+use super::turn::{Link, Peer, TurnKind};
 use super::ChatRoom;
 use crate::calls::{Connections, Delivered, RoomCall, RoomRequest};
 use crate::common::connection_id::new_connection_id;
@@ -22,12 +22,12 @@ use wasm_bindgen::JsValue;
 use worker::{Headers, Request, Response, Result, WebSocketPair};
 
 /// What a new connection brings besides its user.
-struct Opening {
-    session: Session,
-    rooms: Option<Vec<String>>,
-    since: Option<u64>,
-    batch: bool,
-    subprotocol: bool,
+pub(super) struct Opening {
+    pub(super) session: Session,
+    pub(super) rooms: Option<Vec<String>>,
+    pub(super) since: Option<u64>,
+    pub(super) batch: bool,
+    pub(super) subprotocol: bool,
 }
 
 impl ChatRoom {
@@ -48,8 +48,8 @@ impl ChatRoom {
                 reader,
             } => self.read(&room, reader, || self.members(&room, after, limit)),
             RoomCall::DeliverToUser { user, frame } => self.deliver_to_user(&room, &user, frame),
-            RoomCall::CountUser { user } => self.count_user(&user),
-            RoomCall::Counts { users } => self.counts(users),
+            RoomCall::CountUser { user } => self.count_user(&room, &user),
+            RoomCall::Counts { users } => self.counts(&room, users),
             RoomCall::DeliverToConnection { connection, frame } => {
                 self.deliver_to_connection(&room, &connection, frame)
             }
@@ -76,6 +76,7 @@ impl ChatRoom {
             RoomCall::EraseUser { user } => self.erase_user(&room, &user),
             RoomCall::DeleteRoom => self.delete_room(&room).await,
             c @ (RoomCall::WebhooksDead { .. } | RoomCall::WebhooksRetry) => self.webhook_call(c),
+            RoomCall::FanoutFrames { frames } => self.fanout_frames(&room, &frames).await,
         }
     }
 
@@ -114,8 +115,13 @@ impl ChatRoom {
     /// How many connections `user` has here, counted by tag (the room need not load). An
     /// answer of 0 is the registry's cue to stop counting the user here: so does the room
     /// ([`counted_users`](super::counted_users)).
-    fn count_user(&self, user: &str) -> Result<Response> {
-        let connections = sockets::of_user(&self.state, user).len() as u64;
+    fn count_user(&self, room: &str, user: &str) -> Result<Response> {
+        let mut connections = sockets::of_user(&self.state, user).len() as u64;
+        if self.fanouts.any(&self.sql())? {
+            connections = self
+                .run_step(room, |r, _| (Vec::new(), r.index().user_connections(user)))?
+                .into();
+        }
         if connections == 0 {
             self.counted.remove(&self.sql(), user)?;
         }
@@ -129,7 +135,11 @@ impl ChatRoom {
     ///
     /// A loaded room answers from its index, which its reports are made from (a socket whose
     /// close it has handled may still be listed by the runtime for a moment).
-    fn counts(&self, users: Vec<String>) -> Result<Response> {
+    fn counts(&self, room: &str, users: Vec<String>) -> Result<Response> {
+        if !self.is_loaded() && self.fanouts.any(&self.sql())? {
+            // Connections on fan-out objects are only known to the loaded index.
+            self.run_step(room, |_, _| (Vec::new(), ()))?;
+        }
         let loaded = self.room.borrow();
         let index = loaded.as_ref().map(|l| l.room.index());
         let connections = index.map_or_else(
@@ -174,37 +184,21 @@ impl ChatRoom {
         if self.room.borrow().is_none() {
             self.run_step(room, |_, _| (Vec::new(), ()))?;
         }
+        if self.own_sockets_full() {
+            return self.accept_on_fanout(room, user, connection_id, o).await;
+        }
         let pair = match self.accept_described(&connection_id, user, &o)? {
             Ok(pair) => pair,
             Err(refused) => return Ok(refused),
         };
-        self.obs.count(|c| c.connects += 1);
         let peer = Peer {
-            ws: pair.server.clone(),
+            link: Link::Local(pair.server.clone()),
             batch: o.batch,
         };
-        // What the connect sends to the others waits for the next turn, so that a burst of
-        // connects sends one frame per `batch` connection, not one per connect.
-        let opening = TurnKind::Open(connection_id.clone());
-        self.run_step_as(room, opening, |r, log| {
-            let joining = Joining {
-                connection_id: &connection_id,
-                user_id: user,
-                handle: peer,
-                session: o.session,
-                rooms: o.rooms,
-                since: o.since,
-            };
-            (r.open(joining, now_ms(), log), ())
-        })?;
-        if let Err(e) = self.flush_deferred_soon(room).await {
-            log::error(
-                "deferred_presence_failed",
-                json!({"room": room, "detail": e.to_string()}),
-            );
-        }
+        let subprotocol = o.subprotocol;
+        self.open(room, user, &connection_id, peer, o).await?;
         let response = Response::from_websocket(pair.client)?;
-        if !o.subprotocol {
+        if !subprotocol {
             return Ok(response);
         }
         // The client offered its token as a subprotocol (browsers cannot set headers on a
@@ -212,6 +206,56 @@ impl ChatRoom {
         let headers = Headers::new();
         headers.set("sec-websocket-protocol", crate::protocol::SUBPROTOCOL)?;
         Ok(response.with_headers(headers))
+    }
+
+    /// A connection accepted (here or on a fan-out object) joins the room: `welcome` (and a
+    /// resume's replay) at once; what the connect sends to the others waits for the next turn,
+    /// so that a burst of connects sends one frame per `batch` connection, not one per connect.
+    pub(super) async fn open(
+        &self,
+        room: &str,
+        user: &str,
+        connection_id: &str,
+        peer: Peer,
+        o: Opening,
+    ) -> Result<()> {
+        self.open_step(room, user, connection_id, peer, o)?;
+        self.flush_deferred(room).await;
+        Ok(())
+    }
+
+    /// [`Self::open`]'s synchronous step: the connection is in the index when it returns.
+    pub(super) fn open_step(
+        &self,
+        room: &str,
+        user: &str,
+        connection_id: &str,
+        peer: Peer,
+        o: Opening,
+    ) -> Result<()> {
+        self.obs.count(|c| c.connects += 1);
+        let opening = TurnKind::Open(connection_id.to_owned());
+        self.run_step_as(room, opening, |r, log| {
+            let joining = Joining {
+                connection_id,
+                user_id: user,
+                handle: peer,
+                session: o.session,
+                rooms: o.rooms,
+                since: o.since,
+            };
+            (r.open(joining, now_ms(), log), ())
+        })
+    }
+
+    /// What connects deferred goes to the others soon (see `deferral.rs`).
+    pub(super) async fn flush_deferred(&self, room: &str) {
+        if let Err(e) = self.flush_deferred_soon(room).await {
+            log::error(
+                "deferred_presence_failed",
+                json!({"room": room, "detail": e.to_string()}),
+            );
+        }
     }
 
     /// Accepts the server end of a new socket with its tags and attachment. `Err`: the runtime
@@ -319,7 +363,7 @@ impl ChatRoom {
     /// is not loaded (and so has nothing pending) finds them by tag and sends directly, rather
     /// than rebuilding the index of the whole room for one user's delivery.
     fn deliver_to_user(&self, room: &str, user: &str, frame: String) -> Result<Response> {
-        if !self.is_loaded() && self.turns.is_idle() {
+        if self.unloaded_and_idle()? {
             let sockets = sockets::of_user(&self.state, user);
             for ws in &sockets {
                 let _ = ws.send_with_str(&frame);
@@ -341,7 +385,7 @@ impl ChatRoom {
         connection: &str,
         frame: String,
     ) -> Result<Response> {
-        let delivered = if !self.is_loaded() && self.turns.is_idle() {
+        let delivered = if self.unloaded_and_idle()? {
             let socket = sockets::of_connection(&self.state, connection);
             if let Some(ws) = &socket {
                 let _ = ws.send_with_str(&frame);
@@ -381,8 +425,17 @@ impl ChatRoom {
             "frames_in_turns": frames,
             "sockets": sockets.len(),
             "connections": sockets,
+            "fanout": self.fanout_debug()?,
         });
         json_response(200, body.to_string())
+    }
+}
+
+impl ChatRoom {
+    /// Nothing pending and the index not loaded, and no connection on a fan-out object: a
+    /// delivery may find its sockets by tag instead of loading the whole room.
+    fn unloaded_and_idle(&self) -> Result<bool> {
+        Ok(!self.is_loaded() && self.turns.is_idle() && !self.fanouts.any(&self.sql())?)
     }
 }
 

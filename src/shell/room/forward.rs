@@ -2,6 +2,7 @@
 //! knows every room of the user) or to a connection in another room. Forwarding awaits other
 //! objects, so it runs after the turn, with the room released.
 
+use super::turn::Link;
 use crate::calls::{RegistryCall, RegistryRequest, RoomCall, RoomRequest};
 use crate::common::connection_id::room_of;
 use crate::common::error::ErrorCode;
@@ -10,7 +11,7 @@ use crate::room::Action;
 use crate::shell::calls;
 use crate::shell::common::log;
 use serde_json::json;
-use worker::{Env, Result, WebSocket};
+use worker::{Env, Result};
 
 /// A `direct` to forward, and the sender's frame id for the error it may get.
 pub struct Forward {
@@ -49,9 +50,9 @@ impl Forward {
 const BUDGET_SPENT: u16 = 429;
 
 /// Forwards each `direct`, in order, telling each sender what went wrong.
-pub async fn forward_all(env: Env, forwards: Vec<(WebSocket, Forward)>) {
-    for (ws, f) in forwards {
-        forward_and_report(&env, &ws, &f).await;
+pub async fn forward_all(env: Env, forwards: Vec<(Link, Forward)>) {
+    for (from, f) in forwards {
+        forward_and_report(&env, &from, &f).await;
     }
 }
 
@@ -100,7 +101,7 @@ async fn forward(env: &Env, f: &Forward) -> Result<Forwarded> {
 }
 
 /// Forwards a `direct` and tells the sender when nobody got it or it could not be delivered.
-async fn forward_and_report(env: &Env, ws: &WebSocket, f: &Forward) {
+async fn forward_and_report(env: &Env, from: &Link, f: &Forward) {
     let reply = match forward(env, f).await {
         Ok(Forwarded::Delivered(0)) => Some((ErrorCode::NotFound, "no such recipient")),
         Ok(Forwarded::Delivered(_)) => None,
@@ -115,6 +116,6 @@ async fn forward_and_report(env: &Env, ws: &WebSocket, f: &Forward) {
         }
     };
     if let Some((code, message)) = reply {
-        let _ = ws.send_with_str(error_frame(code, message, f.id.as_deref()));
+        super::links::tell(env, from, error_frame(code, message, f.id.as_deref())).await;
     }
 }

@@ -37,6 +37,8 @@ impl ChatRoom {
         let task = CountTask {
             shared: self.room.clone(),
             timer: self.count_timer.clone(),
+            fanouts: self.fanouts.clone(),
+            env: self.env.clone(),
             at_ms,
         };
         self.state.wait_until(task.run());
@@ -47,6 +49,9 @@ impl ChatRoom {
 struct CountTask {
     shared: SharedRoom,
     timer: CountTimer,
+    /// Where the frames for connections on fan-out objects go.
+    fanouts: Rc<super::fanout::Fanouts>,
+    env: worker::Env,
     at_ms: u64,
 }
 
@@ -70,7 +75,8 @@ impl CountTask {
                     sends.push(to, frame);
                 }
             }
-            send_planned(r, &mut sends);
+            send_planned(r, &mut sends, &self.fanouts);
+            self.fanouts.send(&self.env, r.name());
             match due {
                 Some(next) => at = next,
                 None => break,

@@ -46,13 +46,16 @@
 //! [`RoomCall`]: crate::calls::RoomCall
 
 mod alarm;
-mod closing;
+pub(in crate::shell) mod closing;
 mod counted_users;
 mod deferral;
 mod deletion;
 mod endpoints;
+mod fanout;
+mod fanout_calls;
 mod forward;
 mod leaves;
+mod links;
 mod log;
 mod member_count;
 mod moderation;
@@ -62,7 +65,7 @@ mod refresh;
 mod registry_queue;
 mod reports;
 mod sends;
-mod sockets;
+pub(in crate::shell) mod sockets;
 mod turn;
 mod webhooks;
 
@@ -107,6 +110,8 @@ pub struct ChatRoom {
     leaves: leaves::HeldLeaves,
     /// A trailing `member_count` frame waits for its interval (`member_count.rs`).
     count_timer: member_count::CountTimer,
+    /// Connections on fan-out objects and the plans waiting for them (`fanout.rs`).
+    fanouts: std::rc::Rc<fanout::Fanouts>,
 }
 
 impl DurableObject for ChatRoom {
@@ -140,6 +145,7 @@ impl DurableObject for ChatRoom {
             counted: Default::default(),
             leaves: Default::default(),
             count_timer: Default::default(),
+            fanouts: Default::default(),
         }
     }
 

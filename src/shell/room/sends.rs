@@ -2,9 +2,10 @@
 //! converted to a JS string once and handed to every socket that gets it, a resume's replay
 //! streamed in bounded chunks, and a socket closed mid-turn given what the turn owes it first.
 
+use super::fanout::Fanouts;
 use super::log::RoomLog;
 use super::sockets::{self, attachment};
-use super::turn::Peer;
+use super::turn::{Link, Peer};
 use crate::protocol::internal_error_frame;
 use crate::room::closing::ServerClose;
 use crate::room::log::message_log::MessageLog;
@@ -12,24 +13,46 @@ use crate::room::sends::{batch_texts_of, TurnSends};
 use crate::room::session::CloseReason;
 use crate::room::Room;
 use crate::shell::common::incident;
+use std::collections::BTreeMap;
 use wasm_bindgen::JsValue;
 use worker::WebSocket;
 
 /// Sends what a turn planned: each distinct text is converted to a JS string once (UTF-8 →
 /// UTF-16 is not free) and that same string is handed to every socket that gets it. Returns
 /// (sends, bytes) for the metrics.
-pub(super) fn send_planned(r: &Room<Peer>, sends: &mut TurnSends) -> (u64, u64) {
+///
+/// Sends to connections on fan-out objects go into their objects' plans instead (each text
+/// once per object, [`crate::fanout::Plan::add_sends`]); they count as sends too, and apart
+/// (`fanout_sends`, the third number).
+pub(super) fn send_planned(
+    r: &Room<Peer>,
+    sends: &mut TurnSends,
+    fanouts: &Fanouts,
+) -> (u64, u64, u64) {
     if sends.is_empty() {
-        return (0, 0);
+        return (0, 0, 0);
     }
     let plan = sends.plan(r, |p| p.batch);
-    let texts: Vec<JsValue> = plan.texts.iter().map(|t| JsValue::from_str(t)).collect();
-    let bytes = plan.sends.iter().map(|(_, t)| plan.texts[*t].len() as u64);
-    let sent = (plan.sends.len() as u64, bytes.sum());
+    let mut texts: Vec<Option<JsValue>> = vec![None; plan.texts.len()];
+    let mut remote: BTreeMap<u32, Vec<(&str, usize)>> = BTreeMap::new();
+    let (mut sent, mut bytes, mut by_fanout) = (0, 0, 0);
     for (peer, t) in plan.sends {
-        let _ = sockets::send_text(&peer.ws, &texts[t]);
+        (sent, bytes) = (sent + 1, bytes + plan.texts[t].len() as u64);
+        match &peer.link {
+            Link::Local(ws) => {
+                let text = texts[t].get_or_insert_with(|| JsValue::from_str(&plan.texts[t]));
+                let _ = sockets::send_text(ws, text);
+            }
+            Link::Fanout { index, connection } => {
+                by_fanout += 1;
+                remote.entry(*index).or_default().push((connection, t));
+            }
+        }
     }
-    sent
+    for (index, sends) in remote {
+        fanouts.plan(index).add_sends(&plan.texts, sends);
+    }
+    (sent, bytes, by_fanout)
 }
 
 impl super::ChatRoom {
@@ -39,6 +62,12 @@ impl super::ChatRoom {
             c.sends += sends;
             c.bytes_out += bytes;
         });
+    }
+
+    /// [`Self::sent`] for [`send_planned`]'s count, fan-out objects' sends among them.
+    pub(super) fn sent_planned(&self, (sends, bytes, by_fanout): (u64, u64, u64)) {
+        self.sent((sends, bytes));
+        self.obs.count(|c| c.fanout_sends += by_fanout);
     }
 }
 
@@ -78,7 +107,13 @@ const REPLAY_CHUNK: usize = 64;
 /// [`REPLAY_CHUNK`] rows, each chunk sent before the next is read (in `batch` frames for a
 /// connection that takes them). Synchronous, so no live traffic can come between replay and
 /// live; the replay limits bound what the runtime buffers for the socket.
-pub(super) fn replay(r: &Room<Peer>, log: &RoomLog, connection_id: &str, from: u64) {
+pub(super) fn replay(
+    r: &Room<Peer>,
+    log: &RoomLog,
+    connection_id: &str,
+    from: u64,
+    fanouts: &Fanouts,
+) {
     let Some(peer) = r.index().get(connection_id).map(|e| &e.handle.handle) else {
         return;
     };
@@ -88,7 +123,8 @@ pub(super) fn replay(r: &Room<Peer>, log: &RoomLog, connection_id: &str, from: u
             Ok(rows) => rows,
             Err(e) => {
                 let incident = incident::report("replay", &e.to_string());
-                let _ = peer.ws.send_with_str(internal_error_frame(&incident, None));
+                peer.link
+                    .send(fanouts, &internal_error_frame(&incident, None));
                 return;
             }
         };
@@ -101,8 +137,13 @@ pub(super) fn replay(r: &Room<Peer>, log: &RoomLog, connection_id: &str, from: u
         } else {
             frames.iter().map(|f| (*f).to_owned()).collect()
         };
-        for text in texts {
-            let _ = peer.ws.send_with_str(text);
+        match &peer.link {
+            Link::Local(ws) => texts.into_iter().for_each(|t| {
+                let _ = ws.send_with_str(t);
+            }),
+            Link::Fanout { index, connection } => {
+                fanouts.plan(*index).add_frames(connection, texts);
+            }
         }
         if rows.len() < REPLAY_CHUNK {
             return;

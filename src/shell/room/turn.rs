@@ -17,16 +17,14 @@
 
 use super::forward::{forward_all, Forward};
 use super::refresh::PendingRefresh;
-use super::sends::{close_mid_turn, replay, send_planned};
+use super::sends::{replay, send_planned};
 use super::sockets::{self, attachment, connection_id_of};
 use super::ChatRoom;
 use crate::common::connection_id::room_of;
 use crate::protocol::internal_error_frame;
-use crate::room::closing::ServerClose;
 use crate::room::deferral::Deferred;
 use crate::room::log::chat_log::ChatLog;
 use crate::room::sends::TurnSends;
-use crate::room::session::CloseReason;
 use crate::room::{Action, Incoming, Recipients, Restored, Room};
 use crate::shell::common::incident;
 use std::cell::{Cell, RefCell};
@@ -36,11 +34,35 @@ use worker::{Result, WebSocket, WebSocketIncomingMessage};
 use super::log::RoomLog;
 use super::moderation_store::ModerationStore;
 
-/// A connection as the room holds it: the runtime's socket and whether it takes `batch` frames.
+/// A connection as the room holds it: where its socket is and whether it takes `batch` frames.
 #[derive(Debug)]
 pub struct Peer {
-    pub ws: WebSocket,
+    pub link: Link,
     pub batch: bool,
+}
+
+/// Where a connection's socket is.
+#[derive(Debug, Clone)]
+pub enum Link {
+    /// One of the room's own sockets.
+    Local(WebSocket),
+    /// On fan-out object `index` ([`crate::fanout`]): sends to it go into that object's plan.
+    Fanout { index: u32, connection: Rc<str> },
+}
+
+impl Link {
+    /// Sends one frame to the connection: at once to a socket of the room's own, in the next
+    /// plan of its object otherwise.
+    pub(super) fn send(&self, fanouts: &super::fanout::Fanouts, frame: &str) {
+        match self {
+            Link::Local(ws) => {
+                let _ = ws.send_with_str(frame);
+            }
+            Link::Fanout { index, connection } => fanouts
+                .plan(*index)
+                .add_frames(connection, [frame.to_owned()]),
+        }
+    }
 }
 
 /// What a woken room loads on its first event: the user index and the log's position.
@@ -53,15 +75,15 @@ pub struct Loaded {
 pub type SharedRoom = Rc<RefCell<Option<Loaded>>>;
 
 /// A frame received from a socket and not processed yet.
-struct Received {
-    ws: WebSocket,
-    connection_id: String,
-    frame: Frame,
+pub(super) struct Received {
+    pub(super) from: Link,
+    pub(super) connection_id: String,
+    pub(super) frame: Frame,
 }
 
 /// What a queued frame holds: an oversize or binary one is refused when processed, in order
 /// with the rest, but its content is never kept.
-enum Frame {
+pub(super) enum Frame {
     Text(String),
     Binary,
     TooLarge(usize),
@@ -112,7 +134,7 @@ pub enum TurnKind {
 pub(super) struct Turn {
     pub(super) sends: TurnSends,
     counts_changed: bool,
-    forwards: Vec<(WebSocket, Forward)>,
+    forwards: Vec<(Link, Forward)>,
     /// Users whose read state changed, and the room's message count after the turn (for the
     /// unread counts across rooms, see `read_states.rs`).
     read_users: Vec<String>,
@@ -147,16 +169,32 @@ impl ChatRoom {
             WebSocketIncomingMessage::String(text) => Frame::Text(text),
             WebSocketIncomingMessage::Binary(_) => Frame::Binary,
         };
-        // Only the handler that will run the turn needs the room's name (to load it).
-        let runs_turn = !self.turns.pending.replace(true);
-        let room = runs_turn.then(|| room_of(&connection_id).unwrap_or_default().to_owned());
-        self.turns.inbox.borrow_mut().push(Received {
-            ws,
+        let from = Link::Local(ws);
+        self.queue_and_run(vec![Received {
+            from,
             connection_id,
             frame,
-        });
+        }])
+        .await;
+    }
+
+    /// Frames to process, in order: a socket's frame, or a fan-out object's turn of them.
+    pub(super) fn queue(&self, received: Vec<Received>) {
+        self.turns.inbox.borrow_mut().extend(received);
+    }
+
+    /// Queues frames, and if no handler is waiting for a turn yet, becomes that handler: it
+    /// waits a zero timer (the frames arriving meanwhile queue too), then runs the turn.
+    pub(super) async fn queue_and_run(&self, received: Vec<Received>) {
+        let Some(first) = received.first() else {
+            return;
+        };
+        // Only the handler that will run the turn needs the room's name (to load it).
+        let runs_turn = !self.turns.pending.replace(true);
+        let room = runs_turn.then(|| room_of(&first.connection_id).unwrap_or_default().to_owned());
+        self.queue(received);
         let Some(room) = room else {
-            return; // the waiting handler's turn will take this frame
+            return; // the waiting handler's turn will take these frames
         };
         let arrived = crate::shell::common::env::now_ms();
         worker::Delay::from(std::time::Duration::ZERO).await;
@@ -175,8 +213,9 @@ impl ChatRoom {
                 let incident = incident::report("room turn", &e.to_string());
                 let error = internal_error_frame(&incident, None);
                 for r in self.turns.inbox.take() {
-                    let _ = r.ws.send_with_str(&error);
+                    r.from.send(&self.fanouts, &error);
                 }
+                self.fanouts.send(&self.env, &room);
             }
         }
     }
@@ -190,7 +229,7 @@ impl ChatRoom {
         room: &str,
         kind: TurnKind,
         f: impl FnOnce(&mut Room<Peer>, &mut RoomLog) -> (Vec<Action>, T),
-    ) -> Result<(T, Vec<(WebSocket, Forward)>)> {
+    ) -> Result<(T, Vec<(Link, Forward)>)> {
         let mut slot = self.room.borrow_mut();
         let woke = slot.is_none();
         if woke {
@@ -216,10 +255,12 @@ impl ChatRoom {
         let counted = self.member_count_actions(r);
         self.apply(r, log, counted, None, &mut turn);
         self.settle_deferred(&mut turn);
-        self.sent(send_planned(r, &mut turn.sends));
+        self.sent_planned(send_planned(r, &mut turn.sends, &self.fanouts));
         let durable = log.is_durable();
         turn.messages = log.message_count();
         drop(slot);
+        // Plans for fan-out objects leave now (held by the output gate until the commit).
+        self.fanouts.send(&self.env, room);
         // Still inside the turn's synchronous step: the events commit with its writes.
         self.flush_events();
         self.obs.end_of_turn(room);
@@ -253,11 +294,11 @@ impl ChatRoom {
                 Frame::TooLarge(len) => Incoming::TooLarge(*len),
             };
             let actions = r.receive(&m.connection_id, incoming, now, log);
-            self.apply(r, log, actions, Some(&m.ws), turn);
+            self.apply(r, log, actions, Some(&m.from), turn);
         }
         let actions = r.end_turn(log);
         self.apply(r, log, actions, None, turn);
-        self.sent(send_planned(r, &mut turn.sends));
+        self.sent_planned(send_planned(r, &mut turn.sends, &self.fanouts));
     }
 
     /// Carries out a step's actions: sends go to the turn's sends, the rest happens now.
@@ -267,7 +308,7 @@ impl ChatRoom {
         r: &Room<Peer>,
         log: &RoomLog,
         actions: Vec<Action>,
-        current: Option<&WebSocket>,
+        current: Option<&Link>,
         turn: &mut Turn,
     ) {
         for action in actions {
@@ -280,7 +321,7 @@ impl ChatRoom {
         r: &Room<Peer>,
         log: &RoomLog,
         action: Action,
-        current: Option<&WebSocket>,
+        current: Option<&Link>,
         turn: &mut Turn,
     ) {
         match action {
@@ -294,10 +335,12 @@ impl ChatRoom {
             } => {
                 // What the connection was sent so far (welcome, gaps) goes out first.
                 self.settle_deferred(turn);
-                self.sent(send_planned(r, &mut turn.sends));
-                replay(r, log, &connection_id, from);
+                self.sent_planned(send_planned(r, &mut turn.sends, &self.fanouts));
+                replay(r, log, &connection_id, from, &self.fanouts);
             }
-            a @ (Action::SaveSession { .. } | Action::SaveRooms { .. }) => save_attachment(r, a),
+            a @ (Action::SaveSession { .. } | Action::SaveRooms { .. }) => {
+                self.save_attachment(r, a)
+            }
             Action::InternalError {
                 connection_id,
                 id,
@@ -306,7 +349,7 @@ impl ChatRoom {
             Action::Close {
                 connection_id,
                 reason,
-            } => self.close_socket(current, &connection_id, reason, &mut turn.sends),
+            } => self.close_connection(current, &connection_id, reason, &mut turn.sends),
             Action::WakeAt(at) => self.wake_at(at),
             Action::UserCount {
                 user_id,
@@ -315,7 +358,8 @@ impl ChatRoom {
             } => self.count_changed(r, turn, &user_id, connections, presence.is_some()),
             a @ Action::Forward { .. } => {
                 let forward = current.zip(Forward::of(a));
-                turn.forwards.extend(forward.map(|(ws, f)| (ws.clone(), f)));
+                turn.forwards
+                    .extend(forward.map(|(from, f)| (from.clone(), f)));
             }
             Action::ReadStateChanged { user_id } => turn.read_users.push(user_id),
             Action::Authored { user_id } => turn.authors.push(user_id),
@@ -344,30 +388,6 @@ impl ChatRoom {
     fn presence_changed(&self, r: &Room<Peer>, user: &str, connections: u32) {
         if !self.reports.already_reported(user, connections) {
             self.report_presence(r.name(), user, connections);
-        }
-    }
-
-    /// Closes a connection the room dropped: the frame's own socket, or (an operator's call,
-    /// the clock) the one found by its tag.
-    fn close_socket(
-        &self,
-        current: Option<&WebSocket>,
-        connection_id: &str,
-        reason: CloseReason,
-        sends: &mut TurnSends,
-    ) {
-        let ws = current
-            .filter(|ws| connection_id_of(ws).as_deref() == Some(connection_id))
-            .cloned()
-            .or_else(|| sockets::of_connection(&self.state, connection_id));
-        if let Some(ws) = ws {
-            self.obs.count(|c| c.disconnects += 1);
-            let now = crate::shell::common::env::now_ms();
-            let (sent, how) = close_mid_turn(&ws, sends, reason, now);
-            self.sent(sent);
-            if let ServerClose::AskedUntil(at) = how {
-                self.wake_at(at); // the fallback, if the client ignores `closing`
-            }
         }
     }
 
@@ -420,11 +440,15 @@ impl ChatRoom {
                 let restored = Restored {
                     session: a.session(),
                     rooms: a.rooms.clone(),
-                    handle: Peer { ws, batch: a.batch },
+                    handle: Peer {
+                        link: Link::Local(ws),
+                        batch: a.batch,
+                    },
                 };
                 room.restore(&a.connection_id, &a.user_id, restored, now);
             }
         }
+        self.restore_remote(&mut room, &sql, now)?;
         let store = ModerationStore::new(sql);
         for ban in store.bans()? {
             room.restore_ban(ban);
@@ -433,30 +457,6 @@ impl ChatRoom {
             room.learn_revocation(&user, before);
         }
         Ok(Loaded { room, log })
-    }
-}
-
-/// A connection's session or rooms claim changed: its socket's attachment says so, to survive
-/// hibernation.
-fn save_attachment(r: &Room<Peer>, action: Action) {
-    match action {
-        Action::SaveSession {
-            connection_id,
-            session,
-        } => {
-            if let Some(entry) = r.index().get(&connection_id) {
-                sockets::save_session(&entry.handle.handle.ws, session);
-            }
-        }
-        Action::SaveRooms {
-            connection_id,
-            rooms,
-        } => {
-            if let Some(entry) = r.index().get(&connection_id) {
-                sockets::save_rooms(&entry.handle.handle.ws, rooms);
-            }
-        }
-        _ => {}
     }
 }
 

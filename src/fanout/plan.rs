@@ -1,0 +1,208 @@
+//! What a room asks one fan-out object to do: a [`Plan`] — each distinct text once, and a list
+//! of operations applied in order.
+//!
+//! A turn's sends arrive here as they were planned for the room's own sockets ([`crate::room::
+//! sends::SendPlan`]): per connection, the texts it gets, in order. Connections that get the
+//! same texts (everyone but the publisher, in a broadcast) share one [`Op::Send`], so a
+//! broadcast costs its text and the list of who gets it, not one operation per member. Each
+//! connection's texts keep their order; between connections there is no order to keep.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Operations for one fan-out object, and the texts they send.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Each distinct text once.
+    pub texts: Vec<String>,
+    /// Applied in order.
+    pub ops: Vec<Op>,
+}
+
+/// One operation of a [`Plan`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// `texts[t]` for each `t` in order, to each connection of `to` (one send each).
+    Send { t: Vec<usize>, to: Vec<String> },
+    /// Ends connection `c`: its socket is marked closing at once (what it sends from then on
+    /// is dropped); it is closed now (`by` 0), or left to the client, which was asked to
+    /// close, and closed by the fan-out object itself at `by` (unix ms) if it has not.
+    Close {
+        c: String,
+        code: u16,
+        reason: String,
+        by: u64,
+    },
+    /// Which of these connections the object no longer holds (its reply's `missing`).
+    Check { c: Vec<String> },
+}
+
+/// A fan-out object's answer to a plan: the connections it named that the object does not
+/// hold (closed meanwhile, or lost with a restart). The room forgets them.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanReply {
+    pub missing: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// A turn's sends to this object's connections: `sends` are (connection, index into
+    /// `texts`) in the order each connection must get them.
+    pub fn add_sends<'a>(
+        &mut self,
+        texts: &[String],
+        sends: impl IntoIterator<Item = (&'a str, usize)>,
+    ) {
+        let mut order: Vec<(&str, Vec<usize>)> = Vec::new();
+        let mut at: HashMap<&str, usize> = HashMap::new();
+        for (c, t) in sends {
+            let i = *at.entry(c).or_insert_with(|| {
+                order.push((c, Vec::new()));
+                order.len() - 1
+            });
+            order[i].1.push(t);
+        }
+        // Connections with the same texts in the same order share one operation.
+        let mut groups: Vec<(Vec<usize>, Vec<String>)> = Vec::new();
+        let mut group_of: HashMap<Vec<usize>, usize> = HashMap::new();
+        for (c, seq) in order {
+            let g = *group_of.entry(seq.clone()).or_insert_with(|| {
+                groups.push((seq, Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].1.push(c.to_owned());
+        }
+        let mut local: HashMap<usize, usize> = HashMap::new();
+        for (seq, to) in groups {
+            let t = seq
+                .iter()
+                .map(|&i| {
+                    *local
+                        .entry(i)
+                        .or_insert_with(|| self.text(texts[i].clone()))
+                })
+                .collect();
+            self.ops.push(Op::Send { t, to });
+        }
+    }
+
+    /// Frames for one connection, in order (a replay, what a closing connection is owed).
+    pub fn add_frames(&mut self, c: &str, frames: impl IntoIterator<Item = String>) {
+        let t: Vec<usize> = frames.into_iter().map(|f| self.text(f)).collect();
+        if !t.is_empty() {
+            self.ops.push(Op::Send {
+                t,
+                to: vec![c.to_owned()],
+            });
+        }
+    }
+
+    pub fn add_close(&mut self, c: &str, code: u16, reason: &str, by: u64) {
+        self.ops.push(Op::Close {
+            c: c.to_owned(),
+            code,
+            reason: reason.to_owned(),
+            by,
+        });
+    }
+
+    pub fn add_check(&mut self, c: Vec<String>) {
+        if !c.is_empty() {
+            self.ops.push(Op::Check { c });
+        }
+    }
+
+    /// `later`'s operations after this plan's (plans of later turns, merged while an earlier
+    /// request to the same object was in flight).
+    pub fn append(&mut self, later: Plan) {
+        let offset = self.texts.len();
+        self.texts.extend(later.texts);
+        self.ops.extend(later.ops.into_iter().map(|op| match op {
+            Op::Send { t, to } => Op::Send {
+                t: t.into_iter().map(|i| i + offset).collect(),
+                to,
+            },
+            other => other,
+        }));
+    }
+
+    fn text(&mut self, text: String) -> usize {
+        self.texts.push(text);
+        self.texts.len() - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("f{i}")).collect()
+    }
+
+    /// What each connection gets, in order, when the plan is applied.
+    fn received(plan: &Plan) -> HashMap<String, Vec<String>> {
+        let mut got: HashMap<String, Vec<String>> = HashMap::new();
+        for op in &plan.ops {
+            if let Op::Send { t, to } = op {
+                for c in to {
+                    let list = got.entry(c.clone()).or_default();
+                    list.extend(t.iter().map(|&i| plan.texts[i].clone()));
+                }
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn a_broadcast_is_one_operation_and_each_text_is_carried_once() {
+        let room_texts = texts(3);
+        // Everyone gets f0 then f1; the publisher gets its ack (f2) then f0, f1.
+        let mut sends = vec![("p", 2), ("p", 0), ("p", 1)];
+        for c in ["a", "b", "c"] {
+            sends.extend([(c, 0), (c, 1)]);
+        }
+        let mut plan = Plan::default();
+        plan.add_sends(&room_texts, sends.iter().map(|(c, t)| (*c, *t)));
+        assert_eq!(plan.texts.len(), 3, "each text once");
+        assert_eq!(plan.ops.len(), 2, "one operation per distinct sequence");
+        let got = received(&plan);
+        assert_eq!(got["p"], ["f2", "f0", "f1"]);
+        for c in ["a", "b", "c"] {
+            assert_eq!(got[c], ["f0", "f1"], "{c}");
+        }
+    }
+
+    #[test]
+    fn merged_plans_keep_each_connections_order() {
+        let mut first = Plan::default();
+        first.add_sends(&texts(2), [("a", 1), ("a", 0), ("b", 0)]);
+        let mut later = Plan::default();
+        later.add_frames("a", ["r1".to_owned(), "r2".to_owned()]);
+        later.add_close("b", 4003, "kicked", 0);
+        later.add_sends(&texts(1), [("a", 0)]);
+        first.append(later);
+        let got = received(&first);
+        assert_eq!(got["a"], ["f1", "f0", "r1", "r2", "f0"]);
+        assert_eq!(got["b"], ["f0"]);
+        assert!(matches!(&first.ops[3], Op::Close { c, code: 4003, .. } if c == "b"));
+    }
+
+    #[test]
+    fn empty_additions_add_nothing_and_plans_round_trip() {
+        let mut plan = Plan::default();
+        plan.add_frames("a", Vec::new());
+        plan.add_check(Vec::new());
+        plan.add_sends(&texts(1), []);
+        assert!(plan.is_empty());
+        plan.add_check(vec!["a".into()]);
+        plan.add_close("a", 4001, "token_expired", 77);
+        let json = serde_json::to_string(&plan).unwrap();
+        assert!(json.contains(r#""op":"check""#), "{json}");
+        assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
+    }
+}

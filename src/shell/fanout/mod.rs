@@ -1,0 +1,371 @@
+//! `RoomFanout`, a room's fan-out object ([`crate::fanout`]): it holds up to
+//! `ROOM_FANOUT_CONNECTIONS` of the room's sockets and decides nothing a room promises. It
+//! accepts the upgrades its room places on it, carries out the room's plans (sends, closes,
+//! checks), and hands its sockets' frames and closes to the room, one request per turn.
+//!
+//! Its sockets hibernate like a room's: accepted with `acceptWebSocket`, tagged and given the
+//! same [`Attachment`] (user, connection id, and — once the room ends one — the closing mark
+//! and the deadline of a close the client was asked to make). After a wake the object rebuilds
+//! its map of connection ids to sockets from `getWebSockets()` on the first plan that needs it.
+//! `ping` is answered by the runtime's auto-response, as in a room.
+//!
+//! **In.** A frame or close queues and, as in a room, the first to arrive waits a zero timer
+//! so that the ones behind it queue too; then the queue goes to the room in one request and,
+//! while it is in flight, whatever arrives queues for the next. One request at a time, so the
+//! room gets each socket's frames in order.
+//!
+//! **Closes.** A close the room makes now is made now. One the client is asked to make
+//! (`closing` was in the plan before it) is marked with its deadline and the object's alarm
+//! closes it then if the client has not ([`crate::room::closing`]).
+
+use crate::calls::{FanoutCall, FanoutRequest, RoomCall, RoomRequest};
+use crate::common::config::Config;
+use crate::common::connection_id::room_of;
+use crate::common::error::ErrorCode;
+use crate::common::meter::{self, ObjectKind};
+use crate::fanout::{Inbound, Op, Plan, PlanReply};
+use crate::protocol::close_reply;
+use crate::room::sockets::{connection_tag, user_tag, Attachment};
+use crate::shell::calls;
+use crate::shell::common::alarm::at;
+use crate::shell::common::http::{error, error_response, internal, json_response};
+use crate::shell::common::log;
+use crate::shell::room::closing::close_overdue;
+use crate::shell::room::sockets::{
+    self, attachment, connection_id_of, is_closing, mark_closing, send_text, set_attachment,
+};
+use serde_json::json;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap};
+use wasm_bindgen::JsValue;
+use worker::{
+    durable_object, DurableObject, Env, Headers, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+};
+
+#[durable_object]
+pub struct RoomFanout {
+    state: State,
+    env: Env,
+    config: Config,
+    /// Its sockets by connection id, rebuilt after a wake by the first plan.
+    sockets: RefCell<Option<HashMap<String, WebSocket>>>,
+    /// Frames and closes waiting for the next request to the room.
+    inbox: RefCell<Vec<Inbound>>,
+    /// A handler is sending the inbox to the room (the others only queue).
+    sending: Cell<bool>,
+    /// A random id per instance and when it was made (`/debug`: tests prove a wake by them).
+    instance: String,
+    created_ms: u64,
+}
+
+impl DurableObject for RoomFanout {
+    fn new(state: State, env: Env) -> Self {
+        meter::wake(ObjectKind::Fanout);
+        let config = crate::shell::common::env::settings(&env).config.clone();
+        if let Ok(pair) = WebSocketRequestResponsePair::new("ping", "pong") {
+            let _ = state.as_raw().set_websocket_auto_response(&pair);
+        }
+        RoomFanout {
+            state,
+            env,
+            config,
+            sockets: RefCell::new(None),
+            inbox: RefCell::new(Vec::new()),
+            sending: Cell::new(false),
+            instance: crate::shell::common::env::random_hex::<6>(),
+            created_ms: crate::shell::common::env::now_ms(),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        meter::request(ObjectKind::Fanout);
+        crate::shell::common::http::or_internal_error("fan-out request", self.serve(req).await)
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        meter::websocket_message(ObjectKind::Fanout);
+        let Some(c) = connection_id_of(&ws) else {
+            let _ = ws.close(Some(1011), Some("unknown connection"));
+            return Ok(());
+        };
+        if is_closing(&ws) {
+            return Ok(()); // the room ended it: nothing it sends counts any more
+        }
+        let item = match message {
+            WebSocketIncomingMessage::String(text)
+                if text.len() > self.config.max_message_bytes =>
+            {
+                Inbound::TooLarge { c, len: text.len() }
+            }
+            WebSocketIncomingMessage::String(text) => Inbound::Text { c, text },
+            WebSocketIncomingMessage::Binary(_) => Inbound::Binary { c },
+        };
+        self.inbox.borrow_mut().push(item);
+        self.to_room().await;
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        reason: String,
+        _clean: bool,
+    ) -> Result<()> {
+        meter::websocket_close(ObjectKind::Fanout);
+        self.closed(&ws);
+        let (code, reason) = close_reply(u16::try_from(code).unwrap_or(1000), &reason);
+        let _ = ws.close(Some(code), Some(reason));
+        self.to_room().await;
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        meter::websocket_close(ObjectKind::Fanout);
+        self.closed(&ws);
+        self.to_room().await;
+        Ok(())
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        meter::alarm(ObjectKind::Fanout);
+        let now = crate::shell::common::env::now_ms();
+        if let Some(next) = close_overdue(self.state.get_websockets(), now) {
+            self.state.storage().set_alarm(at(next)).await?;
+        }
+        Response::ok("alarm")
+    }
+}
+
+impl RoomFanout {
+    async fn serve(&self, req: Request) -> Result<Response> {
+        let FanoutRequest { call, .. } = match calls::receive::<FanoutRequest>(req).await? {
+            Ok(call) => call,
+            Err(e) => return error_response(&e),
+        };
+        match call {
+            FanoutCall::Accept {
+                connection,
+                user,
+                batch,
+                subprotocol,
+            } => self.accept(&connection, &user, batch, subprotocol),
+            FanoutCall::Apply { plan } => match serde_json::from_str::<Plan>(&plan) {
+                Ok(plan) => self.apply(plan).await,
+                Err(_) => error(ErrorCode::BadRequest, "bad plan"),
+            },
+            FanoutCall::Debug => self.debug(),
+        }
+    }
+
+    /// Accepts a socket the room admitted, described (tags, attachment) before anything can
+    /// hibernate, and answers its `101`.
+    fn accept(&self, c: &str, user: &str, batch: bool, subprotocol: bool) -> Result<Response> {
+        let pair = WebSocketPair::new()?;
+        let tags = vec![
+            JsValue::from(connection_tag(c)),
+            JsValue::from(user_tag(user)),
+        ];
+        let accepted = self
+            .state
+            .as_raw()
+            .accept_websocket_with_tags(pair.server.as_ref(), tags);
+        if let Err(e) = accepted {
+            return internal("accept a socket", &format!("{:?}", e.as_string()));
+        }
+        let a = Attachment {
+            user_id: user.to_owned(),
+            connection_id: c.to_owned(),
+            batch,
+            ..Attachment::default()
+        };
+        set_attachment(&pair.server, &a)?;
+        sockets::remember_connection_id(&pair.server, c);
+        if let Some(map) = self.sockets.borrow_mut().as_mut() {
+            map.insert(c.to_owned(), pair.server.clone());
+        }
+        let response = Response::from_websocket(pair.client)?;
+        if !subprotocol {
+            return Ok(response);
+        }
+        let headers = Headers::new();
+        headers.set("sec-websocket-protocol", crate::protocol::SUBPROTOCOL)?;
+        Ok(response.with_headers(headers))
+    }
+
+    /// Carries out a plan, in order; answers the connections it named that are not here.
+    async fn apply(&self, plan: Plan) -> Result<Response> {
+        self.load_sockets();
+        let mut texts: Vec<Option<JsValue>> = vec![None; plan.texts.len()];
+        let mut missing = BTreeSet::new();
+        let mut wake: Option<u64> = None;
+        {
+            let mut slot = self.sockets.borrow_mut();
+            let map = slot.get_or_insert_with(HashMap::new);
+            for op in plan.ops {
+                match op {
+                    Op::Send { t, to } => {
+                        for c in to {
+                            let Some(ws) = map.get(&c) else {
+                                missing.insert(c);
+                                continue;
+                            };
+                            for &i in &t {
+                                let Some(text) = plan.texts.get(i) else {
+                                    continue;
+                                };
+                                let js = texts[i].get_or_insert_with(|| JsValue::from_str(text));
+                                let _ = send_text(ws, js);
+                            }
+                        }
+                    }
+                    Op::Close {
+                        c,
+                        code,
+                        reason,
+                        by,
+                    } => {
+                        if let Some(ws) = map.remove(&c) {
+                            end(&ws, code, &reason, by);
+                            if by > 0 {
+                                wake = Some(wake.map_or(by, |w| w.min(by)));
+                            }
+                        }
+                    }
+                    Op::Check { c } => {
+                        missing.extend(c.into_iter().filter(|c| !map.contains_key(c)));
+                    }
+                }
+            }
+        }
+        if let Some(by) = wake {
+            self.wake_at(by).await;
+        }
+        let reply = PlanReply {
+            missing: missing.into_iter().collect(),
+        };
+        json_response(200, serde_json::to_string(&reply)?)
+    }
+
+    fn debug(&self) -> Result<Response> {
+        let sockets: Vec<serde_json::Value> = self
+            .state
+            .get_websockets()
+            .iter()
+            .map(|ws| {
+                json!({
+                    "tags": self.state.get_tags(ws),
+                    "attachment": attachment(ws),
+                    "ready_state": ws.as_ref().ready_state(),
+                })
+            })
+            .collect();
+        let body = json!({
+            "instance": self.instance,
+            "created_ms": self.created_ms,
+            "loaded_before_this_call": self.sockets.borrow().is_some(),
+            "sockets": sockets.len(),
+            "connections": sockets,
+        });
+        json_response(200, body.to_string())
+    }
+
+    /// The map of connection ids to sockets, rebuilt from the runtime's list after a wake.
+    fn load_sockets(&self) {
+        if self.sockets.borrow().is_some() {
+            return;
+        }
+        let map = self
+            .state
+            .get_websockets()
+            .into_iter()
+            .filter_map(|ws| {
+                let c = connection_id_of(&ws)?;
+                (!is_closing(&ws)).then_some((c, ws))
+            })
+            .collect();
+        *self.sockets.borrow_mut() = Some(map);
+    }
+
+    /// Wakes the object at `by` (unix ms) unless it is to wake earlier already.
+    async fn wake_at(&self, by: u64) {
+        let storage = self.state.storage();
+        let current = storage.get_alarm().await.ok().flatten();
+        if current.is_some_and(|c| (c as u64) <= by) {
+            return;
+        }
+        if let Err(e) = storage.set_alarm(at(by)).await {
+            log::error("alarm_not_set", json!({"detail": e.to_string()}));
+        }
+    }
+
+    /// A socket closed or failed: it leaves the map, and the room hears of it — unless the room
+    /// ended it itself (it has left the room's index already).
+    fn closed(&self, ws: &WebSocket) {
+        let Some(c) = connection_id_of(ws) else {
+            return;
+        };
+        if let Some(map) = self.sockets.borrow_mut().as_mut() {
+            map.remove(&c);
+        }
+        if !is_closing(ws) {
+            self.inbox.borrow_mut().push(Inbound::Closed { c });
+        }
+    }
+
+    /// Sends the inbox to the room, unless a handler is at it already (it takes what queued
+    /// when its request is answered). The first waits a zero timer: what arrives meanwhile
+    /// goes in the same request.
+    async fn to_room(&self) {
+        if self.sending.replace(true) {
+            return;
+        }
+        worker::Delay::from(std::time::Duration::ZERO).await;
+        loop {
+            let items = self.inbox.take();
+            let Some(room) = items.first().and_then(|i| room_of(i.connection())) else {
+                break;
+            };
+            let room = room.to_owned();
+            if let Err(e) = self.send_to_room(&room, &items).await {
+                log::warn(
+                    "fanout_frames_failed",
+                    json!({"room": room, "frames": items.len(), "detail": e.to_string()}),
+                );
+            }
+        }
+        self.sending.set(false);
+    }
+
+    async fn send_to_room(&self, room: &str, items: &[Inbound]) -> Result<()> {
+        let request = RoomRequest {
+            room: room.to_owned(),
+            call: RoomCall::FanoutFrames {
+                frames: serde_json::to_string(items)?,
+            },
+        };
+        let res = calls::call(&calls::room(&self.env, room)?, &request).await?;
+        calls::ok(&res)
+    }
+}
+
+/// Ends a socket as the room decided: marked closing (its frames are dropped from now on, and
+/// a wake does not bring it back), then closed now (`by` 0) or left to the client until `by`.
+fn end(ws: &WebSocket, code: u16, reason: &str, by: u64) {
+    if let Some(mut a) = attachment(ws) {
+        a.closing = true;
+        if by > 0 {
+            (a.close_by, a.close_code) = (by, code);
+        }
+        let _ = set_attachment(ws, &a);
+    }
+    mark_closing(ws);
+    if by == 0 {
+        let _ = ws.close(Some(code), Some(reason));
+    }
+}

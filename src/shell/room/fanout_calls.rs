@@ -1,0 +1,155 @@
+//! The room's calls that involve its fan-out objects ([`crate::fanout`]): placing an upgrade
+//! on one once the room's own sockets are full, and running the frames and closes one sends.
+
+use super::endpoints::Opening;
+use super::fanout;
+use super::turn::{Frame, Link, Peer, Received};
+use super::ChatRoom;
+use crate::calls::FanoutCall;
+use crate::common::error::ErrorCode;
+use crate::fanout::Inbound;
+use crate::room::sockets::Attachment;
+use crate::shell::common::http::{error, internal, json_response};
+use crate::shell::common::log;
+use serde_json::json;
+use std::rc::Rc;
+use worker::{Response, Result};
+
+impl ChatRoom {
+    /// Whether the room's own object holds `ROOM_FANOUT_CONNECTIONS` sockets already (the
+    /// room is loaded: admission loaded it).
+    pub(super) fn own_sockets_full(&self) -> bool {
+        let loaded = self.room.borrow();
+        let connections = loaded
+            .as_ref()
+            .map_or(0, |l| l.room.index().connection_count());
+        self.fanouts.own_sockets(connections) >= self.config.fanout_connections
+    }
+
+    /// Places an admitted upgrade on a fan-out object. The connection is recorded and joins the
+    /// room at once, in the same synchronous step as its admission, so the room's limits count
+    /// it while the object accepts (upgrades arriving meanwhile see it); its `welcome` waits in
+    /// the object's plan, held until the object has accepted the socket and answered the `101`,
+    /// which becomes the room's answer. If the object fails, the connection leaves again.
+    pub(super) async fn accept_on_fanout(
+        &self,
+        room: &str,
+        user: &str,
+        connection_id: String,
+        o: Opening,
+    ) -> Result<Response> {
+        let sql = self.sql();
+        let index = self
+            .fanouts
+            .remote(&sql)?
+            .place(self.config.fanout_connections);
+        let mut a = Attachment {
+            user_id: user.to_owned(),
+            connection_id: connection_id.clone(),
+            batch: o.batch,
+            rooms: o.rooms.clone(),
+            ..Attachment::default()
+        };
+        a.set_session(o.session);
+        self.fanouts.record(&sql, index, &a)?;
+        let call = FanoutCall::Accept {
+            connection: connection_id.clone(),
+            user: user.to_owned(),
+            batch: o.batch,
+            subprotocol: o.subprotocol,
+        };
+        let peer = Peer {
+            link: Link::Fanout {
+                index,
+                connection: Rc::from(connection_id.as_str()),
+            },
+            batch: o.batch,
+        };
+        self.fanouts.accepting(index, true);
+        let opened = self.open_step(room, user, &connection_id, peer, o);
+        let accepted = match opened {
+            Ok(()) => fanout::accept(&self.env, room, index, call).await,
+            Err(e) => Err(e),
+        };
+        self.fanouts.accepting(index, false);
+        self.fanouts.send(&self.env, room);
+        match accepted {
+            Ok(res) if res.status_code() == 101 => {
+                self.flush_deferred(room).await;
+                Ok(res)
+            }
+            other => {
+                self.close_remote(room, &connection_id);
+                let detail = match other {
+                    Ok(res) => format!("answered {}", res.status_code()),
+                    Err(e) => e.to_string(),
+                };
+                internal("place a connection on a fan-out object", &detail)
+            }
+        }
+    }
+
+    /// A fan-out object's turn of frames and closes ([`Inbound`]), run in order: frames queue
+    /// for a turn as a socket's do; a close first runs what queued before it.
+    pub(super) async fn fanout_frames(&self, room: &str, frames: &str) -> Result<Response> {
+        let Ok(items) = serde_json::from_str::<Vec<Inbound>>(frames) else {
+            return error(ErrorCode::BadRequest, "bad fan-out frames");
+        };
+        let sql = self.sql();
+        let mut received = Vec::new();
+        for item in items {
+            let c = item.connection().to_owned();
+            let index = self.fanouts.remote(&sql)?.get(&c).map(|(i, _)| *i);
+            let Some(index) = index else {
+                continue; // the room ended it already: nothing it sends counts any more
+            };
+            let frame = match item {
+                Inbound::Text { text, .. } => {
+                    self.obs.count(|m| m.bytes_in += text.len() as u64);
+                    Frame::Text(text)
+                }
+                Inbound::Binary { .. } => Frame::Binary,
+                Inbound::TooLarge { len, .. } => Frame::TooLarge(len),
+                Inbound::Closed { .. } => {
+                    self.queue(std::mem::take(&mut received));
+                    self.close_remote(room, &c);
+                    continue;
+                }
+            };
+            let from = Link::Fanout {
+                index,
+                connection: Rc::from(c.as_str()),
+            };
+            received.push(Received {
+                from,
+                connection_id: c,
+                frame,
+            });
+        }
+        self.queue_and_run(received).await;
+        json_response(200, "{}".to_owned())
+    }
+
+    /// A connection on a fan-out object closed (its client, or it was lost): as a socket of
+    /// the room's own closing, it leaves the index, and its record goes.
+    pub(super) fn close_remote(&self, room: &str, c: &str) {
+        self.obs.count(|m| m.disconnects += 1);
+        let closed = self.run_step(room, |r, _| (r.close(c).actions, ()));
+        self.fanouts.forget(&self.sql(), c);
+        if let Err(e) = closed {
+            log::error(
+                "close_not_processed",
+                json!({"room": room, "detail": e.to_string()}),
+            );
+        }
+    }
+
+    /// What `/debug` shows of fan-out: connections on fan-out objects, by object.
+    pub(super) fn fanout_debug(&self) -> Result<serde_json::Value> {
+        let remote = self.fanouts.remote(&self.sql())?;
+        Ok(json!({
+            "connections": remote.len(),
+            "objects": remote.counts().iter().map(|(i, n)| (i.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        }))
+    }
+}
