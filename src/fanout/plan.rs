@@ -3,12 +3,19 @@
 //!
 //! A turn's sends arrive here as they were planned for the room's own sockets ([`crate::room::
 //! sends::SendPlan`]): per connection, the texts it gets, in order. Connections that get the
-//! same texts (everyone but the publisher, in a broadcast) share one [`Op::Send`], so a
-//! broadcast costs its text and the list of who gets it, not one operation per member. Each
-//! connection's texts keep their order; between connections there is no order to keep.
+//! same texts share one operation, and the biggest such group — everyone but the publisher, in
+//! a broadcast — is named by who it leaves out ([`Op::SendAll`]): a broadcast to 5,000 members
+//! of an object is its text and one exception, not 5,000 names. Each connection's texts keep
+//! their order; between connections there is no order to keep.
+//!
+//! "Everyone" is the object's sockets when it applies the plan, and the room's list of the
+//! object's connections when it builds it; they agree because everything the room sends one
+//! object — plans and the upgrades it places there — goes in one ordered stream: a socket is
+//! accepted only after every plan built before its connection joined, and closes the room
+//! makes travel in the plans. (A socket its client closed meanwhile is simply not there.)
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Operations for one fan-out object, and the texts they send.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +32,8 @@ pub struct Plan {
 pub enum Op {
     /// `texts[t]` for each `t` in order, to each connection of `to` (one send each).
     Send { t: Vec<usize>, to: Vec<String> },
+    /// The same, to every socket the object holds but those of `except`.
+    SendAll { t: Vec<usize>, except: Vec<String> },
     /// Ends connection `c`: its socket is marked closing at once (what it sends from then on
     /// is dropped); it is closed now (`by` 0), or left to the client, which was asked to
     /// close, and closed by the fan-out object itself at `by` (unix ms) if it has not.
@@ -51,11 +60,13 @@ impl Plan {
     }
 
     /// A turn's sends to this object's connections: `sends` are (connection, index into
-    /// `texts`) in the order each connection must get them.
+    /// `texts`) in the order each connection must get them; `object` is every connection the
+    /// room has on the object (those that get nothing this turn included).
     pub fn add_sends<'a>(
         &mut self,
         texts: &[String],
         sends: impl IntoIterator<Item = (&'a str, usize)>,
+        object: &HashSet<String>,
     ) {
         let mut order: Vec<(&str, Vec<usize>)> = Vec::new();
         let mut at: HashMap<&str, usize> = HashMap::new();
@@ -67,17 +78,24 @@ impl Plan {
             order[i].1.push(t);
         }
         // Connections with the same texts in the same order share one operation.
-        let mut groups: Vec<(Vec<usize>, Vec<String>)> = Vec::new();
+        let mut groups: Vec<(Vec<usize>, Vec<&str>)> = Vec::new();
         let mut group_of: HashMap<Vec<usize>, usize> = HashMap::new();
         for (c, seq) in order {
             let g = *group_of.entry(seq.clone()).or_insert_with(|| {
                 groups.push((seq, Vec::new()));
                 groups.len() - 1
             });
-            groups[g].1.push(c.to_owned());
+            groups[g].1.push(c);
         }
+        // The biggest group, when it is most of the object, is named by its exceptions.
+        let widest = groups
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, (_, to))| to.len())
+            .filter(|(_, (_, to))| to.len() * 2 > object.len())
+            .map(|(g, _)| g);
         let mut local: HashMap<usize, usize> = HashMap::new();
-        for (seq, to) in groups {
+        for (g, (seq, to)) in groups.into_iter().enumerate() {
             let t = seq
                 .iter()
                 .map(|&i| {
@@ -86,7 +104,18 @@ impl Plan {
                         .or_insert_with(|| self.text(texts[i].clone()))
                 })
                 .collect();
-            self.ops.push(Op::Send { t, to });
+            let op = if Some(g) == widest {
+                let named: HashSet<&str> = to.into_iter().collect();
+                let except = object.iter().filter(|c| !named.contains(c.as_str()));
+                Op::SendAll {
+                    t,
+                    except: except.cloned().collect(),
+                }
+            } else {
+                let to = to.into_iter().map(str::to_owned).collect();
+                Op::Send { t, to }
+            };
+            self.ops.push(op);
         }
     }
 
@@ -126,6 +155,10 @@ impl Plan {
                 t: t.into_iter().map(|i| i + offset).collect(),
                 to,
             },
+            Op::SendAll { t, except } => Op::SendAll {
+                t: t.into_iter().map(|i| i + offset).collect(),
+                except,
+            },
             other => other,
         }));
     }
@@ -144,52 +177,94 @@ mod tests {
         (0..n).map(|i| format!("f{i}")).collect()
     }
 
-    /// What each connection gets, in order, when the plan is applied.
-    fn received(plan: &Plan) -> HashMap<String, Vec<String>> {
+    fn object(names: &[&str]) -> HashSet<String> {
+        names.iter().map(|c| (*c).to_owned()).collect()
+    }
+
+    /// What each connection of `object` gets, in order, when the plan is applied (a closed
+    /// connection leaves the object).
+    fn received(plan: &Plan, object: &HashSet<String>) -> HashMap<String, Vec<String>> {
         let mut got: HashMap<String, Vec<String>> = HashMap::new();
+        let mut live = object.clone();
         for op in &plan.ops {
-            if let Op::Send { t, to } = op {
-                for c in to {
-                    let list = got.entry(c.clone()).or_default();
-                    list.extend(t.iter().map(|&i| plan.texts[i].clone()));
+            let (t, to): (&Vec<usize>, Vec<String>) = match op {
+                Op::Send { t, to } => (t, to.clone()),
+                Op::SendAll { t, except } => (
+                    t,
+                    live.iter()
+                        .filter(|c| !except.contains(c))
+                        .cloned()
+                        .collect(),
+                ),
+                Op::Close { c, .. } => {
+                    live.remove(c);
+                    continue;
                 }
+                Op::Check { .. } => continue,
+            };
+            for c in to {
+                let list = got.entry(c.clone()).or_default();
+                list.extend(t.iter().map(|&i| plan.texts[i].clone()));
             }
         }
         got
     }
 
     #[test]
-    fn a_broadcast_is_one_operation_and_each_text_is_carried_once() {
+    fn a_broadcast_is_one_text_and_its_exceptions() {
         let room_texts = texts(3);
-        // Everyone gets f0 then f1; the publisher gets its ack (f2) then f0, f1.
+        // Everyone gets f0 then f1; the publisher gets its ack (f2) then f0, f1; `q` is on the
+        // object too and gets nothing (a typing frame's author, say).
         let mut sends = vec![("p", 2), ("p", 0), ("p", 1)];
         for c in ["a", "b", "c"] {
             sends.extend([(c, 0), (c, 1)]);
         }
+        let on = object(&["p", "q", "a", "b", "c"]);
         let mut plan = Plan::default();
-        plan.add_sends(&room_texts, sends.iter().map(|(c, t)| (*c, *t)));
+        plan.add_sends(&room_texts, sends.iter().map(|(c, t)| (*c, *t)), &on);
         assert_eq!(plan.texts.len(), 3, "each text once");
         assert_eq!(plan.ops.len(), 2, "one operation per distinct sequence");
-        let got = received(&plan);
+        let Op::SendAll { except, .. } = &plan.ops[1] else {
+            panic!("the broadcast is named by its exceptions: {:?}", plan.ops);
+        };
+        let except: HashSet<String> = except.iter().cloned().collect();
+        assert_eq!(except, object(&["p", "q"]));
+        let got = received(&plan, &on);
         assert_eq!(got["p"], ["f2", "f0", "f1"]);
         for c in ["a", "b", "c"] {
             assert_eq!(got[c], ["f0", "f1"], "{c}");
         }
+        assert!(!got.contains_key("q"), "q got nothing");
+    }
+
+    #[test]
+    fn a_group_that_is_not_most_of_the_object_is_named() {
+        let on = object(&["a", "b", "c", "d"]);
+        let mut plan = Plan::default();
+        plan.add_sends(&texts(1), [("a", 0), ("b", 0)], &on);
+        let to = vec!["a".to_owned(), "b".to_owned()];
+        assert_eq!(plan.ops, [Op::Send { t: vec![0], to }]);
     }
 
     #[test]
     fn merged_plans_keep_each_connections_order() {
+        let on = object(&["a", "b"]);
         let mut first = Plan::default();
-        first.add_sends(&texts(2), [("a", 1), ("a", 0), ("b", 0)]);
+        first.add_sends(&texts(2), [("a", 1), ("a", 0), ("b", 0)], &on);
         let mut later = Plan::default();
         later.add_frames("a", ["r1".to_owned(), "r2".to_owned()]);
         later.add_close("b", 4003, "kicked", 0);
-        later.add_sends(&texts(1), [("a", 0)]);
+        later.add_sends(&texts(1), [("a", 0)], &object(&["a"]));
         first.append(later);
-        let got = received(&first);
+        let got = received(&first, &on);
         assert_eq!(got["a"], ["f1", "f0", "r1", "r2", "f0"]);
         assert_eq!(got["b"], ["f0"]);
         assert!(matches!(&first.ops[3], Op::Close { c, code: 4003, .. } if c == "b"));
+        assert!(
+            matches!(&first.ops[4], Op::SendAll { t, .. } if t == &[4]),
+            "text indices move with the merge: {:?}",
+            first.ops
+        );
     }
 
     #[test]
@@ -197,7 +272,7 @@ mod tests {
         let mut plan = Plan::default();
         plan.add_frames("a", Vec::new());
         plan.add_check(Vec::new());
-        plan.add_sends(&texts(1), []);
+        plan.add_sends(&texts(1), [], &object(&["a"]));
         assert!(plan.is_empty());
         plan.add_check(vec!["a".into()]);
         plan.add_close("a", 4001, "token_expired", 77);

@@ -3,36 +3,36 @@
 //! it in its SQLite, `fanout_connections`, and loads it with the room).
 
 use crate::room::sockets::Attachment;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// Connections on fan-out objects, by connection id.
+/// Connections on fan-out objects, by connection id, and by object.
 #[derive(Debug, Default)]
 pub struct Remote {
     connections: HashMap<String, (u32, Attachment)>,
-    counts: BTreeMap<u32, usize>,
+    objects: BTreeMap<u32, HashSet<String>>,
 }
 
 impl Remote {
     /// Connection `a.connection_id` lives on fan-out object `index`.
     pub fn insert(&mut self, index: u32, a: Attachment) {
         let c = a.connection_id.clone();
-        if let Some((old, _)) = self.connections.insert(c, (index, a)) {
-            self.uncount(old);
+        if let Some((old, _)) = self.connections.insert(c.clone(), (index, a)) {
+            self.unlist(old, &c);
         }
-        *self.counts.entry(index).or_default() += 1;
+        self.objects.entry(index).or_default().insert(c);
     }
 
     pub fn remove(&mut self, c: &str) -> Option<(u32, Attachment)> {
         let removed = self.connections.remove(c)?;
-        self.uncount(removed.0);
+        self.unlist(removed.0, c);
         Some(removed)
     }
 
-    fn uncount(&mut self, index: u32) {
-        if let Some(n) = self.counts.get_mut(&index) {
-            *n -= 1;
-            if *n == 0 {
-                self.counts.remove(&index);
+    fn unlist(&mut self, index: u32, c: &str) {
+        if let Some(set) = self.objects.get_mut(&index) {
+            set.remove(c);
+            if set.is_empty() {
+                self.objects.remove(&index);
             }
         }
     }
@@ -57,8 +57,8 @@ impl Remote {
     /// than `per_object`, so objects fill in order and emptied places are filled again first.
     pub fn place(&self, per_object: usize) -> u32 {
         let mut index = 0;
-        for (&i, &n) in &self.counts {
-            if i != index || n < per_object {
+        for (&i, set) in &self.objects {
+            if i != index || set.len() < per_object {
                 return index;
             }
             index += 1;
@@ -67,17 +67,21 @@ impl Remote {
     }
 
     /// How many connections each object holds (only objects holding some).
-    pub fn counts(&self) -> &BTreeMap<u32, usize> {
-        &self.counts
+    pub fn counts(&self) -> BTreeMap<u32, usize> {
+        self.objects.iter().map(|(i, s)| (*i, s.len())).collect()
+    }
+
+    /// The connections object `index` holds.
+    pub fn on_object(&self, index: u32) -> Option<&HashSet<String>> {
+        self.objects.get(&index)
     }
 
     /// Every connection, by object (to ask each which it still holds).
     pub fn by_object(&self) -> BTreeMap<u32, Vec<String>> {
-        let mut out: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-        for (c, (i, _)) in &self.connections {
-            out.entry(*i).or_default().push(c.clone());
-        }
-        out
+        self.objects
+            .iter()
+            .map(|(i, s)| (*i, s.iter().cloned().collect()))
+            .collect()
     }
 
     /// How many connections `user` has on fan-out objects.
@@ -122,6 +126,9 @@ mod tests {
         r.remove("c2");
         assert_eq!(r.place(2), 0, "object 0 holds nothing");
         assert_eq!(r.counts().get(&0), None);
+        assert!(r
+            .on_object(1)
+            .is_some_and(|s| s.contains("c3") && s.len() == 2));
         assert_eq!((r.len(), r.of_user("v"), r.of_user("u")), (2, 2, 0));
     }
 
@@ -130,7 +137,8 @@ mod tests {
         let mut r = Remote::default();
         r.insert(0, a("c1", "u"));
         r.insert(3, a("c1", "u"));
-        assert_eq!(r.counts().iter().collect::<Vec<_>>(), [(&3, &1)]);
+        assert_eq!(r.counts().into_iter().collect::<Vec<_>>(), [(3, 1)]);
+        assert!(r.on_object(0).is_none());
         assert_eq!(r.by_object()[&3], ["c1"]);
         assert_eq!(r.remove("c1").map(|(i, _)| i), Some(3));
         assert!(r.is_empty() && r.remove("c1").is_none());

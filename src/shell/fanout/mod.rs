@@ -36,7 +36,7 @@ use crate::shell::room::sockets::{
 };
 use serde_json::json;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use wasm_bindgen::JsValue;
 use worker::{
     durable_object, DurableObject, Env, Headers, Request, Response, Result, State, WebSocket,
@@ -201,53 +201,24 @@ impl RoomFanout {
     /// Carries out a plan, in order; answers the connections it named that are not here.
     async fn apply(&self, plan: Plan) -> Result<Response> {
         self.load_sockets();
-        let mut texts: Vec<Option<JsValue>> = vec![None; plan.texts.len()];
-        let mut missing = BTreeSet::new();
-        let mut wake: Option<u64> = None;
+        let mut run = Run {
+            texts: &plan.texts,
+            js: vec![None; plan.texts.len()],
+            missing: BTreeSet::new(),
+            wake: None,
+        };
         {
             let mut slot = self.sockets.borrow_mut();
             let map = slot.get_or_insert_with(HashMap::new);
             for op in plan.ops {
-                match op {
-                    Op::Send { t, to } => {
-                        for c in to {
-                            let Some(ws) = map.get(&c) else {
-                                missing.insert(c);
-                                continue;
-                            };
-                            for &i in &t {
-                                let Some(text) = plan.texts.get(i) else {
-                                    continue;
-                                };
-                                let js = texts[i].get_or_insert_with(|| JsValue::from_str(text));
-                                let _ = send_text(ws, js);
-                            }
-                        }
-                    }
-                    Op::Close {
-                        c,
-                        code,
-                        reason,
-                        by,
-                    } => {
-                        if let Some(ws) = map.remove(&c) {
-                            end(&ws, code, &reason, by);
-                            if by > 0 {
-                                wake = Some(wake.map_or(by, |w| w.min(by)));
-                            }
-                        }
-                    }
-                    Op::Check { c } => {
-                        missing.extend(c.into_iter().filter(|c| !map.contains_key(c)));
-                    }
-                }
+                run.op(map, op);
             }
         }
-        if let Some(by) = wake {
+        if let Some(by) = run.wake {
             self.wake_at(by).await;
         }
         let reply = PlanReply {
-            missing: missing.into_iter().collect(),
+            missing: run.missing.into_iter().collect(),
         };
         json_response(200, serde_json::to_string(&reply)?)
     }
@@ -367,5 +338,65 @@ fn end(ws: &WebSocket, code: u16, reason: &str, by: u64) {
     mark_closing(ws);
     if by == 0 {
         let _ = ws.close(Some(code), Some(reason));
+    }
+}
+
+/// A plan being carried out: its texts (each converted to a JS string once, when first sent),
+/// the connections it named that are not here, and the earliest fallback close it set.
+struct Run<'p> {
+    texts: &'p [String],
+    js: Vec<Option<JsValue>>,
+    missing: BTreeSet<String>,
+    wake: Option<u64>,
+}
+
+impl Run<'_> {
+    fn op(&mut self, map: &mut HashMap<String, WebSocket>, op: Op) {
+        match op {
+            Op::Send { t, to } => {
+                for c in to {
+                    match map.get(&c) {
+                        Some(ws) => self.send(ws, &t),
+                        None => {
+                            self.missing.insert(c);
+                        }
+                    }
+                }
+            }
+            Op::SendAll { t, except } => {
+                let except: HashSet<&str> = except.iter().map(String::as_str).collect();
+                let to = map.iter().filter(|(c, _)| !except.contains(c.as_str()));
+                for (_, ws) in to {
+                    self.send(ws, &t);
+                }
+            }
+            Op::Close {
+                c,
+                code,
+                reason,
+                by,
+            } => {
+                if let Some(ws) = map.remove(&c) {
+                    end(&ws, code, &reason, by);
+                    if by > 0 {
+                        self.wake = Some(self.wake.map_or(by, |w| w.min(by)));
+                    }
+                }
+            }
+            Op::Check { c } => {
+                self.missing
+                    .extend(c.into_iter().filter(|c| !map.contains_key(c)));
+            }
+        }
+    }
+
+    /// Sends texts `t`, in order, to one socket.
+    fn send(&mut self, ws: &WebSocket, t: &[usize]) {
+        for &i in t {
+            let (Some(text), Some(js)) = (self.texts.get(i), self.js.get_mut(i)) else {
+                continue;
+            };
+            let _ = send_text(ws, js.get_or_insert_with(|| JsValue::from_str(text)));
+        }
     }
 }

@@ -2,7 +2,6 @@
 //! on one once the room's own sockets are full, and running the frames and closes one sends.
 
 use super::endpoints::Opening;
-use super::fanout;
 use super::turn::{Frame, Link, Peer, Received};
 use super::ChatRoom;
 use crate::calls::FanoutCall;
@@ -28,9 +27,10 @@ impl ChatRoom {
 
     /// Places an admitted upgrade on a fan-out object. The connection is recorded and joins the
     /// room at once, in the same synchronous step as its admission, so the room's limits count
-    /// it while the object accepts (upgrades arriving meanwhile see it); its `welcome` waits in
-    /// the object's plan, held until the object has accepted the socket and answered the `101`,
-    /// which becomes the room's answer. If the object fails, the connection leaves again.
+    /// it while the object accepts (upgrades arriving meanwhile see it). In the object's stream
+    /// ([`super::fanout_out`]) the accept comes after every plan built before the connection
+    /// joined and before its `welcome`; the object's `101` becomes the room's answer. If the
+    /// object fails, the connection leaves again.
     pub(super) async fn accept_on_fanout(
         &self,
         room: &str,
@@ -65,14 +65,14 @@ impl ChatRoom {
             },
             batch: o.batch,
         };
-        self.fanouts.accepting(index, true);
+        let answer = self.fanouts.accept(index, call);
         let opened = self.open_step(room, user, &connection_id, peer, o);
-        let accepted = match opened {
-            Ok(()) => fanout::accept(&self.env, room, index, call).await,
-            Err(e) => Err(e),
-        };
-        self.fanouts.accepting(index, false);
         self.fanouts.send(&self.env, room);
+        let accepted = match (opened, answer.await) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Ok(answer)) => answer,
+            (Ok(()), Err(_)) => Err(worker::Error::RustError("accept dropped".into())),
+        };
         match accepted {
             Ok(res) if res.status_code() == 101 => {
                 self.flush_deferred(room).await;

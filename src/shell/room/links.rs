@@ -2,7 +2,6 @@
 //! ([`Link`], [`crate::fanout`]) — for the few things that differ: restoring it after a wake,
 //! saving its attachment, and ending it.
 
-use super::fanout;
 use super::sends::close_mid_turn;
 use super::sockets::{self, connection_id_of};
 use super::turn::{Link, Peer};
@@ -126,7 +125,7 @@ pub(super) async fn tell(env: &worker::Env, from: &Link, frame: String) {
             };
             let mut plan = crate::fanout::Plan::default();
             plan.add_frames(connection, [frame]);
-            let _ = fanout::apply(env, room, *index, &plan).await;
+            let _ = super::fanout_out::apply(env, room, *index, &plan).await;
         }
     }
 }

@@ -53,6 +53,7 @@ mod deletion;
 mod endpoints;
 mod fanout;
 mod fanout_calls;
+mod fanout_out;
 mod forward;
 mod leaves;
 mod links;

@@ -50,7 +50,7 @@ pub(super) fn send_planned(
         }
     }
     for (index, sends) in remote {
-        fanouts.plan(index).add_sends(&plan.texts, sends);
+        fanouts.add_sends(index, &plan.texts, sends);
     }
     (sent, bytes, by_fanout)
 }
