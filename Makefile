@@ -209,9 +209,10 @@ deploy-check: build
 	wrangler deploy --dry-run --outdir build/dry-run
 
 # The whole integration suite a second time with every room spread over fan-out objects
-# (issue 25): every server the tests start gets ROOM_FANOUT_CONNECTIONS=2
-# (EDGE_CHAT_TEST_FANOUT, read by tests/support/server.mjs; a test's own vars still win), so a
-# room of three connections already spans two objects.
+# (issue 25): every server the tests start gets ROOM_FANOUT_CONNECTIONS=2 and
+# ROOM_FANOUT_DEGREE=2 (EDGE_CHAT_TEST_FANOUT, read by tests/support/server.mjs; a test's own
+# vars still win), so a room of three connections already spans two objects and one of seven
+# has fan-out objects relaying to others.
 test-fanout: integration-deps
 	$(call say,integration tests again with ROOM_FANOUT_CONNECTIONS=2: every room over several objects)
 	EDGE_CHAT_TEST_FANOUT=2 node --test --test-concurrency=1 --test-reporter=spec $(INTEGRATION_TESTS)

@@ -19,10 +19,10 @@
 // Delivered/s, p50/p99 and server CPU are the generator's (its measured window).
 //
 //   node bench/scripts/big_room.mjs [--quick] [--runs N] [--seconds S] [--rate R] [--conns 1000,2000]
-//                                   [--peers rust-batch,rust,js] [--fanout K] [--json FILE]
+//                                   [--peers rust-batch,rust,js] [--fanout K [--fanout-degree D]] [--json FILE]
 //
 // `--quick`: N = 500, 1 run, 3 s (a smoke). `--fanout K`: adds the Rust peers again with
-// `ROOM_FANOUT_CONNECTIONS=K` (the fan-out column; meaningful once issue 25's fan-out lands).
+// `ROOM_FANOUT_CONNECTIONS=K` (the fan-out column), and `ROOM_FANOUT_DEGREE=D` if given.
 // Called by bench/scripts/matrix.mjs (the scenarios of `make bench`); needs `make bench-tools`.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -47,13 +47,16 @@ const CONNS = opt('conns', QUICK ? '500' : '1000,2000,5000').split(',').map(Numb
  * 12.5 M sends just to open 5,000 — it runs the cells up to this size. */
 const TWIN_MAX = Number(opt('twin-max', 2000));
 const FANOUT = opt('fanout');
+/** `ROOM_FANOUT_DEGREE` for the fan-out peers (`--fanout-degree D`; the worker's default else). */
+const DEGREE = opt('fanout-degree');
 const BASE_PEERS = [
   { id: 'rust-batch', label: 'Rust, `?batch=1`', peer: 'rust', args: ['--batch'], vars: [] },
   { id: 'rust', label: 'Rust, v1 frames', peer: 'rust', args: [], vars: [] },
   { id: 'js', label: 'JS twin (v1)', peer: 'js', args: [], vars: [] },
 ];
 const FANOUT_PEERS = FANOUT ? BASE_PEERS.filter((p) => p.peer === 'rust').map((p) => ({
-  ...p, id: `${p.id}-fanout`, label: `${p.label}, fan-out ${FANOUT}`, vars: [`ROOM_FANOUT_CONNECTIONS=${FANOUT}`],
+  ...p, id: `${p.id}-fanout`, label: `${p.label}, fan-out ${FANOUT}${DEGREE ? ` (degree ${DEGREE})` : ''}`,
+  vars: [`ROOM_FANOUT_CONNECTIONS=${FANOUT}`, ...(DEGREE ? [`ROOM_FANOUT_DEGREE=${DEGREE}`] : [])],
 })) : [];
 const wanted = opt('peers');
 const PEERS = [...BASE_PEERS, ...FANOUT_PEERS].filter((p) => !wanted || wanted.split(',').includes(p.id));
@@ -75,6 +78,8 @@ async function meter(url) {
     messages_in: (m.room?.websocket_messages ?? 0) + (m.fanout?.websocket_messages ?? 0),
     twin_sends: m.room?.sends ?? 0,
     closes: classes.reduce((n, c) => n + (c.websocket_closes ?? 0), 0),
+    // The isolate's Wasm memory (every object of the worker shares it locally; it never shrinks).
+    wasm_memory_bytes: m.wasm_memory_bytes,
   };
 }
 
@@ -120,7 +125,8 @@ async function run(peer, conns, round) {
     // The twin runs no turns: each message is its own.
     const counted = peer.peer === 'js'
       ? { messages: messagesIn, sends: m1.twin_sends - m0.twin_sends, turns: messagesIn }
-      : { messages: sum('messages'), sends: sum('sends'), deliveries: sum('deliveries'), turns: sum('turns') };
+      // The room object's own sends: `sends` counts its fan-out objects' too (`fanout_sends`).
+      : { messages: sum('messages'), sends: sum('sends') - sum('fanout_sends'), fanout_sends: sum('fanout_sends'), deliveries: sum('deliveries'), turns: sum('turns') };
     // Exact only if nothing but publishes happened: no connect, no close, the generator running.
     const clean = !early && m1.closes === m0.closes && sum('connects') + sum('disconnects') === 0;
     const per = (x, y) => (clean && y ? x / y : undefined);
@@ -129,6 +135,7 @@ async function run(peer, conns, round) {
       failed: code === 0 ? undefined : `the load generator exited ${code}`,
       window: {
         ...counted, messages_in: messagesIn, requests: m1.requests - m0.requests, points: window.length, clean,
+        wasm_memory_bytes: m1.wasm_memory_bytes,
         requests_by_class: Object.fromEntries(Object.keys(m1.by_class).map((k) => [k, m1.by_class[k] - (m0.by_class[k] ?? 0)])),
       },
       sends_per_message: per(counted.sends, counted.messages),

@@ -22,15 +22,19 @@ pub enum FanoutCall {
     /// A WebSocket upgrade the room admitted: accept it as `connection` of `user`. Answers the
     /// `101` the room hands back to the client (with the subprotocol selected if the client
     /// offered its token as one).
+    /// `target` is the object to hold the socket: another object passes the call on towards
+    /// it ([`crate::fanout::tree`]) and hands its answer back.
     Accept {
         connection: String,
         user: String,
         batch: bool,
         subprotocol: bool,
+        target: u32,
     },
-    /// A [`crate::fanout::Plan`] (its JSON, the body) to carry out. Answers a
-    /// [`crate::fanout::PlanReply`].
-    Apply { plan: String },
+    /// Plans to carry out (the body: a JSON object of object index → [`crate::fanout::Plan`]):
+    /// the object's own, and those it relays to the objects below it. Answers a
+    /// [`crate::fanout::PlanReply`] for its own.
+    Apply { bundle: String },
     /// `GET /dev/rooms/{room}/fanout/{i}/debug` (`DEV_MODE` only): the object's instance facts
     /// (a random id per constructed object, when it was constructed, whether its socket map
     /// had been rebuilt) and its sockets, for tests proving it was evicted and woke.
@@ -50,16 +54,18 @@ impl Call for FanoutRequest {
                 user,
                 batch,
                 subprotocol,
+                target,
             } => {
                 let mut r = req(Method::Get, ACCEPT)
                     .param("connection", connection)
                     .param("user", user)
                     .param_opt("batch", batch.then_some(1))
-                    .param_opt("subprotocol", subprotocol.then_some(1));
+                    .param_opt("subprotocol", subprotocol.then_some(1))
+                    .param("target", target);
                 r.upgrade = true;
                 r
             }
-            FanoutCall::Apply { plan } => req(Method::Post, APPLY).body(plan.clone()),
+            FanoutCall::Apply { bundle } => req(Method::Post, APPLY).body(bundle.clone()),
             FanoutCall::Debug => req(Method::Get, DEBUG),
         }
     }
@@ -76,9 +82,10 @@ impl Call for FanoutRequest {
                 user: req.text("user")?,
                 batch: req.get("batch") == Some("1"),
                 subprotocol: req.get("subprotocol") == Some("1"),
+                target: req.number("target")?,
             },
             APPLY => FanoutCall::Apply {
-                plan: req.take_body()?,
+                bundle: req.take_body()?,
             },
             DEBUG => FanoutCall::Debug,
             _ => return Err(bad("no such fan-out call")),
@@ -106,10 +113,11 @@ mod tests {
             user: "é u".into(),
             batch: true,
             subprotocol: false,
+            target: 12,
         });
         round_trip(FanoutCall::Debug);
         round_trip(FanoutCall::Apply {
-            plan: r#"{"texts":[],"ops":[]}"#.into(),
+            bundle: r#"{"3":{"texts":[],"ops":[]}}"#.into(),
         });
         let accept = FanoutRequest {
             room: "r".into(),
@@ -119,6 +127,7 @@ mod tests {
                 user: "u".into(),
                 batch: false,
                 subprotocol: true,
+                target: 0,
             },
         };
         assert!(

@@ -36,6 +36,9 @@ pub struct Config {
     /// `ROOM_FANOUT_CONNECTIONS`: the most sockets one object of a room holds — the room's own
     /// and each of its fan-out objects ([`crate::fanout`]).
     pub fanout_connections: usize,
+    /// `ROOM_FANOUT_DEGREE`: the most fan-out objects the room, and each fan-out object, sends
+    /// to directly; past it, fan-out objects relay to others ([`crate::fanout::tree`]).
+    pub fanout_degree: u32,
     /// `REPLAY_MAX_MESSAGES` / `REPLAY_MAX_BYTES`: what one resume replays at most.
     pub replay: ReplayLimit,
     /// `HISTORY_PAGE_MAX_BYTES`: the most message bytes one history page carries (a page
@@ -96,6 +99,7 @@ impl Default for Config {
             max_connections_per_user: 10,
             max_room_connections: 100_000,
             fanout_connections: 5_000,
+            fanout_degree: 8,
             replay: ReplayLimit::default(),
             history_page_max_bytes: DEFAULT_PAGE_MAX_BYTES,
             welcome_max_members: 100,
@@ -144,6 +148,7 @@ impl Config {
                 .within("HISTORY_MAX_AGE_DAYS", 0.0, 1e6)
                 .map_or(d.retention.max_age_ms, |v| (v * 86_400_000.0) as u64),
         };
+        let (max_room_connections, fanout_connections, fanout_degree) = room_size(&vars, &d);
         Config {
             max_message_bytes: vars
                 .within("MAX_MESSAGE_BYTES", 1.0, MAX_MAX_MESSAGE_BYTES as f64)
@@ -162,12 +167,9 @@ impl Config {
             max_connections_per_user: vars
                 .within("MAX_CONNECTIONS_PER_USER", 1.0, 1e9)
                 .map_or(d.max_connections_per_user, |v| v as usize),
-            max_room_connections: vars
-                .within("MAX_ROOM_CONNECTIONS", 1.0, 1e9)
-                .map_or(d.max_room_connections, |v| v as usize),
-            fanout_connections: vars
-                .within("ROOM_FANOUT_CONNECTIONS", 1.0, 32_768.0)
-                .map_or(d.fanout_connections, |v| v as usize),
+            max_room_connections,
+            fanout_connections,
+            fanout_degree,
             history_page_max_bytes: vars
                 .within("HISTORY_PAGE_MAX_BYTES", 1.0, 1e9)
                 .map_or(d.history_page_max_bytes, |v| v as usize),
@@ -274,6 +276,19 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
     }
 }
 
+/// `MAX_ROOM_CONNECTIONS`, `ROOM_FANOUT_CONNECTIONS` and `ROOM_FANOUT_DEGREE`: how big a room
+/// may get and how it spreads over objects.
+fn room_size<F: Fn(&str) -> Option<String>>(vars: &Vars<'_, F>, d: &Config) -> (usize, usize, u32) {
+    (
+        vars.within("MAX_ROOM_CONNECTIONS", 1.0, 1e9)
+            .map_or(d.max_room_connections, |v| v as usize),
+        vars.within("ROOM_FANOUT_CONNECTIONS", 1.0, 32_768.0)
+            .map_or(d.fanout_connections, |v| v as usize),
+        vars.within("ROOM_FANOUT_DEGREE", 1.0, 1_000.0)
+            .map_or(d.fanout_degree, |v| v as u32),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,7 +364,10 @@ mod tests {
             ("HISTORY_PAGE_MAX_BYTES", "4096"),
             ("ROOM_PRESENCE_MAX", "0"),
             ("ROOM_FANOUT_CONNECTIONS", "2"),
+            ("ROOM_FANOUT_DEGREE", "3"),
         ]);
+        assert_eq!(limits.fanout_degree, 3);
+        assert_eq!(Config::default().fanout_degree, 8);
         assert_eq!(limits.fanout_connections, 2);
         assert_eq!(Config::default().fanout_connections, 5_000);
         assert_eq!(Config::default().max_room_connections, 100_000);

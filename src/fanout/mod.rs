@@ -22,6 +22,7 @@
 pub mod inbound;
 pub mod plan;
 pub mod remote;
+pub mod tree;
 
 pub use inbound::Inbound;
 pub use plan::{Op, Plan, PlanReply};

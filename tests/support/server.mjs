@@ -63,12 +63,13 @@ export function workerOptions({ vars = {}, persistDir, port = 0, ipLimit = IP_LI
 
 /**
  * `make test-fanout` runs the whole suite again with every room spread over fan-out objects:
- * `EDGE_CHAT_TEST_FANOUT=N` sets `ROOM_FANOUT_CONNECTIONS=N` for every server a test starts
- * (a test's own `vars` still win).
+ * `EDGE_CHAT_TEST_FANOUT=N` sets `ROOM_FANOUT_CONNECTIONS=N` and `ROOM_FANOUT_DEGREE=2` for
+ * every server a test starts (a test's own `vars` still win), so a room of 3 connections spans
+ * two objects and one of 7 already has a fan-out object relaying to others.
  */
 function fanoutPass() {
   const n = process.env.EDGE_CHAT_TEST_FANOUT;
-  return n ? { ROOM_FANOUT_CONNECTIONS: n } : {};
+  return n ? { ROOM_FANOUT_CONNECTIONS: n, ROOM_FANOUT_DEGREE: '2' } : {};
 }
 
 /** A running worker: `url` (http://127.0.0.1:PORT), `wsUrl`, and `stop()`. */

@@ -18,12 +18,16 @@
 //! (`closing` was in the plan before it) is marked with its deadline and the object's alarm
 //! closes it then if the client has not ([`crate::room::closing`]).
 
+mod apply;
+mod relay;
+pub(super) mod stream;
+
 use crate::calls::{FanoutCall, FanoutRequest, RoomCall, RoomRequest};
 use crate::common::config::Config;
 use crate::common::connection_id::room_of;
 use crate::common::error::ErrorCode;
 use crate::common::meter::{self, ObjectKind};
-use crate::fanout::{Inbound, Op, Plan, PlanReply};
+use crate::fanout::{Inbound, PlanReply};
 use crate::protocol::close_reply;
 use crate::room::sockets::{connection_tag, user_tag, Attachment};
 use crate::shell::calls;
@@ -31,12 +35,13 @@ use crate::shell::common::alarm::at;
 use crate::shell::common::http::{error, error_response, internal, json_response};
 use crate::shell::common::log;
 use crate::shell::room::closing::close_overdue;
-use crate::shell::room::sockets::{
-    self, attachment, connection_id_of, is_closing, mark_closing, send_text, set_attachment,
-};
+use crate::shell::room::sockets::{self, attachment, connection_id_of, is_closing, set_attachment};
+use apply::Run;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
+use stream::{Bundle, Outgoing};
 use wasm_bindgen::JsValue;
 use worker::{
     durable_object, DurableObject, Env, Headers, Request, Response, Result, State, WebSocket,
@@ -57,6 +62,9 @@ pub struct RoomFanout {
     /// A random id per instance and when it was made (`/debug`: tests prove a wake by them).
     instance: String,
     created_ms: u64,
+    /// The streams to the objects below this one, made on the first relay (an object learns
+    /// its index from the calls it gets).
+    relays: RefCell<Option<Rc<Outgoing>>>,
 }
 
 impl DurableObject for RoomFanout {
@@ -75,6 +83,7 @@ impl DurableObject for RoomFanout {
             sending: Cell::new(false),
             instance: crate::shell::common::env::random_hex::<6>(),
             created_ms: crate::shell::common::env::now_ms(),
+            relays: RefCell::new(None),
         }
     }
 
@@ -144,7 +153,8 @@ impl DurableObject for RoomFanout {
 
 impl RoomFanout {
     async fn serve(&self, req: Request) -> Result<Response> {
-        let FanoutRequest { call, .. } = match calls::receive::<FanoutRequest>(req).await? {
+        let FanoutRequest { room, index, call } = match calls::receive::<FanoutRequest>(req).await?
+        {
             Ok(call) => call,
             Err(e) => return error_response(&e),
         };
@@ -154,10 +164,12 @@ impl RoomFanout {
                 user,
                 batch,
                 subprotocol,
-            } => self.accept(&connection, &user, batch, subprotocol),
-            FanoutCall::Apply { plan } => match serde_json::from_str::<Plan>(&plan) {
-                Ok(plan) => self.apply(plan).await,
-                Err(_) => error(ErrorCode::BadRequest, "bad plan"),
+                target,
+            } if target == index => self.accept(&connection, &user, batch, subprotocol),
+            c @ FanoutCall::Accept { .. } => self.relay_accept(&room, index, c).await,
+            FanoutCall::Apply { bundle } => match serde_json::from_str::<Bundle>(&bundle) {
+                Ok(bundle) => self.apply_bundle(&room, index, bundle).await,
+                Err(_) => error(ErrorCode::BadRequest, "bad plans"),
             },
             FanoutCall::Debug => self.debug(),
         }
@@ -198,19 +210,22 @@ impl RoomFanout {
         Ok(response.with_headers(headers))
     }
 
-    /// Carries out a plan, in order; answers the connections it named that are not here.
-    async fn apply(&self, plan: Plan) -> Result<Response> {
+    /// Carries out its own plan of a bundle and relays the others down the tree; answers the
+    /// connections its own plan named that are not here.
+    async fn apply_bundle(&self, room: &str, index: u32, mut bundle: Bundle) -> Result<Response> {
+        let own = bundle.remove(&index).unwrap_or_default();
+        self.relay(room, index, bundle);
         self.load_sockets();
         let mut run = Run {
-            texts: &plan.texts,
-            js: vec![None; plan.texts.len()],
+            texts: &own.texts,
+            js: vec![None; own.texts.len()],
             missing: BTreeSet::new(),
             wake: None,
         };
         {
             let mut slot = self.sockets.borrow_mut();
             let map = slot.get_or_insert_with(HashMap::new);
-            for op in plan.ops {
+            for op in own.ops {
                 run.op(map, op);
             }
         }
@@ -322,81 +337,5 @@ impl RoomFanout {
         };
         let res = calls::call(&calls::room(&self.env, room)?, &request).await?;
         calls::ok(&res)
-    }
-}
-
-/// Ends a socket as the room decided: marked closing (its frames are dropped from now on, and
-/// a wake does not bring it back), then closed now (`by` 0) or left to the client until `by`.
-fn end(ws: &WebSocket, code: u16, reason: &str, by: u64) {
-    if let Some(mut a) = attachment(ws) {
-        a.closing = true;
-        if by > 0 {
-            (a.close_by, a.close_code) = (by, code);
-        }
-        let _ = set_attachment(ws, &a);
-    }
-    mark_closing(ws);
-    if by == 0 {
-        let _ = ws.close(Some(code), Some(reason));
-    }
-}
-
-/// A plan being carried out: its texts (each converted to a JS string once, when first sent),
-/// the connections it named that are not here, and the earliest fallback close it set.
-struct Run<'p> {
-    texts: &'p [String],
-    js: Vec<Option<JsValue>>,
-    missing: BTreeSet<String>,
-    wake: Option<u64>,
-}
-
-impl Run<'_> {
-    fn op(&mut self, map: &mut HashMap<String, WebSocket>, op: Op) {
-        match op {
-            Op::Send { t, to } => {
-                for c in to {
-                    match map.get(&c) {
-                        Some(ws) => self.send(ws, &t),
-                        None => {
-                            self.missing.insert(c);
-                        }
-                    }
-                }
-            }
-            Op::SendAll { t, except } => {
-                let except: HashSet<&str> = except.iter().map(String::as_str).collect();
-                let to = map.iter().filter(|(c, _)| !except.contains(c.as_str()));
-                for (_, ws) in to {
-                    self.send(ws, &t);
-                }
-            }
-            Op::Close {
-                c,
-                code,
-                reason,
-                by,
-            } => {
-                if let Some(ws) = map.remove(&c) {
-                    end(&ws, code, &reason, by);
-                    if by > 0 {
-                        self.wake = Some(self.wake.map_or(by, |w| w.min(by)));
-                    }
-                }
-            }
-            Op::Check { c } => {
-                self.missing
-                    .extend(c.into_iter().filter(|c| !map.contains_key(c)));
-            }
-        }
-    }
-
-    /// Sends texts `t`, in order, to one socket.
-    fn send(&mut self, ws: &WebSocket, t: &[usize]) {
-        for &i in t {
-            let (Some(text), Some(js)) = (self.texts.get(i), self.js.get_mut(i)) else {
-                continue;
-            };
-            let _ = send_text(ws, js.get_or_insert_with(|| JsValue::from_str(text)));
-        }
     }
 }

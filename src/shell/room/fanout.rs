@@ -8,15 +8,16 @@
 //! so a loaded room asks each object which of them it still holds (a plan's `check`), and
 //! forgets the rest as if their clients had closed them.
 //!
-//! **Plans out** go in one ordered stream per object: [`super::fanout_out`].
+//! **Plans out** go down the tree of objects in one ordered stream per child:
+//! [`crate::shell::fanout::stream`].
 
-use super::fanout_out::Outgoing;
 use crate::calls::FanoutCall;
 use crate::fanout::remote::Remote;
 use crate::fanout::Plan;
 use crate::room::sockets::Attachment;
 use crate::shell::common::log;
 use crate::shell::common::sql::{has_table, int, Sql};
+use crate::shell::fanout::stream::Outgoing;
 use futures::channel::oneshot;
 use serde::Deserialize;
 use serde_json::json;
@@ -25,12 +26,22 @@ use std::rc::Rc;
 use worker::{Env, Response, Result};
 
 /// The room's connections on fan-out objects and the plans waiting for them.
-#[derive(Default)]
 pub struct Fanouts {
     remote: RefCell<Remote>,
     /// `remote` was read from the table by this instance.
     loaded: Cell<bool>,
     out: Rc<Outgoing>,
+}
+
+impl Fanouts {
+    /// `degree`: `ROOM_FANOUT_DEGREE`, the most objects the room sends to directly.
+    pub fn new(degree: u32) -> Self {
+        Fanouts {
+            remote: RefCell::default(),
+            loaded: Cell::new(false),
+            out: Rc::new(Outgoing::new(None, degree)),
+        }
+    }
 }
 
 impl Fanouts {

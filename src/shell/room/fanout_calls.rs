@@ -28,7 +28,7 @@ impl ChatRoom {
     /// Places an admitted upgrade on a fan-out object. The connection is recorded and joins the
     /// room at once, in the same synchronous step as its admission, so the room's limits count
     /// it while the object accepts (upgrades arriving meanwhile see it). In the object's stream
-    /// ([`super::fanout_out`]) the accept comes after every plan built before the connection
+    /// ([`crate::shell::fanout::stream`]) the accept comes after every plan built before the connection
     /// joined and before its `welcome`; the object's `101` becomes the room's answer. If the
     /// object fails, the connection leaves again.
     pub(super) async fn accept_on_fanout(
@@ -57,6 +57,7 @@ impl ChatRoom {
             user: user.to_owned(),
             batch: o.batch,
             subprotocol: o.subprotocol,
+            target: index,
         };
         let peer = Peer {
             link: Link::Fanout {

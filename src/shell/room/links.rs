@@ -123,9 +123,11 @@ pub(super) async fn tell(env: &worker::Env, from: &Link, frame: String) {
             let Some(room) = crate::common::connection_id::room_of(connection) else {
                 return;
             };
+            // Straight to its object, not down the tree: an error frame has no order to keep.
             let mut plan = crate::fanout::Plan::default();
             plan.add_frames(connection, [frame]);
-            let _ = super::fanout_out::apply(env, room, *index, &plan).await;
+            let bundle = [(*index, plan)].into_iter().collect();
+            let _ = crate::shell::fanout::stream::apply(env, room, *index, &bundle).await;
         }
     }
 }

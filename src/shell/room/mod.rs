@@ -53,7 +53,6 @@ mod deletion;
 mod endpoints;
 mod fanout;
 mod fanout_calls;
-mod fanout_out;
 mod forward;
 mod leaves;
 mod links;
@@ -128,6 +127,7 @@ impl DurableObject for ChatRoom {
         if let Ok(pair) = WebSocketRequestResponsePair::new("ping", "pong") {
             let _ = state.as_raw().set_websocket_auto_response(&pair);
         }
+        let fanouts = std::rc::Rc::new(fanout::Fanouts::new(config.fanout_degree));
         let instance = random_hex::<6>();
         let obs = crate::shell::common::metrics::RoomObs::new(&env);
         ChatRoom {
@@ -146,7 +146,7 @@ impl DurableObject for ChatRoom {
             counted: Default::default(),
             leaves: Default::default(),
             count_timer: Default::default(),
-            fanouts: Default::default(),
+            fanouts,
         }
     }
 
