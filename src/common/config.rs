@@ -97,7 +97,7 @@ impl Default for Config {
                 burst: 20.0,
             },
             max_connections_per_user: 10,
-            max_room_connections: 100_000,
+            max_room_connections: 50_000,
             fanout_connections: 5_000,
             fanout_degree: 8,
             replay: ReplayLimit::default(),
@@ -370,7 +370,7 @@ mod tests {
         assert_eq!(Config::default().fanout_degree, 8);
         assert_eq!(limits.fanout_connections, 2);
         assert_eq!(Config::default().fanout_connections, 5_000);
-        assert_eq!(Config::default().max_room_connections, 100_000);
+        assert_eq!(Config::default().max_room_connections, 50_000);
         assert_eq!(limits.typing_interval_ms, 500);
         assert_eq!(limits.presence_max, 0, "0: counts only");
         assert_eq!(Config::default().presence_max, 1_000);

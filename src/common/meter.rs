@@ -41,6 +41,9 @@ pub struct Counts {
     pub wakes: u64,
     /// SQLite rows written, as the storage reports them per statement (indexes included).
     pub rows_written: u64,
+    /// Requests this class sent to fan-out objects (plans, upgrades placed there, relayed):
+    /// the room's own share of a big room's sub-requests ([`crate::fanout`]).
+    pub fanout_requests: u64,
 }
 
 /// Every class's counts: the JSON of `GET /dev/meter`.
@@ -103,6 +106,11 @@ pub fn rows_written(kind: ObjectKind, rows: u64) {
     }
 }
 
+/// An object of `kind` sent a request to a fan-out object.
+pub fn fanout_request(kind: ObjectKind) {
+    add(kind, |c| c.fanout_requests += 1);
+}
+
 /// The counts so far.
 pub fn snapshot() -> Meter {
     METER.with(|m| *m.borrow())
@@ -123,7 +131,12 @@ mod tests {
         rows_written(ObjectKind::Stats, 3);
         rows_written(ObjectKind::Stats, 0);
         websocket_close(ObjectKind::Room);
+        fanout_request(ObjectKind::Fanout);
         let after = snapshot();
+        assert_eq!(
+            after.fanout.fanout_requests - before.fanout.fanout_requests,
+            1
+        );
         assert_eq!(after.room.requests - before.room.requests, 1);
         assert_eq!(
             after.room.websocket_messages - before.room.websocket_messages,

@@ -16,6 +16,7 @@
 //! commit. The tasks are not timers: once its queue is empty, a task ends.
 
 use crate::calls::{FanoutCall, FanoutRequest, RoomCall, RoomRequest};
+use crate::common::meter::ObjectKind;
 use crate::fanout::tree::next_hop;
 use crate::fanout::{Inbound, Plan, PlanReply};
 use crate::shell::calls;
@@ -116,6 +117,14 @@ impl Outgoing {
         }
     }
 
+    /// Who sends: the room, or a fan-out object relaying.
+    fn kind(&self) -> ObjectKind {
+        match self.from {
+            None => ObjectKind::Room,
+            Some(_) => ObjectKind::Fanout,
+        }
+    }
+
     fn next_step(&self, child: u32) -> Option<Step> {
         let mut queues = self.queues.borrow_mut();
         let queue = queues.get_mut(&child)?;
@@ -133,7 +142,7 @@ async fn send_steps(env: Env, out: Rc<Outgoing>, room: String, child: u32) {
     while let Some(step) = out.next_step(child) {
         if let Some((target, call, reply)) = step.accept {
             let call = with_target(call, target);
-            let _ = reply.send(fanout_call(&env, &room, child, call).await);
+            let _ = reply.send(fanout_call(&env, out.kind(), &room, child, call).await);
         }
         let bundle: Bundle = step
             .bundle
@@ -143,7 +152,7 @@ async fn send_steps(env: Env, out: Rc<Outgoing>, room: String, child: u32) {
         if bundle.is_empty() {
             continue;
         }
-        match apply(&env, &room, child, &bundle).await {
+        match apply(&env, out.kind(), &room, child, &bundle).await {
             Ok(reply) if !reply.missing.is_empty() => gone(&env, &room, reply.missing).await,
             Ok(_) => {}
             Err(e) => log::warn(
@@ -175,7 +184,15 @@ fn with_target(call: FanoutCall, to: u32) -> FanoutCall {
     }
 }
 
-async fn fanout_call(env: &Env, room: &str, index: u32, call: FanoutCall) -> Result<Response> {
+/// A call to fan-out object `index`, made by an object of `by` (metered).
+async fn fanout_call(
+    env: &Env,
+    by: ObjectKind,
+    room: &str,
+    index: u32,
+    call: FanoutCall,
+) -> Result<Response> {
+    crate::common::meter::fanout_request(by);
     let request = FanoutRequest {
         room: room.to_owned(),
         index,
@@ -186,9 +203,15 @@ async fn fanout_call(env: &Env, room: &str, index: u32, call: FanoutCall) -> Res
 
 /// Sends a bundle to object `index` (which relays what is not its own); its answer names the
 /// connections of its own plan it does not hold.
-pub async fn apply(env: &Env, room: &str, index: u32, bundle: &Bundle) -> Result<PlanReply> {
+pub async fn apply(
+    env: &Env,
+    by: ObjectKind,
+    room: &str,
+    index: u32,
+    bundle: &Bundle,
+) -> Result<PlanReply> {
     let bundle = serde_json::to_string(bundle)?;
-    let res = fanout_call(env, room, index, FanoutCall::Apply { bundle }).await?;
+    let res = fanout_call(env, by, room, index, FanoutCall::Apply { bundle }).await?;
     calls::reply(res).await
 }
 

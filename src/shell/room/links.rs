@@ -127,7 +127,8 @@ pub(super) async fn tell(env: &worker::Env, from: &Link, frame: String) {
             let mut plan = crate::fanout::Plan::default();
             plan.add_frames(connection, [frame]);
             let bundle = [(*index, plan)].into_iter().collect();
-            let _ = crate::shell::fanout::stream::apply(env, room, *index, &bundle).await;
+            let by = crate::common::meter::ObjectKind::Room;
+            let _ = crate::shell::fanout::stream::apply(env, by, room, *index, &bundle).await;
         }
     }
 }
