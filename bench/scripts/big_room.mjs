@@ -80,6 +80,8 @@ async function meter(url) {
     closes: classes.reduce((n, c) => n + (c.websocket_closes ?? 0), 0),
     // The isolate's Wasm memory (every object of the worker shares it locally; it never shrinks).
     wasm_memory_bytes: m.wasm_memory_bytes,
+    // Requests the room objects sent to fan-out objects (relays' own are counted under `fanout`).
+    room_to_fanout: m.room?.fanout_requests ?? 0,
   };
 }
 
@@ -141,6 +143,7 @@ async function run(peer, conns, round) {
       sends_per_message: per(counted.sends, counted.messages),
       sends_per_turn: per(counted.sends, counted.turns),
       subrequests_per_message: per(m1.requests - m0.requests, messagesIn),
+      room_to_fanout_per_turn: per(m1.room_to_fanout - m0.room_to_fanout, counted.turns),
     };
   } catch (e) {
     return { peer: peer.id, conns, round, failed: String(e.message).split('\n')[0] };
@@ -165,7 +168,7 @@ fs.rmSync(tmp, { recursive: true, force: true });
 const f = (x, d = 0) => (x == null || Number.isNaN(x) ? '–' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }));
 const rows = CONNS.flatMap((conns) => PEERS.map((p) => {
   const mine = runs.filter((r) => r.peer === p.id && r.conns === conns);
-  if (!mine.length) return `| ${f(conns)} | ${p.label} | not run (the twin's connect is O(N): above ${f(TWIN_MAX)}) | | | | | | | | | |`;
+  if (!mine.length) return `| ${f(conns)} | ${p.label} | not run (the twin's connect is O(N): above ${f(TWIN_MAX)}) | | | | | | | | | | |`;
   const ok = mine.filter((r) => r.summary);
   const med = (key) => median(ok.map(key).filter(Number.isFinite));
   const rate = med((r) => r.summary.delivered_per_s);
@@ -173,6 +176,7 @@ const rows = CONNS.flatMap((conns) => PEERS.map((p) => {
   return `| ${f(conns)} | ${p.label} | ${f(rate)} | ${f(rate / (conns * RATE) * 100)} % | ` +
     `${f(med((r) => r.summary.latency.p50_ms), 1)} ms | ${f(med((r) => r.summary.latency.p99_ms), 1)} ms | ` +
     `**${f(med((r) => r.sends_per_message), 1)}** | ${f(med((r) => r.sends_per_turn), 1)} | **${f(med((r) => r.subrequests_per_message), 3)}** | ` +
+    `**${f(med((r) => r.room_to_fanout_per_turn), 2)}** | ` +
     `${f(med((r) => r.summary.server_cpu_s_per_million_deliveries), 1)} s | ${f(med((r) => r.summary.connections_per_s))} | ` +
     `${mine.filter((r) => r.failed || r.summary?.lost || r.summary?.duplicated).length}` +
     `${unclean ? ` (${unclean} window${unclean === 1 ? '' : 's'} not clean)` : ''} |`;
@@ -182,8 +186,8 @@ const markdown = [`1 room × N connections, ${PUBLISHERS} publishers at ${RATE} 
   `after a ${WARMUP} s warm-up${RUNS > 1 ? ', medians' : ''}. Sends and sub-requests per message are counted, not timed: the room's ` +
   "metrics points (`sends` ÷ `messages` and ÷ `turns`; the twin's own counter, one turn per message) and the objects' meter " +
   '(object requests of every class ÷ publishes received) over a window while only the publishers run.', '',
-  '| N | peer | delivered/s | of N × rate | p50 | p99 | room sends per message | room sends per turn | sub-requests per message | server CPU s per million deliveries | connects/s | failed runs |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|', ...rows].join('\n');
+  '| N | peer | delivered/s | of N × rate | p50 | p99 | room sends per message | room sends per turn | sub-requests per message | room → fan-out requests per turn | server CPU s per million deliveries | connects/s | failed runs |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|', ...rows].join('\n');
 const name = `A big room (1 room × ${CONNS.map((n) => f(n)).join(', ')} connections, ${RATE} publishes/s)`;
 process.stdout.write(`\n### ${name}\n\n${markdown}\n`);
 const out = opt('json');
