@@ -229,7 +229,9 @@ bench-durable-publish: build
 	node bench/scripts/durable_publish.mjs 2 1 4 3
 
 # A big room (issue 25): 1 room × 1,000/2,000/5,000 connections, the room's sends and
-# sub-requests per message counted (bench/scripts/big_room.mjs; BIG_ROOM_ARGS=--quick: N = 500).
+# sub-requests per message counted, with and without fan-out objects (bench/scripts/big_room.mjs;
+# BIG_ROOM_ARGS="--quick --fanout 250": N = 500, a smoke of both).
+BIG_ROOM_ARGS ?= --fanout 1000 --fanout-degree 2
 bench-big-room: bench-tools
 	$(call say,a big room: 1 room × N connections (bench/scripts/big_room.mjs))
 	node bench/scripts/big_room.mjs $(BIG_ROOM_ARGS)
