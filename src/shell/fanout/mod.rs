@@ -29,23 +29,22 @@ use crate::common::error::ErrorCode;
 use crate::common::meter::{self, ObjectKind};
 use crate::fanout::{Inbound, PlanReply};
 use crate::protocol::close_reply;
-use crate::room::sockets::{connection_tag, user_tag, Attachment};
+use crate::room::sockets::Attachment;
 use crate::shell::calls;
 use crate::shell::common::alarm::at;
-use crate::shell::common::http::{error, error_response, internal, json_response};
+use crate::shell::common::http::{error, error_response, json_response};
 use crate::shell::common::log;
 use crate::shell::room::closing::close_overdue;
-use crate::shell::room::sockets::{self, attachment, connection_id_of, is_closing, set_attachment};
+use crate::shell::room::sockets::{self, attachment, connection_id_of, is_closing};
 use apply::Run;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use stream::{Bundle, Outgoing};
-use wasm_bindgen::JsValue;
 use worker::{
-    durable_object, DurableObject, Env, Headers, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketRequestResponsePair,
 };
 
 #[durable_object]
@@ -178,36 +177,20 @@ impl RoomFanout {
     /// Accepts a socket the room admitted, described (tags, attachment) before anything can
     /// hibernate, and answers its `101`.
     fn accept(&self, c: &str, user: &str, batch: bool, subprotocol: bool) -> Result<Response> {
-        let pair = WebSocketPair::new()?;
-        let tags = vec![
-            JsValue::from(connection_tag(c)),
-            JsValue::from(user_tag(user)),
-        ];
-        let accepted = self
-            .state
-            .as_raw()
-            .accept_websocket_with_tags(pair.server.as_ref(), tags);
-        if let Err(e) = accepted {
-            return internal("accept a socket", &format!("{:?}", e.as_string()));
-        }
         let a = Attachment {
             user_id: user.to_owned(),
             connection_id: c.to_owned(),
             batch,
             ..Attachment::default()
         };
-        set_attachment(&pair.server, &a)?;
-        sockets::remember_connection_id(&pair.server, c);
+        let pair = match sockets::accept_tagged(&self.state, &a)? {
+            Ok(pair) => pair,
+            Err(refused) => return Ok(refused),
+        };
         if let Some(map) = self.sockets.borrow_mut().as_mut() {
             map.insert(c.to_owned(), pair.server.clone());
         }
-        let response = Response::from_websocket(pair.client)?;
-        if !subprotocol {
-            return Ok(response);
-        }
-        let headers = Headers::new();
-        headers.set("sec-websocket-protocol", crate::protocol::SUBPROTOCOL)?;
-        Ok(response.with_headers(headers))
+        sockets::upgrade_response(pair.client, subprotocol)
     }
 
     /// Carries out its own plan of a bundle and relays the others down the tree; answers the

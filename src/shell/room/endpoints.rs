@@ -10,7 +10,7 @@ use crate::common::error::{ChatError, ErrorCode};
 use crate::common::names::is_valid_user_id;
 use crate::room::log::history_page::{history_body, HistoryQuery};
 use crate::room::session::Session;
-use crate::room::sockets::{connection_tag, user_tag, Attachment};
+use crate::room::sockets::Attachment;
 use crate::room::{Joining, LocalDelivery, ServerPost};
 use crate::shell::calls;
 use crate::shell::common::env::{now_ms, random_bytes};
@@ -18,8 +18,7 @@ use crate::shell::common::http::{error, error_response, internal, json_response}
 use crate::shell::common::log;
 use serde_json::json;
 use serde_json::value::RawValue;
-use wasm_bindgen::JsValue;
-use worker::{Headers, Request, Response, Result, WebSocketPair};
+use worker::{Request, Response, Result};
 
 /// What a new connection brings besides its user.
 pub(super) struct Opening {
@@ -28,6 +27,22 @@ pub(super) struct Opening {
     pub(super) since: Option<u64>,
     pub(super) batch: bool,
     pub(super) subprotocol: bool,
+}
+
+impl Opening {
+    /// The attachment of `user`'s new connection `connection_id` (on its socket, or in the
+    /// room's record of a fan-out object's connection).
+    pub(super) fn attachment(&self, user: &str, connection_id: &str) -> Attachment {
+        let mut a = Attachment {
+            user_id: user.to_owned(),
+            connection_id: connection_id.to_owned(),
+            batch: self.batch,
+            rooms: self.rooms.clone(),
+            ..Attachment::default()
+        };
+        a.set_session(self.session);
+        a
+    }
 }
 
 impl ChatRoom {
@@ -187,7 +202,7 @@ impl ChatRoom {
         if self.own_sockets_full() {
             return self.accept_on_fanout(room, user, connection_id, o).await;
         }
-        let pair = match self.accept_described(&connection_id, user, &o)? {
+        let pair = match sockets::accept_tagged(&self.state, &o.attachment(user, &connection_id))? {
             Ok(pair) => pair,
             Err(refused) => return Ok(refused),
         };
@@ -197,15 +212,7 @@ impl ChatRoom {
         };
         let subprotocol = o.subprotocol;
         self.open(room, user, &connection_id, peer, o).await?;
-        let response = Response::from_websocket(pair.client)?;
-        if !subprotocol {
-            return Ok(response);
-        }
-        // The client offered its token as a subprotocol (browsers cannot set headers on a
-        // WebSocket): the 101 selects the protocol proper, never echoing the token.
-        let headers = Headers::new();
-        headers.set("sec-websocket-protocol", crate::protocol::SUBPROTOCOL)?;
-        Ok(response.with_headers(headers))
+        sockets::upgrade_response(pair.client, subprotocol)
     }
 
     /// A connection accepted (here or on a fan-out object) joins the room: `welcome` (and a
@@ -256,40 +263,6 @@ impl ChatRoom {
                 json!({"room": room, "detail": e.to_string()}),
             );
         }
-    }
-
-    /// Accepts the server end of a new socket with its tags and attachment. `Err`: the runtime
-    /// refused it (the answer to give).
-    fn accept_described(
-        &self,
-        connection_id: &str,
-        user: &str,
-        o: &Opening,
-    ) -> Result<std::result::Result<WebSocketPair, Response>> {
-        let pair = WebSocketPair::new()?;
-        let tags = vec![
-            JsValue::from(connection_tag(connection_id)),
-            JsValue::from(user_tag(user)),
-        ];
-        // The raw binding returns the runtime's error instead of panicking like the wrapper.
-        let accepted = self
-            .state
-            .as_raw()
-            .accept_websocket_with_tags(pair.server.as_ref(), tags);
-        if let Err(e) = accepted {
-            return internal("accept a socket", &format!("{:?}", e.as_string())).map(Err);
-        }
-        let mut attachment = Attachment {
-            user_id: user.to_owned(),
-            connection_id: connection_id.to_owned(),
-            batch: o.batch,
-            rooms: o.rooms.clone(),
-            ..Attachment::default()
-        };
-        attachment.set_session(o.session);
-        sockets::set_attachment(&pair.server, &attachment)?;
-        sockets::remember_connection_id(&pair.server, connection_id);
-        Ok(Ok(pair))
     }
 
     /// A server post: stored and broadcast like any message.

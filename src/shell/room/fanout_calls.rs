@@ -7,7 +7,6 @@ use super::ChatRoom;
 use crate::calls::FanoutCall;
 use crate::common::error::ErrorCode;
 use crate::fanout::Inbound;
-use crate::room::sockets::Attachment;
 use crate::shell::common::http::{error, internal, json_response};
 use crate::shell::common::log;
 use serde_json::json;
@@ -43,15 +42,8 @@ impl ChatRoom {
             .fanouts
             .remote(&sql)?
             .place(self.config.fanout_connections);
-        let mut a = Attachment {
-            user_id: user.to_owned(),
-            connection_id: connection_id.clone(),
-            batch: o.batch,
-            rooms: o.rooms.clone(),
-            ..Attachment::default()
-        };
-        a.set_session(o.session);
-        self.fanouts.record(&sql, index, &a)?;
+        self.fanouts
+            .record(&sql, index, &o.attachment(user, &connection_id))?;
         let call = FanoutCall::Accept {
             connection: connection_id.clone(),
             user: user.to_owned(),

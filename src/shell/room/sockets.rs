@@ -8,7 +8,44 @@
 
 use crate::room::sockets::{connection_tag, user_tag, Attachment};
 use wasm_bindgen::JsValue;
-use worker::{State, WebSocket};
+use worker::{Headers, Response, State, WebSocket, WebSocketPair};
+
+/// Accepts the server end of a new socket through the hibernation API, with its tags and its
+/// attachment `a` (so the socket is fully described before anything can hibernate). `Err`: the
+/// runtime refused it (the answer to give). A room's own sockets and a fan-out object's alike.
+pub fn accept_tagged(
+    state: &State,
+    a: &Attachment,
+) -> worker::Result<std::result::Result<WebSocketPair, Response>> {
+    let pair = WebSocketPair::new()?;
+    let tags = vec![
+        JsValue::from(connection_tag(&a.connection_id)),
+        JsValue::from(user_tag(&a.user_id)),
+    ];
+    // The raw binding returns the runtime's error instead of panicking like the wrapper.
+    let accepted = state
+        .as_raw()
+        .accept_websocket_with_tags(pair.server.as_ref(), tags);
+    if let Err(e) = accepted {
+        let detail = format!("{:?}", e.as_string());
+        return crate::shell::common::http::internal("accept a socket", &detail).map(Err);
+    }
+    set_attachment(&pair.server, a)?;
+    remember_connection_id(&pair.server, &a.connection_id);
+    Ok(Ok(pair))
+}
+
+/// The `101` for the client end. A client that offered its token as a subprotocol (browsers
+/// cannot set headers on a WebSocket) gets the protocol proper selected, never the token.
+pub fn upgrade_response(client: WebSocket, subprotocol: bool) -> worker::Result<Response> {
+    let response = Response::from_websocket(client)?;
+    if !subprotocol {
+        return Ok(response);
+    }
+    let headers = Headers::new();
+    headers.set("sec-websocket-protocol", crate::protocol::SUBPROTOCOL)?;
+    Ok(response.with_headers(headers))
+}
 
 /// The socket's attachment (`None` for a socket that is not ours). It is stored as one JSON
 /// string: a struct serialised field by field into a JS object costs a crossing of the Wasm
