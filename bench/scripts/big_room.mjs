@@ -1,5 +1,7 @@
 // A big room (issue 25): 1 room × N connections (1,000, 2,000, 5,000), 20 publishers at a fixed
 // total rate, batch (`?batch=1`) and v1 frames, and the JS twin at the same cells (v1 only).
+// The publishers are spread over the connections (`loadgen --spread-publishers`: every
+// N ÷ 20-th), so with fan-out they sit on every object, as a big room's members do.
 // What it is for: today one object sends every message to every socket, so the room object's
 // SENDS per message grow linearly with N; once fan-out objects carry the sockets past
 // `ROOM_FANOUT_CONNECTIONS`, the same cells with `--fanout K` must show them flat (and the
@@ -103,7 +105,7 @@ async function run(peer, conns, round) {
   const loadgen = spawn('taskset', ['-c', '1', path.join(ROOT, 'target/release/loadgen'), '--url', server.url,
     '--secret', SECRET, '--server-of', String(server.pid), '--server-name', 'workerd', '--no-progress',
     '--label', peer.id, '--room-prefix', prefix, '--rooms', '1', '--conns', String(conns), '--connect-concurrency', '250',
-    '--publishers', String(PUBLISHERS), '--mode', 'rate', '--rate', String(RATE),
+    '--publishers', String(PUBLISHERS), '--spread-publishers', '--mode', 'rate', '--rate', String(RATE),
     '--duration', String(SECONDS), '--warmup', String(WARMUP), ...peer.args, '--json', json],
   { stdio: ['ignore', 'ignore', 'inherit'] });
   let done = false;

@@ -56,6 +56,11 @@ pub struct Args {
     /// How many of the connections publish (default: all).
     #[arg(long)]
     pub publishers: Option<usize>,
+    /// The publishers are every (conns ÷ publishers)-th connection instead of the first ones:
+    /// in a big room with fan-out objects (issue 25), the first connections all land on the
+    /// room's own object; spread, publishers sit on every object, as a big room's members do.
+    #[arg(long)]
+    pub spread_publishers: bool,
     /// Payload bytes per message.
     #[arg(long, default_value_t = 32)]
     pub payload: usize,

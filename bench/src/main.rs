@@ -67,6 +67,7 @@ async fn run(args: Args) -> Result<bool, String> {
         start: Instant::now(),
         prefix,
         publishers,
+        publisher_stride: plan::publisher_stride(args.conns, publishers, args.spread_publishers),
         tokens,
         tally: drain::Tally::new(args.rooms, args.conns),
         opening: (args.connect_concurrency > 0)
@@ -145,7 +146,7 @@ fn spawn_connections(
     (0..plan.args.conns)
         .map(|i| {
             let (plan, barrier, go) = (plan.clone(), barrier.clone(), go.clone());
-            let publishes = i < plan.publishers;
+            let publishes = plan.publishes(i);
             tokio::spawn(
                 async move { connection(plan, i, i % users, publishes, barrier, go).await },
             )

@@ -78,7 +78,8 @@ impl<'a> Publisher<'a> {
         let period = Duration::from_secs_f64(publishers as f64 / args.rate.max(0.001));
         // Publishers are spread evenly over the period: started in phase, they would all fire at
         // once and every "fixed rate" would really be a burst per period.
-        let phase = period.mul_f64((self.index % publishers) as f64 / publishers as f64);
+        let ordinal = self.plan.publisher_ordinal(self.index);
+        let phase = period.mul_f64((ordinal % publishers) as f64 / publishers as f64);
         let mut tick = tokio::time::interval_at(
             (window.measure_from - Duration::from_secs_f64(args.warmup) + phase).into(),
             period,
