@@ -28,14 +28,13 @@ use crate::common::connection_id::room_of;
 use crate::common::error::ErrorCode;
 use crate::common::meter::{self, ObjectKind};
 use crate::fanout::{Inbound, PlanReply};
-use crate::protocol::close_reply;
 use crate::room::sockets::Attachment;
 use crate::shell::calls;
 use crate::shell::common::alarm::at;
 use crate::shell::common::http::{error, error_response, json_response};
 use crate::shell::common::log;
 use crate::shell::room::closing::close_overdue;
-use crate::shell::room::sockets::{self, attachment, connection_id_of, is_closing};
+use crate::shell::room::sockets::{self, connection_id_of, is_closing};
 use apply::Run;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
@@ -127,8 +126,7 @@ impl DurableObject for RoomFanout {
     ) -> Result<()> {
         meter::websocket_close(ObjectKind::Fanout);
         self.closed(&ws);
-        let (code, reason) = close_reply(u16::try_from(code).unwrap_or(1000), &reason);
-        let _ = ws.close(Some(code), Some(reason));
+        sockets::answer_close(&ws, code, &reason);
         self.to_room().await;
         Ok(())
     }
@@ -222,18 +220,7 @@ impl RoomFanout {
     }
 
     fn debug(&self) -> Result<Response> {
-        let sockets: Vec<serde_json::Value> = self
-            .state
-            .get_websockets()
-            .iter()
-            .map(|ws| {
-                json!({
-                    "tags": self.state.get_tags(ws),
-                    "attachment": attachment(ws),
-                    "ready_state": ws.as_ref().ready_state(),
-                })
-            })
-            .collect();
+        let sockets = sockets::debug_list(&self.state);
         let body = json!({
             "instance": self.instance,
             "created_ms": self.created_ms,

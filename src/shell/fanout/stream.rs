@@ -28,8 +28,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 use worker::{Env, Response, Result};
 
-/// An upgrade for object `target` to accept, and where its answer (the `101`) goes.
-type Accept = (u32, FanoutCall, oneshot::Sender<Result<Response>>);
+/// An upgrade to accept (the call names the object that holds the socket, `target`), and
+/// where its answer (the `101`) goes.
+type Accept = (FanoutCall, oneshot::Sender<Result<Response>>);
 
 /// Plans for objects, by object index: what one request carries to a child (its own plan and
 /// those it relays).
@@ -90,7 +91,7 @@ impl Outgoing {
     pub fn accept(&self, j: u32, call: FanoutCall) -> oneshot::Receiver<Result<Response>> {
         let (reply, answer) = oneshot::channel();
         let step = Step {
-            accept: Some((j, call, reply)),
+            accept: Some((call, reply)),
             bundle: Bundle::new(),
         };
         let child = self.child_towards(j);
@@ -140,8 +141,7 @@ impl Outgoing {
 /// Sends `child` its queued steps, one request at a time, until none is left.
 async fn send_steps(env: Env, out: Rc<Outgoing>, room: String, child: u32) {
     while let Some(step) = out.next_step(child) {
-        if let Some((target, call, reply)) = step.accept {
-            let call = with_target(call, target);
+        if let Some((call, reply)) = step.accept {
             let _ = reply.send(fanout_call(&env, out.kind(), &room, child, call).await);
         }
         let bundle: Bundle = step
@@ -162,26 +162,6 @@ async fn send_steps(env: Env, out: Rc<Outgoing>, room: String, child: u32) {
         }
     }
     out.sending.borrow_mut().remove(&child);
-}
-
-/// An accept addressed to object `target` (a relay passes it on towards it).
-fn with_target(call: FanoutCall, to: u32) -> FanoutCall {
-    match call {
-        FanoutCall::Accept {
-            connection,
-            user,
-            batch,
-            subprotocol,
-            ..
-        } => FanoutCall::Accept {
-            connection,
-            user,
-            batch,
-            subprotocol,
-            target: to,
-        },
-        other => other,
-    }
 }
 
 /// A call to fan-out object `index`, made by an object of `by` (metered).

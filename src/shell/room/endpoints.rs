@@ -1,7 +1,7 @@
 //! The calls other objects and the front worker make to a room ([`RoomCall`]): one short
 //! dispatch, one handler per call.
 
-use super::sockets::{self, attachment};
+use super::sockets;
 use super::turn::{Link, Peer, TurnKind};
 use super::ChatRoom;
 use crate::calls::{Connections, Delivered, RoomCall, RoomRequest};
@@ -131,12 +131,13 @@ impl ChatRoom {
     /// answer of 0 is the registry's cue to stop counting the user here: so does the room
     /// ([`counted_users`](super::counted_users)).
     fn count_user(&self, room: &str, user: &str) -> Result<Response> {
-        let mut connections = sockets::of_user(&self.state, user).len() as u64;
-        if self.fanouts.any(&self.sql())? {
-            connections = self
-                .run_step(room, |r, _| (Vec::new(), r.index().user_connections(user)))?
-                .into();
-        }
+        // Connections on fan-out objects are only known to the loaded index.
+        let connections = if self.fanouts.any(&self.sql())? {
+            let n = self.run_step(room, |r, _| (Vec::new(), r.index().user_connections(user)))?;
+            u64::from(n)
+        } else {
+            sockets::of_user(&self.state, user).len() as u64
+        };
         if connections == 0 {
             self.counted.remove(&self.sql(), user)?;
         }
@@ -211,27 +212,15 @@ impl ChatRoom {
             batch: o.batch,
         };
         let subprotocol = o.subprotocol;
-        self.open(room, user, &connection_id, peer, o).await?;
+        self.open_step(room, user, &connection_id, peer, o)?;
+        self.flush_deferred(room).await;
         sockets::upgrade_response(pair.client, subprotocol)
     }
 
     /// A connection accepted (here or on a fan-out object) joins the room: `welcome` (and a
-    /// resume's replay) at once; what the connect sends to the others waits for the next turn,
-    /// so that a burst of connects sends one frame per `batch` connection, not one per connect.
-    pub(super) async fn open(
-        &self,
-        room: &str,
-        user: &str,
-        connection_id: &str,
-        peer: Peer,
-        o: Opening,
-    ) -> Result<()> {
-        self.open_step(room, user, connection_id, peer, o)?;
-        self.flush_deferred(room).await;
-        Ok(())
-    }
-
-    /// [`Self::open`]'s synchronous step: the connection is in the index when it returns.
+    /// resume's replay) at once; what the connect sends to the others waits for the next turn
+    /// ([`Self::flush_deferred`]), so that a burst of connects sends one frame per `batch`
+    /// connection, not one per connect. The connection is in the index when this returns.
     pub(super) fn open_step(
         &self,
         room: &str,
@@ -377,18 +366,7 @@ impl ChatRoom {
     }
 
     fn debug(&self) -> Result<Response> {
-        let sockets: Vec<serde_json::Value> = self
-            .state
-            .get_websockets()
-            .iter()
-            .map(|ws| {
-                serde_json::json!({
-                    "tags": self.state.get_tags(ws),
-                    "attachment": attachment(ws),
-                    "ready_state": ws.as_ref().ready_state(),
-                })
-            })
-            .collect();
+        let sockets = sockets::debug_list(&self.state);
         let (turns, frames) = self.turns.stats.get();
         let body = serde_json::json!({
             "instance": self.instance,

@@ -71,7 +71,6 @@ mod webhooks;
 
 use crate::common::config::Config;
 use crate::common::meter::{self, ObjectKind};
-use crate::protocol::close_reply;
 use crate::shell::common::env::{now_ms, random_hex};
 use crate::shell::common::sql::Sql;
 use alarm::AlarmClock;
@@ -177,8 +176,7 @@ impl DurableObject for ChatRoom {
         // still owed and can still be sent before our close frame. Then complete the closing
         // handshake; the client's code is echoed where that is allowed.
         self.forget(&ws);
-        let (code, reason) = close_reply(u16::try_from(code).unwrap_or(1000), &reason);
-        let _ = ws.close(Some(code), Some(reason));
+        sockets::answer_close(&ws, code, &reason);
         Ok(())
     }
 

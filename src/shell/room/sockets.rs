@@ -35,6 +35,28 @@ pub fn accept_tagged(
     Ok(Ok(pair))
 }
 
+/// Completes the closing handshake a client started, echoing its code where that is allowed
+/// (a room's sockets and a fan-out object's alike).
+pub fn answer_close(ws: &WebSocket, code: usize, reason: &str) {
+    let (code, reason) = crate::protocol::close_reply(u16::try_from(code).unwrap_or(1000), reason);
+    let _ = ws.close(Some(code), Some(reason));
+}
+
+/// Every socket of `state` as `/debug` lists it: tags, attachment, ready state.
+pub fn debug_list(state: &State) -> Vec<serde_json::Value> {
+    state
+        .get_websockets()
+        .iter()
+        .map(|ws| {
+            serde_json::json!({
+                "tags": state.get_tags(ws),
+                "attachment": attachment(ws),
+                "ready_state": ws.as_ref().ready_state(),
+            })
+        })
+        .collect()
+}
+
 /// The `101` for the client end. A client that offered its token as a subprotocol (browsers
 /// cannot set headers on a WebSocket) gets the protocol proper selected, never the token.
 pub fn upgrade_response(client: WebSocket, subprotocol: bool) -> worker::Result<Response> {
