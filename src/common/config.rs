@@ -53,6 +53,9 @@ pub struct Config {
     pub presence_max: usize,
     /// `TYPING_INTERVAL_MS`: at most one `typing` frame relayed per user per room this often.
     pub typing_interval_ms: u64,
+    /// `RESTART_PRESENCE_HOLD_SECONDS` (in ms here): how long a room that restarted holds the
+    /// members it had ([`crate::room::holds`]); 0: not at all.
+    pub restart_hold_ms: u64,
     /// `WEBHOOK_*`: events pushed to the application's backend (off unless `WEBHOOK_URL`).
     pub webhooks: WebhookConfig,
     /// `MAX_ROOMS_PER_USER`, `CROSS_ROOM_*`, `READ_CURSORS_MAX_PER_USER`: what one user may
@@ -105,6 +108,7 @@ impl Default for Config {
             welcome_max_members: 100,
             presence_max: 1_000,
             typing_interval_ms: 2_000,
+            restart_hold_ms: 15_000,
             webhooks: WebhookConfig::default(),
             registry: RegistryLimits::default(),
             registry_shards: ShardHash::Public,
@@ -183,6 +187,9 @@ impl Config {
             typing_interval_ms: vars
                 .within("TYPING_INTERVAL_MS", 0.0, 3_600_000.0)
                 .map_or(d.typing_interval_ms, |v| v as u64),
+            restart_hold_ms: vars
+                .within("RESTART_PRESENCE_HOLD_SECONDS", 0.0, 300.0)
+                .map_or(d.restart_hold_ms, |v| (v * 1_000.0) as u64),
             webhooks: WebhookConfig::from_lookup(&get, retention.max_age_ms),
             registry: registry_limits(&vars, &d.registry),
             registry_shards: ShardHash::from_key(get("REGISTRY_SHARD_KEY")),
@@ -361,6 +368,7 @@ mod tests {
             ("REPLAY_MAX_MESSAGES", "10"),
             ("REPLAY_MAX_BYTES", "1000"),
             ("TYPING_INTERVAL_MS", "500"),
+            ("RESTART_PRESENCE_HOLD_SECONDS", "2.5"),
             ("HISTORY_PAGE_MAX_BYTES", "4096"),
             ("ROOM_PRESENCE_MAX", "0"),
             ("ROOM_FANOUT_CONNECTIONS", "2"),
@@ -372,6 +380,8 @@ mod tests {
         assert_eq!(Config::default().fanout_connections, 5_000);
         assert_eq!(Config::default().max_room_connections, 50_000);
         assert_eq!(limits.typing_interval_ms, 500);
+        assert_eq!(limits.restart_hold_ms, 2_500);
+        assert_eq!(Config::default().restart_hold_ms, 15_000);
         assert_eq!(limits.presence_max, 0, "0: counts only");
         assert_eq!(Config::default().presence_max, 1_000);
         assert_eq!(limits.history_page_max_bytes, 4096);

@@ -15,6 +15,9 @@ pub enum Inbound {
     TooLarge { c: String, len: usize },
     /// The client closed the socket, or it failed.
     Closed { c: String },
+    /// The object does not hold the connection (it restarted, and its sockets died with it
+    /// without a close): the room may hold the user's presence ([`crate::room::holds`]).
+    Lost { c: String },
 }
 
 impl Inbound {
@@ -24,7 +27,8 @@ impl Inbound {
             Inbound::Text { c, .. }
             | Inbound::Binary { c }
             | Inbound::TooLarge { c, .. }
-            | Inbound::Closed { c } => c,
+            | Inbound::Closed { c }
+            | Inbound::Lost { c } => c,
         }
     }
 }
@@ -46,12 +50,13 @@ mod tests {
                 len: 9,
             },
             Inbound::Closed { c: "r.4".into() },
+            Inbound::Lost { c: "r.5".into() },
         ];
         let json = serde_json::to_string(&items).unwrap();
         assert!(json.starts_with(r#"[{"k":"text","c":"r.1""#), "{json}");
         let back: Vec<Inbound> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, items);
         let from: Vec<&str> = back.iter().map(Inbound::connection).collect();
-        assert_eq!(from, ["r.1", "r.2", "r.3", "r.4"]);
+        assert_eq!(from, ["r.1", "r.2", "r.3", "r.4", "r.5"]);
     }
 }

@@ -64,6 +64,7 @@ impl<H> Room<H> {
         }
         log.forget(user)?;
         self.receipts.forget(user);
+        erased.actions.extend(self.end_hold(user));
         erased.done = true;
         Ok(erased)
     }

@@ -103,7 +103,7 @@ impl<H> Room<H> {
     /// At `now_ms`: the `member_count` frame to everyone if one is due, and when to ask again
     /// if one waits for its interval (the shell then runs a trailing turn at that time).
     pub fn member_count_due(&mut self, now_ms: u64) -> (Vec<Action>, Option<u64>) {
-        match self.member_count.due(self.index.user_count(), now_ms) {
+        match self.member_count.due(self.member_total(), now_ms) {
             CountStep::Idle => (Vec::new(), None),
             CountStep::DueAt(at) => (Vec::new(), Some(at)),
             CountStep::Send(frame) => {

@@ -25,6 +25,7 @@ pub mod deferral;
 mod direct;
 mod edits;
 pub mod erasure;
+pub mod holds;
 pub mod index;
 pub mod log;
 pub mod member_count;
@@ -117,7 +118,7 @@ pub enum Action {
     MessageErased {
         target: u64,
     },
-    /// The room needs to be woken at this time (unix ms) for its sessions.
+    /// The room needs to be woken at this time (unix ms): for its sessions, or a presence hold.
     WakeAt(u64),
     /// Send one connection every retained message from seq `from` through the latest, oldest
     /// first, after what was queued for it so far (a resume; the shell reads the log in
@@ -229,6 +230,8 @@ pub struct Room<H> {
     receipts: receipts::Receipts,
     /// Presence at scale: a count instead of `join`/`leave` in a big room.
     member_count: member_count::MemberCount,
+    /// Members held across a restart ([`holds`]).
+    holds: holds::PresenceHolds,
 }
 
 impl<H> Room<H> {
@@ -243,6 +246,7 @@ impl<H> Room<H> {
             typing: Default::default(),
             receipts: Default::default(),
             member_count: Default::default(),
+            holds: Default::default(),
         }
     }
 
@@ -337,10 +341,12 @@ impl<H> Room<H> {
             connections: self.index.user_connections(user_id),
             presence,
         });
-        actions.extend(self.opened_events(presence, user_id));
-        if presence == Some(PresenceEvent::Join) {
+        // A member held across a restart coming back is no change for anyone but the registry.
+        let announced = presence.filter(|_| self.announces_join(user_id));
+        actions.extend(self.opened_events(announced, user_id));
+        if announced == Some(PresenceEvent::Join) {
             let others = Recipients::AllExcept(Some(connection_id.to_owned()));
-            let members = self.index.user_count();
+            let members = self.member_total();
             actions.extend(self.presence_or_count(PresenceEvent::Join, user_id, members, others));
         }
         // The one storage read of a connect: the user's cursor and what is unread after it.
@@ -353,13 +359,11 @@ impl<H> Room<H> {
             room: &self.name,
             connection_id,
             user_id,
-            members: &self
-                .index
-                .members_page(None, self.config.welcome_max_members),
+            members: &self.members_page(None, self.config.welcome_max_members),
             seq: log.last_seq(),
             max_message_bytes: self.config.max_message_bytes,
-            member_count: self.index.user_count(),
-            truncated: self.index.user_count() > self.config.welcome_max_members,
+            member_count: self.member_total(),
+            truncated: self.member_total() > self.config.welcome_max_members,
             read_seq: position.cursor.unwrap_or(0),
             unread: position.unread,
         };
@@ -434,7 +438,7 @@ impl<H> Room<H> {
         if removed.presence == Some(PresenceEvent::Leave) {
             self.typing.forget(&removed.user_id);
             self.receipts.forget(&removed.user_id);
-            let (user, members) = (&removed.user_id, self.index.user_count() + 1);
+            let (user, members) = (&removed.user_id, self.member_total() + 1);
             let everyone = Recipients::AllExcept(None);
             actions.extend(self.presence_or_count(PresenceEvent::Leave, user, members, everyone));
         }
@@ -517,17 +521,17 @@ impl<H> Room<H> {
             #[serde(skip_serializing_if = "Option::is_none")]
             next_after: Option<&'a str>,
         }
-        let members = self.index.members_page(after, limit);
+        let members = self.members_page(after, limit);
         let more = members.len() == limit
             && members
                 .last()
-                .is_some_and(|m| !self.index.members_page(Some(&m.user_id), 1).is_empty());
+                .is_some_and(|m| !self.members_page(Some(&m.user_id), 1).is_empty());
         let next_after = more
             .then(|| members.last().map(|m| m.user_id.as_str()))
             .flatten();
         serde_json::to_string(&Page {
             room: &self.name,
-            member_count: self.index.user_count(),
+            member_count: self.member_total(),
             members: &members,
             next_after,
         })

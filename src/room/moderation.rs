@@ -115,7 +115,8 @@ impl<H> Room<H> {
             None => CloseReason::Kicked,
         };
         let ids = self.connections_of(user_id, |_| true);
-        let removal = self.close_all(ids, reason, message);
+        let mut removal = self.close_all(ids, reason, message);
+        removal.actions.extend(self.end_hold(user_id));
         let action = match until {
             Some(_) => ModerationAction::Ban,
             None => ModerationAction::Kick,
@@ -135,7 +136,8 @@ impl<H> Room<H> {
         self.learn_revocation(user_id, before);
         let before = self.revoked_before(user_id);
         let ids = self.connections_of(user_id, |c| c.session.revoked_by(before));
-        let removal = self.close_all(ids, CloseReason::Revoked, message);
+        let mut removal = self.close_all(ids, CloseReason::Revoked, message);
+        removal.actions.extend(self.end_hold(user_id));
         let event = ModerationEvent {
             action: ModerationAction::Revoke,
             reason: message,

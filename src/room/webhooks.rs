@@ -45,7 +45,9 @@ impl<H> Room<H> {
         let Some(presence) = presence else {
             return Vec::new();
         };
-        let first = self.index.connection_count() == 1;
+        // The room's first connection, and nobody held across a restart (the room was
+        // occupied all along, as far as the backend heard).
+        let first = self.index.connection_count() == 1 && self.holds.is_empty();
         let occupied = first
             .then(|| self.webhook(EventType::RoomOccupied, || Event::occupancy(true)))
             .flatten();
@@ -63,8 +65,7 @@ impl<H> Room<H> {
         let leave = presence
             .and_then(|p| self.webhook(EventType::Presence, || Event::presence(p, user_id)));
         let vacated = self
-            .index
-            .is_empty()
+            .is_unoccupied()
             .then(|| self.webhook(EventType::RoomVacated, || Event::occupancy(false)))
             .flatten();
         leave.into_iter().chain(vacated).collect()
@@ -179,6 +180,40 @@ mod tests {
             r.close("b1").actions.is_empty(),
             "closing twice says nothing"
         );
+    }
+
+    #[test]
+    fn members_held_across_a_restart_keep_the_room_occupied() {
+        let mut r = all();
+        r.hold_presence("alice", 10_000);
+        r.hold_presence("bob", 10_000);
+        r.hold_presence("eve", 10_000);
+        assert_eq!(
+            types(&open(&mut r, "a1", "alice")),
+            Vec::<String>::new(),
+            "alice was never gone, and the room never empty"
+        );
+        let c = open(&mut r, "c1", "carol");
+        assert_eq!(
+            types(&c),
+            ["presence"],
+            "a stranger joins, the room already occupied"
+        );
+        assert_eq!(types(&r.close("a1").actions), ["presence"]);
+        assert_eq!(
+            types(&r.close("c1").actions),
+            ["presence"],
+            "bob still held"
+        );
+        let banned = r.kick("eve", None, None).actions;
+        assert_eq!(
+            types(&banned),
+            ["moderation", "presence"],
+            "a kick ends a hold"
+        );
+        let (ended, _) = r.holds_due(10_000);
+        assert_eq!(types(&ended), ["presence", "room_vacated"]);
+        assert_eq!(events(&ended)[0].1["event"], "leave");
     }
 
     #[test]

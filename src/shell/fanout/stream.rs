@@ -195,10 +195,10 @@ pub async fn apply(
     calls::reply(res).await
 }
 
-/// Connections an object no longer holds: the room hears of them as of closes (through its
+/// Connections an object no longer holds: the room hears of them as lost (through its
 /// `fetch`, as an object's closes come, so they take a turn of their own).
 pub async fn gone(env: &Env, room: &str, missing: Vec<String>) {
-    let closed: Vec<Inbound> = missing.into_iter().map(|c| Inbound::Closed { c }).collect();
+    let closed: Vec<Inbound> = missing.into_iter().map(|c| Inbound::Lost { c }).collect();
     let Ok(frames) = serde_json::to_string(&closed) else {
         return;
     };

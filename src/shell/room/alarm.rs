@@ -34,8 +34,14 @@ impl ChatRoom {
         };
         let sessions = match self.room_name() {
             Some(name) => self.run_step(&name, |r, _| {
-                let actions = r.sessions_due(now);
-                (actions, r.next_session_wake())
+                let mut actions = r.sessions_due(now);
+                let (ended, next_hold) = r.holds_due(now);
+                actions.extend(ended);
+                let next = [r.next_session_wake(), next_hold]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                (actions, next)
             })?,
             None => None,
         };

@@ -40,16 +40,31 @@ pub struct CountedUsers {
 impl CountedUsers {
     /// Whether the registry counts `user` here (see the module doc).
     pub fn contains(&self, sql: &Sql, user: &str) -> Result<bool> {
-        if self.users.borrow().is_none() {
-            let (loaded, exists) = load(sql)?;
-            self.created.set(exists);
-            *self.users.borrow_mut() = Some(loaded);
-        }
+        self.ensure_loaded(sql)?;
         Ok(self
             .users
             .borrow()
             .as_ref()
             .is_some_and(|u| u.contains(user)))
+    }
+
+    /// The users counted here for whom `present` is false (read from the table if this
+    /// instance has not yet).
+    pub fn absent(&self, sql: &Sql, present: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+        self.ensure_loaded(sql)?;
+        let users = self.users.borrow();
+        let all = users.iter().flatten();
+        Ok(all.filter(|u| !present(u)).cloned().collect())
+    }
+
+    /// Reads the table into the copy, once per instance.
+    fn ensure_loaded(&self, sql: &Sql) -> Result<()> {
+        if self.users.borrow().is_none() {
+            let (loaded, exists) = load(sql)?;
+            self.created.set(exists);
+            *self.users.borrow_mut() = Some(loaded);
+        }
+        Ok(())
     }
 
     /// The registry answered `user`'s first connection here and counts them: remembered.

@@ -108,6 +108,11 @@ impl ChatRoom {
                     self.close_remote(room, &c);
                     continue;
                 }
+                Inbound::Lost { .. } => {
+                    self.queue(std::mem::take(&mut received));
+                    self.lose_remote(room, &c);
+                    continue;
+                }
             };
             let from = Link::Fanout {
                 index,
@@ -130,6 +135,31 @@ impl ChatRoom {
         let closed = self.run_step(room, |r, _| (r.close(c).actions, ()));
         self.fanouts.forget(&self.sql(), c);
         if let Err(e) = closed {
+            log::error(
+                "close_not_processed",
+                json!({"room": room, "detail": e.to_string()}),
+            );
+        }
+    }
+
+    /// A connection its fan-out object no longer holds (the object restarted): it leaves the
+    /// index as with a close, but its user, if that was their last connection, is held
+    /// ([`crate::room::holds`]) — they were dropped, not gone.
+    fn lose_remote(&self, room: &str, c: &str) {
+        let until = match self.hold_until() {
+            Ok(until) => until,
+            Err(e) => {
+                log::error(
+                    "hold_not_stored",
+                    json!({"room": room, "detail": e.to_string()}),
+                );
+                None
+            }
+        };
+        self.obs.count(|m| m.disconnects += 1);
+        let lost = self.run_step(room, |r, _| (r.lose(c, until), ()));
+        self.fanouts.forget(&self.sql(), c);
+        if let Err(e) = lost {
             log::error(
                 "close_not_processed",
                 json!({"room": room, "detail": e.to_string()}),

@@ -29,6 +29,13 @@ pub struct HeldLeaves {
     running: Rc<Cell<bool>>,
 }
 
+impl HeldLeaves {
+    /// Whether `user`'s last close waits to be reported.
+    pub fn contains(&self, user: &str) -> bool {
+        self.users.borrow().contains(user)
+    }
+}
+
 impl ChatRoom {
     /// `user`'s last connection here closed: their report of 0 waits for the room's task.
     pub(super) fn hold_leave(&self, room: &str, user: &str) {

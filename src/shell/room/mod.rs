@@ -27,6 +27,7 @@
 //! - [`moderation`]: operators' calls (disconnect, kick, ban, revoke) and the checks a new
 //!   connection must pass (not banned, token not revoked); [`moderation_store`]: their rows;
 //!   [`counted_users`]: the users the registry counts here, whose reconnects ask it nothing;
+//!   [`presence_holds`]: those of them a restart dropped, held as members for a moment;
 //! - [`deletion`]: `DELETE /rooms/{room}` — everyone closed 4006, the storage erased whole,
 //!   the instance's memory of it dropped, so the name starts again from seq 1;
 //! - [`reports`]: fire-and-forget bookkeeping — a user's presence here beginning or ending to
@@ -60,6 +61,7 @@ mod log;
 mod member_count;
 mod moderation;
 mod moderation_store;
+mod presence_holds;
 mod read_states;
 mod refresh;
 mod registry_queue;
@@ -107,6 +109,8 @@ pub struct ChatRoom {
     counted: counted_users::CountedUsers,
     /// Last closes whose reports to the registry wait a moment (`leaves.rs`).
     leaves: leaves::HeldLeaves,
+    /// Members held across a restart: whether their deadline's row is stored (`presence_holds.rs`).
+    holds: presence_holds::HoldRow,
     /// A trailing `member_count` frame waits for its interval (`member_count.rs`).
     count_timer: member_count::CountTimer,
     /// Connections on fan-out objects and the plans waiting for them (`fanout.rs`).
@@ -144,6 +148,7 @@ impl DurableObject for ChatRoom {
             obs,
             counted: Default::default(),
             leaves: Default::default(),
+            holds: Default::default(),
             count_timer: Default::default(),
             fanouts,
         }

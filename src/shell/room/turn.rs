@@ -245,6 +245,10 @@ impl ChatRoom {
             counts_changed: woke && !r.index().is_empty(),
             ..Turn::default()
         };
+        if woke {
+            let holds = self.holds_on_load(r);
+            self.apply(r, log, holds, None, &mut turn);
+        }
         let received = self.turns.inbox.take();
         self.start_deferral(&kind, !received.is_empty(), &mut turn);
         if !received.is_empty() {
@@ -256,6 +260,7 @@ impl ChatRoom {
         self.apply(r, log, counted, None, &mut turn);
         self.settle_deferred(&mut turn);
         self.sent_planned(send_planned(r, &mut turn.sends, &self.fanouts));
+        self.forget_hold_when_done(r);
         let durable = log.is_durable();
         turn.messages = log.message_count();
         drop(slot);
@@ -449,6 +454,7 @@ impl ChatRoom {
             }
         }
         self.restore_remote(&mut room, &sql, now)?;
+        self.hold_absent_members(&mut room, &sql)?;
         let store = ModerationStore::new(sql);
         for ban in store.bans()? {
             room.restore_ban(ban);
