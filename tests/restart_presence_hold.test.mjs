@@ -19,6 +19,7 @@ import { join, sleep } from './support/client.mjs';
 import { admin } from './support/admin.mjs';
 import { isPresence, presenceOf } from './support/frames.mjs';
 import { startReceiver, webhookVars } from './support/webhooks.mjs';
+import { roomDebug } from './support/eviction.mjs';
 
 const members = (welcome) => welcome.members.map((m) => [m.user_id, m.connections]);
 /** Under `make test-fanout` (2 sockets per object) cat's connection was on a fan-out object: the
@@ -111,6 +112,34 @@ test('webhooks follow the hold: no repeated join or room_occupied for members co
       const events = await receiver.waitFor((evs) => evs.some((e) => e.type === 'room_vacated'));
       assert.deepEqual(kinds(events.slice(3)), ['leave ben', 'leave ann', 'room_vacated'],
         'ann\'s return is no event; ben leaves at the deadline; the room empties with ann');
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await receiver.stop();
+  }
+});
+
+test('a room nobody comes back to ends its holds at the deadline, even when evicted before it', { timeout: 90_000 }, async () => {
+  const receiver = await startReceiver();
+  // Longer than local workerd's idle eviction (10 s): the alarm at the deadline meets a fresh
+  // instance, with no socket to learn the room's name from.
+  const vars = webhookVars(receiver, { WEBHOOK_EVENTS: 'presence,occupancy', RESTART_PRESENCE_HOLD_SECONDS: '13' });
+  const kinds = (events) => events.map((e) => (e.type === 'presence' ? `${e.event} ${e.user_id}` : e.type));
+  try {
+    const options = await membersThenKill('gone-room', ['ann', 'ben'], vars,
+      () => receiver.waitFor((evs) => evs.length === 3));
+    const server = await startServer(options);
+    try {
+      // Something other than a member starts the room (here an operator's read): it holds both.
+      const page = (await admin(server).get('/rooms/gone-room/members')).body;
+      assert.deepEqual(members(page), [['ann', 0], ['ben', 0]]);
+      const before = await roomDebug(server, 'gone-room');
+      const events = await receiver.waitFor((evs) => evs.some((e) => e.type === 'room_vacated'), { ms: 40_000 });
+      assert.deepEqual(kinds(events.slice(3)), ['leave ann', 'leave ben', 'room_vacated']);
+      const after = await roomDebug(server, 'gone-room');
+      assert.notEqual(after.instance, before.instance, 'the holds ended in an instance constructed after an eviction');
+      assert.deepEqual(members((await admin(server).get('/rooms/gone-room/members')).body), []);
     } finally {
       await server.stop();
     }

@@ -59,18 +59,10 @@ impl PresenceHolds {
         self.until.values().min().copied()
     }
 
-    /// Ends and returns the holds whose deadline has come at `now_ms`, ordered by user id.
-    fn take_due(&mut self, now_ms: u64) -> Vec<String> {
-        let due: Vec<String> = self
-            .until
-            .iter()
-            .filter(|(_, &until)| until <= now_ms)
-            .map(|(user, _)| user.clone())
-            .collect();
-        for user in &due {
-            self.until.remove(user);
-        }
-        due
+    /// The held users whose deadline has come at `now_ms`, ordered by user id.
+    fn due(&self, now_ms: u64) -> Vec<String> {
+        let due = self.until.iter().filter(|(_, &until)| until <= now_ms);
+        due.map(|(user, _)| user.clone()).collect()
     }
 
     /// At most `limit` held users after `after`, ordered by user id.
@@ -141,8 +133,9 @@ impl<H> Room<H> {
     /// At `now_ms`: the leaves of the holds that ended, and when the next one ends.
     pub fn holds_due(&mut self, now_ms: u64) -> (Vec<Action>, Option<u64>) {
         let mut actions = Vec::new();
-        for user in self.holds.take_due(now_ms) {
-            actions.extend(self.held_user_left(&user));
+        // One at a time: only the last hold to end can leave the room vacated.
+        for user in self.holds.due(now_ms) {
+            actions.extend(self.end_hold(&user));
         }
         (actions, self.holds.next_deadline())
     }

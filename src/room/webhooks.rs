@@ -188,6 +188,7 @@ mod tests {
         r.hold_presence("alice", 10_000);
         r.hold_presence("bob", 10_000);
         r.hold_presence("eve", 10_000);
+        r.hold_presence("fay", 10_000);
         assert_eq!(
             types(&open(&mut r, "a1", "alice")),
             Vec::<String>::new(),
@@ -212,7 +213,11 @@ mod tests {
             "a kick ends a hold"
         );
         let (ended, _) = r.holds_due(10_000);
-        assert_eq!(types(&ended), ["presence", "room_vacated"]);
+        assert_eq!(
+            types(&ended),
+            ["presence", "presence", "room_vacated"],
+            "vacated once"
+        );
         assert_eq!(events(&ended)[0].1["event"], "leave");
     }
 

@@ -76,7 +76,8 @@ impl ChatRoom {
     }
 
     /// The room's name: known once loaded, else from any of its sockets (an object does not
-    /// know its own name). `None`: no sockets, nothing to do for sessions.
+    /// know its own name), or from its presence holds' row. `None`: nothing to do for
+    /// sessions or holds.
     fn room_name(&self) -> Option<String> {
         if let Some(l) = self.room.borrow().as_ref() {
             return Some(l.room.name().to_owned());
@@ -89,6 +90,7 @@ impl ChatRoom {
             let remote = self.fanouts.remote(&self.sql()).ok()?;
             room_of(remote.any_connection()?).map(str::to_owned)
         })
+        .or_else(|| self.held_room_name())
     }
 
     /// Asks to be woken at `at_ms` — only ever moving the alarm earlier (see

@@ -146,7 +146,7 @@ impl ChatRoom {
     /// index as with a close, but its user, if that was their last connection, is held
     /// ([`crate::room::holds`]) — they were dropped, not gone.
     fn lose_remote(&self, room: &str, c: &str) {
-        let until = match self.hold_until() {
+        let until = match self.hold_until(room) {
             Ok(until) => until,
             Err(e) => {
                 log::error(

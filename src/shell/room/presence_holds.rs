@@ -8,11 +8,12 @@
 //! close: they are held. Users whose first connect is still in flight, or whose last close
 //! is being reported ([`leaves`](super::leaves)), are not.
 //!
-//! **The deadline** is stored (`presence_hold(id, until)`, one row) so that it is one per
-//! restart: a room evicted and woken again before it (locally after ~10 s idle, with its
+//! **The deadline** is stored (`presence_hold(id, until, room)`, one row) so that it is one
+//! per restart: a room evicted and woken again before it (locally after ~10 s idle, with its
 //! sockets hibernating) finds the same deadline, and a room woken after it ends the holds at
-//! once. The row goes when the room holds nobody any more (everyone back, or their holds
-//! ended), so the next restart starts a hold of its own.
+//! once. The row names the room, so that the alarm at the deadline can load a room nobody came
+//! back to (no socket to read the name from). The row goes when the room holds nobody any more
+//! (everyone back, or their holds ended), so the next restart starts a hold of its own.
 
 use super::turn::Peer;
 use super::ChatRoom;
@@ -47,7 +48,7 @@ impl ChatRoom {
         if absent.is_empty() {
             return Ok(());
         }
-        let until = self.hold_deadline(sql, now_ms() + hold_ms)?;
+        let until = self.hold_deadline(sql, room.name(), now_ms() + hold_ms)?;
         for user in &absent {
             room.hold_presence(user, until);
         }
@@ -56,17 +57,37 @@ impl ChatRoom {
 
     /// The deadline for a user dropped now (the stored one, or a new one stored); `None` when
     /// holding is off.
-    pub(super) fn hold_until(&self) -> Result<Option<u64>> {
+    pub(super) fn hold_until(&self, room: &str) -> Result<Option<u64>> {
         let hold_ms = self.config.restart_hold_ms;
         if hold_ms == 0 {
             return Ok(None);
         }
-        self.hold_deadline(&self.sql(), now_ms() + hold_ms)
-            .map(Some)
+        let until = self.hold_deadline(&self.sql(), room, now_ms() + hold_ms)?;
+        Ok(Some(until))
     }
 
-    /// The stored deadline, or `new_until` stored as it.
-    fn hold_deadline(&self, sql: &Sql, new_until: u64) -> Result<u64> {
+    /// The name of the room whose holds wait (the alarm needs one to load the room, and an
+    /// object does not know its own: a room nobody reconnected to has no socket to ask).
+    pub(super) fn held_room_name(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            room: String,
+        }
+        let sql = self.sql();
+        if !has_table(&sql, "presence_hold").ok()? {
+            return None;
+        }
+        let rows: Vec<Row> = sql
+            .exec("SELECT room FROM presence_hold", None)
+            .ok()?
+            .to_array()
+            .ok()?;
+        rows.into_iter().next().map(|r| r.room)
+    }
+
+    /// The stored deadline, or `new_until` stored as it (with the room's name: see
+    /// [`Self::held_room_name`]).
+    fn hold_deadline(&self, sql: &Sql, room: &str, new_until: u64) -> Result<u64> {
         self.holds.stored.set(true);
         if has_table(sql, "presence_hold")? {
             let stored = number(sql, "SELECT until AS n FROM presence_hold", vec![])?;
@@ -75,12 +96,13 @@ impl ChatRoom {
             }
         }
         sql.exec(
-            "CREATE TABLE IF NOT EXISTS presence_hold(id INTEGER PRIMARY KEY, until INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS presence_hold(id INTEGER PRIMARY KEY, until INTEGER NOT NULL,
+               room TEXT NOT NULL)",
             None,
         )?;
         sql.exec(
-            "INSERT OR REPLACE INTO presence_hold(id, until) VALUES (0, ?)",
-            vec![int(new_until)],
+            "INSERT OR REPLACE INTO presence_hold(id, until, room) VALUES (0, ?, ?)",
+            vec![int(new_until), room.into()],
         )?;
         Ok(new_until)
     }
