@@ -43,15 +43,27 @@ pub enum Op {
         reason: String,
         by: u64,
     },
-    /// Which of these connections the object no longer holds (its reply's `missing`).
+    /// Which of these connections the object no longer holds (its reply's `lost`).
     Check { c: Vec<String> },
 }
 
 /// A fan-out object's answer to a plan: the connections it named that the object does not
-/// hold (closed meanwhile, or lost with a restart). The room forgets them.
+/// hold. The room forgets them.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanReply {
+    /// Named by a send: closed meanwhile (the object's relay of that close may still be on its
+    /// way), or lost with a restart — forgotten as closed.
     pub missing: Vec<String>,
+    /// Named by a `check` (which only a room that just loaded makes): lost with the object's
+    /// restart, without a close — their users may be held ([`crate::room::holds`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost: Vec<String>,
+}
+
+impl PlanReply {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.lost.is_empty()
+    }
 }
 
 impl Plan {
@@ -265,6 +277,20 @@ mod tests {
             "text indices move with the merge: {:?}",
             first.ops
         );
+    }
+
+    #[test]
+    fn a_reply_tells_closes_from_losses_and_reads_without_either() {
+        let reply: PlanReply = serde_json::from_str(r#"{"missing":["a"]}"#).unwrap();
+        assert_eq!(reply.lost, Vec::<String>::new());
+        let both = PlanReply {
+            missing: vec![],
+            lost: vec!["b".into()],
+        };
+        assert!(!both.is_empty());
+        let json = serde_json::to_string(&both).unwrap();
+        assert_eq!(serde_json::from_str::<PlanReply>(&json).unwrap(), both);
+        assert!(PlanReply::default().is_empty());
     }
 
     #[test]

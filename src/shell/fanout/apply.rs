@@ -28,6 +28,8 @@ pub(super) struct Run<'p> {
     pub(super) texts: &'p [String],
     pub(super) js: Vec<Option<JsValue>>,
     pub(super) missing: BTreeSet<String>,
+    /// The connections a `check` named that are not here.
+    pub(super) lost: BTreeSet<String>,
     pub(super) wake: Option<u64>,
 }
 
@@ -65,7 +67,7 @@ impl Run<'_> {
                 }
             }
             Op::Check { c } => {
-                self.missing
+                self.lost
                     .extend(c.into_iter().filter(|c| !map.contains_key(c)));
             }
         }

@@ -201,6 +201,7 @@ impl RoomFanout {
             texts: &own.texts,
             js: vec![None; own.texts.len()],
             missing: BTreeSet::new(),
+            lost: BTreeSet::new(),
             wake: None,
         };
         {
@@ -215,6 +216,7 @@ impl RoomFanout {
         }
         let reply = PlanReply {
             missing: run.missing.into_iter().collect(),
+            lost: run.lost.into_iter().collect(),
         };
         json_response(200, serde_json::to_string(&reply)?)
     }

@@ -153,7 +153,7 @@ async fn send_steps(env: Env, out: Rc<Outgoing>, room: String, child: u32) {
             continue;
         }
         match apply(&env, out.kind(), &room, child, &bundle).await {
-            Ok(reply) if !reply.missing.is_empty() => gone(&env, &room, reply.missing).await,
+            Ok(reply) if !reply.is_empty() => gone(&env, &room, reply).await,
             Ok(_) => {}
             Err(e) => log::warn(
                 "fanout_plan_failed",
@@ -195,10 +195,12 @@ pub async fn apply(
     calls::reply(res).await
 }
 
-/// Connections an object no longer holds: the room hears of them as lost (through its
-/// `fetch`, as an object's closes come, so they take a turn of their own).
-pub async fn gone(env: &Env, room: &str, missing: Vec<String>) {
-    let closed: Vec<Inbound> = missing.into_iter().map(|c| Inbound::Lost { c }).collect();
+/// Connections an object no longer holds: the room hears of them as closed or lost (through
+/// its `fetch`, as an object's closes come, so they take a turn of their own).
+pub async fn gone(env: &Env, room: &str, reply: PlanReply) {
+    let closed = reply.missing.into_iter().map(|c| Inbound::Closed { c });
+    let lost = reply.lost.into_iter().map(|c| Inbound::Lost { c });
+    let closed: Vec<Inbound> = closed.chain(lost).collect();
     let Ok(frames) = serde_json::to_string(&closed) else {
         return;
     };
