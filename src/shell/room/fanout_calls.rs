@@ -72,7 +72,7 @@ impl ChatRoom {
                 Ok(res)
             }
             other => {
-                self.close_remote(room, &connection_id);
+                self.end_remote(room, &connection_id, false);
                 let detail = match other {
                     Ok(res) => format!("answered {}", res.status_code()),
                     Err(e) => e.to_string(),
@@ -103,14 +103,10 @@ impl ChatRoom {
                 }
                 Inbound::Binary { .. } => Frame::Binary,
                 Inbound::TooLarge { len, .. } => Frame::TooLarge(len),
-                Inbound::Closed { .. } => {
+                Inbound::Closed { .. } | Inbound::Lost { .. } => {
+                    let lost = matches!(item, Inbound::Lost { .. });
                     self.queue(std::mem::take(&mut received));
-                    self.close_remote(room, &c);
-                    continue;
-                }
-                Inbound::Lost { .. } => {
-                    self.queue(std::mem::take(&mut received));
-                    self.lose_remote(room, &c);
+                    self.end_remote(room, &c, lost);
                     continue;
                 }
             };
@@ -128,13 +124,20 @@ impl ChatRoom {
         json_response(200, "{}".to_owned())
     }
 
-    /// A connection on a fan-out object closed (its client, or it was lost): as a socket of
-    /// the room's own closing, it leaves the index, and its record goes.
-    pub(super) fn close_remote(&self, room: &str, c: &str) {
+    /// A connection on a fan-out object ended: as a socket of the room's own closing, it
+    /// leaves the index, and its record goes. `lost`: the object no longer holds it (it
+    /// restarted, no close) — its user, if that was their last connection, is held
+    /// ([`crate::room::holds`]): dropped, not gone.
+    pub(super) fn end_remote(&self, room: &str, c: &str, lost: bool) {
+        let until = if lost {
+            self.hold_until_logged(room)
+        } else {
+            None
+        };
         self.obs.count(|m| m.disconnects += 1);
-        let closed = self.run_step(room, |r, _| (r.close(c).actions, ()));
+        let ended = self.run_step(room, |r, _| (r.lose(c, until), ()));
         self.fanouts.forget(&self.sql(), c);
-        if let Err(e) = closed {
+        if let Err(e) = ended {
             log::error(
                 "close_not_processed",
                 json!({"room": room, "detail": e.to_string()}),
@@ -142,29 +145,13 @@ impl ChatRoom {
         }
     }
 
-    /// A connection its fan-out object no longer holds (the object restarted): it leaves the
-    /// index as with a close, but its user, if that was their last connection, is held
-    /// ([`crate::room::holds`]) — they were dropped, not gone.
-    fn lose_remote(&self, room: &str, c: &str) {
-        let until = match self.hold_until(room) {
-            Ok(until) => until,
-            Err(e) => {
-                log::error(
-                    "hold_not_stored",
-                    json!({"room": room, "detail": e.to_string()}),
-                );
-                None
-            }
-        };
-        self.obs.count(|m| m.disconnects += 1);
-        let lost = self.run_step(room, |r, _| (r.lose(c, until), ()));
-        self.fanouts.forget(&self.sql(), c);
-        if let Err(e) = lost {
-            log::error(
-                "close_not_processed",
-                json!({"room": room, "detail": e.to_string()}),
-            );
-        }
+    /// [`Self::hold_until`], a failure logged and taken as "no hold" (the loss is a close).
+    fn hold_until_logged(&self, room: &str) -> Option<u64> {
+        self.hold_until(room).unwrap_or_else(|e| {
+            let detail = e.to_string();
+            log::error("hold_not_stored", json!({"room": room, "detail": detail}));
+            None
+        })
     }
 
     /// What `/debug` shows of fan-out: connections on fan-out objects, by object.
