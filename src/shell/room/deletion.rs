@@ -94,6 +94,7 @@ impl ChatRoom {
         self.webhooks.forget_storage();
         self.forget_read_states();
         self.counted.reset();
+        self.holds.reset();
         self.fanouts.reset();
     }
 }

@@ -25,10 +25,19 @@ use serde_json::json;
 use std::cell::Cell;
 use worker::Result;
 
-/// Whether this instance wrote (or found) the deadline's row, so it knows to delete it.
+/// The deadline in the row, once this instance wrote or read it: later holds of the same
+/// restart (each connection a fan-out object lost) ask no SQL, and the row is known to need
+/// deleting.
 #[derive(Default)]
 pub struct HoldRow {
-    stored: Cell<bool>,
+    until: Cell<Option<u64>>,
+}
+
+impl HoldRow {
+    /// Forgets the deadline (the room's storage was erased: `DELETE /rooms/{room}`).
+    pub fn reset(&self) {
+        self.until.set(None);
+    }
 }
 
 impl ChatRoom {
@@ -88,10 +97,13 @@ impl ChatRoom {
     /// The stored deadline, or `new_until` stored as it (with the room's name: see
     /// [`Self::held_room_name`]).
     fn hold_deadline(&self, sql: &Sql, room: &str, new_until: u64) -> Result<u64> {
-        self.holds.stored.set(true);
+        if let Some(until) = self.holds.until.get() {
+            return Ok(until);
+        }
         if has_table(sql, "presence_hold")? {
             let stored = number(sql, "SELECT until AS n FROM presence_hold", vec![])?;
             if let Some(until) = stored {
+                self.holds.until.set(Some(until));
                 return Ok(until);
             }
         }
@@ -104,6 +116,7 @@ impl ChatRoom {
             "INSERT OR REPLACE INTO presence_hold(id, until, room) VALUES (0, ?, ?)",
             vec![int(new_until), room.into()],
         )?;
+        self.holds.until.set(Some(new_until));
         Ok(new_until)
     }
 
@@ -119,10 +132,10 @@ impl ChatRoom {
 
     /// After a turn: once nobody is held, the deadline's row goes.
     pub(super) fn forget_hold_when_done(&self, room: &Room<Peer>) {
-        if !self.holds.stored.get() || room.holds_anyone() {
+        if self.holds.until.get().is_none() || room.holds_anyone() {
             return;
         }
-        self.holds.stored.set(false);
+        self.holds.until.set(None);
         if let Err(e) = self.sql().exec("DELETE FROM presence_hold", None) {
             log::error(
                 "presence_hold_not_cleared",
