@@ -118,10 +118,17 @@ impl<H> Room<H> {
         merge_pages(live, self.holds.page(after, limit), limit)
     }
 
-    /// A user's first connection opened: whether that announces their presence (it does not
-    /// when they were held — it ends the hold).
-    pub(super) fn announces_join(&mut self, user: &str) -> bool {
-        !self.holds.end(user)
+    /// What opening a connection announces, given what it did to `user`'s presence in the
+    /// index: a held user's first connection ends their hold and announces nothing.
+    pub(super) fn announced(
+        &mut self,
+        presence: Option<PresenceEvent>,
+        user: &str,
+    ) -> Option<PresenceEvent> {
+        match presence {
+            Some(PresenceEvent::Join) if self.holds.end(user) => None,
+            other => other,
+        }
     }
 
     /// Whether the room has neither connections nor held members (for `room_occupied` and

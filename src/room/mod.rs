@@ -342,7 +342,7 @@ impl<H> Room<H> {
             presence,
         });
         // A member held across a restart coming back is no change for anyone but the registry.
-        let announced = presence.filter(|_| self.announces_join(user_id));
+        let announced = self.announced(presence, user_id);
         actions.extend(self.opened_events(announced, user_id));
         if announced == Some(PresenceEvent::Join) {
             let others = Recipients::AllExcept(Some(connection_id.to_owned()));
