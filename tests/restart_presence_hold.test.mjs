@@ -95,55 +95,56 @@ test('with RESTART_PRESENCE_HOLD_SECONDS=0 nobody is held: every reconnect after
   }
 });
 
-test('webhooks follow the hold: no repeated join or room_occupied for members coming back, a leave for those who do not', { timeout: 90_000 }, async () => {
+/** A webhook event as `join ann`, `leave ben`, `room_occupied`… */
+const kinds = (events) => events.map((e) => (e.type === 'presence' ? `${e.event} ${e.user_id}` : e.type));
+
+/**
+ * ann and ben in `room` with presence and occupancy webhooks to a receiver here, every event of
+ * that first run answered (so none comes again after the kill); workerd killed and started
+ * again on its storage; then `body(server, receiver)`. Events after the restart are
+ * `receiver.delivered().slice(3)`.
+ */
+async function afterKillWithHooks(room, holdSeconds, body) {
   const receiver = await startReceiver();
-  const vars = webhookVars(receiver, { WEBHOOK_EVENTS: 'presence,occupancy', RESTART_PRESENCE_HOLD_SECONDS: '3' });
-  const kinds = (events) => events.map((e) => (e.type === 'presence' ? `${e.event} ${e.user_id}` : e.type));
+  const vars = webhookVars(receiver, { WEBHOOK_EVENTS: 'presence,occupancy', RESTART_PRESENCE_HOLD_SECONDS: holdSeconds });
   try {
-    // Every event of the first run answered before the kill: none comes again after it.
-    const options = await membersThenKill('hook-hold', ['ann', 'ben'], vars,
+    const options = await membersThenKill(room, ['ann', 'ben'], vars,
       () => receiver.waitFor((evs) => evs.length === 3));
     assert.deepEqual(kinds(receiver.delivered()), ['room_occupied', 'join ann', 'join ben']);
     const server = await startServer(options);
     try {
-      const ann = await join(server, 'hook-hold', 'ann');
-      await ann.next(presenceOf('leave', 'ben'), 15_000);
-      await ann.close();
-      const events = await receiver.waitFor((evs) => evs.some((e) => e.type === 'room_vacated'));
-      assert.deepEqual(kinds(events.slice(3)), ['leave ben', 'leave ann', 'room_vacated'],
-        'ann\'s return is no event; ben leaves at the deadline; the room empties with ann');
+      await body(server, receiver);
     } finally {
       await server.stop();
     }
   } finally {
     await receiver.stop();
   }
+}
+
+test('webhooks follow the hold: no repeated join or room_occupied for members coming back, a leave for those who do not', { timeout: 90_000 }, async () => {
+  await afterKillWithHooks('hook-hold', '3', async (server, receiver) => {
+    const ann = await join(server, 'hook-hold', 'ann');
+    await ann.next(presenceOf('leave', 'ben'), 15_000);
+    await ann.close();
+    const events = await receiver.waitFor((evs) => evs.some((e) => e.type === 'room_vacated'));
+    assert.deepEqual(kinds(events.slice(3)), ['leave ben', 'leave ann', 'room_vacated'],
+      'ann\'s return is no event; ben leaves at the deadline; the room empties with ann');
+  });
 });
 
 test('a room nobody comes back to ends its holds at the deadline, even when evicted before it', { timeout: 90_000 }, async () => {
-  const receiver = await startReceiver();
-  // Longer than local workerd's idle eviction (10 s): the alarm at the deadline meets a fresh
-  // instance, with no socket to learn the room's name from.
-  const vars = webhookVars(receiver, { WEBHOOK_EVENTS: 'presence,occupancy', RESTART_PRESENCE_HOLD_SECONDS: '13' });
-  const kinds = (events) => events.map((e) => (e.type === 'presence' ? `${e.event} ${e.user_id}` : e.type));
-  try {
-    const options = await membersThenKill('gone-room', ['ann', 'ben'], vars,
-      () => receiver.waitFor((evs) => evs.length === 3));
-    const server = await startServer(options);
-    try {
-      // Something other than a member starts the room (here an operator's read): it holds both.
-      const page = (await admin(server).get('/rooms/gone-room/members')).body;
-      assert.deepEqual(members(page), [['ann', 0], ['ben', 0]]);
-      const before = await roomDebug(server, 'gone-room');
-      const events = await receiver.waitFor((evs) => evs.some((e) => e.type === 'room_vacated'), { ms: 40_000 });
-      assert.deepEqual(kinds(events.slice(3)), ['leave ann', 'leave ben', 'room_vacated']);
-      const after = await roomDebug(server, 'gone-room');
-      assert.notEqual(after.instance, before.instance, 'the holds ended in an instance constructed after an eviction');
-      assert.deepEqual(members((await admin(server).get('/rooms/gone-room/members')).body), []);
-    } finally {
-      await server.stop();
-    }
-  } finally {
-    await receiver.stop();
-  }
+  // A hold longer than local workerd's idle eviction (10 s): the alarm at the deadline meets a
+  // fresh instance, with no socket to learn the room's name from.
+  await afterKillWithHooks('gone-room', '13', async (server, receiver) => {
+    // Something other than a member starts the room (here an operator's read): it holds both.
+    const page = (await admin(server).get('/rooms/gone-room/members')).body;
+    assert.deepEqual(members(page), [['ann', 0], ['ben', 0]]);
+    const before = await roomDebug(server, 'gone-room');
+    const events = await receiver.waitFor((evs) => evs.some((e) => e.type === 'room_vacated'), { ms: 40_000 });
+    assert.deepEqual(kinds(events.slice(3)), ['leave ann', 'leave ben', 'room_vacated']);
+    const after = await roomDebug(server, 'gone-room');
+    assert.notEqual(after.instance, before.instance, 'the holds ended in an instance constructed after an eviction');
+    assert.deepEqual(members((await admin(server).get('/rooms/gone-room/members')).body), []);
+  });
 });
